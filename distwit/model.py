@@ -1,0 +1,105 @@
+"""
+The records the twitter role keeps: accounts and posts.
+
+These are plain immutable values handed between the store, the core and
+the renderers; nothing here touches a database or the network.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+#: Twitter's handle rule.  Handles compare case-insensitively.
+HANDLE_RE = re.compile(r"\A[A-Za-z0-9_]{1,15}\Z")
+
+#: The longest message, in Unicode code points after NFC normalisation.
+MAX_POST_LENGTH = 140
+
+#: Handles that would shadow a path of the API or the pages.
+RESERVED_HANDLES = frozenset(
+    """
+    1.1 api account accounts admin favorites followers friends friendships
+    health help home login logout me oauth oauth2 openid search settings
+    signin signout signup static statuses users well_known
+    """.split()
+)
+
+
+def is_valid_handle(handle: str) -> bool:
+    """
+    Does ``handle`` follow Twitter's rule (``[A-Za-z0-9_]{1,15}``)?
+    """
+    return HANDLE_RE.match(handle) is not None
+
+
+def normalize_text(text: str) -> str:
+    """
+    The form in which a message is stored and counted: NFC, with
+    surrounding whitespace removed.
+    """
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def post_length(text: str) -> int:
+    """
+    The length of a message as distwit counts it: code points after NFC.
+    """
+    return len(unicodedata.normalize("NFC", text))
+
+
+@dataclass(frozen=True)
+class Account:
+    """
+    Someone who posts: a local user (``authority`` empty) or a remote acct.
+
+    :ivar id: this server's integer id for the account (the API ``user.id``).
+    :ivar last_seq: the author's highest message number known here.
+    """
+
+    id: int
+    handle: str
+    authority: str
+    name: str
+    created_at: int  # milliseconds since the Unix epoch
+    last_seq: int
+    statuses_count: int
+    followers_count: int
+    friends_count: int
+
+    @property
+    def is_local(self) -> bool:
+        return not self.authority
+
+    @property
+    def screen_name(self) -> str:
+        """
+        How clients see the account: ``handle`` for a local user,
+        ``handle@authority`` for a remote one.
+        """
+        if self.is_local:
+            return self.handle
+        return f"{self.handle}@{self.authority}"
+
+
+@dataclass(frozen=True)
+class Post:
+    """
+    One message, or the tombstone a deleted message leaves behind.
+
+    :ivar id: the API status id, assigned when the post was stored here.
+    :ivar seq: the author's dense sequence number (1, 2, 3, ...).
+    """
+
+    id: int
+    author: Account
+    seq: int
+    text: str
+    created_at: int  # milliseconds since the Unix epoch
+    source: str
+    in_reply_to_status_id: int | None
+    deleted: bool
+    #: The author of the post replied to, when that post is stored here.
+    in_reply_to_account_id: int | None = None
+    in_reply_to_screen_name: str | None = None

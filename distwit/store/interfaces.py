@@ -1,0 +1,157 @@
+"""
+What the twitter role needs from its storage.
+"""
+
+from __future__ import annotations
+
+from zope.interface import Interface
+
+
+class StoreError(Exception):
+    """
+    Base of the errors a store raises on purpose.
+    """
+
+
+class HandleTaken(StoreError):
+    """
+    A local user with that handle (compared case-insensitively) exists.
+    """
+
+
+class DuplicatePost(StoreError):
+    """
+    The text repeats the author's latest message.
+    """
+
+
+class NoSuchAccount(StoreError):
+    """
+    The account id names nobody.
+    """
+
+
+class IStore(Interface):
+    """
+    Users, posts, follows, timelines and web sessions.
+
+    Every method returns a Deferred; the work runs off the reactor thread.
+    Timelines return newest first and honour ``since_id`` (strictly
+    greater) and ``max_id`` (inclusive); tombstones are left out of them.
+    """
+
+    def create_user(handle, name, password_hash, created_at):
+        """
+        Add a local user.
+
+        :return: Deferred firing with the new :class:`~distwit.model.Account`,
+            or failing with :class:`HandleTaken`.
+        """
+
+    def ensure_account(handle, authority, created_at):
+        """
+        The account for ``handle@authority``, created if unknown.  An empty
+        authority means a local user, who must exist already.
+        """
+
+    def get_account(account_id):
+        """
+        Deferred firing with the account, or ``None``.
+        """
+
+    def get_local_user(handle):
+        """
+        Deferred firing with the local user with that handle (any case),
+        or ``None``.
+        """
+
+    def get_password_hash(account_id):
+        """
+        Deferred firing with the user's password hash, or ``None``.
+        """
+
+    def set_password_hash(account_id, password_hash):
+        """
+        Replace a user's password hash.
+        """
+
+    def create_post(author_id, text, source, in_reply_to_status_id, created_at):
+        """
+        Store a new message by a local author, giving it the author's next
+        sequence number and a new status id larger than every id before it.
+
+        :return: Deferred firing with the :class:`~distwit.model.Post`, or
+            failing with :class:`DuplicatePost` if ``text`` repeats the
+            author's latest message (nothing is stored then).
+        """
+
+    def get_post(post_id):
+        """
+        Deferred firing with the post (a tombstone if deleted), or ``None``.
+        """
+
+    def delete_post(post_id, deleted_at):
+        """
+        Turn a post into a tombstone: its number stays, its text goes.
+
+        :return: Deferred firing with the post as it was before deletion,
+            or ``None`` if there was no such live post.
+        """
+
+    def follow(follower_id, followee_id, created_at):
+        """
+        Record that a local user follows an account.
+
+        :return: Deferred firing with ``True`` if this is a new follow.
+        """
+
+    def unfollow(follower_id, followee_id):
+        """
+        :return: Deferred firing with ``True`` if a follow was removed.
+        """
+
+    def is_following(follower_id, followee_id):
+        """
+        Deferred firing with a bool.
+        """
+
+    def home_timeline(account_id, count, since_id, max_id):
+        """
+        The user's own posts and those of everyone they follow.
+        """
+
+    def user_timeline(account_id, count, since_id, max_id):
+        """
+        One author's posts.
+        """
+
+    def public_timeline(count, since_id, max_id):
+        """
+        Posts by the local users of this server.
+        """
+
+    def latest_post(account_id):
+        """
+        Deferred firing with the author's newest live post, or ``None``.
+        """
+
+    def create_session(session_hash, account_id, csrf_token, created_at, expires_at):
+        """
+        Remember a signed-in browser session, keyed by a hash of its cookie.
+        """
+
+    def get_session(session_hash, now):
+        """
+        Deferred firing with ``(account_id, csrf_token)`` for a live session,
+        or ``None``.
+        """
+
+    def delete_session(session_hash):
+        """
+        Forget a session (signing out).
+        """
+
+    def close():
+        """
+        Finish in-flight work and close connections.  Returns a Deferred.
+        """

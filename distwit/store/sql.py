@@ -1,0 +1,545 @@
+"""
+:class:`SQLStore`, the one implementation of :class:`IStore`, over either
+engine; and :func:`engine_for`, which picks the engine from a URL.
+
+All SQL runs inside ``runInteraction``, in the pool's threads.  The
+statements are written once, with ``?`` placeholders; the engine module
+converts them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, TypeVar
+
+from twisted.internet.defer import Deferred
+from zope.interface import implementer
+
+from distwit.model import Account, Post
+from distwit.store.interfaces import (
+    DuplicatePost,
+    HandleTaken,
+    IStore,
+    NoSuchAccount,
+)
+from distwit.store.postgres import PostgresEngine
+from distwit.store.schema import Engine
+from distwit.store.sqlite import SQLiteEngine
+
+T = TypeVar("T")
+
+#: The epoch of status ids (Twitter's, so ids look like Twitter's).
+ID_EPOCH_MS = 1288834974657
+#: Low bits of a status id left for posts within the same millisecond.
+ID_SEQUENCE_BITS = 22
+#: Larger than every status id: the default ``max_id``.
+MAX_STATUS_ID = 2**63 - 1
+
+
+class DatabaseURLError(ValueError):
+    """
+    The database setting names no engine distwit knows.
+    """
+
+
+def engine_for(database: str, data_dir: str) -> Engine:
+    """
+    The engine for a ``--database`` setting.
+
+    - empty: SQLite file ``distwit.sqlite3`` in the data folder;
+    - ``sqlite:PATH`` or ``sqlite:///PATH``: that SQLite file (relative
+      paths are taken from the data folder);
+    - ``postgresql://...`` or ``postgres://...``: PostgreSQL.
+    """
+    if not database:
+        return SQLiteEngine(os.path.join(data_dir, "distwit.sqlite3"))
+    if database.startswith(("postgresql://", "postgres://")):
+        return PostgresEngine(database)
+    if database.startswith("sqlite:"):
+        path = database[len("sqlite:") :]
+        if path.startswith("///"):
+            path = path[2:]
+        elif path.startswith("//"):
+            path = path[2:]
+        if not path:
+            raise DatabaseURLError("sqlite: needs a file name, as in sqlite:distwit.sqlite3")
+        return SQLiteEngine(os.path.join(data_dir, path))
+    raise DatabaseURLError(
+        f"unknown database {database!r}: use sqlite:PATH or postgresql://USER@HOST/NAME"
+    )
+
+
+def status_id_floor(now_ms: int) -> int:
+    """
+    The smallest status id for a post stored at ``now_ms``: time in the
+    high bits, so ids sort by time like Twitter's.
+    """
+    return max(now_ms - ID_EPOCH_MS, 0) << ID_SEQUENCE_BITS
+
+
+_ACCOUNT_COLUMNS = (
+    "a.id, a.handle, a.authority, a.name, a.created_at, a.last_seq,"
+    " a.statuses_count, a.followers_count, a.friends_count"
+)
+_POST_COLUMNS = (
+    "p.id, p.seq, p.text, p.created_at, p.source, p.in_reply_to_status_id,"
+    " p.deleted_at, ra.id, ra.handle, ra.authority, " + _ACCOUNT_COLUMNS
+)
+#: Posts with their author, and the author of the post they reply to.
+_POSTS_FROM = (
+    "posts p JOIN accounts a ON a.id = p.author_id"
+    " LEFT JOIN posts rp ON rp.id = p.in_reply_to_status_id"
+    " LEFT JOIN accounts ra ON ra.id = rp.author_id"
+)
+
+
+def _account(row: Any, offset: int = 0) -> Account:
+    r = row[offset:]
+    return Account(
+        id=r[0],
+        handle=r[1],
+        authority=r[2],
+        name=r[3],
+        created_at=r[4],
+        last_seq=r[5],
+        statuses_count=r[6],
+        followers_count=r[7],
+        friends_count=r[8],
+    )
+
+
+def _post(row: Any) -> Post:
+    reply_screen_name = None
+    if row[7] is not None:
+        reply_screen_name = row[8] if not row[9] else f"{row[8]}@{row[9]}"
+    return Post(
+        id=row[0],
+        seq=row[1],
+        text=row[2],
+        created_at=row[3],
+        source=row[4],
+        in_reply_to_status_id=row[5],
+        deleted=row[6] is not None,
+        in_reply_to_account_id=row[7],
+        in_reply_to_screen_name=reply_screen_name,
+        author=_account(row, 10),
+    )
+
+
+@implementer(IStore)
+class SQLStore:
+    """
+    The twitter role's data in SQLite or PostgreSQL.
+
+    :param pool: an ``adbapi.ConnectionPool`` (or anything with the same
+        ``runInteraction`` and ``close``).
+    :param engine: the engine module's object for that database.
+    """
+
+    def __init__(self, pool: Any, engine: Engine) -> None:
+        self._pool = pool
+        self._engine = engine
+        self._sql: dict[str, str] = {}
+
+    def _q(self, sql: str) -> str:
+        converted = self._sql.get(sql)
+        if converted is None:
+            converted = self._sql[sql] = self._engine.convert(sql)
+        return converted
+
+    def _run(self, interaction: Callable[..., T], *args: Any) -> "Deferred[T]":
+        return self._pool.runInteraction(interaction, *args)
+
+    # Accounts
+
+    def create_user(
+        self, handle: str, name: str, password_hash: str, created_at: int
+    ) -> "Deferred[Account]":
+        def interaction(txn: Any) -> Account:
+            key = handle.lower()
+            txn.execute(
+                self._q("SELECT 1 FROM accounts WHERE handle_key = ? AND authority = ''"),
+                (key,),
+            )
+            if txn.fetchone() is not None:
+                raise HandleTaken(handle)
+            try:
+                txn.execute(
+                    self._q(
+                        "INSERT INTO accounts (handle, handle_key, authority, name,"
+                        " created_at) VALUES (?, ?, '', ?, ?) RETURNING id"
+                    ),
+                    (handle, key, name or handle, created_at),
+                )
+            except Exception as e:
+                if self._engine.is_unique_violation(e):
+                    raise HandleTaken(handle) from None
+                raise
+            (account_id,) = txn.fetchone()
+            txn.execute(
+                self._q("INSERT INTO local_users (account_id, password_hash) VALUES (?, ?)"),
+                (account_id, password_hash),
+            )
+            return self._get_account(txn, account_id)
+
+        return self._run(interaction)
+
+    def _get_account(self, txn: Any, account_id: int) -> Account:
+        txn.execute(
+            self._q(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts a WHERE a.id = ?"),
+            (account_id,),
+        )
+        row = txn.fetchone()
+        if row is None:
+            raise NoSuchAccount(account_id)
+        return _account(row)
+
+    def ensure_account(
+        self, handle: str, authority: str, created_at: int
+    ) -> "Deferred[Account]":
+        def interaction(txn: Any) -> Account:
+            key = handle.lower()
+            txn.execute(
+                self._q(
+                    f"SELECT {_ACCOUNT_COLUMNS} FROM accounts a"
+                    " WHERE a.handle_key = ? AND a.authority = ?"
+                ),
+                (key, authority),
+            )
+            row = txn.fetchone()
+            if row is not None:
+                return _account(row)
+            if not authority:
+                raise NoSuchAccount(handle)
+            txn.execute(
+                self._q(
+                    "INSERT INTO accounts (handle, handle_key, authority, name,"
+                    " created_at) VALUES (?, ?, ?, ?, ?) RETURNING id"
+                ),
+                (handle, key, authority, handle, created_at),
+            )
+            (account_id,) = txn.fetchone()
+            return self._get_account(txn, account_id)
+
+        return self._run(interaction)
+
+    def get_account(self, account_id: int) -> "Deferred[Account | None]":
+        def interaction(txn: Any) -> Account | None:
+            try:
+                return self._get_account(txn, account_id)
+            except NoSuchAccount:
+                return None
+
+        return self._run(interaction)
+
+    def get_local_user(self, handle: str) -> "Deferred[Account | None]":
+        def interaction(txn: Any) -> Account | None:
+            txn.execute(
+                self._q(
+                    f"SELECT {_ACCOUNT_COLUMNS} FROM accounts a"
+                    " WHERE a.handle_key = ? AND a.authority = ''"
+                ),
+                (handle.lower(),),
+            )
+            row = txn.fetchone()
+            return None if row is None else _account(row)
+
+        return self._run(interaction)
+
+    def get_password_hash(self, account_id: int) -> "Deferred[str | None]":
+        def interaction(txn: Any) -> str | None:
+            txn.execute(
+                self._q("SELECT password_hash FROM local_users WHERE account_id = ?"),
+                (account_id,),
+            )
+            row = txn.fetchone()
+            return None if row is None else row[0]
+
+        return self._run(interaction)
+
+    def set_password_hash(self, account_id: int, password_hash: str) -> "Deferred[None]":
+        def interaction(txn: Any) -> None:
+            txn.execute(
+                self._q("UPDATE local_users SET password_hash = ? WHERE account_id = ?"),
+                (password_hash, account_id),
+            )
+
+        return self._run(interaction)
+
+    # Posts
+
+    def create_post(
+        self,
+        author_id: int,
+        text: str,
+        source: str,
+        in_reply_to_status_id: int | None,
+        created_at: int,
+    ) -> "Deferred[Post]":
+        def interaction(txn: Any) -> Post:
+            # Taking the next number locks the author's row (PostgreSQL) so
+            # concurrent posts by one author queue up here: numbers stay dense.
+            txn.execute(
+                self._q(
+                    "UPDATE accounts SET last_seq = last_seq + 1,"
+                    " statuses_count = statuses_count + 1"
+                    " WHERE id = ? AND authority = '' RETURNING last_seq"
+                ),
+                (author_id,),
+            )
+            row = txn.fetchone()
+            if row is None:
+                raise NoSuchAccount(author_id)
+            (seq,) = row
+            txn.execute(
+                self._q(
+                    "SELECT text FROM posts WHERE author_id = ? AND deleted_at IS NULL"
+                    " ORDER BY seq DESC LIMIT 1"
+                ),
+                (author_id,),
+            )
+            latest = txn.fetchone()
+            if latest is not None and latest[0] == text:
+                # Raising rolls the transaction back: the number is not used.
+                raise DuplicatePost(text)
+            # The id clock's row lock is held until commit, so posts become
+            # visible in id order and since_id polling never skips one.
+            txn.execute(
+                self._q(
+                    f"UPDATE id_clock SET last_id = {self._engine.greatest}"
+                    "(last_id + 1, ?) WHERE singleton = 1 RETURNING last_id"
+                ),
+                (status_id_floor(created_at),),
+            )
+            (post_id,) = txn.fetchone()
+            txn.execute(
+                self._q(
+                    "INSERT INTO posts (id, author_id, seq, text, created_at, source,"
+                    " in_reply_to_status_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                ),
+                (post_id, author_id, seq, text, created_at, source, in_reply_to_status_id),
+            )
+            return self._get_post(txn, post_id)  # type: ignore[return-value]
+
+        return self._run(interaction)
+
+    def _get_post(self, txn: Any, post_id: int) -> Post | None:
+        txn.execute(
+            self._q(
+                f"SELECT {_POST_COLUMNS} FROM {_POSTS_FROM} WHERE p.id = ?"
+            ),
+            (post_id,),
+        )
+        row = txn.fetchone()
+        return None if row is None else _post(row)
+
+    def get_post(self, post_id: int) -> "Deferred[Post | None]":
+        return self._run(self._get_post, post_id)
+
+    def latest_post(self, account_id: int) -> "Deferred[Post | None]":
+        def interaction(txn: Any) -> Post | None:
+            txn.execute(
+                self._q(
+                    f"SELECT {_POST_COLUMNS} FROM {_POSTS_FROM}"
+                    " WHERE p.author_id = ? AND p.deleted_at IS NULL"
+                    " ORDER BY p.id DESC LIMIT 1"
+                ),
+                (account_id,),
+            )
+            row = txn.fetchone()
+            return None if row is None else _post(row)
+
+        return self._run(interaction)
+
+    def delete_post(self, post_id: int, deleted_at: int) -> "Deferred[Post | None]":
+        def interaction(txn: Any) -> Post | None:
+            post = self._get_post(txn, post_id)
+            if post is None or post.deleted:
+                return None
+            txn.execute(
+                self._q(
+                    "UPDATE posts SET deleted_at = ?, text = '' WHERE id = ?"
+                    " AND deleted_at IS NULL"
+                ),
+                (deleted_at, post_id),
+            )
+            txn.execute(
+                self._q(
+                    "UPDATE accounts SET statuses_count = statuses_count - 1 WHERE id = ?"
+                ),
+                (post.author.id,),
+            )
+            return post
+
+        return self._run(interaction)
+
+    # Follows
+
+    def follow(
+        self, follower_id: int, followee_id: int, created_at: int
+    ) -> "Deferred[bool]":
+        def interaction(txn: Any) -> bool:
+            txn.execute(
+                self._q("SELECT 1 FROM follows WHERE follower_id = ? AND followee_id = ?"),
+                (follower_id, followee_id),
+            )
+            if txn.fetchone() is not None:
+                return False
+            try:
+                txn.execute(
+                    self._q(
+                        "INSERT INTO follows (follower_id, followee_id, created_at)"
+                        " VALUES (?, ?, ?)"
+                    ),
+                    (follower_id, followee_id, created_at),
+                )
+            except Exception as e:
+                if self._engine.is_unique_violation(e):
+                    return False
+                raise
+            self._adjust_follow_counts(txn, follower_id, followee_id, 1)
+            return True
+
+        return self._run(interaction)
+
+    def _adjust_follow_counts(
+        self, txn: Any, follower_id: int, followee_id: int, delta: int
+    ) -> None:
+        txn.execute(
+            self._q("UPDATE accounts SET friends_count = friends_count + ? WHERE id = ?"),
+            (delta, follower_id),
+        )
+        txn.execute(
+            self._q(
+                "UPDATE accounts SET followers_count = followers_count + ? WHERE id = ?"
+            ),
+            (delta, followee_id),
+        )
+
+    def unfollow(self, follower_id: int, followee_id: int) -> "Deferred[bool]":
+        def interaction(txn: Any) -> bool:
+            txn.execute(
+                self._q("DELETE FROM follows WHERE follower_id = ? AND followee_id = ?"),
+                (follower_id, followee_id),
+            )
+            if txn.rowcount < 1:
+                return False
+            self._adjust_follow_counts(txn, follower_id, followee_id, -1)
+            return True
+
+        return self._run(interaction)
+
+    def is_following(self, follower_id: int, followee_id: int) -> "Deferred[bool]":
+        def interaction(txn: Any) -> bool:
+            txn.execute(
+                self._q("SELECT 1 FROM follows WHERE follower_id = ? AND followee_id = ?"),
+                (follower_id, followee_id),
+            )
+            return txn.fetchone() is not None
+
+        return self._run(interaction)
+
+    # Timelines
+
+    def _timeline(
+        self, where: str, args: tuple[Any, ...], count: int, since_id: int, max_id: int
+    ) -> "Deferred[list[Post]]":
+        sql = self._q(
+            f"SELECT {_POST_COLUMNS} FROM {_POSTS_FROM}"
+            f" WHERE p.deleted_at IS NULL AND ({where}) AND p.id > ? AND p.id <= ?"
+            " ORDER BY p.id DESC LIMIT ?"
+        )
+
+        def interaction(txn: Any) -> list[Post]:
+            txn.execute(sql, args + (since_id or 0, max_id or MAX_STATUS_ID, count))
+            return [_post(row) for row in txn.fetchall()]
+
+        return self._run(interaction)
+
+    def home_timeline(
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None
+    ) -> "Deferred[list[Post]]":
+        return self._timeline(
+            "p.author_id = ? OR p.author_id IN"
+            " (SELECT followee_id FROM follows WHERE follower_id = ?)",
+            (account_id, account_id),
+            count,
+            since_id or 0,
+            max_id or MAX_STATUS_ID,
+        )
+
+    def user_timeline(
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None
+    ) -> "Deferred[list[Post]]":
+        return self._timeline(
+            "p.author_id = ?", (account_id,), count, since_id or 0, max_id or MAX_STATUS_ID
+        )
+
+    def public_timeline(
+        self, count: int, since_id: int | None, max_id: int | None
+    ) -> "Deferred[list[Post]]":
+        return self._timeline(
+            "a.authority = ''", (), count, since_id or 0, max_id or MAX_STATUS_ID
+        )
+
+    # Web sessions
+
+    def create_session(
+        self,
+        session_hash: str,
+        account_id: int,
+        csrf_token: str,
+        created_at: int,
+        expires_at: int,
+    ) -> "Deferred[None]":
+        def interaction(txn: Any) -> None:
+            txn.execute(self._q("DELETE FROM web_sessions WHERE expires_at < ?"), (created_at,))
+            txn.execute(
+                self._q(
+                    "INSERT INTO web_sessions (session_hash, account_id, csrf_token,"
+                    " created_at, expires_at) VALUES (?, ?, ?, ?, ?)"
+                ),
+                (session_hash, account_id, csrf_token, created_at, expires_at),
+            )
+
+        return self._run(interaction)
+
+    def get_session(
+        self, session_hash: str, now: int
+    ) -> "Deferred[tuple[int, str] | None]":
+        def interaction(txn: Any) -> tuple[int, str] | None:
+            txn.execute(
+                self._q(
+                    "SELECT account_id, csrf_token FROM web_sessions"
+                    " WHERE session_hash = ? AND expires_at > ?"
+                ),
+                (session_hash, now),
+            )
+            row = txn.fetchone()
+            return None if row is None else (row[0], row[1])
+
+        return self._run(interaction)
+
+    def delete_session(self, session_hash: str) -> "Deferred[None]":
+        def interaction(txn: Any) -> None:
+            txn.execute(
+                self._q("DELETE FROM web_sessions WHERE session_hash = ?"), (session_hash,)
+            )
+
+        return self._run(interaction)
+
+    def close(self) -> "Deferred[None]":
+        from twisted.internet.defer import maybeDeferred
+
+        return maybeDeferred(self._pool.close)
+
+
+def open_store(engine: Engine, reactor: Any) -> SQLStore:
+    """
+    Bring the schema up to date (synchronously: call this before the reactor
+    runs or from a thread) and return a store on a new connection pool.
+    """
+    from distwit.store.schema import prepare_database
+
+    prepare_database(engine)
+    return SQLStore(engine.make_pool(reactor), engine)

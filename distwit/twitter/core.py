@@ -1,0 +1,253 @@
+"""
+The twitter role's rules, independent of HTTP: who may post what, how
+long a message may be, who follows whom.
+
+:class:`Microblog` is what the API and the pages call.  It raises the
+exceptions below for requests the rules refuse; the API turns them into
+Twitter's error bodies, the pages into messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.logger import Logger
+
+from distwit.model import (
+    MAX_POST_LENGTH,
+    RESERVED_HANDLES,
+    Account,
+    Post,
+    is_valid_handle,
+    normalize_text,
+    post_length,
+)
+from distwit.passwords import CredentialCache, PasswordHasher
+from distwit.store.interfaces import DuplicatePost, HandleTaken, IStore
+
+#: The shortest password a new user may choose.
+MIN_PASSWORD_LENGTH = 8
+
+
+class RuleError(Exception):
+    """
+    A request the rules refuse; ``str()`` is a message for a person.
+    """
+
+
+class InvalidHandle(RuleError):
+    pass
+
+
+class HandleUnavailable(RuleError):
+    pass
+
+
+class WeakPassword(RuleError):
+    pass
+
+
+class EmptyPost(RuleError):
+    pass
+
+
+class PostTooLong(RuleError):
+    pass
+
+
+class DuplicateStatus(RuleError):
+    pass
+
+
+class NoSuchUser(RuleError):
+    pass
+
+
+class NoSuchStatus(RuleError):
+    pass
+
+
+class NotYourStatus(RuleError):
+    pass
+
+
+class CannotFollowSelf(RuleError):
+    pass
+
+
+class Microblog:
+    """
+    Users, posts and follows of one twitter server.
+
+    :param store: the :class:`IStore`.
+    :param hasher: the password hasher.
+    :param clock: an ``IReactorTime``; its ``seconds()`` timestamps posts.
+    """
+
+    log = Logger()
+
+    def __init__(self, store: IStore, hasher: PasswordHasher, clock: Any) -> None:
+        self.store = store
+        self._hasher = hasher
+        self._clock = clock
+        self._credentials = CredentialCache(clock)
+
+    def now_ms(self) -> int:
+        return int(self._clock.seconds() * 1000)
+
+    # Users
+
+    async def create_user(self, handle: str, password: str, name: str = "") -> Account:
+        """
+        Add a local user.
+
+        :raise InvalidHandle: the handle breaks Twitter's rule.
+        :raise HandleUnavailable: taken (any case) or reserved.
+        :raise WeakPassword: shorter than :data:`MIN_PASSWORD_LENGTH`.
+        """
+        if not is_valid_handle(handle):
+            raise InvalidHandle(
+                "A handle is 1 to 15 letters, digits or underscores (A-Z, a-z, 0-9, _)."
+            )
+        if handle.lower() in RESERVED_HANDLES:
+            raise HandleUnavailable(f"The handle {handle!r} is reserved.")
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise WeakPassword(
+                f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
+            )
+        name = normalize_text(name)[:50]
+        password_hash = await self._hasher.hash(password)
+        try:
+            account = await self.store.create_user(
+                handle, name, password_hash, self.now_ms()
+            )
+        except HandleTaken:
+            raise HandleUnavailable(f"The handle {handle!r} is taken.") from None
+        self.log.info("new user {handle}", handle=handle)
+        return account
+
+    async def authenticate(self, handle: str, password: str) -> Account | None:
+        """
+        The local user if ``password`` is theirs, else ``None``.
+        """
+        if not is_valid_handle(handle):
+            return None
+        account = await self.store.get_local_user(handle)
+        if account is None:
+            return None
+        password_hash = await self.store.get_password_hash(account.id)
+        if password_hash is None:
+            return None
+        if self._credentials.known(account.id, password_hash, password):
+            return account
+        if await self._hasher.verify(password_hash, password):
+            self._credentials.remember(account.id, password_hash, password)
+            return account
+        return None
+
+    async def set_password(self, account: Account, password: str) -> None:
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise WeakPassword(
+                f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
+            )
+        password_hash = await self._hasher.hash(password)
+        await self.store.set_password_hash(account.id, password_hash)
+        self._credentials.forget(account.id)
+
+    async def user(self, screen_name: str) -> Account:
+        """
+        A local user by handle (any case).
+
+        :raise NoSuchUser: nobody here has that handle.
+        """
+        account = None
+        if is_valid_handle(screen_name):
+            account = await self.store.get_local_user(screen_name)
+        if account is None:
+            raise NoSuchUser(f"There is no user {screen_name!r} here.")
+        return account
+
+    async def user_by_id(self, account_id: int) -> Account:
+        account = await self.store.get_account(account_id)
+        if account is None:
+            raise NoSuchUser(f"There is no user with id {account_id}.")
+        return account
+
+    # Posts
+
+    async def post(
+        self,
+        author: Account,
+        text: str,
+        source: str = "web",
+        in_reply_to_status_id: int | None = None,
+    ) -> Post:
+        """
+        Store a new message by ``author``.
+
+        :raise EmptyPost: nothing but whitespace.
+        :raise PostTooLong: over 140 code points after NFC.
+        :raise DuplicateStatus: the same text as the author's latest post.
+        """
+        text = normalize_text(text)
+        if not text:
+            raise EmptyPost("A post needs some text.")
+        length = post_length(text)
+        if length > MAX_POST_LENGTH:
+            raise PostTooLong(
+                f"Status is over {MAX_POST_LENGTH} characters ({length})."
+            )
+        if in_reply_to_status_id is not None:
+            # Like Twitter, a reply to a status that is not there is a post.
+            target = await self.store.get_post(in_reply_to_status_id)
+            if target is None or target.deleted:
+                in_reply_to_status_id = None
+        try:
+            return await self.store.create_post(
+                author.id, text, source or "web", in_reply_to_status_id, self.now_ms()
+            )
+        except DuplicatePost:
+            raise DuplicateStatus("Status is a duplicate.") from None
+
+    async def status(self, post_id: int) -> Post:
+        """
+        :raise NoSuchStatus: no such post, or it was deleted.
+        """
+        post = await self.store.get_post(post_id)
+        if post is None or post.deleted:
+            raise NoSuchStatus("No status found with that ID.")
+        return post
+
+    async def delete(self, user: Account, post_id: int) -> Post:
+        """
+        Delete one of ``user``'s posts, leaving a tombstone.
+
+        :return: the post as it was.
+        """
+        post = await self.status(post_id)
+        if post.author.id != user.id:
+            raise NotYourStatus("You may not delete another user's status.")
+        deleted = await self.store.delete_post(post_id, self.now_ms())
+        if deleted is None:
+            raise NoSuchStatus("No status found with that ID.")
+        return deleted
+
+    # Follows
+
+    async def follow(self, user: Account, target: Account) -> Account:
+        """
+        Make ``user`` follow ``target``.
+
+        :return: ``target`` as it is now (with its new follower count).
+        """
+        if target.id == user.id:
+            raise CannotFollowSelf("You can't follow yourself.")
+        await self.store.follow(user.id, target.id, self.now_ms())
+        return await self.user_by_id(target.id)
+
+    async def unfollow(self, user: Account, target: Account) -> Account:
+        await self.store.unfollow(user.id, target.id)
+        return await self.user_by_id(target.id)
+
+    async def is_following(self, user: Account, target: Account) -> bool:
+        return await self.store.is_following(user.id, target.id)

@@ -1,0 +1,259 @@
+"""
+The storage suite, run on SQLite always and on PostgreSQL when
+``DISTWIT_TEST_POSTGRES`` names a database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import gatherResults, inlineCallbacks
+from twisted.trial.unittest import TestCase
+from zope.interface.verify import verifyObject
+
+from distwit.store.interfaces import DuplicatePost, HandleTaken, IStore
+from distwit.store.schema import migrations, prepare_database, schema_version
+from distwit.store.sql import SQLStore, status_id_floor
+
+from tests.support import (
+    POSTGRES_SKIP,
+    PostgresEngine,
+    SQLiteEngine,
+    postgres_url,
+    wipe_postgres,
+)
+
+T0 = 1_700_000_000_000  # a time in milliseconds
+
+
+class StoreTestsMixin:
+    """
+    Behaviour every engine must show.  Subclasses provide ``make_engine``.
+    """
+
+    store: SQLStore
+
+    def make_engine(self) -> Any:
+        raise NotImplementedError()
+
+    def setUp(self) -> None:
+        self.engine = self.make_engine()
+        prepare_database(self.engine)
+        self.store = SQLStore(self.engine.make_pool(reactor), self.engine)
+        self.addCleanup(self.store.close)
+
+    def test_interface(self) -> None:
+        """
+        The SQL store provides every method of IStore.
+        """
+        self.assertTrue(verifyObject(IStore, self.store))
+
+    def test_migrations_idempotent(self) -> None:
+        """
+        Opening an up-to-date database applies nothing, and the recorded
+        version is the newest change shipped.
+        """
+        self.assertEqual(prepare_database(self.engine), [])
+        self.assertEqual(schema_version(self.engine), migrations()[-1][0])
+
+    @inlineCallbacks
+    def test_create_user_case_insensitive(self):
+        """
+        Handles are unique whatever their case; lookups ignore case.
+        """
+        alice = yield self.store.create_user("Alice", "Alice A.", "hash", T0)
+        self.assertEqual((alice.handle, alice.name, alice.authority), ("Alice", "Alice A.", ""))
+        yield self.assertFailure(self.store.create_user("ALICE", "", "hash", T0), HandleTaken)
+        found = yield self.store.get_local_user("aLiCe")
+        self.assertEqual(found.id, alice.id)
+        self.assertIsNone((yield self.store.get_local_user("bob")))
+        self.assertEqual((yield self.store.get_password_hash(alice.id)), "hash")
+        yield self.store.set_password_hash(alice.id, "new")
+        self.assertEqual((yield self.store.get_password_hash(alice.id)), "new")
+
+    @inlineCallbacks
+    def test_sequence_and_ids(self):
+        """
+        An author's posts are numbered 1, 2, 3 and their status ids grow
+        strictly, even if the clock steps back.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        first = yield self.store.create_post(alice.id, "one", "web", None, T0)
+        second = yield self.store.create_post(alice.id, "two", "web", None, T0 - 60_000)
+        third = yield self.store.create_post(alice.id, "three", "api", None, T0)
+        self.assertEqual([p.seq for p in (first, second, third)], [1, 2, 3])
+        self.assertLess(first.id, second.id)
+        self.assertLess(second.id, third.id)
+        self.assertGreaterEqual(first.id, status_id_floor(T0))
+        self.assertEqual(third.source, "api")
+        self.assertEqual((yield self.store.get_account(alice.id)).last_seq, 3)
+
+    @inlineCallbacks
+    def test_duplicate_post_keeps_sequence(self):
+        """
+        Repeating the latest text is refused and uses up no number.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        yield self.store.create_post(alice.id, "same", "web", None, T0)
+        yield self.assertFailure(
+            self.store.create_post(alice.id, "same", "web", None, T0), DuplicatePost
+        )
+        after = yield self.store.create_post(alice.id, "different", "web", None, T0)
+        self.assertEqual(after.seq, 2)
+        account = yield self.store.get_account(alice.id)
+        self.assertEqual((account.last_seq, account.statuses_count), (2, 2))
+
+    @inlineCallbacks
+    def test_concurrent_posts(self):
+        """
+        Many posts at once by one author get the dense numbers 1..n, and
+        status ids in the same order; another author's posts interleave
+        with unique ids.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        posts = yield gatherResults(
+            [
+                self.store.create_post(author.id, f"post {i}", "web", None, T0)
+                for i in range(40)
+                for author in (alice, bob)
+            ]
+        )
+        for author in (alice, bob):
+            mine = sorted((p for p in posts if p.author.id == author.id), key=lambda p: p.seq)
+            self.assertEqual([p.seq for p in mine], list(range(1, 41)))
+            ids = [p.id for p in mine]
+            self.assertEqual(ids, sorted(ids))
+        self.assertEqual(len({p.id for p in posts}), 80)
+
+    @inlineCallbacks
+    def test_delete_leaves_tombstone(self):
+        """
+        A deleted post keeps its number and loses its text; it leaves the
+        timelines; the next post takes the next number.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        post = yield self.store.create_post(alice.id, "oops", "web", None, T0)
+        before = yield self.store.delete_post(post.id, T0 + 1)
+        self.assertEqual(before.text, "oops")
+        tombstone = yield self.store.get_post(post.id)
+        self.assertTrue(tombstone.deleted)
+        self.assertEqual((tombstone.seq, tombstone.text), (1, ""))
+        self.assertIsNone((yield self.store.delete_post(post.id, T0 + 2)))
+        self.assertEqual((yield self.store.user_timeline(alice.id, 20, None, None)), [])
+        again = yield self.store.create_post(alice.id, "oops", "web", None, T0)
+        self.assertEqual(again.seq, 2)
+        account = yield self.store.get_account(alice.id)
+        self.assertEqual((account.last_seq, account.statuses_count), (2, 1))
+
+    @inlineCallbacks
+    def test_follows_and_counts(self):
+        """
+        Following is idempotent and keeps both counts right; so is
+        unfollowing.  A local user may follow a remote acct.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        carol = yield self.store.ensure_account("carol", "s3.example", T0)
+        self.assertEqual(carol.screen_name, "carol@s3.example")
+        self.assertEqual((yield self.store.ensure_account("Carol", "s3.example", T0)).id, carol.id)
+        self.assertTrue((yield self.store.follow(alice.id, bob.id, T0)))
+        self.assertFalse((yield self.store.follow(alice.id, bob.id, T0)))
+        self.assertTrue((yield self.store.follow(alice.id, carol.id, T0)))
+        self.assertTrue((yield self.store.is_following(alice.id, bob.id)))
+        self.assertFalse((yield self.store.is_following(bob.id, alice.id)))
+        alice = yield self.store.get_account(alice.id)
+        bob = yield self.store.get_account(bob.id)
+        self.assertEqual((alice.friends_count, alice.followers_count), (2, 0))
+        self.assertEqual((bob.friends_count, bob.followers_count), (0, 1))
+        self.assertTrue((yield self.store.unfollow(alice.id, bob.id)))
+        self.assertFalse((yield self.store.unfollow(alice.id, bob.id)))
+        bob = yield self.store.get_account(bob.id)
+        self.assertEqual(bob.followers_count, 0)
+
+    @inlineCallbacks
+    def test_timelines(self):
+        """
+        Home holds one's own posts and those of followed accounts, newest
+        first; user holds one author's; public holds local users' posts.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        carol = yield self.store.create_user("carol", "", "h", T0)
+        yield self.store.follow(alice.id, bob.id, T0)
+        a1 = yield self.store.create_post(alice.id, "a1", "web", None, T0)
+        b1 = yield self.store.create_post(bob.id, "b1", "web", None, T0)
+        c1 = yield self.store.create_post(carol.id, "c1", "web", None, T0)
+        a2 = yield self.store.create_post(alice.id, "a2", "web", b1.id, T0)
+        home = yield self.store.home_timeline(alice.id, 20, None, None)
+        self.assertEqual([p.text for p in home], ["a2", "b1", "a1"])
+        self.assertEqual(home[0].in_reply_to_status_id, b1.id)
+        self.assertEqual(home[0].in_reply_to_account_id, bob.id)
+        self.assertEqual(home[0].in_reply_to_screen_name, "bob")
+        self.assertIsNone(home[1].in_reply_to_screen_name)
+        user = yield self.store.user_timeline(bob.id, 20, None, None)
+        self.assertEqual([p.id for p in user], [b1.id])
+        public = yield self.store.public_timeline(20, None, None)
+        self.assertEqual([p.id for p in public], [a2.id, c1.id, b1.id, a1.id])
+
+    @inlineCallbacks
+    def test_since_and_max(self):
+        """
+        ``since_id`` is strictly greater, ``max_id`` inclusive, ``count``
+        caps the page.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        posts = []
+        for i in range(5):
+            posts.append((yield self.store.create_post(alice.id, f"p{i}", "web", None, T0)))
+        ids = [p.id for p in posts]
+
+        def page(count, since_id, max_id):
+            d = self.store.user_timeline(alice.id, count, since_id, max_id)
+            return d.addCallback(lambda found: [p.id for p in found])
+
+        self.assertEqual((yield page(20, ids[1], None)), ids[:1:-1])
+        self.assertEqual((yield page(20, None, ids[2])), ids[2::-1])
+        self.assertEqual((yield page(20, ids[1], ids[3])), [ids[3], ids[2]])
+        self.assertEqual((yield page(2, None, None)), [ids[4], ids[3]])
+        self.assertEqual((yield page(20, ids[4], None)), [])
+        self.assertEqual((yield page(20, ids[2], ids[2])), [])
+        self.assertEqual((yield page(20, None, ids[0] - 1)), [])
+
+    @inlineCallbacks
+    def test_sessions(self):
+        """
+        A session is found until it expires or is deleted.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        yield self.store.create_session("s1", alice.id, "csrf", T0, T0 + 1000)
+        self.assertEqual((yield self.store.get_session("s1", T0 + 1)), (alice.id, "csrf"))
+        self.assertIsNone((yield self.store.get_session("s1", T0 + 1000)))
+        self.assertIsNone((yield self.store.get_session("other", T0)))
+        yield self.store.delete_session("s1")
+        self.assertIsNone((yield self.store.get_session("s1", T0 + 1)))
+
+
+class SQLiteStoreTests(StoreTestsMixin, TestCase):
+    """
+    The storage suite on SQLite, in a fresh file per test.
+    """
+
+    def make_engine(self) -> SQLiteEngine:
+        return SQLiteEngine(self.mktemp() + ".sqlite3")
+
+
+class PostgresStoreTests(StoreTestsMixin, TestCase):
+    """
+    The storage suite on PostgreSQL, in a wiped database per test.
+    """
+
+    if postgres_url() is None:
+        skip = POSTGRES_SKIP
+
+    def make_engine(self) -> PostgresEngine:
+        url = postgres_url()
+        assert url is not None
+        wipe_postgres(url)
+        return PostgresEngine(url)
