@@ -1,0 +1,77 @@
+"""
+Accounts and posts as Twitter's JSON objects.
+
+Field names and types are Twitter's: ids as integers plus ``*_str``,
+``created_at`` like ``Wed Oct 10 20:19:24 +0000 2018``.  Optional nested
+objects are left out, never sent as null.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from distwit.model import Account, Post
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = (
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+)  # fmt: skip
+
+
+def twitter_time(ms: int) -> str:
+    """
+    Twitter's ``created_at`` format, in UTC, whatever the locale.
+    """
+    t = time.gmtime(ms // 1000)
+    return (
+        f"{_DAYS[t.tm_wday]} {_MONTHS[t.tm_mon - 1]} {t.tm_mday:02d} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000 {t.tm_year}"
+    )
+
+
+def user_json(account: Account) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "id_str": str(account.id),
+        "name": account.name or account.handle,
+        "screen_name": account.screen_name,
+        "location": "",
+        "description": "",
+        "protected": False,
+        "verified": False,
+        "followers_count": account.followers_count,
+        "friends_count": account.friends_count,
+        "listed_count": 0,
+        "favourites_count": 0,
+        "statuses_count": account.statuses_count,
+        "created_at": twitter_time(account.created_at),
+        "default_profile": True,
+        "default_profile_image": True,
+    }
+
+
+def status_json(post: Post, include_user: bool = True) -> dict[str, Any]:
+    reply_id = post.in_reply_to_status_id
+    reply_user = post.in_reply_to_account_id
+    body: dict[str, Any] = {
+        "created_at": twitter_time(post.created_at),
+        "id": post.id,
+        "id_str": str(post.id),
+        "text": post.text,
+        "source": post.source or "web",
+        "truncated": False,
+        "in_reply_to_status_id": reply_id,
+        "in_reply_to_status_id_str": None if reply_id is None else str(reply_id),
+        "in_reply_to_user_id": reply_user,
+        "in_reply_to_user_id_str": None if reply_user is None else str(reply_user),
+        "in_reply_to_screen_name": post.in_reply_to_screen_name,
+        "retweet_count": 0,
+        "favorite_count": 0,
+        "favorited": False,
+        "retweeted": False,
+    }
+    if include_user:
+        body["user"] = user_json(post.author)
+    return body

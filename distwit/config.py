@@ -1,0 +1,203 @@
+"""
+Settings: built-in defaults, overridden by an INI file (``--config``),
+overridden by the command line.
+
+The INI file has the sections and keys of :data:`SETTINGS`; anything else
+in it is an error that names the stray section or key, so a typo never
+passes silently.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from dataclasses import dataclass
+from typing import Callable, Mapping
+from urllib.parse import urlsplit
+
+ROLES = ("all", "ping", "registry", "twitter")
+
+
+class ConfigError(ValueError):
+    """
+    A setting is wrong; the message says which and why.
+    """
+
+
+def _role(value: str) -> str:
+    if value not in ROLES:
+        raise ConfigError(
+            f"role must be one of {', '.join(ROLES)} (got {value!r})"
+        )
+    return value
+
+
+def _boolean(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"expected true or false, got {value!r}")
+
+
+def _public_url(value: str) -> str:
+    if not value:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"public_url must be an http:// or https:// URL, got {value!r}"
+        )
+    return value.rstrip("/")
+
+
+def _text(value: str) -> str:
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    section: str
+    key: str
+    default: str
+    parse: Callable[[str], object]
+    help: str
+
+
+SETTINGS = (
+    Setting("server", "role", "all", _role, "which role to run: " + "|".join(ROLES)),
+    Setting("server", "listen", "tcp:8080", _text, "Twisted endpoint to listen on"),
+    Setting(
+        "server",
+        "public_url",
+        "",
+        _public_url,
+        "how others reach this server (default: from the listen port)",
+    ),
+    Setting("server", "data", "distwit-data", _text, "folder for the database, keys, state"),
+    Setting(
+        "server",
+        "database",
+        "",
+        _text,
+        "sqlite:PATH or postgresql://... (default: SQLite in the data folder)",
+    ),
+    Setting(
+        "twitter",
+        "open_registration",
+        "true",
+        _boolean,
+        "whether anyone may sign up at /signup",
+    ),
+)
+
+_BY_KEY = {setting.key: setting for setting in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """
+    Everything a server needs to know about how to run.
+    """
+
+    role: str
+    listen: str
+    public_url: str
+    data: str
+    database: str
+    open_registration: bool
+
+    @property
+    def authority(self) -> str:
+        """
+        host[:port] of the public URL: the ``authority`` in
+        ``handle@authority``.
+        """
+        return urlsplit(self.public_url).netloc
+
+
+def read_config_file(path: str) -> dict[str, str]:
+    """
+    The settings an INI file gives, by key.
+
+    :raise ConfigError: the file is unreadable, malformed, or has a section
+        or key distwit does not know.
+    """
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as f:
+            parser.read_file(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    except configparser.Error as e:
+        raise ConfigError(f"config file {path} is not valid INI: {e}") from None
+    sections = {setting.section for setting in SETTINGS}
+    found: dict[str, str] = {}
+    for section in parser.sections():
+        if section not in sections:
+            raise ConfigError(
+                f"config file {path}: unknown section [{section}]"
+                f" (known: {', '.join(sorted('[' + s + ']' for s in sections))})"
+            )
+        for key, value in parser.items(section):
+            setting = _BY_KEY.get(key)
+            if setting is None or setting.section != section:
+                known = sorted(s.key for s in SETTINGS if s.section == section)
+                raise ConfigError(
+                    f"config file {path}: unknown key {key!r} in [{section}]"
+                    f" (known: {', '.join(known)})"
+                )
+            found[key] = value
+    return found
+
+
+def default_public_url(listen: str) -> str:
+    """
+    A public URL guessed from the listen endpoint: ``tcp:8080`` gives
+    ``http://localhost:8080``, ``ssl:8443`` gives ``https://localhost:8443``.
+    """
+    parts = listen.split(":")
+    kind = parts[0]
+    scheme = "https" if kind in ("ssl", "tls") else "http"
+    port = None
+    host = "localhost"
+    for index, part in enumerate(parts[1:]):
+        if "=" in part:
+            name, _, value = part.partition("=")
+            if name == "port":
+                port = value
+            elif name == "interface" and value not in ("", "0.0.0.0", "::"):
+                host = f"[{value}]" if ":" in value else value
+        elif index == 0:
+            port = part
+    if port is None or not port.isdigit():
+        return f"{scheme}://{host}"
+    if (scheme, port) in (("http", "80"), ("https", "443")):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def resolve(command_line: Mapping[str, str | None], config_path: str | None) -> Settings:
+    """
+    Combine defaults, the config file and the command line.
+
+    :param command_line: values given on the command line by key
+        (``None`` for those not given).
+    """
+    values = {setting.key: setting.default for setting in SETTINGS}
+    if config_path:
+        values.update(read_config_file(config_path))
+    for key, value in command_line.items():
+        if value is not None:
+            values[key] = value
+    parsed: dict[str, object] = {}
+    for key, value in values.items():
+        try:
+            parsed[key] = _BY_KEY[key].parse(value)
+        except ConfigError as e:
+            raise ConfigError(f"{key}: {e}") from None
+    if not parsed["public_url"]:
+        parsed["public_url"] = default_public_url(str(parsed["listen"]))
+    parsed["data"] = os.path.abspath(str(parsed["data"]))
+    return Settings(**parsed)  # type: ignore[arg-type]

@@ -1,0 +1,59 @@
+"""
+Shared HTTP pieces: the ``/health`` resource and the root that puts the
+roles of one process behind one port.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twisted.web.resource import IResource, Resource
+
+from distwit import __version__
+
+
+def json_body(request: Any, value: Any, code: int = 200) -> bytes:
+    """
+    Encode ``value`` as the UTF-8 JSON response to ``request``.
+    """
+    request.setResponseCode(code)
+    request.setHeader(b"content-type", b"application/json; charset=utf-8")
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class Health(Resource):
+    """
+    ``GET /health``: 200 with the role(s) and version, for monitors and
+    load balancers.
+    """
+
+    isLeaf = True
+
+    def __init__(self, role: str, roles: list[str]) -> None:
+        super().__init__()
+        self._body = {"status": "ok", "role": role, "roles": roles, "version": __version__}
+
+    def render_GET(self, request: Any) -> bytes:
+        return json_body(request, self._body)
+
+    render_HEAD = render_GET
+
+
+class Root(Resource):
+    """
+    Named children first (``health``, and in ``--role=all`` the ``ping`` and
+    ``registry`` roles), everything else to ``fallback`` with the path
+    untouched.
+    """
+
+    def __init__(self, fallback: IResource | None) -> None:
+        super().__init__()
+        self._fallback = fallback
+
+    def getChild(self, path: bytes, request: Any) -> IResource:
+        if self._fallback is None:
+            return super().getChild(path, request)  # a 404 page
+        # Give the whole path back to the fallback, as if it were the root.
+        request.postpath.insert(0, request.prepath.pop())
+        return self._fallback

@@ -1,0 +1,3 @@
+"""
+The registry role: which ping servers exist and are alive.
+"""

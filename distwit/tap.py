@@ -1,0 +1,136 @@
+"""
+``twistd distwit``: options and the service tree.
+
+``makeService`` returns a MultiService with one child per role and one
+for the listening port; in ``--role=all`` the three roles share the port,
+the ping and registry roles under ``/ping/`` and ``/registry/``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from twisted.application import strports
+from twisted.application.service import MultiService
+from twisted.python import usage
+from twisted.web.server import Site
+
+from distwit.config import ROLES, SETTINGS, ConfigError, Settings, resolve
+from distwit.http import Health, Root
+
+
+class ServerOptions(usage.Options):
+    """
+    Options shared by ``twistd distwit`` and the ``distwit`` command: where
+    the data is and which config file to read.
+    """
+
+    optParameters: list[list[Any]] = [
+        ["config", "c", None, "INI file with the same settings (command line wins)"],
+        ["data", "d", None, "folder for SQLite, keys and other state [default: ./distwit-data]"],
+        ["database", None, None, "sqlite:PATH or postgresql://... [default: SQLite in --data]"],
+    ]
+
+    def settings_from(self, command_line: dict[str, str | None]) -> Settings:
+        try:
+            return resolve(command_line, self["config"])
+        except ConfigError as e:
+            raise usage.UsageError(str(e)) from None
+
+
+class Options(ServerOptions):
+    synopsis = "[options]"
+    longdesc = (
+        "Run a distwit server.  With no options: every role in one process, "
+        "SQLite in ./distwit-data, http://localhost:8080."
+    )
+    optParameters = ServerOptions.optParameters + [
+        ["role", "r", None, f"{'|'.join(ROLES)} [default: all]"],
+        ["listen", "l", None, "Twisted endpoint to listen on [default: tcp:8080]"],
+        ["public-url", None, None, "how others reach this server [default: from --listen]"],
+    ]
+
+    def postOptions(self) -> None:
+        given = {setting.key: None for setting in SETTINGS}
+        given.update(
+            role=self["role"],
+            listen=self["listen"],
+            public_url=self["public-url"],
+            data=self["data"],
+            database=self["database"],
+        )
+        self.settings = self.settings_from(given)
+
+
+def prepare_data_folder(path: str) -> None:
+    """
+    Create the data folder (readable by its owner only) if it is missing.
+    """
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError as e:
+        raise SystemExit(f"distwit: cannot create data folder {path}: {e.strerror}") from None
+
+
+def open_twitter_store(settings: Settings, reactor: Any) -> Any:
+    """
+    Open (and migrate) the twitter role's database, or exit with a message
+    that says what is wrong.
+    """
+    from distwit.store.sql import DatabaseURLError, engine_for, open_store
+
+    try:
+        engine = engine_for(settings.database, settings.data)
+    except DatabaseURLError as e:
+        raise SystemExit(f"distwit: {e}") from None
+    try:
+        return open_store(engine, reactor)
+    except Exception as e:
+        raise SystemExit(f"distwit: cannot open {engine.describe()}: {e}") from None
+
+
+def makeService(options: Options, reactor: Any = None) -> MultiService:
+    if reactor is None:
+        from twisted.internet import reactor as global_reactor
+
+        reactor = global_reactor
+    settings = options.settings
+    prepare_data_folder(settings.data)
+    roles = ["twitter", "ping", "registry"] if settings.role == "all" else [settings.role]
+
+    top = MultiService()
+    resources: dict[str, Any] = {}
+    if "twitter" in roles:
+        from distwit.twitter.service import TwitterService
+
+        twitter = TwitterService(settings, open_twitter_store(settings, reactor), reactor)
+        twitter.setServiceParent(top)
+        resources["twitter"] = twitter.resource()
+    if "ping" in roles:
+        from distwit.ping.service import PingService
+
+        ping = PingService()
+        ping.setServiceParent(top)
+        resources["ping"] = ping.resource()
+    if "registry" in roles:
+        from distwit.registry.service import RegistryService
+
+        registry = RegistryService(settings.data)
+        registry.setServiceParent(top)
+        resources["registry"] = registry.resource()
+
+    if settings.role == "all":
+        root = Root(resources["twitter"])
+        root.putChild(b"ping", resources["ping"])
+        root.putChild(b"registry", resources["registry"])
+    else:
+        root = Root(resources[settings.role])
+    root.putChild(b"health", Health(settings.role, roles))
+
+    site = Site(root)
+    site.displayTracebacks = False
+    web = strports.service(settings.listen, site, reactor=reactor)
+    web.setName("web")
+    web.setServiceParent(top)
+    return top

@@ -1,0 +1,3 @@
+"""
+The HTML pages of a twitter server.
+"""
