@@ -1,0 +1,126 @@
+"""
+The ``distwit`` command: administration beside the server.
+
+``distwit adduser HANDLE`` creates a local user.  It takes the same
+``--data``, ``--database`` and ``--config`` as ``twistd distwit``, so it
+finds the same database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import Any, Sequence, TextIO
+
+from twisted.internet.defer import ensureDeferred
+from twisted.internet.task import react
+
+from distwit import __version__
+from distwit.config import ConfigError, Settings, resolve
+
+
+class CommandError(Exception):
+    """
+    The command cannot go on; the message says why.
+    """
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", help="INI file with the server's settings")
+    common.add_argument("-d", "--data", help="data folder [default: ./distwit-data]")
+    common.add_argument("--database", help="sqlite:PATH or postgresql://...")
+
+    parser = argparse.ArgumentParser(
+        prog="distwit", description="Administer a distwit server."
+    )
+    parser.add_argument("--version", action="version", version=f"distwit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    adduser = commands.add_parser(
+        "adduser",
+        parents=[common],
+        help="create a local user",
+        description=(
+            "Create a local user. The password comes from --password-file, "
+            "else from standard input when it is not a terminal, else from a prompt."
+        ),
+    )
+    adduser.add_argument("handle", help="1-15 letters, digits or underscores")
+    adduser.add_argument("--name", default="", help="display name")
+    adduser.add_argument(
+        "--password-file", help="file whose first line is the password"
+    )
+    return parser
+
+
+def read_password(path: str | None, stdin: TextIO) -> str:
+    """
+    The new user's password, from a file, piped standard input, or a prompt
+    (asked twice).
+    """
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as f:
+                return f.readline().rstrip("\r\n")
+        except OSError as e:
+            raise CommandError(f"cannot read password file {path}: {e.strerror}") from None
+    if not stdin.isatty():
+        return stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password (again): ") != first:
+        raise CommandError("the passwords differ")
+    return first
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    try:
+        return resolve({"data": args.data, "database": args.database}, args.config)
+    except ConfigError as e:
+        raise CommandError(str(e)) from None
+
+
+async def adduser(reactor: Any, args: argparse.Namespace, password: str, out: TextIO) -> None:
+    from distwit.passwords import PasswordHasher
+    from distwit.tap import open_twitter_store, prepare_data_folder
+    from distwit.twitter.core import Microblog, RuleError
+    from distwit.twitter.service import thread_runner
+
+    settings = settings_for(args)
+    prepare_data_folder(settings.data)
+    store = open_twitter_store(settings, reactor)
+    try:
+        microblog = Microblog(store, PasswordHasher(thread_runner(reactor)), reactor)
+        try:
+            account = await microblog.create_user(args.handle, password, args.name)
+        except RuleError as e:
+            raise CommandError(str(e)) from None
+        out.write(f"created user {account.handle} (id {account.id})\n")
+    finally:
+        await store.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "adduser":
+            password = read_password(args.password_file, sys.stdin)
+
+            async def run_adduser(reactor: Any) -> None:
+                try:
+                    await adduser(reactor, args, password, sys.stdout)
+                except CommandError as e:
+                    sys.stderr.write(f"distwit: {e}\n")
+                    raise SystemExit(1) from None
+
+            def run(reactor: Any) -> Any:
+                return ensureDeferred(run_adduser(reactor))
+
+            react(run)
+    except CommandError as e:
+        sys.stderr.write(f"distwit: {e}\n")
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()
