@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.processes import ServerProcess, run_cli
+from tests.support import POSTGRES_SKIP, postgres_url, wipe_postgres
 
 PASSWORD = "correct horse battery"
 
@@ -63,16 +64,27 @@ class AddUserTests(SynchronousTestCase):
             self.assertNotIn("Traceback", done.stderr)
 
 
-class DurabilityTests(SynchronousTestCase):
+class DurabilityTestsMixin:
+    """
+    kill -9 in the middle of posting, on one engine.
+    """
+
+    def database_options(self) -> list[str]:
+        return []
+
+    def stored_sequence(self, data: str) -> list[int]:
+        raise NotImplementedError()
+
     def test_kill_and_restart(self) -> None:
         """
         Every post acknowledged before a kill -9 is there after a restart,
         and new posts continue the author's sequence without a gap.
         """
         data = os.path.abspath(self.mktemp())
-        done = run_cli("adduser", "alice", "--data", data, stdin=PASSWORD + "\n")
+        options = self.database_options()
+        done = run_cli("adduser", "alice", "--data", data, *options, stdin=PASSWORD + "\n")
         self.assertEqual(done.returncode, 0, done.stderr)
-        server = ServerProcess(data)
+        server = ServerProcess(data, *options)
         auth = ("alice", PASSWORD)
 
         def post(i: int) -> int | None:
@@ -88,7 +100,7 @@ class DurabilityTests(SynchronousTestCase):
             server.kill()
         self.assertEqual(len(acknowledged), 60)
 
-        server = ServerProcess(data)
+        server = ServerProcess(data, *options)
         try:
             code, timeline = server.request(
                 "GET", "/1.1/statuses/user_timeline.json?screen_name=alice&count=200"
@@ -102,9 +114,30 @@ class DurabilityTests(SynchronousTestCase):
             self.assertGreater(after["id"], max(acknowledged))
         finally:
             server.stop()
+        self.assertEqual(self.stored_sequence(data), list(range(1, 62)))
+
+
+class SQLiteDurabilityTests(DurabilityTestsMixin, SynchronousTestCase):
+    def stored_sequence(self, data: str) -> list[int]:
         with sqlite3.connect(os.path.join(data, "distwit.sqlite3")) as db:
-            seqs = [row[0] for row in db.execute("SELECT seq FROM posts ORDER BY id")]
-        self.assertEqual(seqs, list(range(1, 62)))
+            return [row[0] for row in db.execute("SELECT seq FROM posts ORDER BY id")]
+
+
+class PostgresDurabilityTests(DurabilityTestsMixin, SynchronousTestCase):
+    if postgres_url() is None:
+        skip = POSTGRES_SKIP
+
+    def database_options(self) -> list[str]:
+        url = postgres_url()
+        assert url is not None
+        wipe_postgres(url)
+        return ["--database", url]
+
+    def stored_sequence(self, data: str) -> list[int]:
+        import psycopg
+
+        with psycopg.connect(postgres_url()) as db:
+            return [row[0] for row in db.execute("SELECT seq FROM posts ORDER BY id")]
 
 
 class TourTests(SynchronousTestCase):

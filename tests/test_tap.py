@@ -110,6 +110,15 @@ class OptionsTests(SynchronousTestCase):
         error = self.assertRaises(usage.UsageError, self.parse, "--config", path)
         self.assertIn("not valid INI", str(error))
 
+    def test_example_config(self) -> None:
+        """
+        conf/distwit.ini, which documents every setting, parses to the
+        defaults.
+        """
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        path = os.path.join(root, "conf", "distwit.ini")
+        self.assertEqual(self.parse("--config", path).settings, self.parse().settings)
+
     def test_default_public_url(self) -> None:
         """
         The public URL is guessed from the listen endpoint.
