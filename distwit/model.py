@@ -67,6 +67,10 @@ class Account:
     statuses_count: int
     followers_count: int
     friends_count: int
+    #: For a remote account: its home server's public URL, and the number up
+    #: to which every message of it is held here.
+    home_url: str = ""
+    synced_seq: int = 0
 
     @property
     def is_local(self) -> bool:
@@ -81,6 +85,12 @@ class Account:
         if self.is_local:
             return self.handle
         return f"{self.handle}@{self.authority}"
+
+    def acct(self, own_authority: str) -> str:
+        """
+        ``handle@authority`` as the federation names it, for any account.
+        """
+        return f"{self.handle}@{self.authority or own_authority}"
 
 
 @dataclass(frozen=True)
@@ -103,3 +113,7 @@ class Post:
     #: The author of the post replied to, when that post is stored here.
     in_reply_to_account_id: int | None = None
     in_reply_to_screen_name: str | None = None
+    #: The author's number of the post replied to.
+    in_reply_to_seq: int | None = None
+    #: On a deletion record, the number of the message it deleted.
+    deletes_seq: int | None = None

@@ -5,6 +5,7 @@ The storage suite, run on SQLite always and on PostgreSQL when
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import reactor
@@ -131,7 +132,8 @@ class StoreTestsMixin:
     def test_delete_leaves_tombstone(self):
         """
         A deleted post keeps its number and loses its text; it leaves the
-        timelines; the next post takes the next number.
+        timelines; the delete itself takes the next number (a deletion
+        record, so it travels like a post) and the next post the one after.
         """
         alice = yield self.store.create_user("alice", "", "h", T0)
         post = yield self.store.create_post(alice.id, "oops", "web", None, T0)
@@ -142,10 +144,13 @@ class StoreTestsMixin:
         self.assertEqual((tombstone.seq, tombstone.text), (1, ""))
         self.assertIsNone((yield self.store.delete_post(post.id, T0 + 2)))
         self.assertEqual((yield self.store.user_timeline(alice.id, 20, None, None)), [])
+        record = (yield self.store.range_posts(alice.id, 2, 2))[0]
+        self.assertEqual((record.deleted, record.deletes_seq), (True, 1))
         again = yield self.store.create_post(alice.id, "oops", "web", None, T0)
-        self.assertEqual(again.seq, 2)
+        self.assertEqual(again.seq, 3)
+        self.assertGreater(again.id, record.id)
         account = yield self.store.get_account(alice.id)
-        self.assertEqual((account.last_seq, account.statuses_count), (2, 1))
+        self.assertEqual((account.last_seq, account.statuses_count), (3, 1))
 
     @inlineCallbacks
     def test_follows_and_counts(self):
@@ -235,7 +240,121 @@ class StoreTestsMixin:
         self.assertIsNone((yield self.store.get_session("s1", T0 + 1)))
 
 
-class SQLiteStoreTests(StoreTestsMixin, TestCase):
+@dataclass(frozen=True)
+class Item:
+    """
+    A remote message as a range feed gives it.
+    """
+
+    seq: int
+    text: str = ""
+    created_at: int = T0
+    deleted: bool = False
+    in_reply_to: tuple[str, int] | None = None
+    source: str = "web"
+    deletes: int | None = None
+
+
+class FederationStoreTestsMixin:
+    """
+    What the store keeps of remote authors, on every engine.
+    """
+
+    store: SQLStore
+
+    @inlineCallbacks
+    def test_reports_and_subscriptions(self):
+        """
+        A full report lists local users who posted; subscriptions are the
+        remote accounts some local user follows.
+        """
+        alice = yield self.store.create_user("Alice", "", "h", T0)
+        yield self.store.create_user("bob", "", "h", T0)
+        yield self.store.create_post(alice.id, "hi", "web", None, T0)
+        carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        yield self.store.ensure_account("dave", "s3:80", T0)
+        yield self.store.follow(alice.id, carol.id, T0)
+        self.assertEqual((yield self.store.local_last_numbers()), [("alice", 1)])
+        self.assertEqual((yield self.store.subscriptions()), [("carol", "s3:80")])
+
+    @inlineCallbacks
+    def test_remote_items(self):
+        """
+        A page of remote messages is stored once however often it comes;
+        a later tombstone replaces a post; a deletion record deletes its
+        target; synced_seq stops at the first gap; replies map to the local
+        status id of their target.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        mine = yield self.store.create_post(alice.id, "question", "web", None, T0)
+        carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        yield self.store.follow(alice.id, carol.id, T0)
+        updated = yield self.store.note_remote_last("Carol", "s3:80", 5, "http://s3:80")
+        self.assertEqual((updated.last_seq, updated.home_url), (5, "http://s3:80"))
+        self.assertEqual([a.id for a in (yield self.store.wanted(10))], [carol.id])
+        page = [
+            Item(1, "one"),
+            Item(2, "answer", in_reply_to=("alice@s1:80", 1)),
+            Item(4, "four"),
+        ]
+        stored = yield self.store.store_remote_items(carol.id, 1, 5, page, "s1:80", T0 + 5)
+        self.assertEqual(stored, 3)
+        again = yield self.store.store_remote_items(carol.id, 1, 5, page, "s1:80", T0 + 6)
+        self.assertEqual(again, 0)
+        carol = yield self.store.get_account(carol.id)
+        self.assertEqual((carol.synced_seq, carol.last_seq, carol.statuses_count), (2, 5, 3))
+        home = yield self.store.home_timeline(alice.id, 20, None, None)
+        self.assertEqual([p.text for p in home], ["four", "answer", "one", "question"])
+        self.assertEqual(home[1].in_reply_to_status_id, mine.id)
+        self.assertGreater(home[0].id, mine.id)
+        yield self.store.store_remote_items(
+            carol.id, 3, 5, [Item(3, deleted=True), Item(5, deleted=True, deletes=1)],
+            "s1:80", T0 + 7,
+        )
+        carol = yield self.store.get_account(carol.id)
+        self.assertEqual((carol.synced_seq, carol.statuses_count), (5, 2))
+        home = yield self.store.home_timeline(alice.id, 20, None, None)
+        self.assertEqual([p.text for p in home], ["four", "answer", "question"])
+        self.assertEqual((yield self.store.wanted(10)), [])
+        yield self.store.store_remote_items(carol.id, 4, 4, [Item(4, deleted=True)], "", T0)
+        home = yield self.store.home_timeline(alice.id, 20, None, None)
+        self.assertEqual([p.text for p in home], ["answer", "question"])
+
+    @inlineCallbacks
+    def test_remote_last_never_lowered(self):
+        """
+        A lower number from a ping server leaves the known last alone; an
+        unknown account is not created by it.
+        """
+        carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        yield self.store.note_remote_last("carol", "s3:80", 9, "http://s3:80")
+        yield self.store.note_remote_last("carol", "s3:80", 4, "http://s3:80")
+        self.assertEqual((yield self.store.get_account(carol.id)).last_seq, 9)
+        self.assertIsNone((yield self.store.note_remote_last("zed", "s3:80", 1, "x")))
+        yield self.store.start_sync_at(carol.id, 7)
+        carol = yield self.store.get_account(carol.id)
+        self.assertEqual((carol.synced_seq, carol.last_seq), (7, 9))
+
+    @inlineCallbacks
+    def test_range_posts(self):
+        """
+        A local author's range includes tombstones and deletion records,
+        by number, with reply targets named by author and number.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        first = yield self.store.create_post(alice.id, "a", "web", None, T0)
+        yield self.store.create_post(alice.id, "b", "web", first.id, T0)
+        yield self.store.delete_post(first.id, T0 + 1)
+        posts = yield self.store.range_posts(alice.id, 1, 10)
+        self.assertEqual([(p.seq, p.deleted, p.deletes_seq) for p in posts],
+                         [(1, True, None), (2, False, None), (3, True, 1)])
+        self.assertEqual((posts[1].in_reply_to_screen_name, posts[1].in_reply_to_seq),
+                         ("alice", 1))
+        followers = yield self.store.followers(alice.id)
+        self.assertEqual(followers, [])
+
+
+class SQLiteStoreTests(StoreTestsMixin, FederationStoreTestsMixin, TestCase):
     """
     The storage suite on SQLite, in a fresh file per test.
     """
@@ -244,7 +363,7 @@ class SQLiteStoreTests(StoreTestsMixin, TestCase):
         return SQLiteEngine(self.mktemp() + ".sqlite3")
 
 
-class PostgresStoreTests(StoreTestsMixin, TestCase):
+class PostgresStoreTests(StoreTestsMixin, FederationStoreTestsMixin, TestCase):
     """
     The storage suite on PostgreSQL, in a wiped database per test.
     """

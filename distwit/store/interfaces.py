@@ -135,6 +135,63 @@ class IStore(Interface):
         Deferred firing with the author's newest live post, or ``None``.
         """
 
+    def local_last_numbers():
+        """
+        Deferred firing with ``(handle_key, last_seq)`` of every local user
+        who has posted: what a full report to a ping server says.
+        """
+
+    def subscriptions():
+        """
+        Deferred firing with ``(handle_key, authority)`` of every remote
+        account that at least one local user follows.
+        """
+
+    def get_remote_account(handle, authority):
+        """
+        Deferred firing with the remote account, or ``None``.
+        """
+
+    def note_remote_last(handle, authority, last, home_url):
+        """
+        Record what a ping server says of a known remote account: its
+        highest number (never lowered) and home server.  Deferred firing
+        with the account, or ``None`` if it is not known here.
+        """
+
+    def start_sync_at(account_id, seq):
+        """
+        Hold a remote account's messages from ``seq + 1`` on: earlier ones
+        are history this server does not copy.
+        """
+
+    def wanted(limit):
+        """
+        Deferred firing with remote accounts whose known last number is
+        beyond what is held here (``synced_seq < last_seq``).
+        """
+
+    def range_posts(account_id, first, last):
+        """
+        Deferred firing with the author's messages numbered ``first`` to
+        ``last``, tombstones and deletion records included, by number.
+        """
+
+    def store_remote_items(account_id, first, last, items, own_authority, stored_at):
+        """
+        Store a page of a remote author's messages (idempotently: a number
+        already held is not stored twice; a tombstone replaces a post).
+        Advances the account's ``synced_seq`` over every number now held
+        without a gap.
+
+        :return: Deferred firing with how many messages were new here.
+        """
+
+    def followers(account_id):
+        """
+        Deferred firing with the accounts (local or remote) that follow.
+        """
+
     def create_session(session_hash, account_id, csrf_token, created_at, expires_at):
         """
         Remember a signed-in browser session, keyed by a hash of its cookie.

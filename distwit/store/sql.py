@@ -79,11 +79,12 @@ def status_id_floor(now_ms: int) -> int:
 
 _ACCOUNT_COLUMNS = (
     "a.id, a.handle, a.authority, a.name, a.created_at, a.last_seq,"
-    " a.statuses_count, a.followers_count, a.friends_count"
+    " a.statuses_count, a.followers_count, a.friends_count, a.home_url, a.synced_seq"
 )
 _POST_COLUMNS = (
     "p.id, p.seq, p.text, p.created_at, p.source, p.in_reply_to_status_id,"
-    " p.deleted_at, ra.id, ra.handle, ra.authority, " + _ACCOUNT_COLUMNS
+    " p.deleted_at, ra.id, ra.handle, ra.authority, rp.seq, p.deletes_seq, "
+    + _ACCOUNT_COLUMNS
 )
 #: Posts with their author, and the author of the post they reply to.
 _POSTS_FROM = (
@@ -105,6 +106,8 @@ def _account(row: Any, offset: int = 0) -> Account:
         statuses_count=r[6],
         followers_count=r[7],
         friends_count=r[8],
+        home_url=r[9],
+        synced_seq=r[10],
     )
 
 
@@ -122,7 +125,9 @@ def _post(row: Any) -> Post:
         deleted=row[6] is not None,
         in_reply_to_account_id=row[7],
         in_reply_to_screen_name=reply_screen_name,
-        author=_account(row, 10),
+        in_reply_to_seq=row[10],
+        deletes_seq=row[11],
+        author=_account(row, 12),
     )
 
 
@@ -302,22 +307,9 @@ class SQLStore:
             if latest is not None and latest[0] == text:
                 # Raising rolls the transaction back: the number is not used.
                 raise DuplicatePost(text)
-            # The id clock's row lock is held until commit, so posts become
-            # visible in id order and since_id polling never skips one.
-            txn.execute(
-                self._q(
-                    f"UPDATE id_clock SET last_id = {self._engine.greatest}"
-                    "(last_id + 1, ?) WHERE singleton = 1 RETURNING last_id"
-                ),
-                (status_id_floor(created_at),),
-            )
-            (post_id,) = txn.fetchone()
-            txn.execute(
-                self._q(
-                    "INSERT INTO posts (id, author_id, seq, text, created_at, source,"
-                    " in_reply_to_status_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                ),
-                (post_id, author_id, seq, text, created_at, source, in_reply_to_status_id),
+            post_id = self._insert_post(
+                txn, author_id, seq, text, created_at, source, in_reply_to_status_id,
+                None, None,
             )
             return self._get_post(txn, post_id)  # type: ignore[return-value]
 
@@ -369,9 +361,62 @@ class SQLStore:
                 ),
                 (post.author.id,),
             )
+            if post.author.is_local:
+                # The delete takes the author's next number, as a deletion
+                # record, so that it travels to other servers like a post.
+                txn.execute(
+                    self._q(
+                        "UPDATE accounts SET last_seq = last_seq + 1 WHERE id = ?"
+                        " RETURNING last_seq"
+                    ),
+                    (post.author.id,),
+                )
+                (seq,) = txn.fetchone()
+                self._insert_post(
+                    txn, post.author.id, seq, "", deleted_at, "web", None, deleted_at,
+                    post.seq,
+                )
             return post
 
         return self._run(interaction)
+
+    def _next_status_id(self, txn: Any, created_at: int) -> int:
+        # The id clock's row lock is held until commit, so posts become
+        # visible in id order and since_id polling never skips one.
+        txn.execute(
+            self._q(
+                f"UPDATE id_clock SET last_id = {self._engine.greatest}"
+                "(last_id + 1, ?) WHERE singleton = 1 RETURNING last_id"
+            ),
+            (status_id_floor(created_at),),
+        )
+        (post_id,) = txn.fetchone()
+        return int(post_id)
+
+    def _insert_post(
+        self,
+        txn: Any,
+        author_id: int,
+        seq: int,
+        text: str,
+        created_at: int,
+        source: str,
+        in_reply_to_status_id: int | None,
+        deleted_at: int | None,
+        deletes_seq: int | None,
+        stored_at: int | None = None,
+    ) -> int:
+        post_id = self._next_status_id(txn, created_at if stored_at is None else stored_at)
+        txn.execute(
+            self._q(
+                "INSERT INTO posts (id, author_id, seq, text, created_at, source,"
+                " in_reply_to_status_id, deleted_at, deletes_seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            (post_id, author_id, seq, text, created_at, source, in_reply_to_status_id,
+             deleted_at, deletes_seq),
+        )
+        return post_id
 
     # Follows
 
@@ -481,6 +526,211 @@ class SQLStore:
         return self._timeline(
             "a.authority = ''", (), count, since_id or 0, max_id or MAX_STATUS_ID
         )
+
+    # Federation
+
+    def local_last_numbers(self) -> "Deferred[list[tuple[str, int]]]":
+        def interaction(txn: Any) -> list[tuple[str, int]]:
+            txn.execute(
+                "SELECT handle_key, last_seq FROM accounts"
+                " WHERE authority = '' AND last_seq > 0"
+            )
+            return [(row[0], row[1]) for row in txn.fetchall()]
+
+        return self._run(interaction)
+
+    def subscriptions(self) -> "Deferred[list[tuple[str, str]]]":
+        def interaction(txn: Any) -> list[tuple[str, str]]:
+            txn.execute(
+                "SELECT a.handle_key, a.authority FROM accounts a WHERE a.authority <> ''"
+                " AND EXISTS (SELECT 1 FROM follows f JOIN accounts l"
+                " ON l.id = f.follower_id AND l.authority = ''"
+                " WHERE f.followee_id = a.id)"
+            )
+            return [(row[0], row[1]) for row in txn.fetchall()]
+
+        return self._run(interaction)
+
+    def get_remote_account(self, handle: str, authority: str) -> "Deferred[Account | None]":
+        def interaction(txn: Any) -> Account | None:
+            txn.execute(
+                self._q(
+                    f"SELECT {_ACCOUNT_COLUMNS} FROM accounts a"
+                    " WHERE a.handle_key = ? AND a.authority = ?"
+                ),
+                (handle.lower(), authority),
+            )
+            row = txn.fetchone()
+            return None if row is None else _account(row)
+
+        return self._run(interaction)
+
+    def note_remote_last(
+        self, handle: str, authority: str, last: int, home_url: str
+    ) -> "Deferred[Account | None]":
+        def interaction(txn: Any) -> Account | None:
+            txn.execute(
+                self._q(
+                    f"UPDATE accounts SET last_seq = {self._engine.greatest}(last_seq, ?),"
+                    " home_url = ? WHERE handle_key = ? AND authority = ? RETURNING id"
+                ),
+                (last, home_url, handle.lower(), authority),
+            )
+            row = txn.fetchone()
+            return None if row is None else self._get_account(txn, row[0])
+
+        return self._run(interaction)
+
+    def start_sync_at(self, account_id: int, seq: int) -> "Deferred[None]":
+        def interaction(txn: Any) -> None:
+            txn.execute(
+                self._q(
+                    f"UPDATE accounts SET synced_seq = {self._engine.greatest}(synced_seq, ?),"
+                    f" last_seq = {self._engine.greatest}(last_seq, ?)"
+                    " WHERE id = ? AND authority <> ''"
+                ),
+                (seq, seq, account_id),
+            )
+
+        return self._run(interaction)
+
+    def wanted(self, limit: int) -> "Deferred[list[Account]]":
+        def interaction(txn: Any) -> list[Account]:
+            txn.execute(
+                self._q(
+                    f"SELECT {_ACCOUNT_COLUMNS} FROM accounts a WHERE a.authority <> ''"
+                    " AND a.synced_seq < a.last_seq AND a.home_url <> ''"
+                    " ORDER BY a.id LIMIT ?"
+                ),
+                (limit,),
+            )
+            return [_account(row) for row in txn.fetchall()]
+
+        return self._run(interaction)
+
+    def range_posts(self, account_id: int, first: int, last: int) -> "Deferred[list[Post]]":
+        def interaction(txn: Any) -> list[Post]:
+            txn.execute(
+                self._q(
+                    f"SELECT {_POST_COLUMNS} FROM {_POSTS_FROM}"
+                    " WHERE p.author_id = ? AND p.seq >= ? AND p.seq <= ? ORDER BY p.seq"
+                ),
+                (account_id, first, last),
+            )
+            return [_post(row) for row in txn.fetchall()]
+
+        return self._run(interaction)
+
+    def store_remote_items(
+        self,
+        account_id: int,
+        first: int,
+        last: int,
+        items: "list[Any]",
+        own_authority: str,
+        stored_at: int,
+    ) -> "Deferred[int]":
+        def interaction(txn: Any) -> int:
+            account = self._get_account(txn, account_id)
+            if account.is_local:
+                raise NoSuchAccount(account_id)
+            stored = 0
+            present = set()
+            for item in items:
+                present.add(item.seq)
+                txn.execute(
+                    self._q(
+                        "SELECT id, deleted_at FROM posts WHERE author_id = ? AND seq = ?"
+                    ),
+                    (account_id, item.seq),
+                )
+                existing = txn.fetchone()
+                if existing is None:
+                    reply_id = self._reply_target(txn, item.in_reply_to, own_authority)
+                    self._insert_post(
+                        txn, account_id, item.seq, "" if item.deleted else item.text,
+                        item.created_at, item.source or "web", reply_id,
+                        stored_at if item.deleted else None,
+                        getattr(item, "deletes", None), stored_at=stored_at,
+                    )
+                    stored += 1
+                elif item.deleted and existing[1] is None:
+                    self._tombstone(txn, existing[0], stored_at)
+                deletes = getattr(item, "deletes", None)
+                if deletes is not None:
+                    txn.execute(
+                        self._q(
+                            "SELECT id FROM posts WHERE author_id = ? AND seq = ?"
+                            " AND deleted_at IS NULL"
+                        ),
+                        (account_id, deletes),
+                    )
+                    target = txn.fetchone()
+                    if target is not None:
+                        self._tombstone(txn, target[0], stored_at)
+            synced = account.synced_seq
+            while synced < last:
+                if synced + 1 not in present:
+                    txn.execute(
+                        self._q("SELECT 1 FROM posts WHERE author_id = ? AND seq = ?"),
+                        (account_id, synced + 1),
+                    )
+                    if txn.fetchone() is None:
+                        break
+                synced += 1
+            txn.execute(
+                self._q(
+                    "UPDATE accounts SET synced_seq = ?,"
+                    f" last_seq = {self._engine.greatest}(last_seq, ?),"
+                    " statuses_count = (SELECT COUNT(*) FROM posts"
+                    " WHERE author_id = ? AND deleted_at IS NULL)"
+                    " WHERE id = ?"
+                ),
+                (max(synced, account.synced_seq), last, account_id, account_id),
+            )
+            return stored
+
+        return self._run(interaction)
+
+    def _tombstone(self, txn: Any, post_id: int, deleted_at: int) -> None:
+        txn.execute(
+            self._q(
+                "UPDATE posts SET deleted_at = ?, text = '' WHERE id = ? AND deleted_at IS NULL"
+            ),
+            (deleted_at, post_id),
+        )
+
+    def _reply_target(
+        self, txn: Any, in_reply_to: "tuple[str, int] | None", own_authority: str
+    ) -> int | None:
+        if in_reply_to is None:
+            return None
+        acct, seq = in_reply_to
+        handle, _, authority = acct.rpartition("@")
+        if authority == own_authority:
+            authority = ""
+        txn.execute(
+            self._q(
+                "SELECT p.id FROM posts p JOIN accounts a ON a.id = p.author_id"
+                " WHERE a.handle_key = ? AND a.authority = ? AND p.seq = ?"
+            ),
+            (handle.lower(), authority, seq),
+        )
+        row = txn.fetchone()
+        return None if row is None else int(row[0])
+
+    def followers(self, account_id: int) -> "Deferred[list[Account]]":
+        def interaction(txn: Any) -> list[Account]:
+            txn.execute(
+                self._q(
+                    f"SELECT {_ACCOUNT_COLUMNS} FROM follows f JOIN accounts a"
+                    " ON a.id = f.follower_id WHERE f.followee_id = ? ORDER BY f.created_at"
+                ),
+                (account_id,),
+            )
+            return [_account(row) for row in txn.fetchall()]
+
+        return self._run(interaction)
 
     # Web sessions
 
