@@ -56,6 +56,23 @@ def _text(value: str) -> str:
     return value
 
 
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"expected a number of seconds, got {value!r}") from None
+    if not 0 <= seconds <= 3600:
+        raise ConfigError(f"expected 0 to 3600 seconds, got {value!r}")
+    return seconds
+
+
+def _positive_seconds(value: str) -> float:
+    seconds = _seconds(value)
+    if seconds < 0.05:
+        raise ConfigError(f"expected at least 0.05 seconds, got {value!r}")
+    return seconds
+
+
 @dataclass(frozen=True)
 class Setting:
     section: str
@@ -90,6 +107,27 @@ SETTINGS = (
         _boolean,
         "whether anyone may sign up at /signup",
     ),
+    Setting(
+        "federation",
+        "registry",
+        "",
+        _public_url,
+        "URL of the ping server registry (default in --role=all: this server)",
+    ),
+    Setting(
+        "federation",
+        "ping_interval",
+        "5",
+        _positive_seconds,
+        "seconds between exchanges with the ping servers",
+    ),
+    Setting(
+        "federation",
+        "long_poll",
+        "0",
+        _seconds,
+        "seconds a ping server may hold an exchange open (0: off)",
+    ),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -107,6 +145,9 @@ class Settings:
     data: str
     database: str
     open_registration: bool
+    registry: str
+    ping_interval: float
+    long_poll: float
 
     @property
     def authority(self) -> str:
@@ -199,5 +240,7 @@ def resolve(command_line: Mapping[str, str | None], config_path: str | None) -> 
             raise ConfigError(f"{key}: {e}") from None
     if not parsed["public_url"]:
         parsed["public_url"] = default_public_url(str(parsed["listen"]))
+    if not parsed["registry"] and parsed["role"] == "all":
+        parsed["registry"] = parsed["public_url"]
     parsed["data"] = os.path.abspath(str(parsed["data"]))
     return Settings(**parsed)  # type: ignore[arg-type]

@@ -49,6 +49,9 @@ class Options(ServerOptions):
         ["role", "r", None, f"{'|'.join(ROLES)} [default: all]"],
         ["listen", "l", None, "Twisted endpoint to listen on [default: tcp:8080]"],
         ["public-url", None, None, "how others reach this server [default: from --listen]"],
+        ["registry", None, None, "URL of the ping server registry [default in all: this server]"],
+        ["ping-interval", None, None, "seconds between exchanges with ping servers [default: 5]"],
+        ["long-poll", None, None, "seconds a ping server may hold an exchange (0: off) [default: 0]"],
     ]
 
     def postOptions(self) -> None:
@@ -59,6 +62,9 @@ class Options(ServerOptions):
             public_url=self["public-url"],
             data=self["data"],
             database=self["database"],
+            registry=self["registry"],
+            ping_interval=self["ping-interval"],
+            long_poll=self["long-poll"],
         )
         self.settings = self.settings_from(given)
 

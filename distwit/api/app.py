@@ -227,12 +227,14 @@ class TwitterAPI:
         posts = await self.microblog.store.home_timeline(user.id, count, since_id, max_id)
         return [status_json(p) for p in posts]
 
-    async def _named_user(self, params: Params) -> Account | None:
+    async def _named_user(self, params: Params, resolve: bool = False) -> Account | None:
         user_id = params.integer("user_id", minimum=1)
         if user_id is not None:
             return await self.microblog.user_by_id(user_id)
         screen_name = params.text("screen_name") or params.text("id")
         if screen_name:
+            if resolve:
+                return await self.microblog.resolve(screen_name)
             return await self.microblog.user(screen_name)
         return None
 
@@ -269,7 +271,7 @@ class TwitterAPI:
         return status_json(post)
 
     async def _friendship_target(self, params: Params) -> Account:
-        target = await self._named_user(params)
+        target = await self._named_user(params, resolve=True)
         if target is None:
             raise errors.missing_parameter("screen_name or user_id")
         return target

@@ -9,7 +9,7 @@ Twitter's error bodies, the pages into messages.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from twisted.logger import Logger
 
@@ -91,6 +91,12 @@ class Microblog:
         self._hasher = hasher
         self._clock = clock
         self._credentials = CredentialCache(clock)
+        #: Called with (handle, last number) when a local user's last number
+        #: changes, so the sync service can tell the ping servers at once.
+        self.local_changed: Callable[[str, int], None] | None = None
+        #: Follows across servers (:class:`distwit.twitter.federation.Federation`);
+        #: without it, only local users can be followed.
+        self.federation: Any = None
 
     def now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
@@ -156,16 +162,37 @@ class Microblog:
 
     async def user(self, screen_name: str) -> Account:
         """
-        A local user by handle (any case).
+        A local user by handle (any case), or a remote account already
+        known here by ``handle@authority``.
 
-        :raise NoSuchUser: nobody here has that handle.
+        :raise NoSuchUser: nobody here has that name.
         """
         account = None
         if is_valid_handle(screen_name):
             account = await self.store.get_local_user(screen_name)
+        elif "@" in screen_name:
+            handle, _, authority = screen_name.partition("@")
+            if is_valid_handle(handle):
+                if self.federation is not None and self.federation.is_local(authority.lower()):
+                    account = await self.store.get_local_user(handle)
+                else:
+                    account = await self.store.get_remote_account(handle, authority.lower())
         if account is None:
             raise NoSuchUser(f"There is no user {screen_name!r} here.")
         return account
+
+    async def resolve(self, screen_name: str) -> Account:
+        """
+        Like :meth:`user`, but a ``handle@authority`` not yet known here is
+        looked up on its server (when federation is on).
+        """
+        if "@" in screen_name and self.federation is not None:
+            return await self.federation.resolve(screen_name)  # type: ignore[no-any-return]
+        return await self.user(screen_name)
+
+    def _changed(self, author: Account, last: int) -> None:
+        if self.local_changed is not None and author.is_local:
+            self.local_changed(author.handle, last)
 
     async def user_by_id(self, account_id: int) -> Account:
         account = await self.store.get_account(account_id)
@@ -203,11 +230,13 @@ class Microblog:
             if target is None or target.deleted:
                 in_reply_to_status_id = None
         try:
-            return await self.store.create_post(
+            post = await self.store.create_post(
                 author.id, text, source or "web", in_reply_to_status_id, self.now_ms()
             )
         except DuplicatePost:
             raise DuplicateStatus("Status is a duplicate.") from None
+        self._changed(author, post.seq)
+        return post
 
     async def status(self, post_id: int) -> Post:
         """
@@ -230,6 +259,9 @@ class Microblog:
         deleted = await self.store.delete_post(post_id, self.now_ms())
         if deleted is None:
             raise NoSuchStatus("No status found with that ID.")
+        author = await self.store.get_account(user.id)
+        if author is not None:
+            self._changed(author, author.last_seq)
         return deleted
 
     # Follows
@@ -242,11 +274,15 @@ class Microblog:
         """
         if target.id == user.id:
             raise CannotFollowSelf("You can't follow yourself.")
-        await self.store.follow(user.id, target.id, self.now_ms())
+        new = await self.store.follow(user.id, target.id, self.now_ms())
+        if not target.is_local and self.federation is not None:
+            await self.federation.followed(user, target, new)
         return await self.user_by_id(target.id)
 
     async def unfollow(self, user: Account, target: Account) -> Account:
-        await self.store.unfollow(user.id, target.id)
+        removed = await self.store.unfollow(user.id, target.id)
+        if not target.is_local and self.federation is not None:
+            await self.federation.unfollowed(user, target, removed)
         return await self.user_by_id(target.id)
 
     async def is_following(self, user: Account, target: Account) -> bool:

@@ -1,0 +1,63 @@
+"""
+Accts (``handle@authority``) as the federation names people, and which
+ping servers answer for which acct.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Sequence
+from urllib.parse import urlsplit
+
+from distwit.model import HANDLE_RE
+
+_ACCT = re.compile(r"\A(?P<handle>[A-Za-z0-9_]{1,15})@(?P<authority>[A-Za-z0-9.\-\[\]:]{1,262})\Z")
+
+
+class BadAcct(ValueError):
+    """
+    Not ``handle@authority``.
+    """
+
+
+def split_acct(acct: str) -> tuple[str, str]:
+    """
+    ``("handle", "authority")`` of an acct, the handle lower-cased and the
+    authority's host lower-cased.
+
+    :raise BadAcct: it is not ``handle@authority``.
+    """
+    match = _ACCT.match(acct)
+    if match is None:
+        raise BadAcct(f"{acct!r} is not handle@authority")
+    return match.group("handle").lower(), match.group("authority").lower()
+
+
+def make_acct(handle: str, authority: str) -> str:
+    return f"{handle.lower()}@{authority.lower()}"
+
+
+def authority_of(url: str) -> str:
+    """
+    host[:port] of a URL, lower-cased.
+    """
+    return urlsplit(url).netloc.lower()
+
+
+def is_handle(text: str) -> bool:
+    return HANDLE_RE.match(text) is not None
+
+
+def rendezvous(acct: str, servers: Sequence[str], replicas: int = 2) -> list[str]:
+    """
+    The ping servers responsible for ``acct``: the ``replicas`` servers with
+    the highest hash of (server, acct).  Every twitter server computes the
+    same answer from the same list, and a server joining or leaving moves
+    only the accts it wins or held.
+    """
+
+    def weight(server: str) -> bytes:
+        return hashlib.sha256(f"{server}\0{acct}".encode("utf-8")).digest()
+
+    return sorted(servers, key=weight, reverse=True)[:replicas]

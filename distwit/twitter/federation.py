@@ -1,0 +1,243 @@
+"""
+Following across servers: the seed's "Twitter Subscription Process".
+
+:class:`Federation` resolves ``handle@authority`` to a remote account
+(asking the ping servers, then the authority itself), tells the other
+server of follows and unfollows with signed notices, and applies the
+notices other servers send.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.logger import Logger
+
+from distwit.model import Account
+from distwit.s2s.interfaces import ForbiddenAuthority, IS2SClient, S2SResponseError
+from distwit.store.interfaces import IStore
+from distwit.twitter.accts import BadAcct, authority_of, make_acct, split_acct
+from distwit.twitter.core import NoSuchUser, RuleError
+from distwit.twitter.sync import SyncService
+
+#: How many earlier messages of a newly followed remote author to copy.
+HISTORY = 20
+
+#: Tries and first delay (seconds, doubling) for a follow notice.
+NOTICE_TRIES = 6
+NOTICE_DELAY = 2.0
+
+
+class BadNotice(RuleError):
+    """
+    A follow notice that makes no sense here.
+    """
+
+
+class Federation:
+    """
+    This server's side of follows between servers.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        store: IStore,
+        client: IS2SClient,
+        sync: SyncService,
+        clock: Any,
+        public_url: str,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._sync = sync
+        self._clock = clock
+        self.public_url = public_url.rstrip("/")
+        self.authority = authority_of(public_url)
+        self._scheme = "http" if public_url.startswith("http:") else "https"
+        self._notices: set[Deferred[Any]] = set()
+
+    def now_ms(self) -> int:
+        return int(self._clock.seconds() * 1000)
+
+    def is_local(self, authority: str) -> bool:
+        return authority == self.authority
+
+    async def resolve(self, acct: str) -> Account:
+        """
+        The account for a remote ``acct``, created here if new, with its home
+        server checked.
+
+        :raise NoSuchUser: the acct is malformed or nobody answers for it.
+        """
+        try:
+            handle, authority = split_acct(acct)
+        except BadAcct:
+            raise NoSuchUser(f"{acct!r} is not a user here nor handle@server.") from None
+        if self.is_local(authority):
+            account = await self._store.get_local_user(handle)
+            if account is None:
+                raise NoSuchUser(f"There is no user {handle!r} here.")
+            return account
+        known = await self._store.get_remote_account(handle, authority)
+        if known is not None and known.home_url:
+            return known
+        home, last = await self._locate(make_acct(handle, authority), authority)
+        account = await self._store.ensure_account(handle, authority, self.now_ms())
+        updated = await self._store.note_remote_last(handle, authority, last, home)
+        return updated or account
+
+    async def _locate(self, acct: str, authority: str) -> tuple[str, int]:
+        """
+        The home server and last number of a remote acct: from a ping server
+        that knows it, else from the authority's own metadata.
+        """
+        for ping in self._sync.responsible(acct):
+            try:
+                found = await self._client.get_json(
+                    f"{ping}/ping/lookup?acct={quote(acct, safe='@:')}"
+                )
+            except S2SResponseError:
+                continue
+            home = str(found.get("home", "")).rstrip("/")
+            last = found.get("last")
+            if authority_of(home) == authority and isinstance(last, int):
+                return home, last
+        home = f"{self._scheme}://{authority}"
+        try:
+            metadata = await self._client.get_json(f"{home}/.well-known/distwit")
+        except S2SResponseError as e:
+            raise NoSuchUser(f"No distwit server answers for {acct}: {e}") from None
+        if str(metadata.get("public_url", "")).rstrip("/") != home:
+            raise NoSuchUser(f"{home} does not say it is {authority}.")
+        handle = acct.split("@", 1)[0]
+        try:
+            await self._client.get_json(
+                f"{home}/.well-known/webfinger?resource=acct:{quote(acct, safe='@:')}"
+            )
+        except S2SResponseError:
+            raise NoSuchUser(f"{home} has no user {handle!r}.") from None
+        return home, 0
+
+    async def followed(self, user: Account, target: Account, new: bool) -> None:
+        """
+        ``user`` (local) now follows remote ``target``: copy its messages
+        from now on, subscribe, and tell its server.
+        """
+        acct = make_acct(target.handle, target.authority)
+        if new and target.synced_seq == 0:
+            await self._store.start_sync_at(target.id, max(0, target.last_seq - HISTORY))
+        self._sync.subscribe(acct)
+        if new:
+            self._send_notice(target, user, "follow")
+
+    async def unfollowed(self, user: Account, target: Account, removed: bool) -> None:
+        acct = make_acct(target.handle, target.authority)
+        remaining = await self._store.subscriptions()
+        if (target.handle.lower(), target.authority) not in remaining:
+            self._sync.unsubscribe(acct)
+        if removed:
+            self._send_notice(target, user, "unfollow")
+
+    def _send_notice(self, target: Account, user: Account, action: str) -> None:
+        body = {
+            "action": action,
+            "follower": make_acct(user.handle, self.authority),
+            "followee": make_acct(target.handle, target.authority),
+        }
+        d = ensureDeferred(self._deliver(f"{target.home_url}/s2s/follow", body))
+        self._notices.add(d)
+        d.addBoth(lambda result: self._notices.discard(d))
+
+    async def _deliver(self, url: str, body: dict[str, str]) -> None:
+        """
+        Send a notice, trying again with a doubling delay.
+        """
+        from twisted.internet.task import deferLater
+
+        delay = NOTICE_DELAY
+        for attempt in range(1, NOTICE_TRIES + 1):
+            try:
+                await self._client.post_json(url, body)
+                return
+            except Exception as e:
+                self.log.warn(
+                    "{action} notice to {url} failed (try {attempt}): {error}",
+                    action=body["action"], url=url, attempt=attempt, error=e,
+                )
+            await deferLater(self._clock, delay, lambda: None)
+            delay *= 2
+
+    async def receive_notice(self, signer_url: str, body: Any) -> dict[str, Any]:
+        """
+        Apply a signed follow or unfollow notice from another server.
+
+        The notice names one account of ours; the signer must be the home
+        server of the other.
+
+        :raise ForbiddenAuthority: the signer speaks for someone else.
+        :raise BadNotice: the notice is malformed or names nobody here.
+        """
+        if not isinstance(body, dict) or body.get("action") not in ("follow", "unfollow"):
+            raise BadNotice("a notice needs action follow or unfollow")
+        try:
+            follower_handle, follower_authority = split_acct(str(body.get("follower")))
+            followee_handle, followee_authority = split_acct(str(body.get("followee")))
+        except BadAcct as e:
+            raise BadNotice(str(e)) from None
+        signer = authority_of(signer_url)
+        if self.is_local(followee_authority) and not self.is_local(follower_authority):
+            if signer != follower_authority:
+                raise ForbiddenAuthority(
+                    f"{signer} may not speak for {follower_handle}@{follower_authority}"
+                )
+            local = await self._store.get_local_user(followee_handle)
+            if local is None:
+                raise BadNotice(f"no user {followee_handle} here")
+            remote = await self._store.ensure_account(
+                follower_handle, follower_authority, self.now_ms()
+            )
+            await self._store.note_remote_last(
+                follower_handle, follower_authority, 0, signer_url.rstrip("/")
+            )
+            follower, followee = remote, local
+        elif self.is_local(follower_authority) and not self.is_local(followee_authority):
+            if signer != followee_authority:
+                raise ForbiddenAuthority(
+                    f"{signer} may not speak for {followee_handle}@{followee_authority}"
+                )
+            local = await self._store.get_local_user(follower_handle)
+            if local is None:
+                raise BadNotice(f"no user {follower_handle} here")
+            remote = await self.resolve(make_acct(followee_handle, followee_authority))
+            follower, followee = local, remote
+        else:
+            raise BadNotice("a notice names one account here and one on the sender")
+        if body["action"] == "follow":
+            new = await self._store.follow(follower.id, followee.id, self.now_ms())
+            if follower.is_local:
+                await self.followed(follower, followee, new=False)
+                if new and followee.synced_seq == 0:
+                    await self._store.start_sync_at(
+                        followee.id, max(0, followee.last_seq - HISTORY)
+                    )
+        else:
+            await self._store.unfollow(follower.id, followee.id)
+            if follower.is_local:
+                await self.unfollowed(follower, followee, removed=False)
+        self.log.info(
+            "{follower} {action}s {followee}",
+            follower=body["follower"], action=body["action"], followee=body["followee"],
+        )
+        return {"ok": True}
+
+    def stop(self) -> "Deferred[Any]":
+        from twisted.internet.defer import DeferredList
+
+        pending = list(self._notices)
+        for d in pending:
+            d.cancel()
+        return DeferredList(pending, consumeErrors=True)

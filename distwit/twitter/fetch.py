@@ -1,0 +1,148 @@
+"""
+Copying remote authors' messages: the seed's "(RSS) Can you give me
+messages 61 through 63 for User #3".
+
+For each remote author whose known last number is beyond what is held
+here, :class:`Fetcher` asks the author's home server for the missing range
+as an RSS feed, at most :data:`~distwit.feeds.MAX_ITEMS_PER_FEED` messages
+a page, and stores what it gets.  Storing is idempotent, so a page fetched
+twice does no harm.  A range that fails stays wanted and is tried again
+after a backoff that doubles up to :attr:`Fetcher.max_backoff`; the
+number of fetches running at once per peer server is bounded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from twisted.internet.defer import Deferred, DeferredSemaphore, ensureDeferred
+from twisted.logger import Logger
+
+from distwit.model import Account
+from distwit.s2s.interfaces import IS2SClient
+from distwit.store.interfaces import IStore
+
+
+class Fetcher:
+    """
+    Fills the gaps in this server's copies of remote authors.
+
+    :param own_authority: this server's authority (to recognise replies to
+        its own users' messages).
+    :param per_peer: fetches running at once per peer server.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        store: IStore,
+        client: IS2SClient,
+        clock: Any,
+        own_authority: str,
+        per_peer: int = 2,
+        max_backoff: float = 300.0,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._clock = clock
+        self._own_authority = own_authority
+        self._per_peer = per_peer
+        self.max_backoff = max_backoff
+        self._semaphores: dict[str, DeferredSemaphore] = {}
+        self._running: dict[int, Deferred[Any]] = {}
+        self._failures: dict[int, int] = {}
+        self._not_before: dict[int, float] = {}
+        self.stopped = False
+
+    def want(self, account: Account) -> None:
+        """
+        Fetch what is missing of ``account`` soon (unless a fetch of it is
+        running, or it is backing off after a failure).
+        """
+        if self.stopped or account.id in self._running:
+            return
+        if self._not_before.get(account.id, 0.0) > self._clock.seconds():
+            return
+        semaphore = self._semaphores.setdefault(
+            account.authority, DeferredSemaphore(self._per_peer)
+        )
+        d = semaphore.run(lambda: ensureDeferred(self.fetch(account.id)))
+        self._running[account.id] = d
+
+        def done(result: Any) -> None:
+            self._running.pop(account.id, None)
+
+        def failed(failure: Any) -> None:
+            failures = self._failures.get(account.id, 0) + 1
+            self._failures[account.id] = failures
+            delay = min(2.0**failures, self.max_backoff)
+            self._not_before[account.id] = self._clock.seconds() + delay
+            if not self.stopped:
+                self.log.warn(
+                    "fetching {acct} failed ({error}); again in {delay:.0f}s",
+                    acct=account.screen_name,
+                    error=failure.getErrorMessage(),
+                    delay=delay,
+                )
+
+        d.addCallbacks(lambda _: self._succeeded(account.id), failed).addBoth(done)
+
+    def _succeeded(self, account_id: int) -> None:
+        self._failures.pop(account_id, None)
+        self._not_before.pop(account_id, None)
+
+    async def sweep(self, limit: int = 1000) -> None:
+        """
+        Look for every remote author with a gap, and want each: how ranges
+        that failed are retried.
+        """
+        for account in await self._store.wanted(limit):
+            self.want(account)
+
+    async def fetch(self, account_id: int) -> int:
+        """
+        Fetch and store pages until the account is complete.
+
+        :return: how many messages were new here.
+        """
+        from distwit.feeds import MAX_ITEMS_PER_FEED, parse_range_feed
+
+        stored = 0
+        while not self.stopped:
+            account = await self._store.get_account(account_id)
+            if account is None or account.synced_seq >= account.last_seq:
+                return stored
+            first = account.synced_seq + 1
+            last = min(account.last_seq, account.synced_seq + MAX_ITEMS_PER_FEED)
+            acct = f"{account.handle.lower()}@{account.authority}"
+            url = (
+                f"{account.home_url}/s2s/feed/{quote(account.handle.lower())}.rss"
+                f"?from={first}&to={last}"
+            )
+            data = await self._client.get_bytes(url)
+            page = parse_range_feed(data, acct, first, last)
+            stored += await self._store.store_remote_items(
+                account.id,
+                page.first,
+                page.last,
+                page.items,
+                self._own_authority,
+                int(self._clock.seconds() * 1000),
+            )
+            after = await self._store.get_account(account_id)
+            if after is None or after.synced_seq <= account.synced_seq:
+                raise ValueError(
+                    f"{url} did not give message {first} of {acct}"
+                )
+        return stored
+
+    def stop(self) -> "Deferred[Any]":
+        from twisted.internet.defer import DeferredList
+
+        self.stopped = True
+        running = list(self._running.values())
+        for d in running:
+            d.cancel()
+        return DeferredList(running, consumeErrors=True)

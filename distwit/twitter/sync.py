@@ -1,0 +1,434 @@
+"""
+The twitter role's sync service: the seed's "Twitter Server Update Check".
+
+Every ``interval`` seconds (and at once after a local post) this server
+makes one exchange with each ping server it uses: it reports the last
+numbers of its own users that changed, keeps its subscriptions to the
+remote authors its users follow, and learns which of those have new
+messages.  The :class:`~distwit.twitter.fetch.Fetcher` then copies the
+missing ranges from the authors' home servers.
+
+Which ping servers answer for an acct is decided by rendezvous hashing
+over the registry's live list, with ``replicas`` servers per acct.  When a
+ping server answers with a new ``epoch`` (it restarted and lost its
+table), or the list of ping servers changes, everything is reported and
+subscribed again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from zope.interface import Interface, implementer
+
+from distwit.s2s.interfaces import IS2SClient
+from distwit.store.interfaces import IStore
+from distwit.twitter.accts import BadAcct, authority_of, make_acct, rendezvous, split_acct
+
+
+class IPingList(Interface):
+    """
+    Where the live ping servers are.
+    """
+
+    def live_pings():
+        """
+        Deferred firing with the base URLs of the live ping servers.
+        """
+
+
+@implementer(IPingList)
+class RegistryPingList:
+    """
+    The live list from a registry over HTTP (``GET <registry>/registry/pings``).
+    """
+
+    def __init__(self, client: IS2SClient, registry_url: str) -> None:
+        self._client = client
+        self._url = registry_url.rstrip("/") + "/registry/pings"
+
+    def live_pings(self) -> "Deferred[list[str]]":
+        def urls(body: Any) -> list[str]:
+            return sorted(str(entry["url"]).rstrip("/") for entry in body["pings"])
+
+        return self._client.get_json(self._url).addCallback(urls)
+
+
+@implementer(IPingList)
+class StaticPingList:
+    """
+    A fixed list of ping servers (tests, and small private federations).
+    """
+
+    def __init__(self, urls: list[str]) -> None:
+        self._urls = sorted(url.rstrip("/") for url in urls)
+
+    def live_pings(self) -> "Deferred[list[str]]":
+        from twisted.internet.defer import succeed
+
+        return succeed(list(self._urls))
+
+
+class Wanting(Protocol):
+    def want(self, account: Any) -> None: ...
+
+    async def sweep(self, limit: int = 1000) -> None: ...
+
+
+@dataclass
+class PingState:
+    """
+    What this server knows of its conversation with one ping server.
+    """
+
+    url: str
+    epoch: str | None = None
+    cursor: int | None = None
+    #: Everything must be reported and subscribed again (new server, new
+    #: epoch, or a changed list of ping servers).
+    reset: bool = True
+    #: Local accts whose last number this ping server has not acknowledged.
+    pending_reports: set[str] = field(default_factory=set)
+    subscribe: set[str] = field(default_factory=set)
+    unsubscribe: set[str] = field(default_factory=set)
+    #: The exchange without wait in progress, and the long-poll.
+    short: Deferred[Any] | None = None
+    long: Deferred[Any] | None = None
+    failures: int = 0
+
+
+class SyncService(Service):
+    """
+    Keeps this server's users' numbers known to the ping servers and this
+    server's copies of followed remote authors complete.
+
+    :param interval: seconds between rounds (the seed's y).
+    :param long_poll: seconds a ping server may hold an exchange open to
+        answer as soon as something changes; 0 turns long-polling off.
+    """
+
+    name = "sync"
+    log = Logger()
+
+    def __init__(
+        self,
+        store: IStore,
+        client: IS2SClient,
+        pings: IPingList,
+        fetcher: Wanting,
+        clock: Any,
+        public_url: str,
+        interval: float = 5.0,
+        long_poll: float = 0.0,
+        replicas: int = 2,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._pings = pings
+        self._fetcher = fetcher
+        self._clock = clock
+        self.public_url = public_url.rstrip("/")
+        self.authority = authority_of(public_url)
+        self.interval = interval
+        self.long_poll = long_poll
+        self.replicas = replicas
+        self._states: dict[str, PingState] = {}
+        self._servers: list[str] = []
+        self._local: dict[str, int] = {}
+        self._subscriptions: set[str] = set()
+        self._loaded = False
+        self._loop: LoopingCall | None = None
+        self._round: Deferred[Any] | None = None
+        self._report_call: Any = None
+
+    # Hooks for the rest of the twitter role
+
+    def local_changed(self, handle: str, last: int) -> None:
+        """
+        A local user's last number is now ``last``: tell their ping servers
+        now rather than at the next round.
+        """
+        acct = make_acct(handle, self.authority)
+        self._local[acct] = max(last, self._local.get(acct, 0))
+        for url in rendezvous(acct, self._servers, self.replicas):
+            self._states[url].pending_reports.add(acct)
+        if self.running and self._report_call is None:
+            self._report_call = self._clock.callLater(0, self._report_now)
+
+    def subscribe(self, acct: str) -> None:
+        """
+        A local user follows remote ``acct`` (perhaps the first to).
+        """
+        if acct in self._subscriptions:
+            return
+        self._subscriptions.add(acct)
+        for url in rendezvous(acct, self._servers, self.replicas):
+            self._states[url].subscribe.add(acct)
+            self._states[url].unsubscribe.discard(acct)
+        if self.running and self._report_call is None:
+            self._report_call = self._clock.callLater(0, self._report_now)
+
+    def unsubscribe(self, acct: str) -> None:
+        """
+        No local user follows remote ``acct`` any more.
+        """
+        if acct not in self._subscriptions:
+            return
+        self._subscriptions.discard(acct)
+        for url in rendezvous(acct, self._servers, self.replicas):
+            self._states[url].unsubscribe.add(acct)
+            self._states[url].subscribe.discard(acct)
+
+    def responsible(self, acct: str) -> list[str]:
+        """
+        The ping servers (base URLs) that answer for ``acct`` now.
+        """
+        return rendezvous(acct, self._servers, self.replicas)
+
+    # The service
+
+    def startService(self) -> None:
+        super().startService()
+        self._loop = LoopingCall(self._guarded_round)
+        self._loop.clock = self._clock
+        self._loop.start(self.interval, now=True)
+
+    def stopService(self) -> "Deferred[None]":
+        super().stopService()
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        if self._report_call is not None and self._report_call.active():
+            self._report_call.cancel()
+        self._report_call = None
+        pending = [self._round] if self._round is not None else []
+        for state in self._states.values():
+            pending += [d for d in (state.short, state.long) if d is not None]
+        for d in pending:
+            d.cancel()
+        return DeferredList(pending, consumeErrors=True).addCallback(lambda _: None)
+
+    def _guarded_round(self) -> "Deferred[None]":
+        """
+        One round; a failure is logged and the loop goes on.
+        """
+        self._round = ensureDeferred(self.round())
+
+        def failed(failure: Any) -> None:
+            if self.running:
+                self.log.failure("sync round failed", failure)
+
+        def done(result: Any) -> Any:
+            self._round = None
+            return result
+
+        return self._round.addErrback(failed).addBoth(done)
+
+    async def _load(self) -> None:
+        if self._loaded:
+            return
+        for handle, last in await self._store.local_last_numbers():
+            self._local[make_acct(handle, self.authority)] = last
+        for handle, authority in await self._store.subscriptions():
+            self._subscriptions.add(make_acct(handle, authority))
+        self._loaded = True
+
+    async def round(self) -> None:
+        """
+        Refresh the list of ping servers, then exchange with each that has
+        no exchange in progress.
+        """
+        await self._load()
+        servers = await self._pings.live_pings()
+        if servers != self._servers:
+            self._set_servers(servers)
+        for state in list(self._states.values()):
+            if self.long_poll > 0:
+                if state.long is None:
+                    self._start_long_poll(state)
+            elif state.short is None:
+                self._start_exchange(state, wait=0)
+        # Ranges that failed before, or were wanted before a restart.
+        await self._fetcher.sweep()
+
+    def _set_servers(self, servers: list[str]) -> None:
+        """
+        The list changed: every ping server starts over, reported and
+        subscribed in full for the accts it now answers for.
+        """
+        self.log.info("ping servers now {servers}", servers=servers)
+        self._servers = servers
+        old = self._states
+        self._states = {}
+        for url in servers:
+            state = old.get(url) or PingState(url)
+            state.reset = True
+            state.pending_reports.clear()
+            state.subscribe.clear()
+            state.unsubscribe.clear()
+            self._states[url] = state
+        for acct in self._local:
+            for url in rendezvous(acct, servers, self.replicas):
+                self._states[url].pending_reports.add(acct)
+        for acct in self._subscriptions:
+            for url in rendezvous(acct, servers, self.replicas):
+                self._states[url].subscribe.add(acct)
+        for url, state in old.items():
+            if url not in self._states:
+                for d in (state.short, state.long):
+                    if d is not None:
+                        d.cancel()
+
+    def _report_now(self) -> None:
+        self._report_call = None
+        for state in self._states.values():
+            if state.short is None and (state.pending_reports or state.subscribe):
+                self._start_exchange(state, wait=0)
+
+    def _start_exchange(self, state: PingState, wait: float) -> None:
+        d = ensureDeferred(self.exchange(state, wait))
+        attribute = "long" if wait else "short"
+        setattr(state, attribute, d)
+
+        def done(result: Any) -> None:
+            if getattr(state, attribute) is d:
+                setattr(state, attribute, None)
+
+        def failed(failure: Any) -> None:
+            state.failures += 1
+            if self.running:
+                self.log.warn(
+                    "exchange with {url} failed: {error}",
+                    url=state.url,
+                    error=failure.getErrorMessage(),
+                )
+
+        d.addErrback(failed).addBoth(done)
+
+    def _start_long_poll(self, state: PingState) -> None:
+        """
+        Exchange with ``wait`` over and over while the service runs; after
+        a failure, wait for the next round.
+        """
+
+        async def loop() -> None:
+            while self.running and self._states.get(state.url) is state:
+                await self.exchange(state, self.long_poll)
+                state.failures = 0
+
+        d = ensureDeferred(loop())
+        state.long = d
+
+        def done(result: Any) -> None:
+            if state.long is d:
+                state.long = None
+
+        def failed(failure: Any) -> None:
+            state.failures += 1
+            if self.running:
+                self.log.warn(
+                    "long-poll with {url} failed: {error}",
+                    url=state.url,
+                    error=failure.getErrorMessage(),
+                )
+
+        d.addErrback(failed).addBoth(done)
+
+    async def exchange(self, state: PingState, wait: float) -> None:
+        """
+        One exchange with one ping server: send reports and subscription
+        changes, apply the changes it answers with.
+        """
+        reset = state.reset
+        reports = {acct: self._local[acct] for acct in state.pending_reports if acct in self._local}
+        subscribe = sorted(state.subscribe)
+        unsubscribe = sorted(state.unsubscribe)
+        body = {
+            "server": self.public_url,
+            "home": self.public_url,
+            "epoch": state.epoch,
+            "cursor": state.cursor,
+            "reports": reports,
+            "subscribe": subscribe,
+            "unsubscribe": unsubscribe,
+            "reset": reset,
+        }
+        url = f"{state.url}/ping/exchange"
+        if wait:
+            url += f"?wait={wait:g}"
+        answer = await self._client.post_json(url, body, timeout=wait + 30)
+        epoch, cursor, changes = _parse_answer(answer)
+        if state.epoch is not None and epoch != state.epoch and not reset:
+            # The ping server restarted: it knows nothing we told it.
+            self.log.info("ping server {url} has a new epoch; reporting again", url=state.url)
+            state.epoch, state.cursor, state.reset = epoch, None, True
+            self._refill(state)
+            if self.running and self._report_call is None:
+                self._report_call = self._clock.callLater(0, self._report_now)
+            return
+        state.epoch = epoch
+        if state.cursor is None or cursor > state.cursor or reset:
+            state.cursor = cursor
+        if reset:
+            state.reset = False
+        for acct, last in reports.items():
+            if self._local.get(acct) == last:
+                state.pending_reports.discard(acct)
+        state.subscribe.difference_update(subscribe)
+        state.unsubscribe.difference_update(unsubscribe)
+        await self._apply(changes)
+
+    def _refill(self, state: PingState) -> None:
+        state.pending_reports = {
+            acct for acct in self._local if state.url in self.responsible(acct)
+        }
+        state.subscribe = {
+            acct for acct in self._subscriptions if state.url in self.responsible(acct)
+        }
+        state.unsubscribe.clear()
+
+    async def _apply(self, changes: dict[str, tuple[int, str]]) -> None:
+        for acct, (last, home) in changes.items():
+            if acct not in self._subscriptions:
+                continue
+            handle, authority = split_acct(acct)
+            if authority_of(home) != authority:
+                self.log.warn(
+                    "ignoring {acct}: home {home} is not its authority", acct=acct, home=home
+                )
+                continue
+            account = await self._store.note_remote_last(handle, authority, last, home)
+            if account is not None and account.synced_seq < account.last_seq:
+                self._fetcher.want(account)
+
+
+def _parse_answer(answer: Any) -> tuple[str, int, dict[str, tuple[int, str]]]:
+    """
+    Check the shape of a ping server's answer.
+
+    :raise ValueError: it is not what a ping server says.
+    """
+    if not isinstance(answer, dict):
+        raise ValueError("exchange answer is not an object")
+    epoch, cursor, changes = answer.get("epoch"), answer.get("cursor"), answer.get("changes")
+    if not isinstance(epoch, str) or not isinstance(cursor, int) or not isinstance(changes, dict):
+        raise ValueError("exchange answer lacks epoch, cursor or changes")
+    parsed: dict[str, tuple[int, str]] = {}
+    for acct, entry in changes.items():
+        try:
+            split_acct(acct)
+        except BadAcct:
+            raise ValueError(f"exchange answer names a bad acct {acct!r}") from None
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("last"), int)
+            or entry["last"] < 0
+            or not isinstance(entry.get("home"), str)
+        ):
+            raise ValueError(f"exchange answer has a bad entry for {acct}")
+        parsed[acct] = (entry["last"], entry["home"].rstrip("/"))
+    return epoch, cursor, parsed
