@@ -1,0 +1,254 @@
+"""
+The sync service and rendezvous hashing, with a Clock, a scripted client
+and a real (synchronous) SQLite store: no sockets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from distwit.twitter.accts import rendezvous
+from distwit.twitter.core import Microblog
+from distwit.twitter.sync import StaticPingList, SyncService
+
+from tests.fakes import RecordingFetcher, ScriptedClient
+from tests.support import cheap_hasher, synchronous_sqlite_store
+
+ME = "http://s1.test:8081"
+PINGS = ["http://p1.test:9001", "http://p2.test:9002", "http://p3.test:9003"]
+
+
+class RendezvousTests(SynchronousTestCase):
+    def test_choice(self) -> None:
+        """
+        Each acct gets `replicas` distinct servers, the same whatever the
+        order of the list; adding a server moves an acct only onto the new
+        server; removing one moves only the accts it held.
+        """
+        accts = [f"user{i}@s1.test" for i in range(200)]
+        for acct in accts:
+            chosen = rendezvous(acct, PINGS, 2)
+            self.assertEqual(len(set(chosen)), 2)
+            self.assertEqual(chosen, rendezvous(acct, list(reversed(PINGS)), 2))
+        bigger = PINGS + ["http://p4.test:9004"]
+        moved = 0
+        for acct in accts:
+            before, after = set(rendezvous(acct, PINGS, 2)), set(rendezvous(acct, bigger, 2))
+            self.assertTrue(after - before <= {"http://p4.test:9004"})
+            moved += before != after
+        self.assertTrue(0 < moved < len(accts))
+        for acct in accts:
+            before = set(rendezvous(acct, PINGS, 2))
+            after = set(rendezvous(acct, PINGS[:2], 2))
+            if "http://p3.test:9003" not in before:
+                self.assertEqual(before, after)
+        self.assertEqual(rendezvous("a@b", [], 2), [])
+        self.assertEqual(rendezvous("a@b", PINGS[:1], 2), PINGS[:1])
+
+
+class SyncTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(1_700_000_000)
+        self.store = synchronous_sqlite_store(self.mktemp())
+        self.microblog = Microblog(self.store, cheap_hasher(), self.clock)
+        self.alice = self.successResultOf(self.microblog.create_user("alice", "password1"))
+        self.client = ScriptedClient()
+        self.fetcher = RecordingFetcher()
+        self.epochs = {url: "epoch-1" for url in PINGS}
+        self.cursor = 0
+        self.changes: dict[str, dict[str, Any]] = {}
+        for url in PINGS:
+            self.client.routes[url + "/ping/exchange"] = self.answer_for(url)
+        self.sync = SyncService(
+            self.store, self.client, StaticPingList(PINGS), self.fetcher, self.clock,
+            ME, interval=5.0, replicas=2,
+        )
+        self.microblog.local_changed = self.sync.local_changed
+
+    def answer_for(self, url: str) -> Any:
+        def answer(request_url: str, body: Any) -> Any:
+            self.cursor += 1
+            return {"epoch": self.epochs[url], "cursor": self.cursor,
+                    "changes": self.changes.pop(url, {})}
+
+        return answer
+
+    def exchanges(self, url: str) -> list[Any]:
+        return self.client.posts_to(url + "/ping/exchange")
+
+    def start(self) -> None:
+        self.sync.startService()
+        self.addCleanup(self.sync.stopService)
+
+    def test_first_exchange_is_full(self) -> None:
+        """
+        The first exchange with each ping server resets: it reports every
+        local user and subscribes every followed remote acct that the
+        server answers for, and no others.
+        """
+        self.successResultOf(self.microblog.post(self.alice, "hello"))
+        carol = self.successResultOf(self.store.ensure_account("carol", "s3.test", 0))
+        self.successResultOf(self.store.follow(self.alice.id, carol.id, 0))
+        self.start()
+        for url in PINGS:
+            sent = self.exchanges(url)
+            self.assertEqual(len(sent), 1)
+            body = sent[0]
+            self.assertTrue(body["reset"])
+            self.assertEqual((body["server"], body["cursor"], body["epoch"]), (ME, None, None))
+            mine = url in rendezvous("alice@s1.test:8081", PINGS, 2)
+            self.assertEqual(body["reports"], {"alice@s1.test:8081": 1} if mine else {})
+            theirs = url in rendezvous("carol@s3.test", PINGS, 2)
+            self.assertEqual(body["subscribe"], ["carol@s3.test"] if theirs else [])
+
+    def test_idle_round_is_small(self) -> None:
+        """
+        After the first exchange, an idle round reports and subscribes
+        nothing and sends the cursor and epoch it was given.
+        """
+        self.successResultOf(self.microblog.post(self.alice, "hello"))
+        self.start()
+        first = {url: self.exchanges(url)[0] for url in PINGS}
+        self.clock.advance(5)
+        for url in PINGS:
+            body = self.exchanges(url)[1]
+            self.assertFalse(body["reset"])
+            self.assertEqual((body["reports"], body["subscribe"]), ({}, []))
+            self.assertEqual(body["epoch"], "epoch-1")
+            self.assertIsNotNone(body["cursor"])
+            self.assertIsNot(first[url], body)
+
+    def test_post_reported_at_once(self) -> None:
+        """
+        A local post is reported to its ping servers without waiting for the
+        next round, and only to them.
+        """
+        self.start()
+        before = {url: len(self.exchanges(url)) for url in PINGS}
+        self.successResultOf(self.microblog.post(self.alice, "news"))
+        self.clock.advance(0)
+        responsible = rendezvous("alice@s1.test:8081", PINGS, 2)
+        for url in PINGS:
+            sent = self.exchanges(url)[before[url]:]
+            if url in responsible:
+                self.assertEqual([b["reports"] for b in sent], [{"alice@s1.test:8081": 1}])
+            else:
+                self.assertEqual(sent, [])
+
+    def test_delete_reported(self) -> None:
+        """
+        A delete takes a number, so it is reported like a post.
+        """
+        post = self.successResultOf(self.microblog.post(self.alice, "oops"))
+        self.start()
+        self.successResultOf(self.microblog.delete(self.alice, post.id))
+        self.clock.advance(0)
+        url = rendezvous("alice@s1.test:8081", PINGS, 2)[0]
+        self.assertEqual(self.exchanges(url)[-1]["reports"], {"alice@s1.test:8081": 2})
+
+    def test_new_epoch_reports_again(self) -> None:
+        """
+        When a ping server answers with a new epoch (it restarted), this
+        server reports and subscribes everything again at once.
+        """
+        self.successResultOf(self.microblog.post(self.alice, "hello"))
+        url = rendezvous("alice@s1.test:8081", PINGS, 2)[0]
+        self.start()
+        self.epochs[url] = "epoch-2"
+        self.clock.advance(5)
+        self.clock.advance(0)
+        last = self.exchanges(url)[-1]
+        self.assertTrue(last["reset"])
+        self.assertEqual(last["reports"], {"alice@s1.test:8081": 1})
+        self.assertIsNone(last["cursor"])
+        self.clock.advance(5)
+        self.assertFalse(self.exchanges(url)[-1]["reset"])
+        self.assertEqual(self.exchanges(url)[-1]["epoch"], "epoch-2")
+
+    def test_changes_wanted(self) -> None:
+        """
+        A change for a subscribed acct raises what is known of it and asks
+        the fetcher for it; changes for other accts, or naming a home that
+        is not the acct's authority, are ignored.
+        """
+        carol = self.successResultOf(self.store.ensure_account("carol", "s3.test", 0))
+        dave = self.successResultOf(self.store.ensure_account("dave", "s3.test", 0))
+        self.successResultOf(self.store.follow(self.alice.id, carol.id, 0))
+        self.successResultOf(self.store.follow(self.alice.id, dave.id, 0))
+        self.start()
+        url = rendezvous("carol@s3.test", PINGS, 2)[0]
+        self.changes[url] = {
+            "carol@s3.test": {"last": 7, "home": "http://s3.test"},
+            "dave@s3.test": {"last": 9, "home": "http://evil.test"},
+            "erin@s3.test": {"last": 3, "home": "http://s3.test"},
+        }
+        self.clock.advance(5)
+        self.assertEqual([a.screen_name for a in self.fetcher.wanted], ["carol@s3.test"])
+        carol = self.successResultOf(self.store.get_account(carol.id))
+        self.assertEqual((carol.last_seq, carol.home_url), (7, "http://s3.test"))
+        dave = self.successResultOf(self.store.get_account(dave.id))
+        self.assertEqual(dave.last_seq, 0)
+        self.flushLoggedErrors()
+
+    def test_failure_does_not_stop_the_loop(self) -> None:
+        """
+        A ping server that fails is tried again at the next round, and the
+        others are unaffected.
+        """
+        self.client.routes[PINGS[0] + "/ping/exchange"] = ValueError("down")
+        self.start()
+        self.clock.advance(5)
+        self.assertEqual(len(self.exchanges(PINGS[0])), 2)
+        self.assertEqual(len(self.exchanges(PINGS[1])), 2)
+        self.assertGreaterEqual(self.fetcher.sweeps, 2)
+
+    def test_malformed_answer(self) -> None:
+        """
+        An answer without epoch, cursor and changes is an error for that
+        exchange; nothing is applied.
+        """
+        self.client.routes[PINGS[0] + "/ping/exchange"] = {"cursor": "x"}
+        self.start()
+        self.assertEqual(self.fetcher.wanted, [])
+        self.assertEqual(len(self.exchanges(PINGS[0])), 1)
+
+    def test_stop_cancels(self) -> None:
+        """
+        Stopping the service cancels exchanges in flight and the loop.
+        """
+        self.client.hold = True
+        self.sync.startService()
+        self.assertEqual(len(self.client.pending), 3)
+        d = self.sync.stopService()
+        self.successResultOf(d)
+        for _, _, pending in self.client.pending:
+            # Nobody answered it, so only the cancel can have fired it.
+            self.assertTrue(pending.called)
+        self.clock.advance(10)
+        self.assertEqual(len(self.client.requests), 3)
+
+
+class LongPollTests(SynchronousTestCase):
+    def test_long_poll_loops(self) -> None:
+        """
+        In long-poll mode each ping server gets an exchange with wait=N, and
+        a new one as soon as the last is answered.
+        """
+        clock = Clock()
+        store = synchronous_sqlite_store(self.mktemp())
+        client = ScriptedClient()
+        client.hold = True
+        sync = SyncService(store, client, StaticPingList(PINGS[:1]), RecordingFetcher(),
+                           clock, ME, interval=5.0, long_poll=20.0)
+        sync.startService()
+        self.addCleanup(sync.stopService)
+        self.assertEqual([url for url, _, _ in client.pending],
+                         [PINGS[0] + "/ping/exchange?wait=20"])
+        _, _, d = client.pending.pop()
+        d.callback({"epoch": "e", "cursor": 1, "changes": {}})
+        self.assertEqual(len(client.pending), 1)
+        self.assertEqual(client.pending[0][1]["cursor"], 1)
