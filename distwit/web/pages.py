@@ -1,24 +1,611 @@
 """
-Placeholder replaced by the pages implementation.
+The HTML pages of a twitter server: the public timeline, sign-up and
+sign-in, a signed-in user's home with a post box, and profiles with
+follow buttons.
+
+Pages are rendered on the server from the Jinja2 templates in
+``templates/`` (autoescaped) and work without JavaScript.
+
+Sessions: signing in sets the ``dw_session`` cookie to 32 random bytes;
+the database keeps only their SHA-256, so a copy of the database does not
+sign anyone in.  Every sign-in starts a new session.
+
+Forms: every form carries a ``csrf`` token that each POST must send back.
+A signed-in user's token is their session's; a visitor's is an HMAC of a
+random ``dw_anon`` cookie under the server's secret, so a sign-in form
+posted from another site fails too.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass, replace
+from importlib.resources import files
+from typing import Any, Awaitable, Callable
+from urllib.parse import urlencode
 
+from jinja2 import Environment, PackageLoader, StrictUndefined
 from klein import Klein
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+from distwit.model import Account, Post, is_valid_handle
+from distwit.store.sql import MAX_STATUS_ID
+from distwit.twitter.core import MIN_PASSWORD_LENGTH, Microblog, NoSuchUser, RuleError
+
+SESSION_COOKIE = b"dw_session"
+ANON_COOKIE = b"dw_anon"
+
+#: How long a sign-in lasts, in seconds.
+SESSION_LIFETIME = 30 * 24 * 60 * 60
+
+#: Posts per page of a timeline.
+PAGE_SIZE = 20
+
+#: What ``secrets.token_urlsafe(32)`` makes: the only cookie values read.
+_TOKEN = re.compile(r"\A[A-Za-z0-9_-]{43}\Z")
+
+#: A path on this site: one leading slash, printable ASCII, no backslash.
+#: "//host" and "/\\host" are other sites to a browser, and browsers drop
+#: tabs and newlines from URLs, so whitespace is refused as well.
+_LOCAL_PATH = re.compile(r"\A/(?![/\\])[!-\[\]-~]*\Z")
+
+_STATUS_ID = re.compile(r"\A[0-9]{1,19}\Z")
+
+EXPIRED_FORM = (
+    "This form has expired or did not come from this site; "
+    "reload the page and try again."
+)
+WRONG_CREDENTIALS = "Wrong handle or password."
+
+_HEADERS = {
+    b"content-type": b"text/html; charset=utf-8",
+    b"x-frame-options": b"DENY",
+    b"content-security-policy": (
+        b"default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    b"x-content-type-options": b"nosniff",
+    b"referrer-policy": b"same-origin",
+    # Pages carry form tokens and a user's own timeline: never cache them.
+    b"cache-control": b"no-store",
+}
+
+#: Written without the templates, in case rendering is what failed.
+INTERNAL_ERROR_PAGE = (
+    b"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    b"<title>Server error</title></head><body><h1>Server error</h1>"
+    b"<p>Something went wrong on this server. Please try again later.</p>"
+    b"</body></html>\n"
+)
+
+
+class PageError(Exception):
+    """
+    A request answered with an error page.
+
+    :param status: the HTTP status.
+    :param title: the page's heading.
+    :param message: what went wrong, for a person.
+    """
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.title = title
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """
+    Who sent a request.
+
+    :ivar user: the signed-in user, or ``None``.
+    :ivar session_hash: the SHA-256 of their session cookie, when signed in.
+    :ivar csrf: the form token this visitor's forms carry, or ``None`` if
+        they have none yet (a visitor without a ``dw_anon`` cookie).
+    """
+
+    user: Account | None
+    session_hash: str | None
+    csrf: str | None
+
+
+def session_hash(token: str) -> str:
+    """
+    What the database keeps of a session cookie.
+    """
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def local_path(value: str | None) -> str | None:
+    """
+    ``value`` if it is a path on this site (safe to redirect to), else
+    ``None``.
+    """
+    if value is None or _LOCAL_PATH.match(value) is None:
+        return None
+    return value
+
+
+def utc_time(ms: int) -> str:
+    """
+    A post's time as the pages show it: ``2026-11-24 08:32 UTC``.
+    """
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ms // 1000))
+
+
+def iso_time(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
+
+
+def profile_url(account: Account) -> str | None:
+    """
+    Where an author's name links to: their page here, or on their home
+    server for a remote author (when its address is a web address).
+    """
+    if account.is_local:
+        return "/" + account.handle
+    if account.home_url.startswith(("https://", "http://")):
+        return account.home_url.rstrip("/") + "/" + account.handle
+    return None
+
+
+def _login_url(next_path: str) -> str:
+    return "/login?" + urlencode({"next": next_path})
+
+
+Handler = Callable[..., Awaitable[bytes]]
 
 
 class Pages:
-    app = Klein()
+    """
+    The pages, as a Klein app mounted at the root of the site.
 
-    def __init__(self, microblog: Any, secret: bytes, clock: Any,
+    :param microblog: the :class:`Microblog` whose users and posts are shown.
+    :param secret: the server's web secret (for visitors' form tokens).
+    :param clock: an ``IReactorTime``; sessions are timed by it.
+    :param open_registration: whether anyone may sign up here.
+    :param secure_cookies: mark cookies ``Secure`` (the site is on HTTPS).
+    """
+
+    app = Klein()
+    log = Logger()
+
+    def __init__(self, microblog: Microblog, secret: bytes, clock: Any,
                  open_registration: bool, secure_cookies: bool) -> None:
         self.microblog = microblog
+        self._store = microblog.store
+        self._secret = secret
+        self._clock = clock
+        self._open_registration = open_registration
+        self._secure_cookies = secure_cookies
+        self._templates = Environment(
+            loader=PackageLoader("distwit.web", "templates"),
+            autoescape=True,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._templates.filters.update(
+            utc_time=utc_time, iso_time=iso_time, profile_url=profile_url
+        )
+        self._css = (files("distwit.web") / "static" / "site.css").read_bytes()
 
     def resource(self) -> Any:
         return self.app.resource()
 
-    @app.route("/", branch=True)
-    def index(self, request: Any) -> str:
-        return "distwit"
+    # Routes
+
+    @app.route("/", methods=["GET"])
+    def public_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.public)
+
+    @app.route("/signup", methods=["GET"])
+    def signup_form_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.signup_form)
+
+    @app.route("/signup", methods=["POST"])
+    def signup_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.signup)
+
+    @app.route("/login", methods=["GET"])
+    def login_form_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.login_form)
+
+    @app.route("/login", methods=["POST"])
+    def login_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.login)
+
+    @app.route("/logout", methods=["POST"])
+    def logout_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.logout)
+
+    @app.route("/home", methods=["GET"])
+    def home_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.home)
+
+    @app.route("/home", methods=["POST"])
+    def post_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.post)
+
+    @app.route("/static/site.css", methods=["GET"])
+    def stylesheet(self, request: Any) -> bytes:
+        request.setHeader(b"content-type", b"text/css; charset=utf-8")
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        request.setHeader(b"cache-control", b"public, max-age=3600")
+        return self._css
+
+    @app.route("/<handle>", methods=["GET"])
+    def profile_route(self, request: Any, handle: str) -> Deferred[bytes]:
+        return self._serve(request, self.profile, handle)
+
+    @app.route("/<handle>/follow", methods=["POST"])
+    def follow_route(self, request: Any, handle: str) -> Deferred[bytes]:
+        return self._serve(request, self.follow, handle, True)
+
+    @app.route("/<handle>/unfollow", methods=["POST"])
+    def unfollow_route(self, request: Any, handle: str) -> Deferred[bytes]:
+        return self._serve(request, self.follow, handle, False)
+
+    @app.handle_errors(NotFound)
+    def not_found_route(self, request: Any, failure: Failure) -> Deferred[bytes]:
+        return self._serve(request, self.not_found)
+
+    @app.handle_errors(MethodNotAllowed)
+    def wrong_method_route(self, request: Any, failure: Failure) -> Deferred[bytes]:
+        allowed = getattr(failure.value, "valid_methods", None) or []
+        if allowed:
+            request.setHeader(b"allow", ", ".join(allowed).encode("ascii"))
+        return self._serve(request, self.wrong_method)
+
+    # Pages
+
+    async def public(self, request: Any, visitor: Visitor) -> bytes:
+        """
+        ``GET /``: everyone's posts, newest first.
+        """
+        posts = await self._store.public_timeline(PAGE_SIZE + 1, None, self._max_id(request))
+        return self._render(request, "public.html", visitor, **self._timeline("/", posts))
+
+    async def signup_form(self, request: Any, visitor: Visitor) -> bytes:
+        self._require_open_registration()
+        return self._signup_page(request, self._with_form_token(request, visitor))
+
+    async def signup(self, request: Any, visitor: Visitor) -> bytes:
+        """
+        ``POST /signup``: a new user, signed in at once.  A refused handle
+        or password shows the form again (400) with what to change.
+        """
+        self._require_open_registration()
+        self._check_csrf(request, visitor)
+        handle = (self._field(request, "handle") or "").strip()
+        name = self._field(request, "name") or ""
+        password = self._field(request, "password") or ""
+        if password != (self._field(request, "password_again") or ""):
+            return self._signup_page(
+                request, visitor, 400, handle, name, "The two passwords differ."
+            )
+        try:
+            account = await self.microblog.create_user(handle, password, name)
+        except RuleError as e:
+            return self._signup_page(request, visitor, 400, handle, name, str(e))
+        await self._sign_in(request, visitor, account)
+        return self._redirect(request, "/home")
+
+    async def login_form(self, request: Any, visitor: Visitor) -> bytes:
+        return self._render(
+            request,
+            "login.html",
+            self._with_form_token(request, visitor),
+            handle="",
+            next=local_path(self._field(request, "next")) or "",
+            error=None,
+        )
+
+    async def login(self, request: Any, visitor: Visitor) -> bytes:
+        """
+        ``POST /login``: sign in and go to ``next`` (a path on this site)
+        or ``/home``.  A wrong handle or password shows the form again
+        with status 400: a 401 would need an HTTP authentication scheme.
+        """
+        self._check_csrf(request, visitor)
+        handle = (self._field(request, "handle") or "").strip()
+        password = self._field(request, "password") or ""
+        next_path = local_path(self._field(request, "next"))
+        account = await self.microblog.authenticate(handle, password)
+        if account is None:
+            return self._render(
+                request, "login.html", visitor, 400,
+                handle=handle, next=next_path or "", error=WRONG_CREDENTIALS,
+            )
+        await self._sign_in(request, visitor, account)
+        return self._redirect(request, next_path or "/home")
+
+    async def logout(self, request: Any, visitor: Visitor) -> bytes:
+        """
+        ``POST /logout``: end the session, here and in the browser.
+        """
+        self._check_csrf(request, visitor)
+        if visitor.session_hash is not None:
+            await self._store.delete_session(visitor.session_hash)
+        self._clear_cookie(request, SESSION_COOKIE)
+        return self._redirect(request, "/")
+
+    async def home(self, request: Any, visitor: Visitor) -> bytes:
+        """
+        ``GET /home``: the post box and the signed-in user's home timeline.
+        """
+        if visitor.user is None:
+            return self._redirect(request, _login_url("/home"))
+        return await self._home_page(request, visitor)
+
+    async def post(self, request: Any, visitor: Visitor) -> bytes:
+        """
+        ``POST /home``: a new post by the signed-in user.  A post the rules
+        refuse shows the page again (400) with the text kept.
+        """
+        self._check_csrf(request, visitor)
+        if visitor.user is None:
+            return self._redirect(request, _login_url("/home"))
+        text = self._field(request, "status") or ""
+        try:
+            await self.microblog.post(visitor.user, text, source="web")
+        except RuleError as e:
+            return await self._home_page(request, visitor, 400, text, str(e))
+        return self._redirect(request, "/home")
+
+    async def profile(self, request: Any, visitor: Visitor, handle: str) -> bytes:
+        """
+        ``GET /{handle}``: a local user, their counts and posts, and a
+        follow or unfollow button for someone else signed in.
+        """
+        account = await self._local_user(handle)
+        max_id = self._max_id(request)
+        posts = await self._store.user_timeline(account.id, PAGE_SIZE + 1, None, max_id)
+        following = None
+        if visitor.user is not None and visitor.user.id != account.id:
+            following = await self.microblog.is_following(visitor.user, account)
+        return self._render(
+            request, "profile.html", visitor,
+            account=account, following=following,
+            **self._timeline("/" + account.handle, posts),
+        )
+
+    async def follow(self, request: Any, visitor: Visitor, handle: str, follow: bool) -> bytes:
+        """
+        ``POST /{handle}/follow`` and ``/unfollow``, then back to the profile.
+        """
+        self._check_csrf(request, visitor)
+        account = await self._local_user(handle)
+        back = "/" + account.handle
+        if visitor.user is None:
+            return self._redirect(request, _login_url(back))
+        try:
+            if follow:
+                await self.microblog.follow(visitor.user, account)
+            else:
+                await self.microblog.unfollow(visitor.user, account)
+        except RuleError as e:
+            raise PageError(400, "Not followed", str(e)) from None
+        return self._redirect(request, back)
+
+    async def not_found(self, request: Any, visitor: Visitor) -> bytes:
+        raise PageError(404, "Page not found", "There is no page at this address.")
+
+    async def wrong_method(self, request: Any, visitor: Visitor) -> bytes:
+        raise PageError(405, "Method not allowed", "This page cannot be used that way.")
+
+    # Page parts
+
+    def _signup_page(self, request: Any, visitor: Visitor, status: int = 200,
+                     handle: str = "", name: str = "", error: str | None = None) -> bytes:
+        return self._render(
+            request, "signup.html", visitor, status,
+            handle=handle, name=name, error=error, min_password=MIN_PASSWORD_LENGTH,
+        )
+
+    async def _home_page(self, request: Any, visitor: Visitor, status: int = 200,
+                         draft: str = "", error: str | None = None) -> bytes:
+        assert visitor.user is not None
+        max_id = self._max_id(request)
+        posts = await self._store.home_timeline(visitor.user.id, PAGE_SIZE + 1, None, max_id)
+        return self._render(
+            request, "home.html", visitor, status,
+            draft=draft, error=error, **self._timeline("/home", posts),
+        )
+
+    def _timeline(self, path: str, posts: list[Post]) -> dict[str, Any]:
+        """
+        One page of ``posts`` (fetched one too many, to know whether there
+        are older ones) and the link to the next page.
+        """
+        older_url = None
+        if len(posts) > PAGE_SIZE:
+            older_url = f"{path}?max_id={posts[PAGE_SIZE - 1].id - 1}"
+        return {"posts": posts[:PAGE_SIZE], "older_url": older_url}
+
+    async def _local_user(self, handle: str) -> Account:
+        if is_valid_handle(handle):
+            try:
+                account = await self.microblog.user(handle)
+            except NoSuchUser:
+                pass
+            else:
+                if account.is_local:
+                    return account
+        raise PageError(404, "No such user", "Nobody here has that handle.")
+
+    def _require_open_registration(self) -> None:
+        if not self._open_registration:
+            raise PageError(403, "Sign-up is closed", "Sign-up is closed on this server.")
+
+    # Requests and responses
+
+    def _serve(self, request: Any, handler: Handler, *args: Any) -> Deferred[bytes]:
+        return ensureDeferred(self._guarded(request, handler, *args))
+
+    async def _guarded(self, request: Any, handler: Handler, *args: Any) -> bytes:
+        """
+        Run a page handler: the error page for a :class:`PageError`, and a
+        plain 500 page (with the failure logged) for anything unexpected.
+        """
+        for name, value in _HEADERS.items():
+            request.setHeader(name, value)
+        visitor = Visitor(None, None, None)
+        try:
+            visitor = await self._visitor(request)
+            return await handler(request, visitor, *args)
+        except PageError as e:
+            try:
+                return self._render(
+                    request, "error.html", visitor, e.status, title=e.title, message=e.message
+                )
+            except Exception:
+                self.log.failure("rendering an error page failed")
+        except Exception:
+            self.log.failure(
+                "page {method} {path} failed", method=request.method, path=request.path
+            )
+        request.setResponseCode(500)
+        return INTERNAL_ERROR_PAGE
+
+    def _render(self, request: Any, template: str, visitor: Visitor,
+                status: int = 200, **context: Any) -> bytes:
+        request.setResponseCode(status)
+        html = self._templates.get_template(template).render(
+            viewer=visitor.user,
+            csrf=visitor.csrf or "",
+            open_registration=self._open_registration,
+            **context,
+        )
+        return html.encode("utf-8")
+
+    def _redirect(self, request: Any, location: str) -> bytes:
+        request.setResponseCode(303)
+        request.setHeader(b"location", location.encode("ascii"))
+        return b""
+
+    def _field(self, request: Any, name: str) -> str | None:
+        """
+        A query or form value, as text.
+        """
+        values = (request.args or {}).get(name.encode("ascii"))
+        if not values:
+            return None
+        try:
+            return values[0].decode("utf-8")  # type: ignore[no-any-return]
+        except UnicodeDecodeError:
+            raise PageError(400, "Bad request", "The form was not sent as UTF-8.") from None
+
+    def _max_id(self, request: Any) -> int | None:
+        value = self._field(request, "max_id")
+        if not value:
+            return None
+        if _STATUS_ID.match(value) is None or not 1 <= int(value) <= MAX_STATUS_ID:
+            raise PageError(400, "Bad request", "max_id must be a post number.")
+        return int(value)
+
+    # Sessions and form tokens
+
+    def _now_ms(self) -> int:
+        return int(self._clock.seconds() * 1000)
+
+    def _cookie(self, request: Any, name: bytes) -> str | None:
+        value = request.getCookie(name)
+        if value is None:
+            return None
+        text = value.decode("ascii", "replace")
+        return text if _TOKEN.match(text) else None
+
+    def _set_cookie(self, request: Any, name: bytes, value: str,
+                    max_age: int | None = None) -> None:
+        request.addCookie(
+            name,
+            value.encode("ascii"),
+            path=b"/",
+            max_age=None if max_age is None else str(max_age).encode("ascii"),
+            secure=self._secure_cookies,
+            httpOnly=True,
+            sameSite=b"lax",
+        )
+
+    def _clear_cookie(self, request: Any, name: bytes) -> None:
+        request.addCookie(
+            name,
+            b"",
+            path=b"/",
+            max_age=b"0",
+            expires=b"Thu, 01 Jan 1970 00:00:00 GMT",
+            secure=self._secure_cookies,
+            httpOnly=True,
+            sameSite=b"lax",
+        )
+
+    def _anon_csrf(self, anon: str) -> str:
+        return hmac.new(self._secret, anon.encode("ascii"), hashlib.sha256).hexdigest()
+
+    async def _visitor(self, request: Any) -> Visitor:
+        """
+        The signed-in user of a live session, or an anonymous visitor (with
+        a form token if they have a ``dw_anon`` cookie).
+        """
+        if request.getCookie(SESSION_COOKIE) is not None:
+            token = self._cookie(request, SESSION_COOKIE)
+            if token is not None:
+                hashed = session_hash(token)
+                found = await self._store.get_session(hashed, self._now_ms())
+                if found is not None:
+                    account_id, csrf = found
+                    account = await self._store.get_account(account_id)
+                    if account is not None and account.is_local:
+                        return Visitor(account, hashed, csrf)
+            # Ended or expired: stop the browser sending it.
+            self._clear_cookie(request, SESSION_COOKIE)
+        anon = self._cookie(request, ANON_COOKIE)
+        return Visitor(None, None, None if anon is None else self._anon_csrf(anon))
+
+    def _with_form_token(self, request: Any, visitor: Visitor) -> Visitor:
+        """
+        ``visitor``, given a ``dw_anon`` cookie (and so a form token) if
+        they are about to see a form and have neither.
+        """
+        if visitor.csrf is not None:
+            return visitor
+        anon = secrets.token_urlsafe(32)
+        self._set_cookie(request, ANON_COOKIE, anon)
+        return replace(visitor, csrf=self._anon_csrf(anon))
+
+    def _check_csrf(self, request: Any, visitor: Visitor) -> None:
+        """
+        :raise PageError: (403) the form's token is missing or not this
+            visitor's: the form is stale or came from another site.
+        """
+        sent = (request.args or {}).get(b"csrf", [b""])[0]
+        expected = (visitor.csrf or "").encode("ascii")
+        if not sent or not expected or not hmac.compare_digest(sent, expected):
+            raise PageError(403, "Form expired", EXPIRED_FORM)
+
+    async def _sign_in(self, request: Any, visitor: Visitor, account: Account) -> None:
+        """
+        Start a new session for ``account`` (ending the browser's old one,
+        so a session id planted before sign-in is worth nothing).
+        """
+        if visitor.session_hash is not None:
+            await self._store.delete_session(visitor.session_hash)
+        token = secrets.token_urlsafe(32)
+        now = self._now_ms()
+        await self._store.create_session(
+            session_hash(token),
+            account.id,
+            secrets.token_urlsafe(32),
+            now,
+            now + SESSION_LIFETIME * 1000,
+        )
+        self._set_cookie(request, SESSION_COOKIE, token, SESSION_LIFETIME)
