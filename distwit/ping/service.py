@@ -1,49 +1,70 @@
 """
-The ping role's service.
+The ping role's service: holds the directory and gives the HTTP resource
+that answers the exchange (:mod:`distwit.ping.resource`).
 
-In this first version it starts, holds its (empty) directory and answers
-``/health``; the exchange with twitter servers comes with federation.
+Registration with the registry and heartbeats are other services; they
+are handed in as ``children`` and started and stopped with this one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any, Iterable
 
-from twisted.application.service import Service
+from twisted.application.service import IService, MultiService
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.web.resource import Resource
+
+from distwit.ping.directory import IDirectory, MemoryDirectory
+from distwit.ping.resource import PingResource
+from distwit.s2s.interfaces import IRequestVerifier
 
 
-@dataclass
-class DirectoryEntry:
-    """
-    What the ping server knows of one acct.
-    """
-
-    last: int
-    home: str
-    updated: float
-
-
-class PingService(Service):
+class PingService(MultiService):
     """
     Holds the directory of accts for the twitter servers that use this
     ping server.
+
+    :param directory: the table; a new :class:`MemoryDirectory` on
+        ``clock`` if not given.
+    :param clock: the injected reactor (its clock times the long-polls).
+    :param verifier: checks the signature of every exchange.
+    :param children: services that live and die with this one (the
+        registry heartbeat, for instance).
+    :param max_wait: the longest long-poll, in seconds.
     """
 
     name = "ping"
     log = Logger()
 
-    def __init__(self) -> None:
-        self.directory: dict[str, DirectoryEntry] = {}
+    def __init__(
+        self,
+        directory: IDirectory | None = None,
+        *,
+        clock: IReactorTime,
+        verifier: IRequestVerifier,
+        children: Iterable[IService] = (),
+        max_wait: float = 60,
+    ) -> None:
+        super().__init__()
+        self.directory: IDirectory = (
+            directory if directory is not None else MemoryDirectory(clock)
+        )
+        self._routes = PingResource(self.directory, verifier, clock, max_wait=max_wait)
+        for child in children:
+            child.setServiceParent(self)
 
-    def resource(self) -> Resource:
+    def resource(self) -> Any:
         """
-        The ping role's HTTP resource (its routes beyond ``/health``
-        arrive with federation).
+        The ping role's HTTP resource: ``/lookup`` and ``/exchange``.
         """
-        return Resource()
+        return self._routes.resource()
 
     def startService(self) -> None:
         super().startService()
-        self.log.info("ping role started")
+        self.log.info("ping role started, epoch {epoch}", epoch=self.directory.epoch)
+
+    def stopService(self) -> Deferred[None]:
+        # Answer the long-polls now rather than drop them with the port.
+        self.directory.release_waiters()
+        return super().stopService()  # type: ignore[no-any-return]
