@@ -12,12 +12,16 @@ import os
 from typing import Any
 
 from twisted.application import strports
-from twisted.application.service import MultiService
+from twisted.application.service import MultiService, Service
+from twisted.logger import Logger
 from twisted.python import usage
+from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from distwit.config import ROLES, SETTINGS, ConfigError, Settings, resolve
 from distwit.http import Health, Root
+
+log = Logger()
 
 
 class ServerOptions(usage.Options):
@@ -96,42 +100,116 @@ def open_twitter_store(settings: Settings, reactor: Any) -> Any:
         raise SystemExit(f"distwit: cannot open {engine.describe()}: {e}") from None
 
 
+class HTTPClientService(Service):
+    """
+    Closes the process's one outgoing HTTP connection pool when the
+    process stops.
+    """
+
+    name = "http-client"
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def stopService(self) -> Any:
+        super().stopService()
+        return self.client.close()
+
+
 def makeService(options: Options, reactor: Any = None) -> MultiService:
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
+    from distwit import __version__
+    from distwit.s2s.client import S2SClient, make_http_client
+    from distwit.s2s.keys import ServerKey
+    from distwit.s2s.metadata import MetadataResource, metadata_document
+    from distwit.s2s.verifier import SignatureVerifier, metadata_fetcher
+
     settings = options.settings
     prepare_data_folder(settings.data)
     roles = ["twitter", "ping", "registry"] if settings.role == "all" else [settings.role]
+    public_url = settings.public_url.rstrip("/")
+
+    # One identity, one outgoing connection pool and one verifier per
+    # process, whatever roles it serves.
+    try:
+        key = ServerKey.load_or_create(settings.data)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"distwit: cannot load the server key in {settings.data}: {e}") from None
+    http_client = make_http_client(reactor)
+    client = S2SClient(http_client, key, public_url, reactor)
+    verifier = SignatureVerifier(metadata_fetcher(http_client, reactor), reactor, public_url)
 
     top = MultiService()
+    HTTPClientService(http_client).setServiceParent(top)
     resources: dict[str, Any] = {}
+    well_known = Resource()
+    endpoints: dict[str, str] = {}
     if "twitter" in roles:
         from distwit.twitter.service import TwitterService
 
-        twitter = TwitterService(settings, open_twitter_store(settings, reactor), reactor)
+        twitter = TwitterService(
+            settings,
+            open_twitter_store(settings, reactor),
+            reactor,
+            client=client,
+            verifier=verifier,
+        )
         twitter.setServiceParent(top)
         resources["twitter"] = twitter.resource()
+        for name, child in twitter.well_known().items():
+            well_known.putChild(name, child)
+        endpoints.update(
+            api=f"{public_url}/1.1/",
+            feeds=f"{public_url}/s2s/feed/",
+            follow=f"{public_url}/s2s/follow",
+            webfinger=f"{public_url}/.well-known/webfinger",
+        )
     if "ping" in roles:
+        from distwit.ping.heartbeat import Heartbeat
         from distwit.ping.service import PingService
 
-        ping = PingService()
+        children = []
+        if settings.registry:
+            children.append(
+                Heartbeat(
+                    client,
+                    settings.registry.rstrip("/") + "/registry",
+                    public_url,
+                    key.public_key_b64(),
+                    reactor,
+                )
+            )
+        else:
+            log.warn("no registry configured (--registry): this ping server is known to nobody")
+        ping = PingService(clock=reactor, verifier=verifier, children=children)
         ping.setServiceParent(top)
         resources["ping"] = ping.resource()
+        endpoints.update(
+            lookup=f"{public_url}/ping/lookup", exchange=f"{public_url}/ping/exchange"
+        )
     if "registry" in roles:
         from distwit.registry.service import RegistryService
 
-        registry = RegistryService(settings.data)
+        registry = RegistryService(settings.data, reactor, verifier)
         registry.setServiceParent(top)
         resources["registry"] = registry.resource()
+        endpoints.update(
+            register=f"{public_url}/registry/register", pings=f"{public_url}/registry/pings"
+        )
 
-    if settings.role == "all":
-        root = Root(resources["twitter"])
-        root.putChild(b"ping", resources["ping"])
-        root.putChild(b"registry", resources["registry"])
-    else:
-        root = Root(resources[settings.role])
+    # Every role at the same paths whether alone or together: the ping
+    # role under /ping/, the registry under /registry/, the twitter role
+    # at the root.
+    root = Root(resources.get("twitter"))
+    for role in ("ping", "registry"):
+        if role in resources:
+            root.putChild(role.encode(), resources[role])
+    document = metadata_document(public_url, settings.role, roles, key, endpoints, __version__)
+    well_known.putChild(b"distwit", MetadataResource(document))
+    root.putChild(b".well-known", well_known)
     root.putChild(b"health", Health(settings.role, roles))
 
     site = Site(root)

@@ -154,7 +154,8 @@ class ServiceTreeTests(SynchronousTestCase):
         """
         service = self.make()
         self.assertEqual(
-            sorted(child.name for child in service), ["ping", "registry", "twitter", "web"]
+            sorted(child.name for child in service),
+            ["http-client", "ping", "registry", "twitter", "web"],
         )
         body = self.health(service)
         self.assertEqual(body["role"], "all")
@@ -167,8 +168,78 @@ class ServiceTreeTests(SynchronousTestCase):
         """
         for role in ("ping", "registry", "twitter"):
             service = self.make("--role", role)
-            self.assertEqual(sorted(child.name for child in service), sorted([role, "web"]))
+            self.assertEqual(
+                sorted(child.name for child in service), sorted(["http-client", role, "web"])
+            )
             self.assertEqual(self.health(service)["role"], role)
+
+    def get(self, service: IServiceCollection, path: str) -> tuple[int, bytes]:
+        stub = StubTreq(service.getServiceNamed("web").factory.resource)
+        response = self.successResultOf(stub.get("http://localhost" + path))
+        return response.code, self.successResultOf(response.content())
+
+    def test_metadata_every_role(self) -> None:
+        """
+        Every role publishes /.well-known/distwit with its public URL, its
+        role and the public key kept in its data folder, and the paths of
+        its endpoints are the same alone as in --role=all.
+        """
+        from distwit.s2s.keys import ServerKey
+        from distwit.s2s.metadata import parse_metadata
+
+        for role, paths in [
+            ("all", ["/ping/lookup", "/registry/pings", "/1.1/"]),
+            ("ping", ["/ping/lookup"]),
+            ("registry", ["/registry/pings"]),
+            ("twitter", ["/1.1/", "/s2s/follow"]),
+        ]:
+            data = self.mktemp()
+            options = Options()
+            options.parseOptions(
+                ["--data", data, "--listen", "tcp:0", "--role", role,
+                 "--public-url", "http://127.0.0.1:9"]
+            )
+            service = makeService(options, MemoryReactorClock())
+            code, body = self.get(service, "/.well-known/distwit")
+            self.assertEqual(code, 200)
+            metadata = parse_metadata(json.loads(body), "http://127.0.0.1:9")
+            self.assertEqual(metadata.role, role)
+            self.assertEqual(
+                metadata.public_key_b64, ServerKey.load_or_create(data).public_key_b64()
+            )
+            endpoints = " ".join(metadata.endpoints.values())
+            for path in paths:
+                self.assertIn("http://127.0.0.1:9" + path, endpoints)
+
+    def test_key_kept(self) -> None:
+        """
+        The signing key is made on the first start and the same after.
+        """
+        data = self.mktemp()
+        keys = []
+        for attempt in range(2):
+            options = Options()
+            options.parseOptions(["--data", data, "--listen", "tcp:0", "--role", "ping"])
+            service = makeService(options, MemoryReactorClock())
+            keys.append(json.loads(self.get(service, "/.well-known/distwit")[1])["public_key"])
+        self.assertEqual(keys[0], keys[1])
+
+    def test_twitter_federation_wired(self) -> None:
+        """
+        The twitter role runs the sync service and answers WebFinger for
+        its users, 404 for other authorities (without asking the store).
+        """
+        service = self.make(
+            "--role", "twitter", "--registry", "http://127.0.0.1:9",
+            "--public-url", "http://127.0.0.1:8",
+        )
+        twitter = service.getServiceNamed("twitter")
+        self.assertIsNotNone(twitter.getServiceNamed("sync"))
+        self.assertIs(twitter.microblog.federation, twitter.federation)
+        code, body = self.get(
+            service, "/.well-known/webfinger?resource=acct:nobody@elsewhere.example"
+        )
+        self.assertEqual((code, b"elsewhere.example" in body), (404, True), body)
 
     def test_data_folder_created(self) -> None:
         """

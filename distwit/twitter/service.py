@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.application.service import Service
-from twisted.internet.defer import Deferred
+from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.web.resource import IResource, Resource
@@ -15,6 +15,7 @@ from twisted.web.resource import IResource, Resource
 from distwit.api.app import API_SECTIONS, TwitterAPI
 from distwit.config import Settings
 from distwit.passwords import PasswordHasher
+from distwit.s2s.interfaces import IRequestVerifier, IS2SClient
 from distwit.store.interfaces import IStore
 from distwit.twitter.core import Microblog
 from distwit.web.pages import Pages
@@ -35,35 +36,66 @@ def thread_runner(reactor: Any) -> Any:
 class TwitterRoot(Resource):
     """
     ``/1.1/...``, ``/api/...`` and the 2008 sections (``/statuses/...``)
-    go to the API; everything else to the pages.
+    go to the API; ``/s2s/...`` to other servers; ``/HANDLE.rss`` and
+    ``/HANDLE.atom`` to the person feeds; everything else to the pages.
     """
 
-    def __init__(self, api: IResource, pages: IResource) -> None:
+    def __init__(
+        self,
+        api: IResource,
+        pages: IResource,
+        s2s: IResource | None = None,
+        person_feeds: IResource | None = None,
+    ) -> None:
         super().__init__()
         self._api = api
         self._pages = pages
+        self._person_feeds = person_feeds
         self.putChild(b"1.1", api)
         self.putChild(b"api", api)
+        if s2s is not None:
+            self.putChild(b"s2s", s2s)
 
     def getChild(self, path: bytes, request: Any) -> IResource:
         request.postpath.insert(0, request.prepath.pop())
         if path.decode("utf-8", "replace") in API_SECTIONS:
             return self._api
+        if (
+            self._person_feeds is not None
+            and len(request.postpath) == 1
+            and path.endswith((b".rss", b".atom"))
+        ):
+            return self._person_feeds
         return self._pages
 
 
-class TwitterService(Service):
+class TwitterService(MultiService):
     """
-    Users, posts and follows of this server, on the web.
+    Users, posts and follows of this server, on the web; with ``client``
+    and ``verifier`` also its part in the federation: the sync service
+    (exchanges with the ping servers), the fetcher (range copies from
+    other twitter servers) and follows across servers.
 
     :param store: an opened :class:`IStore`; closed when the service stops.
+    :param client: signed requests to other servers; ``None`` for a
+        server on its own (tests of the API and pages).
+    :param verifier: checks requests from other servers.
     """
 
     name = "twitter"
     log = Logger()
 
-    def __init__(self, settings: Settings, store: IStore, reactor: Any,
-                 hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: IStore,
+        reactor: Any,
+        hasher: PasswordHasher | None = None,
+        *,
+        client: IS2SClient | None = None,
+        verifier: IRequestVerifier | None = None,
+    ) -> None:
+        super().__init__()
         self.settings = settings
         self.store = store
         self.hasher = hasher or PasswordHasher(thread_runner(reactor))
@@ -76,14 +108,74 @@ class TwitterService(Service):
             open_registration=settings.open_registration,
             secure_cookies=settings.public_url.startswith("https:"),
         )
+        self.sync: Any = None
+        self.fetcher: Any = None
+        self.federation: Any = None
+        self.verifier = verifier
+        if client is not None and verifier is not None:
+            self._federate(reactor, client)
+
+    def _federate(self, reactor: Any, client: IS2SClient) -> None:
+        from distwit.twitter.accts import authority_of
+        from distwit.twitter.federation import Federation
+        from distwit.twitter.fetch import Fetcher
+        from distwit.twitter.sync import IPingList, RegistryPingList, StaticPingList, SyncService
+
+        settings = self.settings
+        pings: IPingList
+        if settings.registry:
+            pings = RegistryPingList(client, settings.registry)
+        else:
+            self.log.warn(
+                "no registry configured (--registry): this server reports to no ping "
+                "server, and copies posts of remote users only when they are followed"
+            )
+            pings = StaticPingList([])
+        self.fetcher = Fetcher(self.store, client, reactor, authority_of(settings.public_url))
+        self.sync = SyncService(
+            self.store,
+            client,
+            pings,
+            self.fetcher,
+            reactor,
+            settings.public_url,
+            interval=settings.ping_interval,
+            long_poll=settings.long_poll,
+        )
+        self.sync.setServiceParent(self)
+        self.federation = Federation(self.store, client, self.sync, reactor, settings.public_url)
+        self.microblog.local_changed = self.sync.local_changed
+        self.microblog.federation = self.federation
 
     def resource(self) -> IResource:
-        return TwitterRoot(self.api.resource(), self.pages.resource())
+        if self.federation is None:
+            return TwitterRoot(self.api.resource(), self.pages.resource())
+        from distwit.twitter.s2s_resource import FederationAPI, PersonFeeds
+
+        s2s = FederationAPI(self.microblog, self.federation, self.verifier, self.settings.public_url)
+        feeds = PersonFeeds(self.microblog, self.settings.public_url)
+        return TwitterRoot(self.api.resource(), self.pages.resource(), s2s.resource(), feeds.resource())
+
+    def well_known(self) -> dict[bytes, IResource]:
+        """
+        What the twitter role serves under ``/.well-known/``.
+        """
+        from distwit.twitter.accts import authority_of
+        from distwit.twitter.s2s_resource import WebFinger
+
+        webfinger = WebFinger(self.microblog, self.settings.public_url,
+                              authority_of(self.settings.public_url))
+        return {b"webfinger": webfinger.resource()}
 
     def startService(self) -> None:
         super().startService()
         self.log.info("twitter role serving {url}", url=self.settings.public_url)
 
     def stopService(self) -> "Deferred[None]":
-        super().stopService()
-        return self.store.close()
+        stopping = [super().stopService()]
+        for part in (self.fetcher, self.federation):
+            if part is not None:
+                stopping.append(part.stop())
+        d = DeferredList(stopping, consumeErrors=True)
+        d.addCallback(lambda _: self.store.close())
+        return d

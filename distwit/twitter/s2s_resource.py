@@ -1,0 +1,240 @@
+"""
+What a twitter server answers to other servers and to feed readers:
+
+- ``GET /s2s/feed/HANDLE.rss?from=N&to=M``: the range feed other servers
+  copy messages with (at most 200 a response; ``dw:more`` says when cut);
+- ``POST /s2s/follow``: signed follow and unfollow notices;
+- ``GET /.well-known/webfinger?resource=acct:HANDLE@AUTHORITY``;
+- ``GET /HANDLE.rss`` and ``/HANDLE.atom``: the latest posts, for people.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from klein import Klein
+from twisted.internet.defer import ensureDeferred
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
+
+from distwit import feeds
+from distwit.http import json_body
+from distwit.model import Post
+from distwit.s2s.interfaces import ForbiddenAuthority, IRequestVerifier, SignatureError
+from distwit.twitter.accts import BadAcct, split_acct
+from distwit.twitter.core import Microblog, RuleError
+from distwit.twitter.federation import BadNotice, Federation
+
+#: The largest follow notice accepted.
+MAX_NOTICE_BYTES = 16 * 1024
+
+
+def _error(request: Any, code: int, message: str) -> bytes:
+    return json_body(request, {"error": message}, code)
+
+
+def feed_item(post: Post, own_authority: str) -> "feeds.FeedItem":
+    """
+    A stored message as a range feed item.
+    """
+    in_reply_to = None
+    if post.in_reply_to_screen_name is not None and post.in_reply_to_seq is not None:
+        name = post.in_reply_to_screen_name
+        acct = name if "@" in name else f"{name}@{own_authority}"
+        in_reply_to = (acct.lower(), post.in_reply_to_seq)
+    return feeds.FeedItem(
+        seq=post.seq,
+        text="" if post.deleted else post.text,
+        created_at=post.created_at,
+        deleted=post.deleted,
+        in_reply_to=in_reply_to,
+        source=post.source,
+        deletes=post.deletes_seq,
+    )
+
+
+class FederationAPI:
+    """
+    The ``/s2s/`` resource: range feeds and follow notices.
+    """
+
+    app = Klein()
+    log = Logger()
+
+    def __init__(
+        self,
+        microblog: Microblog,
+        federation: Federation,
+        verifier: IRequestVerifier,
+        public_url: str,
+    ) -> None:
+        self.microblog = microblog
+        self.federation = federation
+        self.verifier = verifier
+        self.public_url = public_url.rstrip("/")
+        self.authority = federation.authority
+
+    def resource(self) -> Any:
+        return self.app.resource()
+
+    @app.route("/feed/<name>", methods=["GET", "HEAD"])
+    def range_feed(self, request: Any, name: str) -> Any:
+        return ensureDeferred(self._range_feed(request, name))
+
+    async def _range_feed(self, request: Any, name: str) -> bytes:
+        handle, dot, extension = name.rpartition(".")
+        if not dot or extension != "rss":
+            return _error(request, 404, "range feeds are HANDLE.rss")
+        try:
+            author = await self.microblog.user(handle)
+        except RuleError:
+            return _error(request, 404, f"no user {handle!r} here")
+        try:
+            first = int(request.args.get(b"from", [b"1"])[0])
+            last = int(request.args.get(b"to", [str(author.last_seq).encode()])[0])
+        except ValueError:
+            return _error(request, 400, "from and to must be numbers")
+        if first < 1 or last < first:
+            return _error(request, 400, "the range must have 1 <= from <= to")
+        last = min(last, author.last_seq)
+        more = last - first + 1 > feeds.MAX_ITEMS_PER_FEED
+        if more:
+            last = first + feeds.MAX_ITEMS_PER_FEED - 1
+        posts = await self.microblog.store.range_posts(author.id, first, last) if last >= first else []
+        body = feeds.render_range_feed(
+            author,
+            self.authority,
+            self.public_url,
+            [feed_item(post, self.authority) for post in posts],
+            first,
+            max(last, first - 1),
+            more,
+        )
+        request.setHeader(b"content-type", b"application/rss+xml; charset=utf-8")
+        return body
+
+    @app.route("/follow", methods=["POST"])
+    def follow_notice(self, request: Any) -> Any:
+        return ensureDeferred(self._follow_notice(request))
+
+    async def _follow_notice(self, request: Any) -> bytes:
+        body = request.content.read(MAX_NOTICE_BYTES + 1)
+        if len(body) > MAX_NOTICE_BYTES:
+            return _error(request, 413, f"a notice is at most {MAX_NOTICE_BYTES} bytes")
+        try:
+            signer = await self.verifier.verify(request, body)
+        except SignatureError as e:
+            self.log.warn("refused follow notice: {error}", error=str(e))
+            return _error(request, 401, str(e))
+        try:
+            notice = json.loads(body)
+        except ValueError:
+            return _error(request, 400, "a notice is a JSON object")
+        try:
+            answer = await self.federation.receive_notice(signer, notice)
+        except ForbiddenAuthority as e:
+            self.log.warn("refused follow notice from {signer}: {error}", signer=signer, error=str(e))
+            return _error(request, 403, str(e))
+        except (BadNotice, RuleError) as e:
+            return _error(request, 400, str(e))
+        return json_body(request, answer)
+
+
+class WebFinger(Resource):
+    """
+    ``/.well-known/webfinger`` for this server's users (a leaf, so that no
+    trailing-slash redirect ever drops the query).
+    """
+
+    isLeaf = True
+    log = Logger()
+
+    def __init__(self, microblog: Microblog, public_url: str, authority: str) -> None:
+        super().__init__()
+        self.microblog = microblog
+        self.public_url = public_url.rstrip("/")
+        self.authority = authority
+
+    def resource(self) -> Any:
+        return self
+
+    def render_GET(self, request: Any) -> Any:
+        d = ensureDeferred(self._webfinger(request))
+
+        def failed(failure: Any) -> bytes:
+            self.log.failure("webfinger failed", failure)
+            return _error(request, 500, "internal error")
+
+        def write(body: bytes) -> None:
+            if request.method != b"HEAD":
+                request.write(body)
+            request.finish()
+
+        d.addErrback(failed).addCallback(write)
+        return NOT_DONE_YET
+
+    render_HEAD = render_GET
+
+    async def _webfinger(self, request: Any) -> bytes:
+        resource = request.args.get(b"resource", [b""])[0].decode("utf-8", "replace")
+        if not resource.startswith("acct:"):
+            return _error(request, 400, "resource must be acct:handle@authority")
+        try:
+            handle, authority = split_acct(resource[len("acct:"):])
+        except BadAcct as e:
+            return _error(request, 400, str(e))
+        if authority != self.authority:
+            return _error(request, 404, f"{authority} is not this server ({self.authority})")
+        account = await self.microblog.store.get_local_user(handle)
+        if account is None:
+            return _error(request, 404, f"no user {handle!r} here")
+        profile = f"{self.public_url}/{account.handle}"
+        body = {
+            "subject": f"acct:{account.handle.lower()}@{self.authority}",
+            "aliases": [profile],
+            "links": [
+                {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html",
+                 "href": profile},
+                {"rel": "alternate", "type": "application/rss+xml", "href": profile + ".rss"},
+            ],
+        }
+        request.setHeader(b"access-control-allow-origin", b"*")
+        data = json_body(request, body)
+        request.setHeader(b"content-type", b"application/jrd+json; charset=utf-8")
+        return data
+
+
+class PersonFeeds:
+    """
+    ``/HANDLE.rss`` and ``/HANDLE.atom``: the latest 20 posts.
+    """
+
+    app = Klein()
+
+    def __init__(self, microblog: Microblog, public_url: str) -> None:
+        self.microblog = microblog
+        self.public_url = public_url.rstrip("/")
+
+    def resource(self) -> Any:
+        return self.app.resource()
+
+    @app.route("/<name>", methods=["GET", "HEAD"])
+    def feed(self, request: Any, name: str) -> Any:
+        return ensureDeferred(self._feed(request, name))
+
+    async def _feed(self, request: Any, name: str) -> bytes:
+        handle, _, extension = name.rpartition(".")
+        try:
+            author = await self.microblog.user(handle)
+        except RuleError:
+            request.setResponseCode(404)
+            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+            return f"No user {handle!r} here.\n".encode()
+        posts = await self.microblog.store.user_timeline(author.id, 20, None, None)
+        if extension == "atom":
+            request.setHeader(b"content-type", b"application/atom+xml; charset=utf-8")
+            return feeds.render_person_atom(author, self.public_url, posts)
+        request.setHeader(b"content-type", b"application/rss+xml; charset=utf-8")
+        return feeds.render_person_rss(author, self.public_url, posts)
