@@ -60,9 +60,10 @@ class ServerProcess:
     One ``twistd -n distwit`` process listening on 127.0.0.1.
     """
 
-    def __init__(self, data: str, *options: str) -> None:
+    def __init__(self, data: str, *options: str, port: int | None = None) -> None:
         self.data = data
-        self.port = free_port()
+        self.options = options
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         os.makedirs(data, exist_ok=True)
         self.log_path = os.path.join(data, "..", os.path.basename(data) + f"-{self.port}.log")
@@ -79,6 +80,7 @@ class ServerProcess:
                 f"tcp:{self.port}:interface=127.0.0.1",
                 "--data",
                 data,
+                *(() if "--public-url" in options else ("--public-url", self.url)),
                 *options,
             ],
             stdout=self._log,
