@@ -148,7 +148,7 @@ class TwitterService(MultiService):
         self.microblog.federation = self.federation
 
     def resource(self) -> IResource:
-        if self.federation is None:
+        if self.federation is None or self.verifier is None:
             return TwitterRoot(self.api.resource(), self.pages.resource())
         from distwit.twitter.s2s_resource import FederationAPI, PersonFeeds
 
@@ -177,5 +177,4 @@ class TwitterService(MultiService):
             if part is not None:
                 stopping.append(part.stop())
         d = DeferredList(stopping, consumeErrors=True)
-        d.addCallback(lambda _: self.store.close())
-        return d
+        return d.addCallback(lambda _: self.store.close())
