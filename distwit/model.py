@@ -71,6 +71,10 @@ class Account:
     #: to which every message of it is held here.
     home_url: str = ""
     synced_seq: int = 0
+    #: The profile as the user wrote it (``account/update_profile``).
+    description: str = ""
+    location: str = ""
+    url: str = ""
 
     @property
     def is_local(self) -> bool:
@@ -117,3 +121,6 @@ class Post:
     in_reply_to_seq: int | None = None
     #: On a deletion record, the number of the message it deleted.
     deletes_seq: int | None = None
+    #: The accounts the text mentions that are known here, with where:
+    #: ``(account, start, end)`` in code points.
+    mentions: tuple[tuple[Account, int, int], ...] = ()

@@ -255,6 +255,80 @@ class Item:
     deletes: int | None = None
 
 
+class APIStoreTestsMixin:
+    """
+    What the classic API asks of the store, on every engine.
+    """
+
+    store: SQLStore
+
+    @inlineCallbacks
+    def test_mentions(self):
+        """
+        Mentions of known accounts are recorded with their place, local
+        ones by ``@handle`` or ``@handle@own_authority``, remote ones by
+        ``@handle@authority``; in remote messages a plain ``@handle`` is on
+        the author's server.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        dave = yield self.store.ensure_account("dave", "s3:80", T0)
+        post = yield self.store.create_post(
+            alice.id, "@bob @bob@s1:80 @carol@s3:80 @nobody", "web", None, T0,
+            own_authority="s1:80",
+        )
+        self.assertEqual(
+            [(account.id, start, end) for account, start, end in post.mentions],
+            [(bob.id, 0, 4), (bob.id, 5, 15), (carol.id, 16, 28)],
+        )
+        yield self.store.note_remote_last("carol", "s3:80", 1, "http://s3:80")
+        yield self.store.store_remote_items(
+            carol.id, 1, 1, [Item(1, "@dave and @alice@s1:80")], "s1:80", T0 + 1
+        )
+        mentioned = yield self.store.mentions_timeline(alice.id, 10, None, None)
+        self.assertEqual([p.author.id for p in mentioned], [carol.id])
+        self.assertEqual(
+            [account.id for account, _, _ in mentioned[0].mentions], [dave.id, alice.id]
+        )
+        self.assertEqual(len((yield self.store.mentions_timeline(bob.id, 10, None, None))), 1)
+
+    @inlineCallbacks
+    def test_pages_search_profile(self):
+        """
+        Follow lists page by account id downwards; search finds text and
+        accounts in any case with LIKE wildcards taken literally; the
+        profile is replaced.
+        """
+        alice = yield self.store.create_user("alice", "Alice", "h", T0)
+        fans = []
+        for i in range(5):
+            fan = yield self.store.create_user(f"fan{i}", "", "h", T0)
+            yield self.store.follow(fan.id, alice.id, T0)
+            fans.append(fan.id)
+        page = yield self.store.following_page(alice.id, True, None, 3)
+        self.assertEqual([a.id for a in page], sorted(fans, reverse=True)[:3])
+        rest = yield self.store.following_page(alice.id, True, page[-1].id, 3)
+        self.assertEqual([a.id for a in rest], sorted(fans, reverse=True)[3:])
+        self.assertEqual((yield self.store.following_page(fans[0], False, None, 3))[0].id,
+                         alice.id)
+        yield self.store.create_post(alice.id, "100% Twisted", "web", None, T0)
+        yield self.store.create_post(alice.id, "1000 twisted_things", "web", None, T0 + 1)
+        found = yield self.store.search_posts("TWISTED", 10, None, None)
+        self.assertEqual(len(found), 2)
+        found = yield self.store.search_posts("0%", 10, None, None)
+        self.assertEqual([p.text for p in found], ["100% Twisted"])
+        found = yield self.store.search_posts("d_t", 10, None, None)
+        self.assertEqual([p.text for p in found], ["1000 twisted_things"])
+        accounts = yield self.store.search_accounts("ALI", 10, 0)
+        self.assertEqual([a.handle for a in accounts], ["alice"])
+        updated = yield self.store.update_profile(alice.id, "A", "d", "l", "http://u")
+        self.assertEqual(
+            (updated.name, updated.description, updated.location, updated.url),
+            ("A", "d", "l", "http://u"),
+        )
+
+
 class FederationStoreTestsMixin:
     """
     What the store keeps of remote authors, on every engine.
@@ -354,7 +428,9 @@ class FederationStoreTestsMixin:
         self.assertEqual(followers, [])
 
 
-class SQLiteStoreTests(StoreTestsMixin, FederationStoreTestsMixin, TestCase):
+class SQLiteStoreTests(
+    StoreTestsMixin, FederationStoreTestsMixin, APIStoreTestsMixin, TestCase
+):
     """
     The storage suite on SQLite, in a fresh file per test.
     """
@@ -363,7 +439,9 @@ class SQLiteStoreTests(StoreTestsMixin, FederationStoreTestsMixin, TestCase):
         return SQLiteEngine(self.mktemp() + ".sqlite3")
 
 
-class PostgresStoreTests(StoreTestsMixin, FederationStoreTestsMixin, TestCase):
+class PostgresStoreTests(
+    StoreTestsMixin, FederationStoreTestsMixin, APIStoreTestsMixin, TestCase
+):
     """
     The storage suite on PostgreSQL, in a wiped database per test.
     """

@@ -75,10 +75,13 @@ class IStore(Interface):
         Replace a user's password hash.
         """
 
-    def create_post(author_id, text, source, in_reply_to_status_id, created_at):
+    def create_post(author_id, text, source, in_reply_to_status_id, created_at,
+                    own_authority=""):
         """
         Store a new message by a local author, giving it the author's next
-        sequence number and a new status id larger than every id before it.
+        sequence number and a new status id larger than every id before it,
+        and noting the known accounts it mentions (``@handle@own_authority``
+        is a local user).
 
         :return: Deferred firing with the :class:`~distwit.model.Post`, or
             failing with :class:`DuplicatePost` if ``text`` repeats the
@@ -128,6 +131,33 @@ class IStore(Interface):
     def public_timeline(count, since_id, max_id):
         """
         Posts by the local users of this server.
+        """
+
+    def mentions_timeline(account_id, count, since_id, max_id):
+        """
+        Posts that mention the account.
+        """
+
+    def search_posts(query, count, since_id, max_id):
+        """
+        Posts whose text holds ``query``, in any case.
+        """
+
+    def following_page(account_id, followers, before, count):
+        """
+        Up to ``count`` accounts the account follows (``followers``: that
+        follow it) with an id below ``before`` (``None``: any), highest id
+        first.
+        """
+
+    def search_accounts(query, count, offset):
+        """
+        Accounts whose handle or name holds ``query``, local ones first.
+        """
+
+    def update_profile(account_id, name, description, location, url):
+        """
+        Deferred firing with the local account, its profile replaced.
         """
 
     def latest_post(account_id):

@@ -10,11 +10,13 @@ converts them.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any, Callable, TypeVar
 
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
+from distwit import entities
 from distwit.model import Account, Post
 from distwit.store.interfaces import (
     DuplicatePost,
@@ -79,7 +81,8 @@ def status_id_floor(now_ms: int) -> int:
 
 _ACCOUNT_COLUMNS = (
     "a.id, a.handle, a.authority, a.name, a.created_at, a.last_seq,"
-    " a.statuses_count, a.followers_count, a.friends_count, a.home_url, a.synced_seq"
+    " a.statuses_count, a.followers_count, a.friends_count, a.home_url, a.synced_seq,"
+    " a.description, a.location, a.url"
 )
 _POST_COLUMNS = (
     "p.id, p.seq, p.text, p.created_at, p.source, p.in_reply_to_status_id,"
@@ -108,6 +111,9 @@ def _account(row: Any, offset: int = 0) -> Account:
         friends_count=r[8],
         home_url=r[9],
         synced_seq=r[10],
+        description=r[11],
+        location=r[12],
+        url=r[13],
     )
 
 
@@ -129,6 +135,14 @@ def _post(row: Any) -> Post:
         deletes_seq=row[11],
         author=_account(row, 12),
     )
+
+
+def _like_pattern(text: str) -> str:
+    """
+    A LIKE pattern (escape ``!``) matching ``text`` anywhere, any case.
+    """
+    escaped = text.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"%{escaped}%"
 
 
 @implementer(IStore)
@@ -280,6 +294,7 @@ class SQLStore:
         source: str,
         in_reply_to_status_id: int | None,
         created_at: int,
+        own_authority: str = "",
     ) -> "Deferred[Post]":
         def interaction(txn: Any) -> Post:
             # Taking the next number locks the author's row (PostgreSQL) so
@@ -311,6 +326,7 @@ class SQLStore:
                 txn, author_id, seq, text, created_at, source, in_reply_to_status_id,
                 None, None,
             )
+            self._record_mentions(txn, post_id, text, "", own_authority)
             return self._get_post(txn, post_id)  # type: ignore[return-value]
 
         return self._run(interaction)
@@ -323,7 +339,7 @@ class SQLStore:
             (post_id,),
         )
         row = txn.fetchone()
-        return None if row is None else _post(row)
+        return None if row is None else self._with_mentions(txn, [_post(row)])[0]
 
     def get_post(self, post_id: int) -> "Deferred[Post | None]":
         return self._run(self._get_post, post_id)
@@ -339,7 +355,7 @@ class SQLStore:
                 (account_id,),
             )
             row = txn.fetchone()
-            return None if row is None else _post(row)
+            return None if row is None else self._with_mentions(txn, [_post(row)])[0]
 
         return self._run(interaction)
 
@@ -417,6 +433,59 @@ class SQLStore:
              deleted_at, deletes_seq),
         )
         return post_id
+
+    def _record_mentions(
+        self, txn: Any, post_id: int, text: str, author_authority: str, own_authority: str
+    ) -> None:
+        """
+        Note which known accounts ``text`` mentions: ``@handle`` is on the
+        author's server, ``@handle@authority`` where it says (here, when
+        that is ``own_authority``).
+        """
+        for mention in entities.mentions(text):
+            authority = author_authority if mention.authority is None else mention.authority
+            authority = authority.lower()
+            if authority == own_authority:
+                authority = ""
+            txn.execute(
+                self._q("SELECT id FROM accounts WHERE handle_key = ? AND authority = ?"),
+                (mention.handle.lower(), authority),
+            )
+            row = txn.fetchone()
+            if row is not None:
+                txn.execute(
+                    self._q(
+                        "INSERT INTO mentions (post_id, account_id, start_index, end_index)"
+                        " VALUES (?, ?, ?, ?)"
+                    ),
+                    (post_id, row[0], mention.start, mention.end),
+                )
+
+    def _with_mentions(self, txn: Any, posts: list[Post]) -> list[Post]:
+        """
+        ``posts`` with the accounts they mention, in one query.
+        """
+        if not posts:
+            return posts
+        ids = [post.id for post in posts]
+        marks = ", ".join("?" for _ in ids)
+        txn.execute(
+            self._q(
+                f"SELECT m.post_id, m.start_index, m.end_index, {_ACCOUNT_COLUMNS}"
+                f" FROM mentions m JOIN accounts a ON a.id = m.account_id"
+                f" WHERE m.post_id IN ({marks}) ORDER BY m.post_id, m.start_index"
+            ),
+            ids,
+        )
+        found: dict[int, list[tuple[Account, int, int]]] = {}
+        for row in txn.fetchall():
+            found.setdefault(row[0], []).append((_account(row, 3), row[1], row[2]))
+        if not found:
+            return posts
+        return [
+            replace(post, mentions=tuple(found[post.id])) if post.id in found else post
+            for post in posts
+        ]
 
     # Follows
 
@@ -497,7 +566,7 @@ class SQLStore:
 
         def interaction(txn: Any) -> list[Post]:
             txn.execute(sql, args + (since_id or 0, max_id or MAX_STATUS_ID, count))
-            return [_post(row) for row in txn.fetchall()]
+            return self._with_mentions(txn, [_post(row) for row in txn.fetchall()])
 
         return self._run(interaction)
 
@@ -526,6 +595,86 @@ class SQLStore:
         return self._timeline(
             "a.authority = ''", (), count, since_id or 0, max_id or MAX_STATUS_ID
         )
+
+    def mentions_timeline(
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None
+    ) -> "Deferred[list[Post]]":
+        return self._timeline(
+            "p.id IN (SELECT post_id FROM mentions WHERE account_id = ?)",
+            (account_id,),
+            count,
+            since_id or 0,
+            max_id or MAX_STATUS_ID,
+        )
+
+    def search_posts(
+        self, query: str, count: int, since_id: int | None, max_id: int | None
+    ) -> "Deferred[list[Post]]":
+        return self._timeline(
+            "LOWER(p.text) LIKE ? ESCAPE '!'",
+            (_like_pattern(query),),
+            count,
+            since_id or 0,
+            max_id or MAX_STATUS_ID,
+        )
+
+    # Who follows whom, in pages
+
+    def following_page(
+        self, account_id: int, followers: bool, before: int | None, count: int
+    ) -> "Deferred[list[Account]]":
+        """
+        Accounts ``account_id`` follows (or, with ``followers``, that follow
+        it), highest account id first, below ``before``.
+        """
+        mine, theirs = ("followee_id", "follower_id") if followers else (
+            "follower_id", "followee_id"
+        )
+
+        def interaction(txn: Any) -> list[Account]:
+            txn.execute(
+                self._q(
+                    f"SELECT {_ACCOUNT_COLUMNS} FROM follows f JOIN accounts a"
+                    f" ON a.id = f.{theirs} WHERE f.{mine} = ? AND a.id < ?"
+                    " ORDER BY a.id DESC LIMIT ?"
+                ),
+                (account_id, before if before is not None else 2**63 - 1, count),
+            )
+            return [_account(row) for row in txn.fetchall()]
+
+        return self._run(interaction)
+
+    def search_accounts(self, query: str, count: int, offset: int) -> "Deferred[list[Account]]":
+        pattern = _like_pattern(query)
+
+        def interaction(txn: Any) -> list[Account]:
+            txn.execute(
+                self._q(
+                    f"SELECT {_ACCOUNT_COLUMNS} FROM accounts a"
+                    " WHERE a.handle_key LIKE ? ESCAPE '!' OR LOWER(a.name) LIKE ? ESCAPE '!'"
+                    " ORDER BY a.authority <> '', a.followers_count DESC, a.id"
+                    " LIMIT ? OFFSET ?"
+                ),
+                (pattern, pattern, count, offset),
+            )
+            return [_account(row) for row in txn.fetchall()]
+
+        return self._run(interaction)
+
+    def update_profile(
+        self, account_id: int, name: str, description: str, location: str, url: str
+    ) -> "Deferred[Account]":
+        def interaction(txn: Any) -> Account:
+            txn.execute(
+                self._q(
+                    "UPDATE accounts SET name = ?, description = ?, location = ?, url = ?"
+                    " WHERE id = ? AND authority = ''"
+                ),
+                (name, description, location, url, account_id),
+            )
+            return self._get_account(txn, account_id)
+
+        return self._run(interaction)
 
     # Federation
 
@@ -617,7 +766,7 @@ class SQLStore:
                 ),
                 (account_id, first, last),
             )
-            return [_post(row) for row in txn.fetchall()]
+            return self._with_mentions(txn, [_post(row) for row in txn.fetchall()])
 
         return self._run(interaction)
 
@@ -647,12 +796,14 @@ class SQLStore:
                 existing = txn.fetchone()
                 if existing is None:
                     reply_id = self._reply_target(txn, item.in_reply_to, own_authority)
-                    self._insert_post(
-                        txn, account_id, item.seq, "" if item.deleted else item.text,
+                    text = "" if item.deleted else item.text
+                    post_id = self._insert_post(
+                        txn, account_id, item.seq, text,
                         item.created_at, item.source or "web", reply_id,
                         stored_at if item.deleted else None,
                         getattr(item, "deletes", None), stored_at=stored_at,
                     )
+                    self._record_mentions(txn, post_id, text, account.authority, own_authority)
                     stored += 1
                 elif item.deleted and existing[1] is None:
                     self._tombstone(txn, existing[0], stored_at)
