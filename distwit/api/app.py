@@ -12,15 +12,17 @@ import binascii
 import re
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
+from urllib.parse import quote_plus
 
 from klein import Klein
 from twisted.logger import Logger
 
 from distwit.api import errors
 from distwit.api.errors import TwitterError
-from distwit.api.render import status_json, user_json
+from distwit.api.limits import RateLimiter
+from distwit.api.render import Shape, status_json, user_json
 from distwit.http import json_body
-from distwit.model import Account
+from distwit.model import RESERVED_HANDLES, Account
 from distwit.store.sql import MAX_STATUS_ID
 from distwit.twitter.core import Microblog, RuleError
 
@@ -28,7 +30,17 @@ from distwit.twitter.core import Microblog, RuleError
 _FORMAT = re.compile(r"\A(?P<path>.*?)(?:\.(?P<format>[A-Za-z0-9]+))?\Z")
 
 #: The first path segments of the unversioned 2008 API, served at the root.
-API_SECTIONS = frozenset({"account", "friendships", "statuses"})
+API_SECTIONS = frozenset(
+    {"account", "favorites", "followers", "friends", "friendships", "help", "search",
+     "statuses", "users"}
+)
+
+#: Twitter's booleans, and Python's as some clients send them.
+_TRUE = frozenset({"true", "1", "t", "yes", "on"})
+_FALSE = frozenset({"false", "0", "f", "no", "off", ""})
+
+#: Most users in one users/lookup or friendships/lookup, as Twitter.
+MAX_LOOKUP = 100
 
 Handler = Callable[[Any, "Account | None", "Params"], Awaitable[Any]]
 
@@ -38,10 +50,15 @@ REQUIRED, OPTIONAL = "required", "optional"
 
 @dataclass(frozen=True)
 class Endpoint:
+    name: str
     pattern: re.Pattern[str]
     methods: frozenset[str]
     auth: str
     handler: Handler
+
+    @property
+    def kind(self) -> str:
+        return "write" if self.methods == frozenset({"POST"}) else "read"
 
 
 class Params:
@@ -82,6 +99,54 @@ class Params:
     def status_id(self, name: str) -> int | None:
         return self.integer(name, minimum=1)
 
+    def boolean(self, name: str, default: bool = False) -> bool:
+        value = self.text(name)
+        if value is None:
+            return default
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise errors.invalid_parameter(name, f"{value!r} is not true or false")
+
+    def text_list(self, name: str) -> list[str]:
+        """
+        A comma-separated list (``screen_name=a,b``), empty items dropped.
+        """
+        value = self.text(name)
+        if value is None:
+            return []
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        if len(items) > MAX_LOOKUP:
+            raise errors.invalid_parameter(name, f"at most {MAX_LOOKUP} at once")
+        return items
+
+    def integer_list(self, name: str) -> list[int]:
+        numbers = []
+        for item in self.text_list(name):
+            try:
+                number = int(item)
+            except ValueError:
+                raise errors.invalid_parameter(name, f"{item!r} is not a number") from None
+            if not 1 <= number <= MAX_STATUS_ID:
+                raise errors.invalid_parameter(name, f"{item!r} is out of range")
+            numbers.append(number)
+        return numbers
+
+    def cursor(self) -> int | None:
+        """
+        A ``cursor``: None (or -1) for the first page, else where to go on.
+        """
+        value = self.integer("cursor", minimum=-1, maximum=2**63 - 1)
+        return None if value in (None, -1) else value
+
+    def shape(self) -> Shape:
+        return Shape(
+            trim_user=self.boolean("trim_user"),
+            extended=(self.text("tweet_mode") or "").lower() == "extended",
+        )
+
     def count(self, default: int = 20, maximum: int = 200) -> int:
         """
         ``count``, clamped to 1..maximum as Twitter does.
@@ -95,13 +160,16 @@ class Params:
 class TwitterAPI:
     """
     The Twitter REST API over a :class:`Microblog`.
+
+    :param limiter: the rate limits (generous defaults if not given).
     """
 
     app = Klein()
     log = Logger()
 
-    def __init__(self, microblog: Microblog) -> None:
+    def __init__(self, microblog: Microblog, limiter: RateLimiter | None = None) -> None:
         self.microblog = microblog
+        self.limiter = limiter or RateLimiter(microblog.clock)
         self._endpoints = self._table()
 
     def resource(self) -> Any:
@@ -109,23 +177,47 @@ class TwitterAPI:
 
     def _table(self) -> list[Endpoint]:
         get, post = frozenset({"GET", "HEAD"}), frozenset({"POST"})
+        both = frozenset({"GET", "HEAD", "POST"})
         rows: list[tuple[str, frozenset[str], str, Handler]] = [
             ("account/verify_credentials", get, REQUIRED, self.verify_credentials),
+            ("account/update_profile", post, REQUIRED, self.update_profile),
+            ("account/rate_limit_status", get, OPTIONAL, self.rate_limit_status),
+            ("application/rate_limit_status", get, OPTIONAL, self.rate_limit_status),
+            ("help/configuration", get, OPTIONAL, self.configuration),
+            ("help/test", get, OPTIONAL, self.help_test),
             ("statuses/update", post, REQUIRED, self.update),
             ("statuses/home_timeline", get, REQUIRED, self.home_timeline),
             ("statuses/friends_timeline", get, REQUIRED, self.home_timeline),
+            ("statuses/mentions_timeline", get, REQUIRED, self.mentions_timeline),
+            ("statuses/mentions", get, REQUIRED, self.mentions_timeline),
+            ("statuses/replies", get, REQUIRED, self.mentions_timeline),
             ("statuses/user_timeline", get, OPTIONAL, self.user_timeline),
             (r"statuses/user_timeline/(?P<id>[^/]+)", get, OPTIONAL, self.user_timeline),
             ("statuses/public_timeline", get, OPTIONAL, self.public_timeline),
             (r"statuses/show/(?P<id>[^/]+)", get, OPTIONAL, self.show),
             ("statuses/show", get, OPTIONAL, self.show),
+            ("statuses/lookup", both, OPTIONAL, self.lookup_statuses),
             (r"statuses/destroy/(?P<id>[^/]+)", post, REQUIRED, self.destroy),
             ("statuses/destroy", post, REQUIRED, self.destroy),
+            ("search/tweets", get, OPTIONAL, self.search_tweets),
+            ("users/show", get, OPTIONAL, self.users_show),
+            (r"users/show/(?P<id>[^/]+)", get, OPTIONAL, self.users_show),
+            ("users/lookup", both, OPTIONAL, self.users_lookup),
+            ("users/search", get, OPTIONAL, self.users_search),
             ("friendships/create", post, REQUIRED, self.friendship_create),
+            (r"friendships/create/(?P<id>[^/]+)", post, REQUIRED, self.friendship_create),
             ("friendships/destroy", post, REQUIRED, self.friendship_destroy),
+            (r"friendships/destroy/(?P<id>[^/]+)", post, REQUIRED, self.friendship_destroy),
+            ("friendships/show", get, OPTIONAL, self.friendship_show),
+            ("friendships/exists", get, OPTIONAL, self.friendship_exists),
+            ("friendships/lookup", both, REQUIRED, self.friendship_lookup),
+            ("friends/ids", get, OPTIONAL, self.friend_ids),
+            ("followers/ids", get, OPTIONAL, self.follower_ids),
+            ("friends/list", get, OPTIONAL, self.friends_list),
+            ("followers/list", get, OPTIONAL, self.followers_list),
         ]
         return [
-            Endpoint(re.compile(pattern), methods, auth, handler)
+            Endpoint(pattern.split("/(?P")[0], re.compile(pattern), methods, auth, handler)
             for pattern, methods, auth, handler in rows
         ]
 
@@ -157,6 +249,7 @@ class TwitterAPI:
                     needed = " or ".join(sorted(endpoint_.methods - {"HEAD"}))
                     raise errors.page_not_found(f"{path} needs {needed}")
                 user = await self._authenticate(request, endpoint_.auth)
+                self._limit(request, user, endpoint_)
                 params = Params(request, found.groupdict())
                 result = await endpoint_.handler(request, user, params)
                 return json_body(request, result)
@@ -174,6 +267,19 @@ class TwitterAPI:
         if error.status == 401:
             request.setHeader(b"www-authenticate", b'Basic realm="distwit"')
         return json_body(request, error.body(), error.status)
+
+    @staticmethod
+    def _caller(request: Any, user: Account | None) -> str:
+        if user is not None:
+            return f"user:{user.id}"
+        return f"address:{request.getClientAddress().host if request.getClientAddress() else ''}"
+
+    def _limit(self, request: Any, user: Account | None, endpoint: Endpoint) -> None:
+        allowance = self.limiter.hit(self._caller(request, user), endpoint.name, endpoint.kind)
+        for name, value in allowance.headers():
+            request.setHeader(name, value)
+        if not allowance.allowed:
+            raise TwitterError(88, "Rate limit exceeded.", 429)
 
     async def _authenticate(self, request: Any, need: str) -> Account | None:
         header = request.getHeader(b"authorization")
@@ -198,14 +304,60 @@ class TwitterAPI:
             raise errors.bad_credentials()
         return user
 
-    # Endpoints
+    # Help and account
 
     async def verify_credentials(self, request: Any, user: Any, params: Params) -> Any:
-        body = user_json(user)
-        latest = await self.microblog.store.latest_post(user.id)
+        return await self._user_with_status(user, params)
+
+    async def _user_with_status(self, account: Account, params: Params) -> dict[str, Any]:
+        body = user_json(account)
+        latest = await self.microblog.store.latest_post(account.id)
         if latest is not None:
-            body["status"] = status_json(latest, include_user=False)
+            body["status"] = status_json(latest, include_user=False, shape=params.shape())
         return body
+
+    async def update_profile(self, request: Any, user: Any, params: Params) -> Any:
+        account = await self.microblog.update_profile(
+            user,
+            name=params.text("name"),
+            description=params.text("description"),
+            location=params.text("location"),
+            url=params.text("url"),
+        )
+        return await self._user_with_status(account, params)
+
+    async def rate_limit_status(self, request: Any, user: Any, params: Params) -> Any:
+        caller = self._caller(request, user)
+        resources: dict[str, dict[str, Any]] = {}
+        wanted = set(params.text_list("resources"))
+        for endpoint_ in self._endpoints:
+            section = endpoint_.name.split("/", 1)[0]
+            if wanted and section not in wanted:
+                continue
+            allowance = self.limiter.peek(caller, endpoint_.name, endpoint_.kind)
+            resources.setdefault(section, {})["/" + endpoint_.name] = {
+                "limit": allowance.limit,
+                "remaining": allowance.remaining,
+                "reset": allowance.reset,
+            }
+        return {"rate_limit_context": {"access_token": caller}, "resources": resources}
+
+    async def configuration(self, request: Any, user: Any, params: Params) -> Any:
+        return {
+            "characters_reserved_per_media": 0,
+            "dm_text_character_limit": 0,
+            "max_media_per_upload": 0,
+            "photo_size_limit": 0,
+            "photo_sizes": {},
+            "short_url_length": 0,
+            "short_url_length_https": 0,
+            "non_username_paths": sorted(RESERVED_HANDLES),
+        }
+
+    async def help_test(self, request: Any, user: Any, params: Params) -> Any:
+        return "ok"
+
+    # Statuses
 
     async def update(self, request: Any, user: Any, params: Params) -> Any:
         text = params.text("status")
@@ -217,7 +369,11 @@ class TwitterAPI:
             source=params.text("source") or "web",
             in_reply_to_status_id=params.status_id("in_reply_to_status_id"),
         )
-        return status_json(post)
+        return status_json(post, shape=params.shape())
+
+    def _statuses(self, posts: list[Any], params: Params) -> list[dict[str, Any]]:
+        shape = params.shape()
+        return [status_json(post, shape=shape) for post in posts]
 
     async def _timeline_args(self, params: Params) -> tuple[int, int | None, int | None]:
         return params.count(), params.status_id("since_id"), params.status_id("max_id")
@@ -225,7 +381,12 @@ class TwitterAPI:
     async def home_timeline(self, request: Any, user: Any, params: Params) -> Any:
         count, since_id, max_id = await self._timeline_args(params)
         posts = await self.microblog.store.home_timeline(user.id, count, since_id, max_id)
-        return [status_json(p) for p in posts]
+        return self._statuses(posts, params)
+
+    async def mentions_timeline(self, request: Any, user: Any, params: Params) -> Any:
+        count, since_id, max_id = await self._timeline_args(params)
+        posts = await self.microblog.store.mentions_timeline(user.id, count, since_id, max_id)
+        return self._statuses(posts, params)
 
     async def _named_user(self, params: Params, resolve: bool = False) -> Account | None:
         user_id = params.integer("user_id", minimum=1)
@@ -249,12 +410,12 @@ class TwitterAPI:
             author = user
         count, since_id, max_id = await self._timeline_args(params)
         posts = await self.microblog.store.user_timeline(author.id, count, since_id, max_id)
-        return [status_json(p) for p in posts]
+        return self._statuses(posts, params)
 
     async def public_timeline(self, request: Any, user: Any, params: Params) -> Any:
         count, since_id, max_id = await self._timeline_args(params)
         posts = await self.microblog.store.public_timeline(count, since_id, max_id)
-        return [status_json(p) for p in posts]
+        return self._statuses(posts, params)
 
     def _required_id(self, params: Params) -> int:
         post_id = params.status_id("id")
@@ -264,11 +425,98 @@ class TwitterAPI:
 
     async def show(self, request: Any, user: Any, params: Params) -> Any:
         post = await self.microblog.status(self._required_id(params))
-        return status_json(post)
+        return status_json(post, shape=params.shape())
+
+    async def lookup_statuses(self, request: Any, user: Any, params: Params) -> Any:
+        ids = params.integer_list("id")
+        if not ids:
+            raise errors.missing_parameter("id")
+        found = {}
+        for post_id in ids:
+            post = await self.microblog.store.get_post(post_id)
+            if post is not None and not post.deleted:
+                found[post_id] = status_json(post, shape=params.shape())
+        if params.boolean("map"):
+            return {"id": {str(post_id): found.get(post_id) for post_id in ids}}
+        return [found[post_id] for post_id in ids if post_id in found]
 
     async def destroy(self, request: Any, user: Any, params: Params) -> Any:
         post = await self.microblog.delete(user, self._required_id(params))
-        return status_json(post)
+        return status_json(post, shape=params.shape())
+
+    async def search_tweets(self, request: Any, user: Any, params: Params) -> Any:
+        query = (params.text("q") or "").strip()
+        if not query:
+            raise errors.missing_parameter("q")
+        if len(query) > 500:
+            raise errors.invalid_parameter("q", "at most 500 characters")
+        count = params.count(default=15, maximum=100)
+        since_id, max_id = params.status_id("since_id"), params.status_id("max_id")
+        posts = await self.microblog.store.search_posts(query, count, since_id, max_id)
+        statuses = self._statuses(posts, params)
+        metadata: dict[str, Any] = {
+            "completed_in": 0.0,
+            "max_id": posts[0].id if posts else (max_id or 0),
+            "max_id_str": str(posts[0].id if posts else (max_id or 0)),
+            "query": quote_plus(query),
+            "count": count,
+            "since_id": since_id or 0,
+            "since_id_str": str(since_id or 0),
+            "refresh_url": f"?since_id={posts[0].id if posts else since_id or 0}"
+            f"&q={quote_plus(query)}",
+        }
+        if len(posts) == count:
+            metadata["next_results"] = (
+                f"?max_id={posts[-1].id - 1}&q={quote_plus(query)}&count={count}"
+            )
+        return {"statuses": statuses, "search_metadata": metadata}
+
+    # Users
+
+    async def users_show(self, request: Any, user: Any, params: Params) -> Any:
+        try:
+            account = await self._named_user(params, resolve=True)
+        except RuleError:
+            raise TwitterError(50, "User not found.", 404) from None
+        if account is None:
+            raise errors.missing_parameter("screen_name or user_id")
+        return await self._user_with_status(account, params)
+
+    async def _looked_up(self, params: Params) -> list[Account]:
+        names, ids = params.text_list("screen_name"), params.integer_list("user_id")
+        if not names and not ids:
+            raise errors.missing_parameter("screen_name or user_id")
+        if len(names) + len(ids) > MAX_LOOKUP:
+            raise errors.invalid_parameter("screen_name", f"at most {MAX_LOOKUP} users at once")
+        found: dict[int, Account] = {}
+        for account_id in ids:
+            account = await self.microblog.store.get_account(account_id)
+            if account is not None:
+                found.setdefault(account.id, account)
+        for name in names:
+            try:
+                account = await self.microblog.user(name)
+            except RuleError:
+                continue
+            found.setdefault(account.id, account)
+        return list(found.values())
+
+    async def users_lookup(self, request: Any, user: Any, params: Params) -> Any:
+        accounts = await self._looked_up(params)
+        if not accounts:
+            raise TwitterError(17, "No user matches for specified terms.", 404)
+        return [await self._user_with_status(account, params) for account in accounts]
+
+    async def users_search(self, request: Any, user: Any, params: Params) -> Any:
+        query = (params.text("q") or "").strip()
+        if not query:
+            raise errors.missing_parameter("q")
+        count = params.count(default=20, maximum=20)
+        page = params.integer("page", minimum=1, maximum=1000) or 1
+        accounts = await self.microblog.store.search_accounts(query, count, (page - 1) * count)
+        return [await self._user_with_status(account, params) for account in accounts]
+
+    # Friendships
 
     async def _friendship_target(self, params: Params) -> Account:
         target = await self._named_user(params, resolve=True)
@@ -283,3 +531,126 @@ class TwitterAPI:
     async def friendship_destroy(self, request: Any, user: Any, params: Params) -> Any:
         target = await self._friendship_target(params)
         return user_json(await self.microblog.unfollow(user, target))
+
+    async def _one_user(
+        self, params: Params, id_name: str, name_name: str, default: Account | None = None
+    ) -> Account:
+        user_id = params.integer(id_name, minimum=1)
+        name = params.text(name_name)
+        try:
+            if user_id is not None:
+                return await self.microblog.user_by_id(user_id)
+            if name:
+                return await self.microblog.user(name)
+        except RuleError:
+            raise TwitterError(50, "User not found.", 404) from None
+        if default is not None:
+            return default
+        raise errors.missing_parameter(f"{id_name} or {name_name}")
+
+    async def friendship_show(self, request: Any, user: Any, params: Params) -> Any:
+        source = await self._one_user(params, "source_id", "source_screen_name", user)
+        target = await self._one_user(params, "target_id", "target_screen_name")
+        store = self.microblog.store
+        following = await store.is_following(source.id, target.id)
+        followed_by = await store.is_following(target.id, source.id)
+
+        def side(me: Account, other_follows: bool, follows: bool) -> dict[str, Any]:
+            return {
+                "id": me.id,
+                "id_str": str(me.id),
+                "screen_name": me.screen_name,
+                "following": follows,
+                "followed_by": other_follows,
+            }
+
+        source_side = side(source, followed_by, following)
+        source_side.update(
+            can_dm=False, blocking=False, muting=False, marked_spam=False,
+            notifications_enabled=False, want_retweets=False, all_replies=False,
+            following_received=False, following_requested=False,
+        )
+        target_side = side(target, following, followed_by)
+        target_side.update(following_received=False, following_requested=False)
+        return {"relationship": {"source": source_side, "target": target_side}}
+
+    async def friendship_exists(self, request: Any, user: Any, params: Params) -> Any:
+        a = await self._one_user(params, "user_id_a", "user_a")
+        b = await self._one_user(params, "user_id_b", "user_b")
+        return await self.microblog.store.is_following(a.id, b.id)
+
+    async def friendship_lookup(self, request: Any, user: Any, params: Params) -> Any:
+        answer = []
+        for account in await self._looked_up(params):
+            connections = []
+            if await self.microblog.store.is_following(user.id, account.id):
+                connections.append("following")
+            if await self.microblog.store.is_following(account.id, user.id):
+                connections.append("followed_by")
+            answer.append({
+                "name": account.name or account.handle,
+                "screen_name": account.screen_name,
+                "id": account.id,
+                "id_str": str(account.id),
+                "connections": connections or ["none"],
+            })
+        return answer
+
+    async def _page(
+        self, user: Any, params: Params, followers: bool, default: int, maximum: int
+    ) -> tuple[list[Account], dict[str, Any]]:
+        try:
+            account = await self._named_user(params)
+        except RuleError:
+            raise TwitterError(50, "User not found.", 404) from None
+        if account is None:
+            if user is None:
+                raise errors.missing_parameter("screen_name or user_id")
+            account = user
+        count = params.count(default=default, maximum=maximum)
+        before = params.cursor()
+        if before == 0:
+            accounts: list[Account] = []
+        else:
+            accounts = await self.microblog.store.following_page(
+                account.id, followers, before, count + 1
+            )
+        more = len(accounts) > count
+        accounts = accounts[:count]
+        next_cursor = accounts[-1].id if more else 0
+        cursors = {
+            "next_cursor": next_cursor,
+            "next_cursor_str": str(next_cursor),
+            "previous_cursor": 0,
+            "previous_cursor_str": "0",
+        }
+        return accounts, cursors
+
+    async def _ids(self, user: Any, params: Params, followers: bool) -> Any:
+        accounts, cursors = await self._page(user, params, followers, 5000, 5000)
+        ids: list[Any] = [account.id for account in accounts]
+        if params.boolean("stringify_ids"):
+            ids = [str(account_id) for account_id in ids]
+        return {"ids": ids, **cursors}
+
+    async def friend_ids(self, request: Any, user: Any, params: Params) -> Any:
+        return await self._ids(user, params, followers=False)
+
+    async def follower_ids(self, request: Any, user: Any, params: Params) -> Any:
+        return await self._ids(user, params, followers=True)
+
+    async def _list(self, user: Any, params: Params, followers: bool) -> Any:
+        accounts, cursors = await self._page(user, params, followers, 20, 200)
+        users = []
+        for account in accounts:
+            if params.boolean("skip_status"):
+                users.append(user_json(account))
+            else:
+                users.append(await self._user_with_status(account, params))
+        return {"users": users, **cursors}
+
+    async def friends_list(self, request: Any, user: Any, params: Params) -> Any:
+        return await self._list(user, params, followers=False)
+
+    async def followers_list(self, request: Any, user: Any, params: Params) -> Any:
+        return await self._list(user, params, followers=True)

@@ -63,6 +63,7 @@ RULE_ERRORS: dict[type[core.RuleError], tuple[int, int]] = {
     core.NoSuchStatus: (144, 404),
     core.NotYourStatus: (183, 403),
     core.CannotFollowSelf: (158, 403),
+    core.ProfileTooLong: (120, 403),
 }
 
 

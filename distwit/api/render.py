@@ -11,6 +11,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from dataclasses import dataclass
+
+from distwit import entities
 from distwit.model import Account, Post
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -31,14 +34,30 @@ def twitter_time(ms: int) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Shape:
+    """
+    How a client asked for statuses: ``trim_user`` (the user as its ids
+    only) and ``tweet_mode=extended`` (``full_text`` for ``text``).
+    """
+
+    trim_user: bool = False
+    extended: bool = False
+
+
+DEFAULT_SHAPE = Shape()
+
+
 def user_json(account: Account) -> dict[str, Any]:
     return {
         "id": account.id,
         "id_str": str(account.id),
         "name": account.name or account.handle,
         "screen_name": account.screen_name,
-        "location": "",
-        "description": "",
+        "location": account.location,
+        "description": account.description,
+        "url": account.url or None,
+        "entities": {"description": {"urls": []}},
         "protected": False,
         "verified": False,
         "followers_count": account.followers_count,
@@ -52,14 +71,56 @@ def user_json(account: Account) -> dict[str, Any]:
     }
 
 
-def status_json(post: Post, include_user: bool = True) -> dict[str, Any]:
+def status_entities(post: Post) -> dict[str, Any]:
+    """
+    Twitter's ``entities``: hashtags, mentions of known accounts (local
+    ones as ``handle``, remote ones as ``handle@authority``) and links,
+    with indices in code points.  Always all three lists.
+    """
+    return {
+        "hashtags": [
+            {"text": tag.text, "indices": [tag.start, tag.end]}
+            for tag in entities.hashtags(post.text)
+        ],
+        "symbols": [],
+        "user_mentions": [
+            {
+                "screen_name": account.screen_name,
+                "name": account.name or account.handle,
+                "id": account.id,
+                "id_str": str(account.id),
+                "indices": [start, end],
+            }
+            for account, start, end in post.mentions
+        ],
+        "urls": [
+            {
+                "url": link.url,
+                "expanded_url": link.url,
+                "display_url": link.url.split("://", 1)[1],
+                "indices": [link.start, link.end],
+            }
+            for link in entities.links(post.text)
+        ],
+    }
+
+
+def status_json(
+    post: Post, include_user: bool = True, shape: Shape = DEFAULT_SHAPE
+) -> dict[str, Any]:
     reply_id = post.in_reply_to_status_id
     reply_user = post.in_reply_to_account_id
     body: dict[str, Any] = {
         "created_at": twitter_time(post.created_at),
         "id": post.id,
         "id_str": str(post.id),
-        "text": post.text,
+    }
+    if shape.extended:
+        body["full_text"] = post.text
+        body["display_text_range"] = [0, len(post.text)]
+    else:
+        body["text"] = post.text
+    body.update({
         "source": post.source or "web",
         "truncated": False,
         "in_reply_to_status_id": reply_id,
@@ -71,7 +132,12 @@ def status_json(post: Post, include_user: bool = True) -> dict[str, Any]:
         "favorite_count": 0,
         "favorited": False,
         "retweeted": False,
-    }
+        "lang": "und",
+        "entities": status_entities(post),
+    })
     if include_user:
-        body["user"] = user_json(post.author)
+        if shape.trim_user:
+            body["user"] = {"id": post.author.id, "id_str": str(post.author.id)}
+        else:
+            body["user"] = user_json(post.author)
     return body

@@ -59,6 +59,16 @@ class DuplicateStatus(RuleError):
     pass
 
 
+#: Twitter's lengths for profile fields.
+PROFILE_LIMITS = {"name": 50, "description": 160, "location": 30, "url": 100}
+
+
+class ProfileTooLong(RuleError):
+    """
+    A profile field over its length.
+    """
+
+
 class NoSuchUser(RuleError):
     pass
 
@@ -98,8 +108,42 @@ class Microblog:
         #: without it, only local users can be followed.
         self.federation: Any = None
 
+    @property
+    def clock(self) -> Any:
+        return self._clock
+
     def now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
+
+    async def update_profile(
+        self,
+        user: Account,
+        name: str | None = None,
+        description: str | None = None,
+        location: str | None = None,
+        url: str | None = None,
+    ) -> Account:
+        """
+        Change the given profile fields of a local user; ``None`` keeps one.
+
+        :raise ProfileTooLong: a field is over Twitter's length for it.
+        """
+        current = {
+            "name": user.name, "description": user.description,
+            "location": user.location, "url": user.url,
+        }
+        given = {"name": name, "description": description, "location": location, "url": url}
+        for field, value in given.items():
+            if value is None:
+                continue
+            value = normalize_text(value)
+            limit = PROFILE_LIMITS[field]
+            if post_length(value) > limit:
+                raise ProfileTooLong(f"Account update failed: {field} is over {limit} characters.")
+            if field == "url" and value and not value.startswith(("http://", "https://")):
+                value = "http://" + value
+            current[field] = value
+        return await self.store.update_profile(user.id, **current)
 
     # Users
 
@@ -231,7 +275,12 @@ class Microblog:
                 in_reply_to_status_id = None
         try:
             post = await self.store.create_post(
-                author.id, text, source or "web", in_reply_to_status_id, self.now_ms()
+                author.id,
+                text,
+                source or "web",
+                in_reply_to_status_id,
+                self.now_ms(),
+                own_authority=self.federation.authority if self.federation is not None else "",
             )
         except DuplicatePost:
             raise DuplicateStatus("Status is a duplicate.") from None

@@ -1,0 +1,98 @@
+"""
+Rate limits per caller and endpoint, in fixed windows, as Twitter counts
+them: every answer says ``x-rate-limit-limit``, ``-remaining`` and
+``-reset`` (Unix seconds), and a caller past the limit gets 429, code 88.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+#: Default window and calls per window: reads are cheap, writes less so.
+DEFAULT_WINDOW = 900.0
+DEFAULT_LIMITS = {"read": 900, "write": 300}
+
+#: Sweep forgotten windows when this many callers are tracked.
+SWEEP_AT = 10_000
+
+
+@dataclass
+class Window:
+    started: float
+    used: int
+
+
+@dataclass(frozen=True)
+class Allowance:
+    limit: int
+    remaining: int
+    reset: int
+    allowed: bool
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"x-rate-limit-limit", str(self.limit).encode()),
+            (b"x-rate-limit-remaining", str(self.remaining).encode()),
+            (b"x-rate-limit-reset", str(self.reset).encode()),
+        ]
+
+
+class RateLimiter:
+    """
+    Counts calls per (caller, endpoint) in windows of ``window`` seconds.
+
+    :param limits: calls per window by kind of endpoint (``read``,
+        ``write``).
+    """
+
+    def __init__(
+        self,
+        clock: Any,
+        window: float = DEFAULT_WINDOW,
+        limits: dict[str, int] | None = None,
+    ) -> None:
+        self._clock = clock
+        self.window = window
+        self.limits = dict(DEFAULT_LIMITS if limits is None else limits)
+        self._windows: dict[tuple[str, str], Window] = {}
+
+    def _current(self, caller: str, endpoint: str, now: float) -> Window:
+        window = self._windows.get((caller, endpoint))
+        if window is None or now >= window.started + self.window:
+            if len(self._windows) >= SWEEP_AT:
+                self._sweep(now)
+            window = self._windows[(caller, endpoint)] = Window(now, 0)
+        return window
+
+    def _sweep(self, now: float) -> None:
+        for key, window in list(self._windows.items()):
+            if now >= window.started + self.window:
+                del self._windows[key]
+
+    def hit(self, caller: str, endpoint: str, kind: str) -> Allowance:
+        """
+        Count one call, unless the limit is reached.
+        """
+        now = self._clock.seconds()
+        limit = self.limits[kind]
+        window = self._current(caller, endpoint, now)
+        allowed = window.used < limit
+        if allowed:
+            window.used += 1
+        return Allowance(
+            limit, max(0, limit - window.used), int(window.started + self.window), allowed
+        )
+
+    def peek(self, caller: str, endpoint: str, kind: str) -> Allowance:
+        """
+        Where the caller stands, without counting a call.
+        """
+        now = self._clock.seconds()
+        limit = self.limits[kind]
+        window = self._windows.get((caller, endpoint))
+        if window is None or now >= window.started + self.window:
+            return Allowance(limit, limit, int(now + self.window), True)
+        return Allowance(
+            limit, max(0, limit - window.used), int(window.started + self.window), True
+        )

@@ -1,0 +1,349 @@
+"""
+The classic API beyond the first slice: entities, mentions, lookups,
+relationships, id lists with cursors, search, profile, rate limits.
+"""
+
+from __future__ import annotations
+
+
+from distwit.api.limits import RateLimiter
+from distwit.twitter.service import TwitterService
+
+from tests.support import cheap_hasher
+from tests.test_api import APITestCase
+
+
+class EntityTests(APITestCase):
+    def test_entities(self) -> None:
+        """
+        Hashtags, mentions of known accounts (with their ids) and links are
+        in ``entities`` with code-point indices; an unknown handle is no
+        mention.  The lists are there, empty, on a plain post.
+        """
+        bob = self.successResultOf(self.service.microblog.user("bob"))
+        text = "héllo @bob and @nobody #tag1 see https://example.org/a_(b). ok"
+        body = self.post("alice", text)
+        entities = body["entities"]
+        self.assertEqual(entities["hashtags"], [{"text": "tag1", "indices": [23, 28]}])
+        self.assertEqual(
+            entities["user_mentions"],
+            [{"screen_name": "bob", "name": "bob", "id": bob.id, "id_str": str(bob.id),
+              "indices": [6, 10]}],
+        )
+        (url,) = entities["urls"]
+        self.assertEqual(url["url"], "https://example.org/a_(b)")
+        self.assertEqual(text[url["indices"][0]:url["indices"][1]], url["url"])
+        plain = self.post("alice", "nothing here")["entities"]
+        self.assertEqual(
+            plain, {"hashtags": [], "symbols": [], "user_mentions": [], "urls": []}
+        )
+
+    def test_remote_mention(self) -> None:
+        """
+        ``@handle@authority`` of a known remote account is a mention named
+        ``handle@authority``; an e-mail address is not a mention.
+        """
+        carol = self.successResultOf(
+            self.store.ensure_account("carol", "s3.example", 1)
+        )
+        body = self.post("alice", "hi @carol@s3.example. mail me: a@bob.example")
+        (mention,) = body["entities"]["user_mentions"]
+        self.assertEqual(
+            (mention["screen_name"], mention["id"], mention["indices"]),
+            ("carol@s3.example", carol.id, [3, 20]),
+        )
+
+    def test_shapes(self) -> None:
+        """
+        trim_user leaves the user's ids only; tweet_mode=extended gives
+        full_text instead of text.  Booleans come in Twitter's and Python's
+        spellings; anything else is error 44.
+        """
+        self.post("alice", "shaped")
+        for value in ("true", "1", "t", "True"):
+            _, body, _ = self.call(
+                "GET", "/1.1/statuses/user_timeline.json", "alice", params={"trim_user": value}
+            )
+            self.assertEqual(body[0]["user"], {"id": body[0]["user"]["id"],
+                                               "id_str": body[0]["user"]["id_str"]})
+        _, body, _ = self.call(
+            "GET", "/1.1/statuses/user_timeline.json", "alice",
+            params={"trim_user": "False", "tweet_mode": "extended"},
+        )
+        self.assertEqual((body[0]["full_text"], "text" in body[0]), ("shaped", False))
+        self.assertIn("screen_name", body[0]["user"])
+        self.assertError(
+            self.call("GET", "/1.1/statuses/user_timeline.json", "alice",
+                      params={"trim_user": "maybe"}),
+            400, 44,
+        )
+
+
+class MentionTests(APITestCase):
+    def test_mentions_timeline(self) -> None:
+        """
+        Posts that mention bob are in his mentions timeline (under all three
+        names), newest first, with since_id and max_id; deleted ones leave.
+        """
+        first = self.post("alice", "@bob one")
+        self.post("alice", "not for him")
+        second = self.post("carol", "two for @BOB")
+        for path in ("statuses/mentions_timeline", "statuses/mentions", "statuses/replies"):
+            _, body, _ = self.call("GET", f"/1.1/{path}.json", "bob")
+            self.assertEqual([s["id"] for s in body], [second["id"], first["id"]], path)
+        _, body, _ = self.call("GET", "/1.1/statuses/mentions_timeline.json", "bob",
+                               params={"since_id": first["id"]})
+        self.assertEqual([s["id"] for s in body], [second["id"]])
+        _, body, _ = self.call("GET", "/1.1/statuses/mentions_timeline.json", "bob",
+                               params={"max_id": first["id"]})
+        self.assertEqual([s["id"] for s in body], [first["id"]])
+        self.call("POST", f"/1.1/statuses/destroy/{first['id']}.json", "alice")
+        _, body, _ = self.call("GET", "/1.1/statuses/mentions_timeline.json", "bob")
+        self.assertEqual([s["id"] for s in body], [second["id"]])
+        self.assertError(self.call("GET", "/1.1/statuses/mentions_timeline.json"), 401, 215)
+
+
+class LookupTests(APITestCase):
+    def test_statuses_lookup(self) -> None:
+        """
+        statuses/lookup gives the statuses found, in the order asked, or
+        with map=true every id asked, null where none.
+        """
+        a, b = self.post("alice", "a"), self.post("bob", "b")
+        ids = f"{b['id']},999,{a['id']}"
+        _, body, _ = self.call("GET", "/1.1/statuses/lookup.json", params={"id": ids})
+        self.assertEqual([s["id"] for s in body], [b["id"], a["id"]])
+        _, body, _ = self.call("POST", "/1.1/statuses/lookup.json", "alice",
+                               data={"id": ids, "map": "true"})
+        self.assertEqual(set(body["id"]), {str(a["id"]), "999", str(b["id"])})
+        self.assertIsNone(body["id"]["999"])
+        self.assertError(self.call("GET", "/1.1/statuses/lookup.json"), 400, 170)
+        self.assertError(
+            self.call("GET", "/1.1/statuses/lookup.json", params={"id": "1,x"}), 400, 44
+        )
+
+    def test_users_show(self) -> None:
+        """
+        users/show by screen_name, user_id or path, with the latest status;
+        an unknown user is error 50.
+        """
+        posted = self.post("bob", "latest")
+        _, by_name, _ = self.call("GET", "/1.1/users/show.json", params={"screen_name": "BOB"})
+        self.assertEqual((by_name["screen_name"], by_name["status"]["id"]), ("bob", posted["id"]))
+        _, by_id, _ = self.call("GET", "/1.1/users/show.json",
+                                params={"user_id": by_name["id"]})
+        self.assertEqual(by_id["id"], by_name["id"])
+        _, by_path, _ = self.call("GET", "/users/show/bob.json")
+        self.assertEqual(by_path["id"], by_name["id"])
+        self.assertError(
+            self.call("GET", "/1.1/users/show.json", params={"screen_name": "nobody"}), 404, 50
+        )
+        self.assertError(self.call("GET", "/1.1/users/show.json"), 400, 170)
+
+    def test_users_lookup(self) -> None:
+        """
+        users/lookup (GET and POST) takes lists of names and ids, skips the
+        unknown, and says 17 when it finds nobody.
+        """
+        _, alice, _ = self.call("GET", "/1.1/users/show.json", params={"screen_name": "alice"})
+        _, body, _ = self.call(
+            "GET", "/1.1/users/lookup.json",
+            params={"screen_name": "bob,nobody,carol", "user_id": str(alice["id"])},
+        )
+        self.assertEqual(sorted(u["screen_name"] for u in body), ["alice", "bob", "carol"])
+        _, body, _ = self.call("POST", "/1.1/users/lookup.json", "alice",
+                               data={"screen_name": "bob"})
+        self.assertEqual([u["screen_name"] for u in body], ["bob"])
+        self.assertError(
+            self.call("GET", "/1.1/users/lookup.json", params={"screen_name": "nobody"}),
+            404, 17,
+        )
+        many = ",".join(f"u{i}" for i in range(101))
+        self.assertError(
+            self.call("GET", "/1.1/users/lookup.json", params={"screen_name": many}), 400, 44
+        )
+
+    def test_users_search(self) -> None:
+        """
+        users/search finds by part of the handle or name, any case; a LIKE
+        wildcard in the query is a plain character.
+        """
+        _, body, _ = self.call("GET", "/1.1/users/search.json", "alice", params={"q": "AR"})
+        self.assertEqual([u["screen_name"] for u in body], ["carol"])
+        _, body, _ = self.call("GET", "/1.1/users/search.json", "alice", params={"q": "%"})
+        self.assertEqual(body, [])
+        self.assertError(self.call("GET", "/1.1/users/search.json", "alice"), 400, 170)
+
+
+class RelationshipTests(APITestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.call("POST", "/1.1/friendships/create.json", "alice", data={"screen_name": "bob"})
+
+    def test_show(self) -> None:
+        """
+        friendships/show says who follows whom, from the signed-in user or
+        a named source.
+        """
+        _, body, _ = self.call("GET", "/1.1/friendships/show.json", "alice",
+                               params={"target_screen_name": "bob"})
+        source, target = body["relationship"]["source"], body["relationship"]["target"]
+        self.assertEqual((source["screen_name"], source["following"], source["followed_by"]),
+                         ("alice", True, False))
+        self.assertEqual((target["screen_name"], target["following"], target["followed_by"]),
+                         ("bob", False, True))
+        _, body, _ = self.call("GET", "/1.1/friendships/show.json",
+                               params={"source_screen_name": "bob",
+                                       "target_screen_name": "alice"})
+        self.assertEqual(body["relationship"]["source"]["followed_by"], True)
+        self.assertError(self.call("GET", "/1.1/friendships/show.json", "alice"), 400, 170)
+        self.assertError(
+            self.call("GET", "/1.1/friendships/show.json", "alice",
+                      params={"target_screen_name": "nobody"}), 404, 50
+        )
+
+    def test_exists_and_lookup(self) -> None:
+        """
+        friendships/exists answers a bare true or false; friendships/lookup
+        lists the connections, "none" when there are none.
+        """
+        _, body, _ = self.call("GET", "/1.1/friendships/exists.json",
+                               params={"user_a": "alice", "user_b": "bob"})
+        self.assertIs(body, True)
+        _, body, _ = self.call("GET", "/1.1/friendships/exists.json",
+                               params={"user_a": "bob", "user_b": "alice"})
+        self.assertIs(body, False)
+        self.call("POST", "/1.1/friendships/create.json", "bob", data={"screen_name": "alice"})
+        _, body, _ = self.call("GET", "/1.1/friendships/lookup.json", "alice",
+                               params={"screen_name": "bob,carol"})
+        found = {entry["screen_name"]: entry["connections"] for entry in body}
+        self.assertEqual(found, {"bob": ["following", "followed_by"], "carol": ["none"]})
+
+    def test_ids_and_lists_with_cursors(self) -> None:
+        """
+        friends/ids and followers/ids page through cursors (count per page,
+        next_cursor 0 at the end), ids as strings with stringify_ids;
+        friends/list and followers/list give user objects.
+        """
+        microblog = self.service.microblog
+        for i in range(5):
+            self.successResultOf(microblog.create_user(f"fan{i}", "fan-password"))
+            fan = self.successResultOf(microblog.user(f"fan{i}"))
+            bob = self.successResultOf(microblog.user("bob"))
+            self.successResultOf(microblog.follow(fan, bob))
+        seen: list[int] = []
+        cursor = "-1"
+        while True:
+            _, body, _ = self.call("GET", "/1.1/followers/ids.json",
+                                   params={"screen_name": "bob", "count": 2, "cursor": cursor})
+            self.assertLessEqual(len(body["ids"]), 2)
+            seen += body["ids"]
+            self.assertEqual(body["next_cursor_str"], str(body["next_cursor"]))
+            if body["next_cursor"] == 0:
+                break
+            cursor = body["next_cursor_str"]
+        self.assertEqual(len(seen), 6)
+        self.assertEqual(len(set(seen)), 6)
+        _, body, _ = self.call("GET", "/1.1/followers/ids.json",
+                               params={"screen_name": "bob", "stringify_ids": "true"})
+        self.assertEqual(sorted(body["ids"]), sorted(str(i) for i in seen))
+        _, body, _ = self.call("GET", "/1.1/friends/ids.json", "alice")
+        self.assertEqual(len(body["ids"]), 1)
+        _, body, _ = self.call("GET", "/1.1/friends/list.json", "alice")
+        self.assertEqual([u["screen_name"] for u in body["users"]], ["bob"])
+        _, body, _ = self.call("GET", "/1.1/followers/list.json",
+                               params={"screen_name": "bob", "count": 3})
+        self.assertEqual(len(body["users"]), 3)
+        self.assertNotEqual(body["next_cursor"], 0)
+
+
+class SearchTests(APITestCase):
+    def test_search_tweets(self) -> None:
+        """
+        search/tweets finds posts holding the query in any case, newest
+        first, with search_metadata and next_results while there may be
+        more.
+        """
+        for i in range(3):
+            self.post("alice", f"Twisted rocks {i}")
+        self.post("bob", "nothing to see")
+        _, body, _ = self.call("GET", "/1.1/search/tweets.json", params={"q": "twisted"})
+        self.assertEqual([s["text"] for s in body["statuses"]],
+                         ["Twisted rocks 2", "Twisted rocks 1", "Twisted rocks 0"])
+        self.assertEqual(body["search_metadata"]["count"], 15)
+        _, body, _ = self.call("GET", "/1.1/search/tweets.json",
+                               params={"q": "ROCKS", "count": 2})
+        self.assertEqual(len(body["statuses"]), 2)
+        self.assertIn("next_results", body["search_metadata"])
+        self.assertError(self.call("GET", "/1.1/search/tweets.json"), 400, 170)
+
+
+class ProfileTests(APITestCase):
+    def test_update_profile(self) -> None:
+        """
+        account/update_profile changes the given fields only; a field over
+        Twitter's length is error 120 and changes nothing.
+        """
+        _, body, _ = self.call(
+            "POST", "/1.1/account/update_profile.json", "alice",
+            data={"name": "Alice A.", "description": "Twisted fan", "url": "example.org"},
+        )
+        self.assertEqual(
+            (body["name"], body["description"], body["url"], body["location"]),
+            ("Alice A.", "Twisted fan", "http://example.org", ""),
+        )
+        self.assertError(
+            self.call("POST", "/1.1/account/update_profile.json", "alice",
+                      data={"location": "x" * 31}),
+            403, 120,
+        )
+        _, body, _ = self.call("GET", "/1.1/account/verify_credentials.json", "alice")
+        self.assertEqual((body["name"], body["location"]), ("Alice A.", ""))
+
+
+class HelpAndLimitTests(APITestCase):
+    def test_help(self) -> None:
+        """
+        help/test answers "ok"; help/configuration names the paths that are
+        not users.
+        """
+        _, body, _ = self.call("GET", "/1.1/help/test.json")
+        self.assertEqual(body, "ok")
+        _, body, _ = self.call("GET", "/1.1/help/configuration.json")
+        self.assertIn("statuses", body["non_username_paths"])
+
+    def test_rate_limits(self) -> None:
+        """
+        Every answer carries the x-rate-limit headers; past the limit the
+        answer is 429 with code 88 until the window ends;
+        rate_limit_status shows what is left.
+        """
+        self.service = TwitterService(self.settings, self.store, self.clock, cheap_hasher())
+        self.service.api.limiter = RateLimiter(self.clock, window=60,
+                                               limits={"read": 3, "write": 2})
+        from treq.testing import StubTreq
+
+        self.stub = StubTreq(self.service.resource())
+        remaining = []
+        for _ in range(3):
+            code, _, response = self.call("GET", "/1.1/statuses/home_timeline.json", "alice")
+            self.assertEqual(code, 200)
+            remaining.append(response.headers.getRawHeaders("x-rate-limit-remaining")[0])
+            self.assertEqual(response.headers.getRawHeaders("x-rate-limit-limit"), ["3"])
+        self.assertEqual(remaining, ["2", "1", "0"])
+        result = self.call("GET", "/1.1/statuses/home_timeline.json", "alice")
+        self.assertError(result, 429, 88)
+        reset = int(result[2].headers.getRawHeaders("x-rate-limit-reset")[0])
+        self.assertEqual(reset, int(self.clock.seconds()) + 60)
+        # Another user and another endpoint have their own counts.
+        self.assertEqual(self.call("GET", "/1.1/statuses/home_timeline.json", "bob")[0], 200)
+        _, body, _ = self.call("GET", "/1.1/application/rate_limit_status.json", "alice",
+                               params={"resources": "statuses"})
+        self.assertEqual(
+            body["resources"]["statuses"]["/statuses/home_timeline"]["remaining"], 0
+        )
+        self.assertEqual(set(body["resources"]), {"statuses"})
+        self.clock.advance(60)
+        self.assertEqual(self.call("GET", "/1.1/statuses/home_timeline.json", "alice")[0], 200)
+
+
