@@ -565,6 +565,50 @@ def _person_feed(author: Account, public_url: str, posts: list[Post], atom: bool
     return feed
 
 
+def render_timeline_feed(
+    title: str, self_url: str, public_url: str, posts: list[Post], atom: bool
+) -> bytes:
+    """
+    A timeline of the API (``statuses/home_timeline.rss`` and the like) as
+    RSS 2.0 or Atom, in the order given.  Posts of remote authors link to
+    their home servers' pages.
+    """
+    public_url = public_url.rstrip("/")
+    feed = FeedGenerator()
+    feed.id(self_url)
+    feed.title(title)
+    feed.author(name="distwit", uri=public_url)
+    feed.link(href=self_url, rel="self")
+    feed.link(href=public_url + "/", rel="alternate")
+    feed.description(title)
+    feed.generator("distwit")
+    newest = max((post.created_at for post in posts), default=0)
+    feed.updated(_datetime(newest))
+    feed.lastBuildDate(_datetime(newest))
+    for post in posts:
+        if post.deleted:
+            continue
+        author = post.author
+        home = author.home_url.rstrip("/") if author.home_url else public_url
+        url = _status_url(home, author, post.seq)
+        text = xml_safe(post.text)
+        created = _datetime(post.created_at)
+        entry = feed.add_entry(order="append")
+        entry.id(url)
+        entry.guid(url, permalink=True)
+        entry.link(href=url, rel="alternate")
+        entry.title(f"{author.screen_name}: {text}")
+        entry.author(name=author.name or author.handle, uri=f"{home}/{author.handle}")
+        entry.published(created)
+        entry.updated(created)
+        if atom:
+            entry.content(text, type="text")
+        else:
+            entry.description(html.escape(text, quote=False))
+    document: bytes = feed.atom_str(pretty=True) if atom else feed.rss_str(pretty=True)
+    return document
+
+
 def render_person_rss(author: Account, public_url: str, posts: list[Post]) -> bytes:
     """
     RSS 2.0 of ``author``'s latest posts, newest first, for feed readers.

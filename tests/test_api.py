@@ -435,11 +435,11 @@ class FriendshipTests(APITestCase):
 class ErrorTests(APITestCase):
     def test_unknown_endpoint(self) -> None:
         """
-        An endpoint that does not exist, or a format not served yet: 34.
+        An endpoint that does not exist, or a format not served: 34.
         """
         self.assertError(self.call("GET", "/1.1/statuses/nothing.json"), 404, 34)
         self.assertError(self.call("GET", "/1.1/"), 404, 34)
-        self.assertError(self.call("GET", "/1.1/statuses/public_timeline.xml"), 404, 34)
+        self.assertError(self.call("GET", "/1.1/statuses/public_timeline.yaml"), 404, 34)
 
     def test_internal_error_hides_traceback(self) -> None:
         """

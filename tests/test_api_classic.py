@@ -6,11 +6,17 @@ relationships, id lists with cursors, search, profile, rate limits.
 from __future__ import annotations
 
 
+from typing import Any
+from urllib.parse import urlencode
+from xml.etree import ElementTree
+
+import feedparser
+
 from distwit.api.limits import RateLimiter
 from distwit.twitter.service import TwitterService
 
 from tests.support import cheap_hasher
-from tests.test_api import APITestCase
+from tests.test_api import BASE, PASSWORDS, APITestCase
 
 
 class EntityTests(APITestCase):
@@ -347,3 +353,58 @@ class HelpAndLimitTests(APITestCase):
         self.assertEqual(self.call("GET", "/1.1/statuses/home_timeline.json", "alice")[0], 200)
 
 
+
+
+class FormatTests(APITestCase):
+    def raw(self, path: str, user: str | None = None, **params: Any) -> tuple[int, bytes, str]:
+        url = BASE + path + ("?" + urlencode(params) if params else "")
+        kwargs: dict[str, Any] = {}
+        if user is not None:
+            kwargs["auth"] = (user, PASSWORDS[user])
+        response = self.successResultOf(self.stub.get(url, **kwargs))
+        body = self.successResultOf(response.content())
+        return response.code, body, response.headers.getRawHeaders("content-type")[0]
+
+    def test_xml_2008_shape(self) -> None:
+        """
+        .xml answers in the 2008 shape: <statuses type="array"> of <status>
+        with <user> inside, <user>, <friends>, and errors as <errors>.
+        """
+        self.post("alice", "in <xml> & out")
+        code, body, kind = self.raw("/statuses/user_timeline.xml", screen_name="alice")
+        self.assertEqual((code, kind), (200, "application/xml; charset=utf-8"))
+        root = ElementTree.fromstring(body)
+        self.assertEqual((root.tag, root.get("type")), ("statuses", "array"))
+        (status,) = root.findall("status")
+        self.assertEqual(status.findtext("text"), "in <xml> & out")
+        self.assertEqual(status.findtext("user/screen_name"), "alice")
+        self.assertEqual(status.findtext("truncated"), "false")
+        self.assertEqual(status.find("in_reply_to_status_id").text, None)
+        code, body, _ = self.raw("/users/show.xml", screen_name="bob")
+        self.assertEqual(ElementTree.fromstring(body).tag, "user")
+        code, body, _ = self.raw("/friendships/exists.xml", user_a="alice", user_b="bob")
+        self.assertEqual(ElementTree.fromstring(body).text, "false")
+        code, body, kind = self.raw("/statuses/show/12345.xml")
+        root = ElementTree.fromstring(body)
+        self.assertEqual((code, kind, root.tag, root.find("error").get("code")),
+                         (404, "application/xml; charset=utf-8", "errors", "144"))
+
+    def test_timeline_feeds(self) -> None:
+        """
+        Timelines come as RSS and Atom that feedparser reads without
+        complaint; other endpoints have no feed.
+        """
+        self.post("alice", "first <b>")
+        self.post("alice", "second")
+        for extension in ("rss", "atom"):
+            code, body, kind = self.raw(f"/1.1/statuses/home_timeline.{extension}", "alice")
+            self.assertEqual(code, 200)
+            self.assertIn(extension, kind)
+            parsed = feedparser.parse(body)
+            self.assertFalse(parsed.bozo, parsed.get("bozo_exception"))
+            self.assertEqual([e.title for e in parsed.entries],
+                             ["alice: second", "alice: first <b>"])
+        code, _, _ = self.raw("/1.1/account/verify_credentials.rss", "alice")
+        self.assertEqual(code, 404)
+        code, _, _ = self.raw("/1.1/statuses/public_timeline.yaml")
+        self.assertEqual(code, 404)

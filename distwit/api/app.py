@@ -21,6 +21,8 @@ from distwit.api import errors
 from distwit.api.errors import TwitterError
 from distwit.api.limits import RateLimiter
 from distwit.api.render import Shape, status_json, user_json
+from distwit.api.xml import error_xml, to_xml
+from distwit.feeds import render_timeline_feed
 from distwit.http import json_body
 from distwit.model import RESERVED_HANDLES, Account
 from distwit.store.sql import MAX_STATUS_ID
@@ -59,6 +61,22 @@ class Endpoint:
     @property
     def kind(self) -> str:
         return "write" if self.methods == frozenset({"POST"}) else "read"
+
+
+#: The formats of answers: JSON everywhere, the 2008 XML everywhere, feeds
+#: of timelines.
+FORMATS = frozenset({"json", "xml", "rss", "atom"})
+
+
+class StatusList(list[Any]):
+    """
+    A timeline's statuses as JSON objects, with the posts they came from
+    (for the feeds).
+    """
+
+    def __init__(self, posts: list[Any], statuses: list[dict[str, Any]]) -> None:
+        super().__init__(statuses)
+        self.posts = posts
 
 
 class Params:
@@ -167,8 +185,11 @@ class TwitterAPI:
     app = Klein()
     log = Logger()
 
-    def __init__(self, microblog: Microblog, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self, microblog: Microblog, limiter: RateLimiter | None = None, public_url: str = ""
+    ) -> None:
         self.microblog = microblog
+        self.public_url = public_url.rstrip("/")
         self.limiter = limiter or RateLimiter(microblog.clock)
         self._endpoints = self._table()
 
@@ -237,9 +258,10 @@ class TwitterAPI:
         try:
             match = _FORMAT.match(api_path)
             assert match is not None
-            path, format = match.group("path"), match.group("format")
-            if format not in (None, "json"):
-                raise errors.page_not_found(f"{path} is served as .json only for now")
+            path, format = match.group("path"), (match.group("format") or "json").lower()
+            request.distwit_format = format
+            if format not in FORMATS:
+                raise errors.page_not_found(f"there is no .{format}; use .json or .xml")
             method = request.method.decode("ascii", "replace")
             for endpoint_ in self._endpoints:
                 found = endpoint_.pattern.fullmatch(path)
@@ -252,7 +274,7 @@ class TwitterAPI:
                 self._limit(request, user, endpoint_)
                 params = Params(request, found.groupdict())
                 result = await endpoint_.handler(request, user, params)
-                return json_body(request, result)
+                return self._render(request, endpoint_, format, result)
             raise errors.page_not_found()
         except TwitterError as e:
             return self._error(request, e)
@@ -263,9 +285,31 @@ class TwitterAPI:
                              method=request.method, path=request.path)
             return self._error(request, errors.internal_error())
 
+    def _render(self, request: Any, endpoint: Endpoint, format: str, result: Any) -> bytes:
+        if format == "json":
+            return json_body(request, result)
+        if format == "xml":
+            request.setHeader(b"content-type", b"application/xml; charset=utf-8")
+            return to_xml(result)
+        if not isinstance(result, StatusList):
+            raise errors.page_not_found(f"{endpoint.name} is not a timeline: use .json or .xml")
+        atom = format == "atom"
+        request.setHeader(
+            b"content-type",
+            b"application/atom+xml; charset=utf-8" if atom else b"application/rss+xml; charset=utf-8",
+        )
+        public_url = self.public_url or "http://localhost"
+        title = f"{endpoint.name.replace('_', ' ')} on {public_url.split('//', 1)[-1]}"
+        self_url = public_url + request.uri.decode("utf-8", "replace")
+        return render_timeline_feed(title, self_url, public_url, result.posts, atom)
+
     def _error(self, request: Any, error: TwitterError) -> bytes:
         if error.status == 401:
             request.setHeader(b"www-authenticate", b'Basic realm="distwit"')
+        if getattr(request, "distwit_format", "json") == "xml":
+            request.setResponseCode(error.status)
+            request.setHeader(b"content-type", b"application/xml; charset=utf-8")
+            return error_xml(error.code, error.message, request.path.decode("latin-1"))
         return json_body(request, error.body(), error.status)
 
     @staticmethod
@@ -371,9 +415,9 @@ class TwitterAPI:
         )
         return status_json(post, shape=params.shape())
 
-    def _statuses(self, posts: list[Any], params: Params) -> list[dict[str, Any]]:
+    def _statuses(self, posts: list[Any], params: Params) -> "StatusList":
         shape = params.shape()
-        return [status_json(post, shape=shape) for post in posts]
+        return StatusList(posts, [status_json(post, shape=shape) for post in posts])
 
     async def _timeline_args(self, params: Params) -> tuple[int, int | None, int | None]:
         return params.count(), params.status_id("since_id"), params.status_id("max_id")

@@ -100,7 +100,7 @@ class TwitterService(MultiService):
         self.store = store
         self.hasher = hasher or PasswordHasher(thread_runner(reactor))
         self.microblog = Microblog(store, self.hasher, reactor)
-        self.api = TwitterAPI(self.microblog)
+        self.api = TwitterAPI(self.microblog, public_url=settings.public_url)
         self.pages = Pages(
             self.microblog,
             secret=load_or_create_secret(settings.data),

@@ -1,0 +1,111 @@
+"""
+The API's answers in the 2008 XML shape: ``<statuses type="array">`` of
+``<status>`` with a ``<user>`` inside, ``<user>``, ``<users
+type="array">``, ``<id_list>``, errors as ``<errors><error code="34">``.
+
+The JSON answer is turned into XML: objects become elements named by
+their keys, lists become ``type="array"`` elements of singular children,
+``null`` an empty element, booleans ``true``/``false``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.etree.ElementTree import Element, SubElement, tostring
+
+from distwit.feeds import xml_safe
+
+#: The child element of a list, by the list's name.
+_SINGULAR = {
+    "statuses": "status",
+    "users": "user",
+    "ids": "id",
+    "hashtags": "hashtag",
+    "user_mentions": "user_mention",
+    "urls": "url",
+    "symbols": "symbol",
+    "indices": "index",
+    "connections": "connection",
+    "errors": "error",
+    "photo_sizes": "photo_size",
+    "non_username_paths": "path",
+    "display_text_range": "index",
+}
+
+
+def _is_status(value: Any) -> bool:
+    return isinstance(value, dict) and "id" in value and ("text" in value or "full_text" in value)
+
+
+def _is_user(value: Any) -> bool:
+    return isinstance(value, dict) and "screen_name" in value and "followers_count" in value
+
+
+def root_name(value: Any) -> str:
+    """
+    The root element for an answer, as the 2008 API named it.
+    """
+    if isinstance(value, list):
+        if value and _is_user(value[0]):
+            return "users"
+        return "statuses"
+    if _is_status(value):
+        return "status"
+    if _is_user(value):
+        return "user"
+    if isinstance(value, bool):
+        return "friends"
+    if isinstance(value, str):
+        return "ok"
+    if isinstance(value, dict):
+        if "ids" in value:
+            return "id_list"
+        if "users" in value:
+            return "users_list"
+        if "relationship" in value:
+            return "relationship"
+        if "statuses" in value and "search_metadata" in value:
+            return "search"
+    return "hash"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return xml_safe(str(value))
+
+
+def _fill(element: Element, value: Any, name: str) -> None:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            _fill(SubElement(element, key), child, key)
+    elif isinstance(value, list):
+        element.set("type", "array")
+        singular = _SINGULAR.get(name, "item")
+        for child in value:
+            _fill(SubElement(element, singular), child, singular)
+    else:
+        element.text = _text(value)
+
+
+def to_xml(value: Any) -> bytes:
+    """
+    The XML document of an API answer.
+    """
+    name = root_name(value)
+    if name == "relationship" and isinstance(value, dict):
+        value = value["relationship"]
+    root = Element(name)
+    _fill(root, value, name)
+    body: bytes = tostring(root, encoding="utf-8", xml_declaration=True)
+    return body
+
+
+def error_xml(code: int, message: str, request_path: str) -> bytes:
+    root = Element("errors")
+    error = SubElement(root, "error", code=str(code))
+    error.text = xml_safe(message)
+    body: bytes = tostring(root, encoding="utf-8", xml_declaration=True)
+    return body
