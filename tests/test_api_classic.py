@@ -408,3 +408,34 @@ class FormatTests(APITestCase):
         self.assertEqual(code, 404)
         code, _, _ = self.raw("/1.1/statuses/public_timeline.yaml")
         self.assertEqual(code, 404)
+
+
+class LimitErrorTests(APITestCase):
+    def test_daily_post_limit(self) -> None:
+        """
+        Past the daily number of posts: 185, and nothing stored; a day
+        later posting works again.
+        """
+        self.service.microblog.daily_posts = 2
+        self.post("alice", "one")
+        self.post("alice", "two")
+        self.assertError(
+            self.call("POST", "/1.1/statuses/update.json", "alice", data={"status": "three"}),
+            403, 185,
+        )
+        _, body, _ = self.call("GET", "/1.1/statuses/user_timeline.json", "alice")
+        self.assertEqual(len(body), 2)
+        self.clock.advance(24 * 3600)
+        self.post("alice", "three")
+
+    def test_follow_limit(self) -> None:
+        """
+        Following as many as allowed: a new follow is 161, following again
+        someone already followed is fine.
+        """
+        self.service.microblog.max_following = 1
+        follow = "/1.1/friendships/create.json"
+        self.assertEqual(self.call("POST", follow, "alice", data={"screen_name": "bob"})[0], 200)
+        self.assertError(self.call("POST", follow, "alice", data={"screen_name": "carol"}),
+                         403, 161)
+        self.assertEqual(self.call("POST", follow, "alice", data={"screen_name": "bob"})[0], 200)

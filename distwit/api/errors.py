@@ -64,6 +64,8 @@ RULE_ERRORS: dict[type[core.RuleError], tuple[int, int]] = {
     core.NotYourStatus: (183, 403),
     core.CannotFollowSelf: (158, 403),
     core.ProfileTooLong: (120, 403),
+    core.OverDailyLimit: (185, 403),
+    core.FollowLimit: (161, 403),
 }
 
 

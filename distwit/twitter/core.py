@@ -9,6 +9,8 @@ Twitter's error bodies, the pages into messages.
 
 from __future__ import annotations
 
+from collections import deque
+
 from typing import Any, Callable
 
 from twisted.logger import Logger
@@ -59,6 +61,25 @@ class DuplicateStatus(RuleError):
     pass
 
 
+#: Posts a user may make in any 24 hours, and accounts one may follow, as
+#: Twitter allowed.
+DAILY_POSTS = 2400
+MAX_FOLLOWING = 5000
+DAY_MS = 24 * 3600 * 1000
+
+
+class OverDailyLimit(RuleError):
+    """
+    Too many posts in the last 24 hours.
+    """
+
+
+class FollowLimit(RuleError):
+    """
+    Following as many as one may.
+    """
+
+
 #: Twitter's lengths for profile fields.
 PROFILE_LIMITS = {"name": 50, "description": 160, "location": 30, "url": 100}
 
@@ -104,6 +125,10 @@ class Microblog:
         #: Called with (handle, last number) when a local user's last number
         #: changes, so the sync service can tell the ping servers at once.
         self.local_changed: Callable[[str, int], None] | None = None
+        self.daily_posts = DAILY_POSTS
+        self.max_following = MAX_FOLLOWING
+        #: When each author posted in the last day (for the daily limit).
+        self._recent_posts: dict[int, deque[int]] = {}
         #: Follows across servers (:class:`distwit.twitter.federation.Federation`);
         #: without it, only local users can be followed.
         self.federation: Any = None
@@ -268,6 +293,14 @@ class Microblog:
             raise PostTooLong(
                 f"Status is over {MAX_POST_LENGTH} characters ({length})."
             )
+        recent = self._recent_posts.setdefault(author.id, deque())
+        now = self.now_ms()
+        while recent and recent[0] <= now - DAY_MS:
+            recent.popleft()
+        if len(recent) >= self.daily_posts:
+            raise OverDailyLimit(
+                f"User is over daily status update limit ({self.daily_posts} in 24 hours)."
+            )
         if in_reply_to_status_id is not None:
             # Like Twitter, a reply to a status that is not there is a post.
             target = await self.store.get_post(in_reply_to_status_id)
@@ -284,6 +317,7 @@ class Microblog:
             )
         except DuplicatePost:
             raise DuplicateStatus("Status is a duplicate.") from None
+        recent.append(now)
         self._changed(author, post.seq)
         return post
 
@@ -323,6 +357,16 @@ class Microblog:
         """
         if target.id == user.id:
             raise CannotFollowSelf("You can't follow yourself.")
+        current = await self.store.get_account(user.id)
+        if (
+            current is not None
+            and current.friends_count >= self.max_following
+            and not await self.store.is_following(user.id, target.id)
+        ):
+            raise FollowLimit(
+                f"You are unable to follow more people at this time"
+                f" (at most {self.max_following})."
+            )
         new = await self.store.follow(user.id, target.id, self.now_ms())
         if not target.is_local and self.federation is not None:
             await self.federation.followed(user, target, new)
