@@ -439,3 +439,20 @@ class LimitErrorTests(APITestCase):
         self.assertError(self.call("POST", follow, "alice", data={"screen_name": "carol"}),
                          403, 161)
         self.assertEqual(self.call("POST", follow, "alice", data={"screen_name": "bob"})[0], 200)
+
+
+class MultipartTests(APITestCase):
+    def test_multipart_update(self) -> None:
+        """
+        Parameters in a multipart/form-data body count like a form's.
+        """
+        boundary = "distwitboundary"
+        body = (
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"status\"\r\n\r\n"
+            f"multipart h\u00e9llo\r\n--{boundary}--\r\n"
+        ).encode("utf-8")
+        code, answer, _ = self.call(
+            "POST", "/1.1/statuses/update.json", "alice", data=body,
+            headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+        )
+        self.assertEqual((code, answer.get("text")), (200, "multipart h\u00e9llo"), answer)
