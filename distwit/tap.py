@@ -59,7 +59,7 @@ class Options(ServerOptions):
     ]
 
     def postOptions(self) -> None:
-        given = {setting.key: None for setting in SETTINGS}
+        given: dict[str, str | None] = {setting.key: None for setting in SETTINGS}
         given.update(
             role=self["role"],
             listen=self["listen"],
