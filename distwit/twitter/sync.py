@@ -31,6 +31,10 @@ from distwit.store.interfaces import IStore
 from distwit.twitter.accts import BadAcct, authority_of, make_acct, rendezvous, split_acct
 
 
+#: Seconds before asking again for the ping servers when there are none.
+EMPTY_RETRY = 1.0
+
+
 class IPingList(Interface):
     """
     Where the live ping servers are.
@@ -145,6 +149,7 @@ class SyncService(Service):
         self._loop: LoopingCall | None = None
         self._round: Deferred[Any] | None = None
         self._report_call: Any = None
+        self._retry_call: Any = None
 
     # Hooks for the rest of the twitter role
 
@@ -202,9 +207,10 @@ class SyncService(Service):
         super().stopService()
         if self._loop is not None and self._loop.running:
             self._loop.stop()
-        if self._report_call is not None and self._report_call.active():
-            self._report_call.cancel()
-        self._report_call = None
+        for call in (self._report_call, self._retry_call):
+            if call is not None and call.active():
+                call.cancel()
+        self._report_call = self._retry_call = None
         pending = [self._round] if self._round is not None else []
         for state in self._states.values():
             pending += [d for d in (state.short, state.long) if d is not None]
@@ -246,6 +252,10 @@ class SyncService(Service):
         servers = await self._pings.live_pings()
         if servers != self._servers:
             self._set_servers(servers)
+        if not servers:
+            # No ping server yet (a federation starting up): look again
+            # soon rather than a whole interval later.
+            self._retry_soon()
         for state in list(self._states.values()):
             if self.long_poll > 0:
                 if state.long is None:
@@ -254,6 +264,17 @@ class SyncService(Service):
                 self._start_exchange(state, wait=0)
         # Ranges that failed before, or were wanted before a restart.
         await self._fetcher.sweep()
+
+    def _retry_soon(self) -> None:
+        if self.running and self.interval > EMPTY_RETRY and (
+            self._retry_call is None or not self._retry_call.active()
+        ):
+            self._retry_call = self._clock.callLater(EMPTY_RETRY, self._retry_round)
+
+    def _retry_round(self) -> None:
+        self._retry_call = None
+        if self.running and self._round is None:
+            self._guarded_round()
 
     def _set_servers(self, servers: list[str]) -> None:
         """
