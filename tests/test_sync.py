@@ -231,6 +231,23 @@ class SyncTests(SynchronousTestCase):
         self.clock.advance(10)
         self.assertEqual(len(self.client.requests), 3)
 
+    def test_no_ping_servers_yet(self) -> None:
+        """
+        While the registry lists no ping server (a federation starting up)
+        the sync service asks again after a second, not a whole interval.
+        """
+        pings = StaticPingList([])
+        self.sync._pings = pings
+        self.start()
+        self.assertEqual(self.client.requests, [])
+        pings._urls = sorted(PINGS)
+        self.clock.advance(1)
+        for url in PINGS:
+            self.assertEqual(len(self.exchanges(url)), 1)
+        # Then the interval again: no more quick retries.
+        self.clock.advance(1)
+        self.assertEqual(len(self.exchanges(PINGS[0])), 1)
+
 
 class LongPollTests(SynchronousTestCase):
     def test_long_poll_loops(self) -> None:
@@ -253,21 +270,3 @@ class LongPollTests(SynchronousTestCase):
         self.assertEqual(len(client.pending), 1)
         self.assertEqual(client.pending[0][1]["cursor"], 1)
 
-
-class EmptyListTests(SyncTests):
-    def test_no_ping_servers_yet(self) -> None:
-        """
-        While the registry lists no ping server (a federation starting up)
-        the sync service asks again after a second, not a whole interval.
-        """
-        pings = StaticPingList([])
-        self.sync._pings = pings
-        self.start()
-        self.assertEqual(self.client.requests, [])
-        pings._urls = sorted(PINGS)
-        self.clock.advance(1)
-        for url in PINGS:
-            self.assertEqual(len(self.exchanges(url)), 1)
-        # Then the interval again: no more quick retries.
-        self.clock.advance(1)
-        self.assertEqual(len(self.exchanges(PINGS[0])), 1)
