@@ -75,6 +75,7 @@ class Account:
     description: str = ""
     location: str = ""
     url: str = ""
+    favourites_count: int = 0
 
     @property
     def is_local(self) -> bool:
@@ -124,3 +125,5 @@ class Post:
     #: The accounts the text mentions that are known here, with where:
     #: ``(account, start, end)`` in code points.
     mentions: tuple[tuple[Account, int, int], ...] = ()
+    #: How many local users favorited it.
+    favorite_count: int = 0

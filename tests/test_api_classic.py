@@ -456,3 +456,42 @@ class MultipartTests(APITestCase):
             headers={"content-type": f"multipart/form-data; boundary={boundary}"},
         )
         self.assertEqual((code, answer.get("text")), (200, "multipart h\u00e9llo"), answer)
+
+
+class FavoriteTests(APITestCase):
+    def test_favorites(self) -> None:
+        """
+        favorites/create marks a status for the reader (favorited, counts),
+        twice is 139; favorites/list lists them (2008 path too);
+        favorites/destroy undoes it, and of a non-favorite is 144.
+        """
+        posted = self.post("bob", "like me")
+        code, body, _ = self.call("POST", "/1.1/favorites/create.json", "alice",
+                                  data={"id": posted["id_str"]})
+        self.assertEqual((code, body["favorited"], body["favorite_count"]), (200, True, 1))
+        self.assertError(
+            self.call("POST", f"/favorites/create/{posted['id']}.json", "alice"), 403, 139
+        )
+        _, body, _ = self.call("GET", "/1.1/statuses/user_timeline.json", "alice",
+                               params={"screen_name": "bob"})
+        self.assertEqual((body[0]["favorited"], body[0]["favorite_count"]), (True, 1))
+        _, body, _ = self.call("GET", "/1.1/statuses/user_timeline.json", "carol",
+                               params={"screen_name": "bob"})
+        self.assertEqual((body[0]["favorited"], body[0]["favorite_count"]), (False, 1))
+        _, listed, _ = self.call("GET", "/1.1/favorites/list.json", "alice")
+        self.assertEqual([s["id"] for s in listed], [posted["id"]])
+        _, listed, _ = self.call("GET", "/favorites/alice.json")
+        self.assertEqual([s["id"] for s in listed], [posted["id"]])
+        _, me, _ = self.call("GET", "/1.1/account/verify_credentials.json", "alice")
+        self.assertEqual(me["favourites_count"], 1)
+        code, body, _ = self.call("POST", "/1.1/favorites/destroy.json", "alice",
+                                  data={"id": posted["id_str"]})
+        self.assertEqual((code, body["favorited"], body["favorite_count"]), (200, False, 0))
+        self.assertError(
+            self.call("POST", "/1.1/favorites/destroy.json", "alice",
+                      data={"id": posted["id_str"]}), 404, 144
+        )
+        self.assertError(
+            self.call("POST", "/1.1/favorites/create.json", "alice", data={"id": "999"}),
+            404, 144,
+        )

@@ -24,6 +24,7 @@ PATHS = [
     "users/show/bob", "users/lookup", "users/search", "friendships/create",
     "friendships/destroy", "friendships/show", "friendships/exists", "friendships/lookup",
     "friends/ids", "followers/ids", "friends/list", "followers/list", "nothing/here",
+    "favorites/create", "favorites/destroy/1", "favorites/list", "favorites", "favorites/bob",
 ]
 
 NAMES = [

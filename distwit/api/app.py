@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import binascii
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable
 from urllib.parse import quote_plus
 
@@ -221,6 +221,13 @@ class TwitterAPI:
             (r"statuses/destroy/(?P<id>[^/]+)", post, REQUIRED, self.destroy),
             ("statuses/destroy", post, REQUIRED, self.destroy),
             ("search/tweets", get, OPTIONAL, self.search_tweets),
+            ("favorites/create", post, REQUIRED, self.favorite_create),
+            (r"favorites/create/(?P<id>[^/]+)", post, REQUIRED, self.favorite_create),
+            ("favorites/destroy", post, REQUIRED, self.favorite_destroy),
+            (r"favorites/destroy/(?P<id>[^/]+)", post, REQUIRED, self.favorite_destroy),
+            ("favorites/list", get, OPTIONAL, self.favorites_list),
+            ("favorites", get, OPTIONAL, self.favorites_list),
+            (r"favorites/(?P<screen_name>[^/]+)", get, OPTIONAL, self.favorites_list),
             ("users/show", get, OPTIONAL, self.users_show),
             (r"users/show/(?P<id>[^/]+)", get, OPTIONAL, self.users_show),
             ("users/lookup", both, OPTIONAL, self.users_lookup),
@@ -415,8 +422,24 @@ class TwitterAPI:
         )
         return status_json(post, shape=params.shape())
 
-    def _statuses(self, posts: list[Any], params: Params) -> "StatusList":
+    async def _shape(self, user: Account | None, params: Params, posts: list[Any]) -> Shape:
+        """
+        How to show ``posts`` to ``user``: the client's choices, and which
+        of them the reader favorited.
+        """
         shape = params.shape()
+        if user is None or not posts:
+            return shape
+        favorited = await self.microblog.store.favorited_among(user.id, [p.id for p in posts])
+        return replace(shape, favorited=frozenset(favorited))
+
+    async def _status(self, user: Account | None, params: Params, post: Any) -> dict[str, Any]:
+        return status_json(post, shape=await self._shape(user, params, [post]))
+
+    async def _statuses(
+        self, user: Account | None, posts: list[Any], params: Params
+    ) -> "StatusList":
+        shape = await self._shape(user, params, posts)
         return StatusList(posts, [status_json(post, shape=shape) for post in posts])
 
     async def _timeline_args(self, params: Params) -> tuple[int, int | None, int | None]:
@@ -425,12 +448,12 @@ class TwitterAPI:
     async def home_timeline(self, request: Any, user: Any, params: Params) -> Any:
         count, since_id, max_id = await self._timeline_args(params)
         posts = await self.microblog.store.home_timeline(user.id, count, since_id, max_id)
-        return self._statuses(posts, params)
+        return await self._statuses(user, posts, params)
 
     async def mentions_timeline(self, request: Any, user: Any, params: Params) -> Any:
         count, since_id, max_id = await self._timeline_args(params)
         posts = await self.microblog.store.mentions_timeline(user.id, count, since_id, max_id)
-        return self._statuses(posts, params)
+        return await self._statuses(user, posts, params)
 
     async def _named_user(self, params: Params, resolve: bool = False) -> Account | None:
         user_id = params.integer("user_id", minimum=1)
@@ -454,12 +477,12 @@ class TwitterAPI:
             author = user
         count, since_id, max_id = await self._timeline_args(params)
         posts = await self.microblog.store.user_timeline(author.id, count, since_id, max_id)
-        return self._statuses(posts, params)
+        return await self._statuses(user, posts, params)
 
     async def public_timeline(self, request: Any, user: Any, params: Params) -> Any:
         count, since_id, max_id = await self._timeline_args(params)
         posts = await self.microblog.store.public_timeline(count, since_id, max_id)
-        return self._statuses(posts, params)
+        return await self._statuses(user, posts, params)
 
     def _required_id(self, params: Params) -> int:
         post_id = params.status_id("id")
@@ -469,17 +492,19 @@ class TwitterAPI:
 
     async def show(self, request: Any, user: Any, params: Params) -> Any:
         post = await self.microblog.status(self._required_id(params))
-        return status_json(post, shape=params.shape())
+        return await self._status(user, params, post)
 
     async def lookup_statuses(self, request: Any, user: Any, params: Params) -> Any:
         ids = params.integer_list("id")
         if not ids:
             raise errors.missing_parameter("id")
-        found = {}
+        posts = {}
         for post_id in ids:
             post = await self.microblog.store.get_post(post_id)
             if post is not None and not post.deleted:
-                found[post_id] = status_json(post, shape=params.shape())
+                posts[post_id] = post
+        shape = await self._shape(user, params, list(posts.values()))
+        found = {post_id: status_json(post, shape=shape) for post_id, post in posts.items()}
         if params.boolean("map"):
             return {"id": {str(post_id): found.get(post_id) for post_id in ids}}
         return [found[post_id] for post_id in ids if post_id in found]
@@ -497,7 +522,7 @@ class TwitterAPI:
         count = params.count(default=15, maximum=100)
         since_id, max_id = params.status_id("since_id"), params.status_id("max_id")
         posts = await self.microblog.store.search_posts(query, count, since_id, max_id)
-        statuses = self._statuses(posts, params)
+        statuses = await self._statuses(user, posts, params)
         metadata: dict[str, Any] = {
             "completed_in": 0.0,
             "max_id": posts[0].id if posts else (max_id or 0),
@@ -514,6 +539,29 @@ class TwitterAPI:
                 f"?max_id={posts[-1].id - 1}&q={quote_plus(query)}&count={count}"
             )
         return {"statuses": statuses, "search_metadata": metadata}
+
+    # Favorites
+
+    async def favorite_create(self, request: Any, user: Any, params: Params) -> Any:
+        post = await self.microblog.favorite(user, self._required_id(params))
+        return await self._status(user, params, post)
+
+    async def favorite_destroy(self, request: Any, user: Any, params: Params) -> Any:
+        post = await self.microblog.unfavorite(user, self._required_id(params))
+        return await self._status(user, params, post)
+
+    async def favorites_list(self, request: Any, user: Any, params: Params) -> Any:
+        try:
+            account = await self._named_user(params)
+        except RuleError:
+            raise TwitterError(50, "User not found.", 404) from None
+        if account is None:
+            if user is None:
+                raise errors.missing_parameter("screen_name or user_id")
+            account = user
+        count, since_id, max_id = await self._timeline_args(params)
+        posts = await self.microblog.store.favorites_timeline(account.id, count, since_id, max_id)
+        return await self._statuses(user, posts, params)
 
     # Users
 

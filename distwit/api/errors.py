@@ -66,6 +66,7 @@ RULE_ERRORS: dict[type[core.RuleError], tuple[int, int]] = {
     core.ProfileTooLong: (120, 403),
     core.OverDailyLimit: (185, 403),
     core.FollowLimit: (161, 403),
+    core.AlreadyFavorited: (139, 403),
 }
 
 

@@ -43,6 +43,8 @@ class Shape:
 
     trim_user: bool = False
     extended: bool = False
+    #: The ids among the statuses shown that the reader favorited.
+    favorited: frozenset[int] = frozenset()
 
 
 DEFAULT_SHAPE = Shape()
@@ -63,7 +65,7 @@ def user_json(account: Account) -> dict[str, Any]:
         "followers_count": account.followers_count,
         "friends_count": account.friends_count,
         "listed_count": 0,
-        "favourites_count": 0,
+        "favourites_count": account.favourites_count,
         "statuses_count": account.statuses_count,
         "created_at": twitter_time(account.created_at),
         "default_profile": True,
@@ -129,8 +131,8 @@ def status_json(
         "in_reply_to_user_id_str": None if reply_user is None else str(reply_user),
         "in_reply_to_screen_name": post.in_reply_to_screen_name,
         "retweet_count": 0,
-        "favorite_count": 0,
-        "favorited": False,
+        "favorite_count": post.favorite_count,
+        "favorited": post.id in shape.favorited,
         "retweeted": False,
         "lang": "und",
         "entities": status_entities(post),

@@ -160,6 +160,26 @@ class IStore(Interface):
         Deferred firing with the local account, its profile replaced.
         """
 
+    def favorite(account_id, post_id, created_at):
+        """
+        Deferred firing with ``True`` if the post is now newly a favorite.
+        """
+
+    def unfavorite(account_id, post_id):
+        """
+        Deferred firing with ``True`` if a favorite was removed.
+        """
+
+    def favorited_among(account_id, post_ids):
+        """
+        Deferred firing with the set of ``post_ids`` the account favorited.
+        """
+
+    def favorites_timeline(account_id, count, since_id, max_id):
+        """
+        The posts the account favorited (by status id, newest first).
+        """
+
     def latest_post(account_id):
         """
         Deferred firing with the author's newest live post, or ``None``.

@@ -82,11 +82,12 @@ def status_id_floor(now_ms: int) -> int:
 _ACCOUNT_COLUMNS = (
     "a.id, a.handle, a.authority, a.name, a.created_at, a.last_seq,"
     " a.statuses_count, a.followers_count, a.friends_count, a.home_url, a.synced_seq,"
-    " a.description, a.location, a.url"
+    " a.description, a.location, a.url, a.favourites_count"
 )
 _POST_COLUMNS = (
     "p.id, p.seq, p.text, p.created_at, p.source, p.in_reply_to_status_id,"
-    " p.deleted_at, ra.id, ra.handle, ra.authority, rp.seq, p.deletes_seq, "
+    " p.deleted_at, ra.id, ra.handle, ra.authority, rp.seq, p.deletes_seq,"
+    " p.favorite_count, "
     + _ACCOUNT_COLUMNS
 )
 #: Posts with their author, and the author of the post they reply to.
@@ -114,6 +115,7 @@ def _account(row: Any, offset: int = 0) -> Account:
         description=r[11],
         location=r[12],
         url=r[13],
+        favourites_count=r[14],
     )
 
 
@@ -133,7 +135,8 @@ def _post(row: Any) -> Post:
         in_reply_to_screen_name=reply_screen_name,
         in_reply_to_seq=row[10],
         deletes_seq=row[11],
-        author=_account(row, 12),
+        favorite_count=row[12],
+        author=_account(row, 13),
     )
 
 
@@ -613,6 +616,79 @@ class SQLStore:
         return self._timeline(
             "LOWER(p.text) LIKE ? ESCAPE '!'",
             (_like_pattern(query),),
+            count,
+            since_id or 0,
+            max_id or MAX_STATUS_ID,
+        )
+
+    # Favorites
+
+    def favorite(self, account_id: int, post_id: int, created_at: int) -> "Deferred[bool]":
+        def interaction(txn: Any) -> bool:
+            txn.execute(
+                self._q("SELECT 1 FROM favorites WHERE account_id = ? AND post_id = ?"),
+                (account_id, post_id),
+            )
+            if txn.fetchone() is not None:
+                return False
+            txn.execute(
+                self._q(
+                    "INSERT INTO favorites (account_id, post_id, created_at) VALUES (?, ?, ?)"
+                ),
+                (account_id, post_id, created_at),
+            )
+            self._adjust_favorites(txn, account_id, post_id, 1)
+            return True
+
+        return self._run(interaction)
+
+    def unfavorite(self, account_id: int, post_id: int) -> "Deferred[bool]":
+        def interaction(txn: Any) -> bool:
+            txn.execute(
+                self._q("DELETE FROM favorites WHERE account_id = ? AND post_id = ?"),
+                (account_id, post_id),
+            )
+            if txn.rowcount < 1:
+                return False
+            self._adjust_favorites(txn, account_id, post_id, -1)
+            return True
+
+        return self._run(interaction)
+
+    def _adjust_favorites(self, txn: Any, account_id: int, post_id: int, delta: int) -> None:
+        txn.execute(
+            self._q("UPDATE posts SET favorite_count = favorite_count + ? WHERE id = ?"),
+            (delta, post_id),
+        )
+        txn.execute(
+            self._q(
+                "UPDATE accounts SET favourites_count = favourites_count + ? WHERE id = ?"
+            ),
+            (delta, account_id),
+        )
+
+    def favorited_among(self, account_id: int, post_ids: "list[int]") -> "Deferred[set[int]]":
+        def interaction(txn: Any) -> set[int]:
+            if not post_ids:
+                return set()
+            marks = ", ".join("?" for _ in post_ids)
+            txn.execute(
+                self._q(
+                    f"SELECT post_id FROM favorites WHERE account_id = ?"
+                    f" AND post_id IN ({marks})"
+                ),
+                [account_id, *post_ids],
+            )
+            return {row[0] for row in txn.fetchall()}
+
+        return self._run(interaction)
+
+    def favorites_timeline(
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None
+    ) -> "Deferred[list[Post]]":
+        return self._timeline(
+            "p.id IN (SELECT post_id FROM favorites WHERE account_id = ?)",
+            (account_id,),
             count,
             since_id or 0,
             max_id or MAX_STATUS_ID,

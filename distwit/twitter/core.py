@@ -74,6 +74,12 @@ class OverDailyLimit(RuleError):
     """
 
 
+class AlreadyFavorited(RuleError):
+    """
+    Favoriting a status twice.
+    """
+
+
 class FollowLimit(RuleError):
     """
     Following as many as one may.
@@ -346,6 +352,27 @@ class Microblog:
         if author is not None:
             self._changed(author, author.last_seq)
         return deleted
+
+    # Favorites
+
+    async def favorite(self, user: Account, post_id: int) -> Post:
+        """
+        :raise NoSuchStatus: no such live status.
+        :raise AlreadyFavorited: it is a favorite already.
+        """
+        await self.status(post_id)
+        if not await self.store.favorite(user.id, post_id, self.now_ms()):
+            raise AlreadyFavorited("You have already favorited this status.")
+        return await self.status(post_id)
+
+    async def unfavorite(self, user: Account, post_id: int) -> Post:
+        """
+        :raise NoSuchStatus: no such status, or not a favorite of ``user``.
+        """
+        post = await self.status(post_id)
+        if not await self.store.unfavorite(user.id, post_id):
+            raise NoSuchStatus("No status found with that ID among your favorites.")
+        return await self.status(post.id)
 
     # Follows
 
