@@ -56,6 +56,26 @@ def _text(value: str) -> str:
     return value
 
 
+def _positive_integer(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise ConfigError(f"expected at least 1, got {value!r}")
+    return number
+
+
+def _window(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"expected a number of seconds, got {value!r}") from None
+    if not 1 <= seconds <= 86400:
+        raise ConfigError(f"expected 1 to 86400 seconds, got {value!r}")
+    return seconds
+
+
 def _seconds(value: str) -> float:
     try:
         seconds = float(value)
@@ -108,6 +128,27 @@ SETTINGS = (
         "whether anyone may sign up at /signup",
     ),
     Setting(
+        "twitter",
+        "rate_limit_window",
+        "900",
+        _window,
+        "seconds of one API rate-limit window",
+    ),
+    Setting(
+        "twitter",
+        "rate_limit_reads",
+        "900",
+        _positive_integer,
+        "API calls per window and endpoint that read",
+    ),
+    Setting(
+        "twitter",
+        "rate_limit_writes",
+        "300",
+        _positive_integer,
+        "API calls per window and endpoint that write",
+    ),
+    Setting(
         "federation",
         "registry",
         "",
@@ -127,6 +168,14 @@ SETTINGS = (
         "0",
         _seconds,
         "seconds a ping server may hold an exchange open (0: off)",
+    ),
+    Setting(
+        "federation",
+        "ca_file",
+        "",
+        _text,
+        "PEM file of the certificate authorities to trust for https peers"
+        " (default: the system's)",
     ),
 )
 
@@ -148,6 +197,10 @@ class Settings:
     registry: str
     ping_interval: float
     long_poll: float
+    rate_limit_window: float = 900.0
+    rate_limit_reads: int = 900
+    rate_limit_writes: int = 300
+    ca_file: str = ""
 
     @property
     def authority(self) -> str:
@@ -243,4 +296,6 @@ def resolve(command_line: Mapping[str, str | None], config_path: str | None) -> 
     if not parsed["registry"] and parsed["role"] == "all":
         parsed["registry"] = parsed["public_url"]
     parsed["data"] = os.path.abspath(str(parsed["data"]))
+    if parsed["ca_file"]:
+        parsed["ca_file"] = os.path.abspath(str(parsed["ca_file"]))
     return Settings(**parsed)  # type: ignore[arg-type]

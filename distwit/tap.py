@@ -56,6 +56,7 @@ class Options(ServerOptions):
         ["registry", None, None, "URL of the ping server registry [default in all: this server]"],
         ["ping-interval", None, None, "seconds between exchanges with ping servers [default: 5]"],
         ["long-poll", None, None, "seconds a ping server may hold an exchange (0: off) [default: 0]"],
+        ["ca-file", None, None, "PEM file of CAs to trust for https peers [default: the system's]"],
     ]
 
     def postOptions(self) -> None:
@@ -69,6 +70,7 @@ class Options(ServerOptions):
             registry=self["registry"],
             ping_interval=self["ping-interval"],
             long_poll=self["long-poll"],
+            ca_file=self["ca-file"],
         )
         self.settings = self.settings_from(given)
 
@@ -138,7 +140,12 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         key = ServerKey.load_or_create(settings.data)
     except (OSError, ValueError) as e:
         raise SystemExit(f"distwit: cannot load the server key in {settings.data}: {e}") from None
-    http_client = make_http_client(reactor)
+    try:
+        http_client = make_http_client(reactor, ca_file=settings.ca_file or None)
+    except (OSError, ValueError) as e:
+        raise SystemExit(
+            f"distwit: cannot use the CA file {settings.ca_file}: {e}"
+        ) from None
     client = S2SClient(http_client, key, public_url, reactor)
     verifier = SignatureVerifier(metadata_fetcher(http_client, reactor), reactor, public_url)
 

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -60,11 +61,30 @@ class ServerProcess:
     One ``twistd -n distwit`` process listening on 127.0.0.1.
     """
 
-    def __init__(self, data: str, *options: str, port: int | None = None) -> None:
+    def __init__(
+        self,
+        data: str,
+        *options: str,
+        port: int | None = None,
+        tls: tuple[str, str, str] | None = None,
+    ) -> None:
+        """
+        :param tls: ``(private key, certificate, CA file)`` PEM paths: listen
+            on ``ssl:`` and talk https, trusting that CA.
+        """
         self.data = data
         self.options = options
+        self.tls = tls
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        if tls is None:
+            self.url = f"http://127.0.0.1:{self.port}"
+            listen = f"tcp:{self.port}:interface=127.0.0.1"
+            self._ssl_context = None
+        else:
+            key, cert, ca = tls
+            self.url = f"https://127.0.0.1:{self.port}"
+            listen = f"ssl:{self.port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"
+            self._ssl_context = ssl.create_default_context(cafile=ca)
         os.makedirs(data, exist_ok=True)
         self.log_path = os.path.join(data, "..", os.path.basename(data) + f"-{self.port}.log")
         self._log = open(self.log_path, "wb")
@@ -77,7 +97,7 @@ class ServerProcess:
                 "--pidfile=",
                 "distwit",
                 "--listen",
-                f"tcp:{self.port}:interface=127.0.0.1",
+                listen,
                 "--data",
                 data,
                 *(() if "--public-url" in options else ("--public-url", self.url)),
@@ -125,7 +145,9 @@ class ServerProcess:
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
             request.add_header("Authorization", "Basic " + token)
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(
+                request, timeout=30, context=self._ssl_context
+            ) as response:
                 return response.status, _decode(response.read())
         except urllib.error.HTTPError as e:
             return e.code, _decode(e.read())

@@ -118,6 +118,9 @@ class OptionsTests(SynchronousTestCase):
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         path = os.path.join(root, "conf", "distwit.ini")
         self.assertEqual(self.parse("--config", path).settings, self.parse().settings)
+        from distwit.config import SETTINGS, read_config_file
+
+        self.assertEqual(set(read_config_file(path)), {setting.key for setting in SETTINGS})
 
     def test_default_public_url(self) -> None:
         """

@@ -28,7 +28,9 @@ from treq.cookies import IndexableCookieJar
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.internet.ssl import Certificate, trustRootFromCertificates
+from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
+from twisted.web.client import _HTTP11ClientFactory
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import UNKNOWN_LENGTH
 from zope.interface import implementer
@@ -58,12 +60,18 @@ class PooledHTTPClient(HTTPClient):
     cookies: servers have no sessions with each other.
     """
 
-    def __init__(self, reactor: Any) -> None:
+    def __init__(self, reactor: Any, ca_file: str | None = None) -> None:
         self.pool = HTTPConnectionPool(reactor, persistent=True)
-        # Agent's default TLS policy checks certificates and host names
-        # (service-identity, through twisted[tls]).
+        # Connections come and go: no log line for each.
+        self.pool._factory = _QuietHTTP11ClientFactory
+        # Agent's TLS policy checks certificates and host names
+        # (service-identity, through twisted[tls]) against the system's
+        # authorities, or those of ca_file.
+        policy = BrowserLikePolicyForHTTPS(
+            trustRoot=None if ca_file is None else trust_root_from(ca_file)
+        )
         super().__init__(
-            Agent(reactor, pool=self.pool),
+            Agent(reactor, contextFactory=policy, pool=self.pool),
             cookiejar=IndexableCookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         )
 
@@ -75,12 +83,39 @@ class PooledHTTPClient(HTTPClient):
         return d
 
 
-def make_http_client(reactor: Any) -> PooledHTTPClient:
+class _QuietHTTP11ClientFactory(_HTTP11ClientFactory):
+    noisy = False
+
+
+def trust_root_from(ca_file: str) -> Any:
+    """
+    The certificate authorities of a PEM file, as a Twisted trust root.
+
+    :raise OSError: the file cannot be read.
+    :raise ValueError: it holds no certificate, or a broken one.
+    """
+    with open(ca_file, "rb") as f:
+        data = f.read()
+    marker = b"-----BEGIN CERTIFICATE-----"
+    blocks = [marker + part for part in data.split(marker)[1:]]
+    if not blocks:
+        raise ValueError("no PEM certificate in it")
+    try:
+        certificates = [Certificate.loadPEM(block) for block in blocks]
+    except Exception as e:
+        raise ValueError(f"a certificate in it cannot be read ({e})") from None
+    return trustRootFromCertificates(certificates)
+
+
+def make_http_client(reactor: Any, ca_file: str | None = None) -> PooledHTTPClient:
     """
     One connection pool, an ``Agent`` on it and a treq ``HTTPClient`` on
     that: what a service builds once and closes when it stops.
+
+    :param ca_file: a PEM file of the authorities to trust for https
+        (default: the system's).
     """
-    return PooledHTTPClient(reactor)
+    return PooledHTTPClient(reactor, ca_file)
 
 
 class _TooBig(Exception):

@@ -13,6 +13,7 @@ from twisted.logger import Logger
 from twisted.web.resource import IResource, Resource
 
 from distwit.api.app import API_SECTIONS, TwitterAPI
+from distwit.api.limits import RateLimiter
 from distwit.config import Settings
 from distwit.passwords import PasswordHasher
 from distwit.s2s.interfaces import IRequestVerifier, IS2SClient
@@ -100,7 +101,12 @@ class TwitterService(MultiService):
         self.store = store
         self.hasher = hasher or PasswordHasher(thread_runner(reactor))
         self.microblog = Microblog(store, self.hasher, reactor)
-        self.api = TwitterAPI(self.microblog, public_url=settings.public_url)
+        limiter = RateLimiter(
+            reactor,
+            window=settings.rate_limit_window,
+            limits={"read": settings.rate_limit_reads, "write": settings.rate_limit_writes},
+        )
+        self.api = TwitterAPI(self.microblog, limiter, public_url=settings.public_url)
         self.pages = Pages(
             self.microblog,
             secret=load_or_create_secret(settings.data),
