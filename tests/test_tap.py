@@ -122,6 +122,37 @@ class OptionsTests(SynchronousTestCase):
 
         self.assertEqual(set(read_config_file(path)), {setting.key for setting in SETTINGS})
 
+    def test_example_federation(self) -> None:
+        """
+        conf/federation/ holds a registry, two ping servers and three
+        twitter servers on distinct loopback ports, all pointing at that
+        registry, each with its own data folder.
+        """
+        from distwit.config import resolve
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        folder = os.path.join(root, "conf", "federation")
+        names = sorted(name for name in os.listdir(folder) if name.endswith(".ini"))
+        self.assertEqual(
+            names,
+            ["ping1.ini", "ping2.ini", "registry.ini",
+             "twitter1.ini", "twitter2.ini", "twitter3.ini"],
+        )
+        settings = {name: resolve({}, os.path.join(folder, name)) for name in names}
+        registry = settings["registry.ini"].public_url
+        self.assertEqual(
+            sorted(s.role for s in settings.values()),
+            ["ping", "ping", "registry", "twitter", "twitter", "twitter"],
+        )
+        for name, setting in settings.items():
+            self.assertTrue(setting.listen.endswith("interface=127.0.0.1"), name)
+            self.assertTrue(setting.public_url.startswith("http://127.0.0.1:"), name)
+            if setting.role != "registry":
+                self.assertEqual(setting.registry, registry, name)
+        self.assertEqual(len({s.public_url for s in settings.values()}), 6)
+        self.assertEqual(len({s.data for s in settings.values()}), 6)
+        self.assertTrue(os.access(os.path.join(folder, "run"), os.X_OK))
+
     def test_default_public_url(self) -> None:
         """
         The public URL is guessed from the listen endpoint.
