@@ -1,0 +1,170 @@
+"""
+The fetcher without sockets: range planning in pages, retries with
+backoff, the bound per peer, tombstones, stopping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from distwit.feeds import FeedItem, render_range_feed
+from distwit.model import Account
+from distwit.twitter.fetch import Fetcher
+
+from tests.fakes import ScriptedClient
+from tests.support import synchronous_sqlite_store
+
+T0 = 1_700_000_000_000
+
+
+def author(handle: str) -> Account:
+    """
+    ``handle`` as its own server sees it (a local account there).
+    """
+    return Account(id=1, handle=handle, authority="", name=handle, created_at=T0,
+                   last_seq=0, statuses_count=0, followers_count=0, friends_count=0)
+
+
+class FeedServer:
+    """
+    A peer's range feeds, made on demand; ``missing`` numbers are not
+    there, ``deleted`` maps a deletion record's number to its target.
+    """
+
+    def __init__(self, handle: str, authority: str, last: int) -> None:
+        self.handle, self.authority, self.last = handle, authority, last
+        self.missing: set[int] = set()
+        self.deleted: dict[int, int] = {}
+        self.asked: list[tuple[int, int]] = []
+
+    def __call__(self, url: str, body: Any) -> bytes:
+        query = parse_qs(urlsplit(url).query)
+        first, last = int(query["from"][0]), int(query["to"][0])
+        self.asked.append((first, last))
+        last = min(last, self.last)
+        items = []
+        for n in range(first, last + 1):
+            if n in self.missing:
+                continue
+            if n in self.deleted:
+                items.append(FeedItem(seq=n, text="", created_at=T0, deleted=True,
+                                      deletes=self.deleted[n]))
+            else:
+                items.append(FeedItem(seq=n, text=f"message {n}", created_at=T0,
+                                      deleted=False))
+        return render_range_feed(author(self.handle), self.authority,
+                                 f"http://{self.authority}", items, first, last, False)
+
+
+class FetcherTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(T0 / 1000)
+        self.store = synchronous_sqlite_store(self.mktemp())
+        self.client = ScriptedClient()
+        self.fetcher = Fetcher(self.store, self.client, self.clock, "s1.test", per_peer=2)
+        self.alice = self.successResultOf(self.store.create_user("alice", "", "h", T0))
+
+    def remote(self, handle: str, authority: str, last: int) -> tuple[Account, FeedServer]:
+        account = self.successResultOf(self.store.ensure_account(handle, authority, T0))
+        self.successResultOf(self.store.follow(self.alice.id, account.id, T0))
+        account = self.successResultOf(
+            self.store.note_remote_last(handle, authority, last, f"http://{authority}")
+        )
+        server = FeedServer(handle, authority, last)
+        self.client.routes[f"http://{authority}/s2s/feed/{handle}.rss"] = server
+        return account, server
+
+    def synced(self, account: Account) -> int:
+        return self.successResultOf(self.store.get_account(account.id)).synced_seq
+
+    def test_pages(self) -> None:
+        """
+        450 missing messages come in pages of at most 200: 1-200, 201-400,
+        401-450; then everything is held.
+        """
+        carol, server = self.remote("carol", "s3.test", 450)
+        self.fetcher.want(carol)
+        self.assertEqual(server.asked, [(1, 200), (201, 400), (401, 450)])
+        self.assertEqual(self.synced(carol), 450)
+        home = self.successResultOf(self.store.home_timeline(self.alice.id, 200, None, None))
+        self.assertEqual(len(home), 200)
+
+    def test_gap_backs_off_and_retries(self) -> None:
+        """
+        A peer that lacks a message it announced: what came before the gap
+        is kept, the rest stays wanted; retries wait 2, 4, 8 seconds (want()
+        in between does nothing), and once the message is there the sweep
+        completes the copy.
+        """
+        carol, server = self.remote("carol", "s3.test", 10)
+        server.missing = {5}
+        self.fetcher.want(carol)
+        self.assertEqual(self.synced(carol), 4)
+        self.assertEqual(len(self.flushLoggedErrors()), 0)
+        for delay in (2, 4, 8):
+            asked = len(server.asked)
+            self.fetcher.want(carol)
+            self.clock.advance(delay - 0.5)
+            self.successResultOf(self.fetcher.sweep())
+            self.assertEqual(len(server.asked), asked, f"retried before {delay}s")
+            self.clock.advance(0.5)
+            self.successResultOf(self.fetcher.sweep())
+            self.assertEqual(len(server.asked), asked + 1, f"not retried after {delay}s")
+        server.missing = set()
+        self.clock.advance(16)
+        self.successResultOf(self.fetcher.sweep())
+        self.assertEqual(self.synced(carol), 10)
+
+    def test_wrong_feed_stays_wanted(self) -> None:
+        """
+        A page for another author is refused: nothing stored, still wanted.
+        """
+        carol, server = self.remote("carol", "s3.test", 3)
+        self.client.routes["http://s3.test/s2s/feed/carol.rss"] = FeedServer("dave", "s3.test", 3)
+        self.fetcher.want(carol)
+        self.assertEqual(self.synced(carol), 0)
+        wanted = self.successResultOf(self.store.wanted(10))
+        self.assertEqual([a.id for a in wanted], [carol.id])
+
+    def test_bound_per_peer(self) -> None:
+        """
+        At most ``per_peer`` fetches run at once against one server; other
+        servers' go on meanwhile.
+        """
+        accounts = [self.remote(f"u{i}", "s3.test", 1)[0] for i in range(3)]
+        other, _ = self.remote("dave", "s4.test", 1)
+        self.client.hold = True
+        for account in [*accounts, other]:
+            self.fetcher.want(account)
+        hosts = [urlsplit(url).netloc for url, _, _ in self.client.pending]
+        self.assertEqual(sorted(hosts), ["s3.test", "s3.test", "s4.test"])
+
+    def test_tombstones(self) -> None:
+        """
+        A deletion record in a page removes the message it deletes from a
+        local follower's home timeline.
+        """
+        carol, server = self.remote("carol", "s3.test", 3)
+        server.deleted = {3: 1}
+        self.fetcher.want(carol)
+        home = self.successResultOf(self.store.home_timeline(self.alice.id, 20, None, None))
+        self.assertEqual([p.text for p in home], ["message 2"])
+
+    def test_stop_cancels(self) -> None:
+        """
+        stop() cancels the fetches in flight and fires when they are done;
+        nothing is wanted after.
+        """
+        carol, _ = self.remote("carol", "s3.test", 3)
+        self.client.hold = True
+        self.fetcher.want(carol)
+        (pending,) = self.client.pending
+        self.successResultOf(self.fetcher.stop())
+        self.assertTrue(pending[2].called)
+        self.fetcher.want(carol)
+        self.assertEqual(len(self.client.pending), 1)
