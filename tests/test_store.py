@@ -329,6 +329,42 @@ class APIStoreTestsMixin:
         )
 
 
+class OAuthStoreTestsMixin:
+    """
+    Apps, tokens and nonces, on every engine.
+    """
+
+    store: SQLStore
+
+    @inlineCallbacks
+    def test_apps_tokens_nonces(self):
+        """
+        An app and its tokens are kept and found; a request token is
+        approved once; tokens are revoked; a nonce is taken once, and
+        forgotten when old.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        app_id = yield self.store.create_app("key", "secret", "App", alice.id, "", T0)
+        app = yield self.store.get_app("key")
+        self.assertEqual((app["id"], app["consumer_secret"], app["name"]),
+                         (app_id, "secret", "App"))
+        self.assertIsNone((yield self.store.get_app("other")))
+        self.assertEqual([a["id"] for a in (yield self.store.apps_of(alice.id))], [app_id])
+        yield self.store.create_token("rt", "rs", "request", app_id, None, "oob", T0, T0 + 1)
+        self.assertTrue((yield self.store.approve_token("rt", alice.id, "pin")))
+        self.assertFalse((yield self.store.approve_token("rt", alice.id, "pin")))
+        token = yield self.store.get_token("rt")
+        self.assertEqual((token["account_id"], token["verifier"], token["consumer_key"]),
+                         (alice.id, "pin", "key"))
+        yield self.store.create_token("at", "as", "access", app_id, alice.id, "", T0, None)
+        self.assertEqual([t["token"] for t in (yield self.store.tokens_of(alice.id))], ["at"])
+        self.assertTrue((yield self.store.delete_token("at")))
+        self.assertFalse((yield self.store.delete_token("at")))
+        self.assertTrue((yield self.store.use_nonce("key", "", "n1", 100, 0)))
+        self.assertFalse((yield self.store.use_nonce("key", "", "n1", 100, 0)))
+        self.assertTrue((yield self.store.use_nonce("key", "", "n1", 100, 101)))
+
+
 class FederationStoreTestsMixin:
     """
     What the store keeps of remote authors, on every engine.
@@ -429,7 +465,8 @@ class FederationStoreTestsMixin:
 
 
 class SQLiteStoreTests(
-    StoreTestsMixin, FederationStoreTestsMixin, APIStoreTestsMixin, TestCase
+    StoreTestsMixin, FederationStoreTestsMixin, APIStoreTestsMixin, OAuthStoreTestsMixin,
+    TestCase,
 ):
     """
     The storage suite on SQLite, in a fresh file per test.
@@ -440,7 +477,8 @@ class SQLiteStoreTests(
 
 
 class PostgresStoreTests(
-    StoreTestsMixin, FederationStoreTestsMixin, APIStoreTestsMixin, TestCase
+    StoreTestsMixin, FederationStoreTestsMixin, APIStoreTestsMixin, OAuthStoreTestsMixin,
+    TestCase,
 ):
     """
     The storage suite on PostgreSQL, in a wiped database per test.

@@ -180,6 +180,55 @@ class IStore(Interface):
         The posts the account favorited (by status id, newest first).
         """
 
+    def create_app(consumer_key, consumer_secret, name, owner_id, callback, created_at):
+        """
+        Register an OAuth app; Deferred firing with its id.
+        """
+
+    def get_app(consumer_key):
+        """
+        Deferred firing with the app as a dict, or ``None``.
+        """
+
+    def apps_of(owner_id):
+        """
+        Deferred firing with the apps a user registered.
+        """
+
+    def create_token(token, secret, kind, app_id, account_id, callback, created_at,
+                     expires_at):
+        """
+        Store an OAuth token (``request``, ``access`` or ``bearer``).
+        """
+
+    def get_token(token):
+        """
+        Deferred firing with the token and its app's name and key as a
+        dict, or ``None``.
+        """
+
+    def tokens_of(account_id):
+        """
+        Deferred firing with a user's access tokens and their apps' names.
+        """
+
+    def approve_token(token, account_id, verifier):
+        """
+        Mark a request token approved by a user; ``False`` if it was not
+        waiting for approval.
+        """
+
+    def delete_token(token):
+        """
+        Revoke or use up a token; ``True`` if there was one.
+        """
+
+    def use_nonce(consumer_key, token, nonce, timestamp, forget_before):
+        """
+        Record a request's nonce; ``False`` if seen before.  Nonces older
+        than ``forget_before`` are forgotten.
+        """
+
     def latest_post(account_id):
         """
         Deferred firing with the author's newest live post, or ``None``.
