@@ -1,9 +1,10 @@
 """
 The ``distwit`` command: administration beside the server.
 
-``distwit adduser HANDLE`` creates a local user.  It takes the same
-``--data``, ``--database`` and ``--config`` as ``twistd distwit``, so it
-finds the same database.
+``distwit adduser HANDLE`` creates a local user; ``distwit app create``
+registers an OAuth app and ``distwit token create`` gives a user's access
+token for one.  Each takes the same ``--data``, ``--database`` and
+``--config`` as ``twistd distwit``, so it finds the same database.
 """
 
 from __future__ import annotations
@@ -51,6 +52,31 @@ def _parser() -> argparse.ArgumentParser:
     adduser.add_argument(
         "--password-file", help="file whose first line is the password"
     )
+
+    app = commands.add_parser("app", help="OAuth apps").add_subparsers(
+        dest="app_command", metavar="ACTION", required=True
+    )
+    app_create = app.add_parser(
+        "create",
+        parents=[common],
+        help="register an OAuth app",
+        description="Register an OAuth app; prints consumer_key=... and consumer_secret=...",
+    )
+    app_create.add_argument("name", help="the app's name, shown to users")
+    app_create.add_argument("--owner", required=True, help="handle of the app's owner")
+    app_create.add_argument("--callback", default="", help="the app's callback URL")
+
+    token = commands.add_parser("token", help="OAuth access tokens").add_subparsers(
+        dest="token_command", metavar="ACTION", required=True
+    )
+    token_create = token.add_parser(
+        "create",
+        parents=[common],
+        help="make an access token of a user for an app",
+        description="Prints access_token=... and access_token_secret=...",
+    )
+    token_create.add_argument("--consumer-key", required=True, help="the app's key")
+    token_create.add_argument("--user", required=True, help="handle of the user")
     return parser
 
 
@@ -100,9 +126,56 @@ async def adduser(reactor: Any, args: argparse.Namespace, password: str, out: Te
         await store.close()
 
 
+async def oauth_command(reactor: Any, args: argparse.Namespace, out: TextIO) -> None:
+    from distwit.api.oauth1 import OAuthProvider
+    from distwit.passwords import PasswordHasher
+    from distwit.tap import open_twitter_store, prepare_data_folder
+    from distwit.twitter.core import Microblog
+    from distwit.twitter.service import thread_runner
+    from distwit.web.secrets import load_or_create_secret
+
+    settings = settings_for(args)
+    prepare_data_folder(settings.data)
+    store = open_twitter_store(settings, reactor)
+    try:
+        microblog = Microblog(store, PasswordHasher(thread_runner(reactor)), reactor)
+        provider = OAuthProvider(
+            microblog, reactor, settings.public_url, load_or_create_secret(settings.data)
+        )
+        handle = args.owner if args.command == "app" else args.user
+        user = await store.get_local_user(handle)
+        if user is None:
+            raise CommandError(f"there is no user {handle!r} here")
+        try:
+            if args.command == "app":
+                key, secret = await provider.create_app(user, args.name, args.callback)
+                out.write(f"consumer_key={key}\nconsumer_secret={secret}\n")
+            else:
+                token, secret = await provider.create_access_token(args.consumer_key, user)
+                out.write(f"access_token={token}\naccess_token_secret={secret}\n")
+        except ValueError as e:
+            raise CommandError(str(e)) from None
+    finally:
+        await store.close()
+
+
+def _react(work: Any) -> None:
+    async def guarded(reactor: Any) -> None:
+        try:
+            await work(reactor)
+        except CommandError as e:
+            sys.stderr.write(f"distwit: {e}\n")
+            raise SystemExit(1) from None
+
+    react(lambda reactor: ensureDeferred(guarded(reactor)))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
+        if args.command in ("app", "token"):
+            _react(lambda reactor: oauth_command(reactor, args, sys.stdout))
+            return
         if args.command == "adduser":
             password = read_password(args.password_file, sys.stdin)
 

@@ -186,9 +186,15 @@ class TwitterAPI:
     log = Logger()
 
     def __init__(
-        self, microblog: Microblog, limiter: RateLimiter | None = None, public_url: str = ""
+        self,
+        microblog: Microblog,
+        limiter: RateLimiter | None = None,
+        public_url: str = "",
+        oauth: Any = None,
     ) -> None:
         self.microblog = microblog
+        #: The :class:`~distwit.api.oauth1.OAuthProvider`, if OAuth is on.
+        self.oauth = oauth
         self.public_url = public_url.rstrip("/")
         self.limiter = limiter or RateLimiter(microblog.clock)
         self._endpoints = self._table()
@@ -323,6 +329,9 @@ class TwitterAPI:
     def _caller(request: Any, user: Account | None) -> str:
         if user is not None:
             return f"user:{user.id}"
+        credentials = getattr(request, "distwit_credentials", None)
+        if credentials is not None:
+            return f"app:{credentials.app_id}"
         return f"address:{request.getClientAddress().host if request.getClientAddress() else ''}"
 
     def _limit(self, request: Any, user: Account | None, endpoint: Endpoint) -> None:
@@ -333,6 +342,14 @@ class TwitterAPI:
             raise TwitterError(88, "Rate limit exceeded.", 429)
 
     async def _authenticate(self, request: Any, need: str) -> Account | None:
+        if self.oauth is not None and self.oauth.carries_oauth(request):
+            credentials = await self.oauth.authenticate(request)
+            request.distwit_credentials = credentials
+            if credentials.user is None and need == REQUIRED:
+                raise TwitterError(
+                    220, "Your credentials do not allow access to this resource.", 403
+                )
+            return credentials.user  # type: ignore[no-any-return]
         header = request.getHeader(b"authorization")
         if header is None:
             if need == REQUIRED:
@@ -341,7 +358,7 @@ class TwitterAPI:
         scheme, _, encoded = header.partition(b" ")
         if scheme.lower() != b"basic":
             raise TwitterError(
-                32, "Could not authenticate you: use HTTP Basic authentication.", 401
+                32, "Could not authenticate you: use HTTP Basic or OAuth 1.0a.", 401
             )
         try:
             decoded = binascii.a2b_base64(encoded.strip()).decode("utf-8")

@@ -14,6 +14,7 @@ from twisted.web.resource import IResource, Resource
 
 from distwit.api.app import API_SECTIONS, TwitterAPI
 from distwit.api.limits import RateLimiter
+from distwit.api.oauth1 import OAuthProvider
 from distwit.config import Settings
 from distwit.passwords import PasswordHasher
 from distwit.s2s.interfaces import IRequestVerifier, IS2SClient
@@ -47,18 +48,22 @@ class TwitterRoot(Resource):
         pages: IResource,
         s2s: IResource | None = None,
         person_feeds: IResource | None = None,
+        oauth: IResource | None = None,
     ) -> None:
         super().__init__()
         self._api = api
         self._pages = pages
         self._person_feeds = person_feeds
+        self._oauth = oauth
         self.putChild(b"1.1", api)
-        self.putChild(b"api", api)
+        self.putChild(b"api", _WithOAuth(api, oauth) if oauth is not None else api)
         if s2s is not None:
             self.putChild(b"s2s", s2s)
 
     def getChild(self, path: bytes, request: Any) -> IResource:
         request.postpath.insert(0, request.prepath.pop())
+        if self._oauth is not None and path in (b"oauth", b"oauth2"):
+            return self._oauth
         if path.decode("utf-8", "replace") in API_SECTIONS:
             return self._api
         if (
@@ -68,6 +73,21 @@ class TwitterRoot(Resource):
         ):
             return self._person_feeds
         return self._pages
+
+
+class _WithOAuth(Resource):
+    """
+    ``/api/``: the OAuth routes under ``/api/oauth/``, the API elsewhere.
+    """
+
+    def __init__(self, api: IResource, oauth: IResource) -> None:
+        super().__init__()
+        self._api = api
+        self._oauth = oauth
+
+    def getChild(self, path: bytes, request: Any) -> IResource:
+        request.postpath.insert(0, request.prepath.pop())
+        return self._oauth if path in (b"oauth", b"oauth2") else self._api
 
 
 class TwitterService(MultiService):
@@ -106,10 +126,14 @@ class TwitterService(MultiService):
             window=settings.rate_limit_window,
             limits={"read": settings.rate_limit_reads, "write": settings.rate_limit_writes},
         )
-        self.api = TwitterAPI(self.microblog, limiter, public_url=settings.public_url)
+        secret = load_or_create_secret(settings.data)
+        self.oauth = OAuthProvider(self.microblog, reactor, settings.public_url, secret)
+        self.api = TwitterAPI(
+            self.microblog, limiter, public_url=settings.public_url, oauth=self.oauth
+        )
         self.pages = Pages(
             self.microblog,
-            secret=load_or_create_secret(settings.data),
+            secret=secret,
             clock=reactor,
             open_registration=settings.open_registration,
             secure_cookies=settings.public_url.startswith("https:"),
@@ -154,13 +178,16 @@ class TwitterService(MultiService):
         self.microblog.federation = self.federation
 
     def resource(self) -> IResource:
+        oauth = self.oauth.resource()
         if self.federation is None or self.verifier is None:
-            return TwitterRoot(self.api.resource(), self.pages.resource())
+            return TwitterRoot(self.api.resource(), self.pages.resource(), oauth=oauth)
         from distwit.twitter.s2s_resource import FederationAPI, PersonFeeds
 
         s2s = FederationAPI(self.microblog, self.federation, self.verifier, self.settings.public_url)
         feeds = PersonFeeds(self.microblog, self.settings.public_url)
-        return TwitterRoot(self.api.resource(), self.pages.resource(), s2s.resource(), feeds.resource())
+        return TwitterRoot(
+            self.api.resource(), self.pages.resource(), s2s.resource(), feeds.resource(), oauth
+        )
 
     def well_known(self) -> dict[bytes, IResource]:
         """

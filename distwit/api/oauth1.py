@@ -1,0 +1,499 @@
+"""
+OAuth for the Twitter API, as Twitter had it: OAuth 1.0a (three-legged,
+with PIN for apps without a callback, and xAuth), and app-only bearer
+tokens for public reads.
+
+Routes (:class:`OAuthProvider`, mounted at ``/oauth/``, ``/api/oauth/``
+and, for the bearer tokens, ``/oauth2/``):
+
+``POST /oauth/request_token``
+    signed by the app; ``oauth_callback`` a URL or ``oob``.
+``GET|POST /oauth/authorize`` (and ``/oauth/authenticate``)
+    the page where a user signs in and approves or denies the app.
+``POST /oauth/access_token``
+    the request token and its ``oauth_verifier`` for an access token; or
+    with ``x_auth_mode=client_auth``, ``x_auth_username`` and
+    ``x_auth_password`` (xAuth) one straight away.  Every app of this
+    server may use xAuth.
+``POST /oauth2/token``, ``POST /oauth2/invalidate_token``
+    app-only bearer tokens (HTTP Basic with the consumer key and secret).
+
+Signatures are checked with oauthlib against the URL made of the
+configured public URL and the request's path, not the Host header: a
+server behind a proxy checks what its clients signed.  ``oauth_*``
+parameters may come in the Authorization header, the query or a form
+body.  A nonce is taken once (stored, per app and token); timestamps
+more than five minutes off are refused (code 135).
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import hmac
+import html
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from klein import Klein
+from oauthlib.oauth1.rfc5849 import signature as oauth_signature
+from oauthlib.oauth1.rfc5849 import utils as oauth_utils
+from twisted.internet.defer import ensureDeferred
+from twisted.logger import Logger
+
+from distwit.api import errors
+from distwit.api.errors import TwitterError
+from distwit.http import json_body
+from distwit.model import Account
+
+#: Seconds a timestamp may be off our clock, and a nonce is remembered.
+TIMESTAMP_WINDOW = 300
+
+#: Seconds a request token waits for the user.
+REQUEST_TOKEN_LIFETIME = 15 * 60
+
+_SIGNATURE_METHODS = ("HMAC-SHA1", "HMAC-SHA256", "PLAINTEXT")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """
+    Who a signed request speaks for: a user through an app, or (bearer)
+    the app alone.
+    """
+
+    user: Account | None
+    app_id: int
+    kind: str  # "oauth1" or "bearer"
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(30)
+
+
+def new_key() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def _form(request: Any) -> list[tuple[str, str]]:
+    """
+    The parameters of a urlencoded form body (the only body OAuth signs).
+    """
+    kind = (request.getHeader(b"content-type") or b"").split(b";")[0].strip().lower()
+    if kind != b"application/x-www-form-urlencoded":
+        return []
+    request.content.seek(0)
+    raw = request.content.read()
+    request.content.seek(0)
+    try:
+        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+    except (UnicodeDecodeError, ValueError):
+        raise errors.invalid_parameter("body", "it is not a UTF-8 form") from None
+
+
+class _Signed:
+    """
+    What oauthlib's verify functions read of a request.
+    """
+
+    def __init__(self, uri: str, http_method: str, params: list[tuple[str, str]],
+                 signature: str) -> None:
+        self.uri = uri
+        self.http_method = http_method
+        self.params = params
+        self.signature = signature
+
+
+def _oauth_error(message: str, code: int = 32, status: int = 401) -> TwitterError:
+    return TwitterError(code, message, status)
+
+
+class OAuthProvider:
+    """
+    Apps, tokens and signatures.
+
+    :param microblog: the :class:`~distwit.twitter.core.Microblog` (its
+        store keeps apps and tokens; it checks passwords).
+    :param clock: the injected reactor's clock.
+    :param public_url: this server's public URL (signatures are checked
+        against it).
+    :param secret: a server secret (the CSRF tokens of the authorize page).
+    """
+
+    log = Logger()
+
+    def __init__(self, microblog: Any, clock: Any, public_url: str, secret: bytes) -> None:
+        self.microblog = microblog
+        self.store = microblog.store
+        self.clock = clock
+        self.public_url = public_url.rstrip("/")
+        self.https = self.public_url.startswith("https:")
+        self._secret = secret
+
+    # Apps and tokens, for the command line and the settings page
+
+    async def create_app(self, owner: Account, name: str, callback: str = "") -> tuple[str, str]:
+        name = name.strip()
+        if not 1 <= len(name) <= 64:
+            raise ValueError("an app's name is 1 to 64 characters")
+        key, secret = new_key(), new_secret()
+        await self.store.create_app(key, secret, name, owner.id, callback, self._now_ms())
+        return key, secret
+
+    async def create_access_token(self, consumer_key: str, user: Account) -> tuple[str, str]:
+        app = await self.store.get_app(consumer_key)
+        if app is None:
+            raise ValueError(f"no app has the consumer key {consumer_key!r}")
+        token, secret = new_key(), new_secret()
+        await self.store.create_token(
+            token, secret, "access", app["id"], user.id, "", self._now_ms(), None
+        )
+        return token, secret
+
+    def _now_ms(self) -> int:
+        return int(self.clock.seconds() * 1000)
+
+    # Checking requests
+
+    def carries_oauth(self, request: Any) -> bool:
+        header = request.getHeader(b"authorization") or b""
+        if header[:6].lower() == b"oauth " or header[:7].lower() == b"bearer ":
+            return True
+        return b"oauth_consumer_key" in (request.args or {})
+
+    async def authenticate(self, request: Any) -> Credentials | None:
+        """
+        The credentials of an API request, ``None`` if it carries no
+        OAuth.
+
+        :raise TwitterError: 32 bad signature or unknown app, 89 unknown or
+            revoked token, 135 timestamp out of bounds.
+        """
+        header = request.getHeader(b"authorization") or b""
+        if header[:7].lower() == b"bearer ":
+            return await self._bearer(header[7:].strip().decode("latin-1"))
+        if not self.carries_oauth(request):
+            return None
+        checked = await self.verify(request, need_token=True)
+        token = checked["token"]
+        if token is None or token["kind"] != "access" or token["account_id"] is None:
+            raise _oauth_error("Invalid or expired token.", 89)
+        user = await self.store.get_account(token["account_id"])
+        if user is None:
+            raise _oauth_error("Invalid or expired token.", 89)
+        return Credentials(user, token["app_id"], "oauth1")
+
+    async def _bearer(self, value: str) -> Credentials:
+        token = await self.store.get_token(value)
+        if token is None or token["kind"] != "bearer":
+            raise _oauth_error("Invalid or expired token.", 89)
+        return Credentials(None, token["app_id"], "bearer")
+
+    async def verify(self, request: Any, need_token: bool) -> dict[str, Any]:
+        """
+        Check an OAuth 1.0a signature.
+
+        :return: ``{"app", "token", "params"}``: the app, the token (or
+            ``None`` when the request names none) and the oauth parameters.
+        """
+        header = (request.getHeader(b"authorization") or b"").decode("latin-1")
+        headers = {"Authorization": header} if header[:6].lower() == "oauth " else {}
+        query = urlsplit(request.uri.decode("latin-1")).query
+        try:
+            params = oauth_signature.collect_parameters(
+                uri_query=query, body=_form(request), headers=headers,
+                exclude_oauth_signature=False,
+            )
+        except (ValueError, TypeError) as e:
+            raise _oauth_error(f"Could not authenticate you: {e}.") from None
+        oauth = dict(p for p in params if p[0].startswith("oauth_"))
+        signed_params = [p for p in params if p[0] != "oauth_signature"]
+        for name in ("oauth_consumer_key", "oauth_signature", "oauth_signature_method",
+                     "oauth_timestamp", "oauth_nonce"):
+            if not oauth.get(name):
+                raise _oauth_error(f"Could not authenticate you: {name} is missing.")
+        if oauth.get("oauth_version", "1.0") != "1.0":
+            raise _oauth_error("Could not authenticate you: oauth_version must be 1.0.")
+        method = oauth["oauth_signature_method"]
+        if method not in _SIGNATURE_METHODS or (method == "PLAINTEXT" and not self.https):
+            raise _oauth_error(
+                f"Could not authenticate you: signature method {method} is not accepted"
+                + (" over plain http" if method == "PLAINTEXT" else "") + "."
+            )
+        try:
+            timestamp = int(oauth["oauth_timestamp"])
+        except ValueError:
+            raise _oauth_error("Timestamp out of bounds.", 135) from None
+        now = self.clock.seconds()
+        if abs(now - timestamp) > TIMESTAMP_WINDOW:
+            raise _oauth_error("Timestamp out of bounds.", 135)
+        app = await self.store.get_app(oauth["oauth_consumer_key"])
+        if app is None:
+            raise _oauth_error("Could not authenticate you.")
+        token = None
+        token_secret = ""
+        if oauth.get("oauth_token"):
+            token = await self.store.get_token(oauth["oauth_token"])
+            if (
+                token is None
+                or token["consumer_key"] != app["consumer_key"]
+                or (token["expires_at"] is not None and token["expires_at"] < self._now_ms())
+            ):
+                raise _oauth_error("Invalid or expired token.", 89)
+            token_secret = token["secret"]
+        elif need_token:
+            raise _oauth_error("Invalid or expired token.", 89)
+        uri = self.public_url + request.uri.decode("latin-1")
+        signed = _Signed(uri, request.method.decode("ascii").upper(), signed_params,
+                         oauth["oauth_signature"])
+        verify = {
+            "HMAC-SHA1": oauth_signature.verify_hmac_sha1,
+            "HMAC-SHA256": oauth_signature.verify_hmac_sha256,
+            "PLAINTEXT": oauth_signature.verify_plaintext,
+        }[method]
+        if not verify(signed, app["consumer_secret"], token_secret):
+            raise _oauth_error("Could not authenticate you.")
+        fresh = await self.store.use_nonce(
+            app["consumer_key"], oauth.get("oauth_token", ""), oauth["oauth_nonce"],
+            timestamp, int(now) - 2 * TIMESTAMP_WINDOW,
+        )
+        if not fresh:
+            raise _oauth_error("Could not authenticate you: the nonce was used before.")
+        return {"app": app, "token": token, "params": oauth}
+
+    # The routes
+
+    app = Klein()
+
+    def resource(self) -> Any:
+        return self.app.resource()
+
+    def _answer(self, request: Any, body: Any) -> bytes:
+        request.setHeader(b"content-type", b"application/x-www-form-urlencoded")
+        return urlencode(body).encode("ascii")
+
+    def _route(self, request: Any, work: Any) -> Any:
+        async def run() -> bytes:
+            try:
+                return await work  # type: ignore[no-any-return]
+            except TwitterError as e:
+                return json_body(request, e.body(), e.status)
+            except Exception:
+                self.log.failure("OAuth request {path} failed", path=request.path)
+                error = errors.internal_error()
+                return json_body(request, error.body(), error.status)
+
+        return ensureDeferred(run())
+
+    @app.route("/oauth/request_token", methods=["POST"])
+    def request_token(self, request: Any) -> Any:
+        return self._route(request, self._request_token(request))
+
+    async def _request_token(self, request: Any) -> bytes:
+        checked = await self.verify(request, need_token=False)
+        callback = checked["params"].get("oauth_callback", "")
+        if not callback:
+            raise TwitterError(32, "oauth_callback is required (a URL or oob).", 401)
+        if callback != "oob":
+            parts = urlsplit(callback)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise TwitterError(32, "oauth_callback must be an http(s) URL or oob.", 401)
+        token, secret = new_key(), new_secret()
+        await self.store.create_token(
+            token, secret, "request", checked["app"]["id"], None, callback,
+            self._now_ms(), self._now_ms() + REQUEST_TOKEN_LIFETIME * 1000,
+        )
+        return self._answer(request, {
+            "oauth_token": token,
+            "oauth_token_secret": secret,
+            "oauth_callback_confirmed": "true",
+        })
+
+    def _csrf(self, token: str) -> str:
+        return hmac.new(self._secret, b"authorize:" + token.encode(), hashlib.sha256).hexdigest()
+
+    async def _request_token_for_page(self, request: Any) -> dict[str, Any] | None:
+        value = request.args.get(b"oauth_token", [b""])[0].decode("utf-8", "replace")
+        token = await self.store.get_token(value) if value else None
+        if (
+            token is None
+            or token["kind"] != "request"
+            or token["account_id"] is not None
+            or (token["expires_at"] or 0) < self._now_ms()
+        ):
+            return None
+        return token  # type: ignore[no-any-return]
+
+    def _page(self, request: Any, title: str, body: str, status: int = 200) -> bytes:
+        request.setResponseCode(status)
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        request.setHeader(b"x-frame-options", b"DENY")
+        request.setHeader(b"cache-control", b"no-store")
+        return (
+            "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{html.escape(title)} - distwit</title>"
+            "<link rel='stylesheet' href='/static/site.css'></head>"
+            f"<body><main class='narrow'><h1>{html.escape(title)}</h1>{body}</main></body></html>"
+        ).encode("utf-8")
+
+    @app.route("/oauth/authorize", methods=["GET", "HEAD", "POST"])
+    @app.route("/oauth/authenticate", methods=["GET", "HEAD", "POST"])
+    def authorize(self, request: Any) -> Any:
+        return self._route(request, self._authorize(request))
+
+    async def _authorize(self, request: Any) -> bytes:
+        token = await self._request_token_for_page(request)
+        if token is None:
+            return self._page(
+                request, "This link has expired",
+                "<p>The app's request is unknown, used already, or expired. "
+                "Go back to the app and start again.</p>", 400,
+            )
+        app_name = html.escape(token["app_name"])
+        error = ""
+        if request.method == b"POST":
+            form = {k.decode(): v[0].decode("utf-8", "replace") for k, v in request.args.items()}
+            if not hmac.compare_digest(form.get("csrf", ""), self._csrf(token["token"])):
+                return self._page(request, "Try again", "<p>The form was stale.</p>", 403)
+            if "deny" in form:
+                await self.store.delete_token(token["token"])
+                if token["callback"] == "oob":
+                    return self._page(request, "Access denied",
+                                      f"<p>{app_name} will not have access.</p>")
+                request.redirect(_with_query(token["callback"], {"denied": token["token"]}))
+                return b""
+            user = await self.microblog.authenticate(
+                form.get("session[username_or_email]", form.get("username", "")),
+                form.get("session[password]", form.get("password", "")),
+            )
+            if user is None:
+                error = "<p class='error'>That handle and password do not match.</p>"
+            else:
+                verifier = secrets.token_hex(4) if token["callback"] == "oob" else new_key()
+                if not await self.store.approve_token(token["token"], user.id, verifier):
+                    return self._page(request, "This link has expired",
+                                      "<p>Start again from the app.</p>", 400)
+                if token["callback"] == "oob":
+                    return self._page(
+                        request, "Approved",
+                        f"<p>Enter this PIN in {app_name}:</p>"
+                        f"<p class='pin'><code>{verifier}</code></p>",
+                    )
+                request.redirect(_with_query(token["callback"], {
+                    "oauth_token": token["token"], "oauth_verifier": verifier,
+                }))
+                return b""
+        value = html.escape(token["token"])
+        return self._page(
+            request,
+            f"Authorize {app_name}",
+            f"{error}<p><strong>{app_name}</strong> asks to use your account: "
+            "read your timelines, post and follow for you.  It will not see your "
+            "password.</p>"
+            "<form method='post'>"
+            f"<input type='hidden' name='oauth_token' value='{value}'>"
+            f"<input type='hidden' name='csrf' value='{self._csrf(token['token'])}'>"
+            "<label>Handle <input name='session[username_or_email]' autocomplete='username'"
+            " required></label>"
+            "<label>Password <input type='password' name='session[password]'"
+            " autocomplete='current-password' required></label>"
+            "<button name='allow' value='1'>Authorize app</button> "
+            "<button name='deny' value='1' formnovalidate>Cancel</button>"
+            "</form>",
+        )
+
+    @app.route("/oauth/access_token", methods=["POST"])
+    def access_token(self, request: Any) -> Any:
+        return self._route(request, self._access_token(request))
+
+    async def _access_token(self, request: Any) -> bytes:
+        mode = request.args.get(b"x_auth_mode", [b""])[0]
+        if mode == b"client_auth":
+            checked = await self.verify(request, need_token=False)
+            handle = request.args.get(b"x_auth_username", [b""])[0].decode("utf-8", "replace")
+            password = request.args.get(b"x_auth_password", [b""])[0].decode("utf-8", "replace")
+            user = await self.microblog.authenticate(handle, password)
+            if user is None:
+                raise TwitterError(32, "Could not authenticate you.", 401)
+        else:
+            checked = await self.verify(request, need_token=True)
+            token = checked["token"]
+            verifier = checked["params"].get("oauth_verifier", "")
+            if (
+                token["kind"] != "request"
+                or token["account_id"] is None
+                or not verifier
+                or not hmac.compare_digest(verifier, token["verifier"])
+            ):
+                raise TwitterError(89, "Invalid or expired token.", 401)
+            await self.store.delete_token(token["token"])
+            user = await self.store.get_account(token["account_id"])
+            if user is None:
+                raise TwitterError(89, "Invalid or expired token.", 401)
+        token_value, secret = new_key(), new_secret()
+        await self.store.create_token(
+            token_value, secret, "access", checked["app"]["id"], user.id, "",
+            self._now_ms(), None,
+        )
+        return self._answer(request, {
+            "oauth_token": token_value,
+            "oauth_token_secret": secret,
+            "user_id": str(user.id),
+            "screen_name": user.screen_name,
+        })
+
+    def _app_from_basic(self, request: Any) -> Any:
+        header = request.getHeader(b"authorization") or b""
+        scheme, _, encoded = header.partition(b" ")
+        if scheme.lower() != b"basic":
+            raise TwitterError(99, "Unable to verify your credentials.", 403)
+        try:
+            key, _, secret = binascii.a2b_base64(encoded.strip()).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise TwitterError(99, "Unable to verify your credentials.", 403) from None
+
+        async def check() -> Any:
+            app = await self.store.get_app(key)
+            if app is None or not hmac.compare_digest(app["consumer_secret"], secret):
+                raise TwitterError(99, "Unable to verify your credentials.", 403)
+            return app
+
+        return check()
+
+    @app.route("/oauth2/token", methods=["POST"])
+    def bearer_token(self, request: Any) -> Any:
+        return self._route(request, self._bearer_token(request))
+
+    async def _bearer_token(self, request: Any) -> bytes:
+        app = await self._app_from_basic(request)
+        if request.args.get(b"grant_type", [b""])[0] != b"client_credentials":
+            raise TwitterError(170, "Missing required parameter: grant_type.", 400)
+        token = new_secret()
+        await self.store.create_token(
+            token, "", "bearer", app["id"], None, "", self._now_ms(), None
+        )
+        return json_body(request, {"token_type": "bearer", "access_token": token})
+
+    @app.route("/oauth2/invalidate_token", methods=["POST"])
+    def invalidate_token(self, request: Any) -> Any:
+        return self._route(request, self._invalidate(request))
+
+    async def _invalidate(self, request: Any) -> bytes:
+        app = await self._app_from_basic(request)
+        value = request.args.get(b"access_token", [b""])[0].decode("utf-8", "replace")
+        token = await self.store.get_token(value) if value else None
+        if token is None or token["kind"] != "bearer" or token["app_id"] != app["id"]:
+            raise TwitterError(89, "Invalid or expired token.", 401)
+        await self.store.delete_token(value)
+        return json_body(request, {"access_token": value})
+
+
+def _with_query(url: str, params: dict[str, str]) -> str:
+    joiner = "&" if urlsplit(url).query else "?"
+    return url + joiner + urlencode(params)
+
+
+__all__ = ["Credentials", "OAuthProvider", "oauth_utils"]
