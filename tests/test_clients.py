@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import subprocess
 import venv
+from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.processes import ROOT
-from tests.test_federation import Federation, acct
+from tests.processes import ROOT, run_cli
+from tests.test_federation import PASSWORD, Federation, acct, wait_for
 
 CLIENTS = os.path.join(ROOT, "tests", "clients")
 VENVS = os.path.join(ROOT, ".cache", "client-venvs")
@@ -77,3 +78,196 @@ class PythonTwitterToolsTests(SynchronousTestCase):
 
     def test_xml(self) -> None:
         self.run_smoke("xml")
+
+
+def approve(authorize_url: str, handle: str, password: str, verify: str | bool = True) -> str:
+    """
+    What a person does in the browser, done with requests: open the
+    authorize page, sign in and approve.  Returns the PIN (oob) or the
+    verifier from the redirect.
+    """
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
+    import requests
+
+    page = requests.get(authorize_url, verify=verify, timeout=30)
+    page.raise_for_status()
+    csrf = re.search(r"name='csrf' value='([0-9a-f]+)'", page.text)
+    token = re.search(r"name='oauth_token' value='([^']+)'", page.text)
+    assert csrf and token, page.text
+    answer = requests.post(
+        authorize_url.split("?")[0],
+        data={"oauth_token": token.group(1), "csrf": csrf.group(1),
+              "session[username_or_email]": handle, "session[password]": password,
+              "allow": "1"},
+        verify=verify, allow_redirects=False, timeout=30,
+    )
+    if answer.status_code == 302:
+        return parse_qs(urlsplit(answer.headers["location"]).query)["oauth_verifier"][0]
+    pin = re.search(r"<code>([0-9a-f]+)</code>", answer.text)
+    assert pin, answer.text
+    return pin.group(1)
+
+
+def create_app(server: Any, owner: str) -> tuple[str, str]:
+    done = run_cli("app", "create", "Smoke test", "--owner", owner, "--data", server.data)
+    assert done.returncode == 0, done.stderr
+    app = dict(line.split("=", 1) for line in done.stdout.splitlines())
+    return app["consumer_key"], app["consumer_secret"]
+
+
+class TweepyTests(SynchronousTestCase):
+    """
+    tweepy 4 (API v1.1), which always talks https: OAuth 1.0a through the
+    real request-token / authorize / access-token flow, then the smoke
+    sequence, all over TLS with a throwaway CA.
+    """
+
+    def setUp(self) -> None:
+        from tests.test_tls import TLSFederation
+
+        helper = self.tls = TLSFederation(self)
+        os.environ["REQUESTS_CA_BUNDLE"] = helper.ca_file
+        self.addCleanup(os.environ.pop, "REQUESTS_CA_BUNDLE", None)
+        registry = helper.start("registry", "--role", "registry")
+        helper.start("ping", "--role", "ping", "--registry", registry.url)
+        wait_for(lambda: registry.request("GET", "/registry/pings")[1]["pings"], 15,
+                 "the ping server registered")
+        twitter = ("--role", "twitter", "--registry", registry.url, "--ping-interval", "1")
+        self.s1 = helper.start("s1", *twitter, users=("alice", "bob", "carol"))
+        self.s2 = helper.start("s2", *twitter, users=("dave",))
+
+    def test_tweepy(self) -> None:
+        import tweepy
+
+        host = self.s1.url.split("//", 1)[1]
+        key, secret = create_app(self.s1, "carol")
+
+        class DistwitAuth(tweepy.OAuth1UserHandler):
+            def _get_oauth_url(self, endpoint: str) -> str:
+                return f"https://{host}/oauth/{endpoint}"
+
+        def sign_in(handle: str) -> tweepy.API:
+            auth = DistwitAuth(key, secret, callback="oob")
+            url = auth.get_authorization_url()
+            auth.get_access_token(approve(url, handle, PASSWORD, self.tls.ca_file))
+            return tweepy.API(auth, host=host)
+
+        alice, bob = sign_in("alice"), sign_in("bob")
+        me = alice.verify_credentials()
+        self.assertEqual(me.screen_name, "alice")
+
+        first = alice.update_status("hello from tweepy")
+        question = bob.update_status("@alice are you there?")
+        reply = alice.update_status("@bob yes", in_reply_to_status_id=question.id)
+        self.assertEqual(reply.in_reply_to_status_id, question.id)
+
+        alice.create_friendship(screen_name="bob")
+        posted = [bob.update_status(f"bob's post {i}").id for i in range(5)]
+        home = alice.home_timeline(count=3)
+        self.assertEqual([s.id for s in home], posted[:1:-1])
+        older = alice.home_timeline(count=3, max_id=home[-1].id - 1)
+        self.assertEqual([s.id for s in older], [posted[1], posted[0], reply.id])
+        self.assertEqual([s.id for s in alice.home_timeline(since_id=posted[3])], [posted[4]])
+        self.assertEqual([s.id for s in alice.user_timeline(screen_name="bob", count=2)],
+                         [posted[4], posted[3]])
+        self.assertEqual([s.id for s in alice.mentions_timeline()], [question.id])
+        self.assertEqual(alice.get_status(first.id).text, "hello from tweepy")
+        self.assertEqual(sorted(u.screen_name for u in alice.lookup_users(
+            screen_name=["alice", "bob"])), ["alice", "bob"])
+        self.assertEqual(alice.get_user(screen_name="bob").screen_name, "bob")
+
+        dave = acct("dave", self.s2)
+        alice.create_friendship(screen_name="carol")
+        alice.create_friendship(screen_name=dave)
+        self.assertEqual(alice.get_user(screen_name=dave).screen_name, dave)
+        ids = list(tweepy.Cursor(alice.get_friend_ids, count=2).items())
+        self.assertEqual(len(ids), 3)
+        self.assertEqual(bob.get_follower_ids(), [me.id])
+        alice.destroy_friendship(screen_name="carol")
+        alice.destroy_friendship(screen_name=dave)
+        self.assertEqual(len(alice.get_friend_ids()), 1)
+
+        alice.destroy_status(first.id)
+        with self.assertRaises(tweepy.errors.NotFound):
+            alice.get_status(first.id)
+        with self.assertRaises(tweepy.errors.Forbidden) as raised:
+            alice.update_status("x" * 141)
+        self.assertEqual(raised.exception.api_codes, [186])
+        wrong = tweepy.API(DistwitAuth(key, "wrong secret", alice.auth.access_token,
+                                       alice.auth.access_token_secret), host=host)
+        with self.assertRaises(tweepy.errors.Unauthorized) as raised:
+            wrong.verify_credentials()
+        self.assertEqual(raised.exception.api_codes, [32])
+        unknown = tweepy.API(DistwitAuth(key, secret, "no-such-token", "x"), host=host)
+        with self.assertRaises(tweepy.errors.Unauthorized) as raised:
+            unknown.verify_credentials()
+        self.assertEqual(raised.exception.api_codes, [89])
+
+
+class PythonTwitterTests(SynchronousTestCase):
+    """
+    python-twitter 3.5 (``base_url=``) with OAuth 1.0a tokens from
+    ``distwit token create``.  (It has no HTTP Basic on Python 3.)
+    """
+
+    def test_python_twitter(self) -> None:
+        import twitter
+
+        federation = Federation(self, pings=1)
+        s2 = federation.twitter("s2", ["dave"])
+        s1 = federation.twitter("s1", ["alice", "bob", "carol"])
+        key, secret = create_app(s1, "carol")
+
+        tokens = {}
+
+        def api(handle: str, consumer_secret: str = secret) -> twitter.Api:
+            if handle not in tokens:
+                done = run_cli("token", "create", "--consumer-key", key, "--user", handle,
+                               "--data", s1.data)
+                self.assertEqual(done.returncode, 0, done.stderr)
+                tokens[handle] = dict(line.split("=", 1) for line in done.stdout.splitlines())
+            token = tokens[handle]
+            return twitter.Api(key, consumer_secret, token["access_token"],
+                               token["access_token_secret"], base_url=s1.url + "/1.1")
+
+        alice, bob = api("alice"), api("bob")
+        me = alice.VerifyCredentials()
+        self.assertEqual(me.screen_name, "alice")
+        first = alice.PostUpdate("hello from python-twitter")
+        question = bob.PostUpdate("@alice are you there?")
+        reply = alice.PostUpdate("@bob yes", in_reply_to_status_id=question.id)
+        self.assertEqual(reply.in_reply_to_status_id, question.id)
+        alice.CreateFriendship(screen_name="bob")
+        posted = [bob.PostUpdate(f"bob's post {i}").id for i in range(5)]
+        home = alice.GetHomeTimeline(count=3)
+        self.assertEqual([s.id for s in home], posted[:1:-1])
+        older = alice.GetHomeTimeline(count=3, max_id=home[-1].id - 1)
+        self.assertEqual([s.id for s in older], [posted[1], posted[0], reply.id])
+        self.assertEqual([s.id for s in alice.GetHomeTimeline(since_id=posted[3])],
+                         [posted[4]])
+        self.assertEqual([s.id for s in alice.GetUserTimeline(screen_name="bob", count=2)],
+                         [posted[4], posted[3]])
+        self.assertEqual([s.id for s in alice.GetMentions()], [question.id])
+        self.assertEqual(alice.GetStatus(first.id).text, "hello from python-twitter")
+        self.assertEqual(sorted(u.screen_name for u in alice.UsersLookup(
+            screen_name=["alice", "bob"])), ["alice", "bob"])
+        self.assertEqual(alice.GetUser(screen_name="bob").screen_name, "bob")
+        dave = acct("dave", s2)
+        alice.CreateFriendship(screen_name="carol")
+        alice.CreateFriendship(screen_name=dave)
+        self.assertEqual(len(alice.GetFriendIDs(count=2)), 3)  # follows the cursors
+        self.assertEqual(bob.GetFollowerIDs(), [me.id])
+        alice.DestroyFriendship(screen_name="carol")
+        alice.DestroyFriendship(screen_name=dave)
+        self.assertEqual(len(alice.GetFriendIDs()), 1)
+        alice.DestroyStatus(first.id)
+        with self.assertRaises(twitter.TwitterError):
+            alice.GetStatus(first.id)
+        with self.assertRaises(twitter.TwitterError) as raised:
+            alice.PostUpdate("x" * 141)
+        self.assertIn("186", str(raised.exception))
+        with self.assertRaises(twitter.TwitterError) as raised:
+            api("alice", consumer_secret="wrong").VerifyCredentials()
+        self.assertIn("'code': 32", str(raised.exception))

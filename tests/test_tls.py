@@ -53,9 +53,14 @@ class CAFileOptionTests(SynchronousTestCase):
         self.make(path)
 
 
-class TLSFederationTests(SynchronousTestCase):
-    def setUp(self) -> None:
-        self.base = os.path.abspath(self.mktemp())
+class TLSFederation:
+    """
+    Servers of one test on https, with certificates from a throwaway CA.
+    """
+
+    def __init__(self, case: SynchronousTestCase) -> None:
+        self.case = case
+        self.base = os.path.abspath(case.mktemp())
         os.makedirs(self.base)
         ca = trustme.CA()
         self.ca_file = os.path.join(self.base, "ca.pem")
@@ -72,11 +77,17 @@ class TLSFederationTests(SynchronousTestCase):
         data = os.path.join(self.base, name)
         for handle in users:
             done = run_cli("adduser", handle, "--data", data, stdin=PASSWORD + "\n")
-            self.assertEqual(done.returncode, 0, done.stderr)
+            self.case.assertEqual(done.returncode, 0, done.stderr)
         extra = ("--ca-file", self.ca_file) if trust else ()
         server = ServerProcess(data, *options, *extra, tls=self.tls)
-        self.addCleanup(server.stop)
+        self.case.addCleanup(server.stop)
         return server
+
+
+class TLSFederationTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        federation = TLSFederation(self)
+        self.start = federation.start
 
     def test_federation_over_https(self) -> None:
         """
