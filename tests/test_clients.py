@@ -271,3 +271,60 @@ class PythonTwitterTests(SynchronousTestCase):
         with self.assertRaises(twitter.TwitterError) as raised:
             api("alice", consumer_secret="wrong").VerifyCredentials()
         self.assertIn("'code': 32", str(raised.exception))
+
+
+NODE_CLIENT = os.path.join(CLIENTS, "node")
+
+
+def node_client_skip() -> str | None:
+    import shutil
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return "node and npm are not installed (.ci/run installs them)"
+    return None
+
+
+class NodeClientTests(SynchronousTestCase):
+    """
+    twitter-api-v2 (Node) with OAuth 1.0a tokens, its v1.1 prefix pointed
+    at the server.
+    """
+
+    skip = node_client_skip()
+
+    def test_twitter_api_v2(self) -> None:
+        import json
+
+        if not os.path.isdir(os.path.join(NODE_CLIENT, "node_modules", "twitter-api-v2")):
+            subprocess.run(
+                ["npm", "install", "--no-audit", "--no-fund", "--silent"],
+                cwd=NODE_CLIENT, check=True, timeout=600,
+            )
+        from tests.test_tls import TLSFederation
+
+        # twitter-api-v2 talks https only: servers on TLS, Node trusting
+        # their throwaway CA.
+        tls = TLSFederation(self)
+        registry = tls.start("registry", "--role", "registry")
+        tls.start("ping", "--role", "ping", "--registry", registry.url)
+        wait_for(lambda: registry.request("GET", "/registry/pings")[1]["pings"], 15,
+                 "the ping server registered")
+        twitter = ("--role", "twitter", "--registry", registry.url, "--ping-interval", "1")
+        s1 = tls.start("s1", *twitter, users=("alice", "bob", "carol"))
+        s2 = tls.start("s2", *twitter, users=("dave",))
+        key, secret = create_app(s1, "carol")
+        credentials: dict[str, Any] = {"key": key, "secret": secret}
+        for handle in ("alice", "bob"):
+            done = run_cli("token", "create", "--consumer-key", key, "--user", handle,
+                           "--data", s1.data)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            token = dict(line.split("=", 1) for line in done.stdout.splitlines())
+            credentials[handle] = [token["access_token"], token["access_token_secret"]]
+        done = subprocess.run(
+            ["node", os.path.join(NODE_CLIENT, "smoke.js"), s1.url, acct("dave", s2),
+             json.dumps(credentials)],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "NODE_EXTRA_CA_CERTS": tls.ca_file},
+        )
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertEqual(done.stdout.count("ok "), 8, done.stdout)
