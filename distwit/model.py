@@ -20,7 +20,7 @@ MAX_POST_LENGTH = 140
 #: Handles that would shadow a path of the API or the pages.
 RESERVED_HANDLES = frozenset(
     """
-    1.1 api account accounts admin favorites followers friends friendships
+    1.1 api account accounts admin docs favorites followers friends friendships
     health help home login logout me oauth oauth2 openid search settings
     signin signout signup static statuses users well_known
     """.split()

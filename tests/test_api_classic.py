@@ -495,3 +495,17 @@ class FavoriteTests(APITestCase):
             self.call("POST", "/1.1/favorites/create.json", "alice", data={"id": "999"}),
             404, 144,
         )
+
+
+class ClientsPageTests(APITestCase):
+    def test_clients_page(self) -> None:
+        """
+        /docs/clients shows the set-up lines with this server's address.
+        """
+        response = self.successResultOf(self.stub.get(BASE + "/docs/clients"))
+        body = self.successResultOf(response.content()).decode()
+        self.assertEqual(response.code, 200)
+        for expected in ("tweepy", "python-twitter", "twython", "twitter-api-v2",
+                         "twitter-lite", "twit", 'host="localhost:8080"',
+                         "http://localhost:8080/1.1"):
+            self.assertIn(expected, body)

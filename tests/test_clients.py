@@ -328,3 +328,49 @@ class NodeClientTests(SynchronousTestCase):
         )
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
         self.assertEqual(done.stdout.count("ok "), 8, done.stdout)
+
+
+class TwythonTests(SynchronousTestCase):
+    """
+    twython with OAuth 1.0a tokens and ``api_url`` pointed at the server,
+    as the documentation page says.
+    """
+
+    def test_twython(self) -> None:
+        from twython import Twython, TwythonAuthError, TwythonError
+
+        federation = Federation(self, pings=1)
+        s2 = federation.twitter("s2", ["dave"])
+        s1 = federation.twitter("s1", ["alice", "bob"])
+        key, secret = create_app(s1, "bob")
+
+        def api(handle: str) -> Twython:
+            done = run_cli("token", "create", "--consumer-key", key, "--user", handle,
+                           "--data", s1.data)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            token = dict(line.split("=", 1) for line in done.stdout.splitlines())
+            client = Twython(key, secret, token["access_token"], token["access_token_secret"])
+            client.api_url = s1.url + "/%s"
+            return client
+
+        alice, bob = api("alice"), api("bob")
+        self.assertEqual(alice.verify_credentials()["screen_name"], "alice")
+        question = bob.update_status(status="@alice hello?")
+        reply = alice.update_status(status="@bob hi", in_reply_to_status_id=question["id_str"])
+        self.assertEqual(reply["in_reply_to_status_id"], question["id"])
+        alice.create_friendship(screen_name="bob")
+        alice.create_friendship(screen_name=acct("dave", s2))
+        later = bob.update_status(status="later")
+        home = alice.get_home_timeline(since_id=reply["id_str"])
+        self.assertEqual([s["id"] for s in home], [later["id"]])
+        self.assertEqual([s["id"] for s in alice.get_mentions_timeline()], [question["id"]])
+        self.assertEqual(len(alice.get_friends_ids(count=1)["ids"]), 1)
+        self.assertEqual(len(alice.get_friends_ids()["ids"]), 2)
+        alice.destroy_status(id=reply["id_str"])
+        with self.assertRaises(TwythonError) as raised:
+            alice.update_status(status="x" * 141)
+        self.assertEqual(raised.exception.error_code, 403)
+        wrong = Twython(key, "wrong", "x", "y")
+        wrong.api_url = s1.url + "/%s"
+        with self.assertRaises(TwythonAuthError):
+            wrong.verify_credentials()

@@ -137,6 +137,7 @@ class TwitterService(MultiService):
             clock=reactor,
             open_registration=settings.open_registration,
             secure_cookies=settings.public_url.startswith("https:"),
+            public_url=settings.public_url,
         )
         self.sync: Any = None
         self.fetcher: Any = None

@@ -179,8 +179,10 @@ class Pages:
     log = Logger()
 
     def __init__(self, microblog: Microblog, secret: bytes, clock: Any,
-                 open_registration: bool, secure_cookies: bool) -> None:
+                 open_registration: bool, secure_cookies: bool,
+                 public_url: str = "http://localhost:8080") -> None:
         self.microblog = microblog
+        self._public_url = public_url.rstrip("/")
         self._store = microblog.store
         self._secret = secret
         self._clock = clock
@@ -235,6 +237,10 @@ class Pages:
     def post_route(self, request: Any) -> Deferred[bytes]:
         return self._serve(request, self.post)
 
+    @app.route("/docs/clients", methods=["GET"])
+    def clients_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.clients)
+
     @app.route("/static/site.css", methods=["GET"])
     def stylesheet(self, request: Any) -> bytes:
         request.setHeader(b"content-type", b"text/css; charset=utf-8")
@@ -273,6 +279,17 @@ class Pages:
         """
         posts = await self._store.public_timeline(PAGE_SIZE + 1, None, self._max_id(request))
         return self._render(request, "public.html", visitor, **self._timeline("/", posts))
+
+    async def clients(self, request: Any, visitor: Visitor) -> bytes:
+        """
+        ``GET /docs/clients``: how to point Twitter libraries here.
+        """
+        return self._render(
+            request, "clients.html", visitor,
+            base=self._public_url,
+            authority=self._public_url.split("//", 1)[-1],
+            https=self._public_url.startswith("https:"),
+        )
 
     async def signup_form(self, request: Any, visitor: Visitor) -> bytes:
         self._require_open_registration()
