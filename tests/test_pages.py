@@ -785,3 +785,52 @@ class ResourceTests(PagesTestCase):
         page = browser.submit("/login", {"handle": "alice", "password": PASSWORDS["alice"]})
         self.assertEqual((page.code, page.location), (303, "/home"))
         self.assertEqual(browser.get("/home").code, 200)
+
+
+class AppsPageTests(PagesTestCase):
+    def make_pages(self, open_registration: bool = True, secure_cookies: bool = False) -> None:
+        from distwit.api.oauth1 import OAuthProvider
+
+        self.oauth = OAuthProvider(self.microblog, self.clock, BASE, b"s" * 32)
+        self.pages = Pages(
+            self.microblog, secret=b"s" * 32, clock=self.clock,
+            open_registration=open_registration, secure_cookies=secure_cookies,
+            oauth=self.oauth,
+        )
+        self.resource = self.pages.resource()
+
+    def test_register_and_revoke(self) -> None:
+        """
+        A signed-in user registers an app and sees its key and secret;
+        sees the apps that may use the account and revokes one; a bad
+        callback is refused with the form kept; strangers are sent to sign
+        in.
+        """
+        self.assertEqual(self.browser().get("/settings/apps").location,
+                         "/login?next=%2Fsettings%2Fapps")
+        browser = self.signed_in("alice")
+        page = browser.submit("/settings/apps", {"name": "My <App>", "callback": ""})
+        self.assertEqual((page.code, page.location), (303, "/settings/apps"))
+        page = browser.get("/settings/apps")
+        self.assertHTML(page)
+        self.assertIn("My &lt;App&gt;", page.text)
+        (app,) = self.successResultOf(self.store.apps_of(self.alice.id))
+        self.assertIn(app["consumer_secret"], page.text)
+        page = browser.submit("/settings/apps", {"name": "X", "callback": "ftp://x"})
+        self.assertEqual(page.code, 400)
+        self.assertIn("ftp://x", page.text)
+        token, _ = self.successResultOf(
+            ensureDeferred(self.oauth.create_access_token(app["consumer_key"], self.alice))
+        )
+        page = browser.get("/settings/apps")
+        self.assertIn(token, page.text)
+        page = browser.submit("/settings/apps", {"token": token}, "/settings/apps/revoke")
+        self.assertEqual(page.code, 303)
+        self.assertIsNone(self.successResultOf(self.store.get_token(token)))
+        # Another user cannot revoke alice's tokens.
+        token, _ = self.successResultOf(
+            ensureDeferred(self.oauth.create_access_token(app["consumer_key"], self.alice))
+        )
+        bob = self.signed_in("bob")
+        bob.submit("/settings/apps", {"token": token}, "/settings/apps/revoke")
+        self.assertIsNotNone(self.successResultOf(self.store.get_token(token)))

@@ -138,6 +138,7 @@ class TwitterService(MultiService):
             open_registration=settings.open_registration,
             secure_cookies=settings.public_url.startswith("https:"),
             public_url=settings.public_url,
+            oauth=self.oauth,
         )
         self.sync: Any = None
         self.fetcher: Any = None

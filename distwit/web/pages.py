@@ -180,8 +180,10 @@ class Pages:
 
     def __init__(self, microblog: Microblog, secret: bytes, clock: Any,
                  open_registration: bool, secure_cookies: bool,
-                 public_url: str = "http://localhost:8080") -> None:
+                 public_url: str = "http://localhost:8080", oauth: Any = None) -> None:
         self.microblog = microblog
+        #: The :class:`~distwit.api.oauth1.OAuthProvider` (the apps page).
+        self._oauth = oauth
         self._public_url = public_url.rstrip("/")
         self._store = microblog.store
         self._secret = secret
@@ -237,6 +239,18 @@ class Pages:
     def post_route(self, request: Any) -> Deferred[bytes]:
         return self._serve(request, self.post)
 
+    @app.route("/settings/apps", methods=["GET"])
+    def apps_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.apps)
+
+    @app.route("/settings/apps", methods=["POST"])
+    def apps_create_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.create_app)
+
+    @app.route("/settings/apps/revoke", methods=["POST"])
+    def apps_revoke_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.revoke_token)
+
     @app.route("/docs/clients", methods=["GET"])
     def clients_route(self, request: Any) -> Deferred[bytes]:
         return self._serve(request, self.clients)
@@ -279,6 +293,48 @@ class Pages:
         """
         posts = await self._store.public_timeline(PAGE_SIZE + 1, None, self._max_id(request))
         return self._render(request, "public.html", visitor, **self._timeline("/", posts))
+
+    async def apps(self, request: Any, visitor: Visitor, status: int = 200,
+                   name: str = "", callback: str = "", error: str | None = None) -> bytes:
+        """
+        ``GET /settings/apps``: the apps one registered, and those that may
+        use one's account (with a revoke button each).
+        """
+        if visitor.user is None:
+            return self._redirect(request, _login_url("/settings/apps"))
+        if self._oauth is None:
+            raise PageError(404, "No apps here", "This server has no OAuth.")
+        return self._render(
+            request, "apps.html", visitor, status,
+            apps=await self._store.apps_of(visitor.user.id),
+            tokens=await self._store.tokens_of(visitor.user.id),
+            name=name, callback=callback, error=error,
+        )
+
+    async def create_app(self, request: Any, visitor: Visitor) -> bytes:
+        self._check_csrf(request, visitor)
+        if visitor.user is None:
+            return self._redirect(request, _login_url("/settings/apps"))
+        name = (self._field(request, "name") or "").strip()
+        callback = (self._field(request, "callback") or "").strip()
+        if callback and not callback.startswith(("http://", "https://")):
+            return await self.apps(request, visitor, 400, name, callback,
+                                   "The callback must be an http:// or https:// URL.")
+        try:
+            await self._oauth.create_app(visitor.user, name, callback)
+        except ValueError as e:
+            return await self.apps(request, visitor, 400, name, callback, str(e).capitalize() + ".")
+        return self._redirect(request, "/settings/apps")
+
+    async def revoke_token(self, request: Any, visitor: Visitor) -> bytes:
+        self._check_csrf(request, visitor)
+        if visitor.user is None:
+            return self._redirect(request, _login_url("/settings/apps"))
+        token = self._field(request, "token") or ""
+        mine = {t["token"] for t in await self._store.tokens_of(visitor.user.id)}
+        if token in mine:
+            await self._store.delete_token(token)
+        return self._redirect(request, "/settings/apps")
 
     async def clients(self, request: Any, visitor: Visitor) -> bytes:
         """
