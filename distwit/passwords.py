@@ -55,7 +55,13 @@ class PasswordHasher:
 
 class CredentialCache:
     """
-    Remembers recently verified credentials as keyed hashes.
+    Remembers recently verified credentials as keyed hashes, so that HTTP
+    Basic (which sends the password with every request) costs one argon2
+    verification per user and ``ttl``, not one per request.
+
+    An entry is found by handle, and holds the account as it was when the
+    password was verified: a request it admits needs no database read at
+    all.  Changing a password forgets the entry.
 
     :param clock: an ``IReactorTime`` (for ``seconds()``).
     :param ttl: how long a verified password is remembered, in seconds.
@@ -67,33 +73,40 @@ class CredentialCache:
         self._ttl = ttl
         self._size = size
         self._key = os.urandom(32)
-        self._entries: OrderedDict[int, tuple[bytes, float]] = OrderedDict()
+        #: handle (lower case) -> (keyed hash of the password, expiry, account)
+        self._entries: OrderedDict[str, tuple[bytes, float, Any]] = OrderedDict()
 
-    def _mac(self, password_hash: str, password: str) -> bytes:
-        message = password_hash.encode("utf-8") + b"\0" + password.encode("utf-8")
+    def _mac(self, handle: str, password: str) -> bytes:
+        message = handle.encode("utf-8") + b"\0" + password.encode("utf-8")
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
-    def known(self, account_id: int, password_hash: str, password: str) -> bool:
+    def lookup(self, handle: str, password: str) -> Any:
         """
-        Was this password verified against this hash a short while ago?
+        The account whose password this was, verified a short while ago,
+        or ``None``.
         """
-        entry = self._entries.get(account_id)
+        key = handle.lower()
+        entry = self._entries.get(key)
         if entry is None:
-            return False
-        mac, expires = entry
+            return None
+        mac, expires, account = entry
         if expires < self._clock.seconds():
-            del self._entries[account_id]
-            return False
-        return hmac.compare_digest(mac, self._mac(password_hash, password))
+            del self._entries[key]
+            return None
+        if not hmac.compare_digest(mac, self._mac(key, password)):
+            return None
+        return account
 
-    def remember(self, account_id: int, password_hash: str, password: str) -> None:
-        self._entries.pop(account_id, None)
-        self._entries[account_id] = (
-            self._mac(password_hash, password),
+    def remember(self, handle: str, password: str, account: Any) -> None:
+        key = handle.lower()
+        self._entries.pop(key, None)
+        self._entries[key] = (
+            self._mac(key, password),
             self._clock.seconds() + self._ttl,
+            account,
         )
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)
 
-    def forget(self, account_id: int) -> None:
-        self._entries.pop(account_id, None)
+    def forget(self, handle: str) -> None:
+        self._entries.pop(handle.lower(), None)

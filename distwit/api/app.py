@@ -375,7 +375,9 @@ class TwitterAPI:
     # Help and account
 
     async def verify_credentials(self, request: Any, user: Any, params: Params) -> Any:
-        return await self._user_with_status(user, params)
+        # The signed-in account may come from the credential cache: show
+        # its counts as they are now.
+        return await self._user_with_status(await self.microblog.user_by_id(user.id), params)
 
     async def _user_with_status(self, account: Account, params: Params) -> dict[str, Any]:
         body = user_json(account)

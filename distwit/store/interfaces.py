@@ -65,6 +65,12 @@ class IStore(Interface):
         or ``None``.
         """
 
+    def get_login(handle):
+        """
+        Deferred firing with ``(account, password_hash)`` of a local user,
+        in one query, or ``None``.
+        """
+
     def get_password_hash(account_id):
         """
         Deferred firing with the user's password hash, or ``None``.

@@ -268,6 +268,21 @@ class SQLStore:
 
         return self._run(interaction)
 
+    def get_login(self, handle: str) -> "Deferred[tuple[Account, str] | None]":
+        def interaction(txn: Any) -> tuple[Account, str] | None:
+            txn.execute(
+                self._q(
+                    f"SELECT {_ACCOUNT_COLUMNS}, u.password_hash FROM accounts a"
+                    " JOIN local_users u ON u.account_id = a.id"
+                    " WHERE a.handle_key = ? AND a.authority = ''"
+                ),
+                (handle.lower(),),
+            )
+            row = txn.fetchone()
+            return None if row is None else (_account(row), row[-1])
+
+        return self._run(interaction)
+
     def get_password_hash(self, account_id: int) -> "Deferred[str | None]":
         def interaction(txn: Any) -> str | None:
             txn.execute(

@@ -213,16 +213,17 @@ class Microblog:
         """
         if not is_valid_handle(handle):
             return None
-        account = await self.store.get_local_user(handle)
-        if account is None:
+        known = self._credentials.lookup(handle, password)
+        if known is not None:
+            # Verified a moment ago: no database read.  The account's
+            # counts may be a little old; what shows them reads them anew.
+            return known  # type: ignore[no-any-return]
+        login = await self.store.get_login(handle)
+        if login is None:
             return None
-        password_hash = await self.store.get_password_hash(account.id)
-        if password_hash is None:
-            return None
-        if self._credentials.known(account.id, password_hash, password):
-            return account
+        account, password_hash = login
         if await self._hasher.verify(password_hash, password):
-            self._credentials.remember(account.id, password_hash, password)
+            self._credentials.remember(handle, password, account)
             return account
         return None
 
@@ -233,7 +234,7 @@ class Microblog:
             )
         password_hash = await self._hasher.hash(password)
         await self.store.set_password_hash(account.id, password_hash)
-        self._credentials.forget(account.id)
+        self._credentials.forget(account.handle)
 
     async def user(self, screen_name: str) -> Account:
         """
