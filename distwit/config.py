@@ -129,6 +129,13 @@ SETTINGS = (
     ),
     Setting(
         "twitter",
+        "daily_post_limit",
+        "2400",
+        _positive_integer,
+        "posts a user may make in any 24 hours (Twitter's 2,400)",
+    ),
+    Setting(
+        "twitter",
         "rate_limit_window",
         "900",
         _window,
@@ -197,6 +204,7 @@ class Settings:
     registry: str
     ping_interval: float
     long_poll: float
+    daily_post_limit: int = 2400
     rate_limit_window: float = 900.0
     rate_limit_reads: int = 900
     rate_limit_writes: int = 300

@@ -121,6 +121,7 @@ class TwitterService(MultiService):
         self.store = store
         self.hasher = hasher or PasswordHasher(thread_runner(reactor))
         self.microblog = Microblog(store, self.hasher, reactor)
+        self.microblog.daily_posts = settings.daily_post_limit
         limiter = RateLimiter(
             reactor,
             window=settings.rate_limit_window,
