@@ -1,0 +1,92 @@
+"""
+``python -m benchmarks [--quick] [--json FILE] [--only NAME ...]``: run the
+benchmarks, print the table, write the results as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+
+from benchmarks import api, federation, ping
+from benchmarks.harness import ROOT, Result, Workspace, to_json
+
+BENCHMARKS = {
+    "api-read": lambda w, q, pg: api.api_read(w, q),
+    "api-write": lambda w, q, pg: api.api_write(w, q, pg),
+    "federation-latency": lambda w, q, pg: federation.latency(w, q),
+    "catch-up": lambda w, q, pg: federation.catch_up(w, q),
+    "ping-bytes": lambda w, q, pg: ping.idle_exchange(w, q),
+    "ping-memory": lambda w, q, pg: ping.directory_memory(q),
+}
+
+NOT_MEASURED = [
+    "API read with OAuth 1.0a",
+    "Timeline scaling (home_timeline p50 following 10 … 5,000 accounts, 1M posts)",
+    "Ping exchange throughput (report entries/s, changed subscriptions/s)",
+    "Cost growth (CPU seconds per delivered post, 1k → 100k users)",
+]
+
+
+def table(results: list[Result]) -> str:
+    lines = [f"{'benchmark':58} {'value':>12} {'baseline':>12} {'ratio':>7}  target"]
+    for r in results:
+        baseline = f"{r.baseline:12.1f}" if r.baseline is not None else " " * 12
+        ratio = f"{r.ratio:7.2f}" if r.ratio is not None else " " * 7
+        met = {True: "met", False: "NOT met", None: ""}[r.met]
+        lines.append(f"{r.name[:58]:58} {r.value:12.1f} {baseline} {ratio}  "
+                     f"{r.target} {met}  [{r.unit}]")
+        for key, value in r.extra.items():
+            shown = f"{value:.1f}" if isinstance(value, float) else str(value)
+            lines.append(f"{'':60}{key} = {shown}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--quick", action="store_true", help="short runs (what CI does)")
+    parser.add_argument("--json", default=os.path.join(ROOT, "benchmarks", "results.json"))
+    parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS))
+    parser.add_argument("--postgres", default=os.environ.get("DISTWIT_TEST_POSTGRES"),
+                        help="a PostgreSQL database it may wipe, for API write")
+    args = parser.parse_args()
+    results: list[Result] = []
+    failed = []
+    started = time.time()
+    for name in args.only or list(BENCHMARKS):
+        workspace = Workspace()
+        print(f"running {name} ...", flush=True)
+        try:
+            if name == "api-write" and args.postgres:
+                from tests.support import wipe_postgres
+
+                wipe_postgres(args.postgres)
+            results.extend(BENCHMARKS[name](workspace, args.quick, args.postgres))
+        except Exception:
+            traceback.print_exc()
+            failed.append(name)
+        finally:
+            workspace.close()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    print()
+    print(f"distwit benchmarks{' (quick)' if args.quick else ''}: commit {commit},"
+          f" {os.cpu_count()} cores, Python {platform.python_version()},"
+          f" {time.time() - started:.0f} s")
+    print(table(results))
+    print("\nnot measured yet: " + "; ".join(NOT_MEASURED))
+    with open(args.json, "w") as f:
+        f.write(to_json(results))
+    print(f"\nwrote {args.json}")
+    if failed:
+        print(f"benchmarks that failed: {', '.join(failed)}", file=sys.stderr)
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

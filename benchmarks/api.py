@@ -1,0 +1,108 @@
+"""
+API read and write: distwit against a bare twisted.web resource in the
+same kind of process, measured by the same load generator.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import sqlite3
+import time
+
+from benchmarks.harness import Result, Workspace, basic, call, load, wait_until
+
+
+def twitter_role(workspace: Workspace, name: str) -> tuple[str, ...]:
+    """
+    Options for a twitter server as deployed: its own process, beside a
+    registry and a ping server (so each post is reported, as in real use).
+    """
+    registry = workspace.server(f"{name}-registry", "--role", "registry")
+    workspace.server(f"{name}-ping", "--role", "ping", "--registry", registry.url)
+    wait_until(lambda: registry.request("GET", "/registry/pings")[1]["pings"], 20)
+    return ("--role", "twitter", "--registry", registry.url)
+
+
+def api_read(workspace: Workspace, quick: bool) -> list[Result]:
+    """
+    home_timeline.json?count=20 requests/s, HTTP Basic, with the reader
+    following 10 accounts of 20 posts each.
+    """
+    authors = [f"author{i}" for i in range(10)]
+    server = workspace.server("read", *twitter_role(workspace, "read"),
+                              users=["reader", *authors])
+    for author in authors:
+        call(server, "POST", "/1.1/friendships/create.json", "reader", screen_name=author)
+        for n in range(20 if not quick else 3):
+            call(server, "POST", "/1.1/statuses/update.json", author, status=f"{author} {n}")
+    path = "/1.1/statuses/home_timeline.json?count=20"
+    headers = {"Authorization": basic("reader")}
+    host, _, port = server.url.split("//", 1)[1].partition(":")
+    connection = http.client.HTTPConnection(host, int(port))
+    connection.request("GET", path, headers=headers)
+    body = connection.getresponse().read()
+    bare = workspace.bare(body)
+    duration = 2.0 if quick else 10.0
+    load(server.url, "GET", path, headers, duration=1.0)  # warm up
+    real = load(server.url, "GET", path, headers, duration=duration)
+    baseline = load(bare, "GET", path, headers, duration=duration)
+    ratio = real.rate / baseline.rate
+    return [
+        Result("API read: home_timeline (Basic)", real.rate, "requests/s",
+               baseline.rate, "bare twisted.web resource, same bytes",
+               "≥ 0.5 of the bare resource", ratio >= 0.5,
+               extra={"p50_ms": real.percentile(50) * 1000,
+                      "p99_ms": real.percentile(99) * 1000,
+                      "bare_p50_ms": baseline.percentile(50) * 1000,
+                      "bytes": len(body)}),
+    ]
+
+
+def api_write(workspace: Workspace, quick: bool, postgres: str | None) -> list[Result]:
+    """
+    statuses/update.json posts/s, acknowledged once committed (survives a
+    kill -9), on SQLite and on PostgreSQL, against the bare resource
+    answering the same POST.
+    """
+    results = []
+    duration = 2.0 if quick else 10.0
+    bare = workspace.bare(b'{"ok":true}')
+    path = "/1.1/statuses/update.json"
+    headers = {"Authorization": basic("writer")}
+    baseline = load(bare, "POST", path, headers, post=True, duration=duration)
+    engines = [("SQLite", ())]
+    if postgres:
+        engines.append(("PostgreSQL", ("--database", postgres)))
+    role = twitter_role(workspace, "write")
+    for name, options in engines:
+        server = workspace.server(f"write-{name}", *role, *options, users=["writer"])
+        load(server.url, "POST", path, headers, post=True, duration=0.5)
+        real = load(server.url, "POST", path, headers, post=True, duration=duration)
+        target = "≥ 1,000 posts/s" if name == "SQLite" else "(no target)"
+        results.append(Result(
+            f"API write: statuses/update on {name}", real.rate, "posts/s",
+            baseline.rate, "bare resource answering the POST", target,
+            real.rate >= 1000 if name == "SQLite" else None,
+            extra={"p50_ms": real.percentile(50) * 1000,
+                   "p99_ms": real.percentile(99) * 1000},
+        ))
+    # The storage floor: sqlite3 alone, one committed insert per post, WAL
+    # and synchronous=NORMAL as distwit uses it.
+    path_db = workspace.path("floor.sqlite3")
+    db = sqlite3.connect(path_db, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE posts (id INTEGER PRIMARY KEY, seq INTEGER, text TEXT)")
+    count = 2000 if quick else 20000
+    start = time.perf_counter()
+    for n in range(count):
+        db.execute("BEGIN")
+        db.execute("INSERT INTO posts (seq, text) VALUES (?, ?)", (n, f"post {n}"))
+        db.execute("COMMIT")
+    floor = count / (time.perf_counter() - start)
+    db.close()
+    os.remove(path_db)
+    sqlite_result = results[0]
+    sqlite_result.extra["sqlite_floor_per_s"] = floor
+    return results
