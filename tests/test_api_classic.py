@@ -16,7 +16,7 @@ from distwit.api.limits import RateLimiter
 from distwit.twitter.service import TwitterService
 
 from tests.support import cheap_hasher
-from tests.test_api import BASE, PASSWORDS, APITestCase
+from tests.test_api import BASE, PASSWORDS, APITestCase, _basic
 
 
 class EntityTests(APITestCase):
@@ -509,3 +509,20 @@ class ClientsPageTests(APITestCase):
                          "twitter-lite", "twit", 'host="localhost:8080"',
                          "http://localhost:8080/1.1"):
             self.assertIn(expected, body)
+
+
+class LockTests(APITestCase):
+    def test_guessing_locks_the_account(self) -> None:
+        """
+        Ten wrong passwords lock the account for 15 minutes (326), even for
+        the right password; then it opens again.  Other accounts are not
+        touched.
+        """
+        path = "/1.1/account/verify_credentials.json"
+        for _ in range(10):
+            self.assertError(self.call("GET", path, headers={
+                "authorization": "Basic " + _basic("alice", "guess")}), 401, 32)
+        self.assertError(self.call("GET", path, "alice"), 403, 326)
+        self.assertEqual(self.call("GET", path, "bob")[0], 200)
+        self.clock.advance(15 * 60 + 1)
+        self.assertEqual(self.call("GET", path, "alice")[0], 200)

@@ -67,6 +67,7 @@ RULE_ERRORS: dict[type[core.RuleError], tuple[int, int]] = {
     core.OverDailyLimit: (185, 403),
     core.FollowLimit: (161, 403),
     core.AlreadyFavorited: (139, 403),
+    core.AccountLocked: (326, 403),
 }
 
 

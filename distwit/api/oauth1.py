@@ -47,6 +47,7 @@ from distwit.api import errors
 from distwit.api.errors import TwitterError
 from distwit.http import json_body
 from distwit.model import Account
+from distwit.twitter.core import RuleError
 
 #: Seconds a timestamp may be off our clock, and a nonce is remembered.
 TIMESTAMP_WINDOW = 300
@@ -280,6 +281,9 @@ class OAuthProvider:
                 return await work  # type: ignore[no-any-return]
             except TwitterError as e:
                 return json_body(request, e.body(), e.status)
+            except RuleError as e:
+                error = errors.from_rule(e)
+                return json_body(request, error.body(), error.status)
             except Exception:
                 self.log.failure("OAuth request {path} failed", path=request.path)
                 error = errors.internal_error()
@@ -365,10 +369,14 @@ class OAuthProvider:
                                       f"<p>{app_name} will not have access.</p>")
                 request.redirect(_with_query(token["callback"], {"denied": token["token"]}))
                 return b""
-            user = await self.microblog.authenticate(
-                form.get("session[username_or_email]", form.get("username", "")),
-                form.get("session[password]", form.get("password", "")),
-            )
+            try:
+                user = await self.microblog.authenticate(
+                    form.get("session[username_or_email]", form.get("username", "")),
+                    form.get("session[password]", form.get("password", "")),
+                )
+            except RuleError as e:
+                return self._page(request, "Try again later", f"<p>{html.escape(str(e))}</p>",
+                                  429)
             if user is None:
                 error = "<p class='error'>That handle and password do not match.</p>"
             else:

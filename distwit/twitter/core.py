@@ -74,6 +74,18 @@ class OverDailyLimit(RuleError):
     """
 
 
+#: Wrong passwords for one account within LOCK_WINDOW seconds before it is
+#: locked for LOCK_WINDOW seconds (against guessing).
+MAX_FAILED_SIGN_INS = 10
+LOCK_WINDOW = 15 * 60
+
+
+class AccountLocked(RuleError):
+    """
+    Too many wrong passwords for this account lately.
+    """
+
+
 class AlreadyFavorited(RuleError):
     """
     Favoriting a status twice.
@@ -133,6 +145,8 @@ class Microblog:
         self.local_changed: Callable[[str, int], None] | None = None
         self.daily_posts = DAILY_POSTS
         self.max_following = MAX_FOLLOWING
+        #: When each account was last given a wrong password (the lock).
+        self._failed_sign_ins: dict[str, deque[float]] = {}
         #: When each author posted in the last day (for the daily limit).
         self._recent_posts: dict[int, deque[int]] = {}
         #: Follows across servers (:class:`distwit.twitter.federation.Federation`);
@@ -214,6 +228,16 @@ class Microblog:
         if not is_valid_handle(handle):
             return None
         known = self._credentials.lookup(handle, password)
+        failures = self._failed_sign_ins.get(handle.lower())
+        if failures:
+            now = self._clock.seconds()
+            while failures and failures[0] <= now - LOCK_WINDOW:
+                failures.popleft()
+            if len(failures) >= MAX_FAILED_SIGN_INS and known is None:
+                raise AccountLocked(
+                    "To protect this account from password guessing, it is locked for"
+                    f" {LOCK_WINDOW // 60} minutes after {MAX_FAILED_SIGN_INS} wrong passwords."
+                )
         if known is not None:
             # Verified a moment ago: no database read.  The account's
             # counts may be a little old; what shows them reads them anew.
@@ -224,7 +248,9 @@ class Microblog:
         account, password_hash = login
         if await self._hasher.verify(password_hash, password):
             self._credentials.remember(handle, password, account)
+            self._failed_sign_ins.pop(handle.lower(), None)
             return account
+        self._failed_sign_ins.setdefault(handle.lower(), deque()).append(self._clock.seconds())
         return None
 
     async def set_password(self, account: Account, password: str) -> None:

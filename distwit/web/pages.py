@@ -392,7 +392,13 @@ class Pages:
         handle = (self._field(request, "handle") or "").strip()
         password = self._field(request, "password") or ""
         next_path = local_path(self._field(request, "next"))
-        account = await self.microblog.authenticate(handle, password)
+        try:
+            account = await self.microblog.authenticate(handle, password)
+        except RuleError as e:
+            return self._render(
+                request, "login.html", visitor, 429,
+                handle=handle, next=next_path or "", error=str(e),
+            )
         if account is None:
             return self._render(
                 request, "login.html", visitor, 400,
