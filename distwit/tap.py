@@ -1,9 +1,12 @@
 """
 ``twistd distwit``: options and the service tree.
 
-``makeService`` returns a MultiService with one child per role and one
-for the listening port; in ``--role=all`` the three roles share the port,
-the ping and registry roles under ``/ping/`` and ``/registry/``.
+``makeService`` returns a MultiService with one child per role, one for
+the listening port and one that closes the outgoing connection pool.
+Every role is at the same paths alone or together: the ping role under
+``/ping/``, the registry under ``/registry/``, the twitter role at the
+root; ``/.well-known/distwit`` (the server's key and endpoints) and
+``/health`` answer in every role.
 """
 
 from __future__ import annotations
