@@ -139,6 +139,40 @@ class SyncTests(SynchronousTestCase):
             else:
                 self.assertEqual(sent, [])
 
+    def test_posts_during_an_exchange(self) -> None:
+        """
+        Posts made while a report is under way go in the next report as
+        soon as it is answered, not a round later; a stream of posts makes
+        one report per REPORT_COALESCE seconds, not one per post; a failed
+        report waits for the next round.
+        """
+        from distwit.twitter.sync import REPORT_COALESCE
+
+        url = rendezvous("alice@s1.test:8081", PINGS, 2)[0]
+        self.start()
+        self.client.hold = True
+        self.successResultOf(self.microblog.post(self.alice, "one"))
+        self.clock.advance(0)
+        held = [p for p in self.client.pending if p[0].startswith(url)]
+        self.assertEqual(held[0][1]["reports"], {"alice@s1.test:8081": 1})
+        for n in range(5):
+            self.successResultOf(self.microblog.post(self.alice, f"more {n}"))
+        self.client.hold = False
+        self.clock.advance(REPORT_COALESCE / 2)
+        self.assertEqual(len([p for p in self.client.pending if p[0].startswith(url)]), 1)
+        answer = self.answer_for(url)
+        held[0][2].callback(answer(url, held[0][1]))
+        self.clock.advance(REPORT_COALESCE)
+        self.assertEqual(self.exchanges(url)[-1]["reports"], {"alice@s1.test:8081": 6})
+        # A failing ping server is not hammered: the next try is the round.
+        self.client.routes[url + "/ping/exchange"] = ConnectionError("down")
+        count = len(self.exchanges(url))
+        self.successResultOf(self.microblog.post(self.alice, "while down"))
+        self.clock.advance(REPORT_COALESCE)
+        self.clock.advance(REPORT_COALESCE)
+        self.clock.advance(1)
+        self.assertEqual(len(self.exchanges(url)), count + 1)
+
     def test_delete_reported(self) -> None:
         """
         A delete takes a number, so it is reported like a post.

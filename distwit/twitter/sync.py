@@ -31,6 +31,9 @@ from distwit.store.interfaces import IStore
 from distwit.twitter.accts import BadAcct, authority_of, make_acct, rendezvous, split_acct
 
 
+#: Under a stream of local posts, at most one report per this many seconds.
+REPORT_COALESCE = 0.05
+
 #: Seconds before asking again for the ping servers when there are none.
 EMPTY_RETRY = 1.0
 
@@ -150,6 +153,7 @@ class SyncService(Service):
         self._round: Deferred[Any] | None = None
         self._report_call: Any = None
         self._retry_call: Any = None
+        self._last_report = float("-inf")
 
     # Hooks for the rest of the twitter role
 
@@ -162,8 +166,7 @@ class SyncService(Service):
         self._local[acct] = max(last, self._local.get(acct, 0))
         for url in rendezvous(acct, self._servers, self.replicas):
             self._states[url].pending_reports.add(acct)
-        if self.running and self._report_call is None:
-            self._report_call = self._clock.callLater(0, self._report_now)
+        self._schedule_report()
 
     def subscribe(self, acct: str) -> None:
         """
@@ -175,8 +178,7 @@ class SyncService(Service):
         for url in rendezvous(acct, self._servers, self.replicas):
             self._states[url].subscribe.add(acct)
             self._states[url].unsubscribe.discard(acct)
-        if self.running and self._report_call is None:
-            self._report_call = self._clock.callLater(0, self._report_now)
+        self._schedule_report()
 
     def unsubscribe(self, acct: str) -> None:
         """
@@ -304,8 +306,19 @@ class SyncService(Service):
                     if d is not None:
                         d.cancel()
 
+    def _schedule_report(self) -> None:
+        """
+        Report soon: at once, or (under a stream of posts) one report per
+        :data:`REPORT_COALESCE` seconds carrying everything since the last.
+        """
+        if not self.running or self._report_call is not None:
+            return
+        delay = max(0.0, self._last_report + REPORT_COALESCE - self._clock.seconds())
+        self._report_call = self._clock.callLater(delay, self._report_now)
+
     def _report_now(self) -> None:
         self._report_call = None
+        self._last_report = self._clock.seconds()
         for state in self._states.values():
             if state.short is None and (state.pending_reports or state.subscribe):
                 self._start_exchange(state, wait=0)
@@ -319,6 +332,13 @@ class SyncService(Service):
             if getattr(state, attribute) is d:
                 setattr(state, attribute, None)
 
+        def succeeded(result: Any) -> None:
+            done(result)
+            if not wait and (state.pending_reports or state.subscribe):
+                # What changed while this exchange was under way (after a
+                # failure, the next round tries again instead).
+                self._schedule_report()
+
         def failed(failure: Any) -> None:
             state.failures += 1
             if self.running:
@@ -328,7 +348,8 @@ class SyncService(Service):
                     error=failure.getErrorMessage(),
                 )
 
-        d.addErrback(failed).addBoth(done)
+        d.addCallbacks(succeeded, failed)
+        d.addBoth(done)
 
     def _start_long_poll(self, state: PingState) -> None:
         """
@@ -388,8 +409,7 @@ class SyncService(Service):
             self.log.info("ping server {url} has a new epoch; reporting again", url=state.url)
             state.epoch, state.cursor, state.reset = epoch, None, True
             self._refill(state)
-            if self.running and self._report_call is None:
-                self._report_call = self._clock.callLater(0, self._report_now)
+            self._schedule_report()
             return
         state.epoch = epoch
         if state.cursor is None or cursor > state.cursor or reset:
