@@ -294,6 +294,33 @@ class APIStoreTestsMixin:
         self.assertEqual(len((yield self.store.mentions_timeline(bob.id, 10, None, None))), 1)
 
     @inlineCallbacks
+    def test_home_timeline_following_many(self):
+        """
+        Following many accounts (where SQLite walks the posts newest first)
+        the home timeline holds the same posts as the plain plan would:
+        one's own and the followees', newest first, paged by max_id and
+        since_id; not others'.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        stranger = yield self.store.create_user("stranger", "", "h", T0)
+        expected = []
+        for i in range(25):
+            author = yield self.store.create_user(f"f{i}", "", "h", T0)
+            yield self.store.follow(alice.id, author.id, T0)
+            post = yield self.store.create_post(author.id, f"from f{i}", "web", None, T0 + i)
+            expected.append(post.id)
+            yield self.store.create_post(stranger.id, f"noise {i}", "web", None, T0 + i)
+        mine = yield self.store.create_post(alice.id, "mine", "web", None, T0 + 99)
+        expected.append(mine.id)
+        expected.sort(reverse=True)
+        page = yield self.store.home_timeline(alice.id, 10, None, None)
+        self.assertEqual([p.id for p in page], expected[:10])
+        page = yield self.store.home_timeline(alice.id, 10, None, expected[10])
+        self.assertEqual([p.id for p in page], expected[10:20])
+        page = yield self.store.home_timeline(alice.id, 100, expected[5], None)
+        self.assertEqual([p.id for p in page], expected[:5])
+
+    @inlineCallbacks
     def test_pages_search_profile(self):
         """
         Follow lists page by account id downwards; search finds text and

@@ -26,6 +26,8 @@ class PostgresEngine:
         "BIGINT": "BIGINT",
     }
     greatest = "GREATEST"
+    #: Whether home timelines of many followees walk posts newest first.
+    walk_newest_first = False
 
     def __init__(self, url: str, pool_size: int = 5) -> None:
         self.url = url

@@ -20,6 +20,7 @@ class Engine(Protocol):
     name: str
     substitutions: dict[str, str]
     greatest: str
+    walk_newest_first: bool
 
     def describe(self) -> str: ...
     def convert(self, sql: str) -> str: ...

@@ -22,6 +22,8 @@ class SQLiteEngine:
     substitutions = {"AUTO_ID": "INTEGER PRIMARY KEY", "BIGINT": "INTEGER"}
     #: SQL's two-argument maximum.
     greatest = "MAX"
+    #: Whether home timelines of many followees walk posts newest first.
+    walk_newest_first = True
 
     def __init__(self, path: str) -> None:
         self.path = path
