@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 
-from benchmarks import api, federation, ping
+from benchmarks import api, federation, ping, timelines
 from benchmarks.harness import ROOT, Result, Workspace, to_json
 
 BENCHMARKS = {
@@ -23,11 +23,11 @@ BENCHMARKS = {
     "catch-up": lambda w, q, pg: federation.catch_up(w, q),
     "ping-bytes": lambda w, q, pg: ping.idle_exchange(w, q),
     "ping-memory": lambda w, q, pg: ping.directory_memory(q),
+    "timeline-scaling": lambda w, q, pg: timelines.scaling(w, q),
 }
 
 NOT_MEASURED = [
     "API read with OAuth 1.0a",
-    "Timeline scaling (home_timeline p50 following 10 … 5,000 accounts, 1M posts)",
     "Ping exchange throughput (report entries/s, changed subscriptions/s)",
     "Cost growth (CPU seconds per delivered post, 1k → 100k users)",
 ]
