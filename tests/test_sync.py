@@ -173,6 +173,30 @@ class SyncTests(SynchronousTestCase):
         self.clock.advance(1)
         self.assertEqual(len(self.exchanges(url)), count + 1)
 
+    def test_many_subscriptions_in_chunks(self) -> None:
+        """
+        Subscriptions too many for one exchange (a ping server takes 1 MiB)
+        go in several, each under the budget, one after another without
+        waiting for the next round; together they are the whole list.
+        """
+        import json
+
+        from distwit.twitter.sync import EXCHANGE_BUDGET, REPORT_COALESCE
+
+        accts = {f"someone_{i:06d}@server{i % 7}.example.org" for i in range(40_000)}
+        self.sync._subscriptions.update(accts)
+        self.sync._loaded = True
+        self.sync._pings = StaticPingList(PINGS[:1])
+        self.start()
+        for _ in range(20):
+            self.clock.advance(REPORT_COALESCE)
+        sent = self.exchanges(PINGS[0])
+        self.assertGreater(len(sent), 1)
+        for body in sent:
+            self.assertLess(len(json.dumps(body, separators=(",", ":"))), EXCHANGE_BUDGET + 10_000)
+        self.assertTrue(sent[0]["reset"])
+        self.assertEqual(set().union(*(b["subscribe"] for b in sent)), accts)
+
     def test_delete_reported(self) -> None:
         """
         A delete takes a number, so it is reported like a post.

@@ -31,6 +31,10 @@ from distwit.store.interfaces import IStore
 from distwit.twitter.accts import BadAcct, authority_of, make_acct, rendezvous, split_acct
 
 
+#: The most bytes of accts one exchange carries; a ping server takes at
+#: most 1 MiB.
+EXCHANGE_BUDGET = 600_000
+
 #: Under a stream of local posts, at most one report per this many seconds.
 REPORT_COALESCE = 0.05
 
@@ -386,9 +390,16 @@ class SyncService(Service):
         changes, apply the changes it answers with.
         """
         reset = state.reset
-        reports = {acct: self._local[acct] for acct in state.pending_reports if acct in self._local}
-        subscribe = sorted(state.subscribe)
-        unsubscribe = sorted(state.unsubscribe)
+        # At most EXCHANGE_BUDGET bytes of accts: the rest goes in the
+        # exchanges that follow at once (a ping server takes 1 MiB).
+        budget = [EXCHANGE_BUDGET]
+        reports = {
+            acct: self._local[acct]
+            for acct in _within(sorted(a for a in state.pending_reports if a in self._local),
+                                budget, extra=22)
+        }
+        subscribe = _within(sorted(state.subscribe), budget)
+        unsubscribe = _within(sorted(state.unsubscribe), budget)
         body = {
             "server": self.public_url,
             "home": self.public_url,
@@ -445,6 +456,22 @@ class SyncService(Service):
             account = await self._store.note_remote_last(handle, authority, last, home)
             if account is not None and account.synced_seq < account.last_seq:
                 self._fetcher.want(account)
+
+
+def _within(accts: list[str], budget: list[int], extra: int = 3) -> list[str]:
+    """
+    The first of ``accts`` that fit in what is left of ``budget`` (bytes
+    of JSON, ``extra`` more per acct for quotes, commas and numbers),
+    taking it off the budget.
+    """
+    taken = []
+    for acct in accts:
+        cost = len(acct.encode("utf-8")) + extra
+        if cost > budget[0]:
+            break
+        budget[0] -= cost
+        taken.append(acct)
+    return taken
 
 
 def _parse_answer(answer: Any) -> tuple[str, int, dict[str, tuple[int, str]]]:
