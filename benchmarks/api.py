@@ -48,7 +48,19 @@ def api_read(workspace: Workspace, quick: bool) -> list[Result]:
     real = load(server.url, "GET", path, headers, duration=duration)
     baseline = load(bare, "GET", path, headers, duration=duration)
     ratio = real.rate / baseline.rate
+    # OAuth 1.0a: the same request signed (HMAC-SHA1) by oauthlib, with
+    # the bare resource receiving the same signed requests.
+    oauth = _oauth_credentials(server, "reader")
+    load(server.url, "GET", path, {}, duration=1.0, oauth=oauth)
+    signed = load(server.url, "GET", path, {}, duration=duration, oauth=oauth)
+    signed_bare = load(bare, "GET", path, {}, duration=duration, oauth=oauth)
+    signed_ratio = signed.rate / signed_bare.rate
     return [
+        Result("API read: home_timeline (OAuth 1.0a)", signed.rate, "requests/s",
+               signed_bare.rate, "bare resource, the same signed requests",
+               "≥ 0.5 of the bare resource", signed_ratio >= 0.5,
+               extra={"p50_ms": signed.percentile(50) * 1000,
+                      "p99_ms": signed.percentile(99) * 1000}),
         Result("API read: home_timeline (Basic)", real.rate, "requests/s",
                baseline.rate, "bare twisted.web resource, same bytes",
                "≥ 0.5 of the bare resource", ratio >= 0.5,
@@ -57,6 +69,20 @@ def api_read(workspace: Workspace, quick: bool) -> list[Result]:
                       "bare_p50_ms": baseline.percentile(50) * 1000,
                       "bytes": len(body)}),
     ]
+
+
+def _oauth_credentials(server: "object", handle: str) -> dict[str, str]:
+    from benchmarks.harness import run_cli
+
+    data = server.data  # type: ignore[attr-defined]
+    done = run_cli("app", "create", "Benchmark", "--owner", handle, "--data", data)
+    app = dict(line.split("=", 1) for line in done.stdout.splitlines())
+    done = run_cli("token", "create", "--consumer-key", app["consumer_key"], "--user", handle,
+                   "--data", data)
+    token = dict(line.split("=", 1) for line in done.stdout.splitlines())
+    return {"key": app["consumer_key"], "secret": app["consumer_secret"],
+            "token": token["access_token"], "token_secret": token["access_token_secret"],
+            "public_url": server.url}  # type: ignore[attr-defined]
 
 
 def api_write(workspace: Workspace, quick: bool, postgres: str | None) -> list[Result]:

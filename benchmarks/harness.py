@@ -120,8 +120,15 @@ class Workspace:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _worker(args: tuple[str, str, str, dict[str, str], Any, float, int, int]) -> list[float]:
-    url, method, path, headers, body_kind, duration, limit, index = args
+def _worker(args: tuple[Any, ...]) -> list[float]:
+    url, method, path, headers, body_kind, duration, limit, index, oauth = args
+    signer = None
+    if oauth is not None:
+        from oauthlib.oauth1 import Client
+
+        signer = Client(oauth["key"], client_secret=oauth["secret"],
+                        resource_owner_key=oauth["token"],
+                        resource_owner_secret=oauth["token_secret"])
     host, _, port = url.split("//", 1)[1].partition(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
     latencies = []
@@ -132,6 +139,9 @@ def _worker(args: tuple[str, str, str, dict[str, str], Any, float, int, int]) ->
         if body_kind == "post":
             body = f"status=benchmark post {index} {n} {time.monotonic_ns()}".encode()
         start = time.perf_counter()
+        if signer is not None:
+            _, signed, _ = signer.sign(oauth["public_url"] + path, method)
+            headers = {**headers, **signed}
         connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
         response.read()
@@ -160,14 +170,14 @@ class Load:
 
 def load(url: str, method: str, path: str, headers: dict[str, str], *,
          post: bool = False, duration: float = 3.0, limit: int = 100_000,
-         connections: int = 4) -> Load:
+         connections: int = 4, oauth: dict[str, str] | None = None) -> Load:
     """
     ``connections`` client processes, each with one keep-alive connection,
     sending requests for ``duration`` seconds (at most ``limit`` each).
     """
     if post:
         headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
-    jobs = [(url, method, path, headers, "post" if post else None, duration, limit, i)
+    jobs = [(url, method, path, headers, "post" if post else None, duration, limit, i, oauth)
             for i in range(connections)]
     context = multiprocessing.get_context("spawn")
     with context.Pool(connections) as pool:

@@ -149,3 +149,71 @@ def idle_exchange(workspace: Workspace, quick: bool) -> list[Result]:
                size <= sizes[10] * 1.1)
         for n, size in sizes.items()
     ]
+
+
+def exchange_throughput(workspace: Workspace, quick: bool) -> list[Result]:
+    """
+    Report entries and subscription changes a ping server takes per
+    second through signed exchanges (batches of 5,000), against the same
+    work done on its directory in-process (no HTTP, JSON or signatures).
+    """
+    import time
+
+    from twisted.internet.task import Clock
+
+    from distwit.ping.directory import MemoryDirectory
+
+    batches = 10 if quick else 60
+    size = 5000
+    ping = workspace.server("ping-throughput", "--role", "ping")
+    peer = SignedPeer()
+    results = []
+    try:
+        home = peer.url
+        authority = home.split("//", 1)[1]
+
+        def reports(n: int) -> dict[str, int]:
+            return {f"user{i}@{authority}": n for i in range(size)}
+
+        _, _, state = peer.exchange(ping.url, {"server": peer.url, "reset": True})
+        start = time.perf_counter()
+        for n in range(1, batches + 1):
+            _, _, state = peer.exchange(ping.url, {
+                "server": peer.url, "cursor": state["cursor"], "epoch": state["epoch"],
+                "reports": reports(n),
+            })
+        reported = batches * size / (time.perf_counter() - start)
+
+        start = time.perf_counter()
+        for n in range(1, batches + 1):
+            accts = [f"user{i}@author{n}.example" for i in range(size)]
+            key = "subscribe" if n % 2 else "unsubscribe"
+            if key == "unsubscribe":
+                accts = [f"user{i}@author{n - 1}.example" for i in range(size)]
+            _, _, state = peer.exchange(ping.url, {
+                "server": peer.url, "cursor": state["cursor"], "epoch": state["epoch"],
+                key: accts,
+            })
+        changed = batches * size / (time.perf_counter() - start)
+    finally:
+        peer.close()
+
+    directory = MemoryDirectory(Clock())
+    start = time.perf_counter()
+    for n in range(1, batches + 1):
+        directory.report(peer.url, {a: (n, peer.url) for a in reports(n)})
+    direct_reports = batches * size / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for n in range(1, batches + 1):
+        if n % 2:
+            directory.subscribe("reader", [f"user{i}@author{n}.example" for i in range(size)])
+        else:
+            directory.unsubscribe("reader",
+                                  [f"user{i}@author{n - 1}.example" for i in range(size)])
+    direct_changes = batches * size / (time.perf_counter() - start)
+    results.append(Result("Ping: report entries through exchanges", reported, "entries/s",
+                          direct_reports, "the directory in-process", "(no target)", None))
+    results.append(Result("Ping: subscription changes through exchanges", changed,
+                          "changes/s", direct_changes, "the directory in-process",
+                          "(no target)", None))
+    return results
