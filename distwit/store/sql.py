@@ -960,9 +960,12 @@ class SQLStore:
     def subscriptions(self) -> "Deferred[list[tuple[str, str]]]":
         def interaction(txn: Any) -> list[tuple[str, str]]:
             txn.execute(
+                # "|| ''" keeps SQLite from looking the follower up through
+                # the authority index (all local accounts, for each remote
+                # one: quadratic) rather than by its id.
                 "SELECT a.handle_key, a.authority FROM accounts a WHERE a.authority <> ''"
                 " AND EXISTS (SELECT 1 FROM follows f JOIN accounts l"
-                " ON l.id = f.follower_id AND l.authority = ''"
+                " ON l.id = f.follower_id AND (l.authority || '') = ''"
                 " WHERE f.followee_id = a.id)"
             )
             return [(row[0], row[1]) for row in txn.fetchall()]
