@@ -71,7 +71,8 @@ class Workspace:
             if done.returncode != 0:
                 raise RuntimeError(done.stderr)
 
-    def server(self, name: str, *options: str, users: list[str] = ()) -> ServerProcess:
+    def server(self, name: str, *options: str, users: list[str] = (),
+               port: int | None = None) -> ServerProcess:
         data = self.path(name)
         os.makedirs(data, exist_ok=True)
         database: tuple[str, ...] = ()
@@ -86,7 +87,7 @@ class Workspace:
                         "rate_limit_writes = 1000000000\n"
                         "daily_post_limit = 1000000000\n")
             options = (*options, "--config", config)
-        server = ServerProcess(data, *options)
+        server = ServerProcess(data, *options, port=port)
         self.processes.append(server)
         return server
 
