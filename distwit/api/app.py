@@ -485,15 +485,29 @@ class TwitterAPI:
             return await self.microblog.user(screen_name)
         return None
 
-    async def user_timeline(self, request: Any, user: Any, params: Params) -> Any:
+    async def _named_or_self(
+        self, params: Params, user: Account | None, unknown: TwitterError
+    ) -> Account:
+        """
+        The user named by ``user_id`` or ``screen_name`` (or ``id``), else
+        the signed-in ``user``.
+
+        :param unknown: the error to answer when the name matches nobody.
+        :raises TwitterError: ``unknown``; or 170 when there is neither a
+            name nor a signed-in user.
+        """
         try:
-            author = await self._named_user(params)
+            account = await self._named_user(params)
         except RuleError:
-            raise errors.page_not_found("no such user") from None
-        if author is None:
-            if user is None:
-                raise errors.missing_parameter("screen_name or user_id")
-            author = user
+            raise unknown from None
+        if account is not None:
+            return account
+        if user is None:
+            raise errors.missing_parameter("screen_name or user_id")
+        return user
+
+    async def user_timeline(self, request: Any, user: Any, params: Params) -> Any:
+        author = await self._named_or_self(params, user, errors.page_not_found("no such user"))
         count, since_id, max_id = await self._timeline_args(params)
         posts = await self.microblog.store.user_timeline(author.id, count, since_id, max_id)
         return await self._statuses(user, posts, params)
@@ -570,14 +584,7 @@ class TwitterAPI:
         return await self._status(user, params, post)
 
     async def favorites_list(self, request: Any, user: Any, params: Params) -> Any:
-        try:
-            account = await self._named_user(params)
-        except RuleError:
-            raise TwitterError(50, "User not found.", 404) from None
-        if account is None:
-            if user is None:
-                raise errors.missing_parameter("screen_name or user_id")
-            account = user
+        account = await self._named_or_self(params, user, errors.user_not_found())
         count, since_id, max_id = await self._timeline_args(params)
         posts = await self.microblog.store.favorites_timeline(account.id, count, since_id, max_id)
         return await self._statuses(user, posts, params)
@@ -588,7 +595,7 @@ class TwitterAPI:
         try:
             account = await self._named_user(params, resolve=True)
         except RuleError:
-            raise TwitterError(50, "User not found.", 404) from None
+            raise errors.user_not_found() from None
         if account is None:
             raise errors.missing_parameter("screen_name or user_id")
         return await self._user_with_status(account, params)
@@ -654,7 +661,7 @@ class TwitterAPI:
             if name:
                 return await self.microblog.user(name)
         except RuleError:
-            raise TwitterError(50, "User not found.", 404) from None
+            raise errors.user_not_found() from None
         if default is not None:
             return default
         raise errors.missing_parameter(f"{id_name} or {name_name}")
@@ -710,14 +717,7 @@ class TwitterAPI:
     async def _page(
         self, user: Any, params: Params, followers: bool, default: int, maximum: int
     ) -> tuple[list[Account], dict[str, Any]]:
-        try:
-            account = await self._named_user(params)
-        except RuleError:
-            raise TwitterError(50, "User not found.", 404) from None
-        if account is None:
-            if user is None:
-                raise errors.missing_parameter("screen_name or user_id")
-            account = user
+        account = await self._named_or_self(params, user, errors.user_not_found())
         count = params.count(default=default, maximum=maximum)
         before = params.cursor()
         if before == 0:

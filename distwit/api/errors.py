@@ -49,6 +49,10 @@ def missing_parameter(name: str) -> TwitterError:
     return TwitterError(170, f"Missing required parameter: {name}.", 400)
 
 
+def user_not_found() -> TwitterError:
+    return TwitterError(50, "User not found.", 404)
+
+
 def internal_error() -> TwitterError:
     return TwitterError(131, "Internal error.", 500)
 
