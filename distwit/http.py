@@ -1,6 +1,6 @@
 """
-Shared HTTP pieces: the ``/health`` resource and the root that puts the
-roles of one process behind one port.
+Shared HTTP pieces: JSON answers and request bodies, the ``/health``
+resource and the root that puts the roles of one process behind one port.
 """
 
 from __future__ import annotations
@@ -11,6 +11,39 @@ from typing import Any
 from twisted.web.resource import IResource, Resource
 
 from distwit import __version__
+
+
+class HTTPError(Exception):
+    """
+    A request refused with ``code`` and a JSON ``{"error": message}``.
+    """
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def json_object(body: bytes, shape: str = "") -> dict[str, Any]:
+    """
+    Decode a request body that must be a JSON object, strictly: UTF-8, and
+    no ``NaN`` or ``Infinity`` (Python's extensions to JSON).
+
+    :param shape: how the object looks (``{"public_url", "public_key"}``),
+        for the error message.
+    :raises HTTPError: 400, with a message that says what is wrong.
+    """
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        value = json.loads(body.decode("utf-8"), parse_constant=no_constants)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise HTTPError(400, f"the body is not UTF-8 JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise HTTPError(400, f"the body must be a JSON object {shape}".rstrip())
+    return value
 
 
 def json_body(request: Any, value: Any, code: int = 200) -> bytes:

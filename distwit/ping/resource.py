@@ -38,7 +38,6 @@ badly signed, 403 signed but speaking for another server or authority,
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -47,7 +46,7 @@ from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from distwit.http import json_body
+from distwit.http import HTTPError, json_body, json_object
 from distwit.ping.directory import (
     IDirectory,
     authority_of_acct,
@@ -64,17 +63,6 @@ MAX_ITEMS = 100_000
 
 #: Message numbers and cursors fit in a signed 64-bit integer.
 MAX_NUMBER = 2**63 - 1
-
-
-class HTTPError(Exception):
-    """
-    A request refused with ``code`` and a JSON ``{"error": message}``.
-    """
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def bad_request(message: str) -> HTTPError:
@@ -129,17 +117,7 @@ def parse_exchange(body: bytes) -> Exchange:
 
     :raises HTTPError: 400, with a message that says what is wrong.
     """
-
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
-    try:
-        value = json.loads(body.decode("utf-8"), parse_constant=no_constants)
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise bad_request(f"the body is not UTF-8 JSON: {e}") from None
-    if not isinstance(value, dict):
-        raise bad_request("the body must be a JSON object")
-
+    value = json_object(body)
     server = value.get("server")
     if not isinstance(server, str) or not server:
         raise bad_request("server must be the caller's public URL")

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -44,7 +43,7 @@ from klein import Klein
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
-from distwit.http import json_body
+from distwit.http import HTTPError, json_body, json_object
 from distwit.registry.service import RegistryStopped
 from distwit.s2s.interfaces import ForbiddenAuthority, IRequestVerifier, SignatureError
 
@@ -58,17 +57,6 @@ MAX_BODY = 64 * 1024
 MAX_URL_LENGTH = 2048
 
 _BASE64URL = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-
-
-class HTTPError(Exception):
-    """
-    A request refused with ``code`` and a JSON ``{"error": message}``.
-    """
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -133,16 +121,7 @@ def parse_registration(body: bytes) -> Registration:
 
     :raise HTTPError: 400, with a message that says what is wrong.
     """
-
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
-    try:
-        value = json.loads(body.decode("utf-8"), parse_constant=no_constants)
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise HTTPError(400, f"the body is not UTF-8 JSON: {e}") from None
-    if not isinstance(value, dict):
-        raise HTTPError(400, 'the body must be a JSON object {"public_url", "public_key"}')
+    value = json_object(body, '{"public_url", "public_key"}')
     try:
         return Registration(
             public_url=check_public_url(value.get("public_url")),
