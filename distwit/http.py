@@ -24,6 +24,22 @@ class HTTPError(Exception):
         self.message = message
 
 
+def read_body(request: Any, limit: int) -> bytes:
+    """
+    The request body, at most ``limit`` bytes.
+
+    :raises HTTPError: 413 when it is bigger.
+    """
+    length = request.getHeader(b"content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise HTTPError(413, f"the body is over {limit} bytes")
+    request.content.seek(0)
+    body: bytes = request.content.read(limit + 1)
+    if len(body) > limit:
+        raise HTTPError(413, f"the body is over {limit} bytes")
+    return body
+
+
 def json_object(body: bytes, shape: str = "") -> dict[str, Any]:
     """
     Decode a request body that must be a JSON object, strictly: UTF-8, and

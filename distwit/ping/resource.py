@@ -46,7 +46,7 @@ from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from distwit.http import HTTPError, json_body, json_object
+from distwit.http import HTTPError, json_body, json_object, read_body
 from distwit.ping.directory import (
     IDirectory,
     authority_of_acct,
@@ -242,18 +242,8 @@ class PingResource:
             raise bad_request("wait must be a number of seconds, 0 or more")
         return min(wait, self.max_wait)
 
-    def _body(self, request: Any) -> bytes:
-        length = request.getHeader(b"content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY:
-            raise HTTPError(413, f"the body is over {MAX_BODY} bytes")
-        request.content.seek(0)
-        body: bytes = request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
-            raise HTTPError(413, f"the body is over {MAX_BODY} bytes")
-        return body
-
     async def _answer(self, request: Any) -> bytes:
-        body = self._body(request)
+        body = read_body(request, MAX_BODY)
         try:
             signer: str = await self.verifier.verify(request, body)
         except SignatureError as e:

@@ -43,7 +43,7 @@ from klein import Klein
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
-from distwit.http import HTTPError, json_body, json_object
+from distwit.http import HTTPError, json_body, json_object, read_body
 from distwit.registry.service import RegistryStopped
 from distwit.s2s.interfaces import ForbiddenAuthority, IRequestVerifier, SignatureError
 
@@ -131,22 +131,6 @@ def parse_registration(body: bytes) -> Registration:
         raise HTTPError(400, str(e)) from None
 
 
-def read_body(request: Any, limit: int = MAX_BODY) -> bytes:
-    """
-    The request body, at most ``limit`` bytes.
-
-    :raise HTTPError: 413 when it is bigger.
-    """
-    length = request.getHeader(b"content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise HTTPError(413, f"the body is over {limit} bytes")
-    request.content.seek(0)
-    body: bytes = request.content.read(limit + 1)
-    if len(body) > limit:
-        raise HTTPError(413, f"the body is over {limit} bytes")
-    return body
-
-
 class RegistryResource:
     """
     The registry's routes over a :class:`RegistryService`.
@@ -192,7 +176,7 @@ class RegistryResource:
         return json_body(request, self.registry.listing())
 
     async def _register(self, request: Any) -> bytes:
-        body = read_body(request)
+        body = read_body(request, MAX_BODY)
         try:
             signer: str = await self.verifier.verify(request, body)
         except SignatureError as e:
