@@ -4,12 +4,56 @@ Fakes of the server-to-server layer, providing the same interfaces.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
 
-from distwit.s2s.interfaces import IS2SClient, S2SResponseError
+from distwit.s2s.interfaces import (
+    IRequestVerifier,
+    IS2SClient,
+    S2SResponseError,
+    SignatureError,
+)
+
+#: The header through which a test says who "signed" a request.
+SIGNER_HEADER = b"x-fake-signer"
+
+
+@implementer(IRequestVerifier)
+class FakeVerifier:
+    """
+    Takes the signer's URL from a test header: no header is an unsigned
+    request; ``failure`` set makes every signature bad.
+    """
+
+    def __init__(self) -> None:
+        self.failure: str | None = None
+        self.bodies: list[bytes] = []
+
+    def verify(self, request: Any, body: bytes) -> Deferred[str]:
+        self.bodies.append(body)
+        if self.failure is not None:
+            return fail(SignatureError(self.failure))
+        signer = request.getHeader(SIGNER_HEADER)
+        if signer is None:
+            return fail(SignatureError("the request is not signed"))
+        return succeed(signer.decode("ascii"))
+
+
+def post_signed(stub: Any, url: str, signer: str | None, body: Any) -> Deferred[Any]:
+    """
+    POST ``body`` (encoded as JSON unless it is bytes) through a
+    ``StubTreq``, signed by ``signer`` as :class:`FakeVerifier` reads it;
+    unsigned when ``signer`` is None.
+    """
+    data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
+    headers = {b"content-type": [b"application/json"]}
+    if signer is not None:
+        headers[SIGNER_HEADER] = [signer.encode("ascii")]
+    result: Deferred[Any] = stub.post(url, data=data, headers=headers)
+    return result
 
 
 @implementer(IS2SClient)

@@ -9,10 +9,9 @@ import json
 from typing import Any
 
 from treq.testing import StubTreq
-from twisted.internet.defer import CancelledError, Deferred, fail, succeed
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from distwit.ping.directory import (
@@ -23,37 +22,13 @@ from distwit.ping.directory import (
 )
 from distwit.ping.resource import MAX_BODY
 from distwit.ping.service import PingService
-from distwit.s2s.interfaces import IRequestVerifier, SignatureError
+from distwit.s2s.interfaces import IRequestVerifier
+from tests.fakes import SIGNER_HEADER, FakeVerifier, post_signed
 
 S1 = "https://s1.example"
 S2 = "https://s2.example"
 S3 = "http://s3.example:8080"
 BASE = "http://ping.example"
-
-#: The header through which a test says who "signed" a request.
-SIGNER_HEADER = b"x-fake-signer"
-
-
-@implementer(IRequestVerifier)
-class FakeVerifier:
-    """
-    Takes the signer's URL from a test header: no header is an unsigned
-    request; ``failure`` set makes every signature bad.
-    """
-
-    def __init__(self) -> None:
-        self.failure: str | None = None
-        self.bodies: list[bytes] = []
-
-    def verify(self, request: Any, body: bytes) -> Deferred[str]:
-        self.bodies.append(body)
-        if self.failure is not None:
-            return fail(SignatureError(self.failure))
-        signer = request.getHeader(SIGNER_HEADER)
-        if signer is None:
-            return fail(SignatureError("the request is not signed"))
-        return succeed(signer.decode("ascii"))
-
 
 class PingTestCase(SynchronousTestCase):
     """
@@ -73,12 +48,8 @@ class PingTestCase(SynchronousTestCase):
         """
         POST an exchange; ``body`` is encoded as JSON unless it is bytes.
         """
-        data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
-        headers = {b"content-type": [b"application/json"]}
-        if signer is not None:
-            headers[SIGNER_HEADER] = [signer.encode("ascii")]
         url = BASE + "/exchange" + ("" if wait is None else f"?wait={wait}")
-        return self.stub.post(url, data=data, headers=headers)
+        return post_signed(self.stub, url, signer, body)
 
     def result(self, response_d: Deferred[Any], code: int = 200) -> tuple[Any, bytes]:
         self.stub.flush()

@@ -18,7 +18,6 @@ from twisted.internet.defer import (
     Deferred,
     fail,
     inlineCallbacks,
-    succeed,
 )
 from twisted.internet.task import Clock
 from twisted.logger import ILogObserver, Logger
@@ -41,9 +40,8 @@ from distwit.s2s.interfaces import (
     IRequestVerifier,
     IS2SClient,
     S2SResponseError,
-    SignatureError,
 )
-from tests.fakes import ScriptedClient
+from tests.fakes import SIGNER_HEADER, FakeVerifier, ScriptedClient, post_signed
 
 P1 = "https://p1.example"
 P2 = "https://p2.example"
@@ -60,30 +58,6 @@ def make_key(seed: int) -> str:
 
 
 K1, K2, K3 = make_key(1), make_key(2), make_key(3)
-
-#: The header through which a test says who "signed" a request.
-SIGNER_HEADER = b"x-fake-signer"
-
-
-@implementer(IRequestVerifier)
-class FakeVerifier:
-    """
-    Takes the signer's URL from a test header: no header is an unsigned
-    request; ``failure`` set makes every signature bad.
-    """
-
-    def __init__(self) -> None:
-        self.failure: str | None = None
-        self.bodies: list[bytes] = []
-
-    def verify(self, request: Any, body: bytes) -> Deferred[str]:
-        self.bodies.append(body)
-        if self.failure is not None:
-            return fail(SignatureError(self.failure))
-        signer = request.getHeader(SIGNER_HEADER)
-        if signer is None:
-            return fail(SignatureError("the request is not signed"))
-        return succeed(signer.decode("ascii"))
 
 
 @implementer(IRegistryStore)
@@ -249,11 +223,7 @@ class RegistryTestCase(SynchronousTestCase):
         """
         POST ``body`` (encoded as JSON unless it is bytes) to /register.
         """
-        data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
-        headers = {b"content-type": [b"application/json"]}
-        if signer is not None:
-            headers[SIGNER_HEADER] = [signer.encode("ascii")]
-        return self.stub.post(BASE + "/register", data=data, headers=headers)
+        return post_signed(self.stub, BASE + "/register", signer, body)
 
     def register(self, url: str, key: str) -> Any:
         """
