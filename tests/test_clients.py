@@ -19,7 +19,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.processes import ROOT, run_cli
-from tests.test_federation import PASSWORD, Federation, acct, wait_for
+from tests.test_federation import PASSWORD, Federation, acct
 
 CLIENTS = os.path.join(ROOT, "tests", "clients")
 VENVS = os.path.join(ROOT, ".cache", "client-venvs")
@@ -130,13 +130,7 @@ class TweepyTests(SynchronousTestCase):
         helper = self.tls = TLSFederation(self)
         os.environ["REQUESTS_CA_BUNDLE"] = helper.ca_file
         self.addCleanup(os.environ.pop, "REQUESTS_CA_BUNDLE", None)
-        registry = helper.start("registry", "--role", "registry")
-        helper.start("ping", "--role", "ping", "--registry", registry.url)
-        wait_for(lambda: registry.request("GET", "/registry/pings")[1]["pings"], 15,
-                 "the ping server registered")
-        twitter = ("--role", "twitter", "--registry", registry.url, "--ping-interval", "1")
-        self.s1 = helper.start("s1", *twitter, users=("alice", "bob", "carol"))
-        self.s2 = helper.start("s2", *twitter, users=("dave",))
+        self.s1, self.s2 = helper.two_twitter_servers(("alice", "bob", "carol"), ("dave",))
 
     def test_tweepy(self) -> None:
         import tweepy
@@ -305,13 +299,7 @@ class NodeClientTests(SynchronousTestCase):
         # twitter-api-v2 talks https only: servers on TLS, Node trusting
         # their throwaway CA.
         tls = TLSFederation(self)
-        registry = tls.start("registry", "--role", "registry")
-        tls.start("ping", "--role", "ping", "--registry", registry.url)
-        wait_for(lambda: registry.request("GET", "/registry/pings")[1]["pings"], 15,
-                 "the ping server registered")
-        twitter = ("--role", "twitter", "--registry", registry.url, "--ping-interval", "1")
-        s1 = tls.start("s1", *twitter, users=("alice", "bob", "carol"))
-        s2 = tls.start("s2", *twitter, users=("dave",))
+        s1, s2 = tls.two_twitter_servers(("alice", "bob", "carol"), ("dave",))
         key, secret = create_app(s1, "carol")
         credentials: dict[str, Any] = {"key": key, "secret": secret}
         for handle in ("alice", "bob"):

@@ -83,6 +83,21 @@ class TLSFederation:
         self.case.addCleanup(server.stop)
         return server
 
+    def two_twitter_servers(
+        self, s1_users: tuple[str, ...], s2_users: tuple[str, ...]
+    ) -> tuple[ServerProcess, ServerProcess]:
+        """
+        A registry, a ping server (waited for until listed) and twitter
+        servers ``s1`` and ``s2`` with those users, all on https.
+        """
+        registry = self.start("registry", "--role", "registry")
+        self.start("ping", "--role", "ping", "--registry", registry.url)
+        wait_for(lambda: registry.request("GET", "/registry/pings")[1]["pings"], 15,
+                 "the ping server registered")
+        twitter = ("--role", "twitter", "--registry", registry.url, "--ping-interval", "1")
+        return (self.start("s1", *twitter, users=s1_users),
+                self.start("s2", *twitter, users=s2_users))
+
 
 class TLSFederationTests(SynchronousTestCase):
     def setUp(self) -> None:
