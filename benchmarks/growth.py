@@ -11,7 +11,7 @@ import random
 import sqlite3
 import time
 
-from benchmarks.harness import Result, Workspace, call, wait_until
+from benchmarks.harness import Result, Workspace, call, insert_accounts, wait_until
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -23,32 +23,20 @@ def _cpu_seconds(pid: int) -> float:
 
 def _bulk_local(path: str, prefix: str, count: int) -> list[int]:
     db = sqlite3.connect(path, timeout=30)
-    now = int(time.time() * 1000)
-    start = db.execute("SELECT COALESCE(MAX(id), 0) FROM accounts").fetchone()[0] + 1
-    db.executemany(
-        "INSERT INTO accounts (id, handle, handle_key, authority, name, created_at)"
-        " VALUES (?, ?, ?, '', ?, ?)",
-        [(start + i, f"{prefix}{i}", f"{prefix}{i}", f"{prefix}{i}", now) for i in range(count)],
-    )
+    ids = insert_accounts(db, [f"{prefix}{i}" for i in range(count)])
     db.commit()
     db.close()
-    return list(range(start, start + count))
+    return ids
 
 
 def _bulk_remote_follows(path: str, readers: list[int], handles: list[str],
                          authority: str, home: str) -> None:
     db = sqlite3.connect(path, timeout=30)
-    now = int(time.time() * 1000)
-    start = db.execute("SELECT COALESCE(MAX(id), 0) FROM accounts").fetchone()[0] + 1
-    db.executemany(
-        "INSERT INTO accounts (id, handle, handle_key, authority, name, created_at, home_url)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(start + i, h, h, authority, h, now, home) for i, h in enumerate(handles)],
-    )
+    followees = insert_accounts(db, handles, authority, home)
     rng = random.Random(1)
     db.executemany(
         "INSERT INTO follows (follower_id, followee_id, created_at) VALUES (?, ?, 0)",
-        [(reader, start + rng.randrange(len(handles))) for reader in readers],
+        [(reader, rng.choice(followees)) for reader in readers],
     )
     db.execute("UPDATE accounts SET friends_count = 1 WHERE id IN (SELECT follower_id FROM follows)")
     db.commit()

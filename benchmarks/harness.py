@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -49,6 +50,25 @@ class Result:
         if self.baseline in (None, 0):
             return None
         return self.value / self.baseline  # type: ignore[operator]
+
+
+def insert_accounts(db: sqlite3.Connection, handles: list[str], authority: str = "",
+                    home: str = "") -> list[int]:
+    """
+    Add accounts straight into a stopped server's SQLite database (the
+    schema is already there), with ids after the largest one; local unless
+    ``authority`` is given.  Returns their ids, in the order of ``handles``.
+    The caller commits.
+    """
+    now = int(time.time() * 1000)
+    first = db.execute("SELECT COALESCE(MAX(id), 0) FROM accounts").fetchone()[0] + 1
+    db.executemany(
+        "INSERT INTO accounts (id, handle, handle_key, authority, name, created_at, home_url)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(first + i, handle, handle.lower(), authority, handle, now, home)
+         for i, handle in enumerate(handles)],
+    )
+    return list(range(first, first + len(handles)))
 
 
 class Workspace:

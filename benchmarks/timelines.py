@@ -11,7 +11,7 @@ import os
 import sqlite3
 import time
 
-from benchmarks.harness import Result, Workspace, basic, median
+from benchmarks.harness import Result, Workspace, basic, insert_accounts, median
 
 
 def _fill(path: str, authors: int, posts: int) -> None:
@@ -23,12 +23,7 @@ def _fill(path: str, authors: int, posts: int) -> None:
     db = sqlite3.connect(path)
     db.execute("PRAGMA journal_mode=WAL")
     now = int(time.time() * 1000)
-    first = db.execute("SELECT COALESCE(MAX(id), 0) FROM accounts").fetchone()[0] + 1
-    db.executemany(
-        "INSERT INTO accounts (id, handle, handle_key, authority, name, created_at)"
-        " VALUES (?, ?, ?, '', ?, ?)",
-        [(first + i, f"a{i}", f"a{i}", f"a{i}", now) for i in range(authors)],
-    )
+    first = insert_accounts(db, [f"a{i}" for i in range(authors)])[0]
     base = 1 << 40
     batch = []
     for n in range(posts):
