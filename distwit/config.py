@@ -184,6 +184,20 @@ SETTINGS = (
         "PEM file of the certificate authorities to trust for https peers"
         " (default: the system's)",
     ),
+    Setting(
+        "signin",
+        "allow_http",
+        "false",
+        _boolean,
+        "let visitors sign in with home servers on plain http (tests, a LAN)",
+    ),
+    Setting(
+        "signin",
+        "allow_private",
+        "false",
+        _boolean,
+        "let visitors sign in with home servers at private or loopback addresses",
+    ),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -209,6 +223,8 @@ class Settings:
     rate_limit_reads: int = 900
     rate_limit_writes: int = 300
     ca_file: str = ""
+    allow_http: bool = False
+    allow_private: bool = False
 
     @property
     def authority(self) -> str:

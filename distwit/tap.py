@@ -61,6 +61,11 @@ class Options(ServerOptions):
         ["long-poll", None, None, "seconds a ping server may hold an exchange (0: off) [default: 0]"],
         ["ca-file", None, None, "PEM file of CAs to trust for https peers [default: the system's]"],
     ]
+    optFlags = [
+        ["signin-allow-http", None, "let visitors sign in with home servers on plain http"],
+        ["signin-allow-private", None,
+         "let visitors sign in with home servers at private or loopback addresses"],
+    ]
 
     def postOptions(self) -> None:
         given: dict[str, str | None] = {setting.key: None for setting in SETTINGS}
@@ -74,6 +79,8 @@ class Options(ServerOptions):
             ping_interval=self["ping-interval"],
             long_poll=self["long-poll"],
             ca_file=self["ca-file"],
+            allow_http="true" if self["signin-allow-http"] else None,
+            allow_private="true" if self["signin-allow-private"] else None,
         )
         self.settings = self.settings_from(given)
 

@@ -568,7 +568,7 @@ class HomeTests(PagesTestCase):
         page = self.signed_in("alice").get("/home")
         self.assertIn('<form class="compose" method="post" action="/home">', page.text)
         self.assertIn('<textarea id="status" name="status"', page.text)
-        self.assertIn("140 characters", page.text)
+        self.assertIn('<span id="status-left">140</span> characters left', page.text)
         self.assertNotIn("<script", page.text)
 
     def test_posting(self) -> None:

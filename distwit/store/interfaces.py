@@ -313,6 +313,41 @@ class IStore(Interface):
         Forget a session (signing out).
         """
 
+    def create_oidc_client(client_id, client_secret, metadata, issued_at):
+        """
+        Keep a relying party that registered here (``metadata`` is JSON).
+        """
+
+    def get_oidc_client(client_id):
+        """
+        Deferred firing with a registered relying party as a dict, or ``None``.
+        """
+
+    def get_oidc_registration(issuer):
+        """
+        Deferred firing with our registration at ``issuer`` (JSON), or ``None``.
+        """
+
+    def put_oidc_registration(issuer, info, now):
+        """
+        Keep (or replace) our registration at ``issuer``.
+        """
+
+    def record_oidc_grant(account_id, client_id, now):
+        """
+        Note that a user signed in to a relying party with their account.
+        """
+
+    def oidc_grants_of(account_id):
+        """
+        Deferred firing with the relying parties a user signed in to.
+        """
+
+    def delete_oidc_grant(account_id, client_id):
+        """
+        Forget a user's grant to a relying party; ``False`` if there was none.
+        """
+
     def close():
         """
         Finish in-flight work and close connections.  Returns a Deferred.

@@ -148,7 +148,23 @@ class Federation:
             "follower": make_acct(user.handle, self.authority),
             "followee": make_acct(target.handle, target.authority),
         }
-        d = ensureDeferred(self._deliver(f"{target.home_url}/s2s/follow", body))
+        self._send(f"{target.home_url}/s2s/follow", body)
+
+    def visitor_followed(self, visitor: Account, local: Account, action: str) -> None:
+        """
+        A visitor from another server, signed in here with their home server
+        (OpenID Connect), followed or unfollowed ``local`` on its profile
+        page: tell their home server, so that they follow there too.
+        """
+        body = {
+            "action": action,
+            "follower": make_acct(visitor.handle, visitor.authority),
+            "followee": make_acct(local.handle, self.authority),
+        }
+        self._send(f"{visitor.home_url}/s2s/follow", body)
+
+    def _send(self, url: str, body: dict[str, str]) -> None:
+        d = ensureDeferred(self._deliver(url, body))
         self._notices.add(d)
         d.addBoth(lambda result: self._notices.discard(d))
 

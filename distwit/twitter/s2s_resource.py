@@ -198,12 +198,18 @@ class WebFinger(Resource):
                 {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html",
                  "href": profile},
                 {"rel": "alternate", "type": "application/rss+xml", "href": profile + ".rss"},
+                # OpenID Connect Discovery 1.0, section 2: who signs this user in.
+                {"rel": OIDC_ISSUER, "href": self.public_url},
             ],
         }
         request.setHeader(b"access-control-allow-origin", b"*")
         data = json_body(request, body)
         request.setHeader(b"content-type", b"application/jrd+json; charset=utf-8")
         return data
+
+
+#: WebFinger's link relation for a user's OpenID Connect issuer.
+OIDC_ISSUER = "http://openid.net/specs/connect/1.0/issuer"
 
 
 class PersonFeeds:

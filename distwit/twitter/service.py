@@ -16,6 +16,11 @@ from distwit.api.app import API_SECTIONS, TwitterAPI
 from distwit.api.limits import RateLimiter
 from distwit.api.oauth1 import OAuthProvider
 from distwit.config import Settings
+from distwit.oidc.fetch import SafeFetcher
+from distwit.oidc.keys import SigningKeys
+from distwit.oidc.provider import OIDCProvider
+from distwit.oidc.registrations import StoreRegistrations
+from distwit.oidc.rp import RelyingParty
 from distwit.passwords import PasswordHasher
 from distwit.s2s.interfaces import IRequestVerifier, IS2SClient
 from distwit.store.interfaces import IStore
@@ -49,8 +54,10 @@ class TwitterRoot(Resource):
         s2s: IResource | None = None,
         person_feeds: IResource | None = None,
         oauth: IResource | None = None,
+        oidc: IResource | None = None,
     ) -> None:
         super().__init__()
+        self._oidc = oidc
         self._api = api
         self._pages = pages
         self._person_feeds = person_feeds
@@ -64,6 +71,10 @@ class TwitterRoot(Resource):
         request.postpath.insert(0, request.prepath.pop())
         if self._oauth is not None and path in (b"oauth", b"oauth2"):
             return self._oauth
+        if self._oidc is not None and path == b"oidc" and request.postpath[1:2] != [b"authorize"]:
+            # /oidc/authorize is a page (sign-in and consent); the rest is JSON.
+            request.prepath.append(request.postpath.pop(0))
+            return self._oidc
         if path.decode("utf-8", "replace") in API_SECTIONS:
             return self._api
         if (
@@ -88,6 +99,21 @@ class _WithOAuth(Resource):
     def getChild(self, path: bytes, request: Any) -> IResource:
         request.postpath.insert(0, request.prepath.pop())
         return self._oauth if path in (b"oauth", b"oauth2") else self._api
+
+
+class _Discovery(Resource):
+    """
+    ``/.well-known/openid-configuration``.
+    """
+
+    isLeaf = True
+
+    def __init__(self, provider: OIDCProvider) -> None:
+        super().__init__()
+        self._provider = provider
+
+    def render_GET(self, request: Any) -> bytes:
+        return self._provider.discovery(request)
 
 
 class TwitterService(MultiService):
@@ -128,9 +154,25 @@ class TwitterService(MultiService):
             limits={"read": settings.rate_limit_reads, "write": settings.rate_limit_writes},
         )
         secret = load_or_create_secret(settings.data)
+        self.oidc = OIDCProvider(
+            self.microblog, SigningKeys.in_folder(settings.data), settings.public_url, reactor
+        )
         self.oauth = OAuthProvider(self.microblog, reactor, settings.public_url, secret)
         self.api = TwitterAPI(
             self.microblog, limiter, public_url=settings.public_url, oauth=self.oauth
+        )
+        self.fetcher_for_signin = SafeFetcher(
+            reactor,
+            allow_http=settings.allow_http,
+            allow_private=settings.allow_private,
+            ca_file=settings.ca_file or None,
+        )
+        self.rp = RelyingParty(
+            self.fetcher_for_signin,
+            StoreRegistrations(store, reactor),
+            settings.public_url,
+            reactor,
+            client_name=f"distwit at {settings.authority}",
         )
         self.pages = Pages(
             self.microblog,
@@ -140,6 +182,8 @@ class TwitterService(MultiService):
             secure_cookies=settings.public_url.startswith("https:"),
             public_url=settings.public_url,
             oauth=self.oauth,
+            oidc=self.oidc,
+            rp=self.rp,
         )
         self.sync: Any = None
         self.fetcher: Any = None
@@ -183,13 +227,16 @@ class TwitterService(MultiService):
     def resource(self) -> IResource:
         oauth = self.oauth.resource()
         if self.federation is None or self.verifier is None:
-            return TwitterRoot(self.api.resource(), self.pages.resource(), oauth=oauth)
+            return TwitterRoot(
+                self.api.resource(), self.pages.resource(), oauth=oauth, oidc=self.oidc.resource()
+            )
         from distwit.twitter.s2s_resource import FederationAPI, PersonFeeds
 
         s2s = FederationAPI(self.microblog, self.federation, self.verifier, self.settings.public_url)
         feeds = PersonFeeds(self.microblog, self.settings.public_url)
         return TwitterRoot(
-            self.api.resource(), self.pages.resource(), s2s.resource(), feeds.resource(), oauth
+            self.api.resource(), self.pages.resource(), s2s.resource(), feeds.resource(), oauth,
+            self.oidc.resource(),
         )
 
     def well_known(self) -> dict[bytes, IResource]:
@@ -201,7 +248,10 @@ class TwitterService(MultiService):
 
         webfinger = WebFinger(self.microblog, self.settings.public_url,
                               authority_of(self.settings.public_url))
-        return {b"webfinger": webfinger.resource()}
+        return {
+            b"webfinger": webfinger.resource(),
+            b"openid-configuration": _Discovery(self.oidc),
+        }
 
     def startService(self) -> None:
         super().startService()
@@ -212,5 +262,6 @@ class TwitterService(MultiService):
         for part in (self.fetcher, self.federation):
             if part is not None:
                 stopping.append(part.stop())
+        stopping.append(self.fetcher_for_signin.close())
         d = DeferredList(stopping, consumeErrors=True)
         return d.addCallback(lambda _: self.store.close())

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import time
 from dataclasses import dataclass, replace
 from importlib.resources import files
 from typing import Any, Awaitable, Callable
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from klein import Klein
@@ -41,6 +42,20 @@ from distwit.twitter.core import MIN_PASSWORD_LENGTH, Microblog, NoSuchUser, Rul
 
 SESSION_COOKIE = b"dw_session"
 ANON_COOKIE = b"dw_anon"
+#: Binds a sign-in with a home server to the browser that started it.
+SIGNIN_COOKIE = b"dw_signin"
+
+#: How long a sign-in with a home server may take, in seconds.
+SIGNIN_LIFETIME = 600
+
+#: Remote sign-ins waiting at most; the oldest go first beyond this.
+MAX_PENDING_SIGNINS = 10000
+
+#: Wrong passwords from one address in a window before it must wait.
+ADDRESS_FAILURES = 30
+
+#: That window, in seconds.
+ADDRESS_WINDOW = 15 * 60
 
 #: How long a sign-in lasts, in seconds.
 SESSION_LIFETIME = 30 * 24 * 60 * 60
@@ -64,12 +79,12 @@ EXPIRED_FORM = (
 )
 WRONG_CREDENTIALS = "Wrong handle or password."
 
+_CSP = b"default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+
 _HEADERS = {
     b"content-type": b"text/html; charset=utf-8",
     b"x-frame-options": b"DENY",
-    b"content-security-policy": (
-        b"default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-    ),
+    b"content-security-policy": _CSP,
     b"x-content-type-options": b"nosniff",
     b"referrer-policy": b"same-origin",
     # Pages carry form tokens and a user's own timeline: never cache them.
@@ -83,6 +98,16 @@ INTERNAL_ERROR_PAGE = (
     b"<p>Something went wrong on this server. Please try again later.</p>"
     b"</body></html>\n"
 )
+
+
+class Redirect(Exception):
+    """
+    Answer with a redirect (303) to ``location`` instead of a page.
+    """
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
 
 
 class PageError(Exception):
@@ -157,6 +182,23 @@ def profile_url(account: Account) -> str | None:
     return None
 
 
+def _address(request: Any) -> str:
+    client = request.getClientAddress()
+    return str(getattr(client, "host", "") or "")
+
+
+def _sign_in_message(error: Exception) -> str | None:
+    """
+    What to tell a visitor whose sign-in with their home server failed, or
+    ``None`` for an unexpected error (a bug: logged, and a 500).
+    """
+    from distwit.oidc.rp import SignInError
+
+    if isinstance(error, SignInError):
+        return str(error)
+    return None
+
+
 def _login_url(next_path: str) -> str:
     return "/login?" + urlencode({"next": next_path})
 
@@ -180,8 +222,18 @@ class Pages:
 
     def __init__(self, microblog: Microblog, secret: bytes, clock: Any,
                  open_registration: bool, secure_cookies: bool,
-                 public_url: str = "http://localhost:8080", oauth: Any = None) -> None:
+                 public_url: str = "http://localhost:8080", oauth: Any = None,
+                 oidc: Any = None, rp: Any = None) -> None:
         self.microblog = microblog
+        #: The :class:`~distwit.oidc.provider.OIDCProvider` (our users
+        #: signing in elsewhere) and :class:`~distwit.oidc.rp.RelyingParty`
+        #: (visitors signing in here with their home server).
+        self._oidc = oidc
+        self._rp = rp
+        #: Remote sign-ins on their way, by the ``dw_signin`` cookie.
+        self._pending: dict[str, tuple[Any, str, float]] = {}
+        #: Wrong passwords per address: (count, window start).
+        self._failures: dict[str, tuple[int, float]] = {}
         #: The :class:`~distwit.api.oauth1.OAuthProvider` (the apps page).
         self._oauth = oauth
         self._public_url = public_url.rstrip("/")
@@ -201,6 +253,7 @@ class Pages:
             utc_time=utc_time, iso_time=iso_time, profile_url=profile_url
         )
         self._css = (files("distwit.web") / "static" / "site.css").read_bytes()
+        self._script = (files("distwit.web") / "static" / "compose.js").read_bytes()
 
     def resource(self) -> Any:
         return self.app.resource()
@@ -226,6 +279,42 @@ class Pages:
     @app.route("/login", methods=["POST"])
     def login_route(self, request: Any) -> Deferred[bytes]:
         return self._serve(request, self.login)
+
+    @app.route("/login/remote", methods=["POST"])
+    def remote_login_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.remote_login)
+
+    @app.route("/login/callback", methods=["GET"])
+    def callback_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.callback)
+
+    @app.route("/oidc/authorize", methods=["GET"])
+    def consent_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.consent)
+
+    @app.route("/oidc/authorize", methods=["POST"])
+    def authorize_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.authorize)
+
+    @app.route("/settings", methods=["GET"])
+    def settings_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.settings)
+
+    @app.route("/settings/profile", methods=["POST"])
+    def profile_settings_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.update_profile)
+
+    @app.route("/settings/password", methods=["POST"])
+    def password_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.change_password)
+
+    @app.route("/settings/servers", methods=["GET"])
+    def servers_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.servers)
+
+    @app.route("/settings/servers/forget", methods=["POST"])
+    def servers_forget_route(self, request: Any) -> Deferred[bytes]:
+        return self._serve(request, self.forget_server)
 
     @app.route("/logout", methods=["POST"])
     def logout_route(self, request: Any) -> Deferred[bytes]:
@@ -261,6 +350,13 @@ class Pages:
         request.setHeader(b"x-content-type-options", b"nosniff")
         request.setHeader(b"cache-control", b"public, max-age=3600")
         return self._css
+
+    @app.route("/static/compose.js", methods=["GET"])
+    def compose_script(self, request: Any) -> bytes:
+        request.setHeader(b"content-type", b"text/javascript; charset=utf-8")
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        request.setHeader(b"cache-control", b"public, max-age=3600")
+        return self._script
 
     @app.route("/<handle>", methods=["GET"])
     def profile_route(self, request: Any, handle: str) -> Deferred[bytes]:
@@ -300,7 +396,7 @@ class Pages:
         ``GET /settings/apps``: the apps one registered, and those that may
         use one's account (with a revoke button each).
         """
-        if visitor.user is None:
+        if visitor.user is None or not visitor.user.is_local:
             return self._redirect(request, _login_url("/settings/apps"))
         if self._oauth is None:
             raise PageError(404, "No apps here", "This server has no OAuth.")
@@ -313,7 +409,7 @@ class Pages:
 
     async def create_app(self, request: Any, visitor: Visitor) -> bytes:
         self._check_csrf(request, visitor)
-        if visitor.user is None:
+        if visitor.user is None or not visitor.user.is_local:
             return self._redirect(request, _login_url("/settings/apps"))
         name = (self._field(request, "name") or "").strip()
         callback = (self._field(request, "callback") or "").strip()
@@ -328,7 +424,7 @@ class Pages:
 
     async def revoke_token(self, request: Any, visitor: Visitor) -> bytes:
         self._check_csrf(request, visitor)
-        if visitor.user is None:
+        if visitor.user is None or not visitor.user.is_local:
             return self._redirect(request, _login_url("/settings/apps"))
         token = self._field(request, "token") or ""
         mine = {t["token"] for t in await self._store.tokens_of(visitor.user.id)}
@@ -373,13 +469,28 @@ class Pages:
         return self._redirect(request, "/home")
 
     async def login_form(self, request: Any, visitor: Visitor) -> bytes:
+        return self._login_page(
+            request, self._with_form_token(request, visitor), 200,
+            local_path(self._field(request, "next")) or "",
+        )
+
+    def _login_page(self, request: Any, visitor: Visitor, status: int, next_path: str,
+                    handle: str = "", error: str | None = None, identifier: str = "",
+                    remote_error: str | None = None) -> bytes:
+        """
+        The sign-in page: a password for an account here, or the address of
+        one's home server.
+        """
+        if self._rp is not None:
+            # The home-server form's answer sends the browser to that server.
+            request.setHeader(
+                b"content-security-policy",
+                _CSP.replace(b"form-action 'self'", b"form-action 'self' https: http:"),
+            )
         return self._render(
-            request,
-            "login.html",
-            self._with_form_token(request, visitor),
-            handle="",
-            next=local_path(self._field(request, "next")) or "",
-            error=None,
+            request, "login.html", visitor, status,
+            handle=handle, next=next_path, error=error, identifier=identifier,
+            remote_error=remote_error, remote=self._rp is not None,
         )
 
     async def login(self, request: Any, visitor: Visitor) -> bytes:
@@ -392,20 +503,236 @@ class Pages:
         handle = (self._field(request, "handle") or "").strip()
         password = self._field(request, "password") or ""
         next_path = local_path(self._field(request, "next"))
+        address = _address(request)
+        if self._too_many_failures(address):
+            return self._login_page(
+                request, visitor, 429, next_path or "", handle,
+                "Too many wrong passwords from your address; try again in 15 minutes.",
+            )
         try:
             account = await self.microblog.authenticate(handle, password)
         except RuleError as e:
-            return self._render(
-                request, "login.html", visitor, 429,
-                handle=handle, next=next_path or "", error=str(e),
-            )
+            return self._login_page(request, visitor, 429, next_path or "", handle, str(e))
         if account is None:
-            return self._render(
-                request, "login.html", visitor, 400,
-                handle=handle, next=next_path or "", error=WRONG_CREDENTIALS,
+            self._note_failure(address)
+            return self._login_page(
+                request, visitor, 400, next_path or "", handle, WRONG_CREDENTIALS
             )
         await self._sign_in(request, visitor, account)
         return self._redirect(request, next_path or "/home")
+
+    async def remote_login(self, request: Any, visitor: Visitor) -> bytes:
+        """
+        ``POST /login/remote``: sign in with one's home server (OpenID
+        Connect).  Finds the server from the address typed, registers with
+        it on first contact, and sends the browser there; it comes back to
+        :meth:`callback`.
+        """
+        self._check_csrf(request, visitor)
+        rp = self._require_rp()
+        identifier = (self._field(request, "identifier") or "").strip()
+        next_path = local_path(self._field(request, "next")) or ""
+        if not identifier:
+            return self._login_page(
+                request, visitor, 400, next_path, identifier=identifier,
+                remote_error="Type your address, like alice@example.org.",
+            )
+        try:
+            url, pending = await rp.begin(identifier)
+        except Exception as e:
+            message = _sign_in_message(e)
+            if message is None:
+                raise
+            return self._login_page(
+                request, visitor, 400, next_path, identifier=identifier, remote_error=message
+            )
+        token = secrets.token_urlsafe(32)
+        self._keep_pending(token, pending, next_path)
+        self._set_cookie(request, SIGNIN_COOKIE, token, SIGNIN_LIFETIME)
+        return self._redirect(request, url)
+
+    async def callback(self, request: Any, visitor: Visitor) -> bytes:
+        """
+        ``GET /login/callback``: back from the visitor's home server with a
+        code; check everything, then sign them in here as their
+        ``handle@server``.
+        """
+        rp = self._require_rp()
+        token = self._cookie(request, SIGNIN_COOKIE)
+        found = self._pending.pop(token, None) if token is not None else None
+        if request.getCookie(SIGNIN_COOKIE) is not None:
+            self._clear_cookie(request, SIGNIN_COOKIE)
+        if found is None or found[2] < self._clock.seconds():
+            raise PageError(
+                400, "Sign-in expired",
+                "This sign-in was not started in this browser, or took too long. "
+                "Start again from the sign-in page.",
+            )
+        pending, next_path, _ = found
+        params = {}
+        for key in (request.args or {}):
+            value = self._field(request, key.decode("utf-8", "replace"))
+            if value is not None:
+                params[key.decode("utf-8", "replace")] = value
+        try:
+            identity = await rp.finish(pending, params)
+        except Exception as e:
+            message = _sign_in_message(e)
+            if message is None:
+                raise
+            raise PageError(400, "Sign-in failed", message) from None
+        account = await self._visiting_account(identity.handle, identity.authority)
+        await self._sign_in(request, visitor, account)
+        self.log.info(
+            "{acct} signed in from their home server {issuer}",
+            acct=f"{identity.handle}@{identity.authority}", issuer=identity.issuer,
+        )
+        return self._redirect(request, next_path or "/")
+
+    async def consent(self, request: Any, visitor: Visitor) -> bytes:
+        """
+        ``GET /oidc/authorize``: another server asks who this visitor is.
+        After sign-in, a page naming that server, to approve or deny.
+        Unknown servers and redirect addresses get an error page, never a
+        redirect.
+        """
+        oidc = self._require_oidc()
+        params = self._lists(request)
+        here = "/oidc/authorize?" + urlencode(params, doseq=True)
+        if visitor.user is None or not visitor.user.is_local:
+            return self._redirect(request, _login_url(here))
+        from distwit.oidc.provider import ConsentError
+
+        try:
+            grant, found = await oidc.consent_request(params, visitor.user)
+        except ConsentError as e:
+            raise PageError(400, "Sign-in request refused", str(e)) from None
+        if grant is None:
+            return self._redirect(request, found)
+        redirect_uri = grant.request.payload.redirect_uri or found.get_default_redirect_uri()
+        target = urlsplit(redirect_uri)
+        request.setHeader(
+            b"content-security-policy",
+            _CSP.replace(
+                b"form-action 'self'",
+                b"form-action 'self' " + f"{target.scheme}://{target.netloc}".encode("ascii"),
+            ),
+        )
+        return self._render(
+            request, "consent.html", visitor,
+            client_name=found.name, host=target.netloc,
+            request_query=urlencode(params, doseq=True),
+        )
+
+    async def authorize(self, request: Any, visitor: Visitor) -> bytes:
+        """
+        ``POST /oidc/authorize``: the visitor's answer on the consent page;
+        back to the asking server with a code, or with ``access_denied``.
+        """
+        self._check_csrf(request, visitor)
+        oidc = self._require_oidc()
+        query = self._field(request, "request") or ""
+        params: dict[str, list[str]] = {}
+        for key, value in parse_qsl(query, keep_blank_values=True):
+            params.setdefault(key, []).append(value)
+        if visitor.user is None or not visitor.user.is_local:
+            return self._redirect(
+                request, _login_url("/oidc/authorize?" + urlencode(params, doseq=True))
+            )
+        decision = self._field(request, "decision")
+        if decision not in ("approve", "deny"):
+            raise PageError(400, "Bad request", "Choose to approve or deny.")
+        from distwit.oidc.provider import ConsentError
+
+        try:
+            location = await oidc.authorize(params, visitor.user, decision == "approve")
+        except ConsentError as e:
+            raise PageError(400, "Sign-in request refused", str(e)) from None
+        return self._redirect(request, location)
+
+    async def settings(self, request: Any, visitor: Visitor, status: int = 200,
+                       profile_error: str | None = None, password_error: str | None = None,
+                       done: str | None = None) -> bytes:
+        """
+        ``GET /settings``: one's profile and password, and links to the apps
+        and the connected servers.
+        """
+        if visitor.user is None or not visitor.user.is_local:
+            return self._redirect(request, _login_url("/settings"))
+        current = await self.microblog.user_by_id(visitor.user.id)
+        return self._render(
+            request, "settings.html", visitor, status, account=current,
+            profile_error=profile_error, password_error=password_error,
+            done=done or {"profile": "Profile saved.", "password": "Password changed."}.get(
+                self._field(request, "saved") or ""),
+        )
+
+    async def update_profile(self, request: Any, visitor: Visitor) -> bytes:
+        self._check_csrf(request, visitor)
+        if visitor.user is None or not visitor.user.is_local:
+            return self._redirect(request, _login_url("/settings"))
+        try:
+            await self.microblog.update_profile(
+                visitor.user,
+                name=self._field(request, "name") or "",
+                description=self._field(request, "description") or "",
+                location=self._field(request, "location") or "",
+                url=self._field(request, "url") or "",
+            )
+        except RuleError as e:
+            return await self.settings(request, visitor, 400, profile_error=str(e))
+        return self._redirect(request, "/settings?saved=profile")
+
+    async def change_password(self, request: Any, visitor: Visitor) -> bytes:
+        self._check_csrf(request, visitor)
+        if visitor.user is None or not visitor.user.is_local:
+            return self._redirect(request, _login_url("/settings"))
+        current = self._field(request, "current") or ""
+        new = self._field(request, "password") or ""
+        if new != (self._field(request, "password_again") or ""):
+            return await self.settings(
+                request, visitor, 400, password_error="The two new passwords differ."
+            )
+        try:
+            checked = await self.microblog.authenticate(visitor.user.handle, current)
+        except RuleError as e:
+            return await self.settings(request, visitor, 429, password_error=str(e))
+        if checked is None:
+            return await self.settings(
+                request, visitor, 400, password_error="The current password is wrong."
+            )
+        try:
+            await self.microblog.set_password(visitor.user, new)
+        except RuleError as e:
+            return await self.settings(request, visitor, 400, password_error=str(e))
+        return self._redirect(request, "/settings?saved=password")
+
+    async def servers(self, request: Any, visitor: Visitor) -> bytes:
+        """
+        ``GET /settings/servers``: the servers one signed in to with one's
+        account here, with a button to forget each.
+        """
+        if visitor.user is None or not visitor.user.is_local:
+            return self._redirect(request, _login_url("/settings/servers"))
+        grants = []
+        for grant in await self._store.oidc_grants_of(visitor.user.id):
+            metadata = json.loads(grant["metadata"])
+            uris = metadata.get("redirect_uris") or [""]
+            grants.append({
+                "client_id": grant["client_id"],
+                "name": metadata.get("client_name") or "",
+                "host": urlsplit(uris[0]).netloc,
+                "first_at": grant["first_at"],
+                "last_at": grant["last_at"],
+            })
+        return self._render(request, "servers.html", visitor, grants=grants)
+
+    async def forget_server(self, request: Any, visitor: Visitor) -> bytes:
+        self._check_csrf(request, visitor)
+        if visitor.user is None or not visitor.user.is_local:
+            return self._redirect(request, _login_url("/settings/servers"))
+        await self._store.delete_oidc_grant(visitor.user.id, self._field(request, "client") or "")
+        return self._redirect(request, "/settings/servers")
 
     async def logout(self, request: Any, visitor: Visitor) -> bytes:
         """
@@ -421,7 +748,7 @@ class Pages:
         """
         ``GET /home``: the post box and the signed-in user's home timeline.
         """
-        if visitor.user is None:
+        if visitor.user is None or not visitor.user.is_local:
             return self._redirect(request, _login_url("/home"))
         return await self._home_page(request, visitor)
 
@@ -431,7 +758,7 @@ class Pages:
         refuse shows the page again (400) with the text kept.
         """
         self._check_csrf(request, visitor)
-        if visitor.user is None:
+        if visitor.user is None or not visitor.user.is_local:
             return self._redirect(request, _login_url("/home"))
         text = self._field(request, "status") or ""
         try:
@@ -521,6 +848,71 @@ class Pages:
                     return account
         raise PageError(404, "No such user", "Nobody here has that handle.")
 
+    def _require_oidc(self) -> Any:
+        if self._oidc is None:
+            raise PageError(404, "Page not found", "This server signs nobody in elsewhere.")
+        return self._oidc
+
+    def _require_rp(self) -> Any:
+        if self._rp is None:
+            raise PageError(
+                404, "Page not found", "This server does not take sign-ins from other servers."
+            )
+        return self._rp
+
+    def _keep_pending(self, token: str, pending: Any, next_path: str) -> None:
+        now = self._clock.seconds()
+        for key in [k for k, (_, _, until) in self._pending.items() if until < now]:
+            del self._pending[key]
+        while len(self._pending) >= MAX_PENDING_SIGNINS:
+            del self._pending[next(iter(self._pending))]
+        self._pending[token] = (pending, next_path, now + SIGNIN_LIFETIME)
+
+    async def _visiting_account(self, handle: str, authority: str) -> Account:
+        """
+        The account here of a visitor whose home server vouched for them:
+        checked with that server when it is a distwit server (so follows
+        made here reach it), else kept with no home.
+        """
+        own = self._public_url.split("//", 1)[-1]
+        if authority == own:
+            raise PageError(
+                400, "Sign-in failed",
+                "That is an account of this server: sign in with its password.",
+            )
+        federation = getattr(self.microblog, "federation", None)
+        if federation is not None:
+            try:
+                return await federation.resolve(f"{handle}@{authority}")  # type: ignore[no-any-return]
+            except NoSuchUser:
+                pass
+        return await self._store.ensure_account(handle, authority, self._now_ms())
+
+    def _too_many_failures(self, address: str) -> bool:
+        count, since = self._failures.get(address, (0, 0.0))
+        return count >= ADDRESS_FAILURES and self._clock.seconds() - since < ADDRESS_WINDOW
+
+    def _note_failure(self, address: str) -> None:
+        now = self._clock.seconds()
+        count, since = self._failures.get(address, (0, now))
+        if now - since >= ADDRESS_WINDOW:
+            count, since = 0, now
+        if len(self._failures) > 100000:
+            self._failures.clear()
+        self._failures[address] = (count + 1, since)
+
+    def _lists(self, request: Any) -> dict[str, list[str]]:
+        """
+        Every query or form value, as text, repeated ones kept.
+        """
+        try:
+            return {
+                key.decode("utf-8"): [v.decode("utf-8") for v in values]
+                for key, values in (request.args or {}).items()
+            }
+        except UnicodeDecodeError:
+            raise PageError(400, "Bad request", "The request was not sent as UTF-8.") from None
+
     def _require_open_registration(self) -> None:
         if not self._open_registration:
             raise PageError(403, "Sign-up is closed", "Sign-up is closed on this server.")
@@ -541,6 +933,8 @@ class Pages:
         try:
             visitor = await self._visitor(request)
             return await handler(request, visitor, *args)
+        except Redirect as e:
+            return self._redirect(request, e.location)
         except PageError as e:
             try:
                 return self._render(
@@ -643,7 +1037,7 @@ class Pages:
                 if found is not None:
                     account_id, csrf = found
                     account = await self._store.get_account(account_id)
-                    if account is not None and account.is_local:
+                    if account is not None:
                         return Visitor(account, hashed, csrf)
             # Ended or expired: stop the browser sending it.
             self._clear_cookie(request, SESSION_COOKIE)

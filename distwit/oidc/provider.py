@@ -1,0 +1,757 @@
+"""
+The OpenID Connect provider of a twitter server: its users sign in to other
+servers with their account here.
+
+Authlib's framework-neutral server does the protocol: the authorization
+code grant with PKCE (S256 only, required of every client), OpenID
+Connect's ``openid`` scope with a required nonce, dynamic client
+registration (RFC 7591), bearer tokens and the ``iss`` authorization
+response parameter (RFC 9207).  This module adapts it to Twisted: Authlib
+calls its storage hooks synchronously, so every request first loads, off
+the reactor thread, what Authlib may ask for (the client), and writes what
+Authlib kept (a new client) before answering.
+
+Authorization codes (one minute, single use) and access tokens (one hour,
+for the userinfo endpoint) live in memory: they are short-lived, and a
+restart only means signing in again.
+
+The JSON endpoints are here: discovery, JWKS, registration, token and
+userinfo.  The authorization endpoint is a page (sign-in, then consent),
+so :class:`distwit.web.pages.Pages` serves it with :meth:`consent_request`
+and :meth:`authorize`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import AuthorizationServer, OAuth2Error
+from authlib.oauth2.rfc6749 import (
+    ClientMixin,
+    InvalidRequestError,
+    JsonPayload,
+    JsonRequest,
+    OAuth2Payload,
+    OAuth2Request,
+)
+from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
+from authlib.oauth2.rfc6750 import BearerTokenGenerator
+from authlib.oauth2.rfc7591 import ClientMetadataClaims, ClientRegistrationEndpoint
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc9207 import IssuerParameter
+from authlib.oidc.core import UserInfo
+from authlib.oidc.core.grants import OpenIDCode
+from authlib.oidc.registration import ClientMetadataClaims as OIDCClientMetadataClaims
+from klein import Klein
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.logger import Logger
+
+from distwit.model import Account
+from distwit.oidc.keys import ALGORITHM, SigningKeys
+from distwit.twitter.core import Microblog
+
+#: How long an authorization code may wait to be exchanged, in seconds.
+CODE_LIFETIME = 60
+
+#: How long an access token (for the userinfo endpoint) lasts, in seconds.
+TOKEN_LIFETIME = 3600
+
+#: How long an ID token is valid, in seconds.
+ID_TOKEN_LIFETIME = 600
+
+#: The largest registration or token request read, in bytes.
+MAX_BODY = 16 * 1024
+
+#: Clients kept in memory between requests; the cache is emptied when full.
+CLIENT_CACHE = 1000
+
+SCOPES = ["openid", "profile"]
+
+CLAIMS = [
+    "sub", "iss", "aud", "exp", "iat", "nonce", "auth_time",
+    "preferred_username", "name", "profile",
+]
+
+
+
+class ConsentError(Exception):
+    """
+    An authorization request that must not be redirected back: the client
+    or its redirect URI is unknown.  The visitor gets an error page.
+    """
+
+
+@dataclass
+class Client(ClientMixin):  # type: ignore[misc]
+    """
+    A relying party registered here.
+    """
+
+    client_id: str
+    client_secret: str
+    client_metadata: dict[str, Any]
+
+    @property
+    def redirect_uris(self) -> list[str]:
+        return list(self.client_metadata.get("redirect_uris") or [])
+
+    @property
+    def name(self) -> str:
+        return str(self.client_metadata.get("client_name") or "")
+
+    @property
+    def id_token_signed_response_alg(self) -> str:
+        return ALGORITHM
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        uris = self.redirect_uris
+        return uris[0] if len(uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        if not scope:
+            return ""
+        return " ".join(s for s in scope.split() if s in SCOPES)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        # Exactly as registered: no prefixes, no added paths or queries.
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        if not self.client_secret:
+            return False
+        return hmac.compare_digest(self.client_secret.encode(), client_secret.encode())
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if endpoint == "token":
+            registered = self.client_metadata.get(
+                "token_endpoint_auth_method", "client_secret_basic"
+            )
+            return bool(method == registered)
+        return True
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type in (self.client_metadata.get("response_types") or ["code"])
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in (self.client_metadata.get("grant_types") or ["authorization_code"])
+
+
+@dataclass
+class AuthorizationCode:
+    """
+    A code on its way back to a client, in memory.
+    """
+
+    code: str
+    client_id: str
+    redirect_uri: str
+    scope: str
+    nonce: str
+    code_challenge: str
+    code_challenge_method: str
+    user: Account
+    auth_time: int
+    expires: float
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> None:
+        return None
+
+    def get_amr(self) -> None:
+        return None
+
+
+@dataclass
+class AccessToken:
+    user: Account
+    client_id: str
+    scope: str
+    expires: float
+
+
+@dataclass
+class _Payload(OAuth2Payload):  # type: ignore[misc]
+    values: dict[str, str]
+    lists: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def data(self) -> dict[str, str]:
+        return self.values
+
+    @property
+    def datalist(self) -> dict[str, list[str]]:
+        return self.lists
+
+
+class _Request(OAuth2Request):  # type: ignore[misc]
+    """
+    An Authlib request made from a Twisted one: query and form values
+    (first value of each; all of them in ``datalist``, so repeated
+    parameters are refused), headers, and room for writes to do after.
+    """
+
+    def __init__(self, method: str, uri: str, headers: dict[str, str],
+                 query: dict[str, list[str]], form: dict[str, list[str]]) -> None:
+        super().__init__(method, uri, headers=headers)
+        lists = {k: [*query.get(k, []), *form.get(k, [])] for k in {*query, *form}}
+        self.payload = _Payload({k: v[0] for k, v in lists.items()}, lists)
+        self._query = {k: v[0] for k, v in query.items()}
+        self._form = {k: v[0] for k, v in form.items()}
+
+    @property
+    def args(self) -> dict[str, str]:
+        return self._query
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form
+
+
+class _JsonRequest(JsonRequest):  # type: ignore[misc]
+    def __init__(self, method: str, uri: str, headers: dict[str, str], body: Any) -> None:
+        super().__init__(method, uri, headers)
+        self.payload = JsonPayload(body)
+
+
+class _S256Only(CodeChallenge):  # type: ignore[misc]
+    """
+    PKCE, required of every client, and only with S256: ``plain`` sends
+    the secret itself through the browser.
+    """
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError(
+                "PKCE is required: send code_challenge with code_challenge_method=S256."
+            )
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError(
+                "Only code_challenge_method=S256 is accepted here (plain is refused)."
+            )
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def validate_code_verifier(self, grant: Any, result: Any) -> None:
+        if not grant.request.form.get("code_verifier"):
+            raise InvalidRequestError("Missing 'code_verifier': PKCE is required.")
+        super().validate_code_verifier(grant, result)
+
+    def get_authorization_code_challenge(self, authorization_code: AuthorizationCode) -> str:
+        return authorization_code.code_challenge
+
+    def get_authorization_code_challenge_method(self, code: AuthorizationCode) -> str:
+        return code.code_challenge_method
+
+
+class OIDCProvider:
+    """
+    The provider: an Authlib server with this server's users, clients and
+    keys.
+
+    :param microblog: whose users sign in.
+    :param store: keeps registered clients.
+    :param keys: the ID-token signing keys.
+    :param issuer: this server's public URL, the issuer identifier.
+    :param clock: an ``IReactorTime``.
+    """
+
+    app = Klein()
+    log = Logger()
+
+    def __init__(self, microblog: Microblog, keys: SigningKeys, issuer: str, clock: Any) -> None:
+        self.microblog = microblog
+        self.store = microblog.store
+        self.keys = keys
+        self.issuer = issuer.rstrip("/")
+        self.clock = clock
+        self._clients: dict[str, Client] = {}
+        self._codes: dict[str, AuthorizationCode] = {}
+        #: Used codes and the token each bought: a code seen again revokes it.
+        self._spent: dict[str, tuple[str | None, float]] = {}
+        self._tokens: dict[str, AccessToken] = {}
+        self._nonces: dict[tuple[str, str], float] = {}
+        self.server = self._authorization_server()
+
+    def resource(self) -> Any:
+        return self.app.resource()
+
+    # Authlib, bound to this provider
+
+    def _authorization_server(self) -> AuthorizationServer:
+        provider = self
+
+        class Server(AuthorizationServer):  # type: ignore[misc]
+            def query_client(self, client_id: str) -> Client | None:
+                return provider._clients.get(client_id)
+
+            def save_token(self, token: dict[str, Any], request: Any) -> None:
+                provider._save_token(token, request)
+
+            def create_oauth2_request(self, request: Any) -> Any:
+                return request
+
+            def create_json_request(self, request: Any) -> Any:
+                return request
+
+            def handle_response(self, status: int, body: Any, headers: Any) -> Any:
+                return status, body, headers
+
+            def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+                pass
+
+        class Code(AuthorizationCodeGrant):  # type: ignore[misc]
+            TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+            def save_authorization_code(self, code: str, request: Any) -> None:
+                provider._save_code(code, request)
+
+            def query_authorization_code(self, code: str, client: Client) -> Any:
+                return provider._find_code(code, client)
+
+            def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+                provider._codes.pop(authorization_code.code, None)
+
+            def authenticate_user(self, authorization_code: AuthorizationCode) -> Account:
+                return authorization_code.user
+
+        class OpenID(OpenIDCode):  # type: ignore[misc]
+            DEFAULT_EXPIRES_IN = ID_TOKEN_LIFETIME
+
+            def resolve_client_private_key(self, client: Client) -> Any:
+                return provider.keys.signing_key
+
+            def get_client_algorithm(self, client: Client) -> str:
+                return ALGORITHM
+
+            def get_encode_header(self, client: Client) -> dict[str, str]:
+                return {"alg": ALGORITHM, "kid": provider.keys.kid, "typ": "JWT"}
+
+            def get_client_claims(self, client: Client) -> dict[str, Any]:
+                now = int(provider.clock.seconds())
+                return {
+                    "iss": provider.issuer,
+                    "aud": [client.get_client_id()],
+                    "iat": now,
+                    "exp": now + ID_TOKEN_LIFETIME,
+                }
+
+            def exists_nonce(self, nonce: str, request: Any) -> bool:
+                return (request.payload.client_id, nonce) in provider._nonces
+
+            def generate_user_info(self, user: Account, scope: str) -> UserInfo:
+                return provider.user_info(user)
+
+        class Registration(ClientRegistrationEndpoint):  # type: ignore[misc]
+            claims_classes = [ClientMetadataClaims, OIDCClientMetadataClaims]
+
+            def authenticate_token(self, request: Any) -> bool:
+                # Open registration: any server may register to let its
+                # visitors sign in with an account of ours.
+                return True
+
+            def get_server_metadata(self) -> dict[str, Any]:
+                return provider.metadata()
+
+            def save_client(self, client_info: dict[str, Any], client_metadata: dict[str, Any],
+                            request: Any) -> Client:
+                return provider._new_client(client_info, client_metadata, request)
+
+            def generate_client_info(self, request: Any) -> dict[str, Any]:
+                info = super().generate_client_info(request)
+                if request.payload.data.get("token_endpoint_auth_method") == "none":
+                    info["client_secret"] = ""
+                return info
+
+        server = Server(scopes_supported=SCOPES)
+        server.register_token_generator(
+            "default",
+            BearerTokenGenerator(
+                access_token_generator=lambda *args, **kwargs: secrets.token_urlsafe(32),
+                expires_generator=lambda client, grant_type: TOKEN_LIFETIME,
+            ),
+        )
+        server.register_grant(Code, [_S256Only(required=True), OpenID(require_nonce=True)])
+        server.register_endpoint(Registration)
+        issuer_parameter = IssuerParameter()
+        issuer_parameter.get_issuer = lambda: self.issuer  # type: ignore[method-assign]
+        server.register_extension(issuer_parameter)
+        return server
+
+    # What Authlib keeps
+
+    def _now(self) -> float:
+        return float(self.clock.seconds())
+
+    def _save_code(self, code: str, request: Any) -> None:
+        data = request.payload.data
+        self._expire()
+        self._codes[code] = AuthorizationCode(
+            code=code,
+            client_id=request.client.get_client_id(),
+            redirect_uri=data.get("redirect_uri") or request.client.get_default_redirect_uri(),
+            scope=request.scope or "",
+            nonce=data.get("nonce") or "",
+            code_challenge=data.get("code_challenge") or "",
+            code_challenge_method=data.get("code_challenge_method") or "S256",
+            user=request.user,
+            auth_time=int(self._now()),
+            expires=self._now() + CODE_LIFETIME,
+        )
+        if data.get("nonce"):
+            self._nonces[(request.client.get_client_id(), data["nonce"])] = (
+                self._now() + TOKEN_LIFETIME
+            )
+
+    def _find_code(self, code: str, client: Client) -> AuthorizationCode | None:
+        found = self._codes.get(code)
+        if found is None:
+            spent = self._spent.get(code)
+            if spent is not None and spent[0] is not None:
+                # A code used twice: whoever holds it now may have stolen
+                # it, so the token the first use bought stops working.
+                self._tokens.pop(spent[0], None)
+                self.log.warn("authorization code used twice: its token is revoked")
+            return None
+        if found.client_id != client.get_client_id() or found.expires < self._now():
+            return None
+        self._spent[code] = (None, self._now() + TOKEN_LIFETIME)
+        return found
+
+    def _save_token(self, token: dict[str, Any], request: Any) -> None:
+        self._tokens[token["access_token"]] = AccessToken(
+            user=request.user,
+            client_id=request.client.get_client_id(),
+            scope=token.get("scope", ""),
+            expires=self._now() + TOKEN_LIFETIME,
+        )
+        code = request.authorization_code
+        if code is not None:
+            self._spent[code.code] = (token["access_token"], self._now() + TOKEN_LIFETIME)
+
+    def _new_client(self, info: dict[str, Any], metadata: dict[str, Any], request: Any) -> Client:
+        client = Client(info["client_id"], info.get("client_secret") or "", dict(metadata))
+        self._remember(client)
+        request.writes.append(
+            self.store.create_oidc_client(
+                client.client_id, client.client_secret, json.dumps(metadata),
+                int(self._now() * 1000),
+            )
+        )
+        return client
+
+    def _expire(self) -> None:
+        now = self._now()
+        for table in (self._codes, self._tokens):
+            for key in [k for k, v in table.items() if v.expires < now]:  # type: ignore[attr-defined]
+                del table[key]
+        for key in [k for k, (_, expires) in self._spent.items() if expires < now]:
+            del self._spent[key]
+        for pair in [k for k, expires in self._nonces.items() if expires < now]:
+            del self._nonces[pair]
+
+    def _remember(self, client: Client) -> None:
+        if len(self._clients) >= CLIENT_CACHE:
+            self._clients.clear()
+        self._clients[client.client_id] = client
+
+    async def load_client(self, client_id: str | None) -> Client | None:
+        """
+        The registered client ``client_id``, read into the cache Authlib
+        reads from.
+        """
+        if not client_id or len(client_id) > 200:
+            return None
+        if client_id in self._clients:
+            return self._clients[client_id]
+        row = await self.store.get_oidc_client(client_id)
+        if row is None:
+            return None
+        client = Client(row["client_id"], row["client_secret"], json.loads(row["metadata"]))
+        self._remember(client)
+        return client
+
+    # Documents
+
+    def metadata(self) -> dict[str, Any]:
+        """
+        The discovery document (OpenID Connect Discovery, RFC 8414).
+        """
+        base = self.issuer
+        return {
+            "issuer": base,
+            "authorization_endpoint": base + "/oidc/authorize",
+            "token_endpoint": base + "/oidc/token",
+            "userinfo_endpoint": base + "/oidc/userinfo",
+            "jwks_uri": base + "/oidc/jwks",
+            "registration_endpoint": base + "/oidc/register",
+            "scopes_supported": SCOPES,
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [ALGORITHM],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic", "client_secret_post", "none",
+            ],
+            "code_challenge_methods_supported": ["S256"],
+            "claims_supported": CLAIMS,
+            "authorization_response_iss_parameter_supported": True,
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
+        }
+
+    def user_info(self, user: Account) -> UserInfo:
+        return UserInfo(
+            sub=user.handle.lower(),
+            preferred_username=user.handle,
+            name=user.name or user.handle,
+            profile=f"{self.issuer}/{user.handle}",
+        )
+
+    # The authorization endpoint, for the pages
+
+    def _request(self, request: Any, form: bool = False) -> _Request:
+        headers = {
+            k.decode("latin-1"): v[0].decode("latin-1")
+            for k, v in request.requestHeaders.getAllRawHeaders()
+        }
+        query: dict[str, list[str]] = {}
+        posted: dict[str, list[str]] = {}
+        target = posted if form else query
+        for key, values in (request.args or {}).items():
+            target[key.decode("utf-8", "replace")] = [
+                v.decode("utf-8", "replace") for v in values
+            ]
+        if form:
+            # Klein merges the query into args; Authlib wants them apart.
+            for key in _query_keys(request):
+                query[key] = posted.pop(key, [])
+        uri = self.issuer + request.uri.decode("latin-1")
+        r = _Request(request.method.decode("ascii"), uri, headers, query, posted)
+        r.writes = []
+        return r
+
+    async def consent_request(self, params: Mapping[str, list[str]], user: Account) -> Any:
+        """
+        Check an authorization request before showing the consent page.
+
+        :return: ``(grant, client)`` for a request that may be shown, or
+            ``(None, location)``: an error to send back to the client
+            (its redirect URI is known and registered).
+        :raise ConsentError: unknown client or redirect URI.
+        """
+        client = await self.load_client((params.get("client_id") or [""])[0])
+        if client is None:
+            raise ConsentError(
+                "No server is registered here with that client_id; "
+                "the link that brought you here is broken or forged."
+            )
+        request = self._authorize_request(params)
+        try:
+            grant = self.server.get_consent_grant(request, end_user=user)
+        except OAuth2Error as error:
+            return None, self._error_location(request, error)
+        return grant, client
+
+    def _authorize_request(self, params: Mapping[str, list[str]]) -> _Request:
+        r = _Request("GET", self.issuer + "/oidc/authorize", {}, dict(params), {})
+        r.writes = []
+        return r
+
+    def _error_location(self, request: Any, error: OAuth2Error) -> str:
+        if error.redirect_uri is None:
+            raise ConsentError(_describe(error))
+        error.state = request.payload.state
+        status, body, headers = self.server.handle_error_response(request, error)
+        location = dict(headers).get("Location") or ""
+        if "iss=" not in location:
+            location = add_params_to_uri(location, [("iss", self.issuer)])
+        return str(location)
+
+    async def authorize(
+        self, params: Mapping[str, list[str]], user: Account, approve: bool
+    ) -> str:
+        """
+        The visitor approved (or denied) on the consent page: where to send
+        their browser back to, with a code (or an error), the state and the
+        issuer.
+
+        :raise ConsentError: unknown client or redirect URI.
+        """
+        grant, found = await self.consent_request(params, user)
+        if grant is None:
+            return str(found)
+        request = grant.request
+        status, body, headers = self.server.create_authorization_response(
+            request, grant_user=user if approve else None, grant=grant
+        )
+        location = dict(headers).get("Location")
+        if not location:
+            raise ConsentError("This sign-in request cannot be answered.")
+        if approve:
+            await self.store.record_oidc_grant(user.id, found.client_id, int(self._now() * 1000))
+        return str(location)
+
+    # JSON endpoints
+
+    @app.route("/jwks", methods=["GET"])
+    def jwks(self, request: Any) -> bytes:
+        request.setHeader(b"cache-control", b"public, max-age=300")
+        return _json(request, 200, self.keys.public_jwks())
+
+    def discovery(self, request: Any) -> bytes:
+        request.setHeader(b"access-control-allow-origin", b"*")
+        return _json(request, 200, self.metadata())
+
+    @app.route("/register", methods=["POST"])
+    def register(self, request: Any) -> Deferred[bytes]:
+        return ensureDeferred(self._register(request))
+
+    async def _register(self, request: Any) -> bytes:
+        body = _read_body(request)
+        if body is None:
+            return _oauth_error(request, 400, "invalid_request", "The body is too large.")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            return _oauth_error(
+                request, 400, "invalid_client_metadata", "The body must be a JSON object."
+            )
+        uris = data.get("redirect_uris")
+        if not isinstance(uris, list) or not uris or not all(
+            isinstance(u, str) and _is_web_uri(u) for u in uris
+        ):
+            return _oauth_error(
+                request, 400, "invalid_redirect_uri",
+                "redirect_uris must be a list of http(s) URLs without fragments.",
+            )
+        if data.get("token_endpoint_auth_method", "client_secret_basic") not in (
+            "client_secret_basic", "client_secret_post", "none"
+        ):
+            return _oauth_error(
+                request, 400, "invalid_client_metadata",
+                "token_endpoint_auth_method must be client_secret_basic, "
+                "client_secret_post or none.",
+            )
+        headers = {"Content-Type": "application/json"}
+        r = _JsonRequest("POST", self.issuer + "/oidc/register", headers, data)
+        r.writes = []
+        status, result, response_headers = self.server.create_endpoint_response(
+            "client_registration", r
+        )
+        for d in r.writes:
+            await d
+        if status == 201:
+            self.log.info(
+                "a relying party registered: {name} ({uris})",
+                name=data.get("client_name", ""), uris=", ".join(uris),
+            )
+        return _json(request, status, result)
+
+    @app.route("/token", methods=["POST"])
+    def token(self, request: Any) -> Deferred[bytes]:
+        return ensureDeferred(self._token(request))
+
+    async def _token(self, request: Any) -> bytes:
+        r = self._request(request, form=True)
+        await self.load_client(_client_id_of(r))
+        self._expire()
+        status, body, headers = self.server.create_token_response(r)
+        for name, value in headers:
+            if name.lower() == "www-authenticate":
+                request.setHeader(b"www-authenticate", value.encode("latin-1"))
+        return _json(request, status, body)
+
+    @app.route("/userinfo", methods=["GET", "POST"])
+    def userinfo(self, request: Any) -> bytes:
+        auth = (request.getHeader(b"authorization") or b"").decode("latin-1")
+        scheme, _, value = auth.partition(" ")
+        token = self._tokens.get(value.strip()) if scheme.lower() == "bearer" else None
+        if token is None or token.expires < self._now():
+            request.setHeader(b"www-authenticate", b'Bearer error="invalid_token"')
+            return _oauth_error(
+                request, 401, "invalid_token", "The access token is missing, unknown or expired."
+            )
+        return _json(request, 200, dict(self.user_info(token.user)))
+
+
+def _describe(error: OAuth2Error) -> str:
+    description = error.description or error.error
+    return f"{description} ({error.error})" if error.description else str(description)
+
+
+def _query_keys(request: Any) -> list[str]:
+    query = request.uri.split(b"?", 1)[1] if b"?" in request.uri else b""
+    from urllib.parse import parse_qs
+
+    return [k for k in parse_qs(query.decode("latin-1"), keep_blank_values=True)]
+
+
+def _client_id_of(request: _Request) -> str | None:
+    """
+    The client a token request comes from: HTTP Basic or the form.
+    """
+    import base64
+    from urllib.parse import unquote
+
+    auth = request.headers.get("Authorization") or request.headers.get("authorization") or ""
+    if auth[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return unquote(decoded.partition(":")[0])
+    return request.payload.data.get("client_id")
+
+
+def _is_web_uri(uri: str) -> bool:
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.fragment
+
+
+def _read_body(request: Any) -> bytes | None:
+    content = request.content.read(MAX_BODY + 1)
+    return None if len(content) > MAX_BODY else bytes(content)
+
+
+def _json(request: Any, status: int, body: Any) -> bytes:
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", b"application/json")
+    if not request.responseHeaders.hasHeader(b"cache-control"):
+        request.setHeader(b"cache-control", b"no-store")
+    if isinstance(body, (bytes, str)):
+        return body.encode() if isinstance(body, str) else body
+    return json.dumps(body).encode("utf-8")
+
+
+def _oauth_error(request: Any, status: int, error: str, description: str) -> bytes:
+    return _json(request, status, {"error": error, "error_description": description})
+
