@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import Any, Sequence, TextIO
+from typing import Any, NoReturn, Sequence, TextIO
 
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import react
@@ -159,40 +159,37 @@ async def oauth_command(reactor: Any, args: argparse.Namespace, out: TextIO) -> 
         await store.close()
 
 
+def _fail(error: CommandError) -> NoReturn:
+    sys.stderr.write(f"distwit: {error}\n")
+    raise SystemExit(1) from None
+
+
 def _react(work: Any) -> None:
+    """
+    Run ``work(reactor)`` to its end; a :class:`CommandError` is printed
+    and the exit status is 1.
+    """
+
     async def guarded(reactor: Any) -> None:
         try:
             await work(reactor)
         except CommandError as e:
-            sys.stderr.write(f"distwit: {e}\n")
-            raise SystemExit(1) from None
+            _fail(e)
 
     react(lambda reactor: ensureDeferred(guarded(reactor)))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    try:
-        if args.command in ("app", "token"):
-            _react(lambda reactor: oauth_command(reactor, args, sys.stdout))
-            return
-        if args.command == "adduser":
+    if args.command == "adduser":
+        # Asked before the reactor runs: the prompt may wait on a person.
+        try:
             password = read_password(args.password_file, sys.stdin)
-
-            async def run_adduser(reactor: Any) -> None:
-                try:
-                    await adduser(reactor, args, password, sys.stdout)
-                except CommandError as e:
-                    sys.stderr.write(f"distwit: {e}\n")
-                    raise SystemExit(1) from None
-
-            def run(reactor: Any) -> Any:
-                return ensureDeferred(run_adduser(reactor))
-
-            react(run)
-    except CommandError as e:
-        sys.stderr.write(f"distwit: {e}\n")
-        raise SystemExit(1) from None
+        except CommandError as e:
+            _fail(e)
+        _react(lambda reactor: adduser(reactor, args, password, sys.stdout))
+    else:
+        _react(lambda reactor: oauth_command(reactor, args, sys.stdout))
 
 
 if __name__ == "__main__":
