@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from twisted.logger import Logger
 from twisted.web.resource import IResource, Resource
 
 from distwit import __version__
+from distwit.s2s.interfaces import ForbiddenAuthority, IRequestVerifier, SignatureError
 
 
 class HTTPError(Exception):
@@ -38,6 +40,32 @@ def read_body(request: Any, limit: int) -> bytes:
     if len(body) > limit:
         raise HTTPError(413, f"the body is over {limit} bytes")
     return body
+
+
+async def verified_signer(
+    request: Any, body: bytes, verifier: IRequestVerifier, log: Logger, what: str
+) -> str:
+    """
+    The public URL (no trailing slash) of the server that signed
+    ``request`` and ``body``.
+
+    :param what: what the request is (``"an exchange"``), for the log.
+    :raises HTTPError: 401 when the signature is missing or bad (logged
+        on ``log``); 403 when the signer may not speak for its authority.
+    """
+    try:
+        signer: str = await verifier.verify(request, body)
+    except SignatureError as e:
+        log.warn(
+            "refused {what} from {client}: {reason}",
+            what=what,
+            client=str(request.getClientAddress()),
+            reason=str(e),
+        )
+        raise HTTPError(401, str(e)) from None
+    except ForbiddenAuthority as e:
+        raise HTTPError(403, str(e)) from None
+    return signer.rstrip("/")
 
 
 def json_object(body: bytes, shape: str = "") -> dict[str, Any]:

@@ -46,14 +46,14 @@ from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from distwit.http import HTTPError, json_body, json_object, read_body
+from distwit.http import HTTPError, json_body, json_object, read_body, verified_signer
 from distwit.ping.directory import (
     IDirectory,
     authority_of_acct,
     authority_of_url,
     normalize_acct,
 )
-from distwit.s2s.interfaces import ForbiddenAuthority, IRequestVerifier, SignatureError
+from distwit.s2s.interfaces import IRequestVerifier
 
 #: The largest exchange body accepted, in bytes.
 MAX_BODY = 1024 * 1024
@@ -244,18 +244,7 @@ class PingResource:
 
     async def _answer(self, request: Any) -> bytes:
         body = read_body(request, MAX_BODY)
-        try:
-            signer: str = await self.verifier.verify(request, body)
-        except SignatureError as e:
-            self.log.warn(
-                "refused an exchange from {client}: {reason}",
-                client=str(request.getClientAddress()),
-                reason=str(e),
-            )
-            raise HTTPError(401, str(e)) from None
-        except ForbiddenAuthority as e:
-            raise HTTPError(403, str(e)) from None
-        signer = signer.rstrip("/")
+        signer = await verified_signer(request, body, self.verifier, self.log, "an exchange")
         wait = self._wait(request)
         exchange = parse_exchange(body)
         self._check_authority(signer, exchange)

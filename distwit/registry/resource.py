@@ -43,9 +43,9 @@ from klein import Klein
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
-from distwit.http import HTTPError, json_body, json_object, read_body
+from distwit.http import HTTPError, json_body, json_object, read_body, verified_signer
 from distwit.registry.service import RegistryStopped
-from distwit.s2s.interfaces import ForbiddenAuthority, IRequestVerifier, SignatureError
+from distwit.s2s.interfaces import IRequestVerifier
 
 if TYPE_CHECKING:
     from distwit.registry.service import RegistryService
@@ -177,18 +177,7 @@ class RegistryResource:
 
     async def _register(self, request: Any) -> bytes:
         body = read_body(request, MAX_BODY)
-        try:
-            signer: str = await self.verifier.verify(request, body)
-        except SignatureError as e:
-            self.log.warn(
-                "refused a registration from {client}: {reason}",
-                client=str(request.getClientAddress()),
-                reason=str(e),
-            )
-            raise HTTPError(401, str(e)) from None
-        except ForbiddenAuthority as e:
-            raise HTTPError(403, str(e)) from None
-        signer = signer.rstrip("/")
+        signer = await verified_signer(request, body, self.verifier, self.log, "a registration")
         registration = parse_registration(body)
         if registration.public_url != signer:
             message = (
