@@ -1,5 +1,6 @@
 """
-Fakes of the server-to-server layer, providing the same interfaces.
+Fakes of the server-to-server layer, providing the same interfaces, and
+signed JSON requests through them to a role's routes in memory.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import json
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from distwit.s2s.interfaces import (
@@ -54,6 +56,24 @@ def post_signed(stub: Any, url: str, signer: str | None, body: Any) -> Deferred[
         headers[SIGNER_HEADER] = [signer.encode("ascii")]
     result: Deferred[Any] = stub.post(url, data=data, headers=headers)
     return result
+
+
+def json_answer(
+    case: SynchronousTestCase, stub: Any, response_d: Deferred[Any], code: int = 200
+) -> tuple[Any, bytes]:
+    """
+    The decoded answer of a ``StubTreq`` request, and its raw bytes, once
+    ``case`` has checked that it is JSON with status ``code``.
+    """
+    stub.flush()
+    response = case.successResultOf(response_d)
+    raw = case.successResultOf(response.content())
+    case.assertEqual(response.code, code, raw)
+    case.assertEqual(
+        response.headers.getRawHeaders(b"content-type"),
+        [b"application/json; charset=utf-8"],
+    )
+    return json.loads(raw), raw
 
 
 @implementer(IS2SClient)

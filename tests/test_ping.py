@@ -23,7 +23,7 @@ from distwit.ping.directory import (
 from distwit.ping.resource import MAX_BODY
 from distwit.ping.service import PingService
 from distwit.s2s.interfaces import IRequestVerifier
-from tests.fakes import SIGNER_HEADER, FakeVerifier, post_signed
+from tests.fakes import SIGNER_HEADER, FakeVerifier, json_answer, post_signed
 
 S1 = "https://s1.example"
 S2 = "https://s2.example"
@@ -52,15 +52,7 @@ class PingTestCase(SynchronousTestCase):
         return post_signed(self.stub, url, signer, body)
 
     def result(self, response_d: Deferred[Any], code: int = 200) -> tuple[Any, bytes]:
-        self.stub.flush()
-        response = self.successResultOf(response_d)
-        raw = self.successResultOf(response.content())
-        self.assertEqual(response.code, code, raw)
-        self.assertEqual(
-            response.headers.getRawHeaders(b"content-type"),
-            [b"application/json; charset=utf-8"],
-        )
-        return json.loads(raw), raw
+        return json_answer(self, self.stub, response_d, code)
 
     def exchange(self, signer: str, code: int = 200, **fields: Any) -> Any:
         """

@@ -41,7 +41,13 @@ from distwit.s2s.interfaces import (
     IS2SClient,
     S2SResponseError,
 )
-from tests.fakes import SIGNER_HEADER, FakeVerifier, ScriptedClient, post_signed
+from tests.fakes import (
+    SIGNER_HEADER,
+    FakeVerifier,
+    ScriptedClient,
+    json_answer,
+    post_signed,
+)
 
 P1 = "https://p1.example"
 P2 = "https://p2.example"
@@ -209,15 +215,7 @@ class RegistryTestCase(SynchronousTestCase):
             self.successResultOf(self.service.stopService())
 
     def result(self, response_d: Deferred[Any], code: int = 200) -> Any:
-        self.stub.flush()
-        response = self.successResultOf(response_d)
-        raw = self.successResultOf(response.content())
-        self.assertEqual(response.code, code, raw)
-        self.assertEqual(
-            response.headers.getRawHeaders(b"content-type"),
-            [b"application/json; charset=utf-8"],
-        )
-        return json.loads(raw)
+        return json_answer(self, self.stub, response_d, code)[0]
 
     def post(self, signer: str | None, body: Any) -> Deferred[Any]:
         """
