@@ -1,0 +1,845 @@
+"""
+The relying party: visitors sign in here with their home server.
+
+Most tests run without sockets: :class:`MemoryNetwork` gives the real
+:class:`~distwit.oidc.fetch.SafeFetcher` a memory reactor whose names,
+addresses and connections lead to in-memory web servers, among them
+:class:`HostileProvider`, an OpenID Connect provider whose every answer a
+test can spoil.  Time is a clock the tests advance.
+
+:class:`OidcProviderInteropTests` runs Node's ``oidc-provider`` (an
+implementation we did not write, tests/clients/oidc-provider/) as a real
+process on loopback, and signs in with it over real sockets.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Coroutine
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from joserfc import jwt
+from joserfc.jwk import ECKey, KeySet, RSAKey
+from klein import Klein
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.error import ConnectionRefusedError
+from twisted.internet.interfaces import IHostResolution
+from twisted.internet.protocol import Factory
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python.failure import Failure
+from twisted.test import iosim
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web.server import NOT_DONE_YET, Site
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from distwit.oidc.fetch import FetchError, SafeFetcher, refused_address
+from distwit.oidc.rp import (
+    ISSUER_REL,
+    IRegistrations,
+    MemoryRegistrations,
+    PendingSignIn,
+    RelyingParty,
+    RemoteIdentity,
+    SignInError,
+    parse_identifier,
+    s256,
+)
+
+from tests.processes import ROOT
+
+#: When the tests' world begins (seconds).
+T0 = 1_700_000_000.0
+
+#: A public address the in-memory names resolve to.
+PUBLIC_IP = "93.184.215.14"
+
+OUR_URL = "https://here.example"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+_KEYS: dict[str, Any] = {}
+
+
+def rsa_key(kid: str) -> RSAKey:
+    """
+    An RSA key (made once per kid: key generation is slow).
+    """
+    if kid not in _KEYS:
+        _KEYS[kid] = RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig"})
+    key: RSAKey = _KEYS[kid]
+    return key
+
+
+# An in-memory network.
+
+
+class MemoryResolver:
+    """
+    Names resolved from a dict, at once.
+    """
+
+    def __init__(self) -> None:
+        self.names: dict[str, list[str]] = {}
+        self.asked: list[str] = []
+
+    def resolveHostName(
+        self,
+        resolutionReceiver: Any,
+        hostName: str,
+        portNumber: int = 0,
+        addressTypes: Any = None,
+        transportSemantics: str = "TCP",
+    ) -> Any:
+        self.asked.append(hostName)
+
+        @implementer(IHostResolution)
+        class Resolution:
+            name = hostName
+
+            def cancel(self) -> None:
+                pass
+
+        resolutionReceiver.resolutionBegan(Resolution())
+        for address in self.names.get(hostName, []):
+            kind = IPv6Address if ":" in address else IPv4Address
+            resolutionReceiver.addressResolved(kind("TCP", address, portNumber))
+        resolutionReceiver.resolutionComplete()
+        return resolutionReceiver
+
+
+class MemoryNetwork:
+    """
+    A memory reactor whose TCP connections reach the in-memory servers
+    listening at their (address, port); :meth:`run` pumps the bytes until
+    a coroutine is done.
+    """
+
+    def __init__(self) -> None:
+        self.reactor = MemoryReactorClock()
+        self.reactor.advance(T0)
+        self.resolver = MemoryResolver()
+        self.reactor.nameResolver = self.resolver
+        self.servers: dict[tuple[str, int], Factory] = {}
+        self.connected: list[tuple[str, int]] = []
+        self._pumps: list[iosim.IOPump] = []
+        self._seen = 0
+
+    def listen(self, address: str, port: int, factory: Factory) -> None:
+        self.servers[(address, port)] = factory
+
+    def pump(self) -> None:
+        for _ in range(100):
+            moved = False
+            while self._seen < len(self.reactor.tcpClients):
+                host, port, factory, _timeout, _bind = self.reactor.tcpClients[self._seen]
+                connector = self.reactor.connectors[self._seen]
+                self._seen += 1
+                moved = True
+                self.connected.append((host, port))
+                server = self.servers.get((host, port))
+                if server is None:
+                    factory.clientConnectionFailed(connector, Failure(ConnectionRefusedError()))
+                    continue
+                kind = IPv6Address if ":" in host else IPv4Address
+                server_address = kind("TCP", host, port)
+                client_address = kind("TCP", "::1" if kind is IPv6Address else "10.9.9.9", 50000)
+                client = factory.buildProtocol(server_address)
+                served = server.buildProtocol(client_address)
+                self._pumps.append(
+                    iosim.connect(
+                        served,
+                        iosim.FakeTransport(served, True, server_address, client_address),
+                        client,
+                        iosim.FakeTransport(client, False, client_address, server_address),
+                        greet=False,
+                    )
+                )
+            for pump in self._pumps:
+                if pump.pump():
+                    moved = True
+            if not moved:
+                return
+
+    def run(self, coroutine: Coroutine[Any, Any, Any]) -> Deferred[Any]:
+        """
+        Start ``coroutine`` and pump until nothing moves; its Deferred.
+        """
+        d = ensureDeferred(coroutine)
+        self.pump()
+        return d
+
+
+# A provider whose answers the tests can spoil.
+
+
+class HostileProvider:
+    """
+    An OpenID Connect provider in memory, right by default: WebFinger for
+    ``handle``, discovery, open registration, an authorization endpoint
+    that approves at once (:meth:`approve`), a token endpoint that checks
+    the code, PKCE verifier, redirect URI and client secret, and a key set.
+    Each attribute changes one answer.
+    """
+
+    app = Klein()
+
+    def __init__(self, network: MemoryNetwork, issuer: str, handle: str = "Carol") -> None:
+        self.network = network
+        self.issuer = issuer
+        self.handle = handle
+        self.webfinger_issuer = issuer
+        self.discovery = {
+            "issuer": issuer,
+            "authorization_endpoint": f"{issuer}/authorize",
+            "token_endpoint": f"{issuer}/token",
+            "jwks_uri": f"{issuer}/jwks",
+            "registration_endpoint": f"{issuer}/register",
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
+            "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+            "authorization_response_iss_parameter_supported": True,
+            "subject_types_supported": ["public"],
+        }
+        self.key: Any = rsa_key("k1")
+        self.published: list[Any] = [self.key]
+        self.header: dict[str, Any] = {}
+        self.claims: dict[str, Any] = {}
+        self.token: str | None = None  # the ID token as given, when set
+        self.clients: dict[str, dict[str, Any]] = {}
+        self.codes: dict[str, dict[str, str]] = {}
+        self.jwks_fetches = 0
+        self.token_requests: list[dict[str, Any]] = []
+        authority = urlsplit(issuer)
+        network.listen(authority.hostname or "", authority.port or 80, Site(self.app.resource()))
+
+    @property
+    def authority(self) -> str:
+        return urlsplit(self.issuer).netloc
+
+    def approve(self, authorization_url: str) -> dict[str, str]:
+        """
+        What the visitor's browser brings back after approving: the
+        callback's parameters.
+        """
+        query = {k: v[0] for k, v in parse_qs(urlsplit(authorization_url).query).items()}
+        code = b64url(os.urandom(12))
+        self.codes[code] = query
+        return {"code": code, "state": query["state"], "iss": self.issuer}
+
+    def id_token(self, request: dict[str, str], client_id: str) -> str:
+        now = int(self.network.reactor.seconds())
+        claims = {
+            "iss": self.issuer,
+            "sub": self.handle.lower(),
+            "aud": client_id,
+            "exp": now + 300,
+            "iat": now,
+            "nonce": request.get("nonce"),
+            "preferred_username": self.handle,
+            **self.claims,
+        }
+        claims = {k: v for k, v in claims.items() if v is not None}
+        header = {"alg": "RS256" if isinstance(self.key, RSAKey) else "ES256",
+                  "kid": self.key.kid, **self.header}
+        if header.get("alg") == "none":
+            return ".".join(
+                b64url(json.dumps(part).encode()) for part in (header, claims)
+            ) + "."
+        if header.get("alg") == "HS256":
+            signing_input = ".".join(b64url(json.dumps(part).encode()) for part in (header, claims))
+            secret = self.clients[client_id]["client_secret"].encode()
+            signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+            return f"{signing_input}.{b64url(signature)}"
+        return jwt.encode(header, claims, self.key)
+
+    @app.route("/.well-known/webfinger", methods=["GET"])
+    def webfinger(self, request: Any) -> bytes:
+        resource = request.args.get(b"resource", [b""])[0].decode()
+        if resource.lower() != f"acct:{self.handle.lower()}@{self.authority}":
+            request.setResponseCode(404)
+            return b'{"error": "no such account"}'
+        request.setHeader(b"content-type", b"application/jrd+json")
+        return json.dumps({
+            "subject": resource,
+            "links": [{"rel": ISSUER_REL, "href": self.webfinger_issuer}],
+        }).encode()
+
+    @app.route("/.well-known/openid-configuration", methods=["GET"])
+    def configuration(self, request: Any) -> bytes:
+        request.setHeader(b"content-type", b"application/json")
+        return json.dumps(self.discovery).encode()
+
+    @app.route("/register", methods=["POST"])
+    def register(self, request: Any) -> bytes:
+        asked = json.loads(request.content.read())
+        client_id = f"client-{len(self.clients) + 1}"
+        info = {**asked, "client_id": client_id, "client_secret": b64url(os.urandom(24)),
+                "client_secret_expires_at": 0}
+        self.clients[client_id] = info
+        request.setResponseCode(201)
+        request.setHeader(b"content-type", b"application/json")
+        return json.dumps(info).encode()
+
+    @app.route("/token", methods=["POST"])
+    def token_endpoint(self, request: Any) -> bytes:
+        form = {k.decode(): v[0].decode() for k, v in request.args.items()}
+        auth = request.getHeader(b"authorization") or b""
+        self.token_requests.append({"form": form, "authorization": auth.decode()})
+        request.setHeader(b"content-type", b"application/json")
+
+        def error(code: str, description: str) -> bytes:
+            request.setResponseCode(400)
+            return json.dumps({"error": code, "error_description": description}).encode()
+
+        user, _, secret = base64.b64decode(auth.split(b" ", 1)[-1]).decode().partition(":")
+        client = self.clients.get(user)
+        if client is None or client["client_secret"] != secret:
+            return error("invalid_client", "client authentication failed")
+        authorized = self.codes.pop(form.get("code", ""), None)
+        if authorized is None or authorized["client_id"] != user:
+            return error("invalid_grant", "the code is not valid")
+        if form.get("redirect_uri") != authorized["redirect_uri"]:
+            return error("invalid_grant", "redirect_uri mismatch")
+        if s256(form.get("code_verifier", "")) != authorized["code_challenge"]:
+            return error("invalid_grant", "PKCE verification failed")
+        token = self.token or self.id_token(authorized, user)
+        return json.dumps({"access_token": "at", "token_type": "Bearer", "expires_in": 300,
+                           "id_token": token}).encode()
+
+    @app.route("/jwks", methods=["GET"])
+    def jwks(self, request: Any) -> bytes:
+        self.jwks_fetches += 1
+        request.setHeader(b"content-type", b"application/json")
+        return json.dumps(KeySet(self.published).as_dict(private=False)).encode()
+
+
+# The relying party against the hostile provider.
+
+
+class RelyingPartyTestCase(SynchronousTestCase):
+    """
+    A relying party at :data:`OUR_URL`, and Carol's home server
+    ``http://home.example`` (a public address; http allowed, as on a test
+    network).
+    """
+
+    issuer = "http://home.example"
+
+    def setUp(self) -> None:
+        self.network = MemoryNetwork()
+        self.network.resolver.names["home.example"] = [PUBLIC_IP]
+        self.fetcher = self.make_fetcher(allow_http=True)
+        self.provider = HostileProvider(self.network, self.issuer)
+        self.network.listen(PUBLIC_IP, 80, self.network.servers.pop(("home.example", 80)))
+        self.registrations = MemoryRegistrations()
+        self.rp = self.make_rp(self.fetcher)
+
+    def make_fetcher(self, **kwargs: Any) -> SafeFetcher:
+        fetcher = SafeFetcher(self.network.reactor, **kwargs)
+        self.addCleanup(lambda: self.network.run(_wait(fetcher.close())))
+        return fetcher
+
+    def make_rp(self, fetcher: SafeFetcher) -> RelyingParty:
+        return RelyingParty(
+            fetcher, self.registrations, OUR_URL, self.network.reactor, "here.example"
+        )
+
+    def begin(self, identifier: str = "carol@home.example") -> tuple[str, PendingSignIn]:
+        result: tuple[str, PendingSignIn] = self.successResultOf(
+            self.network.run(self.rp.begin(identifier))
+        )
+        return result
+
+    def sign_in(self) -> RemoteIdentity:
+        url, pending = self.begin()
+        identity: RemoteIdentity = self.successResultOf(
+            self.network.run(self.rp.finish(pending, self.provider.approve(url)))
+        )
+        return identity
+
+    def refused(self, work: Coroutine[Any, Any, Any]) -> str:
+        """
+        The message of the :class:`SignInError` that ``work`` ends with.
+        """
+        failure = self.failureResultOf(self.network.run(work), SignInError)
+        return str(failure.value)
+
+    def refused_finish(self, spoil: Callable[[dict[str, str]], None] | None = None) -> str:
+        """
+        Begin, approve, let ``spoil`` change the callback's parameters,
+        finish: the refusal's message.
+        """
+        url, pending = self.begin()
+        params = self.provider.approve(url)
+        if spoil is not None:
+            spoil(params)
+        return self.refused(self.rp.finish(pending, params))
+
+
+async def _wait(d: Deferred[Any]) -> Any:
+    return await d
+
+
+class SignInTests(RelyingPartyTestCase):
+    def test_sign_in(self) -> None:
+        """
+        WebFinger, discovery, registration, an authorization request with
+        state, nonce and PKCE S256, the code exchanged with the verifier
+        and the client's secret, the ID token checked, the identity
+        confirmed by WebFinger: Carol is Carol@home.example.
+        """
+        url, pending = self.begin()
+        query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+        self.assertTrue(url.startswith("http://home.example/authorize?"))
+        self.assertEqual(query["response_type"], "code")
+        self.assertEqual(query["scope"], "openid profile")
+        self.assertEqual(query["redirect_uri"], f"{OUR_URL}/login/callback")
+        self.assertEqual(query["code_challenge_method"], "S256")
+        self.assertEqual(query["code_challenge"], s256(pending.code_verifier))
+        self.assertEqual(query["state"], pending.state)
+        self.assertEqual(query["nonce"], pending.nonce)
+        self.assertEqual(query["client_id"], pending.client_id)
+        self.assertEqual(pending.issuer, self.issuer)
+        self.assertEqual(pending.identifier, "carol@home.example")
+        identity = self.successResultOf(
+            self.network.run(self.rp.finish(pending, self.provider.approve(url)))
+        )
+        self.assertEqual(
+            identity, RemoteIdentity(self.issuer, "carol", "Carol", "home.example")
+        )
+        self.assertEqual(identity.acct, "Carol@home.example")
+        [exchange] = self.provider.token_requests
+        self.assertEqual(exchange["form"]["code_verifier"], pending.code_verifier)
+        self.assertTrue(exchange["authorization"].startswith("Basic "))
+
+    def test_fresh_secrets(self) -> None:
+        """
+        Every sign-in gets its own state, nonce and PKCE verifier.
+        """
+        first = self.begin()[1]
+        second = self.begin()[1]
+        for name in ("state", "nonce", "code_verifier"):
+            self.assertNotEqual(getattr(first, name), getattr(second, name))
+            self.assertGreaterEqual(len(getattr(first, name)), 43)
+
+    def test_identifier_forms(self) -> None:
+        """
+        ``acct:``, a leading ``@`` and a profile URL all lead to the same
+        provider.
+        """
+        for typed in ("acct:carol@home.example", "@Carol@Home.Example",
+                      "http://home.example/carol"):
+            url, pending = self.begin(typed)
+            self.assertEqual(pending.issuer, self.issuer, typed)
+            self.assertEqual(pending.identifier, typed)
+
+    def test_registers_once(self) -> None:
+        """
+        The first sign-in with a provider registers this server there (with
+        its redirect URI and name); later ones reuse the registration.
+        """
+        self.sign_in()
+        self.sign_in()
+        [client] = self.provider.clients.values()
+        self.assertEqual(client["redirect_uris"], [f"{OUR_URL}/login/callback"])
+        self.assertEqual(client["client_name"], "here.example")
+        kept = self.successResultOf(ensureDeferred(self.registrations.get(self.issuer)))
+        self.assertEqual(kept["client_id"], client["client_id"])
+
+    def test_registers_again_for_a_new_redirect_uri(self) -> None:
+        """
+        A registration kept for another redirect URI (this server moved) is
+        replaced by a new one.
+        """
+        self.sign_in()
+        self.rp = RelyingParty(self.fetcher, self.registrations, "https://moved.example",
+                               self.network.reactor, "here.example")
+        self.sign_in()
+        self.assertEqual(len(self.provider.clients), 2)
+
+    def test_pending_as_json(self) -> None:
+        """
+        A pending sign-in kept as JSON finishes like the original; what is
+        not one is refused.
+        """
+        url, pending = self.begin()
+        kept = PendingSignIn.from_json(pending.to_json())
+        self.assertEqual(kept, pending)
+        identity = self.successResultOf(
+            self.network.run(self.rp.finish(kept, self.provider.approve(url)))
+        )
+        self.assertEqual(identity.handle, "Carol")
+        for broken in ("", "[]", '{"state": 1}', pending.to_json().replace('"created":', '"x":')):
+            with self.assertRaises(SignInError) as raised:
+                PendingSignIn.from_json(broken)
+            self.assertIn("please start again", str(raised.exception))
+
+    def test_es256(self) -> None:
+        """
+        An ID token signed with ES256 by a published EC key is accepted.
+        """
+        self.provider.key = ECKey.generate_key("P-256", parameters={"kid": "ec1"})
+        self.provider.published = [rsa_key("k1"), self.provider.key]
+        self.assertEqual(self.sign_in().acct, "Carol@home.example")
+
+    def test_new_key(self) -> None:
+        """
+        A token signed by a key published since the key set was last
+        fetched: the key set is fetched again, once, and the token passes.
+        """
+        self.sign_in()
+        self.assertEqual(self.provider.jwks_fetches, 1)
+        self.sign_in()
+        self.assertEqual(self.provider.jwks_fetches, 1)  # kept
+        self.provider.key = rsa_key("k2")
+        self.provider.published = [rsa_key("k1"), rsa_key("k2")]
+        self.sign_in()
+        self.assertEqual(self.provider.jwks_fetches, 2)
+
+    def test_services(self) -> None:
+        """
+        :class:`MemoryRegistrations` provides :class:`IRegistrations`.
+        """
+        self.assertTrue(verifyObject(IRegistrations, MemoryRegistrations()))
+
+
+class RefusedSignInTests(RelyingPartyTestCase):
+    """
+    Each way a sign-in goes wrong ends as a :class:`SignInError` that says
+    what, naming what the visitor typed.
+    """
+
+    def test_bad_state(self) -> None:
+        """
+        An answer whose state is not this sign-in's (a forged callback).
+        """
+        message = self.refused_finish(lambda p: p.update(state="forged"))
+        self.assertEqual(
+            message,
+            "carol@home.example: the answer does not belong to this sign-in "
+            "(its state is wrong); please start again",
+        )
+        self.assertEqual(self.provider.token_requests, [])
+
+    def test_missing_state(self) -> None:
+        message = self.refused_finish(lambda p: p.pop("state"))
+        self.assertIn("its state is wrong", message)
+
+    def test_denied(self) -> None:
+        """
+        The visitor said no at their home server.
+        """
+        def deny(params: dict[str, str]) -> None:
+            params.pop("code")
+            params["error"] = "access_denied"
+
+        self.assertEqual(self.refused_finish(deny),
+                         "carol@home.example: home.example did not approve the sign-in")
+
+    def test_provider_error(self) -> None:
+        """
+        Another error from the provider is shown with its description.
+        """
+        def error(params: dict[str, str]) -> None:
+            params.pop("code")
+            params.update(error="server_error", error_description="database on fire")
+
+        self.assertEqual(
+            self.refused_finish(error),
+            "carol@home.example: home.example refused the sign-in: "
+            "database on fire (server_error)",
+        )
+
+    def test_iss_parameter_mismatch(self) -> None:
+        """
+        An answer whose ``iss`` names another provider (a mix-up attack).
+        """
+        message = self.refused_finish(lambda p: p.update(iss="http://evil.example"))
+        self.assertEqual(
+            message,
+            "carol@home.example: the answer comes from http://evil.example, "
+            "not from http://home.example",
+        )
+        self.assertEqual(self.provider.token_requests, [])
+
+    def test_iss_parameter_missing(self) -> None:
+        """
+        The provider says it sends ``iss``; an answer without it is refused.
+        """
+        message = self.refused_finish(lambda p: p.pop("iss"))
+        self.assertIn("does not say it comes from http://home.example (no iss)", message)
+
+    def test_iss_parameter_optional(self) -> None:
+        """
+        From a provider that does not send ``iss``, its absence is fine.
+        """
+        self.provider.discovery["authorization_response_iss_parameter_supported"] = False
+        url, pending = self.begin()
+        params = self.provider.approve(url)
+        del params["iss"]
+        identity = self.successResultOf(self.network.run(self.rp.finish(pending, params)))
+        self.assertEqual(identity.handle, "Carol")
+
+    def test_discovery_issuer_mismatch(self) -> None:
+        """
+        A discovery document naming another issuer than WebFinger did.
+        """
+        self.provider.discovery["issuer"] = "http://home.example/"
+        message = self.refused(self.rp.begin("carol@home.example"))
+        self.assertEqual(
+            message,
+            "carol@home.example: the discovery document at "
+            "http://home.example/.well-known/openid-configuration names the issuer "
+            "http://home.example/, not http://home.example",
+        )
+
+    def test_id_token_issuer_mismatch(self) -> None:
+        self.provider.claims["iss"] = "http://evil.example"
+        self.assertEqual(
+            self.refused_finish(),
+            "carol@home.example: the ID token from http://home.example says it was "
+            "issued by http://evil.example, not by http://home.example",
+        )
+
+    def test_expired(self) -> None:
+        """
+        An ID token past its expiry (beyond a minute of leeway).
+        """
+        now = int(self.network.reactor.seconds())
+        self.provider.claims.update(iat=now - 10, exp=now - 61)
+        self.assertEqual(
+            self.refused_finish(),
+            "carol@home.example: the ID token from http://home.example has expired",
+        )
+
+    def test_issued_in_the_future(self) -> None:
+        self.provider.claims["iat"] = int(self.network.reactor.seconds()) + 3600
+        self.assertIn("was issued in the future", self.refused_finish())
+
+    def test_wrong_nonce(self) -> None:
+        self.provider.claims["nonce"] = "another sign-in's nonce"
+        self.assertEqual(
+            self.refused_finish(),
+            "carol@home.example: the ID token from http://home.example was not made "
+            "for this sign-in (its nonce is wrong)",
+        )
+
+    def test_no_nonce(self) -> None:
+        self.provider.claims["nonce"] = None
+        self.assertIn("its nonce is wrong", self.refused_finish())
+
+    def test_wrong_audience(self) -> None:
+        self.provider.claims["aud"] = "another-client"
+        self.assertEqual(
+            self.refused_finish(),
+            "carol@home.example: the ID token from http://home.example was made for "
+            "another client, not for this server",
+        )
+
+    def test_several_audiences_without_azp(self) -> None:
+        self.provider.claims["aud"] = ["client-1", "another-client"]
+        self.assertIn("several audiences and no azp", self.refused_finish())
+
+    def test_alg_none(self) -> None:
+        """
+        An unsigned ID token (``alg: none``) is never accepted.
+        """
+        self.provider.header["alg"] = "none"
+        self.assertEqual(
+            self.refused_finish(),
+            "carol@home.example: the ID token from http://home.example is signed with "
+            "none, which this server does not accept (only RS256, ES256, EdDSA)",
+        )
+
+    def test_alg_hs256(self) -> None:
+        """
+        An ID token signed with the client secret (HS256) is not accepted.
+        """
+        self.provider.header["alg"] = "HS256"
+        self.assertIn("is signed with HS256, which this server does not accept",
+                      self.refused_finish())
+
+    def test_unknown_kid(self) -> None:
+        """
+        A key the provider does not publish: the key set is fetched again
+        once, then the token is refused.
+        """
+        self.provider.key = rsa_key("k2")
+        self.assertEqual(
+            self.refused_finish(),
+            "carol@home.example: the ID token from http://home.example is signed with "
+            "a key that http://home.example does not publish (kid k2)",
+        )
+        self.assertEqual(self.provider.jwks_fetches, 2)
+
+    def test_bad_signature(self) -> None:
+        """
+        A token signed by another key under a published kid.
+        """
+        impostor = rsa_key("impostor")
+        self.provider.key = RSAKey.import_key(impostor.as_dict(private=True),
+                                              parameters={"kid": "k1"})
+        self.assertIn("has a bad signature", self.refused_finish())
+
+    def test_tampered_claims(self) -> None:
+        """
+        A token whose claims were changed after signing.
+        """
+        url, pending = self.begin()
+        params = self.provider.approve(url)
+        token = self.provider.id_token(self.provider.codes[params["code"]], pending.client_id)
+        head, body, signature = token.split(".")
+        claims = json.loads(base64.urlsafe_b64decode(body + "=="))
+        claims["preferred_username"] = "Mallory"
+        self.provider.token = ".".join(
+            [head, b64url(json.dumps(claims).encode()), signature])
+        message = self.refused(self.rp.finish(pending, params))
+        self.assertIn("has a bad signature", message)
+
+    def test_webfinger_names_another_issuer(self) -> None:
+        """
+        The provider signs Carol in, but WebFinger for Carol@home.example
+        (asked again at the end) names another provider: no identity.
+        """
+        url, pending = self.begin()
+        self.provider.webfinger_issuer = "http://elsewhere.example"
+        message = self.refused(self.rp.finish(pending, self.provider.approve(url)))
+        self.assertEqual(
+            message,
+            "carol@home.example: http://home.example signed you in as "
+            "Carol@home.example, but WebFinger for Carol@home.example names another "
+            "provider (http://elsewhere.example)",
+        )
+
+    def test_provider_vouches_only_for_its_own(self) -> None:
+        """
+        A provider whose ID token names an account it does not hold (here
+        one that WebFinger on its host does not know).
+        """
+        self.provider.claims["preferred_username"] = "alice"
+        message = self.refused_finish()
+        self.assertIn("the WebFinger answer at http://home.example/.well-known/webfinger", message)
+        self.assertIn("HTTP 404", message)
+
+    def test_not_a_handle(self) -> None:
+        self.provider.claims["preferred_username"] = "Carol Smith"
+        self.assertIn("signed you in as Carol Smith, which is not a handle",
+                      self.refused_finish())
+
+    def test_too_old(self) -> None:
+        """
+        A sign-in finished more than 10 minutes after it began.
+        """
+        url, pending = self.begin()
+        params = self.provider.approve(url)
+        self.network.reactor.advance(601)
+        self.assertEqual(
+            self.refused(self.rp.finish(pending, params)),
+            "carol@home.example: this sign-in was started more than 10 minutes ago; "
+            "please start again",
+        )
+
+    def test_code_refused(self) -> None:
+        """
+        The token endpoint's refusal is shown with its description.
+        """
+        url, pending = self.begin()
+        params = self.provider.approve(url)
+        params["code"] = "used"
+        self.assertEqual(
+            self.refused(self.rp.finish(pending, params)),
+            "carol@home.example: the exchange of the authorization code at "
+            "http://home.example/token: HTTP 400 Bad Request: the code is not valid "
+            "(invalid_grant)",
+        )
+
+    def test_no_pkce(self) -> None:
+        """
+        A provider that does not offer PKCE S256 is not used.
+        """
+        self.provider.discovery["code_challenge_methods_supported"] = ["plain"]
+        self.assertEqual(
+            self.refused(self.rp.begin("carol@home.example")),
+            "carol@home.example: http://home.example does not say it supports PKCE "
+            "with S256, which this server requires",
+        )
+
+    def test_only_weak_algorithms(self) -> None:
+        self.provider.discovery["id_token_signing_alg_values_supported"] = ["HS256", "none"]
+        self.assertIn("signs ID tokens only with HS256, none, none of which this server "
+                      "accepts", self.refused(self.rp.begin("carol@home.example")))
+
+    def test_no_account(self) -> None:
+        """
+        WebFinger does not know the account typed.
+        """
+        message = self.refused(self.rp.begin("nobody@home.example"))
+        self.assertEqual(
+            message,
+            "nobody@home.example: the WebFinger answer at http://home.example/.well-known/"
+            "webfinger?resource=acct%3Anobody%40home.example&rel=http%3A%2F%2Fopenid.net"
+            "%2Fspecs%2Fconnect%2F1.0%2Fissuer: HTTP 404 Not Found: no such account",
+        )
+
+    def test_no_issuer_link(self) -> None:
+        self.provider.webfinger_issuer = 17  # type: ignore[assignment]
+        self.assertIn("names no OpenID Connect provider for this account",
+                      self.refused(self.rp.begin("carol@home.example")))
+
+    def test_not_an_account(self) -> None:
+        for typed, expected in [
+            ("carol", "carol is not an account: type it as handle@server"),
+            ("carol@", "carol@ is not an account"),
+            ("carol smith@home.example", "carol smith is not a handle"),
+            ("ftp://home.example/carol", "is not an account"),
+        ]:
+            self.assertIn(expected, self.refused(self.rp.begin(typed)))
+        self.assertEqual(self.network.connected, [])
+
+    def test_unknown_server(self) -> None:
+        """
+        A name that does not resolve.
+        """
+        message = self.refused(self.rp.begin("carol@nowhere.example"))
+        self.assertIn("nowhere.example/.well-known/webfinger", message)
+        self.assertIn("the host name does not resolve", message)
+
+    def test_discovery_not_json(self) -> None:
+        self.provider.discovery = "not an object"  # type: ignore[assignment]
+        self.assertIn(
+            "the discovery document at http://home.example/.well-known/"
+            "openid-configuration is not a JSON object",
+            self.refused(self.rp.begin("carol@home.example")),
+        )
+
+
+class ParseIdentifierTests(SynchronousTestCase):
+    def test_forms(self) -> None:
+        """
+        What a visitor may type, and what it means.
+        """
+        self.assertEqual(parse_identifier(" alice@Example.org "), ("alice", "example.org", None))
+        self.assertEqual(parse_identifier("acct:alice@example.org:8443"),
+                         ("alice", "example.org:8443", None))
+        self.assertEqual(parse_identifier("@alice@127.0.0.1:8101"),
+                         ("alice", "127.0.0.1:8101", None))
+        self.assertEqual(parse_identifier("https://example.org/alice"),
+                         ("alice", "example.org", "https"))
+        self.assertEqual(parse_identifier("http://[::1]:8080/alice/"),
+                         ("alice", "[::1]:8080", "http"))
+        self.assertEqual(parse_identifier("alice@bücher.example"),
+                         ("alice", "xn--bcher-kva.example", None))
