@@ -26,12 +26,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 START_TIMEOUT = 30.0
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     """
-    A TCP port on 127.0.0.1 that nothing listens on just now.
+    A TCP port on ``host`` (a loopback address) that nothing listens on just now.
     """
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -67,18 +67,22 @@ class ServerProcess:
         *options: str,
         port: int | None = None,
         tls: tuple[str, str, str] | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         """
         :param tls: ``(private key, certificate, CA file)`` PEM paths: listen
             on ``ssl:`` and talk https, trusting that CA.
+        :param host: the loopback address to listen on.  Browsers share
+            cookies between ports of one host, so servers a browser test
+            visits side by side each get their own (127.0.0.2, 127.0.0.3...).
         """
         self.data = data
         self.options = options
         self.tls = tls
-        self.port = port or free_port()
+        self.port = port or free_port(host)
         if tls is None:
-            self.url = f"http://127.0.0.1:{self.port}"
-            listen = f"tcp:{self.port}:interface=127.0.0.1"
+            self.url = f"http://{host}:{self.port}"
+            listen = f"tcp:{self.port}:interface={host}"
             self._ssl_context = None
         else:
             key, cert, ca = tls

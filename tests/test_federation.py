@@ -62,8 +62,9 @@ class Federation:
         self.wait_for_registry(len(self.pings))
         self.twitters: dict[str, ServerProcess] = {}
 
-    def start(self, name: str, *options: str, port: int | None = None) -> ServerProcess:
-        server = ServerProcess(os.path.join(self.base, name), *options, port=port)
+    def start(self, name: str, *options: str, port: int | None = None,
+              host: str = "127.0.0.1") -> ServerProcess:
+        server = ServerProcess(os.path.join(self.base, name), *options, port=port, host=host)
         self.case.addCleanup(server.stop)
         return server
 
@@ -86,6 +87,8 @@ class Federation:
         interval: float = 1.0,
         long_poll: float = 0.0,
         port: int | None = None,
+        host: str = "127.0.0.1",
+        options: tuple[str, ...] = (),
     ) -> ServerProcess:
         data = os.path.join(self.base, name)
         for handle in users:
@@ -97,7 +100,9 @@ class Federation:
             "--registry", self.registry.url,
             "--ping-interval", str(interval),
             "--long-poll", str(long_poll),
+            *options,
             port=port,
+            host=host,
         )
         self.twitters[name] = server
         return server

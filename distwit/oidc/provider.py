@@ -227,10 +227,43 @@ class _Request(OAuth2Request):  # type: ignore[misc]
         return self._form
 
 
+class _JsonPayload(JsonPayload):  # type: ignore[misc]
+    def __init__(self, body: dict[str, Any]) -> None:
+        self._body = body
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self._body
+
+
 class _JsonRequest(JsonRequest):  # type: ignore[misc]
     def __init__(self, method: str, uri: str, headers: dict[str, str], body: Any) -> None:
         super().__init__(method, uri, headers)
-        self.payload = JsonPayload(body)
+        self.payload = _JsonPayload(body)
+
+
+class _Response:
+    """
+    What Authlib answers, for us to write out.  ``location`` is there for
+    Authlib's RFC 9207 extension, which adds ``iss`` to it.
+    """
+
+    def __init__(self, status: int, body: Any, headers: list[tuple[str, str]]) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+    @property
+    def location(self) -> str | None:
+        for name, value in self.headers:
+            if name.lower() == "location":
+                return value
+        return None
+
+    @location.setter
+    def location(self, value: str) -> None:
+        self.headers = [(n, v) for n, v in self.headers if n.lower() != "location"]
+        self.headers.append(("Location", value))
 
 
 class _S256Only(CodeChallenge):  # type: ignore[misc]
@@ -317,7 +350,7 @@ class OIDCProvider:
                 return request
 
             def handle_response(self, status: int, body: Any, headers: Any) -> Any:
-                return status, body, headers
+                return _Response(status, body, list(headers))
 
             def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
                 pass
@@ -585,8 +618,7 @@ class OIDCProvider:
         if error.redirect_uri is None:
             raise ConsentError(_describe(error))
         error.state = request.payload.state
-        status, body, headers = self.server.handle_error_response(request, error)
-        location = dict(headers).get("Location") or ""
+        location = self.server.handle_error_response(request, error).location or ""
         if "iss=" not in location:
             location = add_params_to_uri(location, [("iss", self.issuer)])
         return str(location)
@@ -605,10 +637,9 @@ class OIDCProvider:
         if grant is None:
             return str(found)
         request = grant.request
-        status, body, headers = self.server.create_authorization_response(
+        location = self.server.create_authorization_response(
             request, grant_user=user if approve else None, grant=grant
-        )
-        location = dict(headers).get("Location")
+        ).location
         if not location:
             raise ConsentError("This sign-in request cannot be answered.")
         if approve:
@@ -661,17 +692,15 @@ class OIDCProvider:
         headers = {"Content-Type": "application/json"}
         r = _JsonRequest("POST", self.issuer + "/oidc/register", headers, data)
         r.writes = []
-        status, result, response_headers = self.server.create_endpoint_response(
-            "client_registration", r
-        )
+        response = self.server.create_endpoint_response("client_registration", r)
         for d in r.writes:
             await d
-        if status == 201:
+        if response.status == 201:
             self.log.info(
                 "a relying party registered: {name} ({uris})",
                 name=data.get("client_name", ""), uris=", ".join(uris),
             )
-        return _json(request, status, result)
+        return _json(request, response.status, response.body)
 
     @app.route("/token", methods=["POST"])
     def token(self, request: Any) -> Deferred[bytes]:
@@ -681,11 +710,11 @@ class OIDCProvider:
         r = self._request(request, form=True)
         await self.load_client(_client_id_of(r))
         self._expire()
-        status, body, headers = self.server.create_token_response(r)
-        for name, value in headers:
+        response = self.server.create_token_response(r)
+        for name, value in response.headers:
             if name.lower() == "www-authenticate":
                 request.setHeader(b"www-authenticate", value.encode("latin-1"))
-        return _json(request, status, body)
+        return _json(request, response.status, response.body)
 
     @app.route("/userinfo", methods=["GET", "POST"])
     def userinfo(self, request: Any) -> bytes:
