@@ -38,6 +38,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
@@ -167,6 +168,10 @@ class MemoryNetwork:
                         greet=False,
                     )
                 )
+            now = self.reactor.seconds()
+            if any(call.getTime() <= now for call in self.reactor.getDelayedCalls()):
+                self.reactor.advance(0)  # TLS gathers small writes for a moment
+                moved = True
             for pump in self._pumps:
                 if pump.pump():
                     moved = True
@@ -183,6 +188,25 @@ class MemoryNetwork:
 
 
 # A provider whose answers the tests can spoil.
+
+
+class _Spoilable(Resource):
+    """
+    ``resource``, except for the paths in ``spoiled``.
+    """
+
+    isLeaf = True
+
+    def __init__(self, spoiled: dict[str, Callable[[Any], Any]], resource: Any) -> None:
+        super().__init__()
+        self._spoiled = spoiled
+        self._resource = resource
+
+    def render(self, request: Any) -> Any:
+        spoil = self._spoiled.get(request.path.decode())
+        if spoil is not None:
+            return spoil(request)
+        return self._resource.render(request)
 
 
 class HostileProvider:
@@ -223,8 +247,9 @@ class HostileProvider:
         self.codes: dict[str, dict[str, str]] = {}
         self.jwks_fetches = 0
         self.token_requests: list[dict[str, Any]] = []
-        authority = urlsplit(issuer)
-        network.listen(authority.hostname or "", authority.port or 80, Site(self.app.resource()))
+        #: path -> what answers instead of the provider.
+        self.spoiled: dict[str, Callable[[Any], Any]] = {}
+        self.site = Site(_Spoilable(self.spoiled, self.app.resource()), reactor=network.reactor)
 
     @property
     def authority(self) -> str:
@@ -320,6 +345,16 @@ class HostileProvider:
         return json.dumps({"access_token": "at", "token_type": "Bearer", "expires_in": 300,
                            "id_token": token}).encode()
 
+    @app.route("/hop/<int:n>", methods=["GET"])
+    def hop(self, request: Any, n: int) -> bytes:
+        """
+        ``n`` redirects, then the discovery document.
+        """
+        if n == 0:
+            return self.configuration(request)
+        request.redirect(f"/hop/{n - 1}".encode())
+        return b""
+
     @app.route("/jwks", methods=["GET"])
     def jwks(self, request: Any) -> bytes:
         self.jwks_fetches += 1
@@ -344,7 +379,7 @@ class RelyingPartyTestCase(SynchronousTestCase):
         self.network.resolver.names["home.example"] = [PUBLIC_IP]
         self.fetcher = self.make_fetcher(allow_http=True)
         self.provider = HostileProvider(self.network, self.issuer)
-        self.network.listen(PUBLIC_IP, 80, self.network.servers.pop(("home.example", 80)))
+        self.network.listen(PUBLIC_IP, 80, self.provider.site)
         self.registrations = MemoryRegistrations()
         self.rp = self.make_rp(self.fetcher)
 
@@ -843,3 +878,286 @@ class ParseIdentifierTests(SynchronousTestCase):
                          ("alice", "[::1]:8080", "http"))
         self.assertEqual(parse_identifier("alice@bücher.example"),
                          ("alice", "xn--bcher-kva.example", None))
+
+
+class FetchLimitTests(RelyingPartyTestCase):
+    """
+    The fetches a sign-in makes stay within their limits, whatever the
+    other server does; each refusal reaches the visitor as a sentence.
+    """
+
+    discovery_url = "http://home.example/.well-known/openid-configuration"
+
+    def spoil_discovery(self, answer: Callable[[Any], Any]) -> None:
+        self.provider.spoiled["/.well-known/openid-configuration"] = answer
+
+    def test_private_address(self) -> None:
+        """
+        A name that resolves to a private address is not connected to.
+        """
+        self.network.resolver.names["intranet.example"] = ["10.1.2.3"]
+        message = self.refused(self.rp.begin("carol@intranet.example"))
+        self.assertIn(
+            "intranet.example is at 10.1.2.3, a private address, and this server does "
+            "not connect to such addresses", message)
+        self.assertTrue(message.startswith("carol@intranet.example: the WebFinger answer at "))
+        self.assertEqual(self.network.connected, [])
+
+    def test_issuer_on_a_private_address(self) -> None:
+        """
+        A public WebFinger naming an issuer on this server's own network
+        (the request forgery a stranger would try): discovery is refused.
+        """
+        self.provider.webfinger_issuer = "http://127.0.0.1:8080"
+        message = self.refused(self.rp.begin("carol@home.example"))
+        self.assertEqual(
+            message,
+            "carol@home.example: the provider's discovery document at "
+            "http://127.0.0.1:8080/.well-known/openid-configuration: 127.0.0.1 is at "
+            "127.0.0.1, a loopback address, and this server does not connect to such "
+            "addresses",
+        )
+        self.assertNotIn(("127.0.0.1", 8080), self.network.connected)
+
+    def test_any_private_address(self) -> None:
+        """
+        A name with a public and a private address (one way to rebind) is
+        refused whole; and the address connected to is the one checked,
+        as the name is resolved once per connection.
+        """
+        self.network.resolver.names["home.example"] = [PUBLIC_IP, "169.254.169.254"]
+        message = self.refused(self.rp.begin("carol@home.example"))
+        self.assertIn("home.example is at 169.254.169.254, a link-local address", message)
+        self.assertEqual(self.network.connected, [])
+
+    def test_private_allowed(self) -> None:
+        """
+        With ``allow_private`` (tests on loopback), private addresses are
+        reached.
+        """
+        self.network.resolver.names["home.example"] = ["10.1.2.3"]
+        self.network.listen("10.1.2.3", 80, self.provider.site)
+        self.rp = self.make_rp(self.make_fetcher(allow_http=True, allow_private=True))
+        self.assertEqual(self.sign_in().acct, "Carol@home.example")
+
+    def test_http_refused(self) -> None:
+        """
+        Without ``allow_http``, an http URL is not fetched.
+        """
+        self.rp = self.make_rp(self.make_fetcher())
+        message = self.refused(self.rp.begin("http://home.example/carol"))
+        self.assertEqual(
+            message,
+            "http://home.example/carol: the WebFinger answer is at http://home.example/"
+            ".well-known/webfinger?resource=acct%3Acarol%40home.example&rel=http%3A%2F"
+            "%2Fopenid.net%2Fspecs%2Fconnect%2F1.0%2Fissuer, which is not https; this "
+            "server fetches only https",
+        )
+        self.assertEqual(self.network.connected, [])
+
+    def test_https_only(self) -> None:
+        """
+        Without ``allow_http``, handle@authority is looked up over https
+        only (here nothing answers there).
+        """
+        self.rp = self.make_rp(self.make_fetcher())
+        message = self.refused(self.rp.begin("carol@home.example"))
+        self.assertIn("https://home.example/.well-known/webfinger", message)
+        self.assertIn("the connection failed", message)
+        self.assertEqual(self.network.connected, [(PUBLIC_IP, 443)])
+
+    def test_oversized(self) -> None:
+        """
+        An answer over 256 kB, announced as such, is not read.
+        """
+        self.spoil_discovery(lambda request: b"{" + b" " * 300_000 + b"}")
+        self.assertEqual(
+            self.refused(self.rp.begin("carol@home.example")),
+            f"carol@home.example: the provider's discovery document at {self.discovery_url}"
+            " is 300002 bytes, more than the 262144 this server reads",
+        )
+
+    def test_oversized_unannounced(self) -> None:
+        """
+        An answer that grows past 256 kB without saying so is cut off.
+        """
+        def endless(request: Any) -> Any:
+            for _ in range(5):
+                request.write(b" " * 100_000)
+            return NOT_DONE_YET
+
+        self.spoil_discovery(endless)
+        self.assertEqual(
+            self.refused(self.rp.begin("carol@home.example")),
+            f"carol@home.example: the provider's discovery document at {self.discovery_url}"
+            " is over the 262144 bytes this server reads",
+        )
+
+    def test_redirects(self) -> None:
+        """
+        Three redirects are followed; a fourth is refused.
+        """
+        self.spoil_discovery(lambda request: request.redirect(b"/hop/2") or b"")
+        url, pending = self.begin()
+        self.assertEqual(pending.issuer, self.issuer)
+        self.registrations.registrations.clear()
+        self.spoil_discovery(lambda request: request.redirect(b"/hop/3") or b"")
+        self.assertEqual(
+            self.refused(self.rp.begin("carol@home.example")),
+            "carol@home.example: the provider's discovery document at "
+            "http://home.example/.well-known/openid-configuration: more than 3 redirects",
+        )
+
+    def test_redirect_checked(self) -> None:
+        """
+        A redirect leads only where the first URL could have: not to a
+        private address.
+        """
+        self.spoil_discovery(
+            lambda request: request.redirect(b"http://127.0.0.1/secrets") or b"")
+        message = self.refused(self.rp.begin("carol@home.example"))
+        self.assertIn("the provider's discovery document at http://127.0.0.1/secrets: "
+                      "127.0.0.1 is at 127.0.0.1, a loopback address", message)
+
+    def test_post_not_redirected(self) -> None:
+        """
+        A POST (here the registration) follows no redirect.
+        """
+        def moved(request: Any) -> bytes:
+            request.setResponseCode(307)
+            request.setHeader(b"location", b"/register-here")
+            return b""
+
+        self.provider.spoiled["/register"] = moved
+        self.assertEqual(
+            self.refused(self.rp.begin("carol@home.example")),
+            "carol@home.example: the registration of this server at "
+            "http://home.example/register: the server answered with a redirect, which is "
+            "not followed for a POST",
+        )
+
+    def test_slow_server(self) -> None:
+        """
+        A server that never answers: the sign-in ends after 10 seconds.
+        """
+        asked: list[Any] = []
+        self.spoil_discovery(lambda request: asked.append(request) or NOT_DONE_YET)
+        d = self.network.run(self.rp.begin("carol@home.example"))
+        self.assertEqual(len(asked), 1)
+        self.assertNoResult(d)
+        self.network.reactor.advance(9)
+        self.assertNoResult(d)
+        self.network.reactor.advance(1)
+        self.network.pump()
+        self.assertEqual(
+            str(self.failureResultOf(d, SignInError).value),
+            f"carol@home.example: the provider's discovery document at {self.discovery_url}"
+            ": no answer within 10 s",
+        )
+
+    def test_slow_body(self) -> None:
+        """
+        A server that starts answering and stops: 10 seconds in all.
+        """
+        def stall(request: Any) -> Any:
+            request.setHeader(b"content-length", b"1000")
+            request.write(b'{"issuer": ')
+            return NOT_DONE_YET
+
+        self.spoil_discovery(stall)
+        d = self.network.run(self.rp.begin("carol@home.example"))
+        self.network.reactor.advance(10)
+        self.network.pump()
+        self.assertEqual(
+            str(self.failureResultOf(d, SignInError).value),
+            f"carol@home.example: the provider's discovery document at {self.discovery_url}"
+            " was not complete within 10 s",
+        )
+
+    def test_not_json(self) -> None:
+        self.spoil_discovery(lambda request: b"<html>hello</html>")
+        self.assertEqual(
+            self.refused(self.rp.begin("carol@home.example")),
+            f"carol@home.example: the provider's discovery document at {self.discovery_url}"
+            " is not JSON",
+        )
+
+
+class TLSTests(SynchronousTestCase):
+    """
+    https to a host found at a checked address still checks the
+    certificate against the host's name.
+    """
+
+    def setUp(self) -> None:
+        import trustme
+        from twisted.internet.ssl import PrivateCertificate
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        ca = trustme.CA()
+        certificate = ca.issue_cert("home.example")
+        ca_file = self.mktemp()
+        ca.cert_pem.write_to_path(ca_file)
+        self.network = MemoryNetwork()
+        self.network.resolver.names["home.example"] = [PUBLIC_IP]
+        self.network.resolver.names["other.example"] = [PUBLIC_IP]
+        self.provider = HostileProvider(self.network, "https://home.example")
+        options = PrivateCertificate.loadPEM(
+            certificate.private_key_and_cert_chain_pem.bytes()).options()
+        self.network.listen(PUBLIC_IP, 443,
+                            TLSMemoryBIOFactory(options, False, self.provider.site,
+                                               clock=self.network.reactor))
+        self.fetcher = SafeFetcher(self.network.reactor, ca_file=ca_file)
+        self.rp = RelyingParty(self.fetcher, MemoryRegistrations(), OUR_URL,
+                               self.network.reactor, "here.example")
+
+    def test_sign_in(self) -> None:
+        """
+        All over https, no http and no private address allowed.
+        """
+        url, pending = self.successResultOf(self.network.run(self.rp.begin("carol@home.example")))
+        identity = self.successResultOf(
+            self.network.run(self.rp.finish(pending, self.provider.approve(url))))
+        self.assertEqual(identity.acct, "Carol@home.example")
+
+    def test_wrong_name(self) -> None:
+        """
+        The same server under a name its certificate does not hold.
+        """
+        d = self.network.run(self.rp.begin("carol@other.example"))
+        message = str(self.failureResultOf(d, SignInError).value)
+        self.assertIn("carol@other.example: the WebFinger answer at https://other.example/", message)
+        self.assertTrue(message.endswith(": its certificate is not for this host name"), message)
+
+    def test_http_issuer(self) -> None:
+        """
+        An https WebFinger naming an http issuer: refused before any fetch.
+        """
+        self.provider.webfinger_issuer = "http://home.example"
+        d = self.network.run(self.rp.begin("carol@home.example"))
+        self.assertEqual(
+            str(self.failureResultOf(d, SignInError).value),
+            "carol@home.example: the issuer named by https://home.example/.well-known/"
+            "webfinger?resource=acct%3Acarol%40home.example&rel=http%3A%2F%2Fopenid.net"
+            "%2Fspecs%2Fconnect%2F1.0%2Fissuer is at http://home.example, which is not "
+            "https; this server fetches only https",
+        )
+
+
+class AddressTests(SynchronousTestCase):
+    def test_refused_addresses(self) -> None:
+        """
+        Which addresses a stranger's URL may not lead to.
+        """
+        for address, why in [
+            ("127.0.0.1", "loopback"), ("::1", "loopback"), ("10.0.0.1", "private"),
+            ("172.16.5.4", "private"), ("192.168.1.1", "private"),
+            ("169.254.169.254", "link-local"), ("fe80::1", "link-local"),
+            ("0.0.0.0", "unspecified"), ("::", "unspecified"), ("224.0.0.1", "multicast"),
+            ("ff02::1", "multicast"), ("240.0.0.1", "private"), ("fc00::1", "private"),
+            ("::ffff:127.0.0.1", "loopback"), ("2002:7f00:1::", "loopback"),
+            ("100.64.0.1", "not public"),
+        ]:
+            self.assertEqual(refused_address(address), why, address)
+        for address in ("93.184.215.14", "2606:2800:220:1:248:1893:25c8:1946", "8.8.8.8"):
+            self.assertIsNone(refused_address(address), address)

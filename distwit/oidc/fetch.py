@@ -182,11 +182,35 @@ def _describe(error: BaseException) -> str:
         return "; ".join(_describe(reason.value) for reason in reasons)
     if isinstance(error, DNSLookupError):
         return "the host name does not resolve"
+    tls = _tls_failure(error)
+    if tls is not None:
+        return tls
     if isinstance(error, ConnectError):
         text = error.osError if getattr(error, "osError", None) else str(error)
         return f"the connection failed ({quoted(str(text))})"
     text = str(error)
     return quoted(f"{type(error).__name__}: {text}" if text else type(error).__name__)
+
+
+def _tls_failure(error: BaseException) -> str | None:
+    """
+    Words for a failed TLS handshake, if ``error`` is one.
+    """
+    from OpenSSL.SSL import Error as OpenSSLError
+    from service_identity import VerificationError
+
+    if isinstance(error, VerificationError):
+        return "its certificate is not for this host name"
+    if isinstance(error, OpenSSLError):
+        reasons = [
+            str(part[2]) for part in (error.args[0] if error.args else [])
+            if isinstance(part, tuple) and len(part) == 3
+        ]
+        detail = "; ".join(reasons) or str(error)
+        if "certificate verify failed" in detail:
+            return "its certificate cannot be trusted (certificate verify failed)"
+        return quoted(f"the TLS handshake failed ({detail})")
+    return None
 
 
 def _cancelled(error: BaseException) -> bool:
@@ -296,7 +320,7 @@ class _CheckedEndpoint:
                     self._reactor, address, self._port, timeout=self._connect_timeout
                 )
             if self._tls is not None:
-                endpoint = wrapClientTLS(self._tls, endpoint)
+                endpoint = wrapClientTLS(self._tls, endpoint, clock=self._reactor)
             try:
                 return await endpoint.connect(protocolFactory)
             except ConnectError as e:
@@ -539,6 +563,7 @@ class SafeFetcher:
             **headers,
         }
         redirects = 0
+        first = url
         while True:
             self.check_url(url, what)
             response = await self._request(
@@ -554,7 +579,7 @@ class SafeFetcher:
                     )
                 if redirects >= self.max_redirects:
                     raise FetchError(
-                        f"{what} at {url}: more than {self.max_redirects} redirects",
+                        f"{what} at {first}: more than {self.max_redirects} redirects",
                         answered=True,
                     )
                 redirects += 1
