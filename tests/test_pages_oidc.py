@@ -1,0 +1,418 @@
+"""
+The pages of signing in across servers, in memory: the consent page of the
+provider, sign-in with a home server and what a visitor signed in that way
+may do, the settings pages, and sign-in limits per address.
+
+The provider here is the real one (:class:`OIDCProvider`); the relying
+party is a stand-in, since these tests are about the pages (the real one
+is driven in tests/test_oidc_rp.py and, end to end, tests/test_browser.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from distwit.model import Account
+from distwit.oidc.keys import SigningKeys
+from distwit.oidc.provider import OIDCProvider
+from distwit.oidc.rp import SignInError, s256
+from distwit.web.pages import ADDRESS_FAILURES, Pages
+
+from tests.test_pages import BASE, PASSWORDS, PagesTestCase
+
+REDIRECT = "https://rp.example/login/callback"
+VERIFIER = "v" * 50
+
+
+@dataclass
+class Identity:
+    issuer: str
+    subject: str
+    handle: str
+    authority: str
+
+
+class StandInRelyingParty:
+    """
+    Begins every sign-in at ``https://home.example/authorize`` and finishes
+    it as ``carol@home.example`` when the state matches.
+    """
+
+    def __init__(self) -> None:
+        self.begun: list[str] = []
+
+    async def begin(self, identifier: str) -> tuple[str, dict[str, str]]:
+        if "@" not in identifier:
+            raise SignInError(f"{identifier!r} is not an address like alice@example.org.")
+        self.begun.append(identifier)
+        return "https://home.example/authorize?state=s1", {"state": "s1"}
+
+    async def finish(self, pending: dict[str, str], params: dict[str, str]) -> Identity:
+        if params.get("state") != pending["state"]:
+            raise SignInError("The sign-in answer does not belong to this sign-in (state).")
+        return Identity("https://home.example", "carol", "carol", "home.example")
+
+
+class NoticeRecorder:
+    """
+    The federation, as far as a visitor's follow goes.
+    """
+
+    def __init__(self) -> None:
+        self.notices: list[tuple[str, str, str]] = []
+
+    async def resolve(self, acct: str) -> Account:
+        raise NotImplementedError
+
+    def visitor_followed(self, visitor: Account, local: Account, action: str) -> None:
+        self.notices.append((visitor.acct(""), local.handle, action))
+
+
+class OIDCPagesTestCase(PagesTestCase):
+    def make_pages(self, open_registration: bool = True, secure_cookies: bool = False) -> None:
+        self.provider = OIDCProvider(
+            self.microblog, SigningKeys(self.mktemp()), BASE, self.clock
+        )
+        self.rp = StandInRelyingParty()
+        self.pages = Pages(
+            self.microblog,
+            secret=b"s" * 32,
+            clock=self.clock,
+            open_registration=open_registration,
+            secure_cookies=secure_cookies,
+            public_url=BASE,
+            oidc=self.provider,
+            rp=self.rp,
+        )
+        self.resource = self.pages.resource()
+
+    def register(self, redirect_uris: list[str] | None = None) -> str:
+        metadata = {
+            "redirect_uris": redirect_uris or [REDIRECT],
+            "client_name": "Example RP",
+            "token_endpoint_auth_method": "client_secret_basic",
+        }
+        self.successResultOf(
+            self.store.create_oidc_client("client-1", "secret-1", json.dumps(metadata), 0)
+        )
+        return "client-1"
+
+    def authorize_path(self, **overrides: str | None) -> str:
+        params: dict[str, str | None] = {
+            "response_type": "code",
+            "client_id": "client-1",
+            "redirect_uri": REDIRECT,
+            "scope": "openid profile",
+            "state": "the-state",
+            "nonce": "the-nonce",
+            "code_challenge": s256(VERIFIER),
+            "code_challenge_method": "S256",
+        }
+        params.update(overrides)
+        return "/oidc/authorize?" + urlencode({k: v for k, v in params.items() if v is not None})
+
+
+class ConsentTests(OIDCPagesTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.register()
+
+    def test_sign_in_first(self) -> None:
+        """
+        Signed out, the authorization request leads to the sign-in page and
+        back to itself.
+        """
+        page = self.browser().get(self.authorize_path())
+        self.assertEqual(page.code, 303)
+        location = page.location or ""
+        self.assertTrue(location.startswith("/login?next="), location)
+        back = parse_qs(urlsplit(location).query)["next"][0]
+        self.assertEqual(parse_qs(urlsplit(back).query)["client_id"], ["client-1"])
+
+    def test_consent_page_names_the_server(self) -> None:
+        """
+        The consent page names the asking server by its redirect host, may
+        not be framed, and lets its form lead only here or to that server.
+        """
+        page = self.signed_in("alice").get(self.authorize_path())
+        self.assertEqual(page.code, 200, page.text)
+        self.assertIn('<strong class="consent-host">rp.example</strong>', page.text)
+        self.assertIn("Example RP", page.text)
+        self.assertEqual(page.header("x-frame-options"), "DENY")
+        self.assertIn("form-action 'self' https://rp.example;", page.header("content-security-policy"))
+
+    def test_approve(self) -> None:
+        """
+        Approving sends the browser back with a code, the state and the
+        issuer, and the server is listed on the settings page.
+        """
+        browser = self.signed_in("alice")
+        consent = browser.get(self.authorize_path())
+        request = parse_qs(consent.text.split('name="request" value="', 1)[1].split('"', 1)[0]
+                           .replace("&amp;", "&"))
+        self.assertEqual(request["state"], ["the-state"])
+        page = browser.post("/oidc/authorize", {
+            "csrf": consent.csrf(), "decision": "approve",
+            "request": urlencode({k: v[0] for k, v in request.items()}),
+        })
+        self.assertEqual(page.code, 303, page.text)
+        location = urlsplit(page.location or "")
+        self.assertEqual(f"{location.scheme}://{location.netloc}{location.path}", REDIRECT)
+        query = parse_qs(location.query)
+        self.assertEqual(query["state"], ["the-state"])
+        self.assertEqual(query["iss"], [BASE])
+        self.assertEqual(len(query["code"][0]), 48)
+        servers = browser.get("/settings/servers")
+        self.assertIn("rp.example", servers.text)
+        forgotten = browser.post("/settings/servers/forget", {
+            "csrf": servers.csrf(), "client": "client-1",
+        })
+        self.assertEqual(forgotten.location, "/settings/servers")
+        self.assertNotIn("rp.example", browser.get("/settings/servers").text)
+
+    def test_deny(self) -> None:
+        browser = self.signed_in("alice")
+        consent = browser.get(self.authorize_path())
+        page = browser.post("/oidc/authorize", {
+            "csrf": consent.csrf(), "decision": "deny",
+            "request": self.authorize_path().split("?", 1)[1],
+        })
+        query = parse_qs(urlsplit(page.location or "").query)
+        self.assertEqual(query["error"], ["access_denied"])
+        self.assertNotIn("code", query)
+        self.assertEqual(self.successResultOf(self.store.oidc_grants_of(self.alice.id)), [])
+
+    def test_approval_needs_the_form_token(self) -> None:
+        """
+        An approval posted without this visitor's form token (from another
+        site) is refused, and no code is made.
+        """
+        browser = self.signed_in("alice")
+        for token in ("", "forged"):
+            page = browser.post("/oidc/authorize", {
+                "csrf": token, "decision": "approve",
+                "request": self.authorize_path().split("?", 1)[1],
+            })
+            self.assertEqual(page.code, 403)
+            self.assertIsNone(page.location)
+            self.assertIn("This form has expired", page.text)
+        self.assertEqual(self.provider._codes, {})
+
+    def test_unknown_client_or_redirect_is_an_error_page(self) -> None:
+        """
+        An unknown client, or a redirect URI not registered exactly, gets
+        an error page: never a redirect anywhere.
+        """
+        browser = self.signed_in("alice")
+        for path in [
+            self.authorize_path(client_id="nobody"),
+            self.authorize_path(client_id=None),
+            self.authorize_path(redirect_uri="https://evil.example/login/callback"),
+            self.authorize_path(redirect_uri=REDIRECT + "/more"),
+            self.authorize_path(redirect_uri=REDIRECT + "?x=1"),
+            self.authorize_path(redirect_uri="https://rp.example/login/"),
+        ]:
+            page = browser.get(path)
+            self.assertEqual(page.code, 400, path)
+            self.assertIsNone(page.location, path)
+            self.assertIn("Sign-in request refused", page.text)
+
+    def test_pkce_and_nonce_required(self) -> None:
+        """
+        Without PKCE, with PKCE ``plain`` or without a nonce, the asking
+        server gets an ``invalid_request`` error (with its state and our
+        issuer) and no code.
+        """
+        browser = self.signed_in("alice")
+        for overrides, words in [
+            ({"code_challenge": None, "code_challenge_method": None}, "PKCE is required"),
+            ({"code_challenge_method": "plain", "code_challenge": VERIFIER}, "plain is refused"),
+            ({"code_challenge_method": None}, "S256"),
+            ({"nonce": None}, "nonce"),
+        ]:
+            page = browser.get(self.authorize_path(**overrides))
+            self.assertEqual(page.code, 303, (overrides, page.text))
+            query = parse_qs(urlsplit(page.location or "").query)
+            self.assertEqual(query["error"], ["invalid_request"], overrides)
+            self.assertIn(words, query["error_description"][0])
+            self.assertEqual(query["state"], ["the-state"])
+            self.assertEqual(query["iss"], [BASE])
+            self.assertNotIn("code", query)
+        self.assertEqual(self.provider._codes, {})
+
+
+class RemoteSignInTests(OIDCPagesTestCase):
+    def test_sign_in_with_home_server(self) -> None:
+        """
+        A visitor types their address, is sent to their home server, comes
+        back and is signed in here as ``handle@server``: on profiles, not
+        at home or in settings.
+        """
+        browser = self.browser()
+        page = browser.submit("/login?next=%2Falice", {
+            "identifier": "carol@home.example", "next": "/alice",
+        }, action="/login/remote")
+        self.assertEqual(page.code, 303, page.text)
+        self.assertEqual(page.location, "https://home.example/authorize?state=s1")
+        self.assertIn("HttpOnly", page.cookie("dw_signin") or "")
+        self.assertIn("SameSite=lax", page.cookie("dw_signin") or "")
+        back = browser.get("/login/callback?state=s1&code=c")
+        self.assertEqual((back.code, back.location), (303, "/alice"), back.text)
+        profile = browser.get("/alice")
+        self.assertIn("Visiting as carol@home.example", profile.text)
+        self.assertIn('action="/alice/follow"', profile.text)
+        self.assertTrue(browser.get("/home").location.startswith("/login"))  # type: ignore[union-attr]
+        self.assertTrue(browser.get("/settings").location.startswith("/login"))  # type: ignore[union-attr]
+
+    def test_visitor_follows(self) -> None:
+        """
+        A signed-in visitor's follow is recorded here and told to their
+        home server.
+        """
+        federation = NoticeRecorder()
+        self.microblog.federation = federation  # type: ignore[assignment]
+        carol = self.successResultOf(self.store.ensure_account("carol", "home.example", 0))
+        self.successResultOf(self.store.note_remote_last("carol", "home.example", 0,
+                                                         "https://home.example"))
+        federation.resolve = lambda acct: _succeed(carol)  # type: ignore[method-assign]
+        browser = self.browser()
+        browser.submit("/login", {"identifier": "carol@home.example"}, action="/login/remote")
+        browser.get("/login/callback?state=s1&code=c")
+        profile = browser.get("/alice")
+        page = browser.post("/alice/follow", {"csrf": profile.csrf()})
+        self.assertEqual(page.location, "/alice")
+        self.assertTrue(self.successResultOf(self.store.is_following(carol.id, self.alice.id)))
+        self.assertEqual(federation.notices, [("carol@home.example", "alice", "follow")])
+        again = browser.get("/alice")
+        browser.post("/alice/unfollow", {"csrf": again.csrf()})
+        self.assertFalse(self.successResultOf(self.store.is_following(carol.id, self.alice.id)))
+        self.assertEqual(federation.notices[-1], ("carol@home.example", "alice", "unfollow"))
+
+    def test_callback_needs_the_browser_that_began(self) -> None:
+        """
+        A callback in a browser that did not start the sign-in (no cookie,
+        or an old one) signs nobody in; a state that does not match is
+        refused with the relying party's message.
+        """
+        page = self.browser().get("/login/callback?state=s1&code=c")
+        self.assertEqual(page.code, 400)
+        self.assertIn("not started in this browser", page.text)
+        self.assertIsNone(page.cookie("dw_session"))
+
+        browser = self.browser()
+        browser.submit("/login", {"identifier": "carol@home.example"}, action="/login/remote")
+        bad = browser.get("/login/callback?state=other&code=c")
+        self.assertEqual(bad.code, 400)
+        self.assertIn("does not belong to this sign-in", bad.text)
+        self.assertIsNone(bad.cookie("dw_session"))
+        # The pending sign-in is used up either way.
+        self.assertEqual(browser.get("/login/callback?state=s1&code=c").code, 400)
+
+        late = self.browser()
+        late.submit("/login", {"identifier": "carol@home.example"}, action="/login/remote")
+        self.clock.advance(601)
+        self.assertIn("took too long", late.get("/login/callback?state=s1&code=c").text)
+
+    def test_bad_address(self) -> None:
+        browser = self.browser()
+        page = browser.submit("/login", {"identifier": "nobody"}, action="/login/remote")
+        self.assertEqual(page.code, 400)
+        self.assertIn("is not an address like alice@example.org", page.text)
+        empty = browser.submit("/login", {"identifier": " "}, action="/login/remote")
+        self.assertIn("Type your address", empty.text)
+        self.assertEqual(self.rp.begun, [])
+
+    def test_own_accounts_sign_in_with_a_password(self) -> None:
+        self.rp.finish = lambda pending, params: _succeed(  # type: ignore[method-assign]
+            Identity(BASE, "alice", "alice", "localhost:8080")
+        )
+        browser = self.browser()
+        browser.submit("/login", {"identifier": "alice@localhost:8080"}, action="/login/remote")
+        page = browser.get("/login/callback?state=s1&code=c")
+        self.assertEqual(page.code, 400)
+        self.assertIn("sign in with its password", page.text)
+
+    def test_login_page_may_lead_to_home_servers(self) -> None:
+        page = self.browser().get("/login")
+        self.assertIn("form-action 'self' https: http:", page.header("content-security-policy"))
+        self.assertIn('action="/login/remote"', page.text)
+
+
+class AddressLimitTests(OIDCPagesTestCase):
+    def test_wrong_passwords_from_one_address(self) -> None:
+        """
+        After many wrong passwords from one address (across handles), it
+        must wait, even with a right one; 15 minutes later it may go on.
+        """
+        browser = self.browser()
+        for i in range(ADDRESS_FAILURES):
+            handle = ("alice", "bob", f"nobody{i}")[i % 3]
+            page = browser.submit("/login", {"handle": handle, "password": "wrong-password"})
+            self.assertEqual(page.code, 400, i)
+        page = browser.submit("/login", {"handle": "bob", "password": PASSWORDS["bob"]})
+        self.assertEqual(page.code, 429)
+        self.assertIn("Too many wrong passwords from your address", page.text)
+        self.assertIsNone(page.cookie("dw_session"))
+        self.clock.advance(15 * 60)
+        page = browser.submit("/login", {"handle": "bob", "password": PASSWORDS["bob"]})
+        self.assertEqual((page.code, page.location), (303, "/home"))
+
+
+class SettingsTests(OIDCPagesTestCase):
+    def test_profile(self) -> None:
+        browser = self.signed_in("alice")
+        page = browser.submit("/settings", {
+            "name": "Alice B.", "description": "<b>hi</b>", "location": "Here", "url": "",
+        }, action="/settings/profile")
+        self.assertEqual(page.location, "/settings?saved=profile")
+        saved = browser.get("/settings?saved=profile")
+        self.assertIn("Profile saved.", saved.text)
+        self.assertIn("&lt;b&gt;hi&lt;/b&gt;", saved.text)
+        self.assertEqual(self.account("alice").name, "Alice B.")  # type: ignore[union-attr]
+        too_long = browser.submit("/settings", {"name": "x" * 51}, action="/settings/profile")
+        self.assertEqual(too_long.code, 400)
+        self.assertEqual(self.account("alice").name, "Alice B.")  # type: ignore[union-attr]
+
+    def test_password(self) -> None:
+        browser = self.signed_in("alice")
+        for fields, words in [
+            ({"current": "wrong-password", "password": "new-password-1",
+              "password_again": "new-password-1"}, "The current password is wrong."),
+            ({"current": PASSWORDS["alice"], "password": "new-password-1",
+              "password_again": "other-password"}, "The two new passwords differ."),
+            ({"current": PASSWORDS["alice"], "password": "short",
+              "password_again": "short"}, "at least"),
+        ]:
+            page = browser.submit("/settings", fields, action="/settings/password")
+            self.assertEqual(page.code, 400, fields)
+            self.assertIn(words, page.text)
+        page = browser.submit("/settings", {
+            "current": PASSWORDS["alice"], "password": "new-password-1",
+            "password_again": "new-password-1",
+        }, action="/settings/password")
+        self.assertEqual(page.location, "/settings?saved=password")
+        fresh = self.browser().submit(
+            "/login", {"handle": "alice", "password": "new-password-1"}
+        )
+        self.assertEqual(fresh.location, "/home")
+        old = self.browser().submit("/login", {"handle": "alice", "password": PASSWORDS["alice"]})
+        self.assertEqual(old.code, 400)
+
+    def test_needs_sign_in_and_form_token(self) -> None:
+        self.assertTrue(self.browser().get("/settings").location.startswith("/login"))  # type: ignore[union-attr]
+        browser = self.signed_in("alice")
+        page = browser.post("/settings/password", {
+            "current": PASSWORDS["alice"], "password": "new-password-1",
+            "password_again": "new-password-1",
+        })
+        self.assertEqual(page.code, 403)
+
+
+def _succeed(value: Any) -> Any:
+    async def result() -> Any:
+        return value
+
+    return result()
