@@ -24,7 +24,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Coroutine
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urljoin, urlsplit
 
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
@@ -1161,3 +1161,183 @@ class AddressTests(SynchronousTestCase):
             self.assertEqual(refused_address(address), why, address)
         for address in ("93.184.215.14", "2606:2800:220:1:248:1893:25c8:1946", "8.8.8.8"):
             self.assertIsNone(refused_address(address), address)
+
+
+# Interoperability: a provider we did not write.
+
+OIDC_PROVIDER = os.path.join(ROOT, "tests", "clients", "oidc-provider")
+
+#: The account of the Node provider.
+INTEROP_HANDLE, INTEROP_PASSWORD = "Carol", "correct horse battery"
+
+
+def oidc_provider_skip() -> str | None:
+    """
+    Why the Node ``oidc-provider`` test cannot run here, or ``None``.
+    """
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        return (
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed "
+            "(.ci/run installs them): the sign-in "
+            "with Node oidc-provider (tests/clients/oidc-provider) as the provider of "
+            "this relying party does not run"
+        )
+    return None
+
+
+class NodeProvider:
+    """
+    ``node provider.mjs`` on 127.0.0.1 (a port the system picks), its
+    ``npm install`` done first if ``node_modules`` is missing.
+    """
+
+    def __init__(self, test: TestCase) -> None:
+        if not os.path.isdir(os.path.join(OIDC_PROVIDER, "node_modules", "oidc-provider")):
+            subprocess.run(
+                ["npm", "install", "--no-audit", "--no-fund", "--silent"],
+                cwd=OIDC_PROVIDER, check=True, timeout=600,
+            )
+        self.log_path = os.path.abspath(test.mktemp() + ".log")
+        log = open(self.log_path, "w")
+        test.addCleanup(log.close)
+        self.process = subprocess.Popen(
+            ["node", os.path.join(OIDC_PROVIDER, "provider.mjs"),
+             INTEROP_HANDLE, INTEROP_PASSWORD],
+            cwd=OIDC_PROVIDER, stdout=log, stderr=subprocess.STDOUT,
+        )
+        test.addCleanup(self.stop)
+        self.issuer = self._wait_for_issuer()
+
+    def log_text(self) -> str:
+        with open(self.log_path) as f:
+            return f.read()
+
+    def _wait_for_issuer(self) -> str:
+        import time
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = re.search(r"^listening (\S+)$", self.log_text(), re.MULTILINE)
+            if found:
+                return found.group(1)
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"oidc-provider did not start:\n{self.log_text()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class OidcProviderInteropTests(TestCase):
+    """
+    Node's ``oidc-provider`` (8.8.1; tests/clients/oidc-provider), a
+    certified provider we did not write, as the visitor's home server: our
+    relying party, with a real reactor, real sockets and the real
+    :class:`SafeFetcher` (http and loopback allowed), signs Carol in.
+    """
+
+    skip = oidc_provider_skip()
+    timeout = 120
+
+    def setUp(self) -> None:
+        from twisted.internet import reactor
+
+        self.reactor = reactor
+        self.provider = NodeProvider(self)
+        self.authority = urlsplit(self.provider.issuer).netloc
+        self.fetcher = SafeFetcher(reactor, allow_http=True, allow_private=True)
+        self.addCleanup(self.fetcher.close)
+        self.registrations = MemoryRegistrations()
+        # Our server is never fetched from: its callback URL is only where
+        # the provider sends the browser back.
+        self.rp = RelyingParty(self.fetcher, self.registrations, "http://127.0.0.1:9",
+                               reactor, "distwit interop test")
+
+    async def browse(self, url: str) -> dict[str, str]:
+        """
+        What Carol does in her browser: open the authorization URL, sign in
+        on the provider's form, approve; the parameters it sends her back
+        to this server with.
+        """
+        from http.cookiejar import CookieJar
+
+        from treq.client import HTTPClient
+        from twisted.web.client import Agent, HTTPConnectionPool
+
+        pool = HTTPConnectionPool(self.reactor)
+        self.addCleanup(pool.closeCachedConnections)
+        browser = HTTPClient(Agent(self.reactor, pool=pool), cookiejar=CookieJar())
+        response = await browser.get(url, allow_redirects=False, timeout=30)
+        for _ in range(12):
+            if response.code in (302, 303):
+                await response.content()
+                url = urljoin(url, response.headers.getRawHeaders("location")[0])
+                if url.startswith(self.rp.redirect_uri):
+                    return dict(parse_qsl(urlsplit(url).query))
+                response = await browser.get(url, allow_redirects=False, timeout=30)
+                continue
+            page = await response.text()
+            self.assertEqual(response.code, 200, page)
+            form = re.search(r'<form method="post" action="([^"]+)"', page)
+            self.assertIsNotNone(form, page)
+            assert form is not None
+            fields = {}
+            if 'name="login"' in page:
+                fields = {"login": INTEROP_HANDLE, "password": INTEROP_PASSWORD}
+            url = urljoin(url, form.group(1))
+            response = await browser.post(url, data=fields, allow_redirects=False, timeout=30)
+        self.fail(f"no way back to this server; the provider said:\n{self.provider.log_text()}")
+
+    def test_sign_in(self) -> Deferred[None]:
+        """
+        ``carol@127.0.0.1:PORT``: WebFinger (the shim), discovery,
+        registration, the provider's login and consent, the code exchange,
+        the ID token and the WebFinger round trip all pass; twice, the
+        second time with the registration kept.
+        """
+
+        async def sign_in() -> RemoteIdentity:
+            url, pending = await self.rp.begin(f"carol@{self.authority}")
+            self.assertEqual(pending.issuer, self.provider.issuer)
+            params = await self.browse(url)
+            self.assertEqual(params.get("iss"), self.provider.issuer, params)
+            result: RemoteIdentity = await self.rp.finish(pending, params)
+            return result
+
+        async def run() -> None:
+            for _ in range(2):
+                identity = await sign_in()
+                self.assertEqual(
+                    identity,
+                    RemoteIdentity(self.provider.issuer, "carol", "Carol", self.authority),
+                )
+            self.assertEqual(len(self.registrations.registrations), 1)
+
+        return Deferred.fromCoroutine(run())
+
+    def test_replayed_code(self) -> Deferred[None]:
+        """
+        The provider refuses a code used twice; the visitor reads why.
+        """
+
+        async def run() -> None:
+            url, pending = await self.rp.begin(f"carol@{self.authority}")
+            params = await self.browse(url)
+            await self.rp.finish(pending, params)
+            with self.assertRaises(SignInError) as raised:
+                await self.rp.finish(pending, params)
+            message = str(raised.exception)
+            self.assertTrue(message.startswith(
+                f"carol@{self.authority}: the exchange of the authorization code at "
+                f"{self.provider.issuer}/token: HTTP 400 Bad Request: "), message)
+            self.assertIn("(invalid_grant)", message)
+
+        return Deferred.fromCoroutine(run())

@@ -321,7 +321,7 @@ class RelyingParty:
     def __init__(
         self,
         fetcher: SafeFetcher,
-        registrations: Any,
+        registrations: IRegistrations,
         public_url: str,
         clock: Any,
         client_name: str,
