@@ -3,7 +3,8 @@ The ``distwit`` command: administration beside the server.
 
 ``distwit adduser HANDLE`` creates a local user; ``distwit app create``
 registers an OAuth app and ``distwit token create`` gives a user's access
-token for one.  Each takes the same ``--data``, ``--database`` and
+token for one; ``distwit rotate-oidc-key`` makes a new key for the ID
+tokens of OpenID Connect.  Each takes the same ``--data``, ``--database`` and
 ``--config`` as ``twistd distwit``, so it finds the same database.
 """
 
@@ -77,6 +78,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     token_create.add_argument("--consumer-key", required=True, help="the app's key")
     token_create.add_argument("--user", required=True, help="handle of the user")
+
+    commands.add_parser(
+        "rotate-oidc-key",
+        parents=[common],
+        help="make a new key for signing ID tokens",
+        description=(
+            "Make a new key for signing the ID tokens this server gives when its users "
+            "sign in elsewhere (OpenID Connect). The previous key stays published, so "
+            "tokens signed just before still check; older ones are dropped. Restart the "
+            "server to sign with the new key."
+        ),
+    )
     return parser
 
 
@@ -159,6 +172,20 @@ async def oauth_command(reactor: Any, args: argparse.Namespace, out: TextIO) -> 
         await store.close()
 
 
+def rotate_oidc_key(args: argparse.Namespace, out: TextIO) -> None:
+    from distwit.oidc.keys import SigningKeys
+    from distwit.tap import prepare_data_folder
+
+    settings = settings_for(args)
+    prepare_data_folder(settings.data)
+    try:
+        keys = SigningKeys.in_folder(settings.data)
+        kid = keys.rotate()
+    except (OSError, ValueError) as e:
+        raise CommandError(str(e)) from None
+    out.write(f"new ID-token key {kid}; restart the server to sign with it\n")
+
+
 def _fail(error: CommandError) -> NoReturn:
     sys.stderr.write(f"distwit: {error}\n")
     raise SystemExit(1) from None
@@ -188,6 +215,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         except CommandError as e:
             _fail(e)
         _react(lambda reactor: adduser(reactor, args, password, sys.stdout))
+    elif args.command == "rotate-oidc-key":
+        try:
+            rotate_oidc_key(args, sys.stdout)
+        except CommandError as e:
+            _fail(e)
     else:
         _react(lambda reactor: oauth_command(reactor, args, sys.stdout))
 

@@ -14,6 +14,7 @@ import os
 import time
 from typing import Any
 
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
 #: The file in the data folder.
@@ -59,7 +60,7 @@ class SigningKeys:
             with open(self.path, encoding="utf-8") as f:
                 entries = json.load(f)
             keys = [RSAKey.import_key(entry["jwk"]) for entry in entries]
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError, KeyError, TypeError, JoseError) as e:
             raise ValueError(f"{self.path}: not a distwit ID-token key file ({e})") from None
         if not keys or not all(key.is_private for key in keys):
             raise ValueError(f"{self.path}: no private key")
