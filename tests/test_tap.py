@@ -5,9 +5,11 @@ installed distwit is found by twistd.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from importlib import metadata
+from urllib.parse import urlsplit
 
 from treq.testing import StubTreq
 from twisted.application.service import IServiceCollection, IServiceMaker
@@ -145,10 +147,18 @@ class OptionsTests(SynchronousTestCase):
             ["ping", "ping", "registry", "twitter", "twitter", "twitter"],
         )
         for name, setting in settings.items():
-            self.assertTrue(setting.listen.endswith("interface=127.0.0.1"), name)
-            self.assertTrue(setting.public_url.startswith("http://127.0.0.1:"), name)
+            host = urlsplit(setting.public_url).hostname or ""
+            self.assertTrue(ipaddress.ip_address(host).is_loopback, name)
+            self.assertTrue(setting.listen.endswith(f"interface={host}"), name)
+            self.assertTrue(setting.public_url.startswith(f"http://{host}:"), name)
             if setting.role != "registry":
                 self.assertEqual(setting.registry, registry, name)
+        # Each twitter server has its own address (a browser keeps cookies
+        # per host, not per port), and takes sign-ins from the others.
+        twitters = [s for s in settings.values() if s.role == "twitter"]
+        self.assertEqual(len({urlsplit(s.public_url).hostname for s in twitters}), 3)
+        for setting in twitters:
+            self.assertTrue(setting.allow_http and setting.allow_private)
         self.assertEqual(len({s.public_url for s in settings.values()}), 6)
         self.assertEqual(len({s.data for s in settings.values()}), 6)
         self.assertTrue(os.access(os.path.join(folder, "run"), os.X_OK))
