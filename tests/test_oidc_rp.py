@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urljoin, urlsplit
 
 from joserfc import jwt
-from joserfc.jwk import ECKey, KeySet, RSAKey
+from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 from klein import Klein
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, ensureDeferred
@@ -278,8 +278,8 @@ class HostileProvider:
             **self.claims,
         }
         claims = {k: v for k, v in claims.items() if v is not None}
-        header = {"alg": "RS256" if isinstance(self.key, RSAKey) else "ES256",
-                  "kid": self.key.kid, **self.header}
+        alg = {"RSA": "RS256", "EC": "ES256", "OKP": "EdDSA"}[self.key.key_type]
+        header = {"alg": alg, "kid": self.key.kid, **self.header}
         if header.get("alg") == "none":
             return ".".join(
                 b64url(json.dumps(part).encode()) for part in (header, claims)
@@ -289,7 +289,7 @@ class HostileProvider:
             secret = self.clients[client_id]["client_secret"].encode()
             signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
             return f"{signing_input}.{b64url(signature)}"
-        return jwt.encode(header, claims, self.key)
+        return jwt.encode(header, claims, self.key, algorithms=[header["alg"]])
 
     @app.route("/.well-known/webfinger", methods=["GET"])
     def webfinger(self, request: Any) -> bytes:
@@ -530,6 +530,18 @@ class SignInTests(RelyingPartyTestCase):
         self.provider.key = ECKey.generate_key("P-256", parameters={"kid": "ec1"})
         self.provider.published = [rsa_key("k1"), self.provider.key]
         self.assertEqual(self.sign_in().acct, "Carol@home.example")
+
+    def test_eddsa(self) -> None:
+        """
+        An ID token signed with EdDSA (Ed25519) by a published key is
+        accepted.
+        """
+        self.provider.discovery["id_token_signing_alg_values_supported"] = ["EdDSA"]
+        self.provider.key = OKPKey.generate_key("Ed25519", parameters={"kid": "ed1"})
+        self.provider.published = [self.provider.key]
+        self.assertEqual(self.sign_in().acct, "Carol@home.example")
+        [client] = self.provider.clients.values()
+        self.assertEqual(client["id_token_signed_response_alg"], "EdDSA")
 
     def test_new_key(self) -> None:
         """
