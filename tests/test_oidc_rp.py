@@ -1353,3 +1353,32 @@ class OidcProviderInteropTests(TestCase):
             self.assertIn("(invalid_grant)", message)
 
         return Deferred.fromCoroutine(run())
+
+
+class SchemeTests(RelyingPartyTestCase):
+    """
+    ``handle@authority`` names no scheme: https, or with http allowed
+    (development), https and http at once.
+    """
+
+    def test_http_answers_while_https_hangs(self) -> None:
+        """
+        A plain-http server never answers a TLS hello: with http allowed,
+        its http answer is taken at once, without waiting out the time
+        limit on https.
+        """
+        from twisted.internet.protocol import Protocol
+
+        self.network.listen(PUBLIC_IP, 443, Factory.forProtocol(Protocol))
+        url, pending = self.begin()
+        self.assertEqual(pending.issuer, self.issuer)
+        self.assertIn((PUBLIC_IP, 443), self.network.connected)
+
+    def test_https_only_without_http(self) -> None:
+        """
+        Without http allowed, only https is asked.
+        """
+        self.rp = self.make_rp(self.make_fetcher())
+        self.assertIn("https://home.example/.well-known/webfinger",
+                      self.refused(self.rp.begin("carol@home.example")))
+        self.assertNotIn((PUBLIC_IP, 80), self.network.connected)

@@ -43,7 +43,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from twisted.internet.defer import CancelledError, DeferredLock
+from twisted.internet.defer import CancelledError, DeferredList, DeferredLock, ensureDeferred
 from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
@@ -463,29 +463,39 @@ class RelyingParty:
         """
         The issuer WebFinger names for ``acct:handle@authority``.
 
-        :param scheme: ask over this scheme only; by default https, and
-            http after it when the fetcher allows http and https found no
-            server at all.
+        :param scheme: ask over this scheme only; by default https, or,
+            when the fetcher allows http (development), https and http at
+            once: a plain-http server never answers a TLS hello, so asking
+            https first would cost the whole time limit.  The first answer
+            wins.
         :raise SignInError: no issuer could be found.
         """
         resource = f"acct:{handle}@{authority}"
-        schemes = [scheme] if scheme else ["https"] + (["http"] if self._fetcher.allow_http else [])
-        last: FetchError | None = None
-        for each in schemes:
-            url = (
-                f"{each}://{authority}/.well-known/webfinger?"
-                + urlencode({"resource": resource, "rel": ISSUER_REL})
-            )
-            try:
-                jrd = await self._fetcher.get_json(url, "the WebFinger answer")
-            except FetchError as e:
-                if e.answered:
-                    raise
-                last = e
-                continue
-            return self._issuer_in(jrd, url)
-        assert last is not None
-        raise last
+        if scheme or not self._fetcher.allow_http:
+            return await self._issuer_over(scheme or "https", authority, resource)
+        attempts = [
+            ensureDeferred(self._issuer_over(each, authority, resource))
+            for each in ("https", "http")
+        ]
+        done = await DeferredList(attempts, fireOnOneCallback=True, consumeErrors=True)
+        for attempt in attempts:
+            attempt.cancel()
+        if isinstance(done, tuple):
+            return str(done[0])
+        errors = [failure.value for _, failure in done]
+        # A server that answered (wrongly) says more than one not reached.
+        for error in errors:
+            if not isinstance(error, FetchError) or error.answered:
+                raise error
+        raise errors[0]
+
+    async def _issuer_over(self, scheme: str, authority: str, resource: str) -> str:
+        url = (
+            f"{scheme}://{authority}/.well-known/webfinger?"
+            + urlencode({"resource": resource, "rel": ISSUER_REL})
+        )
+        jrd = await self._fetcher.get_json(url, "the WebFinger answer")
+        return self._issuer_in(jrd, url)
 
     def _issuer_in(self, jrd: Any, url: str) -> str:
         if not isinstance(jrd, dict) or not isinstance(jrd.get("links", []), list):
