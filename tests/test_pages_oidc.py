@@ -19,7 +19,7 @@ from distwit.model import Account
 from distwit.oidc.keys import SigningKeys
 from distwit.oidc.provider import OIDCProvider
 from distwit.oidc.rp import SignInError, s256
-from distwit.web.pages import ADDRESS_FAILURES, Pages
+from distwit.web.pages import ADDRESS_FAILURES, ADDRESS_REMOTE_SIGNINS, Pages
 
 from tests.test_pages import BASE, PASSWORDS, PagesTestCase
 
@@ -359,6 +359,27 @@ class AddressLimitTests(OIDCPagesTestCase):
         self.clock.advance(15 * 60)
         page = browser.submit("/login", {"handle": "bob", "password": PASSWORDS["bob"]})
         self.assertEqual((page.code, page.location), (303, "/home"))
+
+
+    def test_remote_sign_ins_from_one_address(self) -> None:
+        """
+        Each sign-in with a home server makes this server fetch from
+        another: one address may begin only so many in a window.
+        """
+        browser = self.browser()
+        for i in range(ADDRESS_REMOTE_SIGNINS):
+            page = browser.submit("/login", {"identifier": "carol@home.example"},
+                                  action="/login/remote")
+            self.assertEqual(page.code, 303, i)
+        page = browser.submit("/login", {"identifier": "carol@home.example"},
+                              action="/login/remote")
+        self.assertEqual(page.code, 429)
+        self.assertIn("Too many sign-ins from your address", page.text)
+        self.assertEqual(len(self.rp.begun), ADDRESS_REMOTE_SIGNINS)
+        self.clock.advance(15 * 60)
+        again = browser.submit("/login", {"identifier": "carol@home.example"},
+                               action="/login/remote")
+        self.assertEqual(again.code, 303)
 
 
 class SettingsTests(OIDCPagesTestCase):

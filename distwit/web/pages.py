@@ -54,6 +54,9 @@ MAX_PENDING_SIGNINS = 10000
 #: Wrong passwords from one address in a window before it must wait.
 ADDRESS_FAILURES = 30
 
+#: Sign-ins with a home server one address may begin in a window.
+ADDRESS_REMOTE_SIGNINS = 30
+
 #: That window, in seconds.
 ADDRESS_WINDOW = 15 * 60
 
@@ -234,6 +237,9 @@ class Pages:
         self._pending: dict[str, tuple[Any, str, float]] = {}
         #: Wrong passwords per address: (count, window start).
         self._failures: dict[str, tuple[int, float]] = {}
+        #: Sign-ins with a home server begun per address (each makes this
+        #: server fetch from, and maybe register with, another).
+        self._starts: dict[str, tuple[int, float]] = {}
         #: The :class:`~distwit.api.oauth1.OAuthProvider` (the apps page).
         self._oauth = oauth
         self._public_url = public_url.rstrip("/")
@@ -504,7 +510,7 @@ class Pages:
         password = self._field(request, "password") or ""
         next_path = local_path(self._field(request, "next"))
         address = _address(request)
-        if self._too_many_failures(address):
+        if self._too_many(self._failures, address, ADDRESS_FAILURES):
             return self._login_page(
                 request, visitor, 429, next_path or "", handle,
                 "Too many wrong passwords from your address; try again in 15 minutes.",
@@ -514,7 +520,7 @@ class Pages:
         except RuleError as e:
             return self._login_page(request, visitor, 429, next_path or "", handle, str(e))
         if account is None:
-            self._note_failure(address)
+            self._count(self._failures, address)
             return self._login_page(
                 request, visitor, 400, next_path or "", handle, WRONG_CREDENTIALS
             )
@@ -537,6 +543,13 @@ class Pages:
                 request, visitor, 400, next_path, identifier=identifier,
                 remote_error="Type your address, like alice@example.org.",
             )
+        address = _address(request)
+        if self._too_many(self._starts, address, ADDRESS_REMOTE_SIGNINS):
+            return self._login_page(
+                request, visitor, 429, next_path, identifier=identifier,
+                remote_error="Too many sign-ins from your address; try again in 15 minutes.",
+            )
+        self._count(self._starts, address)
         try:
             url, pending = await rp.begin(identifier)
         except Exception as e:
@@ -888,18 +901,22 @@ class Pages:
                 pass
         return await self._store.ensure_account(handle, authority, self._now_ms())
 
-    def _too_many_failures(self, address: str) -> bool:
-        count, since = self._failures.get(address, (0, 0.0))
-        return count >= ADDRESS_FAILURES and self._clock.seconds() - since < ADDRESS_WINDOW
+    def _too_many(self, table: dict[str, tuple[int, float]], address: str, limit: int) -> bool:
+        """
+        Whether ``address`` reached ``limit`` events of ``table`` in the
+        current window.
+        """
+        count, since = table.get(address, (0, 0.0))
+        return count >= limit and self._clock.seconds() - since < ADDRESS_WINDOW
 
-    def _note_failure(self, address: str) -> None:
+    def _count(self, table: dict[str, tuple[int, float]], address: str) -> None:
         now = self._clock.seconds()
-        count, since = self._failures.get(address, (0, now))
+        count, since = table.get(address, (0, now))
         if now - since >= ADDRESS_WINDOW:
             count, since = 0, now
-        if len(self._failures) > 100000:
-            self._failures.clear()
-        self._failures[address] = (count + 1, since)
+        if len(table) > 100000:
+            table.clear()
+        table[address] = (count + 1, since)
 
     def _lists(self, request: Any) -> dict[str, list[str]]:
         """
