@@ -107,6 +107,9 @@ class SubscriptionProcessTests(SynchronousTestCase):
         self.shot(page, "s1-signup")
         page.click("button[type=submit]")
         page.wait_for_url(s1.url + "/home")
+        page.fill("#status", "Hé, world")
+        self.assertEqual(page.text_content("#status-left"), "131")
+        page.fill("#status", "")
         self.shot(page, "s1-home")
 
         # Open carol's profile on s3; sign in there with the s1 account.

@@ -563,13 +563,20 @@ class HomeTests(PagesTestCase):
     def test_post_box(self) -> None:
         """
         Home has a post box (a plain form, no script needed) saying
-        posts are 140 characters.
+        posts are 140 characters.  A script from this site only counts
+        down as one types (tests/test_browser.py sees it); no script is
+        written into the page.
         """
         page = self.signed_in("alice").get("/home")
         self.assertIn('<form class="compose" method="post" action="/home">', page.text)
         self.assertIn('<textarea id="status" name="status"', page.text)
         self.assertIn('<span id="status-left">140</span> characters left', page.text)
-        self.assertNotIn("<script", page.text)
+        self.assertEqual(re.findall(r"<script[^>]*>", page.text),
+                         ['<script src="/static/compose.js" defer>'])
+        self.assertTrue(page.header("content-security-policy").startswith("default-src 'self';"))
+        script = self.browser().get("/static/compose.js")
+        self.assertEqual(script.header("content-type"), "text/javascript; charset=utf-8")
+        self.assertIn('getElementById("status-left")', script.text)
 
     def test_posting(self) -> None:
         """
