@@ -204,9 +204,12 @@ class ConsentTests(OIDCPagesTestCase):
     def test_unknown_client_or_redirect_is_an_error_page(self) -> None:
         """
         An unknown client, or a redirect URI not registered exactly, gets
-        an error page: never a redirect anywhere.
+        an error page: never a redirect anywhere, signed in or not.
         """
-        browser = self.signed_in("alice")
+        for browser in (self.signed_in("alice"), self.browser()):
+            self.assert_refused(browser)
+
+    def assert_refused(self, browser: Any) -> None:
         for path in [
             self.authorize_path(client_id="nobody"),
             self.authorize_path(client_id=None),

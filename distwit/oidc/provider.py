@@ -587,7 +587,9 @@ class OIDCProvider:
         r.writes = []
         return r
 
-    async def consent_request(self, params: Mapping[str, list[str]], user: Account) -> Any:
+    async def consent_request(
+        self, params: Mapping[str, list[str]], user: Account | None
+    ) -> Any:
         """
         Check an authorization request before showing the consent page.
 

@@ -612,16 +612,21 @@ class Pages:
         oidc = self._require_oidc()
         params = self._lists(request)
         here = "/oidc/authorize?" + urlencode(params, doseq=True)
-        if visitor.user is None or not visitor.user.is_local:
-            return self._redirect(request, _login_url(here))
         from distwit.oidc.provider import ConsentError
 
+        signed_in = visitor.user is not None and visitor.user.is_local
         try:
-            grant, found = await oidc.consent_request(params, visitor.user)
+            # Checked before sign-in too: a forged request gets its error
+            # page at once, not after the visitor typed their password.
+            grant, found = await oidc.consent_request(
+                params, visitor.user if signed_in else None
+            )
         except ConsentError as e:
             raise PageError(400, "Sign-in request refused", str(e)) from None
         if grant is None:
             return self._redirect(request, found)
+        if visitor.user is None or not visitor.user.is_local:
+            return self._redirect(request, _login_url(here))
         redirect_uri = grant.request.payload.redirect_uri or found.get_default_redirect_uri()
         target = urlsplit(redirect_uri)
         request.setHeader(
