@@ -14,11 +14,6 @@ The relying parties: Python ``oic`` (in this process, blocking, hence a
 :class:`SynchronousTestCase`) and Node ``openid-client``
 (``tests/clients/openid-client/rp.mjs``, which the test talks to over its
 standard input and output).
-
-Where the provider does not (yet) do what issue 5 or the specifications
-say, the test is marked ``todo`` with the mismatch in words: trial reports
-it as an expected failure, and as an unexpected success once the provider
-is fixed, when the mark should go.
 """
 
 from __future__ import annotations
@@ -499,10 +494,6 @@ class OicTests(ProviderTestCase):
         self.assertAlice(client.do_user_info_request(state=state))
         self.assertNoTraceback()
 
-    test_userinfo_as_oic_asks_by_default.todo = (  # type: ignore[attr-defined]
-        "provider: /oidc/userinfo reads the token only from the Authorization "
-        "header, not from a POSTed form body (RFC 6750 2.2), which oic sends"
-    )
 
 
 def openid_client_skip() -> str | None:
@@ -689,10 +680,6 @@ class DiscoveryTests(ProviderTestCase):
         ).claims
         self.assertLessEqual(claims["auth_time"], signed_in)
 
-    test_auth_time_is_the_sign_in.todo = (  # type: ignore[attr-defined]
-        "provider: auth_time is when the code was made, not when the user "
-        "signed in (OpenID Connect Core 2)"
-    )
 
     def test_webfinger_names_the_issuer(self) -> None:
         """
@@ -782,10 +769,6 @@ class AuthorizationRequestTests(ProviderTestCase):
         """
         self.refused(drop=("redirect_uri",))
 
-    test_without_redirect_uri.todo = (  # type: ignore[attr-defined]
-        "provider: a request without redirect_uri gets the consent page "
-        "(OpenID Connect Core 3.1.2.1: redirect_uri is REQUIRED)"
-    )
 
     def test_prompt_none_without_consent(self) -> None:
         """
@@ -800,10 +783,6 @@ class AuthorizationRequestTests(ProviderTestCase):
             errors=("consent_required", "interaction_required"), page=False,
         )
 
-    test_prompt_none_without_consent.todo = (  # type: ignore[attr-defined]
-        "provider: prompt=none is ignored, the consent page is shown "
-        "(OpenID Connect Core 3.1.2.1: MUST NOT show any page; consent_required)"
-    )
 
     def test_prompt_login(self) -> None:
         """
@@ -818,10 +797,6 @@ class AuthorizationRequestTests(ProviderTestCase):
             self.assertNotIn('value="approve"', answer.text)
             form_to(answer.text, "/login")
 
-    test_prompt_login.todo = (  # type: ignore[attr-defined]
-        "provider: prompt=login is ignored, the consent page is shown "
-        "without asking for the password (OpenID Connect Core 3.1.2.1)"
-    )
 
     def test_unknown_client(self) -> None:
         """
@@ -842,10 +817,6 @@ class AuthorizationRequestTests(ProviderTestCase):
         url = self.client.authorization_url(client_id="no-such-client")
         self.assertErrorPage(Browser(self.server).get(url), "unknown client_id, signed out")
 
-    test_unknown_client_signed_out.todo = (  # type: ignore[attr-defined]
-        "provider: /oidc/authorize sends a signed-out browser to /login before "
-        "checking client_id (contract: 400 page, never a redirect)"
-    )
 
     #: Near misses of REDIRECT_URI: another host, a prefix, a longer path,
     #: a query added, a trailing slash, another scheme, another port, a
@@ -881,10 +852,6 @@ class AuthorizationRequestTests(ProviderTestCase):
             url = self.client.authorization_url(redirect_uri=redirect_uri)
             self.assertErrorPage(Browser(self.server).get(url), redirect_uri + ", signed out")
 
-    test_redirect_uri_not_registered_signed_out.todo = (  # type: ignore[attr-defined]
-        "provider: /oidc/authorize sends a signed-out browser to /login before "
-        "checking redirect_uri (contract: 400 page, never a redirect)"
-    )
 
     def test_deny(self) -> None:
         """
@@ -1134,10 +1101,6 @@ class SignInPageTests(ProviderTestCase):
             errors=("login_required", "interaction_required"), page=False,
         )
 
-    test_prompt_none_signed_out.todo = (  # type: ignore[attr-defined]
-        "provider: prompt=none from a signed-out browser is sent to /login "
-        "(OpenID Connect Core 3.1.2.1: MUST NOT show any page; login_required)"
-    )
 
     def test_authorize_sends_to_login_with_next(self) -> None:
         """
@@ -1152,7 +1115,12 @@ class SignInPageTests(ProviderTestCase):
         self.assertEqual(login.path, "/login")
         next_path = parse_qs(login.query)["next"][0]
         self.assertTrue(next_path.startswith("/oidc/authorize?"), next_path)
-        self.assertEqual(parse_qs(urlsplit(next_path).query), parse_qs(urlsplit(url).query))
+        # The request comes back whole, with when it was made (so that the
+        # sign-in about to happen counts as fresh for prompt=login).
+        back = parse_qs(urlsplit(next_path).query)
+        [made] = back.pop("login_after")
+        self.assertTrue(made.isdigit(), made)
+        self.assertEqual(back, parse_qs(urlsplit(url).query))
         answer = self.browser.sign_in(first.headers["Location"])
         self.assertEqual(answer.status_code, 303)
         self.assertEqual(answer.headers["Location"], next_path)

@@ -247,6 +247,89 @@ class ConsentTests(OIDCPagesTestCase):
         self.assertEqual(self.provider._codes, {})
 
 
+class PromptTests(OIDCPagesTestCase):
+    """
+    OpenID Connect's ``prompt`` and ``max_age``, and ``auth_time``.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.register()
+
+    def error_of(self, page: Any) -> tuple[str, str]:
+        self.assertEqual(page.code, 303, page.text)
+        query = parse_qs(urlsplit(page.location or "").query)
+        self.assertEqual((query["state"], query["iss"]), (["the-state"], [BASE]))
+        return query["error"][0], query.get("error_description", [""])[0]
+
+    def approve(self, browser: Any, path: str) -> dict[str, list[str]]:
+        consent = browser.get(path)
+        self.assertEqual(consent.code, 200, consent.text)
+        page = browser.post("/oidc/authorize", {
+            "csrf": consent.csrf(), "decision": "approve", "request": path.split("?", 1)[1],
+        })
+        return parse_qs(urlsplit(page.location or "").query)
+
+    def test_prompt_none(self) -> None:
+        """
+        ``prompt=none`` shows no page: signed out, ``login_required``; signed
+        in but never approved, ``consent_required``; approved before, a code.
+        """
+        path = self.authorize_path(prompt="none")
+        self.assertEqual(self.error_of(self.browser().get(path))[0], "login_required")
+        browser = self.signed_in("alice")
+        self.assertEqual(self.error_of(browser.get(path))[0], "consent_required")
+        self.assertIn("code", self.approve(browser, self.authorize_path(nonce="first")))
+        silent = browser.get(self.authorize_path(prompt="none", nonce="second"))
+        self.assertEqual(silent.code, 303)
+        self.assertIn("code", parse_qs(urlsplit(silent.location or "").query))
+
+    def test_prompt_login_asks_again_once(self) -> None:
+        """
+        ``prompt=login`` sends a signed-in visitor to sign in again, then
+        to the consent page (not round and round).
+        """
+        browser = self.signed_in("alice")
+        page = browser.get(self.authorize_path(prompt="login"))
+        self.assertTrue((page.location or "").startswith("/login?next="), page.location)
+        back = parse_qs(urlsplit(page.location or "").query)["next"][0]
+        self.clock.advance(1)
+        form = browser.get("/login?" + urlencode({"next": back}))
+        signed = browser.post("/login", {
+            "handle": "alice", "password": PASSWORDS["alice"], "next": back,
+            "csrf": form.csrf(),
+        })
+        self.assertEqual(signed.location, back)
+        self.assertEqual(browser.get(back).code, 200)
+
+    def test_max_age(self) -> None:
+        """
+        A sign-in older than ``max_age`` seconds must be made again; a code
+        carries the time of the sign-in, not of the code, as ``auth_time``.
+        """
+        browser = self.signed_in("alice")
+        signed_in = int(self.clock.seconds())
+        self.assertEqual(browser.get(self.authorize_path(max_age="60")).code, 200)
+        self.clock.advance(61)
+        self.assertTrue((browser.get(self.authorize_path(max_age="60")).location or "")
+                        .startswith("/login?next="))
+        query = self.approve(browser, self.authorize_path(max_age="3600"))
+        [code] = self.provider._codes.values()
+        self.assertEqual(code.auth_time, signed_in)
+        self.assertEqual(query["code"], [code.code])
+
+    def test_request_objects_and_missing_redirect_uri(self) -> None:
+        browser = self.signed_in("alice")
+        for name in ("request", "request_uri"):
+            error, words = self.error_of(browser.get(self.authorize_path(**{name: "x"})))
+            self.assertEqual(error, f"{name}_not_supported")
+            self.assertIn(f"does not take {name}", words)
+        page = browser.get(self.authorize_path(redirect_uri=None))
+        self.assertEqual(page.code, 400)
+        self.assertIsNone(page.location)
+        self.assertIn("names no redirect_uri", page.text)
+
+
 class RemoteSignInTests(OIDCPagesTestCase):
     def test_sign_in_with_home_server(self) -> None:
         """

@@ -233,7 +233,7 @@ class StoreTestsMixin:
         """
         alice = yield self.store.create_user("alice", "", "h", T0)
         yield self.store.create_session("s1", alice.id, "csrf", T0, T0 + 1000)
-        self.assertEqual((yield self.store.get_session("s1", T0 + 1)), (alice.id, "csrf"))
+        self.assertEqual((yield self.store.get_session("s1", T0 + 1)), (alice.id, "csrf", T0))
         self.assertIsNone((yield self.store.get_session("s1", T0 + 1000)))
         self.assertIsNone((yield self.store.get_session("other", T0)))
         yield self.store.delete_session("s1")

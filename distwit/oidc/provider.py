@@ -46,6 +46,7 @@ from authlib.oauth2.rfc7591 import ClientMetadataClaims, ClientRegistrationEndpo
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import UserInfo
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.registration import ClientMetadataClaims as OIDCClientMetadataClaims
 from klein import Klein
@@ -450,7 +451,8 @@ class OIDCProvider:
             code_challenge=data.get("code_challenge") or "",
             code_challenge_method=data.get("code_challenge_method") or "S256",
             user=request.user,
-            auth_time=int(self._now()),
+            # When the user signed in (OpenID Connect Core 2), else now.
+            auth_time=int(getattr(request, "auth_time", None) or self._now()),
             expires=self._now() + CODE_LIFETIME,
         )
         if data.get("nonce"):
@@ -604,12 +606,49 @@ class OIDCProvider:
                 "No server is registered here with that client_id; "
                 "the link that brought you here is broken or forged."
             )
+        if not (params.get("redirect_uri") or [""])[0]:
+            raise ConsentError(
+                "The request names no redirect_uri, which OpenID Connect requires; "
+                "the server that sent you here has to fix its request."
+            )
         request = self._authorize_request(params)
         try:
             grant = self.server.get_consent_grant(request, end_user=user)
         except OAuth2Error as error:
             return None, self._error_location(request, error)
+        for name in ("request", "request_uri"):
+            if params.get(name):
+                return None, self.refuse(grant, OAuth2Error(
+                    f"This server does not take {name}: send the parameters themselves.",
+                    error=f"{name}_not_supported",
+                ))
         return grant, client
+
+    def refuse(self, grant: Any, error: OAuth2Error) -> str:
+        """
+        Where to send the browser with ``error`` for a checked request.
+        """
+        error.redirect_uri = grant.request.payload.redirect_uri
+        return self._error_location(grant.request, error)
+
+    def login_required(self, grant: Any) -> str:
+        return self.refuse(grant, LoginRequiredError(
+            "Signing in again is needed, and prompt=none forbids asking."
+        ))
+
+    async def silently(self, grant: Any, params: Mapping[str, list[str]], user: Account,
+                       auth_time: int | None) -> str:
+        """
+        ``prompt=none``: approve at once if the user approved this client
+        before, else send back ``consent_required``.
+        """
+        client_id = grant.request.payload.client_id
+        grants = await self.store.oidc_grants_of(user.id)
+        if any(g["client_id"] == client_id for g in grants):
+            return await self.authorize(params, user, True, auth_time)
+        return self.refuse(grant, ConsentRequiredError(
+            "This user has not approved this server yet, and prompt=none forbids asking."
+        ))
 
     def _authorize_request(self, params: Mapping[str, list[str]]) -> _Request:
         r = _Request("GET", self.issuer + "/oidc/authorize", {}, dict(params), {})
@@ -626,7 +665,8 @@ class OIDCProvider:
         return str(location)
 
     async def authorize(
-        self, params: Mapping[str, list[str]], user: Account, approve: bool
+        self, params: Mapping[str, list[str]], user: Account, approve: bool,
+        auth_time: int | None = None,
     ) -> str:
         """
         The visitor approved (or denied) on the consent page: where to send
@@ -639,6 +679,7 @@ class OIDCProvider:
         if grant is None:
             return str(found)
         request = grant.request
+        request.auth_time = auth_time
         location = self.server.create_authorization_response(
             request, grant_user=user if approve else None, grant=grant
         ).location
@@ -683,6 +724,16 @@ class OIDCProvider:
                 request, 400, "invalid_redirect_uri",
                 "redirect_uris must be a list of http(s) URLs without fragments.",
             )
+        if data.get("id_token_signed_response_alg", ALGORITHM) != ALGORITHM:
+            return _oauth_error(
+                request, 400, "invalid_client_metadata",
+                f"ID tokens are signed with {ALGORITHM} only.",
+            )
+        if "userinfo_signed_response_alg" in data:
+            return _oauth_error(
+                request, 400, "invalid_client_metadata",
+                "userinfo answers are plain JSON here, never signed.",
+            )
         if data.get("token_endpoint_auth_method", "client_secret_basic") not in (
             "client_secret_basic", "client_secret_post", "none"
         ):
@@ -722,6 +773,16 @@ class OIDCProvider:
     def userinfo(self, request: Any) -> bytes:
         auth = (request.getHeader(b"authorization") or b"").decode("latin-1")
         scheme, _, value = auth.partition(" ")
+        posted = (request.args or {}).get(b"access_token") if request.method == b"POST" else None
+        if posted and b"access_token=" in (request.uri.split(b"?", 1) + [b""])[1]:
+            posted = None  # RFC 6750 2.2: in the body, never the query
+        if auth and posted:
+            return _oauth_error(
+                request, 400, "invalid_request",
+                "Send the access token one way: the Authorization header or the form body.",
+            )
+        if posted:
+            scheme, value = "bearer", posted[0].decode("latin-1")
         token = self._tokens.get(value.strip()) if scheme.lower() == "bearer" else None
         if token is None or token.expires < self._now():
             request.setHeader(b"www-authenticate", b'Bearer error="invalid_token"')

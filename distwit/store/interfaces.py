@@ -304,8 +304,8 @@ class IStore(Interface):
 
     def get_session(session_hash, now):
         """
-        Deferred firing with ``(account_id, csrf_token)`` for a live session,
-        or ``None``.
+        Deferred firing with ``(account_id, csrf_token, created_at)`` for a
+        live session (``created_at``: when its user signed in), or ``None``.
         """
 
     def delete_session(session_hash):

@@ -1272,17 +1272,17 @@ class SQLStore:
 
     def get_session(
         self, session_hash: str, now: int
-    ) -> "Deferred[tuple[int, str] | None]":
-        def interaction(txn: Any) -> tuple[int, str] | None:
+    ) -> "Deferred[tuple[int, str, int] | None]":
+        def interaction(txn: Any) -> tuple[int, str, int] | None:
             txn.execute(
                 self._q(
-                    "SELECT account_id, csrf_token FROM web_sessions"
+                    "SELECT account_id, csrf_token, created_at FROM web_sessions"
                     " WHERE session_hash = ? AND expires_at > ?"
                 ),
                 (session_hash, now),
             )
             row = txn.fetchone()
-            return None if row is None else (row[0], row[1])
+            return None if row is None else (row[0], row[1], int(row[2]))
 
         return self._run(interaction)
 

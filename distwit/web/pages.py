@@ -143,6 +143,8 @@ class Visitor:
     user: Account | None
     session_hash: str | None
     csrf: str | None
+    #: When the signed-in user signed in (ms since the epoch).
+    signed_in_at: int | None = None
 
 
 def session_hash(token: str) -> str:
@@ -200,6 +202,10 @@ def _sign_in_message(error: Exception) -> str | None:
     if isinstance(error, SignInError):
         return str(error)
     return None
+
+
+def _seconds(ms: int | None) -> int | None:
+    return None if ms is None else ms // 1000
 
 
 def _login_url(next_path: str) -> str:
@@ -625,8 +631,21 @@ class Pages:
             raise PageError(400, "Sign-in request refused", str(e)) from None
         if grant is None:
             return self._redirect(request, found)
-        if visitor.user is None or not visitor.user.is_local:
-            return self._redirect(request, _login_url(here))
+        prompts = (params.get("prompt") or [""])[0].split()
+        if visitor.user is None or not visitor.user.is_local or self._stale(params, visitor):
+            if "none" in prompts:
+                return self._redirect(request, oidc.login_required(grant))
+            # After this sign-in, login_after shows that it was fresh.
+            fresh = {k: v for k, v in params.items() if k != "login_after"}
+            fresh["login_after"] = [str(self._now_ms())]
+            return self._redirect(
+                request, _login_url("/oidc/authorize?" + urlencode(fresh, doseq=True))
+            )
+        if "none" in prompts:
+            return self._redirect(
+                request,
+                await oidc.silently(grant, params, visitor.user, _seconds(visitor.signed_in_at)),
+            )
         redirect_uri = grant.request.payload.redirect_uri or found.get_default_redirect_uri()
         target = urlsplit(redirect_uri)
         request.setHeader(
@@ -663,7 +682,9 @@ class Pages:
         from distwit.oidc.provider import ConsentError
 
         try:
-            location = await oidc.authorize(params, visitor.user, decision == "approve")
+            location = await oidc.authorize(
+                params, visitor.user, decision == "approve", _seconds(visitor.signed_in_at)
+            )
         except ConsentError as e:
             raise PageError(400, "Sign-in request refused", str(e)) from None
         return self._redirect(request, location)
@@ -866,6 +887,21 @@ class Pages:
                     return account
         raise PageError(404, "No such user", "Nobody here has that handle.")
 
+    def _stale(self, params: dict[str, list[str]], visitor: Visitor) -> bool:
+        """
+        Whether the asking server wants a fresher sign-in than the
+        visitor's: ``prompt=login``, or ``max_age`` seconds passed since it.
+        A sign-in made after the request (``login_after``) always does.
+        """
+        signed_in_at = visitor.signed_in_at or 0
+        after = (params.get("login_after") or [""])[0]
+        if after.isdigit() and signed_in_at >= int(after):
+            return False
+        if "login" in (params.get("prompt") or [""])[0].split():
+            return True
+        max_age = (params.get("max_age") or [""])[0]
+        return max_age.isdigit() and self._now_ms() - signed_in_at > int(max_age) * 1000
+
     def _require_oidc(self) -> Any:
         if self._oidc is None:
             raise PageError(404, "Page not found", "This server signs nobody in elsewhere.")
@@ -1057,10 +1093,10 @@ class Pages:
                 hashed = session_hash(token)
                 found = await self._store.get_session(hashed, self._now_ms())
                 if found is not None:
-                    account_id, csrf = found
+                    account_id, csrf, signed_in_at = found
                     account = await self._store.get_account(account_id)
                     if account is not None:
-                        return Visitor(account, hashed, csrf)
+                        return Visitor(account, hashed, csrf, signed_in_at)
             # Ended or expired: stop the browser sending it.
             self._clear_cookie(request, SESSION_COOKIE)
         anon = self._cookie(request, ANON_COOKIE)
