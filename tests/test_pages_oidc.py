@@ -377,6 +377,22 @@ class RemoteSignInTests(OIDCPagesTestCase):
         self.assertFalse(self.successResultOf(self.store.is_following(carol.id, self.alice.id)))
         self.assertEqual(federation.notices[-1], ("carol@home.example", "alice", "unfollow"))
 
+    def test_visitor_without_a_distwit_home(self) -> None:
+        """
+        A visitor whose home server is not a distwit server (no home known
+        here) cannot follow from here: nothing is recorded, and the page
+        says why.
+        """
+        browser = self.browser()
+        browser.submit("/login", {"identifier": "carol@home.example"}, action="/login/remote")
+        browser.get("/login/callback?state=s1&code=c")
+        profile = browser.get("/alice")
+        page = browser.post("/alice/follow", {"csrf": profile.csrf()})
+        self.assertEqual(page.code, 400)
+        self.assertIn("is not a distwit server this server can reach", page.text)
+        carol = self.successResultOf(self.store.get_remote_account("carol", "home.example"))
+        self.assertFalse(self.successResultOf(self.store.is_following(carol.id, self.alice.id)))
+
     def test_callback_needs_the_browser_that_began(self) -> None:
         """
         A callback in a browser that did not start the sign-in (no cookie,

@@ -832,6 +832,12 @@ class Pages:
         back = "/" + account.handle
         if visitor.user is None:
             return self._redirect(request, _login_url(back))
+        if follow and not visitor.user.is_local and not visitor.user.home_url:
+            raise PageError(
+                400, "Not followed",
+                f"Your home server, {visitor.user.authority}, is not a distwit server this "
+                "server can reach, so it could not learn of the follow: follow from there.",
+            )
         try:
             if follow:
                 await self.microblog.follow(visitor.user, account)
