@@ -38,7 +38,9 @@ def _bulk_remote_follows(path: str, readers: list[int], handles: list[str],
         "INSERT INTO follows (follower_id, followee_id, created_at) VALUES (?, ?, 0)",
         [(reader, rng.choice(followees)) for reader in readers],
     )
-    db.execute("UPDATE accounts SET friends_count = 1 WHERE id IN (SELECT follower_id FROM follows)")
+    db.execute(
+        "UPDATE accounts SET friends_count = 1 WHERE id IN (SELECT follower_id FROM follows)"
+    )
     db.commit()
     db.close()
 

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -91,7 +91,7 @@ class Workspace:
             if done.returncode != 0:
                 raise RuntimeError(done.stderr)
 
-    def server(self, name: str, *options: str, users: list[str] = (),
+    def server(self, name: str, *options: str, users: Sequence[str] = (),
                port: int | None = None) -> ServerProcess:
         data = self.path(name)
         os.makedirs(data, exist_ok=True)
