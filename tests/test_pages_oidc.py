@@ -539,3 +539,58 @@ def _succeed(value: Any) -> Any:
         return value
 
     return result()
+
+
+class RegistrationTests(OIDCPagesTestCase):
+    """
+    ``/oidc/register`` in memory: what it refuses, and how often one
+    address may register.
+    """
+
+    def register_json(self, body: Any) -> tuple[int, Any]:
+        from treq.testing import StubTreq
+
+        stub = StubTreq(self.provider.resource())
+        d = stub.post(BASE + "/register", data=json.dumps(body).encode(),
+                      headers={"Content-Type": "application/json"})
+        stub.flush()
+        response = self.successResultOf(d)
+        content = self.successResultOf(response.content())
+        return response.code, json.loads(content)
+
+    def test_registers(self) -> None:
+        code, body = self.register_json({"redirect_uris": [REDIRECT], "client_name": "RP"})
+        self.assertEqual(code, 201, body)
+        stored = self.successResultOf(self.store.get_oidc_client(body["client_id"]))
+        self.assertEqual(json.loads(stored["metadata"])["redirect_uris"], [REDIRECT])
+        self.assertEqual(stored["client_secret"], body["client_secret"])
+
+    def test_refused_metadata(self) -> None:
+        for metadata, words in [
+            ({"redirect_uris": [REDIRECT], "id_token_signed_response_alg": "none"},
+             "signed with RS256 only"),
+            ({"redirect_uris": [REDIRECT], "id_token_signed_response_alg": "HS256"},
+             "signed with RS256 only"),
+            ({"redirect_uris": [REDIRECT], "userinfo_signed_response_alg": "RS256"},
+             "never signed"),
+            ({"redirect_uris": ["/relative"]}, "http(s) URLs"),
+            ({"redirect_uris": [REDIRECT + "#x"]}, "without fragments"),
+            ({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "private_key_jwt"},
+             "token_endpoint_auth_method"),
+            ([REDIRECT], "JSON object"),
+        ]:
+            code, body = self.register_json(metadata)
+            self.assertEqual(code, 400, metadata)
+            self.assertIn(words, body["error_description"])
+        self.assertEqual(self.provider._clients, {})
+
+    def test_registrations_per_address(self) -> None:
+        from distwit.oidc.provider import REGISTRATION_WINDOW, REGISTRATIONS_PER_ADDRESS
+
+        for i in range(REGISTRATIONS_PER_ADDRESS):
+            self.assertEqual(self.register_json({"redirect_uris": [REDIRECT]})[0], 201, i)
+        code, body = self.register_json({"redirect_uris": [REDIRECT]})
+        self.assertEqual(code, 429)
+        self.assertIn("Too many registrations from your address", body["error_description"])
+        self.clock.advance(REGISTRATION_WINDOW)
+        self.assertEqual(self.register_json({"redirect_uris": [REDIRECT]})[0], 201)

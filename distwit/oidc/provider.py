@@ -72,6 +72,11 @@ MAX_BODY = 16 * 1024
 #: Clients kept in memory between requests; the cache is emptied when full.
 CLIENT_CACHE = 1000
 
+#: Registrations one address may make in :data:`REGISTRATION_WINDOW`
+#: seconds: a relying party registers once per provider, and each is kept.
+REGISTRATIONS_PER_ADDRESS = 20
+REGISTRATION_WINDOW = 3600
+
 SCOPES = ["openid", "profile"]
 
 CLAIMS = [
@@ -327,6 +332,8 @@ class OIDCProvider:
         self._spent: dict[str, tuple[str | None, float]] = {}
         self._tokens: dict[str, AccessToken] = {}
         self._nonces: dict[tuple[str, str], float] = {}
+        #: Registrations per address: (count, window start).
+        self._registrations: dict[str, tuple[int, float]] = {}
         self.server = self._authorization_server()
 
     def resource(self) -> Any:
@@ -704,7 +711,26 @@ class OIDCProvider:
     def register(self, request: Any) -> Deferred[bytes]:
         return ensureDeferred(self._register(request))
 
+    def _may_register(self, request: Any) -> bool:
+        address = str(getattr(request.getClientAddress(), "host", ""))
+        now = self._now()
+        count, since = self._registrations.get(address, (0, now))
+        if now - since >= REGISTRATION_WINDOW:
+            count, since = 0, now
+        if count >= REGISTRATIONS_PER_ADDRESS:
+            return False
+        if len(self._registrations) > 100000:
+            self._registrations.clear()
+        self._registrations[address] = (count + 1, since)
+        return True
+
     async def _register(self, request: Any) -> bytes:
+        if not self._may_register(request):
+            request.setHeader(b"retry-after", str(REGISTRATION_WINDOW).encode("ascii"))
+            return _oauth_error(
+                request, 429, "invalid_request",
+                "Too many registrations from your address; a server registers once.",
+            )
         body = _read_body(request)
         if body is None:
             return _oauth_error(request, 400, "invalid_request", "The body is too large.")
