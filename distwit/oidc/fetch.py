@@ -64,6 +64,7 @@ from twisted.web.iweb import IAgentEndpointFactory, IBodyProducer, UNKNOWN_LENGT
 from zope.interface import implementer
 
 from distwit import __version__
+from distwit.s2s import client as s2s_client
 
 #: Seconds a fetch may take, from connecting to the last byte, redirects
 #: included.
@@ -119,8 +120,7 @@ def quoted(text: str) -> str:
     """
     Another server's words, on one line and not too long, for our messages.
     """
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_QUOTED else text[: MAX_QUOTED - 1] + "…"
+    return s2s_client.quoted(text, MAX_QUOTED)
 
 
 def refused_address(address: str) -> str | None:
@@ -158,19 +158,7 @@ def error_message(body: bytes) -> str | None:
     The message of an error answer: OAuth's ``error`` and
     ``error_description``, or a plain ``{"error": "…"}``; else ``None``.
     """
-    try:
-        value = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(value, dict):
-        return None
-    error = value.get("error")
-    description = value.get("error_description")
-    if isinstance(error, str) and isinstance(description, str) and description:
-        return quoted(f"{description} ({error})")
-    if isinstance(error, str):
-        return quoted(error)
-    return None
+    return s2s_client.error_message(body, MAX_QUOTED)
 
 
 def _describe(error: BaseException) -> str:

@@ -150,15 +150,19 @@ def _cancelled(error: BaseException) -> bool:
     return isinstance(error, CancelledError)
 
 
-def _quote(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_QUOTED else text[: MAX_QUOTED - 1] + "…"
-
-
-def error_message(body: bytes) -> str | None:
+def quoted(text: str, limit: int = MAX_QUOTED) -> str:
     """
-    The message of a JSON error answer: distwit's ``{"error": "…"}`` or
-    Twitter's ``{"errors": [{"code": 34, "message": "…"}]}``; else ``None``.
+    Another server's words, on one line and not too long, for our messages.
+    """
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def error_message(body: bytes, limit: int = MAX_QUOTED) -> str | None:
+    """
+    The message of a JSON error answer: distwit's ``{"error": "…"}``,
+    OAuth's ``error`` with its ``error_description``, or Twitter's
+    ``{"errors": [{"code": 34, "message": "…"}]}``; else ``None``.
     """
     try:
         value = json.loads(body)
@@ -167,16 +171,19 @@ def error_message(body: bytes) -> str | None:
     if not isinstance(value, dict):
         return None
     error = value.get("error")
+    description = value.get("error_description")
+    if isinstance(error, str) and isinstance(description, str) and description:
+        return quoted(f"{description} ({error})", limit)
     if isinstance(error, str):
-        return _quote(error)
+        return quoted(error, limit)
     errors = value.get("errors")
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
         message = errors[0].get("message")
         code = errors[0].get("code")
         if isinstance(message, str):
             if isinstance(code, int):
-                return _quote(f"{message} (code {code})")
-            return _quote(message)
+                return quoted(f"{message} (code {code})", limit)
+            return quoted(message, limit)
     return None
 
 
