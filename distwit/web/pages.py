@@ -408,38 +408,35 @@ class Pages:
         ``GET /settings/apps``: the apps one registered, and those that may
         use one's account (with a revoke button each).
         """
-        if visitor.user is None or not visitor.user.is_local:
-            return self._redirect(request, _login_url("/settings/apps"))
+        user = self._member(visitor, "/settings/apps")
         if self._oauth is None:
             raise PageError(404, "No apps here", "This server has no OAuth.")
         return self._render(
             request, "apps.html", visitor, status,
-            apps=await self._store.apps_of(visitor.user.id),
-            tokens=await self._store.tokens_of(visitor.user.id),
+            apps=await self._store.apps_of(user.id),
+            tokens=await self._store.tokens_of(user.id),
             name=name, callback=callback, error=error,
         )
 
     async def create_app(self, request: Any, visitor: Visitor) -> bytes:
         self._check_csrf(request, visitor)
-        if visitor.user is None or not visitor.user.is_local:
-            return self._redirect(request, _login_url("/settings/apps"))
+        user = self._member(visitor, "/settings/apps")
         name = (self._field(request, "name") or "").strip()
         callback = (self._field(request, "callback") or "").strip()
         if callback and not callback.startswith(("http://", "https://")):
             return await self.apps(request, visitor, 400, name, callback,
                                    "The callback must be an http:// or https:// URL.")
         try:
-            await self._oauth.create_app(visitor.user, name, callback)
+            await self._oauth.create_app(user, name, callback)
         except ValueError as e:
             return await self.apps(request, visitor, 400, name, callback, str(e).capitalize() + ".")
         return self._redirect(request, "/settings/apps")
 
     async def revoke_token(self, request: Any, visitor: Visitor) -> bytes:
         self._check_csrf(request, visitor)
-        if visitor.user is None or not visitor.user.is_local:
-            return self._redirect(request, _login_url("/settings/apps"))
+        user = self._member(visitor, "/settings/apps")
         token = self._field(request, "token") or ""
-        mine = {t["token"] for t in await self._store.tokens_of(visitor.user.id)}
+        mine = {t["token"] for t in await self._store.tokens_of(user.id)}
         if token in mine:
             await self._store.delete_token(token)
         return self._redirect(request, "/settings/apps")
@@ -696,9 +693,8 @@ class Pages:
         ``GET /settings``: one's profile and password, and links to the apps
         and the connected servers.
         """
-        if visitor.user is None or not visitor.user.is_local:
-            return self._redirect(request, _login_url("/settings"))
-        current = await self.microblog.user_by_id(visitor.user.id)
+        user = self._member(visitor, "/settings")
+        current = await self.microblog.user_by_id(user.id)
         return self._render(
             request, "settings.html", visitor, status, account=current,
             profile_error=profile_error, password_error=password_error,
@@ -708,11 +704,10 @@ class Pages:
 
     async def update_profile(self, request: Any, visitor: Visitor) -> bytes:
         self._check_csrf(request, visitor)
-        if visitor.user is None or not visitor.user.is_local:
-            return self._redirect(request, _login_url("/settings"))
+        user = self._member(visitor, "/settings")
         try:
             await self.microblog.update_profile(
-                visitor.user,
+                user,
                 name=self._field(request, "name") or "",
                 description=self._field(request, "description") or "",
                 location=self._field(request, "location") or "",
@@ -724,8 +719,7 @@ class Pages:
 
     async def change_password(self, request: Any, visitor: Visitor) -> bytes:
         self._check_csrf(request, visitor)
-        if visitor.user is None or not visitor.user.is_local:
-            return self._redirect(request, _login_url("/settings"))
+        user = self._member(visitor, "/settings")
         current = self._field(request, "current") or ""
         new = self._field(request, "password") or ""
         if new != (self._field(request, "password_again") or ""):
@@ -733,7 +727,7 @@ class Pages:
                 request, visitor, 400, password_error="The two new passwords differ."
             )
         try:
-            checked = await self.microblog.authenticate(visitor.user.handle, current)
+            checked = await self.microblog.authenticate(user.handle, current)
         except RuleError as e:
             return await self.settings(request, visitor, 429, password_error=str(e))
         if checked is None:
@@ -741,7 +735,7 @@ class Pages:
                 request, visitor, 400, password_error="The current password is wrong."
             )
         try:
-            await self.microblog.set_password(visitor.user, new)
+            await self.microblog.set_password(user, new)
         except RuleError as e:
             return await self.settings(request, visitor, 400, password_error=str(e))
         return self._redirect(request, "/settings?saved=password")
@@ -751,10 +745,9 @@ class Pages:
         ``GET /settings/servers``: the servers one signed in to with one's
         account here, with a button to forget each.
         """
-        if visitor.user is None or not visitor.user.is_local:
-            return self._redirect(request, _login_url("/settings/servers"))
+        user = self._member(visitor, "/settings/servers")
         grants = []
-        for grant in await self._store.oidc_grants_of(visitor.user.id):
+        for grant in await self._store.oidc_grants_of(user.id):
             metadata = json.loads(grant["metadata"])
             uris = metadata.get("redirect_uris") or [""]
             grants.append({
@@ -768,9 +761,8 @@ class Pages:
 
     async def forget_server(self, request: Any, visitor: Visitor) -> bytes:
         self._check_csrf(request, visitor)
-        if visitor.user is None or not visitor.user.is_local:
-            return self._redirect(request, _login_url("/settings/servers"))
-        await self._store.delete_oidc_grant(visitor.user.id, self._field(request, "client") or "")
+        user = self._member(visitor, "/settings/servers")
+        await self._store.delete_oidc_grant(user.id, self._field(request, "client") or "")
         return self._redirect(request, "/settings/servers")
 
     async def logout(self, request: Any, visitor: Visitor) -> bytes:
@@ -787,8 +779,7 @@ class Pages:
         """
         ``GET /home``: the post box and the signed-in user's home timeline.
         """
-        if visitor.user is None or not visitor.user.is_local:
-            return self._redirect(request, _login_url("/home"))
+        self._member(visitor, "/home")
         return await self._home_page(request, visitor)
 
     async def post(self, request: Any, visitor: Visitor) -> bytes:
@@ -797,11 +788,10 @@ class Pages:
         refuse shows the page again (400) with the text kept.
         """
         self._check_csrf(request, visitor)
-        if visitor.user is None or not visitor.user.is_local:
-            return self._redirect(request, _login_url("/home"))
+        user = self._member(visitor, "/home")
         text = self._field(request, "status") or ""
         try:
-            await self.microblog.post(visitor.user, text, source="web")
+            await self.microblog.post(user, text, source="web")
         except RuleError as e:
             return await self._home_page(request, visitor, 400, text, str(e))
         return self._redirect(request, "/home")
@@ -892,6 +882,15 @@ class Pages:
                 if account.is_local:
                     return account
         raise PageError(404, "No such user", "Nobody here has that handle.")
+
+    def _member(self, visitor: Visitor, back: str) -> Account:
+        """
+        The signed-in user, if they have an account here; else
+        :class:`Redirect` to sign in, then back to ``back``.
+        """
+        if visitor.user is None or not visitor.user.is_local:
+            raise Redirect(_login_url(back))
+        return visitor.user
 
     def _stale(self, params: dict[str, list[str]], visitor: Visitor) -> bool:
         """
