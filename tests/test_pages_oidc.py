@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from treq.testing import StubTreq
+
 from distwit.model import Account
 from distwit.oidc.keys import SigningKeys
 from distwit.oidc.provider import OIDCProvider
@@ -88,6 +90,18 @@ class OIDCPagesTestCase(PagesTestCase):
             rp=self.rp,
         )
         self.resource = self.pages.resource()
+
+    def register_json(self, body: Any) -> tuple[int, Any]:
+        """
+        POST ``body`` to ``/oidc/register``: the status and the JSON answer.
+        """
+        stub = StubTreq(self.provider.resource())
+        d = stub.post(BASE + "/register", data=json.dumps(body).encode(),
+                      headers={"Content-Type": "application/json"})
+        stub.flush()
+        response = self.successResultOf(d)
+        content = self.successResultOf(response.content())
+        return response.code, json.loads(content)
 
     def register(self, redirect_uris: list[str] | None = None) -> str:
         metadata = {
@@ -547,17 +561,6 @@ class RegistrationTests(OIDCPagesTestCase):
     address may register.
     """
 
-    def register_json(self, body: Any) -> tuple[int, Any]:
-        from treq.testing import StubTreq
-
-        stub = StubTreq(self.provider.resource())
-        d = stub.post(BASE + "/register", data=json.dumps(body).encode(),
-                      headers={"Content-Type": "application/json"})
-        stub.flush()
-        response = self.successResultOf(d)
-        content = self.successResultOf(response.content())
-        return response.code, json.loads(content)
-
     def test_registers(self) -> None:
         code, body = self.register_json({"redirect_uris": [REDIRECT], "client_name": "RP"})
         self.assertEqual(code, 201, body)
@@ -594,3 +597,30 @@ class RegistrationTests(OIDCPagesTestCase):
         self.assertIn("Too many registrations from your address", body["error_description"])
         self.clock.advance(REGISTRATION_WINDOW)
         self.assertEqual(self.register_json({"redirect_uris": [REDIRECT]})[0], 201)
+
+
+class PlainHTTPTests(OIDCPagesTestCase):
+    """
+    A server whose public URL is plain http on a public address signs
+    nobody in elsewhere: every step says so, and nothing is kept.
+    """
+
+    def make_pages(self, open_registration: bool = True, secure_cookies: bool = False) -> None:
+        super().make_pages(open_registration, secure_cookies)
+        self.provider = OIDCProvider(
+            self.microblog, SigningKeys(self.mktemp()), "http://example.org", self.clock
+        )
+        self.pages._oidc = self.provider
+
+    def test_refused_everywhere(self) -> None:
+        from distwit.oidc.provider import INSECURE
+
+        self.assertTrue(self.provider.insecure)
+        code, body = self.register_json({"redirect_uris": [REDIRECT]})
+        self.assertEqual((code, body["error_description"]), (400, INSECURE))
+        self.register()
+        page = self.signed_in("alice").get(self.authorize_path())
+        self.assertEqual(page.code, 400)
+        self.assertIsNone(page.location)
+        self.assertIn("OpenID Connect needs https", page.text)
+        self.assertEqual(self.provider._codes, {})

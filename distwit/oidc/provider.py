@@ -23,13 +23,15 @@ and :meth:`authorize`.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from authlib.common.security import is_secure_transport
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import AuthorizationServer, OAuth2Error
 from authlib.oauth2.rfc6749 import (
@@ -79,11 +81,15 @@ REGISTRATION_WINDOW = 3600
 
 SCOPES = ["openid", "profile"]
 
+INSECURE = (
+    "This server's public URL is plain http on a public address, so it signs "
+    "nobody in elsewhere: OpenID Connect needs https."
+)
+
 CLAIMS = [
     "sub", "iss", "aud", "exp", "iat", "nonce", "auth_time",
     "preferred_username", "name", "profile",
 ]
-
 
 
 class ConsentError(Exception):
@@ -325,6 +331,8 @@ class OIDCProvider:
         self.store = microblog.store
         self.keys = keys
         self.issuer = issuer.rstrip("/")
+        #: OpenID Connect needs https, but on loopback (development).
+        self.insecure = not is_secure_transport(self.issuer)
         self.clock = clock
         self._clients: dict[str, Client] = {}
         self._codes: dict[str, AuthorizationCode] = {}
@@ -573,8 +581,6 @@ class OIDCProvider:
             profile=f"{self.issuer}/{user.handle}",
         )
 
-    # The authorization endpoint, for the pages
-
     def _request(self, request: Any, form: bool = False) -> _Request:
         headers = {
             k.decode("latin-1"): v[0].decode("latin-1")
@@ -596,6 +602,8 @@ class OIDCProvider:
         r.writes = []
         return r
 
+    # The authorization endpoint, for the pages
+
     async def consent_request(
         self, params: Mapping[str, list[str]], user: Account | None
     ) -> Any:
@@ -607,6 +615,8 @@ class OIDCProvider:
             (its redirect URI is known and registered).
         :raise ConsentError: unknown client or redirect URI.
         """
+        if self.insecure:
+            raise ConsentError(INSECURE)
         client = await self.load_client((params.get("client_id") or [""])[0])
         if client is None:
             raise ConsentError(
@@ -725,6 +735,8 @@ class OIDCProvider:
         return True
 
     async def _register(self, request: Any) -> bytes:
+        if self.insecure:
+            return _oauth_error(request, 400, "invalid_request", INSECURE)
         if not self._may_register(request):
             request.setHeader(b"retry-after", str(REGISTRATION_WINDOW).encode("ascii"))
             return _oauth_error(
@@ -786,6 +798,8 @@ class OIDCProvider:
         return ensureDeferred(self._token(request))
 
     async def _token(self, request: Any) -> bytes:
+        if self.insecure:
+            return _oauth_error(request, 400, "invalid_request", INSECURE)
         r = self._request(request, form=True)
         await self.load_client(_client_id_of(r))
         self._expire()
@@ -825,8 +839,6 @@ def _describe(error: OAuth2Error) -> str:
 
 def _query_keys(request: Any) -> list[str]:
     query = request.uri.split(b"?", 1)[1] if b"?" in request.uri else b""
-    from urllib.parse import parse_qs
-
     return [k for k in parse_qs(query.decode("latin-1"), keep_blank_values=True)]
 
 
@@ -834,9 +846,6 @@ def _client_id_of(request: _Request) -> str | None:
     """
     The client a token request comes from: HTTP Basic or the form.
     """
-    import base64
-    from urllib.parse import unquote
-
     auth = request.headers.get("Authorization") or request.headers.get("authorization") or ""
     if auth[:6].lower() == "basic ":
         try:
