@@ -37,6 +37,8 @@ from twisted.python.failure import Failure
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from distwit.model import Account, Post, is_valid_handle
+from distwit.oidc.provider import ConsentError
+from distwit.oidc.rp import SignInError
 from distwit.store.sql import MAX_STATUS_ID
 from distwit.twitter.core import MIN_PASSWORD_LENGTH, Microblog, NoSuchUser, RuleError
 
@@ -190,18 +192,6 @@ def profile_url(account: Account) -> str | None:
 def _address(request: Any) -> str:
     client = request.getClientAddress()
     return str(getattr(client, "host", "") or "")
-
-
-def _sign_in_message(error: Exception) -> str | None:
-    """
-    What to tell a visitor whose sign-in with their home server failed, or
-    ``None`` for an unexpected error (a bug: logged, and a 500).
-    """
-    from distwit.oidc.rp import SignInError
-
-    if isinstance(error, SignInError):
-        return str(error)
-    return None
 
 
 def _seconds(ms: int | None) -> int | None:
@@ -555,12 +545,9 @@ class Pages:
         self._count(self._starts, address)
         try:
             url, pending = await rp.begin(identifier)
-        except Exception as e:
-            message = _sign_in_message(e)
-            if message is None:
-                raise
+        except SignInError as e:
             return self._login_page(
-                request, visitor, 400, next_path, identifier=identifier, remote_error=message
+                request, visitor, 400, next_path, identifier=identifier, remote_error=str(e)
             )
         token = secrets.token_urlsafe(32)
         self._keep_pending(token, pending, next_path)
@@ -585,18 +572,11 @@ class Pages:
                 "Start again from the sign-in page.",
             )
         pending, next_path, _ = found
-        params = {}
-        for key in (request.args or {}):
-            value = self._field(request, key.decode("utf-8", "replace"))
-            if value is not None:
-                params[key.decode("utf-8", "replace")] = value
+        params = {key: values[0] for key, values in self._lists(request).items()}
         try:
             identity = await rp.finish(pending, params)
-        except Exception as e:
-            message = _sign_in_message(e)
-            if message is None:
-                raise
-            raise PageError(400, "Sign-in failed", message) from None
+        except SignInError as e:
+            raise PageError(400, "Sign-in failed", str(e)) from None
         account = await self._visiting_account(identity.handle, identity.authority)
         await self._sign_in(request, visitor, account)
         self.log.info(
@@ -615,8 +595,6 @@ class Pages:
         oidc = self._require_oidc()
         params = self._lists(request)
         here = "/oidc/authorize?" + urlencode(params, doseq=True)
-        from distwit.oidc.provider import ConsentError
-
         signed_in = visitor.user is not None and visitor.user.is_local
         try:
             # Checked before sign-in too: a forged request gets its error
@@ -676,8 +654,6 @@ class Pages:
         decision = self._field(request, "decision")
         if decision not in ("approve", "deny"):
             raise PageError(400, "Bad request", "Choose to approve or deny.")
-        from distwit.oidc.provider import ConsentError
-
         try:
             location = await oidc.authorize(
                 params, visitor.user, decision == "approve", _seconds(visitor.signed_in_at)
