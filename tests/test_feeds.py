@@ -523,6 +523,17 @@ class RangeFeedRefusalTests(SynchronousTestCase):
         self.assertRefused(good.replace(b"hello", "h\u00e9llo".encode("latin-1")), "UTF-8")
         self.assertRefused(b"<rss><channel>", "not a well-formed feed")
 
+    def test_only_rss_2(self) -> None:
+        """
+        The root is ``<rss version="2.0">`` with one channel; other RSS
+        versions, two channels or a prefix bound twice are refused.
+        """
+        good = hand_feed([hand_item("1")])
+        self.assertRefused(good.replace(b'version="2.0"', b'version="0.92"'), "not an RSS 2.0")
+        self.assertRefused(good.replace(b"</channel>", b"</channel><channel/>"), "2 channels")
+        twice = good.replace(b"<item>", b'<item xmlns:dw="https://evil.test/ns">', 1)
+        self.assertRefused(twice, "binds the prefix 'dw' twice")
+
     def test_namespace(self) -> None:
         """
         The dw elements must be in distwit's namespace under the dw prefix:
