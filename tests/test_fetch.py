@@ -168,3 +168,46 @@ class FetcherTests(SynchronousTestCase):
         self.assertTrue(pending[2].called)
         self.fetcher.want(carol)
         self.assertEqual(len(self.client.pending), 1)
+
+    def test_next_page_asked_while_storing(self) -> None:
+        """
+        The next page is asked for before the one in hand is stored (the
+        peer renders while this server writes); the copy is the same.
+        """
+        carol, server = self.remote("carol", "s3.test", 450)
+        self.client.hold = True
+        asked_when_storing: list[list[str]] = []
+        store_items = self.store.store_remote_items
+
+        def store(*args: Any) -> Any:
+            asked_when_storing.append([url for url, _, d in self.client.pending if not d.called])
+            return store_items(*args)
+
+        self.store.store_remote_items = store  # type: ignore[method-assign]
+        self.fetcher.want(carol)
+        for expected in range(3):
+            url, _, d = self.client.pending[expected]
+            d.callback(server(url, None))
+        self.assertEqual(server.asked, [(1, 200), (201, 400), (401, 450)])
+        self.assertEqual(asked_when_storing, [
+            ["http://s3.test/s2s/feed/carol.rss?from=201&to=400"],
+            ["http://s3.test/s2s/feed/carol.rss?from=401&to=450"],
+            [],
+        ])
+        self.assertEqual(self.synced(carol), 450)
+
+    def test_stop_cancels_the_page_asked_ahead(self) -> None:
+        """
+        Stopping while a page is stored and the next is on its way cancels
+        that one too, and nothing is logged as an error.
+        """
+        carol, server = self.remote("carol", "s3.test", 450)
+        self.client.hold = True
+        self.fetcher.want(carol)
+        url, _, d = self.client.pending[0]
+        d.callback(server(url, None))
+        ahead = self.client.pending[1][2]
+        self.successResultOf(self.fetcher.stop())
+        self.assertTrue(ahead.called)
+        self.assertEqual(self.synced(carol), 200)
+        self.assertEqual(self.flushLoggedErrors(), [])

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from twisted.internet.defer import Deferred, DeferredSemaphore, ensureDeferred
 from twisted.logger import Logger
 
+from distwit.feeds import MAX_ITEMS_PER_FEED, RangePage, parse_range_feed
 from distwit.model import Account
 from distwit.s2s.interfaces import IS2SClient
 from distwit.store.interfaces import IStore
@@ -103,40 +104,60 @@ class Fetcher:
 
     async def fetch(self, account_id: int) -> int:
         """
-        Fetch and store pages until the account is complete.
+        Fetch and store pages until the account is complete.  The next page
+        is asked for while one is stored, so the author's server renders
+        while this one writes.
 
         :return: how many messages were new here.
         """
-        from distwit.feeds import MAX_ITEMS_PER_FEED, parse_range_feed
-
         stored = 0
-        while not self.stopped:
-            account = await self._store.get_account(account_id)
-            if account is None or account.synced_seq >= account.last_seq:
-                return stored
-            first = account.synced_seq + 1
-            last = min(account.last_seq, account.synced_seq + MAX_ITEMS_PER_FEED)
-            acct = f"{account.handle.lower()}@{account.authority}"
-            url = (
-                f"{account.home_url}/s2s/feed/{quote(account.handle.lower())}.rss"
-                f"?from={first}&to={last}"
-            )
-            data = await self._client.get_bytes(url)
-            page = parse_range_feed(data, acct, first, last)
-            stored += await self._store.store_remote_items(
-                account.id,
-                page.first,
-                page.last,
-                page.items,
-                self._own_authority,
-                int(self._clock.seconds() * 1000),
-            )
-            after = await self._store.get_account(account_id)
-            if after is None or after.synced_seq <= account.synced_seq:
-                raise ValueError(
-                    f"{url} did not give message {first} of {acct}"
+        ahead: tuple[int, Deferred[RangePage]] | None = None
+        try:
+            while not self.stopped:
+                account = await self._store.get_account(account_id)
+                if account is None or account.synced_seq >= account.last_seq:
+                    return stored
+                first = account.synced_seq + 1
+                if ahead is not None and ahead[0] == first:
+                    page = await ahead[1]
+                else:
+                    _discard(ahead)
+                    page = await self._page(account, first)
+                ahead = None
+                if page.last + 1 <= account.last_seq:
+                    ahead = (page.last + 1, ensureDeferred(self._page(account, page.last + 1)))
+                stored += await self._store.store_remote_items(
+                    account.id,
+                    page.first,
+                    page.last,
+                    page.items,
+                    self._own_authority,
+                    int(self._clock.seconds() * 1000),
                 )
-        return stored
+                after = await self._store.get_account(account_id)
+                if after is None or after.synced_seq <= account.synced_seq:
+                    raise ValueError(
+                        f"{self._url(account, first, page.last)} did not give message"
+                        f" {first} of {account.handle.lower()}@{account.authority}"
+                    )
+            return stored
+        finally:
+            _discard(ahead)
+
+    def _url(self, account: Account, first: int, last: int) -> str:
+        return (
+            f"{account.home_url}/s2s/feed/{quote(account.handle.lower())}.rss"
+            f"?from={first}&to={last}"
+        )
+
+    async def _page(self, account: Account, first: int) -> RangePage:
+        """
+        Messages ``first`` on (a page's worth) of ``account``, as read.
+        """
+        last = min(account.last_seq, first + MAX_ITEMS_PER_FEED - 1)
+        acct = f"{account.handle.lower()}@{account.authority}"
+        data = await self._client.get_bytes(self._url(account, first, last))
+        return parse_range_feed(data, acct, first, last)
 
     def stop(self) -> "Deferred[Any]":
         from twisted.internet.defer import DeferredList
@@ -146,3 +167,13 @@ class Fetcher:
         for d in running:
             d.cancel()
         return DeferredList(running, consumeErrors=True)
+
+
+def _discard(ahead: "tuple[int, Deferred[Any]] | None") -> None:
+    """
+    Give up a page asked for ahead: cancel it, and let its failure (if it
+    had one) go unreported: the page will be asked for again if needed.
+    """
+    if ahead is not None:
+        ahead[1].addErrback(lambda failure: None)
+        ahead[1].cancel()
