@@ -415,6 +415,35 @@ class FederationStoreTestsMixin:
         self.assertEqual((yield self.store.subscriptions()), [("carol", "s3:80")])
 
     @inlineCallbacks
+    def test_remote_items_take_ids_in_order(self):
+        """
+        A page's new messages take status ids in a row, in message order,
+        above every id before them (a local post's too); messages already
+        held keep theirs.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        yield self.store.follow(alice.id, carol.id, T0)
+        yield self.store.note_remote_last("carol", "s3:80", 8, "http://s3:80")
+        yield self.store.store_remote_items(
+            carol.id, 1, 5, [Item(n, f"m{n}") for n in range(1, 6)], "s1:80", T0 + 1
+        )
+        before = yield self.store.home_timeline(alice.id, 20, None, None)
+        mine = yield self.store.create_post(alice.id, "between", "web", None, T0 + 2)
+        stored = yield self.store.store_remote_items(
+            carol.id, 3, 8, [Item(n, f"m{n}") for n in range(3, 9)], "s1:80", T0 + 3
+        )
+        self.assertEqual(stored, 3)
+        home = yield self.store.home_timeline(alice.id, 20, None, None)
+        by_text = {p.text: p.id for p in home}
+        self.assertEqual({p.text: p.id for p in before},
+                         {t: i for t, i in by_text.items() if t in ("m1", "m2", "m3", "m4", "m5")})
+        new = [by_text["m6"], by_text["m7"], by_text["m8"]]
+        self.assertEqual(new, sorted(new))
+        self.assertEqual(len(set(by_text.values())), 9)
+        self.assertGreater(new[0], mine.id)
+
+    @inlineCallbacks
     def test_remote_items(self):
         """
         A page of remote messages is stored once however often it comes;

@@ -420,17 +420,23 @@ class SQLStore:
         return self._run(interaction)
 
     def _next_status_id(self, txn: Any, created_at: int) -> int:
+        return self._next_status_ids(txn, 1, created_at)
+
+    def _next_status_ids(self, txn: Any, count: int, created_at: int) -> int:
+        """
+        Take ``count`` status ids in a row from the id clock; the first.
+        """
         # The id clock's row lock is held until commit, so posts become
         # visible in id order and since_id polling never skips one.
         txn.execute(
             self._q(
                 f"UPDATE id_clock SET last_id = {self._engine.greatest}"
-                "(last_id + 1, ?) WHERE singleton = 1 RETURNING last_id"
+                "(last_id + ?, ?) WHERE singleton = 1 RETURNING last_id"
             ),
-            (status_id_floor(created_at),),
+            (count, status_id_floor(created_at) + count - 1),
         )
-        (post_id,) = txn.fetchone()
-        return int(post_id)
+        (last_id,) = txn.fetchone()
+        return int(last_id) - count + 1
 
     def _insert_post(
         self,
@@ -444,8 +450,10 @@ class SQLStore:
         deleted_at: int | None,
         deletes_seq: int | None,
         stored_at: int | None = None,
+        post_id: int | None = None,
     ) -> int:
-        post_id = self._next_status_id(txn, created_at if stored_at is None else stored_at)
+        if post_id is None:
+            post_id = self._next_status_id(txn, created_at if stored_at is None else stored_at)
         txn.execute(
             self._q(
                 "INSERT INTO posts (id, author_id, seq, text, created_at, source,"
@@ -1150,15 +1158,20 @@ class SQLStore:
                 raise NoSuchAccount(account_id)
             stored = 0
             present = set()
+            # What is already held of the range, in one query.
+            txn.execute(
+                self._q(
+                    "SELECT seq, id, deleted_at FROM posts"
+                    " WHERE author_id = ? AND seq >= ? AND seq <= ?"
+                ),
+                (account_id, first, last),
+            )
+            held = {int(row[0]): (row[1], row[2]) for row in txn.fetchall()}
+            fresh = sum(1 for item in items if item.seq not in held)
+            next_id = self._next_status_ids(txn, fresh, stored_at) if fresh else 0
             for item in items:
                 present.add(item.seq)
-                txn.execute(
-                    self._q(
-                        "SELECT id, deleted_at FROM posts WHERE author_id = ? AND seq = ?"
-                    ),
-                    (account_id, item.seq),
-                )
-                existing = txn.fetchone()
+                existing = held.get(item.seq)
                 if existing is None:
                     reply_id = self._reply_target(txn, item.in_reply_to, own_authority)
                     text = "" if item.deleted else item.text
@@ -1166,9 +1179,11 @@ class SQLStore:
                         txn, account_id, item.seq, text,
                         item.created_at, item.source or "web", reply_id,
                         stored_at if item.deleted else None,
-                        getattr(item, "deletes", None), stored_at=stored_at,
+                        getattr(item, "deletes", None), stored_at=stored_at, post_id=next_id,
                     )
+                    next_id += 1
                     self._record_mentions(txn, post_id, text, account.authority, own_authority)
+                    held[item.seq] = (post_id, stored_at if item.deleted else None)
                     stored += 1
                 elif item.deleted and existing[1] is None:
                     self._tombstone(txn, existing[0], stored_at)
