@@ -6,9 +6,9 @@ Range feeds (server to server)
 ------------------------------
 
 The seed's "(RSS) Can you give me messages 61 through 63 for User #3" is
-answered with an RSS 2.0 document (:func:`render_range_feed`, made with
-feedgen) and read back with :func:`parse_range_feed` (strict XML, with the
-standard library's expat; DOCTYPEs refused).  What
+answered with an RSS 2.0 document (:func:`render_range_feed`, written as
+text with every value escaped) and read back with :func:`parse_range_feed`
+(strict XML, with the standard library's expat; DOCTYPEs refused).  What
 RSS has no element for travels in the namespace :data:`DW_NS`, prefix
 ``dw``::
 
@@ -86,9 +86,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
-from feedgen.util import xml_elem
 
 from distwit.model import MAX_POST_LENGTH, Account, Post, post_length
 
@@ -195,80 +193,6 @@ def _status_url(public_url: str, author: Account, seq: int) -> str:
     return f"{public_url}/{author.handle}/status/{seq}"
 
 
-def _dw(parent: Any, name: str, text: str | None = None, **attributes: str) -> Any:
-    element = xml_elem(f"{{{DW_NS}}}{name}", parent, **attributes)
-    if text is not None:
-        element.text = text
-    return element
-
-
-class RangeChannelExtension(BaseExtension):
-    """
-    feedgen extension: the ``dw`` elements of a range feed's channel.
-    """
-
-    def __init__(self) -> None:
-        self._elements: list[tuple[str, str]] = []
-
-    def extend_ns(self) -> dict[str, str]:
-        return {DW_PREFIX: DW_NS}
-
-    def range(self, acct: str, first: int, last: int, more: bool) -> None:
-        self._elements = [
-            ("acct", acct),
-            ("first", str(first)),
-            ("last", str(last)),
-            ("more", _boolean_text(more)),
-        ]
-
-    def extend_rss(self, rss: Any) -> Any:
-        channel = rss[0]
-        for name, value in self._elements:
-            _dw(channel, name, value)
-        return rss
-
-    def extend_atom(self, feed: Any) -> Any:
-        # Range feeds are RSS only.
-        return feed
-
-
-class RangeItemExtension(BaseEntryExtension):
-    """
-    feedgen extension: the ``dw`` elements of a range feed's item.
-    """
-
-    def __init__(self) -> None:
-        self._acct = ""
-        self._item: FeedItem | None = None
-
-    def extend_ns(self) -> dict[str, str]:
-        return {DW_PREFIX: DW_NS}
-
-    def message(self, acct: str, item: FeedItem) -> None:
-        self._acct = acct
-        self._item = item
-
-    def extend_rss(self, entry: Any) -> Any:
-        item = self._item
-        if item is None:
-            return entry
-        _dw(entry, "acct", self._acct)
-        _dw(entry, "seq", str(item.seq))
-        _dw(entry, "deleted", _boolean_text(item.deleted))
-        if not item.deleted:
-            _dw(entry, "text", value=xml_safe(item.text))
-        _dw(entry, "source", value=xml_safe(item.source))
-        if item.in_reply_to is not None:
-            acct, seq = item.in_reply_to
-            _dw(entry, "inReplyTo", acct=acct, seq=str(seq))
-        if item.deletes is not None:
-            _dw(entry, "deletes", str(item.deletes))
-        return entry
-
-    def extend_atom(self, entry: Any) -> Any:
-        return entry
-
-
 def render_range_feed(
     author: Account,
     authority: str,
@@ -304,31 +228,86 @@ def render_range_feed(
     if items and not first <= numbers[0] <= numbers[-1] <= last:
         raise ValueError(f"items {numbers[0]}..{numbers[-1]} are outside {first}..{last}")
 
-    profile = f"{public_url}/{author.handle}"
-    feed = FeedGenerator()
-    feed.register_extension(
-        DW_PREFIX, RangeChannelExtension, RangeItemExtension, atom=False, rss=True
-    )
-    feed.title(f"{author.name or author.handle} (@{acct})")
-    feed.link(href=profile, rel="alternate")
-    feed.description(f"Messages {first} to {last} of {acct}")
-    feed.generator("distwit")
-    # A fixed build date keeps the same range the same bytes.
+    # Written as text: feedgen's objects cost 24 ms a page of 200, most of
+    # serving one; the same RSS 2.0 as text costs about 3.  Every value
+    # goes through _text or _attribute, which escape what XML needs.
     newest = max((item.created_at for item in items), default=author.created_at)
-    feed.lastBuildDate(_datetime(newest))
-    feed.dw.range(acct, first, last, more)
+    parts = [
+        f"<?xml version='1.0' encoding='UTF-8'?>\n"
+        f'<rss xmlns:{DW_PREFIX}="{DW_NS}" version="2.0"><channel>'
+        f"<title>{_text(xml_safe(f'{author.name or author.handle} (@{acct})'))}</title>"
+        f"<link>{_text(f'{public_url}/{author.handle}')}</link>"
+        f"<description>{_text(f'Messages {first} to {last} of {acct}')}</description>"
+        f"<generator>distwit</generator>"
+        # A fixed build date keeps the same range the same bytes.
+        f"<lastBuildDate>{_rfc822(newest)}</lastBuildDate>"
+        f"<dw:acct>{_text(acct)}</dw:acct><dw:first>{first}</dw:first>"
+        f"<dw:last>{last}</dw:last><dw:more>{_boolean_text(more)}</dw:more>"
+    ]
     for item in items:
-        entry = feed.add_entry(order="append")
-        url = _status_url(public_url, author, item.seq)
-        entry.title(f"{acct} #{item.seq}" + (" (deleted)" if item.deleted else ""))
-        entry.link(href=url)
-        entry.guid(url, permalink=True)
-        entry.pubDate(_datetime(item.created_at))
+        url = _text(_status_url(public_url, author, item.seq))
+        deleted = " (deleted)" if item.deleted else ""
+        parts.append(
+            f"<item><title>{_text(acct)} #{item.seq}{deleted}</title><link>{url}</link>"
+        )
         if not item.deleted:
-            entry.description(xml_safe(item.text))
-        entry.dw.message(acct, item)
-    document: bytes = feed.rss_str(pretty=False)
-    return document
+            parts.append(f"<description>{_text(xml_safe(item.text))}</description>")
+        parts.append(
+            f'<guid isPermaLink="true">{url}</guid>'
+            f"<pubDate>{_rfc822(item.created_at)}</pubDate>"
+            f"<dw:acct>{_text(acct)}</dw:acct><dw:seq>{item.seq}</dw:seq>"
+            f"<dw:deleted>{_boolean_text(item.deleted)}</dw:deleted>"
+        )
+        if not item.deleted:
+            parts.append(f'<dw:text value="{_attribute(xml_safe(item.text))}"/>')
+        parts.append(f'<dw:source value="{_attribute(xml_safe(item.source))}"/>')
+        if item.in_reply_to is not None:
+            reply_acct, reply_seq = item.in_reply_to
+            parts.append(
+                f'<dw:inReplyTo acct="{_attribute(xml_safe(reply_acct))}" seq="{int(reply_seq)}"/>'
+            )
+        if item.deletes is not None:
+            parts.append(f"<dw:deletes>{int(item.deletes)}</dw:deletes>")
+        parts.append("</item>")
+    parts.append("</channel></rss>")
+    return "".join(parts).encode("utf-8")
+
+
+_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_ATTRIBUTE = str.maketrans({
+    "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
+    "\n": "&#10;", "\r": "&#13;", "\t": "&#9;",
+})
+
+
+def _text(value: str) -> str:
+    """
+    ``value`` as XML character data (a carriage return as ``&#13;``, which
+    a parser would otherwise turn into a line feed).
+    """
+    return value.translate(_TEXT)
+
+
+def _attribute(value: str) -> str:
+    """
+    ``value`` as a double-quoted XML attribute value, whitespace kept.
+    """
+    return value.translate(_ATTRIBUTE)
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _rfc822(ms: int) -> str:
+    """
+    An RSS date: ``Tue, 14 Nov 2023 22:13:20 +0000`` (not the locale's).
+    """
+    t = time.gmtime(ms // 1000)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year}"
+        f" {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
+    )
 
 
 # Parsing

@@ -216,6 +216,19 @@ class RangeFeedRoundTripTests(SynchronousTestCase):
         page = round_trip([item(61, "bell\x07 and \x1b[0m")], 61, 61)
         self.assertEqual(page.items[0].text, "bell\ufffd and \ufffd[0m")
 
+    def test_names_xml_cannot_carry(self) -> None:
+        """
+        A display name with a character XML cannot carry (or one that
+        looks like markup) does not make the author's range unservable.
+        """
+        from dataclasses import replace
+
+        odd = replace(ALICE, name="Alice\x07 </title><b>&")
+        data = render_range_feed(odd, AUTHORITY, PUBLIC_URL, [item(61)], 61, 61, False)
+        page = parse_range_feed(data, ACCT, 61, 61)
+        self.assertEqual([i.seq for i in page.items], [61])
+        self.assertIn(b"<title>Alice\xef\xbf\xbd &lt;/title&gt;&lt;b&gt;&amp; (@", data)
+
     def test_source(self) -> None:
         """
         The client a message came from (Twitter-style, often an HTML link)
