@@ -331,3 +331,27 @@ class PluginTests(SynchronousTestCase):
         self.assertNotIn("twisted/plugins/__init__.py", names)
         self.assertNotIn("twisted/__init__.py", names)
         self.assertIn("distwit/store/migrations/001_initial.sql", names)
+
+    def test_every_file_installed(self) -> None:
+        """
+        Every module, template, stylesheet, script and migration of this
+        checkout is in the installed distribution: a subpackage missing
+        from setup.cfg would pass every test run from the checkout and
+        break ``twistd distwit`` after ``pip install .``.  (Install this
+        checkout first: ``pip install .``.)
+        """
+        try:
+            files = metadata.files("distwit") or []
+        except metadata.PackageNotFoundError:
+            self.fail("distwit is not installed: run pip install . first")
+        installed = {str(f) for f in files}
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        shipped = set()
+        for folder, dirs, names in os.walk(os.path.join(root, "distwit")):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for name in names:
+                if name.endswith((".py", ".html", ".css", ".js", ".sql")):
+                    path = os.path.relpath(os.path.join(folder, name), root)
+                    shipped.add(path.replace(os.sep, "/"))
+        self.assertIn("distwit/oidc/provider.py", shipped)
+        self.assertEqual(sorted(shipped - installed), [])
