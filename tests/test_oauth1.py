@@ -210,6 +210,29 @@ class FlowTests(OAuthTestCase):
         self.assertEqual((code, body["screen_name"]), (200, "alice"))
         self.assertEqual(self.access_token(token, query["oauth_verifier"][0])[0], 401)
 
+    def test_page_in_the_site_look(self) -> None:
+        """
+        The authorize page is one of the site's pages (its template and
+        stylesheet); its form may lead only here and on to the app's own
+        callback, and it may not be framed.
+        """
+        token = self.request_token("https://app.example/done")
+        code, page, response = self.send(
+            "GET", f"{BASE}/oauth/authorize?oauth_token={token['oauth_token']}"
+        )
+        self.assertEqual(code, 200)
+        self.assertIn(b'<link rel="stylesheet" href="/static/site.css">', page)
+        self.assertIn(b"<h1>Authorize Test App</h1>", page)
+        csp = response.headers.getRawHeaders("content-security-policy")[0]
+        self.assertIn("form-action 'self' https://app.example;", csp)
+        self.assertIn("frame-ancestors 'none'", csp)
+        pin = self.request_token("oob")
+        _, _, response = self.send(
+            "GET", f"{BASE}/oauth/authorize?oauth_token={pin['oauth_token']}"
+        )
+        csp = response.headers.getRawHeaders("content-security-policy")[0]
+        self.assertIn("form-action 'self';", csp)
+
     def test_wrong_password_and_deny(self) -> None:
         """
         A wrong password shows the page again; cancel redirects with

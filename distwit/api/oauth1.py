@@ -31,7 +31,6 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
-import html
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +47,7 @@ from distwit.api.errors import TwitterError
 from distwit.http import json_body
 from distwit.model import Account
 from distwit.twitter.core import RuleError
+from distwit.web.templating import templates
 
 #: Seconds a timestamp may be off our clock, and a nonce is remembered.
 TIMESTAMP_WINDOW = 300
@@ -126,6 +126,7 @@ class OAuthProvider:
     log = Logger()
 
     def __init__(self, microblog: Any, clock: Any, public_url: str, secret: bytes) -> None:
+        self._templates = templates()
         self.microblog = microblog
         self.store = microblog.store
         self.clock = clock
@@ -330,18 +331,34 @@ class OAuthProvider:
             return None
         return token  # type: ignore[no-any-return]
 
-    def _page(self, request: Any, title: str, body: str, status: int = 200) -> bytes:
+    def _page(self, request: Any, title: str, status: int = 200, *, message: str = "",
+              pin: str = "", token: dict[str, Any] | None = None, error: str | None = None,
+              ) -> bytes:
+        """
+        The authorize page (with the form when ``token`` is given), or one
+        of its outcomes, in the site's look.
+        """
         request.setResponseCode(status)
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         request.setHeader(b"x-frame-options", b"DENY")
         request.setHeader(b"cache-control", b"no-store")
-        return (
-            "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{html.escape(title)} - distwit</title>"
-            "<link rel='stylesheet' href='/static/site.css'></head>"
-            f"<body><main class='narrow'><h1>{html.escape(title)}</h1>{body}</main></body></html>"
-        ).encode("utf-8")
+        # The form may lead only here, then to the app's own callback.
+        callback = urlsplit(token["callback"]) if token is not None else None
+        targets = "'self'"
+        if callback is not None and callback.scheme in ("http", "https") and callback.netloc:
+            targets += f" {callback.scheme}://{callback.netloc}"
+        request.setHeader(b"content-security-policy", (
+            f"default-src 'self'; frame-ancestors 'none'; form-action {targets};"
+            " base-uri 'none'"
+        ).encode("ascii", "replace"))
+        html_text = self._templates.get_template("oauth_authorize.html").render(
+            viewer=None, csrf="", open_registration=False,
+            title=title, message=message, pin=pin, error=error,
+            app_name=token["app_name"] if token is not None else "",
+            oauth_token=token["token"] if token is not None else "",
+            form_csrf=self._csrf(token["token"]) if token is not None else "",
+        )
+        return html_text.encode("utf-8")
 
     @app.route("/oauth/authorize", methods=["GET", "HEAD", "POST"])
     @app.route("/oauth/authenticate", methods=["GET", "HEAD", "POST"])
@@ -352,21 +369,21 @@ class OAuthProvider:
         token = await self._request_token_for_page(request)
         if token is None:
             return self._page(
-                request, "This link has expired",
-                "<p>The app's request is unknown, used already, or expired. "
-                "Go back to the app and start again.</p>", 400,
+                request, "This link has expired", 400,
+                message="The app's request is unknown, used already, or expired. "
+                "Go back to the app and start again.",
             )
-        app_name = html.escape(token["app_name"])
-        error = ""
+        app_name = token["app_name"]
+        error = None
         if request.method == b"POST":
             form = {k.decode(): v[0].decode("utf-8", "replace") for k, v in request.args.items()}
             if not hmac.compare_digest(form.get("csrf", ""), self._csrf(token["token"])):
-                return self._page(request, "Try again", "<p>The form was stale.</p>", 403)
+                return self._page(request, "Try again", 403, message="The form was stale.")
             if "deny" in form:
                 await self.store.delete_token(token["token"])
                 if token["callback"] == "oob":
                     return self._page(request, "Access denied",
-                                      f"<p>{app_name} will not have access.</p>")
+                                      message=f"{app_name} will not have access.")
                 request.redirect(_with_query(token["callback"], {"denied": token["token"]}))
                 return b""
             try:
@@ -375,43 +392,22 @@ class OAuthProvider:
                     form.get("session[password]", form.get("password", "")),
                 )
             except RuleError as e:
-                return self._page(request, "Try again later", f"<p>{html.escape(str(e))}</p>",
-                                  429)
+                return self._page(request, "Try again later", 429, message=str(e))
             if user is None:
-                error = "<p class='error'>That handle and password do not match.</p>"
+                error = "That handle and password do not match."
             else:
                 verifier = secrets.token_hex(4) if token["callback"] == "oob" else new_key()
                 if not await self.store.approve_token(token["token"], user.id, verifier):
-                    return self._page(request, "This link has expired",
-                                      "<p>Start again from the app.</p>", 400)
+                    return self._page(request, "This link has expired", 400,
+                                      message="Start again from the app.")
                 if token["callback"] == "oob":
-                    return self._page(
-                        request, "Approved",
-                        f"<p>Enter this PIN in {app_name}:</p>"
-                        f"<p class='pin'><code>{verifier}</code></p>",
-                    )
+                    return self._page(request, "Approved",
+                                      message=f"Enter this PIN in {app_name}:", pin=verifier)
                 request.redirect(_with_query(token["callback"], {
                     "oauth_token": token["token"], "oauth_verifier": verifier,
                 }))
                 return b""
-        value = html.escape(token["token"])
-        return self._page(
-            request,
-            f"Authorize {app_name}",
-            f"{error}<p><strong>{app_name}</strong> asks to use your account: "
-            "read your timelines, post and follow for you.  It will not see your "
-            "password.</p>"
-            "<form method='post'>"
-            f"<input type='hidden' name='oauth_token' value='{value}'>"
-            f"<input type='hidden' name='csrf' value='{self._csrf(token['token'])}'>"
-            "<label>Handle <input name='session[username_or_email]' autocomplete='username'"
-            " required></label>"
-            "<label>Password <input type='password' name='session[password]'"
-            " autocomplete='current-password' required></label>"
-            "<button name='allow' value='1'>Authorize app</button> "
-            "<button name='deny' value='1' formnovalidate>Cancel</button>"
-            "</form>",
-        )
+        return self._page(request, f"Authorize {app_name}", token=token, error=error)
 
     @app.route("/oauth/access_token", methods=["POST"])
     def access_token(self, request: Any) -> Any:

@@ -514,9 +514,10 @@ class OIDCProvider:
 
     def _expire(self) -> None:
         now = self._now()
-        for table in (self._codes, self._tokens):
-            for key in [k for k, v in table.items() if v.expires < now]:  # type: ignore[attr-defined]
-                del table[key]
+        for code in [k for k, v in self._codes.items() if v.expires < now]:
+            del self._codes[code]
+        for token in [k for k, t in self._tokens.items() if t.expires < now]:
+            del self._tokens[token]
         for key in [k for k, (_, expires) in self._spent.items() if expires < now]:
             del self._spent[key]
         for pair in [k for k, expires in self._nonces.items() if expires < now]:

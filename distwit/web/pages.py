@@ -23,13 +23,11 @@ import hmac
 import json
 import re
 import secrets
-import time
 from dataclasses import dataclass, replace
 from importlib.resources import files
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from klein import Klein
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
@@ -41,6 +39,7 @@ from distwit.oidc.provider import ConsentError
 from distwit.oidc.rp import SignInError
 from distwit.store.sql import MAX_STATUS_ID
 from distwit.twitter.core import MIN_PASSWORD_LENGTH, Microblog, NoSuchUser, RuleError
+from distwit.web.templating import templates
 
 SESSION_COOKIE = b"dw_session"
 ANON_COOKIE = b"dw_anon"
@@ -166,29 +165,6 @@ def local_path(value: str | None) -> str | None:
     return value
 
 
-def utc_time(ms: int) -> str:
-    """
-    A post's time as the pages show it: ``2026-11-24 08:32 UTC``.
-    """
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ms // 1000))
-
-
-def iso_time(ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
-
-
-def profile_url(account: Account) -> str | None:
-    """
-    Where an author's name links to: their page here, or on their home
-    server for a remote author (when its address is a web address).
-    """
-    if account.is_local:
-        return "/" + account.handle
-    if account.home_url.startswith(("https://", "http://")):
-        return account.home_url.rstrip("/") + "/" + account.handle
-    return None
-
-
 def _address(request: Any) -> str:
     client = request.getClientAddress()
     return str(getattr(client, "host", "") or "")
@@ -244,16 +220,7 @@ class Pages:
         self._clock = clock
         self._open_registration = open_registration
         self._secure_cookies = secure_cookies
-        self._templates = Environment(
-            loader=PackageLoader("distwit.web", "templates"),
-            autoescape=True,
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self._templates.filters.update(
-            utc_time=utc_time, iso_time=iso_time, profile_url=profile_url
-        )
+        self._templates = templates()
         self._css = (files("distwit.web") / "static" / "site.css").read_bytes()
         self._script = (files("distwit.web") / "static" / "compose.js").read_bytes()
 

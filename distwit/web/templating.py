@@ -1,0 +1,50 @@
+"""
+The Jinja2 templates of the pages (``templates/``), for every part of the
+server that writes a page.
+"""
+
+from __future__ import annotations
+
+import time
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from distwit.model import Account
+
+
+def templates() -> Environment:
+    """
+    The templates, autoescaped, and strict about names they are not given.
+    """
+    environment = Environment(
+        loader=PackageLoader("distwit.web", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(utc_time=utc_time, iso_time=iso_time, profile_url=profile_url)
+    return environment
+
+
+def utc_time(ms: int) -> str:
+    """
+    A post's time as the pages show it: ``2026-11-24 08:32 UTC``.
+    """
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ms // 1000))
+
+
+def iso_time(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
+
+
+def profile_url(account: Account) -> str | None:
+    """
+    Where an author's name links to: their page here, or on their home
+    server for a remote author (when its address is a web address).
+    """
+    if account.is_local:
+        return "/" + account.handle
+    if account.home_url.startswith(("https://", "http://")):
+        return account.home_url.rstrip("/") + "/" + account.handle
+    return None
