@@ -219,7 +219,7 @@ class _Request(OAuth2Request):  # type: ignore[misc]
     """
     An Authlib request made from a Twisted one: query and form values
     (first value of each; all of them in ``datalist``, so repeated
-    parameters are refused), headers, and room for writes to do after.
+    parameters are refused) and headers.
     """
 
     def __init__(self, method: str, uri: str, headers: dict[str, str],
@@ -249,9 +249,15 @@ class _JsonPayload(JsonPayload):  # type: ignore[misc]
 
 
 class _JsonRequest(JsonRequest):  # type: ignore[misc]
+    """
+    A registration request, with the database writes Authlib's synchronous
+    ``save_client`` started, for the answer to wait on.
+    """
+
     def __init__(self, method: str, uri: str, headers: dict[str, str], body: Any) -> None:
         super().__init__(method, uri, headers)
         self.payload = _JsonPayload(body)
+        self.writes: list[Deferred[None]] = []
 
 
 class _Response:
@@ -599,9 +605,7 @@ class OIDCProvider:
             for key in _query_keys(request):
                 query[key] = posted.pop(key, [])
         uri = self.issuer + request.uri.decode("latin-1")
-        r = _Request(request.method.decode("ascii"), uri, headers, query, posted)
-        r.writes = []
-        return r
+        return _Request(request.method.decode("ascii"), uri, headers, query, posted)
 
     # The authorization endpoint, for the pages
 
@@ -669,9 +673,7 @@ class OIDCProvider:
         ))
 
     def _authorize_request(self, params: Mapping[str, list[str]]) -> _Request:
-        r = _Request("GET", self.issuer + "/oidc/authorize", {}, dict(params), {})
-        r.writes = []
-        return r
+        return _Request("GET", self.issuer + "/oidc/authorize", {}, dict(params), {})
 
     def _error_location(self, request: Any, error: OAuth2Error) -> str:
         if error.redirect_uri is None:
@@ -783,7 +785,6 @@ class OIDCProvider:
             )
         headers = {"Content-Type": "application/json"}
         r = _JsonRequest("POST", self.issuer + "/oidc/register", headers, data)
-        r.writes = []
         response = self.server.create_endpoint_response("client_registration", r)
         for d in r.writes:
             await d
