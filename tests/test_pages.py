@@ -777,6 +777,9 @@ class ResourceTests(PagesTestCase):
         self.assertEqual(page.code, 200)
         self.assertEqual(page.header("content-type"), "text/css; charset=utf-8")
         self.assertIn("max-width", page.text)
+        missing = self.browser().get("/static/other.css")
+        self.assertEqual(missing.code, 404)
+        self.assertHTML(missing)
 
     def test_mounted_at_the_root(self) -> None:
         """

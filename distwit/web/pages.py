@@ -221,8 +221,13 @@ class Pages:
         self._open_registration = open_registration
         self._secure_cookies = secure_cookies
         self._templates = templates()
-        self._css = (files("distwit.web") / "static" / "site.css").read_bytes()
-        self._script = (files("distwit.web") / "static" / "compose.js").read_bytes()
+        folder = files("distwit.web") / "static"
+        self._static = {
+            "site.css": (b"text/css; charset=utf-8", (folder / "site.css").read_bytes()),
+            "compose.js": (
+                b"text/javascript; charset=utf-8", (folder / "compose.js").read_bytes()
+            ),
+        }
 
     def resource(self) -> Any:
         return self.app.resource()
@@ -313,19 +318,19 @@ class Pages:
     def clients_route(self, request: Any) -> Deferred[bytes]:
         return self._serve(request, self.clients)
 
-    @app.route("/static/site.css", methods=["GET"])
-    def stylesheet(self, request: Any) -> bytes:
-        request.setHeader(b"content-type", b"text/css; charset=utf-8")
+    @app.route("/static/<name>", methods=["GET"])
+    def static(self, request: Any, name: str) -> Any:
+        """
+        ``/static/site.css`` and ``/static/compose.js``, read once at start.
+        """
+        found = self._static.get(name)
+        if found is None:
+            return self._serve(request, self.not_found)
+        content_type, body = found
+        request.setHeader(b"content-type", content_type)
         request.setHeader(b"x-content-type-options", b"nosniff")
         request.setHeader(b"cache-control", b"public, max-age=3600")
-        return self._css
-
-    @app.route("/static/compose.js", methods=["GET"])
-    def compose_script(self, request: Any) -> bytes:
-        request.setHeader(b"content-type", b"text/javascript; charset=utf-8")
-        request.setHeader(b"x-content-type-options", b"nosniff")
-        request.setHeader(b"cache-control", b"public, max-age=3600")
-        return self._script
+        return body
 
     @app.route("/<handle>", methods=["GET"])
     def profile_route(self, request: Any, handle: str) -> Deferred[bytes]:
