@@ -140,13 +140,18 @@ class PagesTestCase(SynchronousTestCase):
         self.bob = self.run_(self.microblog.create_user("bob", PASSWORDS["bob"]))
         self.make_pages()
 
-    def make_pages(self, open_registration: bool = True, secure_cookies: bool = False) -> None:
+    def make_pages(self, open_registration: bool = True, secure_cookies: bool = False,
+                   **options: Any) -> None:
+        """
+        The pages under test; ``options`` go to :class:`Pages` as they are.
+        """
         self.pages = Pages(
             self.microblog,
             secret=b"s" * 32,
             clock=self.clock,
             open_registration=open_registration,
             secure_cookies=secure_cookies,
+            **options,
         )
         self.resource = self.pages.resource()
 

@@ -60,36 +60,35 @@ class StandInRelyingParty:
 
 class NoticeRecorder:
     """
-    The federation, as far as a visitor's follow goes.
+    The federation, as far as a visitor's follow goes: ``visitor`` is who
+    every acct resolves to.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, visitor: Account) -> None:
+        self.visitor = visitor
         self.notices: list[tuple[str, str, str]] = []
 
     async def resolve(self, acct: str) -> Account:
-        raise NotImplementedError
+        return self.visitor
 
     def visitor_followed(self, visitor: Account, local: Account, action: str) -> None:
         self.notices.append((visitor.acct(""), local.handle, action))
 
 
 class OIDCPagesTestCase(PagesTestCase):
-    def make_pages(self, open_registration: bool = True, secure_cookies: bool = False) -> None:
+    #: The provider's issuer (its server's public URL).
+    issuer = BASE
+
+    def make_pages(self, open_registration: bool = True, secure_cookies: bool = False,
+                   **options: Any) -> None:
         self.provider = OIDCProvider(
-            self.microblog, SigningKeys(self.mktemp()), BASE, self.clock
+            self.microblog, SigningKeys(self.mktemp()), self.issuer, self.clock
         )
         self.rp = StandInRelyingParty()
-        self.pages = Pages(
-            self.microblog,
-            secret=b"s" * 32,
-            clock=self.clock,
-            open_registration=open_registration,
-            secure_cookies=secure_cookies,
-            public_url=BASE,
-            oidc=self.provider,
-            rp=self.rp,
+        super().make_pages(
+            open_registration, secure_cookies,
+            **{"public_url": BASE, "oidc": self.provider, "rp": self.rp, **options},
         )
-        self.resource = self.pages.resource()
 
     def register_json(self, body: Any) -> tuple[int, Any]:
         """
@@ -372,12 +371,11 @@ class RemoteSignInTests(OIDCPagesTestCase):
         A signed-in visitor's follow is recorded here and told to their
         home server.
         """
-        federation = NoticeRecorder()
-        self.microblog.federation = federation  # type: ignore[assignment]
-        carol = self.successResultOf(self.store.ensure_account("carol", "home.example", 0))
-        self.successResultOf(self.store.note_remote_last("carol", "home.example", 0,
-                                                         "https://home.example"))
-        federation.resolve = lambda acct: _succeed(carol)  # type: ignore[method-assign]
+        self.successResultOf(self.store.ensure_account("carol", "home.example", 0))
+        carol = self.successResultOf(self.store.note_remote_last("carol", "home.example", 0,
+                                                                 "https://home.example"))
+        federation = NoticeRecorder(carol)
+        self.microblog.federation = federation
         browser = self.browser()
         browser.submit("/login", {"identifier": "carol@home.example"}, action="/login/remote")
         browser.get("/login/callback?state=s1&code=c")
@@ -605,12 +603,7 @@ class PlainHTTPTests(OIDCPagesTestCase):
     nobody in elsewhere: every step says so, and nothing is kept.
     """
 
-    def make_pages(self, open_registration: bool = True, secure_cookies: bool = False) -> None:
-        super().make_pages(open_registration, secure_cookies)
-        self.provider = OIDCProvider(
-            self.microblog, SigningKeys(self.mktemp()), "http://example.org", self.clock
-        )
-        self.pages._oidc = self.provider
+    issuer = "http://example.org"
 
     def test_refused_everywhere(self) -> None:
         from distwit.oidc.provider import INSECURE
