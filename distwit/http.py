@@ -26,6 +26,13 @@ class HTTPError(Exception):
         self.message = message
 
 
+def client_address(request: Any) -> str:
+    """
+    The address a request came from (its host), or ``""`` if unknown.
+    """
+    return str(getattr(request.getClientAddress(), "host", "") or "")
+
+
 def read_body(request: Any, limit: int) -> bytes:
     """
     The request body, at most ``limit`` bytes.

@@ -23,7 +23,7 @@ from distwit.api.limits import RateLimiter
 from distwit.api.render import Shape, status_json, user_json
 from distwit.api.xml import error_xml, to_xml
 from distwit.feeds import render_timeline_feed
-from distwit.http import json_body
+from distwit.http import client_address, json_body
 from distwit.model import RESERVED_HANDLES, Account
 from distwit.store.sql import MAX_STATUS_ID
 from distwit.twitter.core import Microblog, RuleError
@@ -332,7 +332,7 @@ class TwitterAPI:
         credentials = getattr(request, "distwit_credentials", None)
         if credentials is not None:
             return f"app:{credentials.app_id}"
-        return f"address:{request.getClientAddress().host if request.getClientAddress() else ''}"
+        return f"address:{client_address(request)}"
 
     def _limit(self, request: Any, user: Account | None, endpoint: Endpoint) -> None:
         allowance = self.limiter.hit(self._caller(request, user), endpoint.name, endpoint.kind)

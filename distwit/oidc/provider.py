@@ -55,6 +55,8 @@ from klein import Klein
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
+from distwit.api.limits import RateLimiter
+from distwit.http import HTTPError, client_address, read_body
 from distwit.model import Account
 from distwit.oidc.keys import ALGORITHM, SigningKeys
 from distwit.twitter.core import Microblog
@@ -346,8 +348,9 @@ class OIDCProvider:
         self._spent: dict[str, tuple[str | None, float]] = {}
         self._tokens: dict[str, AccessToken] = {}
         self._nonces: dict[tuple[str, str], float] = {}
-        #: Registrations per address: (count, window start).
-        self._registrations: dict[str, tuple[int, float]] = {}
+        self._registrations = RateLimiter(
+            clock, window=REGISTRATION_WINDOW, limits={"register": REGISTRATIONS_PER_ADDRESS}
+        )
         self.server = self._authorization_server()
 
     def resource(self) -> Any:
@@ -724,31 +727,19 @@ class OIDCProvider:
     def register(self, request: Any) -> Deferred[bytes]:
         return ensureDeferred(self._register(request))
 
-    def _may_register(self, request: Any) -> bool:
-        address = str(getattr(request.getClientAddress(), "host", ""))
-        now = self._now()
-        count, since = self._registrations.get(address, (0, now))
-        if now - since >= REGISTRATION_WINDOW:
-            count, since = 0, now
-        if count >= REGISTRATIONS_PER_ADDRESS:
-            return False
-        if len(self._registrations) > 100000:
-            self._registrations.clear()
-        self._registrations[address] = (count + 1, since)
-        return True
-
     async def _register(self, request: Any) -> bytes:
         if self.insecure:
             return _oauth_error(request, 400, "invalid_request", INSECURE)
-        if not self._may_register(request):
+        if not self._registrations.hit(client_address(request), "register", "register").allowed:
             request.setHeader(b"retry-after", str(REGISTRATION_WINDOW).encode("ascii"))
             return _oauth_error(
                 request, 429, "invalid_request",
                 "Too many registrations from your address; a server registers once.",
             )
-        body = _read_body(request)
-        if body is None:
-            return _oauth_error(request, 400, "invalid_request", "The body is too large.")
+        try:
+            body = read_body(request, MAX_BODY)
+        except HTTPError as e:
+            return _oauth_error(request, e.code, "invalid_request", e.message)
         try:
             data = json.loads(body)
         except ValueError:
@@ -864,11 +855,6 @@ def _is_web_uri(uri: str) -> bool:
     except ValueError:
         return False
     return parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.fragment
-
-
-def _read_body(request: Any) -> bytes | None:
-    content = request.content.read(MAX_BODY + 1)
-    return None if len(content) > MAX_BODY else bytes(content)
 
 
 def _json(request: Any, status: int, body: Any) -> bytes:

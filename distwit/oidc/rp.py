@@ -49,6 +49,7 @@ from zope.interface import Interface, implementer
 
 from distwit.model import is_valid_handle
 from distwit.oidc.fetch import FetchError, SafeFetcher, quoted
+from distwit.twitter.accts import authority_of
 
 #: The WebFinger link relation naming an account's OpenID Connect issuer.
 ISSUER_REL = "http://openid.net/specs/connect/1.0/issuer"
@@ -229,17 +230,6 @@ def s256(code_verifier: str) -> str:
     The PKCE ``S256`` challenge of ``code_verifier`` (RFC 7636).
     """
     return _b64url(hashlib.sha256(code_verifier.encode("ascii")).digest())
-
-
-def authority_of(url: str) -> str:
-    """
-    ``host[:port]`` of ``url``, lower case, the port only when given.
-    """
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    return host if parts.port is None else f"{host}:{parts.port}"
 
 
 def parse_identifier(identifier: str) -> tuple[str, str, str | None]:

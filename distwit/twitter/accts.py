@@ -40,9 +40,14 @@ def make_acct(handle: str, authority: str) -> str:
 
 def authority_of(url: str) -> str:
     """
-    host[:port] of a URL, lower-cased.
+    ``host[:port]`` of a URL, lower case, the port only when given (no
+    user information; an IPv6 host in brackets).
     """
-    return urlsplit(url).netloc.lower()
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return host if parts.port is None else f"{host}:{parts.port}"
 
 
 def is_handle(text: str) -> bool:

@@ -34,10 +34,13 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from distwit.api.limits import RateLimiter
+from distwit.http import client_address
 from distwit.model import Account, Post, is_valid_handle
 from distwit.oidc.provider import ConsentError
 from distwit.oidc.rp import SignInError
 from distwit.store.sql import MAX_STATUS_ID
+from distwit.twitter.accts import authority_of
 from distwit.twitter.core import MIN_PASSWORD_LENGTH, Microblog, NoSuchUser, RuleError
 from distwit.web.templating import templates
 
@@ -165,11 +168,6 @@ def local_path(value: str | None) -> str | None:
     return value
 
 
-def _address(request: Any) -> str:
-    client = request.getClientAddress()
-    return str(getattr(client, "host", "") or "")
-
-
 def _seconds(ms: int | None) -> int | None:
     return None if ms is None else ms // 1000
 
@@ -207,11 +205,12 @@ class Pages:
         self._rp = rp
         #: Remote sign-ins on their way, by the ``dw_signin`` cookie.
         self._pending: dict[str, tuple[Any, str, float]] = {}
-        #: Wrong passwords per address: (count, window start).
-        self._failures: dict[str, tuple[int, float]] = {}
-        #: Sign-ins with a home server begun per address (each makes this
-        #: server fetch from, and maybe register with, another).
-        self._starts: dict[str, tuple[int, float]] = {}
+        #: Per address: wrong passwords, and sign-ins with a home server
+        #: begun (each makes this server fetch from, maybe register with,
+        #: another).
+        self._limits = RateLimiter(clock, window=ADDRESS_WINDOW, limits={
+            "wrong-password": ADDRESS_FAILURES, "remote-sign-in": ADDRESS_REMOTE_SIGNINS,
+        })
         #: The :class:`~distwit.api.oauth1.OAuthProvider` (the apps page).
         self._oauth = oauth
         self._public_url = public_url.rstrip("/")
@@ -474,8 +473,8 @@ class Pages:
         handle = (self._field(request, "handle") or "").strip()
         password = self._field(request, "password") or ""
         next_path = local_path(self._field(request, "next"))
-        address = _address(request)
-        if self._too_many(self._failures, address, ADDRESS_FAILURES):
+        address = client_address(request)
+        if not self._limits.peek(address, "/login", "wrong-password").remaining:
             return self._login_page(
                 request, visitor, 429, next_path or "", handle,
                 "Too many wrong passwords from your address; try again in 15 minutes.",
@@ -485,7 +484,7 @@ class Pages:
         except RuleError as e:
             return self._login_page(request, visitor, 429, next_path or "", handle, str(e))
         if account is None:
-            self._count(self._failures, address)
+            self._limits.hit(address, "/login", "wrong-password")
             return self._login_page(
                 request, visitor, 400, next_path or "", handle, WRONG_CREDENTIALS
             )
@@ -508,13 +507,13 @@ class Pages:
                 request, visitor, 400, next_path, identifier=identifier,
                 remote_error="Type your address, like alice@example.org.",
             )
-        address = _address(request)
-        if self._too_many(self._starts, address, ADDRESS_REMOTE_SIGNINS):
+        if not self._limits.hit(
+            client_address(request), "/login/remote", "remote-sign-in"
+        ).allowed:
             return self._login_page(
                 request, visitor, 429, next_path, identifier=identifier,
                 remote_error="Too many sign-ins from your address; try again in 15 minutes.",
             )
-        self._count(self._starts, address)
         try:
             url, pending = await rp.begin(identifier)
         except SignInError as e:
@@ -881,36 +880,20 @@ class Pages:
         checked with that server when it is a distwit server (so follows
         made here reach it), else kept with no home.
         """
-        own = self._public_url.split("//", 1)[-1]
-        if authority == own:
+        if authority == authority_of(self._public_url):
             raise PageError(
                 400, "Sign-in failed",
                 "That is an account of this server: sign in with its password.",
             )
-        federation = getattr(self.microblog, "federation", None)
-        if federation is not None:
+        if self.microblog.federation is not None:
             try:
-                return await federation.resolve(f"{handle}@{authority}")  # type: ignore[no-any-return]
+                account: Account = await self.microblog.federation.resolve(
+                    f"{handle}@{authority}"
+                )
+                return account
             except NoSuchUser:
                 pass
         return await self._store.ensure_account(handle, authority, self._now_ms())
-
-    def _too_many(self, table: dict[str, tuple[int, float]], address: str, limit: int) -> bool:
-        """
-        Whether ``address`` reached ``limit`` events of ``table`` in the
-        current window.
-        """
-        count, since = table.get(address, (0, 0.0))
-        return count >= limit and self._clock.seconds() - since < ADDRESS_WINDOW
-
-    def _count(self, table: dict[str, tuple[int, float]], address: str) -> None:
-        now = self._clock.seconds()
-        count, since = table.get(address, (0, now))
-        if now - since >= ADDRESS_WINDOW:
-            count, since = 0, now
-        if len(table) > 100000:
-            table.clear()
-        table[address] = (count + 1, since)
 
     def _lists(self, request: Any) -> dict[str, list[str]]:
         """
