@@ -38,7 +38,7 @@ from distwit.api.limits import RateLimiter
 from distwit.http import client_address
 from distwit.model import Account, Post, is_valid_handle
 from distwit.oidc.provider import ConsentError
-from distwit.oidc.rp import SignInError
+from distwit.oidc.rp import MAX_PENDING_AGE, SignInError
 from distwit.store.sql import MAX_STATUS_ID
 from distwit.twitter.accts import authority_of
 from distwit.twitter.core import MIN_PASSWORD_LENGTH, Microblog, NoSuchUser, RuleError
@@ -49,8 +49,9 @@ ANON_COOKIE = b"dw_anon"
 #: Binds a sign-in with a home server to the browser that started it.
 SIGNIN_COOKIE = b"dw_signin"
 
-#: How long a sign-in with a home server may take, in seconds.
-SIGNIN_LIFETIME = 600
+#: How long a sign-in with a home server may take, in seconds: as long as
+#: the relying party keeps it.
+SIGNIN_LIFETIME = int(MAX_PENDING_AGE)
 
 #: Remote sign-ins waiting at most; the oldest go first beyond this.
 MAX_PENDING_SIGNINS = 10000
