@@ -54,9 +54,7 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.web.client import (
     Agent,
     BrowserLikePolicyForHTTPS,
-    HTTPConnectionPool,
     URI,
-    _HTTP11ClientFactory,
 )
 from twisted.web.client import PotentialDataLoss, ResponseDone
 from twisted.web.http_headers import Headers
@@ -110,10 +108,6 @@ class _AddressRefused(Exception):
 
 class _TooBig(Exception):
     pass
-
-
-class _QuietHTTP11ClientFactory(_HTTP11ClientFactory):
-    noisy = False
 
 
 def quoted(text: str) -> str:
@@ -416,16 +410,9 @@ class SafeFetcher:
         self.timeout = timeout
         self.max_redirects = max_redirects
         self._clock = reactor if clock is None else clock
-        self.pool = HTTPConnectionPool(reactor, persistent=True)
-        self.pool._factory = _QuietHTTP11ClientFactory
-        if ca_file is None:
-            policy = BrowserLikePolicyForHTTPS()
-        else:
-            from distwit.s2s.client import trust_root_from
-
-            policy = BrowserLikePolicyForHTTPS(trustRoot=trust_root_from(ca_file))
+        self.pool = s2s_client.quiet_pool(reactor)
         factory = _CheckedEndpointFactory(
-            reactor, policy, allow_http, allow_private, connect_timeout=timeout
+            reactor, s2s_client.tls_policy(ca_file), allow_http, allow_private, connect_timeout=timeout
         )
         self._http = HTTPClient(
             Agent.usingEndpointFactory(reactor, factory, pool=self.pool),

@@ -61,17 +61,9 @@ class PooledHTTPClient(HTTPClient):
     """
 
     def __init__(self, reactor: Any, ca_file: str | None = None) -> None:
-        self.pool = HTTPConnectionPool(reactor, persistent=True)
-        # Connections come and go: no log line for each.
-        self.pool._factory = _QuietHTTP11ClientFactory
-        # Agent's TLS policy checks certificates and host names
-        # (service-identity, through twisted[tls]) against the system's
-        # authorities, or those of ca_file.
-        policy = BrowserLikePolicyForHTTPS(
-            trustRoot=None if ca_file is None else trust_root_from(ca_file)
-        )
+        self.pool = quiet_pool(reactor)
         super().__init__(
-            Agent(reactor, contextFactory=policy, pool=self.pool),
+            Agent(reactor, contextFactory=tls_policy(ca_file), pool=self.pool),
             cookiejar=IndexableCookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         )
 
@@ -85,6 +77,26 @@ class PooledHTTPClient(HTTPClient):
 
 class _QuietHTTP11ClientFactory(_HTTP11ClientFactory):
     noisy = False
+
+
+def quiet_pool(reactor: Any) -> HTTPConnectionPool:
+    """
+    A persistent connection pool that logs no line for each connection
+    (they come and go).
+    """
+    pool = HTTPConnectionPool(reactor, persistent=True)
+    pool._factory = _QuietHTTP11ClientFactory
+    return pool
+
+
+def tls_policy(ca_file: str | None) -> BrowserLikePolicyForHTTPS:
+    """
+    Checks certificates and host names (service-identity, through
+    twisted[tls]) against the system's authorities, or those of ``ca_file``.
+    """
+    return BrowserLikePolicyForHTTPS(
+        trustRoot=None if ca_file is None else trust_root_from(ca_file)
+    )
 
 
 def trust_root_from(ca_file: str) -> Any:
