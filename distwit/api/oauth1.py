@@ -47,7 +47,7 @@ from distwit.api.errors import TwitterError
 from distwit.http import json_body
 from distwit.model import Account
 from distwit.twitter.core import RuleError
-from distwit.web.templating import templates
+from distwit.web.templating import content_security_policy, templates
 
 #: Seconds a timestamp may be off our clock, and a nonce is remembered.
 TIMESTAMP_WINDOW = 300
@@ -343,14 +343,9 @@ class OAuthProvider:
         request.setHeader(b"x-frame-options", b"DENY")
         request.setHeader(b"cache-control", b"no-store")
         # The form may lead only here, then to the app's own callback.
-        callback = urlsplit(token["callback"]) if token is not None else None
-        targets = "'self'"
-        if callback is not None and callback.scheme in ("http", "https") and callback.netloc:
-            targets += f" {callback.scheme}://{callback.netloc}"
-        request.setHeader(b"content-security-policy", (
-            f"default-src 'self'; frame-ancestors 'none'; form-action {targets};"
-            " base-uri 'none'"
-        ).encode("ascii", "replace"))
+        request.setHeader(b"content-security-policy", content_security_policy(
+            *([token["callback"]] if token is not None else [])
+        ))
         html_text = self._templates.get_template("oauth_authorize.html").render(
             viewer=None, csrf="", open_registration=False,
             title=title, message=message, pin=pin, error=error,

@@ -42,7 +42,7 @@ from distwit.oidc.rp import MAX_PENDING_AGE, SignInError
 from distwit.store.sql import MAX_STATUS_ID
 from distwit.twitter.accts import authority_of
 from distwit.twitter.core import MIN_PASSWORD_LENGTH, Microblog, NoSuchUser, RuleError
-from distwit.web.templating import templates
+from distwit.web.templating import content_security_policy, templates
 
 SESSION_COOKIE = b"dw_session"
 ANON_COOKIE = b"dw_anon"
@@ -87,12 +87,11 @@ EXPIRED_FORM = (
 )
 WRONG_CREDENTIALS = "Wrong handle or password."
 
-_CSP = b"default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 
 _HEADERS = {
     b"content-type": b"text/html; charset=utf-8",
     b"x-frame-options": b"DENY",
-    b"content-security-policy": _CSP,
+    b"content-security-policy": content_security_policy(),
     b"x-content-type-options": b"nosniff",
     b"referrer-policy": b"same-origin",
     # Pages carry form tokens and a user's own timeline: never cache them.
@@ -455,8 +454,7 @@ class Pages:
         if self._rp is not None:
             # The home-server form's answer sends the browser to that server.
             request.setHeader(
-                b"content-security-policy",
-                _CSP.replace(b"form-action 'self'", b"form-action 'self' https: http:"),
+                b"content-security-policy", content_security_policy("https:", "http:"),
             )
         return self._render(
             request, "login.html", visitor, status,
@@ -595,13 +593,7 @@ class Pages:
             )
         redirect_uri = grant.request.payload.redirect_uri or found.get_default_redirect_uri()
         target = urlsplit(redirect_uri)
-        request.setHeader(
-            b"content-security-policy",
-            _CSP.replace(
-                b"form-action 'self'",
-                b"form-action 'self' " + f"{target.scheme}://{target.netloc}".encode("ascii"),
-            ),
-        )
+        request.setHeader(b"content-security-policy", content_security_policy(redirect_uri))
         return self._render(
             request, "consent.html", visitor,
             client_name=found.name, host=target.netloc,

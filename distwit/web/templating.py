@@ -6,10 +6,31 @@ server that writes a page.
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from distwit.model import Account
+
+
+def content_security_policy(*form_targets: str) -> bytes:
+    """
+    The pages' Content-Security-Policy: everything from this site only, no
+    framing, and forms that lead here or (after a redirect) to one of
+    ``form_targets`` (URLs, of which the origin counts, or bare schemes
+    such as ``"https:"``).
+    """
+    targets = ["'self'"]
+    for target in form_targets:
+        parts = urlsplit(target)
+        if parts.netloc and parts.scheme in ("http", "https"):
+            targets.append(f"{parts.scheme}://{parts.netloc}")
+        elif target in ("http:", "https:"):
+            targets.append(target)
+    return (
+        f"default-src 'self'; frame-ancestors 'none'; form-action {' '.join(targets)};"
+        " base-uri 'none'"
+    ).encode("ascii", "replace")
 
 
 def templates() -> Environment:
