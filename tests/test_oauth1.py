@@ -313,6 +313,25 @@ class FlowTests(OAuthTestCase):
         self.assertCode((code, json.loads(content)), 403, 99)
 
 
+class KeyTests(OAuthTestCase):
+    def test_keys_are_letters_and_digits(self) -> None:
+        """
+        Keys and secrets are letters and digits only: pasted on a command
+        line (``distwit token create --consumer-key KEY``) one never starts
+        with "-", which argparse would take for an option (1 in 64 of them
+        did); long enough all the same.
+        """
+        from distwit.api.oauth1 import new_key, new_secret
+
+        keys = [new_key() for _ in range(2000)]
+        secrets_ = [new_secret() for _ in range(200)]
+        for value in keys + secrets_:
+            self.assertTrue(value.isascii() and value.isalnum(), value)
+        self.assertEqual({len(k) for k in keys}, {24})
+        self.assertEqual({len(s) for s in secrets_}, {40})
+        self.assertEqual(len(set(keys)), len(keys))
+
+
 class CommandLineTests(OAuthTestCase):
     def test_app_and_token_commands(self) -> None:
         """

@@ -32,6 +32,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
+import string
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -70,12 +71,22 @@ class Credentials:
     kind: str  # "oauth1" or "bearer"
 
 
+#: The characters of keys and secrets: letters and digits, as Twitter's,
+#: so that one pasted on a command line never starts with "-" (an option)
+#: and needs no quoting.
+_KEY_CHARACTERS = string.ascii_letters + string.digits
+
+
+def _random_text(length: int) -> str:
+    return "".join(secrets.choice(_KEY_CHARACTERS) for _ in range(length))
+
+
 def new_secret() -> str:
-    return secrets.token_urlsafe(30)
+    return _random_text(40)  # 238 bits
 
 
 def new_key() -> str:
-    return secrets.token_urlsafe(18)
+    return _random_text(24)  # 142 bits
 
 
 def _form(request: Any) -> list[tuple[str, str]]:
