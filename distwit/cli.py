@@ -120,10 +120,10 @@ def settings_for(args: argparse.Namespace) -> Settings:
 
 
 async def adduser(reactor: Any, args: argparse.Namespace, password: str, out: TextIO) -> None:
-    from distwit.passwords import PasswordHasher
+    from distwit.core.passwords import PasswordHasher
     from distwit.tap import open_twitter_store, prepare_data_folder
-    from distwit.twitter.core import Microblog, RuleError
-    from distwit.twitter.service import thread_runner
+    from distwit.core.microblog import Microblog, RuleError
+    from distwit.roles.twitter import thread_runner
 
     settings = settings_for(args)
     prepare_data_folder(settings.data)
@@ -141,10 +141,10 @@ async def adduser(reactor: Any, args: argparse.Namespace, password: str, out: Te
 
 async def oauth_command(reactor: Any, args: argparse.Namespace, out: TextIO) -> None:
     from distwit.api.oauth1 import OAuthProvider
-    from distwit.passwords import PasswordHasher
+    from distwit.core.passwords import PasswordHasher
     from distwit.tap import open_twitter_store, prepare_data_folder
-    from distwit.twitter.core import Microblog
-    from distwit.twitter.service import thread_runner
+    from distwit.core.microblog import Microblog
+    from distwit.roles.twitter import thread_runner
     from distwit.web.secrets import load_or_create_secret
 
     settings = settings_for(args)

@@ -165,7 +165,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     well_known = Resource()
     endpoints: dict[str, str] = {}
     if "twitter" in roles:
-        from distwit.twitter.service import TwitterService
+        from distwit.roles.twitter import TwitterService
 
         twitter = TwitterService(
             settings,

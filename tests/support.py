@@ -9,10 +9,10 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
 
-from distwit.passwords import PasswordHasher
-from distwit.store.postgres import PostgresEngine
+from distwit.core.passwords import PasswordHasher
+from distwit.store.engines.postgres import PostgresEngine
 from distwit.store.sql import SQLStore, open_store
-from distwit.store.sqlite import SQLiteEngine
+from distwit.store.engines.sqlite import SQLiteEngine
 
 #: The environment variable naming a PostgreSQL database the tests may wipe.
 POSTGRES_VARIABLE = "DISTWIT_TEST_POSTGRES"

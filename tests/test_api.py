@@ -15,7 +15,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from distwit.config import resolve
-from distwit.twitter.service import TwitterService
+from distwit.roles.twitter import TwitterService
 
 from tests.support import cheap_hasher, synchronous_sqlite_store
 

@@ -12,8 +12,8 @@ from xml.etree import ElementTree
 
 import feedparser
 
-from distwit.api.limits import RateLimiter
-from distwit.twitter.service import TwitterService
+from distwit.core.limits import RateLimiter
+from distwit.roles.twitter import TwitterService
 
 from tests.support import cheap_hasher
 from tests.test_api import BASE, PASSWORDS, APITestCase, _basic

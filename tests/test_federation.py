@@ -522,7 +522,7 @@ class HostilePeerTests(SynchronousTestCase):
         both are refused and logged, nothing of them is stored, and honest
         deliveries go on.
         """
-        from distwit.feeds import FeedItem, render_range_feed
+        from distwit.federation.range_feed import FeedItem, render_range_feed
         from distwit.model import Account
 
         for handle in ("eve", "mallory"):

@@ -17,7 +17,8 @@ from xml.sax.saxutils import quoteattr
 import feedparser
 from twisted.trial.unittest import SynchronousTestCase
 
-from distwit.feeds import (
+from distwit.api.feeds import render_person_atom, render_person_rss
+from distwit.federation.range_feed import (
     DW_NS,
     MAX_FEED_BYTES,
     MAX_ITEMS_PER_FEED,
@@ -25,8 +26,6 @@ from distwit.feeds import (
     FeedItem,
     RangePage,
     parse_range_feed,
-    render_person_atom,
-    render_person_rss,
     render_range_feed,
 )
 from distwit.model import Account, Post

@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from distwit.feeds import FeedItem, render_range_feed
+from distwit.federation.range_feed import FeedItem, render_range_feed
 from distwit.model import Account
-from distwit.twitter.fetch import Fetcher
+from distwit.federation.copier import Fetcher
 
 from tests.fakes import ScriptedClient
 from tests.support import synchronous_sqlite_store

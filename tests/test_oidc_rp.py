@@ -2,7 +2,7 @@
 The relying party: visitors sign in here with their home server.
 
 Most tests run without sockets: :class:`MemoryNetwork` gives the real
-:class:`~distwit.oidc.fetch.SafeFetcher` a memory reactor whose names,
+:class:`~distwit.oidc.safe_fetch.SafeFetcher` a memory reactor whose names,
 addresses and connections lead to in-memory web servers, among them
 :class:`HostileProvider`, an OpenID Connect provider whose every answer a
 test can spoil.  Time is a clock the tests advance.
@@ -43,7 +43,7 @@ from twisted.web.server import NOT_DONE_YET, Site
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from distwit.oidc.fetch import FetchError, SafeFetcher, refused_address
+from distwit.oidc.safe_fetch import FetchError, SafeFetcher, refused_address
 from distwit.oidc.rp import (
     ISSUER_REL,
     IRegistrations,

@@ -20,8 +20,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
 from distwit.model import Account
-from distwit.twitter.core import Microblog
-from distwit.twitter.service import TwitterRoot
+from distwit.core.microblog import Microblog
+from distwit.roles.twitter import TwitterRoot
 from distwit.web.pages import EXPIRED_FORM, SESSION_LIFETIME, Pages
 
 from tests.support import cheap_hasher, synchronous_sqlite_store

@@ -10,9 +10,9 @@ from typing import Any
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from distwit.twitter.accts import rendezvous
-from distwit.twitter.core import Microblog
-from distwit.twitter.sync import StaticPingList, SyncService
+from distwit.core.accts import rendezvous
+from distwit.core.microblog import Microblog
+from distwit.federation.sync import StaticPingList, SyncService
 
 from tests.fakes import RecordingFetcher, ScriptedClient
 from tests.support import cheap_hasher, synchronous_sqlite_store
@@ -146,7 +146,7 @@ class SyncTests(SynchronousTestCase):
         one report per REPORT_COALESCE seconds, not one per post; a failed
         report waits for the next round.
         """
-        from distwit.twitter.sync import REPORT_COALESCE
+        from distwit.federation.sync import REPORT_COALESCE
 
         url = rendezvous("alice@s1.test:8081", PINGS, 2)[0]
         self.start()
@@ -181,7 +181,7 @@ class SyncTests(SynchronousTestCase):
         """
         import json
 
-        from distwit.twitter.sync import EXCHANGE_BUDGET, REPORT_COALESCE
+        from distwit.federation.sync import EXCHANGE_BUDGET, REPORT_COALESCE
 
         accts = {f"someone_{i:06d}@server{i % 7}.example.org" for i in range(40_000)}
         self.sync._subscriptions.update(accts)

@@ -19,14 +19,14 @@ from twisted.logger import Logger
 
 from distwit.api import errors
 from distwit.api.errors import TwitterError
-from distwit.api.limits import RateLimiter
+from distwit.core.limits import RateLimiter
 from distwit.api.render import Shape, status_json, user_json
 from distwit.api.xml import error_xml, to_xml
-from distwit.feeds import render_timeline_feed
+from distwit.api.feeds import render_timeline_feed
 from distwit.http import client_address, json_body
 from distwit.model import RESERVED_HANDLES, Account
 from distwit.store.sql import MAX_STATUS_ID
-from distwit.twitter.core import Microblog, RuleError
+from distwit.core.microblog import Microblog, RuleError
 
 #: Splits ``statuses/show/20.json`` into path and format.
 _FORMAT = re.compile(r"\A(?P<path>.*?)(?:\.(?P<format>[A-Za-z0-9]+))?\Z")

@@ -4,7 +4,7 @@ Twitter's error bodies and codes, and how the rules' refusals map to them.
 
 from __future__ import annotations
 
-from distwit.twitter import core
+from distwit.core import microblog as core
 
 
 class TwitterError(Exception):

@@ -47,7 +47,7 @@ from distwit.api import errors
 from distwit.api.errors import TwitterError
 from distwit.http import json_body
 from distwit.model import Account
-from distwit.twitter.core import RuleError
+from distwit.core.microblog import RuleError
 from distwit.web.templating import content_security_policy, templates
 
 #: Seconds a timestamp may be off our clock, and a nonce is remembered.
@@ -126,7 +126,7 @@ class OAuthProvider:
     """
     Apps, tokens and signatures.
 
-    :param microblog: the :class:`~distwit.twitter.core.Microblog` (its
+    :param microblog: the :class:`~distwit.core.microblog.Microblog` (its
         store keeps apps and tokens; it checks passwords).
     :param clock: the injected reactor's clock.
     :param public_url: this server's public URL (signatures are checked

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement, tostring
 
-from distwit.feeds import xml_safe
+from distwit.core.rss import xml_safe
 
 #: The child element of a list, by the list's name.
 _SINGULAR = {

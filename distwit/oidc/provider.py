@@ -55,11 +55,11 @@ from klein import Klein
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
-from distwit.api.limits import RateLimiter
+from distwit.core.limits import RateLimiter
 from distwit.http import HTTPError, client_address, read_body
 from distwit.model import Account
 from distwit.oidc.keys import ALGORITHM, SigningKeys
-from distwit.twitter.core import Microblog
+from distwit.core.microblog import Microblog
 
 #: How long an authorization code may wait to be exchanged, in seconds.
 CODE_LIFETIME = 60

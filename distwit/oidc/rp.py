@@ -48,8 +48,8 @@ from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
 from distwit.model import is_valid_handle
-from distwit.oidc.fetch import FetchError, SafeFetcher, quoted
-from distwit.twitter.accts import authority_of
+from distwit.oidc.safe_fetch import FetchError, SafeFetcher, quoted
+from distwit.core.accts import authority_of
 
 #: The WebFinger link relation naming an account's OpenID Connect issuer.
 ISSUER_REL = "http://openid.net/specs/connect/1.0/issuer"

@@ -24,9 +24,9 @@ from distwit.store.interfaces import (
     IStore,
     NoSuchAccount,
 )
-from distwit.store.postgres import PostgresEngine
+from distwit.store.engines.postgres import PostgresEngine
 from distwit.store.schema import Engine
-from distwit.store.sqlite import SQLiteEngine
+from distwit.store.engines.sqlite import SQLiteEngine
 
 T = TypeVar("T")
 

@@ -34,14 +34,14 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from distwit.api.limits import RateLimiter
+from distwit.core.limits import RateLimiter
 from distwit.http import client_address
 from distwit.model import Account, Post, is_valid_handle
 from distwit.oidc.provider import ConsentError
 from distwit.oidc.rp import MAX_PENDING_AGE, SignInError
 from distwit.store.sql import MAX_STATUS_ID
-from distwit.twitter.accts import authority_of
-from distwit.twitter.core import MIN_PASSWORD_LENGTH, Microblog, NoSuchUser, RuleError
+from distwit.core.accts import authority_of
+from distwit.core.microblog import MIN_PASSWORD_LENGTH, Microblog, NoSuchUser, RuleError
 from distwit.web.templating import content_security_policy, templates
 
 SESSION_COOKIE = b"dw_session"

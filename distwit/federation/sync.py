@@ -5,7 +5,7 @@ Every ``interval`` seconds (and at once after a local post) this server
 makes one exchange with each ping server it uses: it reports the last
 numbers of its own users that changed, keeps its subscriptions to the
 remote authors its users follow, and learns which of those have new
-messages.  The :class:`~distwit.twitter.fetch.Fetcher` then copies the
+messages.  The :class:`~distwit.federation.copier.Fetcher` then copies the
 missing ranges from the authors' home servers.
 
 Which ping servers answer for an acct is decided by rendezvous hashing
@@ -28,7 +28,7 @@ from zope.interface import Interface, implementer
 
 from distwit.s2s.interfaces import IS2SClient
 from distwit.store.interfaces import IStore
-from distwit.twitter.accts import BadAcct, authority_of, make_acct, rendezvous, split_acct
+from distwit.core.accts import BadAcct, authority_of, make_acct, rendezvous, split_acct
 
 
 #: The most bytes of accts one exchange carries; a ping server takes at

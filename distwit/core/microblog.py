@@ -24,7 +24,7 @@ from distwit.model import (
     normalize_text,
     post_length,
 )
-from distwit.passwords import CredentialCache, PasswordHasher
+from distwit.core.passwords import CredentialCache, PasswordHasher
 from distwit.store.interfaces import DuplicatePost, HandleTaken, IStore
 
 #: The shortest password a new user may choose.
@@ -149,7 +149,7 @@ class Microblog:
         self._failed_sign_ins: dict[str, deque[float]] = {}
         #: When each author posted in the last day (for the daily limit).
         self._recent_posts: dict[int, deque[int]] = {}
-        #: Follows across servers (:class:`distwit.twitter.federation.Federation`);
+        #: Follows across servers (:class:`distwit.federation.follows.Federation`);
         #: without it, only local users can be followed.
         self.federation: Any = None
 

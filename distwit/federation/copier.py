@@ -4,7 +4,7 @@ messages 61 through 63 for User #3".
 
 For each remote author whose known last number is beyond what is held
 here, :class:`Fetcher` asks the author's home server for the missing range
-as an RSS feed, at most :data:`~distwit.feeds.MAX_ITEMS_PER_FEED` messages
+as an RSS feed, at most :data:`~distwit.federation.range_feed.MAX_ITEMS_PER_FEED` messages
 a page, and stores what it gets.  Storing is idempotent, so a page fetched
 twice does no harm.  A range that fails stays wanted and is tried again
 after a backoff that doubles up to :attr:`Fetcher.max_backoff`; the
@@ -19,7 +19,7 @@ from urllib.parse import quote
 from twisted.internet.defer import Deferred, DeferredSemaphore, ensureDeferred
 from twisted.logger import Logger
 
-from distwit.feeds import MAX_ITEMS_PER_FEED, RangePage, parse_range_feed
+from distwit.federation.range_feed import MAX_ITEMS_PER_FEED, RangePage, parse_range_feed
 from distwit.model import Account
 from distwit.s2s.interfaces import IS2SClient
 from distwit.store.interfaces import IStore

@@ -19,13 +19,14 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from distwit import feeds
+from distwit.api.feeds import render_person_atom, render_person_rss
+from distwit.federation import range_feed as feeds
 from distwit.http import json_body
 from distwit.model import Post
 from distwit.s2s.interfaces import ForbiddenAuthority, IRequestVerifier, SignatureError
-from distwit.twitter.accts import BadAcct, split_acct
-from distwit.twitter.core import Microblog, RuleError
-from distwit.twitter.federation import BadNotice, Federation
+from distwit.core.accts import BadAcct, split_acct
+from distwit.core.microblog import Microblog, RuleError
+from distwit.federation.follows import BadNotice, Federation
 
 #: The largest follow notice accepted.
 MAX_NOTICE_BYTES = 16 * 1024
@@ -241,6 +242,6 @@ class PersonFeeds:
         posts = await self.microblog.store.user_timeline(author.id, 20, None, None)
         if extension == "atom":
             request.setHeader(b"content-type", b"application/atom+xml; charset=utf-8")
-            return feeds.render_person_atom(author, self.public_url, posts)
+            return render_person_atom(author, self.public_url, posts)
         request.setHeader(b"content-type", b"application/rss+xml; charset=utf-8")
-        return feeds.render_person_rss(author, self.public_url, posts)
+        return render_person_rss(author, self.public_url, posts)

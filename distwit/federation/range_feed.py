@@ -1,9 +1,5 @@
 """
-Feeds: the range feeds twitter servers copy posts with, and the feeds
-people read.
-
-Range feeds (server to server)
-------------------------------
+The range feeds twitter servers copy posts with (server to server).
 
 The seed's "(RSS) Can you give me messages 61 through 63 for User #3" is
 answered with an RSS 2.0 document (:func:`render_range_feed`, written as
@@ -63,21 +59,12 @@ fractions).  A tombstone (``dw:deleted`` "true") has no description and no
 ``dw:text``.  A deletion record (a tombstone taking a number of its own so
 that the delete travels like a post) names the deleted message in
 ``dw:deletes``.
-
-Person feeds (for feed readers)
--------------------------------
-
-:func:`render_person_rss` and :func:`render_person_atom`: the latest
-posts, newest first, with permalinks as ids.  The text shows as typed:
-Atom content is ``type="text"``; the RSS description, which readers take
-as HTML, is the text HTML-escaped.
 """
 
 from __future__ import annotations
 
 import calendar
 import email.utils
-import html
 import io
 import re
 import time
@@ -86,8 +73,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from feedgen.feed import FeedGenerator
-
+from distwit.core.rss import datetime_of, status_url, xml_safe
 from distwit.model import MAX_POST_LENGTH, Account, Post, post_length
 
 #: The namespace of distwit's elements in range feeds.
@@ -106,8 +92,6 @@ MAX_FEED_BYTES = 2_000_000
 _ACCT_RE = re.compile(r"\A[A-Za-z0-9_]{1,15}@[A-Za-z0-9.\-\[\]:]{1,262}\Z")
 #: ASCII digits only: ``int()`` would also take " 7", "+7", "7_0" and "٧".
 _NUMBER_RE = re.compile(r"\A[0-9]{1,18}\Z")
-#: What XML 1.0 cannot carry, even escaped.
-_XML_UNSAFE_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 #: Entity declarations are how XML documents blow up; range feeds have none.
 _DOCTYPE_RE = re.compile(rb"<!\s*(doctype|entity)", re.IGNORECASE)
 
@@ -166,32 +150,12 @@ class RangePage:
 # Rendering
 
 
-def xml_safe(text: str) -> str:
-    """
-    ``text`` with every character XML 1.0 cannot carry replaced by U+FFFD
-    (the same length, so a post's length does not change).
-    """
-    return _XML_UNSAFE_RE.sub("\ufffd", text)
-
-
-def _datetime(ms: int) -> datetime:
-    seconds, millis = divmod(ms, 1000)
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).replace(
-        microsecond=millis * 1000
-    )
-
-
 def _boolean_text(value: bool) -> str:
     return "true" if value else "false"
 
 
 def _acct_of(author: Account, authority: str) -> str:
     return f"{author.handle.lower()}@{author.authority or authority}"
-
-
-def _status_url(public_url: str, author: Account, seq: int) -> str:
-    return f"{public_url}/{author.handle}/status/{seq}"
-
 
 def render_range_feed(
     author: Account,
@@ -245,7 +209,7 @@ def render_range_feed(
         f"<dw:last>{last}</dw:last><dw:more>{_boolean_text(more)}</dw:more>"
     ]
     for item in items:
-        url = _text(_status_url(public_url, author, item.seq))
+        url = _text(status_url(public_url, author, item.seq))
         deleted = " (deleted)" if item.deleted else ""
         parts.append(
             f"<item><title>{_text(acct)} #{item.seq}{deleted}</title><link>{url}</link>"
@@ -557,129 +521,3 @@ def parse_range_feed(data: bytes, expected_acct: str, first: int, last: int) -> 
         items.append(item)
     items.sort(key=lambda item: item.seq)
     return RangePage(acct=acct, first=served_first, last=served_last, more=more, items=items)
-
-
-# Feeds for people
-
-
-def _latest(posts: Iterable[Post]) -> list[Post]:
-    return sorted(
-        (post for post in posts if not post.deleted),
-        key=lambda post: (post.created_at, post.seq),
-        reverse=True,
-    )
-
-
-def _person_feed(author: Account, public_url: str, posts: list[Post], atom: bool) -> Any:
-    public_url = public_url.rstrip("/")
-    profile = f"{public_url}/{author.handle}"
-    name = author.name or author.handle
-    latest = _latest(posts)
-    updated = _datetime(latest[0].created_at if latest else author.created_at)
-
-    feed = FeedGenerator()
-    feed.id(profile)
-    feed.title(f"{name} (@{author.screen_name})")
-    feed.author(name=name, uri=profile)
-    # feedgen makes the RSS <link> of the last link given: self goes first.
-    feed.link(href=f"{profile}.{'atom' if atom else 'rss'}", rel="self")
-    feed.link(href=profile, rel="alternate")
-    feed.description(f"The latest posts of {name} (@{author.screen_name})")
-    feed.generator("distwit")
-    feed.updated(updated)
-    feed.lastBuildDate(updated)
-    for post in latest:
-        entry = feed.add_entry(order="append")
-        url = _status_url(public_url, author, post.seq)
-        text = xml_safe(post.text)
-        created = _datetime(post.created_at)
-        entry.id(url)
-        entry.guid(url, permalink=True)
-        entry.link(href=url, rel="alternate")
-        entry.title(f"{author.screen_name}: {text}")
-        entry.published(created)
-        entry.updated(created)
-        if atom:
-            entry.content(text, type="text")
-        else:
-            # Readers take an RSS description as HTML: escaped, the text
-            # shows as typed ("<b>" stays "<b>", not bold).
-            entry.description(html.escape(text, quote=False))
-    return feed
-
-
-def render_timeline_feed(
-    title: str, self_url: str, public_url: str, posts: list[Post], atom: bool
-) -> bytes:
-    """
-    A timeline of the API (``statuses/home_timeline.rss`` and the like) as
-    RSS 2.0 or Atom, in the order given.  Posts of remote authors link to
-    their home servers' pages.
-    """
-    public_url = public_url.rstrip("/")
-    feed = FeedGenerator()
-    feed.id(self_url)
-    feed.title(title)
-    feed.author(name="distwit", uri=public_url)
-    feed.link(href=self_url, rel="self")
-    feed.link(href=public_url + "/", rel="alternate")
-    feed.description(title)
-    feed.generator("distwit")
-    newest = max((post.created_at for post in posts), default=0)
-    feed.updated(_datetime(newest))
-    feed.lastBuildDate(_datetime(newest))
-    for post in posts:
-        if post.deleted:
-            continue
-        author = post.author
-        home = author.home_url.rstrip("/") if author.home_url else public_url
-        url = _status_url(home, author, post.seq)
-        text = xml_safe(post.text)
-        created = _datetime(post.created_at)
-        entry = feed.add_entry(order="append")
-        entry.id(url)
-        entry.guid(url, permalink=True)
-        entry.link(href=url, rel="alternate")
-        entry.title(f"{author.screen_name}: {text}")
-        entry.author(name=author.name or author.handle, uri=f"{home}/{author.handle}")
-        entry.published(created)
-        entry.updated(created)
-        if atom:
-            entry.content(text, type="text")
-        else:
-            entry.description(html.escape(text, quote=False))
-    document: bytes = feed.atom_str(pretty=True) if atom else feed.rss_str(pretty=True)
-    return document
-
-
-def render_person_rss(author: Account, public_url: str, posts: list[Post]) -> bytes:
-    """
-    RSS 2.0 of ``author``'s latest posts, newest first, for feed readers.
-    Deleted posts are left out.
-    """
-    document: bytes = _person_feed(author, public_url, posts, atom=False).rss_str(pretty=True)
-    return document
-
-
-def render_person_atom(author: Account, public_url: str, posts: list[Post]) -> bytes:
-    """
-    Atom of ``author``'s latest posts, newest first, for feed readers.
-    Deleted posts are left out.
-    """
-    document: bytes = _person_feed(author, public_url, posts, atom=True).atom_str(pretty=True)
-    return document
-
-
-__all__ = [
-    "DW_NS",
-    "MAX_FEED_BYTES",
-    "MAX_ITEMS_PER_FEED",
-    "FeedError",
-    "FeedItem",
-    "RangePage",
-    "parse_range_feed",
-    "render_person_atom",
-    "render_person_rss",
-    "render_range_feed",
-    "xml_safe",
-]

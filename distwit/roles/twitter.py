@@ -13,18 +13,18 @@ from twisted.logger import Logger
 from twisted.web.resource import IResource, Resource
 
 from distwit.api.app import API_SECTIONS, TwitterAPI
-from distwit.api.limits import RateLimiter
+from distwit.core.limits import RateLimiter
 from distwit.api.oauth1 import OAuthProvider
 from distwit.config import Settings
-from distwit.oidc.fetch import SafeFetcher
+from distwit.oidc.safe_fetch import SafeFetcher
 from distwit.oidc.keys import SigningKeys
 from distwit.oidc.provider import OIDCProvider
 from distwit.oidc.registrations import StoreRegistrations
 from distwit.oidc.rp import RelyingParty
-from distwit.passwords import PasswordHasher
+from distwit.core.passwords import PasswordHasher
 from distwit.s2s.interfaces import IRequestVerifier, IS2SClient
 from distwit.store.interfaces import IStore
-from distwit.twitter.core import Microblog
+from distwit.core.microblog import Microblog
 from distwit.web.pages import Pages
 from distwit.web.secrets import load_or_create_secret
 
@@ -193,10 +193,10 @@ class TwitterService(MultiService):
             self._federate(reactor, client)
 
     def _federate(self, reactor: Any, client: IS2SClient) -> None:
-        from distwit.twitter.accts import authority_of
-        from distwit.twitter.federation import Federation
-        from distwit.twitter.fetch import Fetcher
-        from distwit.twitter.sync import IPingList, RegistryPingList, StaticPingList, SyncService
+        from distwit.core.accts import authority_of
+        from distwit.federation.follows import Federation
+        from distwit.federation.copier import Fetcher
+        from distwit.federation.sync import IPingList, RegistryPingList, StaticPingList, SyncService
 
         settings = self.settings
         pings: IPingList
@@ -230,7 +230,7 @@ class TwitterService(MultiService):
             return TwitterRoot(
                 self.api.resource(), self.pages.resource(), oauth=oauth, oidc=self.oidc.resource()
             )
-        from distwit.twitter.s2s_resource import FederationAPI, PersonFeeds
+        from distwit.federation.resource import FederationAPI, PersonFeeds
 
         s2s = FederationAPI(self.microblog, self.federation, self.verifier, self.settings.public_url)
         feeds = PersonFeeds(self.microblog, self.settings.public_url)
@@ -243,8 +243,8 @@ class TwitterService(MultiService):
         """
         What the twitter role serves under ``/.well-known/``.
         """
-        from distwit.twitter.accts import authority_of
-        from distwit.twitter.s2s_resource import WebFinger
+        from distwit.core.accts import authority_of
+        from distwit.federation.resource import WebFinger
 
         webfinger = WebFinger(self.microblog, self.settings.public_url,
                               authority_of(self.settings.public_url))

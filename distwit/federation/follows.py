@@ -18,9 +18,9 @@ from twisted.logger import Logger
 from distwit.model import Account
 from distwit.s2s.interfaces import ForbiddenAuthority, IS2SClient, S2SResponseError
 from distwit.store.interfaces import IStore
-from distwit.twitter.accts import BadAcct, authority_of, make_acct, split_acct
-from distwit.twitter.core import NoSuchUser, RuleError
-from distwit.twitter.sync import SyncService
+from distwit.core.accts import BadAcct, authority_of, make_acct, split_acct
+from distwit.core.microblog import NoSuchUser, RuleError
+from distwit.federation.sync import SyncService
 
 #: How many earlier messages of a newly followed remote author to copy.
 HISTORY = 20

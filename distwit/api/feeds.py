@@ -1,0 +1,127 @@
+"""
+Feeds for people: a person's latest posts and the API's timelines, as RSS
+2.0 or Atom.
+
+:func:`render_person_rss` and :func:`render_person_atom`: the latest
+posts, newest first, with permalinks as ids.  The text shows as typed:
+Atom content is ``type="text"``; the RSS description, which readers take
+as HTML, is the text HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Iterable
+
+from feedgen.feed import FeedGenerator
+
+from distwit.core.rss import datetime_of, status_url, xml_safe
+from distwit.model import Account, Post
+
+
+def _latest(posts: Iterable[Post]) -> list[Post]:
+    return sorted(
+        (post for post in posts if not post.deleted),
+        key=lambda post: (post.created_at, post.seq),
+        reverse=True,
+    )
+
+
+def _person_feed(author: Account, public_url: str, posts: list[Post], atom: bool) -> Any:
+    public_url = public_url.rstrip("/")
+    profile = f"{public_url}/{author.handle}"
+    name = author.name or author.handle
+    latest = _latest(posts)
+    updated = datetime_of(latest[0].created_at if latest else author.created_at)
+
+    feed = FeedGenerator()
+    feed.id(profile)
+    feed.title(f"{name} (@{author.screen_name})")
+    feed.author(name=name, uri=profile)
+    # feedgen makes the RSS <link> of the last link given: self goes first.
+    feed.link(href=f"{profile}.{'atom' if atom else 'rss'}", rel="self")
+    feed.link(href=profile, rel="alternate")
+    feed.description(f"The latest posts of {name} (@{author.screen_name})")
+    feed.generator("distwit")
+    feed.updated(updated)
+    feed.lastBuildDate(updated)
+    for post in latest:
+        entry = feed.add_entry(order="append")
+        url = status_url(public_url, author, post.seq)
+        text = xml_safe(post.text)
+        created = datetime_of(post.created_at)
+        entry.id(url)
+        entry.guid(url, permalink=True)
+        entry.link(href=url, rel="alternate")
+        entry.title(f"{author.screen_name}: {text}")
+        entry.published(created)
+        entry.updated(created)
+        if atom:
+            entry.content(text, type="text")
+        else:
+            # Readers take an RSS description as HTML: escaped, the text
+            # shows as typed ("<b>" stays "<b>", not bold).
+            entry.description(html.escape(text, quote=False))
+    return feed
+
+
+def render_timeline_feed(
+    title: str, self_url: str, public_url: str, posts: list[Post], atom: bool
+) -> bytes:
+    """
+    A timeline of the API (``statuses/home_timeline.rss`` and the like) as
+    RSS 2.0 or Atom, in the order given.  Posts of remote authors link to
+    their home servers' pages.
+    """
+    public_url = public_url.rstrip("/")
+    feed = FeedGenerator()
+    feed.id(self_url)
+    feed.title(title)
+    feed.author(name="distwit", uri=public_url)
+    feed.link(href=self_url, rel="self")
+    feed.link(href=public_url + "/", rel="alternate")
+    feed.description(title)
+    feed.generator("distwit")
+    newest = max((post.created_at for post in posts), default=0)
+    feed.updated(datetime_of(newest))
+    feed.lastBuildDate(datetime_of(newest))
+    for post in posts:
+        if post.deleted:
+            continue
+        author = post.author
+        home = author.home_url.rstrip("/") if author.home_url else public_url
+        url = status_url(home, author, post.seq)
+        text = xml_safe(post.text)
+        created = datetime_of(post.created_at)
+        entry = feed.add_entry(order="append")
+        entry.id(url)
+        entry.guid(url, permalink=True)
+        entry.link(href=url, rel="alternate")
+        entry.title(f"{author.screen_name}: {text}")
+        entry.author(name=author.name or author.handle, uri=f"{home}/{author.handle}")
+        entry.published(created)
+        entry.updated(created)
+        if atom:
+            entry.content(text, type="text")
+        else:
+            entry.description(html.escape(text, quote=False))
+    document: bytes = feed.atom_str(pretty=True) if atom else feed.rss_str(pretty=True)
+    return document
+
+
+def render_person_rss(author: Account, public_url: str, posts: list[Post]) -> bytes:
+    """
+    RSS 2.0 of ``author``'s latest posts, newest first, for feed readers.
+    Deleted posts are left out.
+    """
+    document: bytes = _person_feed(author, public_url, posts, atom=False).rss_str(pretty=True)
+    return document
+
+
+def render_person_atom(author: Account, public_url: str, posts: list[Post]) -> bytes:
+    """
+    Atom of ``author``'s latest posts, newest first, for feed readers.
+    Deleted posts are left out.
+    """
+    document: bytes = _person_feed(author, public_url, posts, atom=True).atom_str(pretty=True)
+    return document

@@ -1,0 +1,4 @@
+"""
+The rules of the twitter role (users, posts, follows, timelines, limits,
+passwords): no HTTP and no SQL.
+"""

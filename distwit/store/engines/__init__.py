@@ -1,0 +1,3 @@
+"""
+The database engines: what differs between SQLite and PostgreSQL.
+"""
