@@ -303,7 +303,7 @@ class SignUpTests(PagesTestCase):
         home = browser.get("/home")
         self.assertEqual(home.code, 200)
         self.assertIn('href="/carol">Your profile', home.text)
-        self.assertIsNotNone(self.run_(self.microblog.authenticate("carol", "carol-password")))
+        self.assertIsNotNone(self.run_(self.microblog.authenticate("carol", "carol-password", "127.0.0.1")))
 
     def test_secure_cookies(self) -> None:
         """

@@ -21,7 +21,8 @@ from distwit.model import Account
 from distwit.oidc.keys import SigningKeys
 from distwit.oidc.provider import OIDCProvider
 from distwit.oidc.rp import SignInError, s256
-from distwit.web.pages import ADDRESS_FAILURES, ADDRESS_REMOTE_SIGNINS, Pages
+from distwit.core.microblog import ADDRESS_FAILURES
+from distwit.web.pages import ADDRESS_REMOTE_SIGNINS, Pages
 
 from tests.test_pages import BASE, PASSWORDS, PagesTestCase
 

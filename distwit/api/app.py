@@ -367,7 +367,7 @@ class TwitterAPI:
         handle, sep, password = decoded.partition(":")
         if not sep:
             raise errors.bad_credentials()
-        user = await self.microblog.authenticate(handle, password)
+        user = await self.microblog.authenticate(handle, password, client_address(request))
         if user is None:
             raise errors.bad_credentials()
         return user

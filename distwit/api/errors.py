@@ -72,6 +72,7 @@ RULE_ERRORS: dict[type[core.RuleError], tuple[int, int]] = {
     core.FollowLimit: (161, 403),
     core.AlreadyFavorited: (139, 403),
     core.AccountLocked: (326, 403),
+    core.TooManyWrongPasswords: (88, 429),
 }
 
 

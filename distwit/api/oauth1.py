@@ -45,7 +45,7 @@ from twisted.logger import Logger
 
 from distwit.api import errors
 from distwit.api.errors import TwitterError
-from distwit.http import json_body
+from distwit.http import client_address, json_body
 from distwit.model import Account
 from distwit.core.microblog import RuleError
 from distwit.web.templating import content_security_policy, templates
@@ -396,6 +396,7 @@ class OAuthProvider:
                 user = await self.microblog.authenticate(
                     form.get("session[username_or_email]", form.get("username", "")),
                     form.get("session[password]", form.get("password", "")),
+                    client_address(request),
                 )
             except RuleError as e:
                 return self._page(request, "Try again later", 429, message=str(e))
@@ -425,7 +426,7 @@ class OAuthProvider:
             checked = await self.verify(request, need_token=False)
             handle = request.args.get(b"x_auth_username", [b""])[0].decode("utf-8", "replace")
             password = request.args.get(b"x_auth_password", [b""])[0].decode("utf-8", "replace")
-            user = await self.microblog.authenticate(handle, password)
+            user = await self.microblog.authenticate(handle, password, client_address(request))
             if user is None:
                 raise TwitterError(32, "Could not authenticate you.", 401)
         else:

@@ -24,6 +24,7 @@ from distwit.model import (
     normalize_text,
     post_length,
 )
+from distwit.core.limits import RateLimiter
 from distwit.core.passwords import CredentialCache, PasswordHasher
 from distwit.store.interfaces import DuplicatePost, HandleTaken, IStore
 
@@ -83,6 +84,19 @@ LOCK_WINDOW = 15 * 60
 class AccountLocked(RuleError):
     """
     Too many wrong passwords for this account lately.
+    """
+
+
+#: Wrong passwords from one network address, whatever the accounts, within
+#: ADDRESS_WINDOW seconds; then that address may try no more until the
+#: window ends (against guessing many accounts' passwords from one place).
+ADDRESS_FAILURES = 30
+ADDRESS_WINDOW = 15 * 60
+
+
+class TooManyWrongPasswords(RuleError):
+    """
+    Too many wrong passwords from this network address lately.
     """
 
 
@@ -147,6 +161,10 @@ class Microblog:
         self.max_following = MAX_FOLLOWING
         #: When each account was last given a wrong password (the lock).
         self._failed_sign_ins: dict[str, deque[float]] = {}
+        #: Wrong passwords per network address, whatever the account.
+        self._wrong_from = RateLimiter(
+            clock, window=ADDRESS_WINDOW, limits={"wrong-password": ADDRESS_FAILURES}
+        )
         #: When each author posted in the last day (for the daily limit).
         self._recent_posts: dict[int, deque[int]] = {}
         #: Follows across servers (:class:`distwit.federation.follows.Federation`);
@@ -221,10 +239,29 @@ class Microblog:
         self.log.info("new user {handle}", handle=handle)
         return account
 
-    async def authenticate(self, handle: str, password: str) -> Account | None:
+    async def authenticate(self, handle: str, password: str, address: str) -> Account | None:
         """
-        The local user if ``password`` is theirs, else ``None``.
+        The local user if ``password`` is theirs, else ``None``: the one
+        password check of every door (HTTP Basic, OAuth's authorize form and
+        xAuth, the sign-in page, which OpenID Connect sign-ins use too).
+
+        :param address: the network address the password came from.
+        :raise TooManyWrongPasswords: that address gave too many wrong
+            passwords lately (checked before the password).
+        :raise AccountLocked: the account had too many wrong passwords
+            lately, and this one is not known to be right.
         """
+        if not self._wrong_from.peek(address, "sign-in", "wrong-password").remaining:
+            raise TooManyWrongPasswords(
+                "Too many wrong passwords from your address; try again in"
+                f" {ADDRESS_WINDOW // 60} minutes."
+            )
+        account = await self._check_password(handle, password)
+        if account is None:
+            self._wrong_from.hit(address, "sign-in", "wrong-password")
+        return account
+
+    async def _check_password(self, handle: str, password: str) -> Account | None:
         if not is_valid_handle(handle):
             return None
         known = self._credentials.lookup(handle, password)

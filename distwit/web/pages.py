@@ -56,9 +56,6 @@ SIGNIN_LIFETIME = int(MAX_PENDING_AGE)
 #: Remote sign-ins waiting at most; the oldest go first beyond this.
 MAX_PENDING_SIGNINS = 10000
 
-#: Wrong passwords from one address in a window before it must wait.
-ADDRESS_FAILURES = 30
-
 #: Sign-ins with a home server one address may begin in a window.
 ADDRESS_REMOTE_SIGNINS = 30
 
@@ -205,11 +202,10 @@ class Pages:
         self._rp = rp
         #: Remote sign-ins on their way, by the ``dw_signin`` cookie.
         self._pending: dict[str, tuple[Any, str, float]] = {}
-        #: Per address: wrong passwords, and sign-ins with a home server
-        #: begun (each makes this server fetch from, maybe register with,
-        #: another).
+        #: Per address: sign-ins with a home server begun (each makes this
+        #: server fetch from, maybe register with, another).
         self._limits = RateLimiter(clock, window=ADDRESS_WINDOW, limits={
-            "wrong-password": ADDRESS_FAILURES, "remote-sign-in": ADDRESS_REMOTE_SIGNINS,
+            "remote-sign-in": ADDRESS_REMOTE_SIGNINS,
         })
         #: The :class:`~distwit.api.oauth1.OAuthProvider` (the apps page).
         self._oauth = oauth
@@ -472,18 +468,13 @@ class Pages:
         handle = (self._field(request, "handle") or "").strip()
         password = self._field(request, "password") or ""
         next_path = local_path(self._field(request, "next"))
-        address = client_address(request)
-        if not self._limits.peek(address, "/login", "wrong-password").remaining:
-            return self._login_page(
-                request, visitor, 429, next_path or "", handle,
-                "Too many wrong passwords from your address; try again in 15 minutes.",
-            )
         try:
-            account = await self.microblog.authenticate(handle, password)
+            account = await self.microblog.authenticate(
+                handle, password, client_address(request)
+            )
         except RuleError as e:
             return self._login_page(request, visitor, 429, next_path or "", handle, str(e))
         if account is None:
-            self._limits.hit(address, "/login", "wrong-password")
             return self._login_page(
                 request, visitor, 400, next_path or "", handle, WRONG_CREDENTIALS
             )
@@ -667,7 +658,9 @@ class Pages:
                 request, visitor, 400, password_error="The two new passwords differ."
             )
         try:
-            checked = await self.microblog.authenticate(user.handle, current)
+            checked = await self.microblog.authenticate(
+                user.handle, current, client_address(request)
+            )
         except RuleError as e:
             return await self.settings(request, visitor, 429, password_error=str(e))
         if checked is None:
