@@ -14,6 +14,9 @@ from dataclasses import dataclass
 #: Twitter's handle rule.  Handles compare case-insensitively.
 HANDLE_RE = re.compile(r"\A[A-Za-z0-9_]{1,15}\Z")
 
+#: Larger than every status id (ids are signed 64-bit): the default ``max_id``.
+MAX_STATUS_ID = 2**63 - 1
+
 #: The longest message, in Unicode code points after NFC normalisation.
 MAX_POST_LENGTH = 140
 

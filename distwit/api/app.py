@@ -24,8 +24,7 @@ from distwit.api.render import Shape, status_json, user_json
 from distwit.api.xml import error_xml, to_xml
 from distwit.api.feeds import render_timeline_feed
 from distwit.http import client_address, json_body
-from distwit.model import RESERVED_HANDLES, Account
-from distwit.store.sql import MAX_STATUS_ID
+from distwit.model import MAX_STATUS_ID, RESERVED_HANDLES, Account
 from distwit.core.microblog import Microblog, RuleError
 
 #: Splits ``statuses/show/20.json`` into path and format.
@@ -381,7 +380,7 @@ class TwitterAPI:
 
     async def _user_with_status(self, account: Account, params: Params) -> dict[str, Any]:
         body = user_json(account)
-        latest = await self.microblog.store.latest_post(account.id)
+        latest = await self.microblog.timelines.latest_post(account.id)
         if latest is not None:
             body["status"] = status_json(latest, include_user=False, shape=params.shape())
         return body
@@ -449,7 +448,7 @@ class TwitterAPI:
         shape = params.shape()
         if user is None or not posts:
             return shape
-        favorited = await self.microblog.store.favorited_among(user.id, [p.id for p in posts])
+        favorited = await self.microblog.timelines.favorited_among(user.id, [p.id for p in posts])
         return replace(shape, favorited=frozenset(favorited))
 
     async def _status(self, user: Account | None, params: Params, post: Any) -> dict[str, Any]:
@@ -466,12 +465,12 @@ class TwitterAPI:
 
     async def home_timeline(self, request: Any, user: Any, params: Params) -> Any:
         count, since_id, max_id = await self._timeline_args(params)
-        posts = await self.microblog.store.home_timeline(user.id, count, since_id, max_id)
+        posts = await self.microblog.timelines.home_timeline(user.id, count, since_id, max_id)
         return await self._statuses(user, posts, params)
 
     async def mentions_timeline(self, request: Any, user: Any, params: Params) -> Any:
         count, since_id, max_id = await self._timeline_args(params)
-        posts = await self.microblog.store.mentions_timeline(user.id, count, since_id, max_id)
+        posts = await self.microblog.timelines.mentions_timeline(user.id, count, since_id, max_id)
         return await self._statuses(user, posts, params)
 
     async def _named_user(self, params: Params, resolve: bool = False) -> Account | None:
@@ -509,12 +508,12 @@ class TwitterAPI:
     async def user_timeline(self, request: Any, user: Any, params: Params) -> Any:
         author = await self._named_or_self(params, user, errors.page_not_found("no such user"))
         count, since_id, max_id = await self._timeline_args(params)
-        posts = await self.microblog.store.user_timeline(author.id, count, since_id, max_id)
+        posts = await self.microblog.timelines.user_timeline(author.id, count, since_id, max_id)
         return await self._statuses(user, posts, params)
 
     async def public_timeline(self, request: Any, user: Any, params: Params) -> Any:
         count, since_id, max_id = await self._timeline_args(params)
-        posts = await self.microblog.store.public_timeline(count, since_id, max_id)
+        posts = await self.microblog.timelines.public_timeline(count, since_id, max_id)
         return await self._statuses(user, posts, params)
 
     def _required_id(self, params: Params) -> int:
@@ -533,7 +532,7 @@ class TwitterAPI:
             raise errors.missing_parameter("id")
         posts = {}
         for post_id in ids:
-            post = await self.microblog.store.get_post(post_id)
+            post = await self.microblog.timelines.post(post_id)
             if post is not None and not post.deleted:
                 posts[post_id] = post
         shape = await self._shape(user, params, list(posts.values()))
@@ -554,7 +553,7 @@ class TwitterAPI:
             raise errors.invalid_parameter("q", "at most 500 characters")
         count = params.count(default=15, maximum=100)
         since_id, max_id = params.status_id("since_id"), params.status_id("max_id")
-        posts = await self.microblog.store.search_posts(query, count, since_id, max_id)
+        posts = await self.microblog.timelines.search_posts(query, count, since_id, max_id)
         statuses = await self._statuses(user, posts, params)
         metadata: dict[str, Any] = {
             "completed_in": 0.0,
@@ -586,7 +585,7 @@ class TwitterAPI:
     async def favorites_list(self, request: Any, user: Any, params: Params) -> Any:
         account = await self._named_or_self(params, user, errors.user_not_found())
         count, since_id, max_id = await self._timeline_args(params)
-        posts = await self.microblog.store.favorites_timeline(account.id, count, since_id, max_id)
+        posts = await self.microblog.timelines.favorites_timeline(account.id, count, since_id, max_id)
         return await self._statuses(user, posts, params)
 
     # Users
@@ -608,7 +607,7 @@ class TwitterAPI:
             raise errors.invalid_parameter("screen_name", f"at most {MAX_LOOKUP} users at once")
         found: dict[int, Account] = {}
         for account_id in ids:
-            account = await self.microblog.store.get_account(account_id)
+            account = await self.microblog.timelines.account(account_id)
             if account is not None:
                 found.setdefault(account.id, account)
         for name in names:
@@ -631,7 +630,7 @@ class TwitterAPI:
             raise errors.missing_parameter("q")
         count = params.count(default=20, maximum=20)
         page = params.integer("page", minimum=1, maximum=1000) or 1
-        accounts = await self.microblog.store.search_accounts(query, count, (page - 1) * count)
+        accounts = await self.microblog.timelines.search_accounts(query, count, (page - 1) * count)
         return [await self._user_with_status(account, params) for account in accounts]
 
     # Friendships
@@ -669,9 +668,9 @@ class TwitterAPI:
     async def friendship_show(self, request: Any, user: Any, params: Params) -> Any:
         source = await self._one_user(params, "source_id", "source_screen_name", user)
         target = await self._one_user(params, "target_id", "target_screen_name")
-        store = self.microblog.store
-        following = await store.is_following(source.id, target.id)
-        followed_by = await store.is_following(target.id, source.id)
+        timelines = self.microblog.timelines
+        following = await timelines.is_following(source.id, target.id)
+        followed_by = await timelines.is_following(target.id, source.id)
 
         def side(me: Account, other_follows: bool, follows: bool) -> dict[str, Any]:
             return {
@@ -695,15 +694,15 @@ class TwitterAPI:
     async def friendship_exists(self, request: Any, user: Any, params: Params) -> Any:
         a = await self._one_user(params, "user_id_a", "user_a")
         b = await self._one_user(params, "user_id_b", "user_b")
-        return await self.microblog.store.is_following(a.id, b.id)
+        return await self.microblog.timelines.is_following(a.id, b.id)
 
     async def friendship_lookup(self, request: Any, user: Any, params: Params) -> Any:
         answer = []
         for account in await self._looked_up(params):
             connections = []
-            if await self.microblog.store.is_following(user.id, account.id):
+            if await self.microblog.timelines.is_following(user.id, account.id):
                 connections.append("following")
-            if await self.microblog.store.is_following(account.id, user.id):
+            if await self.microblog.timelines.is_following(account.id, user.id):
                 connections.append("followed_by")
             answer.append({
                 "name": account.name or account.handle,
@@ -723,7 +722,7 @@ class TwitterAPI:
         if before == 0:
             accounts: list[Account] = []
         else:
-            accounts = await self.microblog.store.following_page(
+            accounts = await self.microblog.timelines.following_page(
                 account.id, followers, before, count + 1
             )
         more = len(accounts) > count

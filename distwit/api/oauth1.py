@@ -139,7 +139,6 @@ class OAuthProvider:
     def __init__(self, microblog: Any, clock: Any, public_url: str, secret: bytes) -> None:
         self._templates = templates()
         self.microblog = microblog
-        self.store = microblog.store
         self.clock = clock
         self.public_url = public_url.rstrip("/")
         self.https = self.public_url.startswith("https:")
@@ -152,15 +151,15 @@ class OAuthProvider:
         if not 1 <= len(name) <= 64:
             raise ValueError("an app's name is 1 to 64 characters")
         key, secret = new_key(), new_secret()
-        await self.store.create_app(key, secret, name, owner.id, callback, self._now_ms())
+        await self.microblog.apps.create_app(key, secret, name, owner.id, callback, self._now_ms())
         return key, secret
 
     async def create_access_token(self, consumer_key: str, user: Account) -> tuple[str, str]:
-        app = await self.store.get_app(consumer_key)
+        app = await self.microblog.apps.get_app(consumer_key)
         if app is None:
             raise ValueError(f"no app has the consumer key {consumer_key!r}")
         token, secret = new_key(), new_secret()
-        await self.store.create_token(
+        await self.microblog.apps.create_token(
             token, secret, "access", app["id"], user.id, "", self._now_ms(), None
         )
         return token, secret
@@ -193,13 +192,13 @@ class OAuthProvider:
         token = checked["token"]
         if token is None or token["kind"] != "access" or token["account_id"] is None:
             raise _oauth_error("Invalid or expired token.", 89)
-        user = await self.store.get_account(token["account_id"])
+        user = await self.microblog.timelines.account(token["account_id"])
         if user is None:
             raise _oauth_error("Invalid or expired token.", 89)
         return Credentials(user, token["app_id"], "oauth1")
 
     async def _bearer(self, value: str) -> Credentials:
-        token = await self.store.get_token(value)
+        token = await self.microblog.apps.get_token(value)
         if token is None or token["kind"] != "bearer":
             raise _oauth_error("Invalid or expired token.", 89)
         return Credentials(None, token["app_id"], "bearer")
@@ -242,13 +241,13 @@ class OAuthProvider:
         now = self.clock.seconds()
         if abs(now - timestamp) > TIMESTAMP_WINDOW:
             raise _oauth_error("Timestamp out of bounds.", 135)
-        app = await self.store.get_app(oauth["oauth_consumer_key"])
+        app = await self.microblog.apps.get_app(oauth["oauth_consumer_key"])
         if app is None:
             raise _oauth_error("Could not authenticate you.")
         token = None
         token_secret = ""
         if oauth.get("oauth_token"):
-            token = await self.store.get_token(oauth["oauth_token"])
+            token = await self.microblog.apps.get_token(oauth["oauth_token"])
             if (
                 token is None
                 or token["consumer_key"] != app["consumer_key"]
@@ -268,7 +267,7 @@ class OAuthProvider:
         }[method]
         if not verify(signed, app["consumer_secret"], token_secret):
             raise _oauth_error("Could not authenticate you.")
-        fresh = await self.store.use_nonce(
+        fresh = await self.microblog.apps.use_nonce(
             app["consumer_key"], oauth.get("oauth_token", ""), oauth["oauth_nonce"],
             timestamp, int(now) - 2 * TIMESTAMP_WINDOW,
         )
@@ -317,7 +316,7 @@ class OAuthProvider:
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise TwitterError(32, "oauth_callback must be an http(s) URL or oob.", 401)
         token, secret = new_key(), new_secret()
-        await self.store.create_token(
+        await self.microblog.apps.create_token(
             token, secret, "request", checked["app"]["id"], None, callback,
             self._now_ms(), self._now_ms() + REQUEST_TOKEN_LIFETIME * 1000,
         )
@@ -332,7 +331,7 @@ class OAuthProvider:
 
     async def _request_token_for_page(self, request: Any) -> dict[str, Any] | None:
         value = request.args.get(b"oauth_token", [b""])[0].decode("utf-8", "replace")
-        token = await self.store.get_token(value) if value else None
+        token = await self.microblog.apps.get_token(value) if value else None
         if (
             token is None
             or token["kind"] != "request"
@@ -386,7 +385,7 @@ class OAuthProvider:
             if not hmac.compare_digest(form.get("csrf", ""), self._csrf(token["token"])):
                 return self._page(request, "Try again", 403, message="The form was stale.")
             if "deny" in form:
-                await self.store.delete_token(token["token"])
+                await self.microblog.apps.delete_token(token["token"])
                 if token["callback"] == "oob":
                     return self._page(request, "Access denied",
                                       message=f"{app_name} will not have access.")
@@ -404,7 +403,7 @@ class OAuthProvider:
                 error = "That handle and password do not match."
             else:
                 verifier = secrets.token_hex(4) if token["callback"] == "oob" else new_key()
-                if not await self.store.approve_token(token["token"], user.id, verifier):
+                if not await self.microblog.apps.approve_token(token["token"], user.id, verifier):
                     return self._page(request, "This link has expired", 400,
                                       message="Start again from the app.")
                 if token["callback"] == "oob":
@@ -440,12 +439,12 @@ class OAuthProvider:
                 or not hmac.compare_digest(verifier, token["verifier"])
             ):
                 raise TwitterError(89, "Invalid or expired token.", 401)
-            await self.store.delete_token(token["token"])
-            user = await self.store.get_account(token["account_id"])
+            await self.microblog.apps.delete_token(token["token"])
+            user = await self.microblog.timelines.account(token["account_id"])
             if user is None:
                 raise TwitterError(89, "Invalid or expired token.", 401)
         token_value, secret = new_key(), new_secret()
-        await self.store.create_token(
+        await self.microblog.apps.create_token(
             token_value, secret, "access", checked["app"]["id"], user.id, "",
             self._now_ms(), None,
         )
@@ -467,7 +466,7 @@ class OAuthProvider:
             raise TwitterError(99, "Unable to verify your credentials.", 403) from None
 
         async def check() -> Any:
-            app = await self.store.get_app(key)
+            app = await self.microblog.apps.get_app(key)
             if app is None or not hmac.compare_digest(app["consumer_secret"], secret):
                 raise TwitterError(99, "Unable to verify your credentials.", 403)
             return app
@@ -483,7 +482,7 @@ class OAuthProvider:
         if request.args.get(b"grant_type", [b""])[0] != b"client_credentials":
             raise TwitterError(170, "Missing required parameter: grant_type.", 400)
         token = new_secret()
-        await self.store.create_token(
+        await self.microblog.apps.create_token(
             token, "", "bearer", app["id"], None, "", self._now_ms(), None
         )
         return json_body(request, {"token_type": "bearer", "access_token": token})
@@ -495,10 +494,10 @@ class OAuthProvider:
     async def _invalidate(self, request: Any) -> bytes:
         app = await self._app_from_basic(request)
         value = request.args.get(b"access_token", [b""])[0].decode("utf-8", "replace")
-        token = await self.store.get_token(value) if value else None
+        token = await self.microblog.apps.get_token(value) if value else None
         if token is None or token["kind"] != "bearer" or token["app_id"] != app["id"]:
             raise TwitterError(89, "Invalid or expired token.", 401)
-        await self.store.delete_token(value)
+        await self.microblog.apps.delete_token(value)
         return json_body(request, {"access_token": value})
 
 

@@ -24,8 +24,12 @@ from distwit.model import (
     normalize_text,
     post_length,
 )
+from distwit.core.apps import Apps
 from distwit.core.limits import RateLimiter
+from distwit.core.oidc import OIDCRecords
 from distwit.core.passwords import CredentialCache, PasswordHasher
+from distwit.core.sessions import Sessions
+from distwit.core.timelines import Timelines
 from distwit.store.interfaces import DuplicatePost, HandleTaken, IStore
 
 #: The shortest password a new user may choose.
@@ -151,6 +155,11 @@ class Microblog:
 
     def __init__(self, store: IStore, hasher: PasswordHasher, clock: Any) -> None:
         self.store = store
+        #: What the faces read and keep, through the rules of each area.
+        self.timelines = Timelines(store)
+        self.apps = Apps(store)
+        self.sessions = Sessions(store)
+        self.oidc = OIDCRecords(store)
         self._hasher = hasher
         self._clock = clock
         self._credentials = CredentialCache(clock)
@@ -289,6 +298,14 @@ class Microblog:
             return account
         self._failed_sign_ins.setdefault(handle.lower(), deque()).append(self._clock.seconds())
         return None
+
+    async def remote_account(self, handle: str, authority: str) -> Account:
+        """
+        The account of ``handle@authority`` (another server's user), created
+        here if this server never heard of it.
+        """
+        account: Account = await self.store.ensure_account(handle, authority, self.now_ms())
+        return account
 
     async def set_password(self, account: Account, password: str) -> None:
         if len(password) < MIN_PASSWORD_LENGTH:

@@ -336,7 +336,6 @@ class OIDCProvider:
 
     def __init__(self, microblog: Microblog, keys: SigningKeys, issuer: str, clock: Any) -> None:
         self.microblog = microblog
-        self.store = microblog.store
         self.keys = keys
         self.issuer = issuer.rstrip("/")
         #: OpenID Connect needs https, but on loopback (development).
@@ -514,7 +513,7 @@ class OIDCProvider:
         client = Client(info["client_id"], info.get("client_secret") or "", dict(metadata))
         self._remember(client)
         request.writes.append(
-            self.store.create_oidc_client(
+            self.microblog.oidc.create_oidc_client(
                 client.client_id, client.client_secret, json.dumps(metadata),
                 int(self._now() * 1000),
             )
@@ -546,7 +545,7 @@ class OIDCProvider:
             return None
         if client_id in self._clients:
             return self._clients[client_id]
-        row = await self.store.get_oidc_client(client_id)
+        row = await self.microblog.oidc.get_oidc_client(client_id)
         if row is None:
             return None
         client = Client(row["client_id"], row["client_secret"], json.loads(row["metadata"]))
@@ -668,7 +667,7 @@ class OIDCProvider:
         before, else send back ``consent_required``.
         """
         client_id = grant.request.payload.client_id
-        grants = await self.store.oidc_grants_of(user.id)
+        grants = await self.microblog.oidc.oidc_grants_of(user.id)
         if any(g["client_id"] == client_id for g in grants):
             return await self.authorize(params, user, True, auth_time)
         return self.refuse(grant, ConsentRequiredError(
@@ -709,7 +708,7 @@ class OIDCProvider:
         if not location:
             raise ConsentError("This sign-in request cannot be answered.")
         if approve:
-            await self.store.record_oidc_grant(user.id, found.client_id, int(self._now() * 1000))
+            await self.microblog.oidc.record_oidc_grant(user.id, found.client_id, int(self._now() * 1000))
         return str(location)
 
     # JSON endpoints

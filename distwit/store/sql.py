@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from distwit import entities
-from distwit.model import Account, Post
+from distwit.model import MAX_STATUS_ID, Account, Post
 from distwit.store.interfaces import (
     DuplicatePost,
     HandleTaken,
@@ -34,8 +34,6 @@ T = TypeVar("T")
 ID_EPOCH_MS = 1288834974657
 #: Low bits of a status id left for posts within the same millisecond.
 ID_SEQUENCE_BITS = 22
-#: Larger than every status id: the default ``max_id``.
-MAX_STATUS_ID = 2**63 - 1
 
 
 class DatabaseURLError(ValueError):

@@ -36,10 +36,9 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from distwit.core.limits import RateLimiter
 from distwit.http import client_address
-from distwit.model import Account, Post, is_valid_handle
+from distwit.model import MAX_STATUS_ID, Account, Post, is_valid_handle
 from distwit.oidc.provider import ConsentError
 from distwit.oidc.rp import MAX_PENDING_AGE, SignInError
-from distwit.store.sql import MAX_STATUS_ID
 from distwit.core.accts import authority_of
 from distwit.core.microblog import MIN_PASSWORD_LENGTH, Microblog, NoSuchUser, RuleError
 from distwit.web.templating import content_security_policy, templates
@@ -210,7 +209,6 @@ class Pages:
         #: The :class:`~distwit.api.oauth1.OAuthProvider` (the apps page).
         self._oauth = oauth
         self._public_url = public_url.rstrip("/")
-        self._store = microblog.store
         self._secret = secret
         self._clock = clock
         self._open_registration = open_registration
@@ -356,7 +354,7 @@ class Pages:
         """
         ``GET /``: everyone's posts, newest first.
         """
-        posts = await self._store.public_timeline(PAGE_SIZE + 1, None, self._max_id(request))
+        posts = await self.microblog.timelines.public_timeline(PAGE_SIZE + 1, None, self._max_id(request))
         return self._render(request, "public.html", visitor, **self._timeline("/", posts))
 
     async def apps(self, request: Any, visitor: Visitor, status: int = 200,
@@ -370,8 +368,8 @@ class Pages:
             raise PageError(404, "No apps here", "This server has no OAuth.")
         return self._render(
             request, "apps.html", visitor, status,
-            apps=await self._store.apps_of(user.id),
-            tokens=await self._store.tokens_of(user.id),
+            apps=await self.microblog.apps.apps_of(user.id),
+            tokens=await self.microblog.apps.tokens_of(user.id),
             name=name, callback=callback, error=error,
         )
 
@@ -393,9 +391,9 @@ class Pages:
         self._check_csrf(request, visitor)
         user = self._member(visitor, "/settings/apps")
         token = self._field(request, "token") or ""
-        mine = {t["token"] for t in await self._store.tokens_of(user.id)}
+        mine = {t["token"] for t in await self.microblog.apps.tokens_of(user.id)}
         if token in mine:
-            await self._store.delete_token(token)
+            await self.microblog.apps.delete_token(token)
         return self._redirect(request, "/settings/apps")
 
     async def clients(self, request: Any, visitor: Visitor) -> bytes:
@@ -680,7 +678,7 @@ class Pages:
         """
         user = self._member(visitor, "/settings/servers")
         grants = []
-        for grant in await self._store.oidc_grants_of(user.id):
+        for grant in await self.microblog.oidc.oidc_grants_of(user.id):
             metadata = json.loads(grant["metadata"])
             uris = metadata.get("redirect_uris") or [""]
             grants.append({
@@ -695,7 +693,7 @@ class Pages:
     async def forget_server(self, request: Any, visitor: Visitor) -> bytes:
         self._check_csrf(request, visitor)
         user = self._member(visitor, "/settings/servers")
-        await self._store.delete_oidc_grant(user.id, self._field(request, "client") or "")
+        await self.microblog.oidc.delete_oidc_grant(user.id, self._field(request, "client") or "")
         return self._redirect(request, "/settings/servers")
 
     async def logout(self, request: Any, visitor: Visitor) -> bytes:
@@ -704,7 +702,7 @@ class Pages:
         """
         self._check_csrf(request, visitor)
         if visitor.session_hash is not None:
-            await self._store.delete_session(visitor.session_hash)
+            await self.microblog.sessions.delete_session(visitor.session_hash)
         self._clear_cookie(request, SESSION_COOKIE)
         return self._redirect(request, "/")
 
@@ -736,7 +734,7 @@ class Pages:
         """
         account = await self._local_user(handle)
         max_id = self._max_id(request)
-        posts = await self._store.user_timeline(account.id, PAGE_SIZE + 1, None, max_id)
+        posts = await self.microblog.timelines.user_timeline(account.id, PAGE_SIZE + 1, None, max_id)
         following = None
         if visitor.user is not None and visitor.user.id != account.id:
             following = await self.microblog.is_following(visitor.user, account)
@@ -789,7 +787,7 @@ class Pages:
                          draft: str = "", error: str | None = None) -> bytes:
         assert visitor.user is not None
         max_id = self._max_id(request)
-        posts = await self._store.home_timeline(visitor.user.id, PAGE_SIZE + 1, None, max_id)
+        posts = await self.microblog.timelines.home_timeline(visitor.user.id, PAGE_SIZE + 1, None, max_id)
         return self._render(
             request, "home.html", visitor, status,
             draft=draft, error=error, **self._timeline("/home", posts),
@@ -879,7 +877,7 @@ class Pages:
                 return account
             except NoSuchUser:
                 pass
-        return await self._store.ensure_account(handle, authority, self._now_ms())
+        return await self.microblog.remote_account(handle, authority)
 
     def _lists(self, request: Any) -> dict[str, list[str]]:
         """
@@ -1013,10 +1011,10 @@ class Pages:
             token = self._cookie(request, SESSION_COOKIE)
             if token is not None:
                 hashed = session_hash(token)
-                found = await self._store.get_session(hashed, self._now_ms())
+                found = await self.microblog.sessions.get_session(hashed, self._now_ms())
                 if found is not None:
                     account_id, csrf, signed_in_at = found
-                    account = await self._store.get_account(account_id)
+                    account = await self.microblog.timelines.account(account_id)
                     if account is not None:
                         return Visitor(account, hashed, csrf, signed_in_at)
             # Ended or expired: stop the browser sending it.
@@ -1051,10 +1049,10 @@ class Pages:
         so a session id planted before sign-in is worth nothing).
         """
         if visitor.session_hash is not None:
-            await self._store.delete_session(visitor.session_hash)
+            await self.microblog.sessions.delete_session(visitor.session_hash)
         token = secrets.token_urlsafe(32)
         now = self._now_ms()
-        await self._store.create_session(
+        await self.microblog.sessions.create_session(
             session_hash(token),
             account.id,
             secrets.token_urlsafe(32),

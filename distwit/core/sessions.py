@@ -1,0 +1,31 @@
+"""
+Web sessions: who is signed in to the pages.  Only a hash of the cookie is
+kept, so a copy of the database signs nobody in.
+"""
+
+from __future__ import annotations
+
+from distwit.store.interfaces import IStore
+
+
+class Sessions:
+    def __init__(self, store: IStore) -> None:
+        self._store = store
+
+    async def create_session(
+        self, session_hash: str, account_id: int, csrf_token: str, created_at: int,
+        expires_at: int,
+    ) -> None:
+        await self._store.create_session(
+            session_hash, account_id, csrf_token, created_at, expires_at
+        )
+
+    async def get_session(self, session_hash: str, now: int) -> tuple[int, str, int] | None:
+        """
+        ``(account id, CSRF token, created at)`` of a live session.
+        """
+        found: tuple[int, str, int] | None = await self._store.get_session(session_hash, now)
+        return found
+
+    async def delete_session(self, session_hash: str) -> None:
+        await self._store.delete_session(session_hash)

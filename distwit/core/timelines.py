@@ -1,0 +1,131 @@
+"""
+What people read: timelines, searches, follow lists and single posts and
+accounts, for every face (the API, the pages, the feeds).
+
+The faces read through here, never from the store itself, so a rule about
+who may see what (a block, a suspended account) has one place to live.
+"""
+
+from __future__ import annotations
+
+from distwit.model import Account, Post
+from distwit.store.interfaces import IStore
+
+
+class Timelines:
+    """
+    Reads of one twitter server.  Timelines are newest first; ``since_id``
+    is exclusive and ``max_id`` inclusive (``None``: no bound).
+    """
+
+    def __init__(self, store: IStore) -> None:
+        self._store = store
+
+    async def home_timeline(
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None
+    ) -> list[Post]:
+        """
+        The user's own posts and those of everyone they follow.
+        """
+        posts: list[Post] = await self._store.home_timeline(account_id, count, since_id, max_id)
+        return posts
+
+    async def user_timeline(
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None
+    ) -> list[Post]:
+        """
+        One author's posts.
+        """
+        posts: list[Post] = await self._store.user_timeline(account_id, count, since_id, max_id)
+        return posts
+
+    async def public_timeline(
+        self, count: int, since_id: int | None, max_id: int | None
+    ) -> list[Post]:
+        """
+        The posts of this server's own users.
+        """
+        posts: list[Post] = await self._store.public_timeline(count, since_id, max_id)
+        return posts
+
+    async def mentions_timeline(
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None
+    ) -> list[Post]:
+        """
+        Posts that mention the user.
+        """
+        posts: list[Post] = await self._store.mentions_timeline(
+            account_id, count, since_id, max_id
+        )
+        return posts
+
+    async def favorites_timeline(
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None
+    ) -> list[Post]:
+        """
+        The posts the user favorited, latest favorite first.
+        """
+        posts: list[Post] = await self._store.favorites_timeline(
+            account_id, count, since_id, max_id
+        )
+        return posts
+
+    async def search_posts(
+        self, query: str, count: int, since_id: int | None, max_id: int | None
+    ) -> list[Post]:
+        """
+        Posts whose text holds ``query``.
+        """
+        posts: list[Post] = await self._store.search_posts(query, count, since_id, max_id)
+        return posts
+
+    async def favorited_among(self, account_id: int, post_ids: list[int]) -> set[int]:
+        """
+        Which of ``post_ids`` the account favorited.
+        """
+        found: set[int] = await self._store.favorited_among(account_id, post_ids)
+        return found
+
+    async def following_page(
+        self, account_id: int, followers: bool, before: int | None, count: int
+    ) -> list[Account]:
+        """
+        Up to ``count`` accounts the account follows (``followers``: that
+        follow it) with an id below ``before``, highest id first.
+        """
+        page: list[Account] = await self._store.following_page(
+            account_id, followers, before, count
+        )
+        return page
+
+    async def is_following(self, follower_id: int, followee_id: int) -> bool:
+        following: bool = await self._store.is_following(follower_id, followee_id)
+        return following
+
+    async def search_accounts(self, query: str, count: int, offset: int) -> list[Account]:
+        """
+        Accounts whose handle or name holds ``query``, local ones first.
+        """
+        found: list[Account] = await self._store.search_accounts(query, count, offset)
+        return found
+
+    async def account(self, account_id: int) -> Account | None:
+        found: Account | None = await self._store.get_account(account_id)
+        return found
+
+    async def post(self, post_id: int) -> Post | None:
+        """
+        The post, its tombstone if deleted, or ``None``.
+        """
+        found: Post | None = await self._store.get_post(post_id)
+        return found
+
+    async def latest_post(self, account_id: int) -> Post | None:
+        """
+        The author's newest live post.
+        """
+        found: Post | None = await self._store.latest_post(account_id)
+        return found
+
+
+__all__ = ["Timelines"]
