@@ -22,7 +22,8 @@ from twisted.web.resource import Resource
 from distwit.model import Account
 from distwit.core.microblog import Microblog
 from distwit.roles.twitter import TwitterRoot
-from distwit.web.pages import EXPIRED_FORM, SESSION_LIFETIME, Pages
+from distwit.web.pages import Pages
+from distwit.web.site import EXPIRED_FORM, SESSION_LIFETIME
 
 from tests.support import cheap_hasher, synchronous_sqlite_store
 

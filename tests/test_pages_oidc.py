@@ -22,7 +22,8 @@ from distwit.oidc.keys import SigningKeys
 from distwit.oidc.provider import OIDCProvider
 from distwit.oidc.rp import SignInError, s256
 from distwit.core.microblog import ADDRESS_FAILURES
-from distwit.web.pages import ADDRESS_REMOTE_SIGNINS, Pages
+from distwit.web.pages import Pages
+from distwit.web.signin import ADDRESS_REMOTE_SIGNINS
 
 from tests.test_pages import BASE, PASSWORDS, PagesTestCase
 
