@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Coroutine, TypeVar
@@ -22,7 +21,8 @@ from twisted.web.resource import Resource
 from distwit.model import Account
 from distwit.core.microblog import Microblog
 from distwit.roles.twitter import TwitterRoot
-from distwit.web.pages import EXPIRED_FORM, SESSION_LIFETIME, Pages
+from distwit.web.pages import Pages
+from distwit.web.site import EXPIRED_FORM, SESSION_LIFETIME
 
 from tests.support import cheap_hasher, synchronous_sqlite_store
 
@@ -303,7 +303,9 @@ class SignUpTests(PagesTestCase):
         home = browser.get("/home")
         self.assertEqual(home.code, 200)
         self.assertIn('href="/carol">Your profile', home.text)
-        self.assertIsNotNone(self.run_(self.microblog.authenticate("carol", "carol-password", "127.0.0.1")))
+        self.assertIsNotNone(
+            self.run_(self.microblog.authenticate("carol", "carol-password", "127.0.0.1"))
+        )
 
     def test_secure_cookies(self) -> None:
         """
@@ -757,6 +759,7 @@ class ResourceTests(PagesTestCase):
         page = self.browser().request("PUT", "/home")
         self.assertEqual(page.code, 405)
         self.assertHTML(page)
+        self.assertEqual(sorted(page.header("allow").split(", ")), ["GET", "HEAD", "POST"])
 
     def test_unexpected_error(self) -> None:
         """
@@ -785,6 +788,17 @@ class ResourceTests(PagesTestCase):
         missing = self.browser().get("/static/other.css")
         self.assertEqual(missing.code, 404)
         self.assertHTML(missing)
+
+    def test_no_apps_without_oauth(self) -> None:
+        """
+        On a server without OAuth, the apps page and its form are a 404
+        page for a member.
+        """
+        browser = self.signed_in("alice")
+        self.assertEqual(browser.get("/settings/apps").code, 404)
+        page = browser.submit("/settings", {"name": "App", "callback": ""}, "/settings/apps")
+        self.assertEqual(page.code, 404)
+        self.assertIn("This server has no OAuth.", page.text)
 
     def test_mounted_at_the_root(self) -> None:
         """

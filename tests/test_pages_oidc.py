@@ -22,7 +22,7 @@ from distwit.oidc.keys import SigningKeys
 from distwit.oidc.provider import OIDCProvider
 from distwit.oidc.rp import SignInError, s256
 from distwit.core.microblog import ADDRESS_FAILURES
-from distwit.web.pages import ADDRESS_REMOTE_SIGNINS, Pages
+from distwit.web.signin import ADDRESS_REMOTE_SIGNINS
 
 from tests.test_pages import BASE, PASSWORDS, PagesTestCase
 
@@ -156,7 +156,9 @@ class ConsentTests(OIDCPagesTestCase):
         self.assertIn('<strong class="consent-host">rp.example</strong>', page.text)
         self.assertIn("Example RP", page.text)
         self.assertEqual(page.header("x-frame-options"), "DENY")
-        self.assertIn("form-action 'self' https://rp.example;", page.header("content-security-policy"))
+        self.assertIn(
+            "form-action 'self' https://rp.example;", page.header("content-security-policy")
+        )
 
     def test_approve(self) -> None:
         """

@@ -1,0 +1,173 @@
+"""
+The pages anyone reads and a member's own timeline: the public timeline,
+profiles with follow buttons, the home page with its post box, the page
+for client authors, and the static files.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any
+
+from twisted.web.iweb import IRequest
+
+from distwit.core.microblog import NoSuchUser, RuleError
+from distwit.model import Account, Post, is_valid_handle
+from distwit.web.site import PAGE_SIZE, PageError, Site, Visitor, login_url, page
+
+
+class PublicPages:
+    """
+    :param site: the plumbing the pages are mounted on.
+    :param public_url: where this site is, for the page for client authors.
+    """
+
+    def __init__(self, site: Site, public_url: str) -> None:
+        self.site = site
+        self.microblog = site.microblog
+        self._public_url = public_url.rstrip("/")
+        folder = files("distwit.web") / "static"
+        self._static = {
+            "site.css": (b"text/css; charset=utf-8", (folder / "site.css").read_bytes()),
+            "compose.js": (
+                b"text/javascript; charset=utf-8", (folder / "compose.js").read_bytes()
+            ),
+        }
+
+    @page("GET", "/")
+    async def public(self, request: IRequest, visitor: Visitor) -> bytes:
+        """
+        ``GET /``: everyone's posts, newest first.
+        """
+        posts = await self.microblog.timelines.public_timeline(
+            PAGE_SIZE + 1, None, self.site.max_id(request)
+        )
+        return self.site.render(request, "public.html", visitor, **_timeline("/", posts))
+
+    @page("GET", "/home")
+    async def home(self, request: IRequest, visitor: Visitor) -> bytes:
+        """
+        ``GET /home``: the post box and the signed-in user's home timeline.
+        """
+        self.site.member(visitor, "/home")
+        return await self._home_page(request, visitor)
+
+    @page("POST", "/home")
+    async def post(self, request: IRequest, visitor: Visitor) -> bytes:
+        """
+        ``POST /home``: a new post by the signed-in user.  A post the rules
+        refuse shows the page again (400) with the text kept.
+        """
+        self.site.check_csrf(request, visitor)
+        user = self.site.member(visitor, "/home")
+        text = self.site.field(request, "status") or ""
+        try:
+            await self.microblog.post(user, text, source="web")
+        except RuleError as e:
+            return await self._home_page(request, visitor, 400, text, str(e))
+        return self.site.redirect(request, "/home")
+
+    @page("GET", "/<handle>")
+    async def profile(self, request: IRequest, visitor: Visitor, handle: str) -> bytes:
+        """
+        ``GET /{handle}``: a local user, their counts and posts, and a
+        follow or unfollow button for someone else signed in.
+        """
+        account = await self._local_user(handle)
+        posts = await self.microblog.timelines.user_timeline(
+            account.id, PAGE_SIZE + 1, None, self.site.max_id(request)
+        )
+        following = None
+        if visitor.user is not None and visitor.user.id != account.id:
+            following = await self.microblog.is_following(visitor.user, account)
+        return self.site.render(
+            request, "profile.html", visitor,
+            account=account, following=following,
+            **_timeline("/" + account.handle, posts),
+        )
+
+    @page("POST", "/<handle>/follow", follow=True)
+    @page("POST", "/<handle>/unfollow", follow=False)
+    async def follow(self, request: IRequest, visitor: Visitor, handle: str,
+                     follow: bool) -> bytes:
+        """
+        ``POST /{handle}/follow`` and ``/unfollow``, then back to the profile.
+        """
+        self.site.check_csrf(request, visitor)
+        account = await self._local_user(handle)
+        back = "/" + account.handle
+        if visitor.user is None:
+            return self.site.redirect(request, login_url(back))
+        if follow and not visitor.user.is_local and not visitor.user.home_url:
+            raise PageError(
+                400, "Not followed",
+                f"Your home server, {visitor.user.authority}, is not a distwit server this "
+                "server can reach, so it could not learn of the follow: follow from there.",
+            )
+        try:
+            if follow:
+                await self.microblog.follow(visitor.user, account)
+            else:
+                await self.microblog.unfollow(visitor.user, account)
+        except RuleError as e:
+            raise PageError(400, "Not followed", str(e)) from None
+        return self.site.redirect(request, back)
+
+    @page("GET", "/docs/clients")
+    async def clients(self, request: IRequest, visitor: Visitor) -> bytes:
+        """
+        ``GET /docs/clients``: how to point Twitter libraries here.
+        """
+        return self.site.render(
+            request, "clients.html", visitor,
+            base=self._public_url,
+            authority=self._public_url.split("//", 1)[-1],
+            https=self._public_url.startswith("https:"),
+        )
+
+    @page("GET", "/static/<name>", guarded=False)
+    async def static(self, request: IRequest, name: str) -> bytes:
+        """
+        ``/static/site.css`` and ``/static/compose.js``, read once at start.
+        """
+        found = self._static.get(name)
+        if found is None:
+            return await self.site.serve(request, self.site.not_found)
+        content_type, body = found
+        request.setHeader(b"content-type", content_type)
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        request.setHeader(b"cache-control", b"public, max-age=3600")
+        return body
+
+    async def _home_page(self, request: IRequest, visitor: Visitor, status: int = 200,
+                         draft: str = "", error: str | None = None) -> bytes:
+        assert visitor.user is not None
+        posts = await self.microblog.timelines.home_timeline(
+            visitor.user.id, PAGE_SIZE + 1, None, self.site.max_id(request)
+        )
+        return self.site.render(
+            request, "home.html", visitor, status,
+            draft=draft, error=error, **_timeline("/home", posts),
+        )
+
+    async def _local_user(self, handle: str) -> Account:
+        if is_valid_handle(handle):
+            try:
+                account = await self.microblog.user(handle)
+            except NoSuchUser:
+                pass
+            else:
+                if account.is_local:
+                    return account
+        raise PageError(404, "No such user", "Nobody here has that handle.")
+
+
+def _timeline(path: str, posts: list[Post]) -> dict[str, Any]:
+    """
+    One page of ``posts`` (fetched one too many, to know whether there are
+    older ones) and the link to the next page.
+    """
+    older_url = None
+    if len(posts) > PAGE_SIZE:
+        older_url = f"{path}?max_id={posts[PAGE_SIZE - 1].id - 1}"
+    return {"posts": posts[:PAGE_SIZE], "older_url": older_url}
