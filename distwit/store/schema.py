@@ -9,6 +9,7 @@ database, before the reactor runs.
 
 from __future__ import annotations
 
+import os
 import re
 from importlib import resources
 from typing import Any, Protocol
@@ -29,6 +30,42 @@ class Engine(Protocol):
     def is_unique_violation(self, error: BaseException) -> bool: ...
     def lock_for_migrations(self, cursor: Any) -> None: ...
     def begin_migrations(self, connection: Any) -> None: ...
+
+
+class DatabaseURLError(ValueError):
+    """
+    The database setting names no engine distwit knows.
+    """
+
+
+def engine_for(database: str, data_dir: str) -> Engine:
+    """
+    The engine for a ``--database`` setting.
+
+    - empty: SQLite file ``distwit.sqlite3`` in the data folder;
+    - ``sqlite:PATH`` or ``sqlite:///PATH``: that SQLite file (relative
+      paths are taken from the data folder);
+    - ``postgresql://...`` or ``postgres://...``: PostgreSQL.
+    """
+    from distwit.store.engines.postgres import PostgresEngine
+    from distwit.store.engines.sqlite import SQLiteEngine
+
+    if not database:
+        return SQLiteEngine(os.path.join(data_dir, "distwit.sqlite3"))
+    if database.startswith(("postgresql://", "postgres://")):
+        return PostgresEngine(database)
+    if database.startswith("sqlite:"):
+        path = database[len("sqlite:") :]
+        if path.startswith("///"):
+            path = path[2:]
+        elif path.startswith("//"):
+            path = path[2:]
+        if not path:
+            raise DatabaseURLError("sqlite: needs a file name, as in sqlite:distwit.sqlite3")
+        return SQLiteEngine(os.path.join(data_dir, path))
+    raise DatabaseURLError(
+        f"unknown database {database!r}: use sqlite:PATH or postgresql://USER@HOST/NAME"
+    )
 
 
 def migrations() -> list[tuple[int, str, str]]:
