@@ -5,16 +5,18 @@ The storage suite, run on SQLite always and on PostgreSQL when
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import reactor
+from twisted.internet.testing import MemoryReactorClock
 from twisted.internet.defer import gatherResults, inlineCallbacks
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
 from distwit.store.interfaces import DuplicatePost, HandleTaken, IStore
-from distwit.store.schema import migrations, prepare_database, schema_version
+from distwit.store.schema import SchemaTooNew, migrations, prepare_database, schema_version
 from distwit.store.sql import SQLStore, status_id_floor
 
 from tests.support import (
@@ -57,6 +59,46 @@ class StoreTestsMixin:
         """
         self.assertEqual(prepare_database(self.engine), [])
         self.assertEqual(schema_version(self.engine), migrations()[-1][0])
+
+    def record_version(self, version: int) -> None:
+        """
+        Record ``version`` as applied, as a newer distwit would have.
+        """
+        connection = self.engine.connect()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(
+                self.engine.convert("INSERT INTO schema_version (version, name) VALUES (?, ?)"),
+                (version, f"{version:03}_from_the_future.sql"),
+            )
+            connection.commit()
+        finally:
+            connection.close()
+
+    def test_newer_database_refused(self) -> None:
+        """
+        A database a newer distwit has migrated is refused with a message
+        naming its version, the newest this code knows, and what to do;
+        nothing is changed.
+        """
+        newest = migrations()[-1][0]
+        self.record_version(newest + 2)
+        error = self.assertRaises(SchemaTooNew, prepare_database, self.engine)
+        message = str(error)
+        self.assertIn(f"version {newest + 2} of the twitter role's schema", message)
+        self.assertIn(f"newer than this distwit knows (version {newest})", message)
+        self.assertIn("Run that newer distwit, or restore a backup", message)
+        self.assertEqual(schema_version(self.engine), newest + 2)
+
+    def test_unknown_change_refused(self) -> None:
+        """
+        A database recording a change number this code never had (004, the
+        gap in the numbers) is refused too.
+        """
+        self.record_version(4)
+        error = self.assertRaises(SchemaTooNew, prepare_database, self.engine)
+        self.assertEqual(error.unknown, [4])
+        self.assertIn("does not have (4;", str(error))
 
     @inlineCallbacks
     def test_create_user_case_insensitive(self):
@@ -548,3 +590,57 @@ class PostgresStoreTests(
         assert url is not None
         wipe_postgres(url)
         return PostgresEngine(url)
+
+
+class NewerDatabaseStartTests(SynchronousTestCase):
+    """
+    A server started on a database from a newer distwit exits with the
+    refusal as its message, not a traceback.
+    """
+
+    def start_on(self, engine: Any, database: str) -> str:
+        from distwit.tap import Options, makeService
+
+        prepare_database(engine)
+        connection = engine.connect()
+        try:
+            connection.cursor().execute(
+                "INSERT INTO schema_version (version, name) VALUES (99, '099_future.sql')"
+            )
+            connection.commit()
+        finally:
+            connection.close()
+        options = Options()
+        arguments = ["--data", self.data, "--role", "twitter"]
+        options.parseOptions(arguments + (["--database", database] if database else []))
+        error = self.assertRaises(SystemExit, makeService, options, MemoryReactorClock())
+        return str(error)
+
+    def setUp(self) -> None:
+        self.data = self.mktemp()
+        os.makedirs(self.data)
+
+    def check(self, message: str) -> None:
+        newest = migrations()[-1][0]
+        self.assertTrue(message.startswith("distwit: cannot open "), message)
+        self.assertIn("is at version 99 of the twitter role's schema", message)
+        self.assertIn(f"newer than this distwit knows (version {newest})", message)
+        self.assertIn("Run that newer distwit, or restore a backup", message)
+        self.assertNotIn("Traceback", message)
+
+    def test_sqlite(self) -> None:
+        """
+        On SQLite (the default database in the data folder).
+        """
+        engine = SQLiteEngine(os.path.join(self.data, "distwit.sqlite3"))
+        self.check(self.start_on(engine, ""))
+
+    def test_postgres(self) -> None:
+        """
+        On PostgreSQL (``--database postgresql://...``).
+        """
+        url = postgres_url()
+        if url is None:
+            raise SkipTest(POSTGRES_SKIP)
+        wipe_postgres(url)
+        self.check(self.start_on(PostgresEngine(url), url))
