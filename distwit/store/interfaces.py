@@ -71,11 +71,6 @@ class IStore(Interface):
         in one query, or ``None``.
         """
 
-    def get_password_hash(account_id):
-        """
-        Deferred firing with the user's password hash, or ``None``.
-        """
-
     def set_password_hash(account_id, password_hash):
         """
         Replace a user's password hash.

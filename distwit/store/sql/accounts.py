@@ -118,17 +118,6 @@ class AccountsStore(SQLBase):
 
         return self._run(interaction)
 
-    def get_password_hash(self, account_id: int) -> "Deferred[str | None]":
-        def interaction(txn: Any) -> str | None:
-            txn.execute(
-                self._q("SELECT password_hash FROM local_users WHERE account_id = ?"),
-                (account_id,),
-            )
-            row = txn.fetchone()
-            return None if row is None else row[0]
-
-        return self._run(interaction)
-
     def set_password_hash(self, account_id: int, password_hash: str) -> "Deferred[None]":
         def interaction(txn: Any) -> None:
             txn.execute(
