@@ -18,7 +18,17 @@ from twisted.internet.defer import gatherResults, inlineCallbacks
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
-from distwit.store.interfaces import DuplicatePost, HandleTaken, IStore
+from distwit.store.interfaces import (
+    AccessTokenSummary,
+    AppRecord,
+    DuplicatePost,
+    HandleTaken,
+    IStore,
+    OIDCClientRecord,
+    OIDCGrantRecord,
+    SessionRecord,
+    TokenRecord,
+)
 from distwit.store.schema import SchemaTooNew, migrations, prepare_database, schema_version
 from distwit.store.sql import SQLStore, status_id_floor
 
@@ -553,6 +563,33 @@ class OAuthStoreTestsMixin:
         self.assertTrue((yield self.store.use_nonce("key", "", "n1", 100, 0)))
         self.assertFalse((yield self.store.use_nonce("key", "", "n1", 100, 0)))
         self.assertTrue((yield self.store.use_nonce("key", "", "n1", 100, 101)))
+
+    @inlineCallbacks
+    def test_typed_records_fit(self):
+        """
+        The typed records take exactly what the store returns today, so the
+        store can return them instead without losing a field.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        app_id = yield self.store.create_app("key", "secret", "App", alice.id, "", T0)
+        app = AppRecord(**(yield self.store.get_app("key")))
+        self.assertEqual(app, AppRecord(app_id, "key", "secret", "App", alice.id, ""))
+        self.assertEqual([AppRecord(**a) for a in (yield self.store.apps_of(alice.id))], [app])
+        yield self.store.create_token("at", "as", "access", app_id, alice.id, "", T0, None)
+        token = TokenRecord(**(yield self.store.get_token("at")))
+        self.assertEqual((token.account_id, token.app_name, token.expires_at),
+                         (alice.id, "App", None))
+        summaries = [AccessTokenSummary(**t) for t in (yield self.store.tokens_of(alice.id))]
+        self.assertEqual(summaries, [AccessTokenSummary("at", T0, "App")])
+        yield self.store.create_oidc_client("c1", "s1", "{}", T0)
+        client = OIDCClientRecord(**(yield self.store.get_oidc_client("c1")))
+        self.assertEqual(client, OIDCClientRecord("c1", "s1", "{}", T0))
+        yield self.store.record_oidc_grant(alice.id, "c1", T0 + 1)
+        grants = [OIDCGrantRecord(**g) for g in (yield self.store.oidc_grants_of(alice.id))]
+        self.assertEqual(grants, [OIDCGrantRecord("c1", "{}", T0 + 1, T0 + 1)])
+        yield self.store.create_session("s", alice.id, "csrf", T0, T0 + 10)
+        session = SessionRecord(*(yield self.store.get_session("s", T0)))
+        self.assertEqual(session, SessionRecord(alice.id, "csrf", T0))
 
 
 class FederationStoreTestsMixin:
