@@ -112,6 +112,25 @@ def open_twitter_store(settings: Settings, reactor: Any) -> Any:
         raise SystemExit(f"distwit: cannot open {engine.describe()}: {e}") from None
 
 
+def open_registry_store(settings: Settings, reactor: Any) -> Any:
+    """
+    Open (and migrate) the registry role's database (``--database``, or
+    ``registry.sqlite3`` in the data folder), or exit with a message that
+    says what is wrong.
+    """
+    from distwit.registry import store
+    from distwit.store.schema import DatabaseURLError
+
+    try:
+        engine = store.registry_engine(settings.database, settings.data)
+    except DatabaseURLError as e:
+        raise SystemExit(f"distwit: {e}") from None
+    try:
+        return store.open_registry_store(engine, reactor)
+    except Exception as e:
+        raise SystemExit(f"distwit: cannot open {engine.describe()}: {e}") from None
+
+
 class HTTPClientService(Service):
     """
     Closes the process's one outgoing HTTP connection pool when the
@@ -208,11 +227,12 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
             lookup=f"{public_url}/ping/lookup", exchange=f"{public_url}/ping/exchange"
         )
     if "registry" in roles:
+        from distwit.registry.resource import RegistryResource
         from distwit.registry.service import RegistryService
 
-        registry = RegistryService(settings.data, reactor, verifier)
+        registry = RegistryService(open_registry_store(settings, reactor), reactor)
         registry.setServiceParent(top)
-        resources["registry"] = registry.resource()
+        resources["registry"] = RegistryResource(registry, verifier).resource()
         endpoints.update(
             register=f"{public_url}/registry/register", pings=f"{public_url}/registry/pings"
         )

@@ -21,26 +21,38 @@ from twisted.internet.defer import (
 )
 from twisted.internet.task import Clock
 from twisted.logger import ILogObserver, Logger
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from distwit.http import Root
 from distwit.ping.heartbeat import Heartbeat
-from distwit.registry.resource import MAX_BODY
+from distwit.registry.resource import MAX_BODY, RegistryResource
 from distwit.registry.service import RegistryService, list_version
 from distwit.registry.store import (
+    REGISTRY,
     STORE_FILE_NAME,
     IRegistryStore,
     MemoryRegistryStore,
     RegistryEntry,
     open_registry_store,
+    registry_engine,
+)
+from distwit.store.engines.postgres import PostgresEngine
+from distwit.store.engines.sqlite import SQLiteEngine
+from distwit.store.schema import (
+    TWITTER,
+    SchemaTooNew,
+    migrations,
+    prepare_database,
+    schema_version,
 )
 from distwit.s2s.interfaces import (
     IRequestVerifier,
     IS2SClient,
     S2SResponseError,
 )
+from tests.support import POSTGRES_SKIP, postgres_url, wipe_postgres
 from tests.fakes import (
     SIGNER_HEADER,
     FakeVerifier,
@@ -164,7 +176,7 @@ class InterfaceTests(SynchronousTestCase):
         self.assertTrue(verifyObject(IRequestVerifier, FakeVerifier()))
         self.assertTrue(verifyObject(IS2SClient, ScriptedClient()))
         self.assertTrue(verifyObject(IS2SClient, StubRegistryClient(None, P1)))
-        registry = RegistryService(self.mktemp(), Clock(), FakeVerifier())
+        registry = RegistryService(MemoryRegistryStore(), Clock())
         self.assertTrue(verifyObject(IService, registry))
         heartbeat = Heartbeat(ScriptedClient(), REGISTRY_URL, P1, K1, Clock())
         self.assertTrue(verifyObject(IService, heartbeat))
@@ -197,16 +209,16 @@ class RegistryTestCase(SynchronousTestCase):
         self.service = self.make_service()
         self.service.startService()
         self.addCleanup(self.stop)
-        self.stub: Any = StubTreq(self.service.resource())
+        self.stub: Any = StubTreq(self.resource())
 
     def make_service(self) -> RegistryService:
-        return RegistryService(
-            self.mktemp(),
-            self.clock,
-            self.verifier,
-            heartbeat_interval=self.interval,
-            store=self.store,
-        )
+        return RegistryService(self.store, self.clock, heartbeat_interval=self.interval)
+
+    def resource(self) -> Any:
+        """
+        The routes over the service, built as the composition root does.
+        """
+        return RegistryResource(self.service, self.verifier).resource()
 
     def stop(self) -> None:
         if self.service.running:
@@ -459,9 +471,9 @@ class MountTests(RegistryTestCase):
         alone.
         """
         self.register(P1, K1)
-        for root, prefix in [(Root(None), "/registry"), (Root(self.service.resource()), "")]:
+        for root, prefix in [(Root(None), "/registry"), (Root(self.resource()), "")]:
             if prefix:
-                root.putChild(b"registry", self.service.resource())
+                root.putChild(b"registry", self.resource())
             stub: Any = StubTreq(root)
             response_d = stub.get(BASE + prefix + "/pings")
             stub.flush()
@@ -495,7 +507,7 @@ class LifeCycleTests(RegistryTestCase):
         self.store.closed = False
         self.service = self.make_service()
         self.service.startService()
-        self.stub = StubTreq(self.service.resource())
+        self.stub = StubTreq(self.resource())
         listing = self.pings()
         self.assertEqual(
             listing["pings"],
@@ -513,7 +525,7 @@ class LifeCycleTests(RegistryTestCase):
         self.store.hold_all = True
         self.service = self.make_service()
         self.service.startService()
-        self.stub = StubTreq(self.service.resource())
+        self.stub = StubTreq(self.resource())
 
         pings_d = self.stub.get(BASE + "/pings")
         register_d = self.post(P2, {"public_url": P2, "public_key": K2})
@@ -588,19 +600,22 @@ class LifeCycleTests(RegistryTestCase):
         self.assertEqual(self.successResultOf(self.service.live_pings()), [P1, P2])
 
 
-class SQLiteStoreTests(TestCase):
+class SQLStoreTestsMixin:
     """
-    The store in a real SQLite file, its SQL running in the reactor's
-    threads (hence the real reactor here).
+    The store in a real database, its SQL running in the reactor's threads
+    (hence the real reactor here).  Subclasses provide ``make_engine``.
     """
+
+    def make_engine(self) -> Any:
+        raise NotImplementedError()
 
     def setUp(self) -> None:
         self.data_dir = self.mktemp()
         os.makedirs(self.data_dir)
-        self.path = os.path.join(self.data_dir, STORE_FILE_NAME)
+        self.engine = self.make_engine()
 
     def open(self) -> Any:
-        store = open_registry_store(self.data_dir, reactor)
+        store = open_registry_store(self.engine, reactor)
         self.addCleanup(store.close)
         return store
 
@@ -608,59 +623,43 @@ class SQLiteStoreTests(TestCase):
     def test_rows(self) -> Generator[Deferred[Any], Any, None]:
         """
         upsert adds rows and updates key and last-heard time while keeping
-        the first-seen time; remove forgets one; all lists them by URL.
+        the first-seen time (to the fraction of a second); remove forgets
+        one; all lists them by URL.
         """
         store = self.open()
         self.assertTrue(verifyObject(IRegistryStore, store))
-        yield store.upsert(P2, K2, 100.0)
-        yield store.upsert(P1, K1, 101.5)
-        yield store.upsert(P2, K3, 110.25)
+        yield store.upsert(P2, K2, 1_700_000_100.0)
+        yield store.upsert(P1, K1, 1_700_000_101.5)
+        yield store.upsert(P2, K3, 1_700_000_110.25)
         rows = yield store.all()
         self.assertEqual(
-            rows, [RegistryEntry(P1, K1, 101.5, 101.5), RegistryEntry(P2, K3, 100.0, 110.25)]
+            rows,
+            [
+                RegistryEntry(P1, K1, 1_700_000_101.5, 1_700_000_101.5),
+                RegistryEntry(P2, K3, 1_700_000_100.0, 1_700_000_110.25),
+            ],
         )
         yield store.remove(P1)
         yield store.remove("https://never.example")
         rows = yield store.all()
-        self.assertEqual(rows, [RegistryEntry(P2, K3, 100.0, 110.25)])
-
-    @inlineCallbacks
-    def test_file_survives(self) -> Generator[Deferred[Any], Any, None]:
-        """
-        What is written is in <data_dir>/registry.sqlite3, in WAL mode, and
-        a new store on the same file reads it back.
-        """
-        store = open_registry_store(self.data_dir, reactor)
-        yield store.upsert(P1, K1, 100.0)
-        yield store.close()
-        connection = sqlite3.connect(self.path)
-        try:
-            (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
-        finally:
-            connection.close()
-        self.assertEqual(mode, "wal")
-        rows = yield self.open().all()
-        self.assertEqual(rows, [RegistryEntry(P1, K1, 100.0, 100.0)])
+        self.assertEqual(
+            rows, [RegistryEntry(P2, K3, 1_700_000_100.0, 1_700_000_110.25)]
+        )
 
     @inlineCallbacks
     def test_service_restart(self) -> Generator[Deferred[Any], Any, None]:
         """
-        A registry restarted on the same data folder still lists the ping
+        A registry restarted on the same database still lists the ping
         servers registered before, and drops those silent for three
-        intervals by then, from the file too.
+        intervals by then, from the database too.
         """
         clock = Clock()
         clock.advance(1_700_000_000)
 
         def start() -> tuple[RegistryService, Any]:
-            service = RegistryService(
-                self.data_dir,
-                clock,
-                FakeVerifier(),
-                store=open_registry_store(self.data_dir, reactor),
-            )
+            service = RegistryService(open_registry_store(self.engine, reactor), clock)
             service.startService()
-            return service, StubTreq(service.resource())
+            return service, StubTreq(RegistryResource(service, FakeVerifier()).resource())
 
         def call(stub: Any, response_d: Deferred[Any]) -> Any:
             stub.flush()
@@ -694,24 +693,197 @@ class SQLiteStoreTests(TestCase):
         rows = yield self.open().all()
         self.assertEqual([row.public_url for row in rows], [P1])
 
-    @inlineCallbacks
-    def test_default_store(self) -> Generator[Deferred[Any], Any, None]:
+    def test_beside_the_twitter_tables(self) -> None:
         """
-        Without a store given, the service opens registry.sqlite3 in its
-        data folder when it starts and closes it when it stops.
+        The registry's tables and the twitter role's share one database
+        (one --database for both roles) without their version bookkeeping
+        colliding: each set records its own versions in its own table, and
+        opening again applies nothing of either.
         """
-        service = RegistryService(self.data_dir, reactor, FakeVerifier())
-        self.assertFalse(os.path.exists(self.path))
-        service.startService()
-        yield service.when_loaded()
-        service.register(P1, K1)
-        yield service.stopService()
-        connection = sqlite3.connect(self.path)
+        twitter_newest = migrations(TWITTER)[-1][0]
+        registry_newest = migrations(REGISTRY)[-1][0]
+        self.assertEqual(
+            prepare_database(self.engine, TWITTER),
+            [version for version, _, _ in migrations(TWITTER)],
+        )
+        self.assertEqual(
+            prepare_database(self.engine, REGISTRY),
+            [version for version, _, _ in migrations(REGISTRY)],
+        )
+        self.assertEqual(prepare_database(self.engine, TWITTER), [])
+        self.assertEqual(prepare_database(self.engine, REGISTRY), [])
+        self.assertEqual(schema_version(self.engine, TWITTER), twitter_newest)
+        self.assertEqual(schema_version(self.engine, REGISTRY), registry_newest)
+
+    def test_newer_registry_refused(self) -> None:
+        """
+        A database whose registry tables a newer distwit has changed is
+        refused, with a message naming the registry's schema, both versions
+        and what to do; the twitter role's versions do not count.
+        """
+        prepare_database(self.engine, REGISTRY)
+        connection = self.engine.connect()
         try:
-            rows = connection.execute("SELECT public_url, public_key FROM ping_servers").fetchall()
+            connection.cursor().execute(
+                "INSERT INTO registry_schema_version (version, name) VALUES (9, '009_x.sql')"
+            )
+            connection.commit()
         finally:
             connection.close()
-        self.assertEqual(rows, [(P1, K1)])
+        error = self.assertRaises(
+            SchemaTooNew, open_registry_store, self.engine, reactor
+        )
+        message = str(error)
+        newest = migrations(REGISTRY)[-1][0]
+        self.assertIn("version 9 of the registry role's schema", message)
+        self.assertIn(f"knows (version {newest})", message)
+        self.assertIn("Run that newer distwit, or restore a backup", message)
+        prepare_database(self.engine, TWITTER)  # the twitter set is not affected
+
+
+class SQLiteStoreTests(SQLStoreTestsMixin, TestCase):
+    """
+    The registry's store on SQLite.
+    """
+
+    def make_engine(self) -> SQLiteEngine:
+        return registry_engine("", self.data_dir)
+
+    def test_default_file(self) -> None:
+        """
+        Without --database the registry keeps its list in registry.sqlite3
+        in the data folder (where registries always kept it); with an
+        SQLite --database, in that file.
+        """
+        engine = registry_engine("", self.data_dir)
+        assert isinstance(engine, SQLiteEngine)
+        self.assertEqual(engine.path, os.path.join(self.data_dir, STORE_FILE_NAME))
+        engine = registry_engine("sqlite:shared.sqlite3", self.data_dir)
+        assert isinstance(engine, SQLiteEngine)
+        self.assertEqual(engine.path, os.path.join(self.data_dir, "shared.sqlite3"))
+
+    @inlineCallbacks
+    def test_file_survives(self) -> Generator[Deferred[Any], Any, None]:
+        """
+        What is written is in the SQLite file, in WAL mode, and a new store
+        on the same file reads it back.
+        """
+        store = open_registry_store(self.engine, reactor)
+        yield store.upsert(P1, K1, 100.0)
+        yield store.close()
+        connection = sqlite3.connect(self.engine.path)
+        try:
+            (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+        finally:
+            connection.close()
+        self.assertEqual(mode, "wal")
+        rows = yield self.open().all()
+        self.assertEqual(rows, [RegistryEntry(P1, K1, 100.0, 100.0)])
+
+    @inlineCallbacks
+    def test_file_from_before_versions(self) -> Generator[Deferred[Any], Any, None]:
+        """
+        A registry.sqlite3 written before the registry had numbered changes
+        (its table, no version recorded) is adopted with its rows.
+        """
+        connection = sqlite3.connect(self.engine.path)
+        try:
+            connection.execute(
+                "CREATE TABLE ping_servers (public_url TEXT PRIMARY KEY,"
+                " public_key TEXT NOT NULL, first_seen REAL NOT NULL,"
+                " last_heard REAL NOT NULL)"
+            )
+            connection.execute("INSERT INTO ping_servers VALUES (?, ?, 1.0, 2.0)", (P1, K1))
+            connection.commit()
+        finally:
+            connection.close()
+        rows = yield self.open().all()
+        self.assertEqual(rows, [RegistryEntry(P1, K1, 1.0, 2.0)])
+        self.assertEqual(schema_version(self.engine, REGISTRY), 1)
+
+
+class PostgresStoreTests(SQLStoreTestsMixin, TestCase):
+    """
+    The registry's store on PostgreSQL (``--database postgresql://...``),
+    in a wiped database per test.
+    """
+
+    if postgres_url() is None:
+        skip = POSTGRES_SKIP
+
+    def make_engine(self) -> PostgresEngine:
+        url = postgres_url()
+        assert url is not None
+        wipe_postgres(url)
+        engine = registry_engine(url, self.data_dir)
+        assert isinstance(engine, PostgresEngine)
+        return engine
+
+    def test_one_connection(self) -> None:
+        """
+        On PostgreSQL too the registry writes through one connection, so
+        a heartbeat and a sweep of the same server keep their order.
+        """
+        self.assertEqual(self.engine.pool_size, 1)
+
+
+class DatabaseSettingTests(SynchronousTestCase):
+    """
+    ``twistd distwit`` gives the registry the --database it is told.
+    """
+
+    def make(self, role: str, database: str) -> Any:
+        from twisted.internet.testing import MemoryReactorClock
+
+        from distwit.tap import Options, makeService
+
+        data = self.mktemp()
+        options = Options()
+        arguments = ["--data", data, "--role", role, "--listen", "tcp:0"]
+        options.parseOptions(arguments + (["--database", database] if database else []))
+        top = makeService(options, MemoryReactorClock())
+        return data, top
+
+    def test_postgres_shared_with_twitter(self) -> None:
+        """
+        With --role=all and one PostgreSQL --database, both roles' tables
+        are in it, each set with its own versions; no registry.sqlite3 is
+        made.
+        """
+        url = postgres_url()
+        if url is None:
+            raise SkipTest(POSTGRES_SKIP)
+        wipe_postgres(url)
+        data, top = self.make("all", url)
+        engine = PostgresEngine(url)
+        self.assertEqual(schema_version(engine, TWITTER), migrations(TWITTER)[-1][0])
+        self.assertEqual(schema_version(engine, REGISTRY), migrations(REGISTRY)[-1][0])
+        self.assertFalse(os.path.exists(os.path.join(data, STORE_FILE_NAME)))
+
+    def test_default_sqlite(self) -> None:
+        """
+        The registry alone with no --database keeps registry.sqlite3 in the
+        data folder, and no twitter database is made.
+        """
+        data, top = self.make("registry", "")
+        engine = SQLiteEngine(os.path.join(data, STORE_FILE_NAME))
+        self.assertEqual(schema_version(engine, REGISTRY), migrations(REGISTRY)[-1][0])
+        self.assertFalse(os.path.exists(os.path.join(data, "distwit.sqlite3")))
+
+    def test_bad_database(self) -> None:
+        """
+        A registry's database of no known kind stops the start with a
+        message naming it.
+        """
+        from twisted.internet.testing import MemoryReactorClock
+
+        from distwit.tap import Options, makeService
+
+        options = Options()
+        options.parseOptions(["--data", self.mktemp(), "--role", "registry",
+                              "--database", "mysql://x"])
+        error = self.assertRaises(SystemExit, makeService, options, MemoryReactorClock())
+        self.assertIn("mysql://x", str(error))
 
 
 class HeartbeatTests(SynchronousTestCase):
@@ -832,7 +1004,7 @@ class HeartbeatWithRegistryTests(RegistryTestCase):
         it listed for as long as it runs; once it stops, the registry drops
         it three intervals later.
         """
-        client = StubRegistryClient(self.service.resource(), P1)
+        client = StubRegistryClient(self.resource(), P1)
         heartbeat = Heartbeat(client, BASE, P1, K1, self.clock, interval=self.interval)
         heartbeat.startService()
         self.assertEqual(self.urls(), [P1])

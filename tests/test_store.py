@@ -5,16 +5,31 @@ The storage suite, run on SQLite always and on PostgreSQL when
 
 from __future__ import annotations
 
+import ast
+import inspect
+import os
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import reactor
+from twisted.internet.testing import MemoryReactorClock
 from twisted.internet.defer import gatherResults, inlineCallbacks
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
-from distwit.store.interfaces import DuplicatePost, HandleTaken, IStore
-from distwit.store.schema import migrations, prepare_database, schema_version
+from distwit.store.interfaces import (
+    AccessTokenSummary,
+    AppRecord,
+    DuplicatePost,
+    HandleTaken,
+    IStore,
+    OIDCClientRecord,
+    OIDCGrantRecord,
+    SessionRecord,
+    TokenRecord,
+)
+from distwit.store.schema import SchemaTooNew, migrations, prepare_database, schema_version
 from distwit.store.sql import SQLStore, status_id_floor
 
 from tests.support import (
@@ -58,6 +73,46 @@ class StoreTestsMixin:
         self.assertEqual(prepare_database(self.engine), [])
         self.assertEqual(schema_version(self.engine), migrations()[-1][0])
 
+    def record_version(self, version: int) -> None:
+        """
+        Record ``version`` as applied, as a newer distwit would have.
+        """
+        connection = self.engine.connect()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(
+                self.engine.convert("INSERT INTO schema_version (version, name) VALUES (?, ?)"),
+                (version, f"{version:03}_from_the_future.sql"),
+            )
+            connection.commit()
+        finally:
+            connection.close()
+
+    def test_newer_database_refused(self) -> None:
+        """
+        A database a newer distwit has migrated is refused with a message
+        naming its version, the newest this code knows, and what to do;
+        nothing is changed.
+        """
+        newest = migrations()[-1][0]
+        self.record_version(newest + 2)
+        error = self.assertRaises(SchemaTooNew, prepare_database, self.engine)
+        message = str(error)
+        self.assertIn(f"version {newest + 2} of the twitter role's schema", message)
+        self.assertIn(f"newer than this distwit knows (version {newest})", message)
+        self.assertIn("Run that newer distwit, or restore a backup", message)
+        self.assertEqual(schema_version(self.engine), newest + 2)
+
+    def test_unknown_change_refused(self) -> None:
+        """
+        A database recording a change number this code never had (004, the
+        gap in the numbers) is refused too.
+        """
+        self.record_version(4)
+        error = self.assertRaises(SchemaTooNew, prepare_database, self.engine)
+        self.assertEqual(error.unknown, [4])
+        self.assertIn("does not have (4;", str(error))
+
     @inlineCallbacks
     def test_create_user_case_insensitive(self):
         """
@@ -69,9 +124,12 @@ class StoreTestsMixin:
         found = yield self.store.get_local_user("aLiCe")
         self.assertEqual(found.id, alice.id)
         self.assertIsNone((yield self.store.get_local_user("bob")))
-        self.assertEqual((yield self.store.get_password_hash(alice.id)), "hash")
+        self.assertEqual((yield self.store.get_login("ALICE")), (alice, "hash"))
         yield self.store.set_password_hash(alice.id, "new")
-        self.assertEqual((yield self.store.get_password_hash(alice.id)), "new")
+        self.assertEqual((yield self.store.get_login("alice")), (alice, "new"))
+        self.assertIsNone((yield self.store.get_login("bob")))
+        yield self.store.ensure_account("carol", "s3.example", T0)
+        self.assertIsNone((yield self.store.get_login("carol")))
 
     @inlineCallbacks
     def test_sequence_and_ids(self):
@@ -356,6 +414,121 @@ class APIStoreTestsMixin:
         )
 
 
+class FavoritesStoreTestsMixin:
+    """
+    Favorites, on every engine.
+    """
+
+    store: SQLStore
+
+    @inlineCallbacks
+    def test_favorites(self):
+        """
+        Favoriting is idempotent and counts on the post and the account;
+        the favorites timeline and ``favorited_among`` show what an account
+        favorited; unfavoriting undoes it once.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        first = yield self.store.create_post(bob.id, "one", "web", None, T0)
+        second = yield self.store.create_post(bob.id, "two", "web", None, T0)
+        self.assertTrue((yield self.store.favorite(alice.id, first.id, T0)))
+        self.assertFalse((yield self.store.favorite(alice.id, first.id, T0)))
+        self.assertTrue((yield self.store.favorite(alice.id, second.id, T0)))
+        self.assertEqual((yield self.store.get_post(first.id)).favorite_count, 1)
+        self.assertEqual((yield self.store.get_account(alice.id)).favourites_count, 2)
+        self.assertEqual(
+            (yield self.store.favorited_among(alice.id, [first.id, second.id, 12345])),
+            {first.id, second.id},
+        )
+        self.assertEqual((yield self.store.favorited_among(bob.id, [first.id])), set())
+        self.assertEqual((yield self.store.favorited_among(alice.id, [])), set())
+        page = yield self.store.favorites_timeline(alice.id, 20, None, None)
+        self.assertEqual([p.id for p in page], [second.id, first.id])
+        page = yield self.store.favorites_timeline(alice.id, 20, None, first.id)
+        self.assertEqual([p.id for p in page], [first.id])
+        self.assertTrue((yield self.store.unfavorite(alice.id, first.id)))
+        self.assertFalse((yield self.store.unfavorite(alice.id, first.id)))
+        self.assertEqual((yield self.store.get_post(first.id)).favorite_count, 0)
+        self.assertEqual((yield self.store.get_account(alice.id)).favourites_count, 1)
+        page = yield self.store.favorites_timeline(alice.id, 20, None, None)
+        self.assertEqual([p.id for p in page], [second.id])
+
+    @inlineCallbacks
+    def test_latest_post(self):
+        """
+        An author's latest post is the newest not deleted; ``None`` for an
+        author with none.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        self.assertIsNone((yield self.store.latest_post(alice.id)))
+        first = yield self.store.create_post(alice.id, "@alice one", "web", None, T0)
+        second = yield self.store.create_post(alice.id, "two", "web", None, T0)
+        self.assertEqual((yield self.store.latest_post(alice.id)).id, second.id)
+        yield self.store.delete_post(second.id, T0 + 1)
+        latest = yield self.store.latest_post(alice.id)
+        self.assertEqual((latest.id, latest.text), (first.id, "@alice one"))
+        self.assertEqual([m[0].id for m in latest.mentions], [alice.id])
+
+
+class OIDCStoreTestsMixin:
+    """
+    What the OpenID Connect provider and relying party keep, on every
+    engine.
+    """
+
+    store: SQLStore
+
+    @inlineCallbacks
+    def test_clients_and_grants(self):
+        """
+        A registered client is found by its id; a user's grants list the
+        clients signed in to, most recent first, with first and last times;
+        a grant is recorded again without a second row, and forgotten once.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        yield self.store.create_oidc_client("c1", "s1", '{"client_name": "One"}', T0)
+        yield self.store.create_oidc_client("c2", "s2", '{"client_name": "Two"}', T0 + 1)
+        client = yield self.store.get_oidc_client("c1")
+        self.assertEqual(
+            client,
+            {"client_id": "c1", "client_secret": "s1",
+             "metadata": '{"client_name": "One"}', "issued_at": T0},
+        )
+        self.assertIsNone((yield self.store.get_oidc_client("nobody")))
+        self.assertEqual((yield self.store.oidc_grants_of(alice.id)), [])
+        yield self.store.record_oidc_grant(alice.id, "c1", T0 + 10)
+        yield self.store.record_oidc_grant(alice.id, "c2", T0 + 20)
+        yield self.store.record_oidc_grant(alice.id, "c1", T0 + 30)
+        grants = yield self.store.oidc_grants_of(alice.id)
+        self.assertEqual(
+            [(g["client_id"], g["metadata"], g["first_at"], g["last_at"]) for g in grants],
+            [("c1", '{"client_name": "One"}', T0 + 10, T0 + 30),
+             ("c2", '{"client_name": "Two"}', T0 + 20, T0 + 20)],
+        )
+        self.assertTrue((yield self.store.delete_oidc_grant(alice.id, "c1")))
+        self.assertFalse((yield self.store.delete_oidc_grant(alice.id, "c1")))
+        grants = yield self.store.oidc_grants_of(alice.id)
+        self.assertEqual([g["client_id"] for g in grants], ["c2"])
+
+    @inlineCallbacks
+    def test_our_registrations(self):
+        """
+        Our registration at an issuer is kept, replaced, and kept apart
+        from other issuers'.
+        """
+        self.assertIsNone((yield self.store.get_oidc_registration("https://a.example")))
+        yield self.store.put_oidc_registration("https://a.example", '{"v": 1}', T0)
+        yield self.store.put_oidc_registration("https://b.example", '{"v": "b"}', T0)
+        yield self.store.put_oidc_registration("https://a.example", '{"v": 2}', T0 + 1)
+        self.assertEqual(
+            (yield self.store.get_oidc_registration("https://a.example")), '{"v": 2}'
+        )
+        self.assertEqual(
+            (yield self.store.get_oidc_registration("https://b.example")), '{"v": "b"}'
+        )
+
+
 class OAuthStoreTestsMixin:
     """
     Apps, tokens and nonces, on every engine.
@@ -390,6 +563,33 @@ class OAuthStoreTestsMixin:
         self.assertTrue((yield self.store.use_nonce("key", "", "n1", 100, 0)))
         self.assertFalse((yield self.store.use_nonce("key", "", "n1", 100, 0)))
         self.assertTrue((yield self.store.use_nonce("key", "", "n1", 100, 101)))
+
+    @inlineCallbacks
+    def test_typed_records_fit(self):
+        """
+        The typed records take exactly what the store returns today, so the
+        store can return them instead without losing a field.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        app_id = yield self.store.create_app("key", "secret", "App", alice.id, "", T0)
+        app = AppRecord(**(yield self.store.get_app("key")))
+        self.assertEqual(app, AppRecord(app_id, "key", "secret", "App", alice.id, ""))
+        self.assertEqual([AppRecord(**a) for a in (yield self.store.apps_of(alice.id))], [app])
+        yield self.store.create_token("at", "as", "access", app_id, alice.id, "", T0, None)
+        token = TokenRecord(**(yield self.store.get_token("at")))
+        self.assertEqual((token.account_id, token.app_name, token.expires_at),
+                         (alice.id, "App", None))
+        summaries = [AccessTokenSummary(**t) for t in (yield self.store.tokens_of(alice.id))]
+        self.assertEqual(summaries, [AccessTokenSummary("at", T0, "App")])
+        yield self.store.create_oidc_client("c1", "s1", "{}", T0)
+        client = OIDCClientRecord(**(yield self.store.get_oidc_client("c1")))
+        self.assertEqual(client, OIDCClientRecord("c1", "s1", "{}", T0))
+        yield self.store.record_oidc_grant(alice.id, "c1", T0 + 1)
+        grants = [OIDCGrantRecord(**g) for g in (yield self.store.oidc_grants_of(alice.id))]
+        self.assertEqual(grants, [OIDCGrantRecord("c1", "{}", T0 + 1, T0 + 1)])
+        yield self.store.create_session("s", alice.id, "csrf", T0, T0 + 10)
+        session = SessionRecord(*(yield self.store.get_session("s", T0)))
+        self.assertEqual(session, SessionRecord(alice.id, "csrf", T0))
 
 
 class FederationStoreTestsMixin:
@@ -493,6 +693,9 @@ class FederationStoreTestsMixin:
         unknown account is not created by it.
         """
         carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        self.assertEqual((yield self.store.get_remote_account("CAROL", "s3:80")), carol)
+        self.assertIsNone((yield self.store.get_remote_account("carol", "s4:80")))
+        self.assertIsNone((yield self.store.get_remote_account("carol", "")))
         yield self.store.note_remote_last("carol", "s3:80", 9, "http://s3:80")
         yield self.store.note_remote_last("carol", "s3:80", 4, "http://s3:80")
         self.assertEqual((yield self.store.get_account(carol.id)).last_seq, 9)
@@ -521,7 +724,12 @@ class FederationStoreTestsMixin:
 
 
 class SQLiteStoreTests(
-    StoreTestsMixin, FederationStoreTestsMixin, APIStoreTestsMixin, OAuthStoreTestsMixin,
+    StoreTestsMixin,
+    FederationStoreTestsMixin,
+    APIStoreTestsMixin,
+    FavoritesStoreTestsMixin,
+    OAuthStoreTestsMixin,
+    OIDCStoreTestsMixin,
     TestCase,
 ):
     """
@@ -533,7 +741,12 @@ class SQLiteStoreTests(
 
 
 class PostgresStoreTests(
-    StoreTestsMixin, FederationStoreTestsMixin, APIStoreTestsMixin, OAuthStoreTestsMixin,
+    StoreTestsMixin,
+    FederationStoreTestsMixin,
+    APIStoreTestsMixin,
+    FavoritesStoreTestsMixin,
+    OAuthStoreTestsMixin,
+    OIDCStoreTestsMixin,
     TestCase,
 ):
     """
@@ -548,3 +761,131 @@ class PostgresStoreTests(
         assert url is not None
         wipe_postgres(url)
         return PostgresEngine(url)
+
+
+def store_calls(classes: list[type]) -> set[str]:
+    """
+    The names ``NAME`` of ``self.store.NAME(...)`` calls in the source of
+    ``classes``, and of ``self.store.NAME`` handed to a call to be called
+    (``addCleanup(self.store.close)``).
+    """
+
+    def store_method(node: ast.AST) -> str | None:
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr == "store"
+            and isinstance(node.value.value, ast.Name)
+            and node.value.value.id == "self"
+        ):
+            return node.attr
+        return None
+
+    names = set()
+    for case in classes:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(case)))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                for candidate in [node.func, *node.args]:
+                    name = store_method(candidate)
+                    if name is not None:
+                        names.add(name)
+    return names
+
+
+def untested(interface: Any, *engine_cases: type) -> list[str]:
+    """
+    The methods of ``interface`` that some engine's test case (with the
+    mixins of this module it is made of) never calls.
+    """
+    missing: set[str] = set()
+    for case in engine_cases:
+        mine = [c for c in case.__mro__ if c.__module__ == __name__]
+        missing |= set(interface.names()) - store_calls(mine)
+    return sorted(missing)
+
+
+class EveryMethodTestedTests(SynchronousTestCase):
+    """
+    Every method of IStore is called by the storage suite on both engines,
+    so all the SQL runs on SQLite and on PostgreSQL.
+    """
+
+    def test_every_method_called_on_every_engine(self) -> None:
+        """
+        No IStore method goes uncalled by the SQLite or the PostgreSQL
+        suite.
+        """
+        self.assertEqual(untested(IStore, SQLiteStoreTests, PostgresStoreTests), [])
+
+    def test_a_missing_method_is_found(self) -> None:
+        """
+        The check can fail: a suite that calls one method leaves every
+        other one reported, and a method only mentioned (not called) still
+        counts as untested.
+        """
+
+        class OneCall:
+            store: Any
+
+            def test_one(self) -> None:
+                self.store.get_post(1)
+                self.store.get_account
+
+        self.assertEqual(
+            untested(IStore, OneCall), sorted(set(IStore.names()) - {"get_post"})
+        )
+
+
+class NewerDatabaseStartTests(SynchronousTestCase):
+    """
+    A server started on a database from a newer distwit exits with the
+    refusal as its message, not a traceback.
+    """
+
+    def start_on(self, engine: Any, database: str) -> str:
+        from distwit.tap import Options, makeService
+
+        prepare_database(engine)
+        connection = engine.connect()
+        try:
+            connection.cursor().execute(
+                "INSERT INTO schema_version (version, name) VALUES (99, '099_future.sql')"
+            )
+            connection.commit()
+        finally:
+            connection.close()
+        options = Options()
+        arguments = ["--data", self.data, "--role", "twitter"]
+        options.parseOptions(arguments + (["--database", database] if database else []))
+        error = self.assertRaises(SystemExit, makeService, options, MemoryReactorClock())
+        return str(error)
+
+    def setUp(self) -> None:
+        self.data = self.mktemp()
+        os.makedirs(self.data)
+
+    def check(self, message: str) -> None:
+        newest = migrations()[-1][0]
+        self.assertTrue(message.startswith("distwit: cannot open "), message)
+        self.assertIn("is at version 99 of the twitter role's schema", message)
+        self.assertIn(f"newer than this distwit knows (version {newest})", message)
+        self.assertIn("Run that newer distwit, or restore a backup", message)
+        self.assertNotIn("Traceback", message)
+
+    def test_sqlite(self) -> None:
+        """
+        On SQLite (the default database in the data folder).
+        """
+        engine = SQLiteEngine(os.path.join(self.data, "distwit.sqlite3"))
+        self.check(self.start_on(engine, ""))
+
+    def test_postgres(self) -> None:
+        """
+        On PostgreSQL (``--database postgresql://...``).
+        """
+        url = postgres_url()
+        if url is None:
+            raise SkipTest(POSTGRES_SKIP)
+        wipe_postgres(url)
+        self.check(self.start_on(PostgresEngine(url), url))

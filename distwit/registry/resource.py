@@ -36,7 +36,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from klein import Klein
@@ -44,11 +44,8 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
 from distwit.http import HTTPError, json_body, json_object, read_body, verified_signer
-from distwit.registry.service import RegistryStopped
+from distwit.registry.service import RegistryService, RegistryStopped
 from distwit.s2s.interfaces import IRequestVerifier
-
-if TYPE_CHECKING:
-    from distwit.registry.service import RegistryService
 
 #: The largest registration body accepted, in bytes.
 MAX_BODY = 64 * 1024
@@ -133,7 +130,11 @@ def parse_registration(body: bytes) -> Registration:
 
 class RegistryResource:
     """
-    The registry's routes over a :class:`RegistryService`.
+    The registry's routes over a :class:`RegistryService`, built by the
+    composition root (``distwit.tap``) with the service passed in.
+
+    :param registry: the service keeping the list.
+    :param verifier: checks the signature of every registration.
     """
 
     app = Klein()

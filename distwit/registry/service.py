@@ -9,7 +9,10 @@ interval, so it leaves the list between three and four intervals after
 its last heartbeat.
 
 The list lives in memory and is written through to a small store
-(:mod:`distwit.registry.store`) that is read back when the service starts:
+(:mod:`distwit.registry.store`, given by the composition root, which also
+builds the HTTP resource over this service:
+:class:`~distwit.registry.resource.RegistryResource`) that is read back
+when the service starts:
 a restarted registry forgets no one, and drops at once whoever fell silent
 while it was down.
 
@@ -30,8 +33,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from distwit.registry.store import IRegistryStore, RegistryEntry, open_registry_store
-from distwit.s2s.interfaces import IRequestVerifier
+from distwit.registry.store import IRegistryStore, RegistryEntry
 
 #: A ping server silent for this many heartbeat intervals is dropped.
 MISSED_HEARTBEATS = 3
@@ -58,16 +60,11 @@ class RegistryService(Service):
     """
     Keeps the list of live ping servers.
 
-    :param data_dir: the data folder; the list is kept in
-        ``registry.sqlite3`` there unless ``store`` is given.
-    :param clock: the injected reactor.  Its clock times heartbeats and
-        the sweep; its threads run the SQLite store (opened when the
-        service starts) unless ``store`` is given.
-    :param verifier: checks the signature of every registration.
+    :param store: where the list is kept between restarts (read back
+        when the service starts, closed when it stops).
+    :param clock: times heartbeats and the sweep.
     :param heartbeat_interval: the seconds between two heartbeats that
         ping servers are told to keep; three missed ones drop a server.
-    :param store: the store to use instead of the SQLite file (tests).  It
-        is closed when the service stops, like the one opened here.
     """
 
     name = "registry"
@@ -75,18 +72,13 @@ class RegistryService(Service):
 
     def __init__(
         self,
-        data_dir: str,
+        store: IRegistryStore,
         clock: IReactorTime,
-        verifier: IRequestVerifier,
         heartbeat_interval: float = 10.0,
-        *,
-        store: IRegistryStore | None = None,
     ) -> None:
         if not heartbeat_interval > 0:
             raise ValueError(f"heartbeat_interval must be positive, not {heartbeat_interval!r}")
-        self.data_dir = data_dir
         self.clock = clock
-        self.verifier = verifier
         self.heartbeat_interval = float(heartbeat_interval)
         self._given_store = store
         self._store: IRegistryStore | None = None
@@ -99,14 +91,6 @@ class RegistryService(Service):
         self._writes: set[Deferred[None]] = set()
 
     # What the routes (and an in-process twitter role) use
-
-    def resource(self) -> Any:
-        """
-        The registry's HTTP resource: ``POST /register`` and ``GET /pings``.
-        """
-        from distwit.registry.resource import RegistryResource
-
-        return RegistryResource(self, self.verifier).resource()
 
     @property
     def version(self) -> str:
@@ -218,10 +202,7 @@ class RegistryService(Service):
         self._entries = {}
         self._version = list_version([])
         self._loaded = False
-        if self._given_store is not None:
-            self._store = self._given_store
-        else:
-            self._store = open_registry_store(self.data_dir, self.clock)
+        self._store = self._given_store
         self._loop = LoopingCall(self._guarded_round)
         self._loop.clock = self.clock
         # The first round reads the list back, then sweeps.

@@ -2,38 +2,42 @@
 Where the registry keeps its list of ping servers between restarts.
 
 The live list is in memory (:class:`~distwit.registry.service.RegistryService`);
-this store is its copy on disk, so a restarted registry forgets no one.
-It is small: one row per ping server, written at every heartbeat.
+this store is its copy in the database, so a restarted registry forgets no
+one.  It is small: one row per ping server, written at every heartbeat.
 
-The SQLite file is ``<data_dir>/registry.sqlite3``, apart from the twitter
-role's database, so a registry alone needs nothing else and the twitter
-role's migrations never touch it.
+It runs on the same engines as the twitter role's store
+(:mod:`distwit.store.engines`) and the same schema machinery
+(:mod:`distwit.store.schema`), with a set of numbered changes of its own
+(``distwit/registry/migrations``) recorded in a table of its own,
+``registry_schema_version``.  So the registry's tables may live in the
+twitter role's database (one ``--database`` for a process serving both)
+without either role taking the other's versions for its own, and a
+registry alone needs no twitter tables.
+
+Which database (:func:`registry_engine`): the ``--database`` setting when
+given (an SQLite file or PostgreSQL); without it, the SQLite file
+``registry.sqlite3`` in the data folder, where registries kept their list
+before, apart from the twitter role's ``distwit.sqlite3``.
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.enterprise import adbapi
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from zope.interface import Interface, implementer
 
-#: The store's file name inside the data folder.
+from distwit.store.engines.postgres import PostgresEngine
+from distwit.store.engines.sqlite import SQLiteEngine
+from distwit.store.schema import Engine, Schema, engine_for, prepare_database
+
+#: The SQLite file inside the data folder when no ``--database`` is given.
 STORE_FILE_NAME = "registry.sqlite3"
 
-# One table, created when missing.  Should it ever change, this is where a
-# numbered migration (PRAGMA user_version) would go.
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS ping_servers (
-    public_url TEXT PRIMARY KEY,
-    public_key TEXT NOT NULL,
-    first_seen REAL NOT NULL,
-    last_heard REAL NOT NULL
-)
-"""
+#: The registry's numbered changes, recorded apart from the twitter role's.
+REGISTRY = Schema("distwit.registry", "registry_schema_version", "the registry role's schema")
 
 
 @dataclass(frozen=True)
@@ -89,56 +93,41 @@ class IRegistryStore(Interface):
 
 
 @implementer(IRegistryStore)
-class SQLiteRegistryStore:
+class SQLRegistryStore:
     """
-    The list in an SQLite file, through one adbapi connection in WAL mode.
+    The list in SQLite or PostgreSQL, through a pool of one connection.
 
     Every statement runs in the pool's thread (``runInteraction``); with a
     single connection they run one at a time in the order they were asked
     for, so a heartbeat and the sweep that would drop the same server
-    cannot overtake each other.
+    cannot overtake each other (hence one connection on PostgreSQL too,
+    see :func:`registry_engine`).
 
-    :param path: the SQLite file, created with the table if missing.
-    :param reactor: the reactor whose threads run the SQL.
+    :param pool: an ``adbapi.ConnectionPool`` (or anything with the same
+        ``runInteraction`` and ``close``) on a migrated database.
+    :param engine: the engine of that database.
     """
 
-    def __init__(self, path: str, reactor: Any) -> None:
-        self.path = path
-        self._pool = adbapi.ConnectionPool(
-            "sqlite3",
-            path,
-            check_same_thread=False,
-            cp_min=1,
-            cp_max=1,
-            cp_openfun=self._setup,
-            cp_reactor=reactor,
+    def __init__(self, pool: Any, engine: Engine) -> None:
+        self._pool = pool
+        self._engine = engine
+        self._upsert = engine.convert(
+            "INSERT INTO ping_servers (public_url, public_key, first_seen, last_heard)"
+            " VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (public_url) DO UPDATE"
+            " SET public_key = excluded.public_key, last_heard = excluded.last_heard"
         )
-
-    @staticmethod
-    def _setup(connection: sqlite3.Connection) -> None:
-        # The same settings as the twitter role's SQLite database: WAL, and
-        # committed rows survive a kill -9 of the process.
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.execute("PRAGMA busy_timeout=5000")
-        connection.execute(_SCHEMA)
-        connection.commit()
+        self._remove = engine.convert("DELETE FROM ping_servers WHERE public_url = ?")
 
     def upsert(self, public_url: str, public_key: str, now: float) -> Deferred[None]:
         def interaction(cursor: Any) -> None:
-            cursor.execute(
-                "INSERT INTO ping_servers (public_url, public_key, first_seen, last_heard)"
-                " VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (public_url) DO UPDATE"
-                " SET public_key = excluded.public_key, last_heard = excluded.last_heard",
-                (public_url, public_key, now, now),
-            )
+            cursor.execute(self._upsert, (public_url, public_key, now, now))
 
         return self._pool.runInteraction(interaction)
 
     def remove(self, public_url: str) -> Deferred[None]:
         def interaction(cursor: Any) -> None:
-            cursor.execute("DELETE FROM ping_servers WHERE public_url = ?", (public_url,))
+            cursor.execute(self._remove, (public_url,))
 
         return self._pool.runInteraction(interaction)
 
@@ -188,9 +177,32 @@ class MemoryRegistryStore:
         return succeed(None)
 
 
-def open_registry_store(data_dir: str, reactor: Any) -> SQLiteRegistryStore:
+def registry_engine(database: str, data_dir: str) -> Engine:
     """
-    The store in ``<data_dir>/registry.sqlite3`` (the folder must exist).
-    Nothing touches the file until the first call, in the pool's thread.
+    The engine of the registry's database for a ``--database`` setting:
+    that database when given (as :func:`~distwit.store.schema.engine_for`
+    reads it), else ``registry.sqlite3`` in the data folder.
+
+    :raise distwit.store.schema.DatabaseURLError: the setting names no
+        engine distwit knows.
     """
-    return SQLiteRegistryStore(os.path.join(data_dir, STORE_FILE_NAME), reactor)
+    if not database:
+        return SQLiteEngine(os.path.join(data_dir, STORE_FILE_NAME))
+    engine = engine_for(database, data_dir)
+    if isinstance(engine, PostgresEngine):
+        # One connection keeps the writes in the order they were asked for.
+        return PostgresEngine(engine.url, pool_size=1)
+    return engine
+
+
+def open_registry_store(engine: Engine, reactor: Any) -> SQLRegistryStore:
+    """
+    Bring the registry's tables up to date (synchronously: call this
+    before the reactor runs or from a thread) and return a store on a new
+    connection pool.
+
+    :raise distwit.store.schema.SchemaTooNew: a newer distwit has changed
+        the registry's tables.
+    """
+    prepare_database(engine, REGISTRY)
+    return SQLRegistryStore(engine.make_pool(reactor), engine)

@@ -4,6 +4,8 @@ What the twitter role needs from its storage.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from zope.interface import Interface
 
 
@@ -29,6 +31,99 @@ class NoSuchAccount(StoreError):
     """
     The account id names nobody.
     """
+
+
+# Typed records for what the store returns as dicts and tuples today.  The
+# field names are the dicts' keys, so moving a method over is a mechanical
+# change of its callers (``record["name"]`` becomes ``record.name``); no
+# method returns them yet.
+
+
+@dataclass(frozen=True)
+class AppRecord:
+    """
+    An OAuth 1.0a client app (``get_app``, ``apps_of``).
+    """
+
+    id: int
+    consumer_key: str
+    consumer_secret: str
+    name: str
+    owner_id: int
+    callback: str
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """
+    An OAuth 1.0a request or access token with its app (``get_token``).
+
+    :ivar kind: ``"request"`` or ``"access"``.
+    :ivar account_id: the user who approved it (``None`` for a request
+        token not yet approved).
+    """
+
+    token: str
+    secret: str
+    kind: str
+    app_id: int
+    account_id: int | None
+    callback: str
+    verifier: str | None
+    created_at: int
+    expires_at: int | None
+    app_name: str
+    consumer_key: str
+
+
+@dataclass(frozen=True)
+class AccessTokenSummary:
+    """
+    A user's access token as their settings page lists it (``tokens_of``).
+    """
+
+    token: str
+    created_at: int
+    app_name: str
+
+
+@dataclass(frozen=True)
+class OIDCClientRecord:
+    """
+    A relying party registered with our provider (``get_oidc_client``).
+
+    :ivar metadata: its registration metadata, JSON.
+    """
+
+    client_id: str
+    client_secret: str
+    metadata: str
+    issued_at: int
+
+
+@dataclass(frozen=True)
+class OIDCGrantRecord:
+    """
+    A relying party a user signed in to (``oidc_grants_of``).
+    """
+
+    client_id: str
+    metadata: str
+    first_at: int
+    last_at: int
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """
+    A live web session (``get_session``, a tuple in that order today).
+
+    :ivar created_at: when its user signed in.
+    """
+
+    account_id: int
+    csrf_token: str
+    created_at: int
 
 
 class IStore(Interface):
@@ -69,11 +164,6 @@ class IStore(Interface):
         """
         Deferred firing with ``(account, password_hash)`` of a local user,
         in one query, or ``None``.
-        """
-
-    def get_password_hash(account_id):
-        """
-        Deferred firing with the user's password hash, or ``None``.
         """
 
     def set_password_hash(account_id, password_hash):

@@ -1,0 +1,75 @@
+"""
+:class:`SQLStore`, the one implementation of
+:class:`~distwit.store.interfaces.IStore`, over either engine, and
+:func:`open_store`.
+
+The store is split by area, as Synapse splits its ``DataStore``: each
+module of this package holds one area's SQL in a class of its own
+(:mod:`~distwit.store.sql.accounts`, :mod:`~distwit.store.sql.posts`,
+:mod:`~distwit.store.sql.timelines`, :mod:`~distwit.store.sql.follows`,
+:mod:`~distwit.store.sql.favorites`, :mod:`~distwit.store.sql.apps`,
+:mod:`~distwit.store.sql.oidc`, :mod:`~distwit.store.sql.remote`,
+:mod:`~distwit.store.sql.sessions`), all on
+:class:`~distwit.store.sql.base.SQLBase` (the pool, the engine, reading
+rows); :class:`SQLStore` is their composition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zope.interface import implementer
+
+from distwit.store.interfaces import IStore
+from distwit.store.schema import DatabaseURLError, Engine, engine_for, prepare_database
+from distwit.store.sql.accounts import AccountsStore
+from distwit.store.sql.apps import AppsStore
+from distwit.store.sql.favorites import FavoritesStore
+from distwit.store.sql.follows import FollowsStore
+from distwit.store.sql.oidc import OIDCStore
+from distwit.store.sql.posts import ID_EPOCH_MS, ID_SEQUENCE_BITS, status_id_floor
+from distwit.store.sql.remote import RemoteStore
+from distwit.store.sql.sessions import SessionsStore
+from distwit.store.sql.timelines import TimelinesStore
+
+
+@implementer(IStore)
+class SQLStore(
+    AccountsStore,
+    RemoteStore,
+    TimelinesStore,
+    FollowsStore,
+    FavoritesStore,
+    AppsStore,
+    OIDCStore,
+    SessionsStore,
+):
+    """
+    The twitter role's data in SQLite or PostgreSQL: every area in one
+    object (posts come in through :class:`RemoteStore`, which builds on
+    them).
+
+    :param pool: an ``adbapi.ConnectionPool`` (or anything with the same
+        ``runInteraction`` and ``close``).
+    :param engine: the engine object for that database.
+    """
+
+
+def open_store(engine: Engine, reactor: Any) -> SQLStore:
+    """
+    Bring the schema up to date (synchronously: call this before the reactor
+    runs or from a thread) and return a store on a new connection pool.
+    """
+    prepare_database(engine)
+    return SQLStore(engine.make_pool(reactor), engine)
+
+
+__all__ = [
+    "DatabaseURLError",
+    "ID_EPOCH_MS",
+    "ID_SEQUENCE_BITS",
+    "SQLStore",
+    "engine_for",
+    "open_store",
+    "status_id_floor",
+]

@@ -1,0 +1,168 @@
+"""
+OAuth 1.0a: client apps, their request and access tokens, and the nonces
+that stop replays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred
+
+from distwit.store.sql.base import SQLBase
+
+
+class AppsStore(SQLBase):
+    """
+    The apps part of :class:`~distwit.store.sql.SQLStore`.
+    """
+
+    def create_app(
+        self, consumer_key: str, consumer_secret: str, name: str, owner_id: int,
+        callback: str, created_at: int,
+    ) -> "Deferred[int]":
+        def interaction(txn: Any) -> int:
+            txn.execute(
+                self._q(
+                    "INSERT INTO oauth_apps (consumer_key, consumer_secret, name, owner_id,"
+                    " callback, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
+                ),
+                (consumer_key, consumer_secret, name, owner_id, callback, created_at),
+            )
+            return int(txn.fetchone()[0])
+
+        return self._run(interaction)
+
+    def get_app(self, consumer_key: str) -> "Deferred[dict[str, Any] | None]":
+        def interaction(txn: Any) -> dict[str, Any] | None:
+            txn.execute(
+                self._q(
+                    "SELECT id, consumer_key, consumer_secret, name, owner_id, callback"
+                    " FROM oauth_apps WHERE consumer_key = ?"
+                ),
+                (consumer_key,),
+            )
+            row = txn.fetchone()
+            if row is None:
+                return None
+            keys = ("id", "consumer_key", "consumer_secret", "name", "owner_id", "callback")
+            return dict(zip(keys, row))
+
+        return self._run(interaction)
+
+    def apps_of(self, owner_id: int) -> "Deferred[list[dict[str, Any]]]":
+        def interaction(txn: Any) -> list[dict[str, Any]]:
+            txn.execute(
+                self._q(
+                    "SELECT id, consumer_key, consumer_secret, name, owner_id, callback"
+                    " FROM oauth_apps WHERE owner_id = ? ORDER BY id"
+                ),
+                (owner_id,),
+            )
+            keys = ("id", "consumer_key", "consumer_secret", "name", "owner_id", "callback")
+            return [dict(zip(keys, row)) for row in txn.fetchall()]
+
+        return self._run(interaction)
+
+    def create_token(
+        self, token: str, secret: str, kind: str, app_id: int, account_id: int | None,
+        callback: str, created_at: int, expires_at: int | None,
+    ) -> "Deferred[None]":
+        def interaction(txn: Any) -> None:
+            txn.execute(
+                self._q(
+                    "INSERT INTO oauth_tokens (token, secret, kind, app_id, account_id,"
+                    " callback, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                ),
+                (token, secret, kind, app_id, account_id, callback, created_at, expires_at),
+            )
+
+        return self._run(interaction)
+
+    def get_token(self, token: str) -> "Deferred[dict[str, Any] | None]":
+        def interaction(txn: Any) -> dict[str, Any] | None:
+            txn.execute(
+                self._q(
+                    "SELECT t.token, t.secret, t.kind, t.app_id, t.account_id, t.callback,"
+                    " t.verifier, t.created_at, t.expires_at, a.name, a.consumer_key"
+                    " FROM oauth_tokens t JOIN oauth_apps a ON a.id = t.app_id"
+                    " WHERE t.token = ?"
+                ),
+                (token,),
+            )
+            row = txn.fetchone()
+            if row is None:
+                return None
+            keys = ("token", "secret", "kind", "app_id", "account_id", "callback",
+                    "verifier", "created_at", "expires_at", "app_name", "consumer_key")
+            return dict(zip(keys, row))
+
+        return self._run(interaction)
+
+    def tokens_of(self, account_id: int) -> "Deferred[list[dict[str, Any]]]":
+        def interaction(txn: Any) -> list[dict[str, Any]]:
+            txn.execute(
+                self._q(
+                    "SELECT t.token, t.created_at, a.name FROM oauth_tokens t"
+                    " JOIN oauth_apps a ON a.id = t.app_id"
+                    " WHERE t.account_id = ? AND t.kind = 'access' ORDER BY t.created_at"
+                ),
+                (account_id,),
+            )
+            return [
+                {"token": row[0], "created_at": row[1], "app_name": row[2]}
+                for row in txn.fetchall()
+            ]
+
+        return self._run(interaction)
+
+    def approve_token(self, token: str, account_id: int, verifier: str) -> "Deferred[bool]":
+        def interaction(txn: Any) -> bool:
+            txn.execute(
+                self._q(
+                    "UPDATE oauth_tokens SET account_id = ?, verifier = ?"
+                    " WHERE token = ? AND kind = 'request' AND account_id IS NULL"
+                ),
+                (account_id, verifier, token),
+            )
+            return bool(txn.rowcount == 1)
+
+        return self._run(interaction)
+
+    def delete_token(self, token: str) -> "Deferred[bool]":
+        def interaction(txn: Any) -> bool:
+            txn.execute(self._q("DELETE FROM oauth_tokens WHERE token = ?"), (token,))
+            return bool(txn.rowcount == 1)
+
+        return self._run(interaction)
+
+    def use_nonce(
+        self, consumer_key: str, token: str, nonce: str, timestamp: int, forget_before: int
+    ) -> "Deferred[bool]":
+        """
+        Record a nonce; ``False`` if it was seen before (a replay).
+        """
+
+        def interaction(txn: Any) -> bool:
+            txn.execute(
+                self._q("DELETE FROM oauth_nonces WHERE timestamp < ?"), (forget_before,)
+            )
+            txn.execute(
+                self._q(
+                    "SELECT 1 FROM oauth_nonces WHERE consumer_key = ? AND token = ?"
+                    " AND nonce = ? AND timestamp = ?"
+                ),
+                (consumer_key, token, nonce, timestamp),
+            )
+            if txn.fetchone() is not None:
+                return False
+            txn.execute(
+                self._q(
+                    "INSERT INTO oauth_nonces (consumer_key, token, nonce, timestamp)"
+                    " VALUES (?, ?, ?, ?)"
+                ),
+                (consumer_key, token, nonce, timestamp),
+            )
+            return True
+
+        return self._run(interaction)

@@ -1,0 +1,118 @@
+"""
+Timelines: pages of posts, newest first, between ``since_id`` and
+``max_id``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred
+
+from distwit.model import MAX_STATUS_ID, Post
+from distwit.store.sql.base import POST_COLUMNS, POSTS_FROM, SQLBase, like_pattern, post_from_row
+
+#: From how many followees on a home timeline walks the posts newest first
+#: (see :meth:`TimelinesStore.home_timeline`).
+WALK_FROM_FOLLOWING = 20
+
+
+class TimelinesStore(SQLBase):
+    """
+    The timelines part of :class:`~distwit.store.sql.SQLStore`.
+    """
+
+    def _timeline(
+        self, where: str, args: tuple[Any, ...], count: int, since_id: int, max_id: int
+    ) -> "Deferred[list[Post]]":
+        sql = self._q(
+            f"SELECT {POST_COLUMNS} FROM {POSTS_FROM}"
+            f" WHERE p.deleted_at IS NULL AND ({where}) AND p.id > ? AND p.id <= ?"
+            " ORDER BY p.id DESC LIMIT ?"
+        )
+
+        def interaction(txn: Any) -> list[Post]:
+            txn.execute(sql, args + (since_id or 0, max_id or MAX_STATUS_ID, count))
+            return self._with_mentions(txn, [post_from_row(row) for row in txn.fetchall()])
+
+        return self._run(interaction)
+
+    def home_timeline(
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None
+    ) -> "Deferred[list[Post]]":
+        # Two plans.  Following few: collect the followees' posts through
+        # the (author_id, id) index and sort them.  Following many (where
+        # that means sorting most of the table): walk the posts newest
+        # first and keep those of followees, stopping at ``count``.  SQLite
+        # takes the first unless told; "+" on the column keeps it off the
+        # index.  (PostgreSQL's planner weighs the two itself.)
+        index_plan = self._q(
+            f"SELECT {POST_COLUMNS} FROM {POSTS_FROM}"
+            " WHERE p.deleted_at IS NULL AND (p.author_id = ? OR p.author_id IN"
+            " (SELECT followee_id FROM follows WHERE follower_id = ?))"
+            " AND p.id > ? AND p.id <= ? ORDER BY p.id DESC LIMIT ?"
+        )
+        scan_plan = index_plan.replace(
+            "(p.author_id = ? OR p.author_id IN", "(+p.author_id = ? OR +p.author_id IN"
+        )
+        args = (account_id, account_id, since_id or 0, max_id or MAX_STATUS_ID, count)
+
+        def interaction(txn: Any) -> list[Post]:
+            sql = index_plan
+            if self._engine.walk_newest_first:
+                txn.execute(self._q("SELECT friends_count FROM accounts WHERE id = ?"),
+                            (account_id,))
+                row = txn.fetchone()
+                if row is not None and row[0] >= WALK_FROM_FOLLOWING:
+                    sql = scan_plan
+            txn.execute(sql, args)
+            return self._with_mentions(txn, [post_from_row(row) for row in txn.fetchall()])
+
+        return self._run(interaction)
+
+    def user_timeline(
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None
+    ) -> "Deferred[list[Post]]":
+        return self._timeline(
+            "p.author_id = ?", (account_id,), count, since_id or 0, max_id or MAX_STATUS_ID
+        )
+
+    def public_timeline(
+        self, count: int, since_id: int | None, max_id: int | None
+    ) -> "Deferred[list[Post]]":
+        return self._timeline(
+            "a.authority = ''", (), count, since_id or 0, max_id or MAX_STATUS_ID
+        )
+
+    def mentions_timeline(
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None
+    ) -> "Deferred[list[Post]]":
+        return self._timeline(
+            "p.id IN (SELECT post_id FROM mentions WHERE account_id = ?)",
+            (account_id,),
+            count,
+            since_id or 0,
+            max_id or MAX_STATUS_ID,
+        )
+
+    def search_posts(
+        self, query: str, count: int, since_id: int | None, max_id: int | None
+    ) -> "Deferred[list[Post]]":
+        return self._timeline(
+            "LOWER(p.text) LIKE ? ESCAPE '!'",
+            (like_pattern(query),),
+            count,
+            since_id or 0,
+            max_id or MAX_STATUS_ID,
+        )
+
+    def favorites_timeline(
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None
+    ) -> "Deferred[list[Post]]":
+        return self._timeline(
+            "p.id IN (SELECT post_id FROM favorites WHERE account_id = ?)",
+            (account_id,),
+            count,
+            since_id or 0,
+            max_id or MAX_STATUS_ID,
+        )
