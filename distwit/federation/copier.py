@@ -1,6 +1,6 @@
 """
-Copying remote authors' messages: the seed's "(RSS) Can you give me
-messages 61 through 63 for User #3".
+Copying remote authors' messages: the range fetch of
+docs/design/range-fetch.md.
 
 For each remote author whose known last number is beyond what is held
 here, :class:`Fetcher` asks the author's home server for the missing range

@@ -1,5 +1,6 @@
 """
-Following across servers: the seed's "Twitter Subscription Process".
+Following across servers: the subscription process of
+docs/design/subscription.md.
 
 :class:`Federation` resolves ``handle@authority`` to a remote account
 (asking the ping servers, then the authority itself), tells the other

@@ -1,8 +1,8 @@
 """
 The range feeds twitter servers copy posts with (server to server).
 
-The seed's "(RSS) Can you give me messages 61 through 63 for User #3" is
-answered with an RSS 2.0 document (:func:`render_range_feed`, written as
+The range fetch (docs/design/range-fetch.md: "give me messages 61 through
+63 of this author") is answered with an RSS 2.0 document (:func:`render_range_feed`, written as
 text with every value escaped) and read back with :func:`parse_range_feed`
 (strict XML, with the standard library's expat; DOCTYPEs refused).  What
 RSS has no element for travels in the namespace :data:`DW_NS`, prefix

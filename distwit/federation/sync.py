@@ -1,5 +1,6 @@
 """
-The twitter role's sync service: the seed's "Twitter Server Update Check".
+The twitter role's sync service: the update check of
+docs/design/update-check.md.
 
 Every ``interval`` seconds (and at once after a local post) this server
 makes one exchange with each ping server it uses: it reports the last
@@ -118,7 +119,8 @@ class SyncService(Service):
     Keeps this server's users' numbers known to the ping servers and this
     server's copies of followed remote authors complete.
 
-    :param interval: seconds between rounds (the seed's y).
+    :param interval: seconds between rounds (the *y* of
+        docs/design/update-check.md).
     :param long_poll: seconds a ping server may hold an exchange open to
         answer as soon as something changes; 0 turns long-polling off.
     """
