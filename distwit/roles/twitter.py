@@ -230,7 +230,8 @@ class TwitterService(MultiService):
             return TwitterRoot(
                 self.api.resource(), self.pages.resource(), oauth=oauth, oidc=self.oidc.resource()
             )
-        from distwit.federation.resource import FederationAPI, PersonFeeds
+        from distwit.api.person_feeds import PersonFeeds
+        from distwit.federation.resource import FederationAPI
 
         s2s = FederationAPI(self.microblog, self.federation, self.verifier, self.settings.public_url)
         feeds = PersonFeeds(self.microblog, self.settings.public_url)
