@@ -134,6 +134,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
 
         reactor = global_reactor
     from distwit import __version__
+    from distwit.s2s import paths
     from distwit.s2s.client import S2SClient, make_http_client
     from distwit.s2s.keys import ServerKey
     from distwit.s2s.metadata import MetadataResource, metadata_document
@@ -163,7 +164,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     HTTPClientService(http_client).setServiceParent(top)
     resources: dict[str, Any] = {}
     well_known = Resource()
-    endpoints: dict[str, str] = {}
+    endpoints = paths.endpoints(public_url, roles)
     if "twitter" in roles:
         from distwit.roles.twitter import TwitterService
 
@@ -178,12 +179,6 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         resources["twitter"] = twitter.resource()
         for name, child in twitter.well_known().items():
             well_known.putChild(name, child)
-        endpoints.update(
-            api=f"{public_url}/1.1/",
-            feeds=f"{public_url}/s2s/feed/",
-            follow=f"{public_url}/s2s/follow",
-            webfinger=f"{public_url}/.well-known/webfinger",
-        )
     if "ping" in roles:
         from distwit.ping.heartbeat import Heartbeat
         from distwit.ping.service import PingService
@@ -193,7 +188,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
             children.append(
                 Heartbeat(
                     client,
-                    settings.registry.rstrip("/") + "/registry",
+                    paths.registry_base(settings.registry),
                     public_url,
                     key.public_key_b64(),
                     reactor,
@@ -204,9 +199,6 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         ping = PingService(clock=reactor, verifier=verifier, children=children)
         ping.setServiceParent(top)
         resources["ping"] = ping.resource()
-        endpoints.update(
-            lookup=f"{public_url}/ping/lookup", exchange=f"{public_url}/ping/exchange"
-        )
     if "registry" in roles:
         from distwit.registry.service import RegistryService
 
@@ -221,12 +213,12 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     # role under /ping/, the registry under /registry/, the twitter role
     # at the root.
     root = Root(resources.get("twitter"))
-    for role in ("ping", "registry"):
+    for role, mount in (("ping", paths.PING), ("registry", paths.REGISTRY)):
         if role in resources:
-            root.putChild(role.encode(), resources[role])
+            root.putChild(paths.child_name(mount), resources[role])
     document = metadata_document(public_url, settings.role, roles, key, endpoints, __version__)
-    well_known.putChild(b"distwit", MetadataResource(document))
-    root.putChild(b".well-known", well_known)
+    well_known.putChild(paths.METADATA.encode(), MetadataResource(document))
+    root.putChild(paths.child_name(paths.WELL_KNOWN), well_known)
     root.putChild(b"health", Health(settings.role, roles))
 
     site = Site(root)

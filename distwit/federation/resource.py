@@ -24,6 +24,7 @@ from twisted.web.server import NOT_DONE_YET
 from distwit.federation import range_feed as feeds
 from distwit.http import json_body
 from distwit.model import Post
+from distwit.s2s import paths
 from distwit.s2s.interfaces import ForbiddenAuthority, IRequestVerifier, SignatureError
 from distwit.core.accts import BadAcct, split_acct
 from distwit.core.microblog import Microblog, RuleError
@@ -81,7 +82,7 @@ class FederationAPI:
     def resource(self) -> Any:
         return self.app.resource()
 
-    @app.route("/feed/<name>", methods=["GET", "HEAD"])
+    @app.route(paths.RANGE_FEED + "<name>", methods=["GET", "HEAD"])
     def range_feed(self, request: Any, name: str) -> Any:
         return ensureDeferred(self._range_feed(request, name))
 
@@ -117,7 +118,7 @@ class FederationAPI:
         request.setHeader(b"content-type", b"application/rss+xml; charset=utf-8")
         return body
 
-    @app.route("/follow", methods=["POST"])
+    @app.route(paths.FOLLOW, methods=["POST"])
     def follow_notice(self, request: Any) -> Any:
         return ensureDeferred(self._follow_notice(request))
 

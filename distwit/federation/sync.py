@@ -27,6 +27,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
+from distwit.s2s import paths
 from distwit.s2s.interfaces import IS2SClient
 from distwit.store.interfaces import IStore
 from distwit.core.accts import BadAcct, authority_of, make_acct, rendezvous, split_acct
@@ -57,12 +58,12 @@ class IPingList(Interface):
 @implementer(IPingList)
 class RegistryPingList:
     """
-    The live list from a registry over HTTP (``GET <registry>/registry/pings``).
+    The live list from a registry over HTTP (:func:`~distwit.s2s.paths.registry_pings_url`).
     """
 
     def __init__(self, client: IS2SClient, registry_url: str) -> None:
         self._client = client
-        self._url = registry_url.rstrip("/") + "/registry/pings"
+        self._url = paths.registry_pings_url(registry_url)
 
     def live_pings(self) -> "Deferred[list[str]]":
         def urls(body: Any) -> list[str]:
@@ -412,9 +413,7 @@ class SyncService(Service):
             "unsubscribe": unsubscribe,
             "reset": reset,
         }
-        url = f"{state.url}/ping/exchange"
-        if wait:
-            url += f"?wait={wait:g}"
+        url = paths.ping_exchange_url(state.url, wait)
         answer = await self._client.post_json(url, body, timeout=wait + 30)
         epoch, cursor, changes = _parse_answer(answer)
         if state.epoch is not None and epoch != state.epoch and not reset:

@@ -22,6 +22,7 @@ from distwit.oidc.provider import OIDCProvider
 from distwit.oidc.registrations import StoreRegistrations
 from distwit.oidc.rp import RelyingParty
 from distwit.core.passwords import PasswordHasher
+from distwit.s2s import paths
 from distwit.s2s.interfaces import IRequestVerifier, IS2SClient
 from distwit.store.interfaces import IStore
 from distwit.core.microblog import Microblog
@@ -65,7 +66,7 @@ class TwitterRoot(Resource):
         self.putChild(b"1.1", api)
         self.putChild(b"api", _WithOAuth(api, oauth) if oauth is not None else api)
         if s2s is not None:
-            self.putChild(b"s2s", s2s)
+            self.putChild(paths.child_name(paths.S2S), s2s)
 
     def getChild(self, path: bytes, request: Any) -> IResource:
         request.postpath.insert(0, request.prepath.pop())
@@ -250,7 +251,7 @@ class TwitterService(MultiService):
         webfinger = WebFinger(self.microblog, self.settings.public_url,
                               authority_of(self.settings.public_url))
         return {
-            b"webfinger": webfinger.resource(),
+            paths.WEBFINGER.encode(): webfinger.resource(),
             b"openid-configuration": _Discovery(self.oidc),
         }
 
