@@ -227,12 +227,80 @@ class Settings:
     allow_private: bool = False
 
     @property
+    def data_folder(self) -> DataFolder:
+        """
+        The data folder and the files in it.
+        """
+        return DataFolder(self.data)
+
+    @property
     def authority(self) -> str:
         """
         host[:port] of the public URL: the ``authority`` in
         ``handle@authority``.
         """
         return urlsplit(self.public_url).netloc
+
+
+@dataclass(frozen=True)
+class DataFolder:
+    """
+    The data folder (``--data``) and the files a server keeps in it, named
+    here once by what they are.
+
+    :param path: the folder, absolute.
+    """
+
+    path: str
+
+    def file(self, name: str) -> str:
+        """
+        A file of the folder (a relative ``sqlite:`` database, say).
+        """
+        return os.path.join(self.path, name)
+
+    @property
+    def server_key(self) -> str:
+        """
+        The server's Ed25519 signing key (PKCS#8 PEM, mode 0600).
+        """
+        return self.file("server-key.pem")
+
+    @property
+    def web_secret(self) -> str:
+        """
+        The web pages' secret for CSRF tokens of visitors not signed in.
+        """
+        return self.file("web-secret")
+
+    @property
+    def oidc_keys(self) -> str:
+        """
+        The OpenID Connect provider's ID-token keys (JSON).
+        """
+        return self.file("oidc-keys.json")
+
+    @property
+    def twitter_database(self) -> str:
+        """
+        The twitter role's SQLite database, when ``--database`` is not given.
+        """
+        return self.file("distwit.sqlite3")
+
+    @property
+    def registry_database(self) -> str:
+        """
+        The registry role's SQLite database.
+        """
+        return self.file("registry.sqlite3")
+
+    def prepare(self) -> None:
+        """
+        Create the folder (readable by its owner only) if it is missing.
+
+        :raise OSError: it cannot be created.
+        """
+        os.makedirs(self.path, mode=0o700, exist_ok=True)
 
 
 def read_config_file(path: str) -> dict[str, str]:
