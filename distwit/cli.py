@@ -19,7 +19,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import react
 
 from distwit import __version__
-from distwit.config import ConfigError, Settings, resolve
+from distwit.config import ConfigError, Settings, default, resolve
 
 
 class CommandError(Exception):
@@ -31,7 +31,7 @@ class CommandError(Exception):
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", help="INI file with the server's settings")
-    common.add_argument("-d", "--data", help="data folder [default: ./distwit-data]")
+    common.add_argument("-d", "--data", help=f"data folder [default: ./{default('data')}]")
     common.add_argument("--database", help="sqlite:PATH or postgresql://...")
 
     parser = argparse.ArgumentParser(

@@ -18,7 +18,15 @@ from twisted.application.service import MultiService
 from twisted.python import usage
 from twisted.web.resource import IResource, Resource
 
-from distwit.config import ROLES, SETTINGS, ConfigError, Settings, resolve
+from distwit.config import (
+    ROLES,
+    SETTINGS,
+    ConfigError,
+    Settings,
+    default,
+    default_public_url,
+    resolve,
+)
 
 
 class ServerOptions(usage.Options):
@@ -29,7 +37,8 @@ class ServerOptions(usage.Options):
 
     optParameters: list[list[Any]] = [
         ["config", "c", None, "INI file with the same settings (command line wins)"],
-        ["data", "d", None, "folder for SQLite, keys and other state [default: ./distwit-data]"],
+        ["data", "d", None,
+         f"folder for SQLite, keys and other state [default: ./{default('data')}]"],
         ["database", None, None, "sqlite:PATH or postgresql://... [default: SQLite in --data]"],
     ]
 
@@ -44,15 +53,17 @@ class Options(ServerOptions):
     synopsis = "[options]"
     longdesc = (
         "Run a distwit server.  With no options: every role in one process, "
-        "SQLite in ./distwit-data, http://localhost:8080."
+        f"SQLite in ./{default('data')}, {default_public_url(default('listen'))}."
     )
     optParameters = ServerOptions.optParameters + [
-        ["role", "r", None, f"{'|'.join(ROLES)} [default: all]"],
-        ["listen", "l", None, "Twisted endpoint to listen on [default: tcp:8080]"],
+        ["role", "r", None, f"{'|'.join(ROLES)} [default: {default('role')}]"],
+        ["listen", "l", None, f"Twisted endpoint to listen on [default: {default('listen')}]"],
         ["public-url", None, None, "how others reach this server [default: from --listen]"],
         ["registry", None, None, "URL of the ping server registry [default in all: this server]"],
-        ["ping-interval", None, None, "seconds between exchanges with ping servers [default: 5]"],
-        ["long-poll", None, None, "seconds a ping server may hold an exchange (0: off) [default: 0]"],
+        ["ping-interval", None, None,
+         f"seconds between exchanges with ping servers [default: {default('ping_interval')}]"],
+        ["long-poll", None, None,
+         f"seconds a ping server may hold an exchange (0: off) [default: {default('long_poll')}]"],
         ["ca-file", None, None, "PEM file of CAs to trust for https peers [default: the system's]"],
     ]
     optFlags = [

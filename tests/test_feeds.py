@@ -69,7 +69,7 @@ def item(seq: int, text: str | None = None, **changes: Any) -> FeedItem:
 def round_trip(
     items: list[FeedItem], first: int = 61, last: int = 63, more: bool = False
 ) -> RangePage:
-    data = render_range_feed(ALICE, AUTHORITY, PUBLIC_URL + "/", items, first, last, more)
+    data = render_range_feed(ALICE, AUTHORITY, PUBLIC_URL, items, first, last, more)
     return parse_range_feed(data, ACCT, first, last)
 
 

@@ -56,7 +56,7 @@ class Federation:
         self._client = client
         self._sync = sync
         self._clock = clock
-        self.public_url = public_url.rstrip("/")
+        self.public_url = public_url
         self.authority = authority_of(public_url)
         self._scheme = "http" if public_url.startswith("http:") else "https"
         self._notices: set[Deferred[Any]] = set()

@@ -171,7 +171,7 @@ def render_range_feed(
 
     :param authority: this server's authority (``host[:port]``), for the
         acct of a local author.
-    :param public_url: this server's public URL, for permalinks.
+    :param public_url: this server's public URL (no trailing slash), for permalinks.
     :param items: the messages held in the range (any order).
     :param last: the end of the range served; ``first - 1`` for none.
     :param more: the range asked for went on past ``last`` and was cut at
@@ -179,7 +179,6 @@ def render_range_feed(
     :raise ValueError: ``items`` do not fit the range (a caller's bug: the
         feed would be refused by every server reading it).
     """
-    public_url = public_url.rstrip("/")
     acct = _acct_of(author, authority)
     items = sorted(items, key=lambda item: item.seq)
     if last < first - 1:

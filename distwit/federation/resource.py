@@ -76,7 +76,7 @@ class FederationAPI:
         self.microblog = microblog
         self.federation = federation
         self.verifier = verifier
-        self.public_url = public_url.rstrip("/")
+        self.public_url = public_url
         self.authority = federation.authority
 
     def resource(self) -> Any:
@@ -157,7 +157,7 @@ class WebFinger(Resource):
     def __init__(self, microblog: Microblog, public_url: str, authority: str) -> None:
         super().__init__()
         self.microblog = microblog
-        self.public_url = public_url.rstrip("/")
+        self.public_url = public_url
         self.authority = authority
 
     def resource(self) -> Any:

@@ -27,6 +27,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
+from distwit.config import LONG_POLL, PING_INTERVAL
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IS2SClient
 from distwit.store.interfaces import IStore
@@ -137,8 +138,8 @@ class SyncService(Service):
         fetcher: Wanting,
         clock: Any,
         public_url: str,
-        interval: float = 5.0,
-        long_poll: float = 0.0,
+        interval: float = PING_INTERVAL,
+        long_poll: float = LONG_POLL,
         replicas: int = 2,
     ) -> None:
         self._store = store
@@ -146,7 +147,7 @@ class SyncService(Service):
         self._pings = pings
         self._fetcher = fetcher
         self._clock = clock
-        self.public_url = public_url.rstrip("/")
+        self.public_url = public_url
         self.authority = authority_of(public_url)
         self.interval = interval
         self.long_poll = long_poll

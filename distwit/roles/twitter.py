@@ -21,7 +21,6 @@ from distwit.api.app import API_SECTIONS, TwitterAPI
 from distwit.api.oauth1 import OAuthProvider
 from distwit.api.person_feeds import PersonFeeds
 from distwit.config import Settings
-from distwit.core.accts import authority_of
 from distwit.core.limits import RateLimiter
 from distwit.core.microblog import Microblog
 from distwit.core.passwords import PasswordHasher
@@ -169,7 +168,7 @@ class TwitterService(MultiService):
         self.settings = settings
         self.store = store
         self.reactor = reactor
-        self.authority = authority_of(settings.public_url)
+        self.authority = settings.authority
         self.hasher = hasher or PasswordHasher(thread_runner(reactor))
         self.microblog = Microblog(store, self.hasher, reactor)
         self.microblog.daily_posts = settings.daily_post_limit

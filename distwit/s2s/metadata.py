@@ -26,12 +26,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from twisted.web.resource import Resource
 
 from distwit.s2s import paths
+from distwit.urls import authority_of
 from distwit.s2s.interfaces import S2SResponseError
 from distwit.s2s.keys import ServerKey, public_key_from_b64
 from distwit.s2s.signatures import ALGORITHM
@@ -46,13 +46,6 @@ def metadata_url(public_url: str) -> str:
     signature's ``keyid`` (which may end in a slash).
     """
     return paths.metadata_url(public_url.rstrip("/"))
-
-
-def authority_of(public_url: str) -> str:
-    """
-    host[:port] of a public URL, as written there.
-    """
-    return urlsplit(public_url).netloc
 
 
 def metadata_document(
