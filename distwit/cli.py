@@ -19,7 +19,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import react
 
 from distwit import __version__
-from distwit.config import ConfigError, Settings, resolve
+from distwit.config import ConfigError, Settings, default, resolve
 
 
 class CommandError(Exception):
@@ -31,7 +31,7 @@ class CommandError(Exception):
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", help="INI file with the server's settings")
-    common.add_argument("-d", "--data", help="data folder [default: ./distwit-data]")
+    common.add_argument("-d", "--data", help=f"data folder [default: ./{default('data')}]")
     common.add_argument("--database", help="sqlite:PATH or postgresql://...")
 
     parser = argparse.ArgumentParser(
@@ -121,12 +121,12 @@ def settings_for(args: argparse.Namespace) -> Settings:
 
 async def adduser(reactor: Any, args: argparse.Namespace, password: str, out: TextIO) -> None:
     from distwit.core.passwords import PasswordHasher
-    from distwit.tap import open_twitter_store, prepare_data_folder
     from distwit.core.microblog import Microblog, RuleError
-    from distwit.roles.twitter import thread_runner
+    from distwit.roles.process import prepare_data_folder, thread_runner
+    from distwit.roles.twitter import open_twitter_store
 
     settings = settings_for(args)
-    prepare_data_folder(settings.data)
+    prepare_data_folder(settings.data_folder)
     store = open_twitter_store(settings, reactor)
     try:
         microblog = Microblog(store, PasswordHasher(thread_runner(reactor)), reactor)
@@ -142,13 +142,13 @@ async def adduser(reactor: Any, args: argparse.Namespace, password: str, out: Te
 async def oauth_command(reactor: Any, args: argparse.Namespace, out: TextIO) -> None:
     from distwit.api.oauth1 import OAuthProvider
     from distwit.core.passwords import PasswordHasher
-    from distwit.tap import open_twitter_store, prepare_data_folder
     from distwit.core.microblog import Microblog
-    from distwit.roles.twitter import thread_runner
+    from distwit.roles.process import prepare_data_folder, thread_runner
+    from distwit.roles.twitter import open_twitter_store
     from distwit.web.secrets import load_or_create_secret
 
     settings = settings_for(args)
-    prepare_data_folder(settings.data)
+    prepare_data_folder(settings.data_folder)
     store = open_twitter_store(settings, reactor)
     try:
         microblog = Microblog(store, PasswordHasher(thread_runner(reactor)), reactor)
@@ -174,12 +174,12 @@ async def oauth_command(reactor: Any, args: argparse.Namespace, out: TextIO) -> 
 
 def rotate_oidc_key(args: argparse.Namespace, out: TextIO) -> None:
     from distwit.oidc.keys import SigningKeys
-    from distwit.tap import prepare_data_folder
+    from distwit.roles.process import prepare_data_folder
 
     settings = settings_for(args)
-    prepare_data_folder(settings.data)
+    prepare_data_folder(settings.data_folder)
     try:
-        keys = SigningKeys.in_folder(settings.data)
+        keys = SigningKeys(settings.data_folder.oidc_keys)
         kid = keys.rotate()
     except (OSError, ValueError) as e:
         raise CommandError(str(e)) from None

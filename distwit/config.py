@@ -15,7 +15,28 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
+from distwit.urls import authority_of
+
 ROLES = ("all", "ping", "registry", "twitter")
+
+# The defaults that code outside the settings table needs too (a service
+# built without settings, the help of an option); each is written once,
+# here, and the table below reads it.
+
+#: Seconds between exchanges with the ping servers.
+PING_INTERVAL = 5.0
+#: Seconds a ping server may hold an exchange open (0: no long-poll).
+LONG_POLL = 0.0
+#: Posts a user may make in any 24 hours (Twitter's 2,400).
+DAILY_POST_LIMIT = 2400
+#: Seconds of one API rate-limit window, and the calls per window and
+#: endpoint that read and that write.
+RATE_LIMIT_WINDOW = 900.0
+RATE_LIMIT_READS = 900
+RATE_LIMIT_WRITES = 300
+#: Where a server listens and keeps its data when not told.
+LISTEN = "tcp:8080"
+DATA = "distwit-data"
 
 
 class ConfigError(ValueError):
@@ -104,7 +125,7 @@ class Setting:
 
 SETTINGS = (
     Setting("server", "role", "all", _role, "which role to run: " + "|".join(ROLES)),
-    Setting("server", "listen", "tcp:8080", _text, "Twisted endpoint to listen on"),
+    Setting("server", "listen", LISTEN, _text, "Twisted endpoint to listen on"),
     Setting(
         "server",
         "public_url",
@@ -112,7 +133,7 @@ SETTINGS = (
         _public_url,
         "how others reach this server (default: from the listen port)",
     ),
-    Setting("server", "data", "distwit-data", _text, "folder for the database, keys, state"),
+    Setting("server", "data", DATA, _text, "folder for the database, keys, state"),
     Setting(
         "server",
         "database",
@@ -130,28 +151,28 @@ SETTINGS = (
     Setting(
         "twitter",
         "daily_post_limit",
-        "2400",
+        str(DAILY_POST_LIMIT),
         _positive_integer,
         "posts a user may make in any 24 hours (Twitter's 2,400)",
     ),
     Setting(
         "twitter",
         "rate_limit_window",
-        "900",
+        f"{RATE_LIMIT_WINDOW:g}",
         _window,
         "seconds of one API rate-limit window",
     ),
     Setting(
         "twitter",
         "rate_limit_reads",
-        "900",
+        str(RATE_LIMIT_READS),
         _positive_integer,
         "API calls per window and endpoint that read",
     ),
     Setting(
         "twitter",
         "rate_limit_writes",
-        "300",
+        str(RATE_LIMIT_WRITES),
         _positive_integer,
         "API calls per window and endpoint that write",
     ),
@@ -165,14 +186,14 @@ SETTINGS = (
     Setting(
         "federation",
         "ping_interval",
-        "5",
+        f"{PING_INTERVAL:g}",
         _positive_seconds,
         "seconds between exchanges with the ping servers",
     ),
     Setting(
         "federation",
         "long_poll",
-        "0",
+        f"{LONG_POLL:g}",
         _seconds,
         "seconds a ping server may hold an exchange open (0: off)",
     ),
@@ -203,10 +224,18 @@ SETTINGS = (
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
 
 
+def default(key: str) -> str:
+    """
+    The default of a setting, as it would be written (for help texts).
+    """
+    return _BY_KEY[key].default
+
+
 @dataclass(frozen=True)
 class Settings:
     """
-    Everything a server needs to know about how to run.
+    Everything a server needs to know about how to run; built by
+    :func:`resolve` (the defaults are in :data:`SETTINGS`).
     """
 
     role: str
@@ -218,21 +247,89 @@ class Settings:
     registry: str
     ping_interval: float
     long_poll: float
-    daily_post_limit: int = 2400
-    rate_limit_window: float = 900.0
-    rate_limit_reads: int = 900
-    rate_limit_writes: int = 300
-    ca_file: str = ""
-    allow_http: bool = False
-    allow_private: bool = False
+    daily_post_limit: int
+    rate_limit_window: float
+    rate_limit_reads: int
+    rate_limit_writes: int
+    ca_file: str
+    allow_http: bool
+    allow_private: bool
+
+    @property
+    def data_folder(self) -> DataFolder:
+        """
+        The data folder and the files in it.
+        """
+        return DataFolder(self.data)
 
     @property
     def authority(self) -> str:
         """
         host[:port] of the public URL: the ``authority`` in
-        ``handle@authority``.
+        ``handle@authority`` (:func:`distwit.urls.authority_of`).
         """
-        return urlsplit(self.public_url).netloc
+        return authority_of(self.public_url)
+
+
+@dataclass(frozen=True)
+class DataFolder:
+    """
+    The data folder (``--data``) and the files a server keeps in it, named
+    here once by what they are.
+
+    :param path: the folder, absolute.
+    """
+
+    path: str
+
+    def file(self, name: str) -> str:
+        """
+        A file of the folder (a relative ``sqlite:`` database, say).
+        """
+        return os.path.join(self.path, name)
+
+    @property
+    def server_key(self) -> str:
+        """
+        The server's Ed25519 signing key (PKCS#8 PEM, mode 0600).
+        """
+        return self.file("server-key.pem")
+
+    @property
+    def web_secret(self) -> str:
+        """
+        The web pages' secret for CSRF tokens of visitors not signed in.
+        """
+        return self.file("web-secret")
+
+    @property
+    def oidc_keys(self) -> str:
+        """
+        The OpenID Connect provider's ID-token keys (JSON).
+        """
+        return self.file("oidc-keys.json")
+
+    @property
+    def twitter_database(self) -> str:
+        """
+        The twitter role's SQLite database, when ``--database`` is not given.
+        """
+        return self.file("distwit.sqlite3")
+
+    @property
+    def registry_database(self) -> str:
+        """
+        The registry role's SQLite database.
+        """
+        return self.file("registry.sqlite3")
+
+    def prepare(self) -> None:
+        """
+        Create the folder (readable by its owner only) if it is missing.
+
+        :raise OSError: it cannot be created.
+        """
+        os.makedirs(self.path, mode=0o700, exist_ok=True)
 
 
 def read_config_file(path: str) -> dict[str, str]:

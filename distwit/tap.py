@@ -2,29 +2,31 @@
 ``twistd distwit``: options and the service tree.
 
 ``makeService`` returns a MultiService with one child per role, one for
-the listening port and one that closes the outgoing connection pool.
-Every role is at the same paths alone or together: the ping role under
-``/ping/``, the registry under ``/registry/``, the twitter role at the
-root; ``/.well-known/distwit`` (the server's key and endpoints) and
-``/health`` answer in every role.
+the listening port and one that closes the outgoing connection pool.  The
+services and resources are built by the composition root,
+:mod:`distwit.roles`: each role's service first, then its resources on
+it; :mod:`distwit.roles.site` puts them at the same paths whatever roles
+run together.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from twisted.application import strports
-from twisted.application.service import MultiService, Service
-from twisted.logger import Logger
+from twisted.application.service import MultiService
 from twisted.python import usage
-from twisted.web.resource import Resource
-from twisted.web.server import Site
+from twisted.web.resource import IResource, Resource
 
-from distwit.config import ROLES, SETTINGS, ConfigError, Settings, resolve
-from distwit.http import Health, Root
-
-log = Logger()
+from distwit.config import (
+    ROLES,
+    SETTINGS,
+    ConfigError,
+    Settings,
+    default,
+    default_public_url,
+    resolve,
+)
 
 
 class ServerOptions(usage.Options):
@@ -35,7 +37,8 @@ class ServerOptions(usage.Options):
 
     optParameters: list[list[Any]] = [
         ["config", "c", None, "INI file with the same settings (command line wins)"],
-        ["data", "d", None, "folder for SQLite, keys and other state [default: ./distwit-data]"],
+        ["data", "d", None,
+         f"folder for SQLite, keys and other state [default: ./{default('data')}]"],
         ["database", None, None, "sqlite:PATH or postgresql://... [default: SQLite in --data]"],
     ]
 
@@ -50,15 +53,17 @@ class Options(ServerOptions):
     synopsis = "[options]"
     longdesc = (
         "Run a distwit server.  With no options: every role in one process, "
-        "SQLite in ./distwit-data, http://localhost:8080."
+        f"SQLite in ./{default('data')}, {default_public_url(default('listen'))}."
     )
     optParameters = ServerOptions.optParameters + [
-        ["role", "r", None, f"{'|'.join(ROLES)} [default: all]"],
-        ["listen", "l", None, "Twisted endpoint to listen on [default: tcp:8080]"],
+        ["role", "r", None, f"{'|'.join(ROLES)} [default: {default('role')}]"],
+        ["listen", "l", None, f"Twisted endpoint to listen on [default: {default('listen')}]"],
         ["public-url", None, None, "how others reach this server [default: from --listen]"],
         ["registry", None, None, "URL of the ping server registry [default in all: this server]"],
-        ["ping-interval", None, None, "seconds between exchanges with ping servers [default: 5]"],
-        ["long-poll", None, None, "seconds a ping server may hold an exchange (0: off) [default: 0]"],
+        ["ping-interval", None, None,
+         f"seconds between exchanges with ping servers [default: {default('ping_interval')}]"],
+        ["long-poll", None, None,
+         f"seconds a ping server may hold an exchange (0: off) [default: {default('long_poll')}]"],
         ["ca-file", None, None, "PEM file of CAs to trust for https peers [default: the system's]"],
     ]
     optFlags = [
@@ -85,172 +90,50 @@ class Options(ServerOptions):
         self.settings = self.settings_from(given)
 
 
-def prepare_data_folder(path: str) -> None:
-    """
-    Create the data folder (readable by its owner only) if it is missing.
-    """
-    try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-    except OSError as e:
-        raise SystemExit(f"distwit: cannot create data folder {path}: {e.strerror}") from None
-
-
-def open_twitter_store(settings: Settings, reactor: Any) -> Any:
-    """
-    Open (and migrate) the twitter role's database, or exit with a message
-    that says what is wrong.
-    """
-    from distwit.store.sql import DatabaseURLError, engine_for, open_store
-
-    try:
-        engine = engine_for(settings.database, settings.data)
-    except DatabaseURLError as e:
-        raise SystemExit(f"distwit: {e}") from None
-    try:
-        return open_store(engine, reactor)
-    except Exception as e:
-        raise SystemExit(f"distwit: cannot open {engine.describe()}: {e}") from None
-
-
-def open_registry_store(settings: Settings, reactor: Any) -> Any:
-    """
-    Open (and migrate) the registry role's database (``--database``, or
-    ``registry.sqlite3`` in the data folder), or exit with a message that
-    says what is wrong.
-    """
-    from distwit.registry import store
-    from distwit.store.schema import DatabaseURLError
-
-    try:
-        engine = store.registry_engine(settings.database, settings.data)
-    except DatabaseURLError as e:
-        raise SystemExit(f"distwit: {e}") from None
-    try:
-        return store.open_registry_store(engine, reactor)
-    except Exception as e:
-        raise SystemExit(f"distwit: cannot open {engine.describe()}: {e}") from None
-
-
-class HTTPClientService(Service):
-    """
-    Closes the process's one outgoing HTTP connection pool when the
-    process stops.
-    """
-
-    name = "http-client"
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def stopService(self) -> Any:
-        super().stopService()
-        return self.client.close()
-
-
 def makeService(options: Options, reactor: Any = None) -> MultiService:
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
-    from distwit import __version__
-    from distwit.s2s.client import S2SClient, make_http_client
-    from distwit.s2s.keys import ServerKey
-    from distwit.s2s.metadata import MetadataResource, metadata_document
-    from distwit.s2s.verifier import SignatureVerifier, metadata_fetcher
+    from distwit.roles.process import make_process_parts, prepare_data_folder
+    from distwit.roles.site import make_site
+    from distwit.s2s import paths
 
     settings = options.settings
-    prepare_data_folder(settings.data)
+    prepare_data_folder(settings.data_folder)
     roles = ["twitter", "ping", "registry"] if settings.role == "all" else [settings.role]
-    public_url = settings.public_url.rstrip("/")
+    public_url = settings.public_url
 
-    # One identity, one outgoing connection pool and one verifier per
-    # process, whatever roles it serves.
-    try:
-        key = ServerKey.load_or_create(settings.data)
-    except (OSError, ValueError) as e:
-        raise SystemExit(f"distwit: cannot load the server key in {settings.data}: {e}") from None
-    try:
-        http_client = make_http_client(reactor, ca_file=settings.ca_file or None)
-    except (OSError, ValueError) as e:
-        raise SystemExit(
-            f"distwit: cannot use the CA file {settings.ca_file}: {e}"
-        ) from None
-    client = S2SClient(http_client, key, public_url, reactor)
-    verifier = SignatureVerifier(metadata_fetcher(http_client, reactor), reactor, public_url)
-
+    parts = make_process_parts(settings, reactor)
+    verifier = parts.verifier
     top = MultiService()
-    HTTPClientService(http_client).setServiceParent(top)
-    resources: dict[str, Any] = {}
+    parts.closer.setServiceParent(top)
+    resources: dict[str, IResource] = {}
     well_known = Resource()
-    endpoints: dict[str, str] = {}
+    endpoints = paths.endpoints(public_url, roles)
     if "twitter" in roles:
-        from distwit.roles.twitter import TwitterService
+        from distwit.roles.twitter import make_twitter_service, make_twitter_web
 
-        twitter = TwitterService(
-            settings,
-            open_twitter_store(settings, reactor),
-            reactor,
-            client=client,
-            verifier=verifier,
-        )
+        twitter = make_twitter_service(settings, reactor, parts)
         twitter.setServiceParent(top)
-        resources["twitter"] = twitter.resource()
-        for name, child in twitter.well_known().items():
+        twitter_web = make_twitter_web(twitter)
+        resources["twitter"] = twitter_web.root
+        for name, child in twitter_web.well_known.items():
             well_known.putChild(name, child)
-        endpoints.update(
-            api=f"{public_url}/1.1/",
-            feeds=f"{public_url}/s2s/feed/",
-            follow=f"{public_url}/s2s/follow",
-            webfinger=f"{public_url}/.well-known/webfinger",
-        )
     if "ping" in roles:
-        from distwit.ping.heartbeat import Heartbeat
-        from distwit.ping.service import PingService
+        from distwit.roles.ping import make_ping_resource, make_ping_service
 
-        children = []
-        if settings.registry:
-            children.append(
-                Heartbeat(
-                    client,
-                    settings.registry.rstrip("/") + "/registry",
-                    public_url,
-                    key.public_key_b64(),
-                    reactor,
-                )
-            )
-        else:
-            log.warn("no registry configured (--registry): this ping server is known to nobody")
-        ping = PingService(clock=reactor, verifier=verifier, children=children)
+        ping = make_ping_service(settings, reactor, parts)
         ping.setServiceParent(top)
-        resources["ping"] = ping.resource()
-        endpoints.update(
-            lookup=f"{public_url}/ping/lookup", exchange=f"{public_url}/ping/exchange"
-        )
+        resources["ping"] = make_ping_resource(ping)
     if "registry" in roles:
-        from distwit.registry.resource import RegistryResource
-        from distwit.registry.service import RegistryService
+        from distwit.roles.registry import make_registry_resource, make_registry_service
 
-        registry = RegistryService(open_registry_store(settings, reactor), reactor)
+        registry = make_registry_service(settings, reactor)
         registry.setServiceParent(top)
-        resources["registry"] = RegistryResource(registry, verifier).resource()
-        endpoints.update(
-            register=f"{public_url}/registry/register", pings=f"{public_url}/registry/pings"
-        )
+        resources["registry"] = make_registry_resource(registry, verifier)
 
-    # Every role at the same paths whether alone or together: the ping
-    # role under /ping/, the registry under /registry/, the twitter role
-    # at the root.
-    root = Root(resources.get("twitter"))
-    for role in ("ping", "registry"):
-        if role in resources:
-            root.putChild(role.encode(), resources[role])
-    document = metadata_document(public_url, settings.role, roles, key, endpoints, __version__)
-    well_known.putChild(b"distwit", MetadataResource(document))
-    root.putChild(b".well-known", well_known)
-    root.putChild(b"health", Health(settings.role, roles))
-
-    site = Site(root)
-    site.displayTracebacks = False
+    site = make_site(settings, roles, parts.key, resources, well_known, endpoints)
     web = strports.service(settings.listen, site, reactor=reactor)
     web.setName("web")
     web.setServiceParent(top)

@@ -150,10 +150,10 @@ def arrived(server: ServerProcess, user: str, text: str) -> Callable[[], bool]:
     return lambda: any(status["text"] == text for status in home(server, user))
 
 
-class SeedScenarioTests(SynchronousTestCase):
+class DesignExampleTests(SynchronousTestCase):
     """
-    The seed's table: Scoble, Dave, Joshua, Public Timeline and a fifth
-    user on three twitter servers.
+    The example of docs/design/subscription.md: Scoble, Dave, Joshua,
+    Public Timeline and a fifth user on three twitter servers.
 
     The table as printed cannot be drawn for five users: Public Timeline
     has no followers, so nobody can follow four others, yet Scoble and
@@ -181,7 +181,7 @@ class SeedScenarioTests(SynchronousTestCase):
         "user5": (2, 3),
     }
 
-    def test_seed_scenario(self) -> None:
+    def test_design_example(self) -> None:
         """
         Every post reaches the home timeline of every follower, on every
         server, within two ping intervals, exactly once; the counts are

@@ -69,7 +69,7 @@ def item(seq: int, text: str | None = None, **changes: Any) -> FeedItem:
 def round_trip(
     items: list[FeedItem], first: int = 61, last: int = 63, more: bool = False
 ) -> RangePage:
-    data = render_range_feed(ALICE, AUTHORITY, PUBLIC_URL + "/", items, first, last, more)
+    data = render_range_feed(ALICE, AUTHORITY, PUBLIC_URL, items, first, last, more)
     return parse_range_feed(data, ACCT, first, last)
 
 
@@ -664,3 +664,65 @@ class PersonFeedTests(SynchronousTestCase):
             parsed = feedparser.parse(render(ALICE, PUBLIC_URL, []))
             self.assertEqual((parsed.bozo, parsed.version, parsed.entries), (0, version, []))
             self.assertEqual(parsed.feed.title, "Alice Liddell (@Alice)")
+
+
+class PersonFeedsResourceTests(SynchronousTestCase):
+    """
+    ``/HANDLE.rss`` and ``/HANDLE.atom`` as a feed reader fetches them.
+    """
+
+    def setUp(self) -> None:
+        from twisted.internet.task import Clock
+
+        from distwit.core.microblog import Microblog
+        from tests.support import cheap_hasher, synchronous_sqlite_store
+
+        store = synchronous_sqlite_store(os.path.join(self.mktemp() + ".sqlite3"))
+        self.addCleanup(store.close)
+        clock = Clock()
+        clock.advance(T0 / 1000)
+        self.microblog = Microblog(store, cheap_hasher(), clock)
+        alice = self.successResultOf(self.microblog.create_user("alice", "correct horse"))
+        self.successResultOf(self.microblog.post(alice, "down the rabbit hole"))
+
+    def get(self, path: str) -> tuple[int, bytes, Any]:
+        from treq.testing import StubTreq
+
+        from distwit.api.person_feeds import PersonFeeds
+
+        stub = StubTreq(PersonFeeds(self.microblog, PUBLIC_URL).resource())
+        response = self.successResultOf(stub.get(PUBLIC_URL + path))
+        return response.code, self.successResultOf(stub.content(response)), response
+
+    def test_rss(self) -> None:
+        """
+        ``/alice.rss`` is an RSS feed of alice's posts.
+        """
+        code, body, response = self.get("/alice.rss")
+        self.assertEqual(code, 200)
+        self.assertEqual(
+            response.headers.getRawHeaders(b"content-type"),
+            [b"application/rss+xml; charset=utf-8"],
+        )
+        parsed = feedparser.parse(body)
+        self.assertEqual([e.title for e in parsed.entries], ["alice: down the rabbit hole"])
+
+    def test_atom(self) -> None:
+        """
+        ``/alice.atom`` is the same posts as Atom.
+        """
+        code, body, response = self.get("/alice.atom")
+        self.assertEqual(code, 200)
+        self.assertEqual(
+            response.headers.getRawHeaders(b"content-type"),
+            [b"application/atom+xml; charset=utf-8"],
+        )
+        self.assertEqual(feedparser.parse(body).version, "atom10")
+
+    def test_unknown_user(self) -> None:
+        """
+        A feed of nobody is a 404 that says so.
+        """
+        code, body, _ = self.get("/nobody.rss")
+        self.assertEqual(code, 404)
+        self.assertIn(b"No user 'nobody' here.", body)

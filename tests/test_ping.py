@@ -22,6 +22,7 @@ from distwit.ping.directory import (
 )
 from distwit.ping.resource import MAX_BODY
 from distwit.ping.service import PingService
+from distwit.roles.ping import make_ping_resource
 from distwit.s2s.interfaces import IRequestVerifier
 from tests.fakes import SIGNER_HEADER, FakeVerifier, json_answer, post_signed
 
@@ -40,7 +41,7 @@ class PingTestCase(SynchronousTestCase):
         self.directory = MemoryDirectory(self.clock)
         self.verifier = FakeVerifier()
         self.service = PingService(self.directory, clock=self.clock, verifier=self.verifier)
-        self.stub: Any = StubTreq(self.service.resource())
+        self.stub: Any = StubTreq(make_ping_resource(self.service))
 
     def post(
         self, signer: str | None, body: Any, wait: float | None = None

@@ -27,11 +27,11 @@ from zope.interface.verify import verifyObject
 
 from distwit.http import Root
 from distwit.ping.heartbeat import Heartbeat
+from distwit.config import DataFolder
 from distwit.registry.resource import MAX_BODY, RegistryResource
 from distwit.registry.service import RegistryService, list_version
 from distwit.registry.store import (
     REGISTRY,
-    STORE_FILE_NAME,
     IRegistryStore,
     MemoryRegistryStore,
     RegistryEntry,
@@ -757,7 +757,7 @@ class SQLiteStoreTests(SQLStoreTestsMixin, TestCase):
         """
         engine = registry_engine("", self.data_dir)
         assert isinstance(engine, SQLiteEngine)
-        self.assertEqual(engine.path, os.path.join(self.data_dir, STORE_FILE_NAME))
+        self.assertEqual(engine.path, DataFolder(self.data_dir).registry_database)
         engine = registry_engine("sqlite:shared.sqlite3", self.data_dir)
         assert isinstance(engine, SQLiteEngine)
         self.assertEqual(engine.path, os.path.join(self.data_dir, "shared.sqlite3"))
@@ -858,7 +858,7 @@ class DatabaseSettingTests(SynchronousTestCase):
         engine = PostgresEngine(url)
         self.assertEqual(schema_version(engine, TWITTER), migrations(TWITTER)[-1][0])
         self.assertEqual(schema_version(engine, REGISTRY), migrations(REGISTRY)[-1][0])
-        self.assertFalse(os.path.exists(os.path.join(data, STORE_FILE_NAME)))
+        self.assertFalse(os.path.exists(DataFolder(data).registry_database))
 
     def test_default_sqlite(self) -> None:
         """
@@ -866,7 +866,7 @@ class DatabaseSettingTests(SynchronousTestCase):
         data folder, and no twitter database is made.
         """
         data, top = self.make("registry", "")
-        engine = SQLiteEngine(os.path.join(data, STORE_FILE_NAME))
+        engine = SQLiteEngine(DataFolder(data).registry_database)
         self.assertEqual(schema_version(engine, REGISTRY), migrations(REGISTRY)[-1][0])
         self.assertFalse(os.path.exists(os.path.join(data, "distwit.sqlite3")))
 

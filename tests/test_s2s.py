@@ -28,7 +28,8 @@ from distwit.s2s.interfaces import (
     S2SResponseError,
     SignatureError,
 )
-from distwit.s2s.keys import KEY_FILE_NAME, ServerKey, b64url_decode, public_key_from_b64
+from distwit.config import DataFolder
+from distwit.s2s.keys import ServerKey, b64url_decode, public_key_from_b64
 from distwit.s2s.metadata import (
     MetadataResource,
     metadata_document,
@@ -76,14 +77,14 @@ class KeyTests(SynchronousTestCase):
         the next start loads the same key from it.
         """
         data = self.mktemp()
-        created = ServerKey.load_or_create(data)
-        path = os.path.join(data, KEY_FILE_NAME)
+        path = DataFolder(data).server_key
+        created = ServerKey.load_or_create(path)
         self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
         with open(path, "rb") as f:
             self.assertTrue(f.read().startswith(b"-----BEGIN PRIVATE KEY-----\n"))
-        loaded = ServerKey.load_or_create(data)
+        loaded = ServerKey.load_or_create(path)
         self.assertEqual(loaded.public_key_b64(), created.public_key_b64())
-        self.assertEqual(os.listdir(data), [KEY_FILE_NAME])  # no temporary left
+        self.assertEqual(os.listdir(data), ["server-key.pem"])  # no temporary left
 
     def test_unusable_file_is_an_error(self) -> None:
         """
@@ -92,10 +93,10 @@ class KeyTests(SynchronousTestCase):
         """
         data = self.mktemp()
         os.makedirs(data)
-        path = os.path.join(data, KEY_FILE_NAME)
+        path = DataFolder(data).server_key
         with open(path, "wb") as f:
             f.write(b"not a key")
-        error = self.assertRaises(ValueError, ServerKey.load_or_create, data)
+        error = self.assertRaises(ValueError, ServerKey.load_or_create, path)
         self.assertIn(path, str(error))
         with open(path, "rb") as f:
             self.assertEqual(f.read(), b"not a key")

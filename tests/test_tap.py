@@ -18,7 +18,7 @@ from twisted.plugin import getPlugins
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
-from distwit.config import default_public_url
+from distwit.config import DataFolder, default_public_url
 from distwit.tap import Options, makeService
 
 
@@ -248,9 +248,8 @@ class ServiceTreeTests(SynchronousTestCase):
             self.assertEqual(code, 200)
             metadata = parse_metadata(json.loads(body), "http://127.0.0.1:9")
             self.assertEqual(metadata.role, role)
-            self.assertEqual(
-                metadata.public_key_b64, ServerKey.load_or_create(data).public_key_b64()
-            )
+            key = ServerKey.load_or_create(DataFolder(data).server_key)
+            self.assertEqual(metadata.public_key_b64, key.public_key_b64())
             endpoints = " ".join(metadata.endpoints.values())
             for path in paths:
                 self.assertIn("http://127.0.0.1:9" + path, endpoints)

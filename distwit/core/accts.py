@@ -8,9 +8,11 @@ from __future__ import annotations
 import hashlib
 import re
 from typing import Sequence
-from urllib.parse import urlsplit
 
 from distwit.model import HANDLE_RE
+
+# Re-exported: the one authority function lives low, in distwit.urls.
+from distwit.urls import authority_of as authority_of
 
 _ACCT = re.compile(r"\A(?P<handle>[A-Za-z0-9_]{1,15})@(?P<authority>[A-Za-z0-9.\-\[\]:]{1,262})\Z")
 
@@ -36,18 +38,6 @@ def split_acct(acct: str) -> tuple[str, str]:
 
 def make_acct(handle: str, authority: str) -> str:
     return f"{handle.lower()}@{authority.lower()}"
-
-
-def authority_of(url: str) -> str:
-    """
-    ``host[:port]`` of a URL, lower case, the port only when given (no
-    user information; an IPv6 host in brackets).
-    """
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    return host if parts.port is None else f"{host}:{parts.port}"
 
 
 def is_handle(text: str) -> bool:

@@ -1,6 +1,6 @@
 """
-Copying remote authors' messages: the seed's "(RSS) Can you give me
-messages 61 through 63 for User #3".
+Copying remote authors' messages: the range fetch of
+docs/design/range-fetch.md.
 
 For each remote author whose known last number is beyond what is held
 here, :class:`Fetcher` asks the author's home server for the missing range
@@ -14,13 +14,13 @@ number of fetches running at once per peer server is bounded.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from twisted.internet.defer import Deferred, DeferredSemaphore, ensureDeferred
 from twisted.logger import Logger
 
 from distwit.federation.range_feed import MAX_ITEMS_PER_FEED, RangePage, parse_range_feed
 from distwit.model import Account
+from distwit.s2s import paths
 from distwit.s2s.interfaces import IS2SClient
 from distwit.store.interfaces import IStore
 
@@ -145,10 +145,7 @@ class Fetcher:
             _discard(ahead)
 
     def _url(self, account: Account, first: int, last: int) -> str:
-        return (
-            f"{account.home_url}/s2s/feed/{quote(account.handle.lower())}.rss"
-            f"?from={first}&to={last}"
-        )
+        return paths.range_feed_url(account.home_url, account.handle, first, last)
 
     async def _page(self, account: Account, first: int) -> RangePage:
         """

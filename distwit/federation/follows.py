@@ -1,5 +1,6 @@
 """
-Following across servers: the seed's "Twitter Subscription Process".
+Following across servers: the subscription process of
+docs/design/subscription.md.
 
 :class:`Federation` resolves ``handle@authority`` to a remote account
 (asking the ping servers, then the authority itself), tells the other
@@ -10,12 +11,12 @@ notices other servers send.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
 from distwit.model import Account
+from distwit.s2s import paths
 from distwit.s2s.interfaces import ForbiddenAuthority, IS2SClient, S2SResponseError
 from distwit.store.interfaces import IStore
 from distwit.core.accts import BadAcct, authority_of, make_acct, split_acct
@@ -55,7 +56,7 @@ class Federation:
         self._client = client
         self._sync = sync
         self._clock = clock
-        self.public_url = public_url.rstrip("/")
+        self.public_url = public_url
         self.authority = authority_of(public_url)
         self._scheme = "http" if public_url.startswith("http:") else "https"
         self._notices: set[Deferred[Any]] = set()
@@ -97,9 +98,7 @@ class Federation:
         """
         for ping in self._sync.responsible(acct):
             try:
-                found = await self._client.get_json(
-                    f"{ping}/ping/lookup?acct={quote(acct, safe='@:')}"
-                )
+                found = await self._client.get_json(paths.ping_lookup_url(ping, acct))
             except S2SResponseError:
                 continue
             home = str(found.get("home", "")).rstrip("/")
@@ -108,16 +107,14 @@ class Federation:
                 return home, last
         home = f"{self._scheme}://{authority}"
         try:
-            metadata = await self._client.get_json(f"{home}/.well-known/distwit")
+            metadata = await self._client.get_json(paths.metadata_url(home))
         except S2SResponseError as e:
             raise NoSuchUser(f"No distwit server answers for {acct}: {e}") from None
         if str(metadata.get("public_url", "")).rstrip("/") != home:
             raise NoSuchUser(f"{home} does not say it is {authority}.")
         handle = acct.split("@", 1)[0]
         try:
-            await self._client.get_json(
-                f"{home}/.well-known/webfinger?resource=acct:{quote(acct, safe='@:')}"
-            )
+            await self._client.get_json(paths.webfinger_url(home, acct))
         except S2SResponseError:
             raise NoSuchUser(f"{home} has no user {handle!r}.") from None
         return home, 0
@@ -148,7 +145,7 @@ class Federation:
             "follower": make_acct(user.handle, self.authority),
             "followee": make_acct(target.handle, target.authority),
         }
-        self._send(f"{target.home_url}/s2s/follow", body)
+        self._send(paths.follow_url(target.home_url), body)
 
     def visitor_followed(self, visitor: Account, local: Account, action: str) -> None:
         """
@@ -161,7 +158,7 @@ class Federation:
             "follower": make_acct(visitor.handle, visitor.authority),
             "followee": make_acct(local.handle, self.authority),
         }
-        self._send(f"{visitor.home_url}/s2s/follow", body)
+        self._send(paths.follow_url(visitor.home_url), body)
 
     def _send(self, url: str, body: dict[str, str]) -> None:
         d = ensureDeferred(self._deliver(url, body))

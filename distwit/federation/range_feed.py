@@ -1,8 +1,8 @@
 """
 The range feeds twitter servers copy posts with (server to server).
 
-The seed's "(RSS) Can you give me messages 61 through 63 for User #3" is
-answered with an RSS 2.0 document (:func:`render_range_feed`, written as
+The range fetch (docs/design/range-fetch.md: "give me messages 61 through
+63 of this author") is answered with an RSS 2.0 document (:func:`render_range_feed`, written as
 text with every value escaped) and read back with :func:`parse_range_feed`
 (strict XML, with the standard library's expat; DOCTYPEs refused).  What
 RSS has no element for travels in the namespace :data:`DW_NS`, prefix
@@ -171,7 +171,7 @@ def render_range_feed(
 
     :param authority: this server's authority (``host[:port]``), for the
         acct of a local author.
-    :param public_url: this server's public URL, for permalinks.
+    :param public_url: this server's public URL (no trailing slash), for permalinks.
     :param items: the messages held in the range (any order).
     :param last: the end of the range served; ``first - 1`` for none.
     :param more: the range asked for went on past ``last`` and was cut at
@@ -179,7 +179,6 @@ def render_range_feed(
     :raise ValueError: ``items`` do not fit the range (a caller's bug: the
         feed would be refused by every server reading it).
     """
-    public_url = public_url.rstrip("/")
     acct = _acct_of(author, authority)
     items = sorted(items, key=lambda item: item.seq)
     if last < first - 1:

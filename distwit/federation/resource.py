@@ -1,11 +1,13 @@
 """
-What a twitter server answers to other servers and to feed readers:
+What a twitter server answers to other servers:
 
 - ``GET /s2s/feed/HANDLE.rss?from=N&to=M``: the range feed other servers
   copy messages with (at most 200 a response; ``dw:more`` says when cut);
 - ``POST /s2s/follow``: signed follow and unfollow notices;
-- ``GET /.well-known/webfinger?resource=acct:HANDLE@AUTHORITY``;
-- ``GET /HANDLE.rss`` and ``/HANDLE.atom``: the latest posts, for people.
+- ``GET /.well-known/webfinger?resource=acct:HANDLE@AUTHORITY``.
+
+The person feeds people read (``/HANDLE.rss``, ``/HANDLE.atom``) are the
+API's: :mod:`distwit.api.person_feeds`.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from distwit.api.feeds import render_person_atom, render_person_rss
 from distwit.federation import range_feed as feeds
 from distwit.http import json_body
 from distwit.model import Post
+from distwit.s2s import paths
 from distwit.s2s.interfaces import ForbiddenAuthority, IRequestVerifier, SignatureError
 from distwit.core.accts import BadAcct, split_acct
 from distwit.core.microblog import Microblog, RuleError
@@ -74,13 +76,13 @@ class FederationAPI:
         self.microblog = microblog
         self.federation = federation
         self.verifier = verifier
-        self.public_url = public_url.rstrip("/")
+        self.public_url = public_url
         self.authority = federation.authority
 
     def resource(self) -> Any:
         return self.app.resource()
 
-    @app.route("/feed/<name>", methods=["GET", "HEAD"])
+    @app.route(paths.RANGE_FEED + "<name>", methods=["GET", "HEAD"])
     def range_feed(self, request: Any, name: str) -> Any:
         return ensureDeferred(self._range_feed(request, name))
 
@@ -116,7 +118,7 @@ class FederationAPI:
         request.setHeader(b"content-type", b"application/rss+xml; charset=utf-8")
         return body
 
-    @app.route("/follow", methods=["POST"])
+    @app.route(paths.FOLLOW, methods=["POST"])
     def follow_notice(self, request: Any) -> Any:
         return ensureDeferred(self._follow_notice(request))
 
@@ -155,7 +157,7 @@ class WebFinger(Resource):
     def __init__(self, microblog: Microblog, public_url: str, authority: str) -> None:
         super().__init__()
         self.microblog = microblog
-        self.public_url = public_url.rstrip("/")
+        self.public_url = public_url
         self.authority = authority
 
     def resource(self) -> Any:
@@ -211,37 +213,3 @@ class WebFinger(Resource):
 
 #: WebFinger's link relation for a user's OpenID Connect issuer.
 OIDC_ISSUER = "http://openid.net/specs/connect/1.0/issuer"
-
-
-class PersonFeeds:
-    """
-    ``/HANDLE.rss`` and ``/HANDLE.atom``: the latest 20 posts.
-    """
-
-    app = Klein()
-
-    def __init__(self, microblog: Microblog, public_url: str) -> None:
-        self.microblog = microblog
-        self.public_url = public_url.rstrip("/")
-
-    def resource(self) -> Any:
-        return self.app.resource()
-
-    @app.route("/<name>", methods=["GET", "HEAD"])
-    def feed(self, request: Any, name: str) -> Any:
-        return ensureDeferred(self._feed(request, name))
-
-    async def _feed(self, request: Any, name: str) -> bytes:
-        handle, _, extension = name.rpartition(".")
-        try:
-            author = await self.microblog.user(handle)
-        except RuleError:
-            request.setResponseCode(404)
-            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-            return f"No user {handle!r} here.\n".encode()
-        posts = await self.microblog.store.user_timeline(author.id, 20, None, None)
-        if extension == "atom":
-            request.setHeader(b"content-type", b"application/atom+xml; charset=utf-8")
-            return render_person_atom(author, self.public_url, posts)
-        request.setHeader(b"content-type", b"application/rss+xml; charset=utf-8")
-        return render_person_rss(author, self.public_url, posts)

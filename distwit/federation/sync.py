@@ -1,5 +1,6 @@
 """
-The twitter role's sync service: the seed's "Twitter Server Update Check".
+The twitter role's sync service: the update check of
+docs/design/update-check.md.
 
 Every ``interval`` seconds (and at once after a local post) this server
 makes one exchange with each ping server it uses: it reports the last
@@ -26,6 +27,8 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
+from distwit.config import LONG_POLL, PING_INTERVAL
+from distwit.s2s import paths
 from distwit.s2s.interfaces import IS2SClient
 from distwit.store.interfaces import IStore
 from distwit.core.accts import BadAcct, authority_of, make_acct, rendezvous, split_acct
@@ -56,12 +59,12 @@ class IPingList(Interface):
 @implementer(IPingList)
 class RegistryPingList:
     """
-    The live list from a registry over HTTP (``GET <registry>/registry/pings``).
+    The live list from a registry over HTTP (:func:`~distwit.s2s.paths.registry_pings_url`).
     """
 
     def __init__(self, client: IS2SClient, registry_url: str) -> None:
         self._client = client
-        self._url = registry_url.rstrip("/") + "/registry/pings"
+        self._url = paths.registry_pings_url(registry_url)
 
     def live_pings(self) -> "Deferred[list[str]]":
         def urls(body: Any) -> list[str]:
@@ -118,7 +121,8 @@ class SyncService(Service):
     Keeps this server's users' numbers known to the ping servers and this
     server's copies of followed remote authors complete.
 
-    :param interval: seconds between rounds (the seed's y).
+    :param interval: seconds between rounds (the *y* of
+        docs/design/update-check.md).
     :param long_poll: seconds a ping server may hold an exchange open to
         answer as soon as something changes; 0 turns long-polling off.
     """
@@ -134,8 +138,8 @@ class SyncService(Service):
         fetcher: Wanting,
         clock: Any,
         public_url: str,
-        interval: float = 5.0,
-        long_poll: float = 0.0,
+        interval: float = PING_INTERVAL,
+        long_poll: float = LONG_POLL,
         replicas: int = 2,
     ) -> None:
         self._store = store
@@ -143,7 +147,7 @@ class SyncService(Service):
         self._pings = pings
         self._fetcher = fetcher
         self._clock = clock
-        self.public_url = public_url.rstrip("/")
+        self.public_url = public_url
         self.authority = authority_of(public_url)
         self.interval = interval
         self.long_poll = long_poll
@@ -410,9 +414,7 @@ class SyncService(Service):
             "unsubscribe": unsubscribe,
             "reset": reset,
         }
-        url = f"{state.url}/ping/exchange"
-        if wait:
-            url += f"?wait={wait:g}"
+        url = paths.ping_exchange_url(state.url, wait)
         answer = await self._client.post_json(url, body, timeout=wait + 30)
         epoch, cursor, changes = _parse_answer(answer)
         if state.epoch is not None and epoch != state.epoch and not reset:

@@ -1,6 +1,7 @@
 """
-The ping role's directory: the seed's in-memory hashtable
-``acct -> (last message number, home server URL, when)`` and what each
+The ping role's directory: the in-memory hashtable
+``acct -> (last message number, home server URL, when)`` of
+docs/design/ping-servers.md and what each
 twitter server subscribes to.
 
 The directory answers the question a twitter server asks at every
@@ -222,7 +223,8 @@ class _Subscriber:
 @implementer(IDirectory)
 class MemoryDirectory:
     """
-    The directory in a Python dict, as the seed's "in memory hashtable".
+    The directory in a Python dict: the in-memory hashtable of
+    docs/design/ping-servers.md.
 
     :param clock: gives ``updated`` times and the long-poll timeouts.
     """

@@ -18,6 +18,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from distwit.s2s import paths
 from distwit.s2s.interfaces import IS2SClient, S2SResponseError
 
 
@@ -53,7 +54,7 @@ class Heartbeat(Service):
         if not interval > 0:
             raise ValueError(f"interval must be positive, not {interval!r}")
         self.client = client
-        self.register_url = registry_url.rstrip("/") + "/register"
+        self.register_url = registry_url.rstrip("/") + paths.REGISTRY_REGISTER
         self.own_public_url = own_public_url.rstrip("/")
         self.own_public_key_b64 = own_public_key_b64
         self.clock = clock

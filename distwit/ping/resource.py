@@ -53,6 +53,7 @@ from distwit.ping.directory import (
     authority_of_url,
     normalize_acct,
 )
+from distwit.s2s import paths
 from distwit.s2s.interfaces import IRequestVerifier
 
 #: The largest exchange body accepted, in bytes.
@@ -193,7 +194,7 @@ class PingResource:
 
     # Lookup
 
-    @app.route("/lookup", methods=["GET", "HEAD"])
+    @app.route(paths.PING_LOOKUP, methods=["GET", "HEAD"])
     def lookup(self, request: Any) -> bytes:
         try:
             values = request.args.get(b"acct")
@@ -214,7 +215,7 @@ class PingResource:
 
     # Exchange
 
-    @app.route("/exchange", methods=["POST"])
+    @app.route(paths.PING_EXCHANGE, methods=["POST"])
     def exchange(self, request: Any) -> Deferred[bytes | None]:
         return ensureDeferred(self._exchange(request))
 

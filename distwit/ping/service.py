@@ -1,6 +1,7 @@
 """
-The ping role's service: holds the directory and gives the HTTP resource
-that answers the exchange (:mod:`distwit.ping.resource`).
+The ping role's service: holds the directory.  The HTTP resource that
+answers the exchange (:mod:`distwit.ping.resource`) is built on it by the
+composition root (:mod:`distwit.roles.ping`).
 
 Registration with the registry and heartbeats are other services; they
 are handed in as ``children`` and started and stopped with this one.
@@ -8,7 +9,7 @@ are handed in as ``children`` and started and stopped with this one.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Iterable
 
 from twisted.application.service import IService, MultiService
 from twisted.internet.defer import Deferred
@@ -16,7 +17,6 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from distwit.ping.directory import IDirectory, MemoryDirectory
-from distwit.ping.resource import PingResource
 from distwit.s2s.interfaces import IRequestVerifier
 
 
@@ -28,7 +28,8 @@ class PingService(MultiService):
     :param directory: the table; a new :class:`MemoryDirectory` on
         ``clock`` if not given.
     :param clock: the injected reactor (its clock times the long-polls).
-    :param verifier: checks the signature of every exchange.
+    :param verifier: checks the signature of every exchange (kept for the
+        resource built on this service).
     :param children: services that live and die with this one (the
         registry heartbeat, for instance).
     :param max_wait: the longest long-poll, in seconds.
@@ -50,15 +51,11 @@ class PingService(MultiService):
         self.directory: IDirectory = (
             directory if directory is not None else MemoryDirectory(clock)
         )
-        self._routes = PingResource(self.directory, verifier, clock, max_wait=max_wait)
+        self.clock = clock
+        self.verifier = verifier
+        self.max_wait = max_wait
         for child in children:
             child.setServiceParent(self)
-
-    def resource(self) -> Any:
-        """
-        The ping role's HTTP resource: ``/lookup`` and ``/exchange``.
-        """
-        return self._routes.resource()
 
     def startService(self) -> None:
         super().startService()

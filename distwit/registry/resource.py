@@ -45,6 +45,7 @@ from twisted.logger import Logger
 
 from distwit.http import HTTPError, json_body, json_object, read_body, verified_signer
 from distwit.registry.service import RegistryService, RegistryStopped
+from distwit.s2s import paths
 from distwit.s2s.interfaces import IRequestVerifier
 
 #: The largest registration body accepted, in bytes.
@@ -150,11 +151,11 @@ class RegistryResource:
     def _error(self, request: Any, error: HTTPError) -> bytes:
         return json_body(request, {"error": error.message}, error.code)
 
-    @app.route("/register", methods=["POST"])
+    @app.route(paths.REGISTRY_REGISTER, methods=["POST"])
     def register(self, request: Any) -> Deferred[bytes]:
         return ensureDeferred(self._guard(request, self._register))
 
-    @app.route("/pings", methods=["GET", "HEAD"])
+    @app.route(paths.REGISTRY_PINGS, methods=["GET", "HEAD"])
     def pings(self, request: Any) -> Deferred[bytes]:
         return ensureDeferred(self._guard(request, self._pings))
 

@@ -22,19 +22,16 @@ before, apart from the twitter role's ``distwit.sqlite3``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from zope.interface import Interface, implementer
 
+from distwit.config import DataFolder
 from distwit.store.engines.postgres import PostgresEngine
 from distwit.store.engines.sqlite import SQLiteEngine
 from distwit.store.schema import Engine, Schema, engine_for, prepare_database
-
-#: The SQLite file inside the data folder when no ``--database`` is given.
-STORE_FILE_NAME = "registry.sqlite3"
 
 #: The registry's numbered changes, recorded apart from the twitter role's.
 REGISTRY = Schema("distwit.registry", "registry_schema_version", "the registry role's schema")
@@ -187,7 +184,7 @@ def registry_engine(database: str, data_dir: str) -> Engine:
         engine distwit knows.
     """
     if not database:
-        return SQLiteEngine(os.path.join(data_dir, STORE_FILE_NAME))
+        return SQLiteEngine(DataFolder(data_dir).registry_database)
     engine = engine_for(database, data_dir)
     if isinstance(engine, PostgresEngine):
         # One connection keeps the writes in the order they were asked for.

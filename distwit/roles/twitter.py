@@ -1,5 +1,11 @@
 """
-The twitter role's service: owns the store and serves the API and pages.
+The twitter role: its service (the store, the rules, the federation
+loops) and, built on it, its HTTP resources (the API, the pages, OAuth,
+OpenID Connect, the person feeds, the server-to-server routes).
+
+:func:`make_twitter_service` first, then :func:`make_twitter_web` on the
+service (the mailbox server's ``make_server`` / ``make_web_server``): the
+service never builds a resource.
 """
 
 from __future__ import annotations
@@ -8,36 +14,50 @@ from typing import Any
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList
-from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.web.resource import IResource, Resource
 
 from distwit.api.app import API_SECTIONS, TwitterAPI
-from distwit.core.limits import RateLimiter
 from distwit.api.oauth1 import OAuthProvider
+from distwit.api.person_feeds import PersonFeeds
 from distwit.config import Settings
-from distwit.oidc.safe_fetch import SafeFetcher
+from distwit.core.limits import RateLimiter
+from distwit.core.microblog import Microblog
+from distwit.core.passwords import PasswordHasher
+from distwit.federation.copier import Fetcher
+from distwit.federation.follows import Federation
+from distwit.federation.resource import FederationAPI, WebFinger
+from distwit.federation.sync import IPingList, RegistryPingList, StaticPingList, SyncService
 from distwit.oidc.keys import SigningKeys
 from distwit.oidc.provider import OIDCProvider
 from distwit.oidc.registrations import StoreRegistrations
 from distwit.oidc.rp import RelyingParty
-from distwit.core.passwords import PasswordHasher
+from distwit.oidc.safe_fetch import SafeFetcher
+from distwit.roles.process import ProcessParts, thread_runner
+from distwit.s2s import paths
 from distwit.s2s.interfaces import IRequestVerifier, IS2SClient
 from distwit.store.interfaces import IStore
-from distwit.core.microblog import Microblog
 from distwit.web.pages import Pages
 from distwit.web.secrets import load_or_create_secret
 
 
-def thread_runner(reactor: Any) -> Any:
+def open_twitter_store(settings: Settings, reactor: Any) -> Any:
     """
-    ``f(*args)`` in the reactor's thread pool, as a Deferred.
+    Open (and migrate) the twitter role's database, or exit with a message
+    that says what is wrong.
     """
+    from distwit.store.sql import DatabaseURLError, engine_for, open_store
 
-    def run(f: Any, *args: Any, **kwargs: Any) -> "Deferred[Any]":
-        return deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
-
-    return run
+    folder = settings.data_folder
+    database = settings.database or "sqlite:" + folder.twitter_database
+    try:
+        engine = engine_for(database, folder.path)
+    except DatabaseURLError as e:
+        raise SystemExit(f"distwit: {e}") from None
+    try:
+        return open_store(engine, reactor)
+    except Exception as e:
+        raise SystemExit(f"distwit: cannot open {engine.describe()}: {e}") from None
 
 
 class TwitterRoot(Resource):
@@ -65,7 +85,7 @@ class TwitterRoot(Resource):
         self.putChild(b"1.1", api)
         self.putChild(b"api", _WithOAuth(api, oauth) if oauth is not None else api)
         if s2s is not None:
-            self.putChild(b"s2s", s2s)
+            self.putChild(paths.child_name(paths.S2S), s2s)
 
     def getChild(self, path: bytes, request: Any) -> IResource:
         request.postpath.insert(0, request.prepath.pop())
@@ -118,10 +138,12 @@ class _Discovery(Resource):
 
 class TwitterService(MultiService):
     """
-    Users, posts and follows of this server, on the web; with ``client``
-    and ``verifier`` also its part in the federation: the sync service
+    Users, posts and follows of this server; with ``client`` and
+    ``verifier`` also its part in the federation: the sync service
     (exchanges with the ping servers), the fetcher (range copies from
     other twitter servers) and follows across servers.
+
+    Its HTTP resources are built on it by :class:`TwitterWeb`.
 
     :param store: an opened :class:`IStore`; closed when the service stops.
     :param client: signed requests to other servers; ``None`` for a
@@ -145,59 +167,27 @@ class TwitterService(MultiService):
         super().__init__()
         self.settings = settings
         self.store = store
+        self.reactor = reactor
+        self.authority = settings.authority
         self.hasher = hasher or PasswordHasher(thread_runner(reactor))
         self.microblog = Microblog(store, self.hasher, reactor)
         self.microblog.daily_posts = settings.daily_post_limit
-        limiter = RateLimiter(
-            reactor,
-            window=settings.rate_limit_window,
-            limits={"read": settings.rate_limit_reads, "write": settings.rate_limit_writes},
-        )
-        secret = load_or_create_secret(settings.data)
-        self.oidc = OIDCProvider(
-            self.microblog, SigningKeys.in_folder(settings.data), settings.public_url, reactor
-        )
-        self.oauth = OAuthProvider(self.microblog, reactor, settings.public_url, secret)
-        self.api = TwitterAPI(
-            self.microblog, limiter, public_url=settings.public_url, oauth=self.oauth
-        )
+        #: Outgoing requests made for visitors signing in with their home
+        #: server (OpenID Connect discovery, registration, tokens).
         self.fetcher_for_signin = SafeFetcher(
             reactor,
             allow_http=settings.allow_http,
             allow_private=settings.allow_private,
             ca_file=settings.ca_file or None,
         )
-        self.rp = RelyingParty(
-            self.fetcher_for_signin,
-            StoreRegistrations(store, reactor),
-            settings.public_url,
-            reactor,
-            client_name=f"distwit at {settings.authority}",
-        )
-        self.pages = Pages(
-            self.microblog,
-            secret=secret,
-            clock=reactor,
-            open_registration=settings.open_registration,
-            secure_cookies=settings.public_url.startswith("https:"),
-            public_url=settings.public_url,
-            oauth=self.oauth,
-            oidc=self.oidc,
-            rp=self.rp,
-        )
-        self.sync: Any = None
-        self.fetcher: Any = None
-        self.federation: Any = None
+        self.sync: SyncService | None = None
+        self.fetcher: Fetcher | None = None
+        self.federation: Federation | None = None
         self.verifier = verifier
         if client is not None and verifier is not None:
             self._federate(reactor, client)
 
     def _federate(self, reactor: Any, client: IS2SClient) -> None:
-        from distwit.core.accts import authority_of
-        from distwit.federation.follows import Federation
-        from distwit.federation.copier import Fetcher
-        from distwit.federation.sync import IPingList, RegistryPingList, StaticPingList, SyncService
-
         settings = self.settings
         pings: IPingList
         if settings.registry:
@@ -208,7 +198,7 @@ class TwitterService(MultiService):
                 "server, and copies posts of remote users only when they are followed"
             )
             pings = StaticPingList([])
-        self.fetcher = Fetcher(self.store, client, reactor, authority_of(settings.public_url))
+        self.fetcher = Fetcher(self.store, client, reactor, self.authority)
         self.sync = SyncService(
             self.store,
             client,
@@ -224,35 +214,6 @@ class TwitterService(MultiService):
         self.microblog.local_changed = self.sync.local_changed
         self.microblog.federation = self.federation
 
-    def resource(self) -> IResource:
-        oauth = self.oauth.resource()
-        if self.federation is None or self.verifier is None:
-            return TwitterRoot(
-                self.api.resource(), self.pages.resource(), oauth=oauth, oidc=self.oidc.resource()
-            )
-        from distwit.federation.resource import FederationAPI, PersonFeeds
-
-        s2s = FederationAPI(self.microblog, self.federation, self.verifier, self.settings.public_url)
-        feeds = PersonFeeds(self.microblog, self.settings.public_url)
-        return TwitterRoot(
-            self.api.resource(), self.pages.resource(), s2s.resource(), feeds.resource(), oauth,
-            self.oidc.resource(),
-        )
-
-    def well_known(self) -> dict[bytes, IResource]:
-        """
-        What the twitter role serves under ``/.well-known/``.
-        """
-        from distwit.core.accts import authority_of
-        from distwit.federation.resource import WebFinger
-
-        webfinger = WebFinger(self.microblog, self.settings.public_url,
-                              authority_of(self.settings.public_url))
-        return {
-            b"webfinger": webfinger.resource(),
-            b"openid-configuration": _Discovery(self.oidc),
-        }
-
     def startService(self) -> None:
         super().startService()
         self.log.info("twitter role serving {url}", url=self.settings.public_url)
@@ -265,3 +226,100 @@ class TwitterService(MultiService):
         stopping.append(self.fetcher_for_signin.close())
         d = DeferredList(stopping, consumeErrors=True)
         return d.addCallback(lambda _: self.store.close())
+
+
+class TwitterWeb:
+    """
+    The twitter role's HTTP faces, built on its service.
+
+    :ivar root: the resource at ``/`` (see :class:`TwitterRoot`).
+    :ivar well_known: what the role serves under ``/.well-known/``, by name.
+    :ivar api: the Twitter REST API; :ivar oauth: OAuth 1.0a;
+        :ivar oidc: the OpenID Connect provider; :ivar rp: the relying
+        party that signs visitors in with their home server;
+        :ivar pages: the HTML pages.
+    """
+
+    def __init__(self, service: TwitterService) -> None:
+        settings = service.settings
+        reactor = service.reactor
+        self.microblog = service.microblog
+        limiter = RateLimiter(
+            reactor,
+            window=settings.rate_limit_window,
+            limits={"read": settings.rate_limit_reads, "write": settings.rate_limit_writes},
+        )
+        secret = load_or_create_secret(settings.data)
+        self.oidc = OIDCProvider(
+            self.microblog, SigningKeys.in_folder(settings.data), settings.public_url, reactor
+        )
+        self.oauth = OAuthProvider(self.microblog, reactor, settings.public_url, secret)
+        self.api = TwitterAPI(
+            self.microblog, limiter, public_url=settings.public_url, oauth=self.oauth
+        )
+        self.rp = RelyingParty(
+            service.fetcher_for_signin,
+            StoreRegistrations(service.store, reactor),
+            settings.public_url,
+            reactor,
+            client_name=f"distwit at {service.authority}",
+        )
+        self.pages = Pages(
+            self.microblog,
+            secret=secret,
+            clock=reactor,
+            open_registration=settings.open_registration,
+            secure_cookies=settings.public_url.startswith("https:"),
+            public_url=settings.public_url,
+            oauth=self.oauth,
+            oidc=self.oidc,
+            rp=self.rp,
+        )
+        self.root = self._root(service)
+        webfinger = WebFinger(self.microblog, settings.public_url, service.authority)
+        self.well_known: dict[bytes, IResource] = {
+            paths.WEBFINGER.encode(): webfinger.resource(),
+            b"openid-configuration": _Discovery(self.oidc),
+        }
+
+    def _root(self, service: TwitterService) -> IResource:
+        oauth = self.oauth.resource()
+        if service.federation is None or service.verifier is None:
+            return TwitterRoot(
+                self.api.resource(), self.pages.resource(), oauth=oauth, oidc=self.oidc.resource()
+            )
+        public_url = service.settings.public_url
+        s2s = FederationAPI(self.microblog, service.federation, service.verifier, public_url)
+        feeds = PersonFeeds(self.microblog, public_url)
+        return TwitterRoot(
+            self.api.resource(), self.pages.resource(), s2s.resource(), feeds.resource(), oauth,
+            self.oidc.resource(),
+        )
+
+
+def make_twitter_service(settings: Settings, reactor: Any, parts: ProcessParts) -> TwitterService:
+    """
+    The twitter role's service on its database, federated through the
+    process's client and verifier.
+    """
+    return TwitterService(
+        settings,
+        open_twitter_store(settings, reactor),
+        reactor,
+        client=parts.client,
+        verifier=parts.verifier,
+    )
+
+
+def make_twitter_web(service: TwitterService) -> TwitterWeb:
+    """
+    The twitter role's HTTP resources, built on ``service``.
+    """
+    return TwitterWeb(service)
+
+
+def make_twitter_resource(service: TwitterService) -> IResource:
+    """
+    The twitter role's root resource alone (tests of the API and pages).
+    """
+    return make_twitter_web(service).root

@@ -352,7 +352,8 @@ class S2SClient:
 
     :param http_client: a treq client (:func:`make_http_client`).
     :param key: our key; requests are signed with it.
-    :param public_url: our public URL: the ``keyid`` peers look us up by.
+    :param public_url: our public URL (no trailing slash): the ``keyid``
+        peers look us up by.
     :param clock: the injected reactor's clock.
     :param timeout: default seconds per request, connection to last byte.
     :param max_size: default largest answer, in bytes.
@@ -372,7 +373,7 @@ class S2SClient:
     ) -> None:
         self._http = http_client
         self._key = key
-        self._public_url = public_url.rstrip("/")
+        self._public_url = public_url
         self._https_only = urlsplit(self._public_url).scheme == "https"
         self._clock = clock
         self._timeout = timeout

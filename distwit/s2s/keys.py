@@ -1,5 +1,6 @@
 """
-A server's long-lived signing key: Ed25519, kept in ``<data>/server-key.pem``.
+A server's long-lived signing key: Ed25519, kept in the data folder
+(:attr:`distwit.config.DataFolder.server_key`).
 
 The key is the server's identity towards other servers: every
 server-to-server request is signed with it, and the metadata document
@@ -23,9 +24,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 from twisted.logger import Logger
-
-#: The key's file name inside the data folder.
-KEY_FILE_NAME = "server-key.pem"
 
 log = Logger()
 
@@ -110,15 +108,14 @@ class ServerKey:
         return cls(private_key)
 
     @classmethod
-    def load_or_create(cls, data_dir: str) -> ServerKey:
+    def load_or_create(cls, path: str) -> ServerKey:
         """
-        The key in ``<data_dir>/server-key.pem``, created (mode 0600, written
-        atomically) when there is none yet.
+        The key in the file ``path``, created (mode 0600, written
+        atomically, its folder made if missing) when there is none yet.
 
         :raise ValueError: the file exists but holds no usable key.
         :raise OSError: the folder or file cannot be read or written.
         """
-        path = os.path.join(data_dir, KEY_FILE_NAME)
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -137,15 +134,16 @@ class ServerKey:
             except ValueError as e:
                 raise ValueError(f"{path}: {e}") from None
         key = cls.generate()
-        key._write(data_dir, path)
+        key._write(path)
         log.info("created a new server key in {path}", path=path)
         return key
 
-    def _write(self, data_dir: str, path: str) -> None:
-        os.makedirs(data_dir, mode=0o700, exist_ok=True)
+    def _write(self, path: str) -> None:
+        folder = os.path.dirname(path) or "."
+        os.makedirs(folder, mode=0o700, exist_ok=True)
         # mkstemp creates the file with mode 0600; os.replace makes it appear
         # whole or not at all, even if we die half way.
-        fd, temporary = tempfile.mkstemp(dir=data_dir, prefix=".server-key.", suffix=".tmp")
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".server-key.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(self.private_pem())

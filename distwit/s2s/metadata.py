@@ -26,17 +26,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from twisted.web.resource import Resource
 
+from distwit.s2s import paths
+from distwit.urls import authority_of
 from distwit.s2s.interfaces import S2SResponseError
 from distwit.s2s.keys import ServerKey, public_key_from_b64
 from distwit.s2s.signatures import ALGORITHM
-
-#: Where the document is, under a server's public URL.
-WELL_KNOWN_PATH = "/.well-known/distwit"
 
 #: How long peers may cache the document, in seconds.
 CACHE_SECONDS = 300
@@ -44,16 +42,10 @@ CACHE_SECONDS = 300
 
 def metadata_url(public_url: str) -> str:
     """
-    The metadata document's URL for a server's public URL.
+    The metadata document's URL for a server's public URL, or for a
+    signature's ``keyid`` (which may end in a slash).
     """
-    return public_url.rstrip("/") + WELL_KNOWN_PATH
-
-
-def authority_of(public_url: str) -> str:
-    """
-    host[:port] of a public URL, as written there.
-    """
-    return urlsplit(public_url).netloc
+    return paths.metadata_url(public_url.rstrip("/"))
 
 
 def metadata_document(

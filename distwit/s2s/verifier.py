@@ -125,7 +125,8 @@ class SignatureVerifier:
         metadata document (decoded JSON); :func:`metadata_fetcher` in
         production.
     :param clock: the injected reactor's clock.
-    :param public_url: our public URL (the target URIs we accept are under it).
+    :param public_url: our public URL, no trailing slash (the target URIs
+        we accept are under it).
     :param max_skew: seconds ``created`` may be off our clock, either way.
     """
 
@@ -142,7 +143,7 @@ class SignatureVerifier:
     ) -> None:
         self._fetch_metadata = fetch_metadata
         self._clock = clock
-        self._public_url = public_url.rstrip("/")
+        self._public_url = public_url
         self._https_only = urlsplit(self._public_url).scheme == "https"
         self._max_skew = max_skew
         self._key_cache_seconds = key_cache_seconds

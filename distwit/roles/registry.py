@@ -1,0 +1,49 @@
+"""
+The registry role: its service (the list of live ping servers, kept in its
+database) and, built on it, its HTTP resource.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.web.resource import IResource
+
+from distwit.config import Settings
+from distwit.registry import store
+from distwit.registry.resource import RegistryResource
+from distwit.registry.service import RegistryService
+from distwit.s2s.interfaces import IRequestVerifier
+from distwit.store.schema import DatabaseURLError
+
+
+def open_registry_store(settings: Settings, reactor: Any) -> store.SQLRegistryStore:
+    """
+    Open (and migrate) the registry role's database (``--database``, or
+    ``registry.sqlite3`` in the data folder), or exit with a message that
+    says what is wrong.
+    """
+    try:
+        engine = store.registry_engine(settings.database, settings.data)
+    except DatabaseURLError as e:
+        raise SystemExit(f"distwit: {e}") from None
+    try:
+        return store.open_registry_store(engine, reactor)
+    except Exception as e:
+        raise SystemExit(f"distwit: cannot open {engine.describe()}: {e}") from None
+
+
+def make_registry_service(settings: Settings, reactor: Any) -> RegistryService:
+    """
+    The registry role's service, on its opened database.
+    """
+    return RegistryService(open_registry_store(settings, reactor), reactor)
+
+
+def make_registry_resource(service: RegistryService, verifier: IRequestVerifier) -> IResource:
+    """
+    The registry role's HTTP resource on ``service``: ``/register`` and
+    ``/pings`` (mounted at :data:`distwit.s2s.paths.REGISTRY`).
+    """
+    resource: IResource = RegistryResource(service, verifier).resource()
+    return resource
