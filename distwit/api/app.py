@@ -24,7 +24,7 @@ from distwit.api.render import Shape, status_json, user_json
 from distwit.api.xml import error_xml, to_xml
 from distwit.api.feeds import render_timeline_feed
 from distwit.http import client_address, json_body
-from distwit.model import MAX_STATUS_ID, RESERVED_HANDLES, Account
+from distwit.model import MAX_STATUS_ID, RESERVED_HANDLES, Account, is_valid_handle
 from distwit.core.microblog import Microblog, RuleError
 
 #: Splits ``statuses/show/20.json`` into path and format.
@@ -174,6 +174,31 @@ class Params:
         return max(1, min(value, maximum))
 
 
+def basic_credentials(request: Any) -> tuple[str, str] | None:
+    """
+    The handle and password of an HTTP Basic ``Authorization`` header, or
+    ``None`` when there is no such header.
+
+    :raises TwitterError: 32 for another scheme or a malformed header.
+    """
+    header = request.getHeader(b"authorization")
+    if header is None:
+        return None
+    scheme, _, encoded = header.partition(b" ")
+    if scheme.lower() != b"basic":
+        raise TwitterError(
+            32, "Could not authenticate you: use HTTP Basic or OAuth 1.0a.", 401
+        )
+    try:
+        decoded = binascii.a2b_base64(encoded.strip()).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise errors.bad_credentials() from None
+    handle, sep, password = decoded.partition(":")
+    if not sep:
+        raise errors.bad_credentials()
+    return handle, password
+
+
 class TwitterAPI:
     """
     The Twitter REST API over a :class:`Microblog`.
@@ -282,8 +307,7 @@ class TwitterAPI:
                 if method not in endpoint_.methods:
                     needed = " or ".join(sorted(endpoint_.methods - {"HEAD"}))
                     raise errors.page_not_found(f"{path} needs {needed}")
-                user = await self._authenticate(request, endpoint_.auth)
-                self._limit(request, user, endpoint_)
+                user = await self._signed_in(request, endpoint_)
                 params = Params(request, found.groupdict())
                 result = await endpoint_.handler(request, user, params)
                 return self._render(request, endpoint_, format, result)
@@ -326,50 +350,64 @@ class TwitterAPI:
 
     @staticmethod
     def _caller(request: Any, user: Account | None) -> str:
+        """
+        Whose count a call is: the user's (by screen name, so that a call
+        is counted the same before and after its password is checked), the
+        app's (app-only bearer tokens), else the address's.
+        """
         if user is not None:
-            return f"user:{user.id}"
+            return f"user:{user.screen_name.lower()}"
         credentials = getattr(request, "distwit_credentials", None)
         if credentials is not None:
             return f"app:{credentials.app_id}"
         return f"address:{client_address(request)}"
 
-    def _limit(self, request: Any, user: Account | None, endpoint: Endpoint) -> None:
-        allowance = self.limiter.hit(self._caller(request, user), endpoint.name, endpoint.kind)
+    def _limit(self, request: Any, caller: str, endpoint: Endpoint) -> None:
+        allowance = self.limiter.hit(caller, endpoint.name, endpoint.kind)
         for name, value in allowance.headers():
             request.setHeader(name, value)
         if not allowance.allowed:
             raise TwitterError(88, "Rate limit exceeded.", 429)
 
-    async def _authenticate(self, request: Any, need: str) -> Account | None:
+    async def _signed_in(self, request: Any, endpoint: Endpoint) -> Account | None:
+        """
+        The signed-in user (or ``None``), with the call counted against
+        the caller's rate limit.
+
+        An HTTP Basic call is counted against the handle it claims before
+        its password is checked: past the limit, a guesser gets 429 and
+        costs no password hashing.
+        """
         if self.oauth is not None and self.oauth.carries_oauth(request):
-            credentials = await self.oauth.authenticate(request)
-            request.distwit_credentials = credentials
-            if credentials.user is None and need == REQUIRED:
-                raise TwitterError(
-                    220, "Your credentials do not allow access to this resource.", 403
-                )
-            return credentials.user  # type: ignore[no-any-return]
-        header = request.getHeader(b"authorization")
-        if header is None:
-            if need == REQUIRED:
+            user = await self._oauth_user(request, endpoint.auth)
+            self._limit(request, self._caller(request, user), endpoint)
+            return user
+        basic = basic_credentials(request)
+        if basic is None:
+            if endpoint.auth == REQUIRED:
                 raise errors.missing_credentials()
+            self._limit(request, self._caller(request, None), endpoint)
             return None
-        scheme, _, encoded = header.partition(b" ")
-        if scheme.lower() != b"basic":
-            raise TwitterError(
-                32, "Could not authenticate you: use HTTP Basic or OAuth 1.0a.", 401
-            )
-        try:
-            decoded = binascii.a2b_base64(encoded.strip()).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise errors.bad_credentials() from None
-        handle, sep, password = decoded.partition(":")
-        if not sep:
-            raise errors.bad_credentials()
+        handle, password = basic
+        claimed = (
+            f"user:{handle.lower()}" if is_valid_handle(handle)
+            else f"address:{client_address(request)}"
+        )
+        self._limit(request, claimed, endpoint)
         user = await self.microblog.authenticate(handle, password, client_address(request))
         if user is None:
             raise errors.bad_credentials()
         return user
+
+    async def _oauth_user(self, request: Any, need: str) -> Account | None:
+        assert self.oauth is not None
+        credentials = await self.oauth.authenticate(request)
+        request.distwit_credentials = credentials
+        if credentials.user is None and need == REQUIRED:
+            raise TwitterError(
+                220, "Your credentials do not allow access to this resource.", 403
+            )
+        return credentials.user  # type: ignore[no-any-return]
 
     # Help and account
 
