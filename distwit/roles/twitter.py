@@ -4,7 +4,7 @@ The twitter role's service: owns the store and serves the API and pages.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList
@@ -27,6 +27,7 @@ from distwit.store.interfaces import IStore
 from distwit.core.microblog import Microblog
 from distwit.web.pages import Pages
 from distwit.web.secrets import load_or_create_secret
+from distwit.web.templating import content_security_policy, templates
 
 
 def thread_runner(reactor: Any) -> Any:
@@ -157,7 +158,17 @@ class TwitterService(MultiService):
         self.oidc = OIDCProvider(
             self.microblog, SigningKeys.in_folder(settings.data), settings.public_url, reactor
         )
-        self.oauth = OAuthProvider(self.microblog, reactor, settings.public_url, secret)
+        site_templates = templates()
+
+        def render_page(
+            template: str, form_targets: Sequence[str], context: Mapping[str, Any]
+        ) -> tuple[str, bytes]:
+            html_text = site_templates.get_template(template).render(**context)
+            return html_text, content_security_policy(*form_targets)
+
+        self.oauth = OAuthProvider(
+            self.microblog, reactor, settings.public_url, secret, render_page=render_page
+        )
         self.api = TwitterAPI(
             self.microblog, limiter, public_url=settings.public_url, oauth=self.oauth
         )
