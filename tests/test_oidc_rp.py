@@ -43,7 +43,7 @@ from twisted.web.server import NOT_DONE_YET, Site
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from distwit.oidc.safe_fetch import FetchError, SafeFetcher, refused_address
+from distwit.oidc.safe_fetch import SafeFetcher, refused_address
 from distwit.oidc.rp import (
     ISSUER_REL,
     IRegistrations,

@@ -185,7 +185,7 @@ class TwitterAPI:
         if format == "xml":
             request.setResponseCode(error.status)
             request.setHeader(b"content-type", b"application/xml; charset=utf-8")
-            return error_xml(error.code, error.message, request.path.decode("latin-1"))
+            return error_xml(error.code, error.message)
         return json_body(request, error.body(), error.status)
 
     # Who is calling, and the rate limits

@@ -10,7 +10,6 @@ import re
 from typing import Sequence
 from urllib.parse import urlsplit
 
-from distwit.model import HANDLE_RE
 
 _ACCT = re.compile(r"\A(?P<handle>[A-Za-z0-9_]{1,15})@(?P<authority>[A-Za-z0-9.\-\[\]:]{1,262})\Z")
 
@@ -48,10 +47,6 @@ def authority_of(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     return host if parts.port is None else f"{host}:{parts.port}"
-
-
-def is_handle(text: str) -> bool:
-    return HANDLE_RE.match(text) is not None
 
 
 def rendezvous(acct: str, servers: Sequence[str], replicas: int = 2) -> list[str]:
