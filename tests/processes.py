@@ -41,7 +41,9 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, stdin: str = "", cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, stdin: str = "", cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """
     Run the ``distwit`` command of this checkout.
     """

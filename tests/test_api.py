@@ -15,6 +15,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from distwit.config import resolve
+from distwit.core.passwords import PasswordHasher
 from distwit.roles.twitter import TwitterService
 
 from tests.support import cheap_hasher, synchronous_sqlite_store
@@ -34,10 +35,16 @@ class APITestCase(SynchronousTestCase):
         self.store = synchronous_sqlite_store(os.path.join(data, "db.sqlite3"))
         self.clock = Clock()
         self.clock.advance(1_763_971_200)  # 2025-11-24
-        self.service = TwitterService(self.settings, self.store, self.clock, cheap_hasher())
+        self.service = TwitterService(self.settings, self.store, self.clock, self.make_hasher())
         self.stub = StubTreq(self.service.resource())
         for handle, password in PASSWORDS.items():
             self.successResultOf(self.service.microblog.create_user(handle, password))
+
+    def make_hasher(self) -> PasswordHasher:
+        """
+        The service's password hasher (tests may count what it does).
+        """
+        return cheap_hasher()
 
     def call(
         self,

@@ -43,7 +43,7 @@ from twisted.web.server import NOT_DONE_YET, Site
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from distwit.oidc.safe_fetch import FetchError, SafeFetcher, refused_address
+from distwit.oidc.safe_fetch import SafeFetcher, refused_address
 from distwit.oidc.rp import (
     ISSUER_REL,
     IRegistrations,
@@ -1138,7 +1138,9 @@ class TLSTests(SynchronousTestCase):
         """
         d = self.network.run(self.rp.begin("carol@other.example"))
         message = str(self.failureResultOf(d, SignInError).value)
-        self.assertIn("carol@other.example: the WebFinger answer at https://other.example/", message)
+        self.assertIn(
+            "carol@other.example: the WebFinger answer at https://other.example/", message
+        )
         self.assertTrue(message.endswith(": its certificate is not for this host name"), message)
 
     def test_http_issuer(self) -> None:

@@ -45,10 +45,10 @@ from twisted.logger import Logger
 
 from distwit.api import errors
 from distwit.api.errors import TwitterError
+from distwit.api.interfaces import RenderPage
 from distwit.http import client_address, json_body
 from distwit.model import Account
 from distwit.core.microblog import RuleError
-from distwit.web.templating import content_security_policy, templates
 
 #: Seconds a timestamp may be off our clock, and a nonce is remembered.
 TIMESTAMP_WINDOW = 300
@@ -132,12 +132,15 @@ class OAuthProvider:
     :param public_url: this server's public URL (signatures are checked
         against it).
     :param secret: a server secret (the CSRF tokens of the authorize page).
+    :param render_page: renders the authorize page in the site's look;
+        without it (the command line) the provider serves no page.
     """
 
     log = Logger()
 
-    def __init__(self, microblog: Any, clock: Any, public_url: str, secret: bytes) -> None:
-        self._templates = templates()
+    def __init__(self, microblog: Any, clock: Any, public_url: str, secret: bytes,
+                 render_page: RenderPage | None = None) -> None:
+        self._render_page = render_page
         self.microblog = microblog
         self.clock = clock
         self.public_url = public_url.rstrip("/")
@@ -348,21 +351,25 @@ class OAuthProvider:
         The authorize page (with the form when ``token`` is given), or one
         of its outcomes, in the site's look.
         """
+        if self._render_page is None:
+            raise RuntimeError("this OAuthProvider was made without render_page")
+        # The form may lead only here, then to the app's own callback.
+        html_text, policy = self._render_page(
+            "oauth_authorize.html",
+            [token["callback"]] if token is not None else [],
+            {
+                "viewer": None, "csrf": "", "open_registration": False,
+                "title": title, "message": message, "pin": pin, "error": error,
+                "app_name": token["app_name"] if token is not None else "",
+                "oauth_token": token["token"] if token is not None else "",
+                "form_csrf": self._csrf(token["token"]) if token is not None else "",
+            },
+        )
         request.setResponseCode(status)
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         request.setHeader(b"x-frame-options", b"DENY")
         request.setHeader(b"cache-control", b"no-store")
-        # The form may lead only here, then to the app's own callback.
-        request.setHeader(b"content-security-policy", content_security_policy(
-            *([token["callback"]] if token is not None else [])
-        ))
-        html_text = self._templates.get_template("oauth_authorize.html").render(
-            viewer=None, csrf="", open_registration=False,
-            title=title, message=message, pin=pin, error=error,
-            app_name=token["app_name"] if token is not None else "",
-            oauth_token=token["token"] if token is not None else "",
-            form_csrf=self._csrf(token["token"]) if token is not None else "",
-        )
+        request.setHeader(b"content-security-policy", policy)
         return html_text.encode("utf-8")
 
     @app.route("/oauth/authorize", methods=["GET", "HEAD", "POST"])

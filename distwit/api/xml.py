@@ -103,7 +103,10 @@ def to_xml(value: Any) -> bytes:
     return body
 
 
-def error_xml(code: int, message: str, request_path: str) -> bytes:
+def error_xml(code: int, message: str) -> bytes:
+    """
+    Twitter's XML error document: ``<errors><error code=…>message</error></errors>``.
+    """
     root = Element("errors")
     error = SubElement(root, "error", code=str(code))
     error.text = xml_safe(message)

@@ -9,7 +9,6 @@ import hashlib
 import re
 from typing import Sequence
 
-from distwit.model import HANDLE_RE
 
 # Re-exported: the one authority function lives low, in distwit.urls.
 from distwit.urls import authority_of as authority_of
@@ -40,8 +39,6 @@ def make_acct(handle: str, authority: str) -> str:
     return f"{handle.lower()}@{authority.lower()}"
 
 
-def is_handle(text: str) -> bool:
-    return HANDLE_RE.match(text) is not None
 
 
 def rendezvous(acct: str, servers: Sequence[str], replicas: int = 2) -> list[str]:

@@ -70,11 +70,10 @@ import re
 import time
 from xml.etree import ElementTree
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any
 
-from distwit.core.rss import datetime_of, status_url, xml_safe
-from distwit.model import MAX_POST_LENGTH, Account, Post, post_length
+from distwit.core.rss import status_url, xml_safe
+from distwit.model import MAX_POST_LENGTH, Account, post_length
 
 #: The namespace of distwit's elements in range feeds.
 DW_NS = "https://distwit.org/ns/1.0"

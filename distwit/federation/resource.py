@@ -105,7 +105,9 @@ class FederationAPI:
         more = last - first + 1 > feeds.MAX_ITEMS_PER_FEED
         if more:
             last = first + feeds.MAX_ITEMS_PER_FEED - 1
-        posts = await self.microblog.store.range_posts(author.id, first, last) if last >= first else []
+        posts = []
+        if last >= first:
+            posts = await self.microblog.store.range_posts(author.id, first, last)
         body = feeds.render_range_feed(
             author,
             self.authority,
@@ -138,7 +140,9 @@ class FederationAPI:
         try:
             answer = await self.federation.receive_notice(signer, notice)
         except ForbiddenAuthority as e:
-            self.log.warn("refused follow notice from {signer}: {error}", signer=signer, error=str(e))
+            self.log.warn(
+                "refused follow notice from {signer}: {error}", signer=signer, error=str(e)
+            )
             return _error(request, 403, str(e))
         except (BadNotice, RuleError) as e:
             return _error(request, 400, str(e))

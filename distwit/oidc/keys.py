@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import RSAKey
 
 #: The file in the data folder.
 KEYS_FILE = "oidc-keys.json"
@@ -107,6 +107,3 @@ class SigningKeys:
             public.setdefault("alg", ALGORITHM)
             keys.append(public)
         return {"keys": keys}
-
-    def key_set(self) -> KeySet:
-        return KeySet(list(self._keys))

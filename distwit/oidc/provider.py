@@ -708,7 +708,9 @@ class OIDCProvider:
         if not location:
             raise ConsentError("This sign-in request cannot be answered.")
         if approve:
-            await self.microblog.oidc.record_oidc_grant(user.id, found.client_id, int(self._now() * 1000))
+            await self.microblog.oidc.record_oidc_grant(
+                user.id, found.client_id, int(self._now() * 1000)
+            )
         return str(location)
 
     # JSON endpoints

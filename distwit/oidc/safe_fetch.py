@@ -412,7 +412,8 @@ class SafeFetcher:
         self._clock = reactor if clock is None else clock
         self.pool = s2s_client.quiet_pool(reactor)
         factory = _CheckedEndpointFactory(
-            reactor, s2s_client.tls_policy(ca_file), allow_http, allow_private, connect_timeout=timeout
+            reactor, s2s_client.tls_policy(ca_file), allow_http, allow_private,
+            connect_timeout=timeout,
         )
         self._http = HTTPClient(
             Agent.usingEndpointFactory(reactor, factory, pool=self.pool),

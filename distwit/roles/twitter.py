@@ -39,6 +39,7 @@ from distwit.s2s.interfaces import IRequestVerifier, IS2SClient
 from distwit.store.interfaces import IStore
 from distwit.web.pages import Pages
 from distwit.web.secrets import load_or_create_secret
+from distwit.web.templating import PageRenderer
 
 
 def open_twitter_store(settings: Settings, reactor: Any) -> Any:
@@ -253,7 +254,9 @@ class TwitterWeb:
         self.oidc = OIDCProvider(
             self.microblog, SigningKeys.in_folder(settings.data), settings.public_url, reactor
         )
-        self.oauth = OAuthProvider(self.microblog, reactor, settings.public_url, secret)
+        self.oauth = OAuthProvider(
+            self.microblog, reactor, settings.public_url, secret, render_page=PageRenderer()
+        )
         self.api = TwitterAPI(
             self.microblog, limiter, public_url=settings.public_url, oauth=self.oauth
         )

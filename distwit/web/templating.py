@@ -6,6 +6,7 @@ server that writes a page.
 from __future__ import annotations
 
 import time
+from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -69,3 +70,21 @@ def profile_url(account: Account) -> str | None:
     if account.home_url.startswith(("https://", "http://")):
         return account.home_url.rstrip("/") + "/" + account.handle
     return None
+
+
+class PageRenderer:
+    """
+    Renders one of the site's templates in the site's look, with the
+    Content-Security-Policy for it: what the OAuth provider (another face)
+    is given to show its authorize page (a
+    :class:`distwit.api.interfaces.RenderPage`).
+    """
+
+    def __init__(self) -> None:
+        self._templates = templates()
+
+    def __call__(
+        self, template: str, form_targets: Sequence[str], context: Mapping[str, Any]
+    ) -> tuple[str, bytes]:
+        html_text = self._templates.get_template(template).render(**context)
+        return html_text, content_security_policy(*form_targets)

@@ -1,0 +1,134 @@
+"""
+What the endpoints of every area share: the microblog, and the reads and
+shapes of statuses and users they all answer with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from distwit.api import errors
+from distwit.api.errors import TwitterError
+from distwit.api.params import MAX_LOOKUP, Params
+from distwit.api.render import Shape, status_json, user_json
+from distwit.core.microblog import Microblog, RuleError
+from distwit.model import Account, Post
+
+
+class StatusList(list[Any]):
+    """
+    A timeline's statuses as JSON objects, with the posts they came from
+    (for the feeds).
+    """
+
+    def __init__(self, posts: list[Post], statuses: list[dict[str, Any]]) -> None:
+        super().__init__(statuses)
+        self.posts = posts
+
+
+class Area:
+    """
+    The base of each area's endpoints (statuses, users, ...).
+
+    :param microblog: the rules and reads of this server.
+    """
+
+    def __init__(self, microblog: Microblog) -> None:
+        self.microblog = microblog
+
+    # Statuses as the reader sees them
+
+    async def shape(self, user: Account | None, params: Params, posts: list[Post]) -> Shape:
+        """
+        How to show ``posts`` to ``user``: the client's choices, and which
+        of them the reader favorited.
+        """
+        shape = params.shape()
+        if user is None or not posts:
+            return shape
+        favorited = await self.microblog.timelines.favorited_among(user.id, [p.id for p in posts])
+        return replace(shape, favorited=frozenset(favorited))
+
+    async def status(self, user: Account | None, params: Params, post: Post) -> dict[str, Any]:
+        return status_json(post, shape=await self.shape(user, params, [post]))
+
+    async def statuses(self, user: Account | None, posts: list[Post], params: Params
+                       ) -> StatusList:
+        shape = await self.shape(user, params, posts)
+        return StatusList(posts, [status_json(post, shape=shape) for post in posts])
+
+    async def user_with_status(self, account: Account, params: Params) -> dict[str, Any]:
+        body = user_json(account)
+        latest = await self.microblog.timelines.latest_post(account.id)
+        if latest is not None:
+            body["status"] = status_json(latest, include_user=False, shape=params.shape())
+        return body
+
+    # The parameters that name statuses and users
+
+    @staticmethod
+    def timeline_args(params: Params) -> tuple[int, int | None, int | None]:
+        return params.count(), params.status_id("since_id"), params.status_id("max_id")
+
+    @staticmethod
+    def required_id(params: Params) -> int:
+        post_id = params.status_id("id")
+        if post_id is None:
+            raise errors.missing_parameter("id")
+        return post_id
+
+    async def named_user(self, params: Params, resolve: bool = False) -> Account | None:
+        user_id = params.integer("user_id", minimum=1)
+        if user_id is not None:
+            return await self.microblog.user_by_id(user_id)
+        screen_name = params.text("screen_name") or params.text("id")
+        if screen_name:
+            if resolve:
+                return await self.microblog.resolve(screen_name)
+            return await self.microblog.user(screen_name)
+        return None
+
+    async def named_or_self(
+        self, params: Params, user: Account | None, unknown: TwitterError
+    ) -> Account:
+        """
+        The user named by ``user_id`` or ``screen_name`` (or ``id``), else
+        the signed-in ``user``.
+
+        :param unknown: the error to answer when the name matches nobody.
+        :raises TwitterError: ``unknown``; or 170 when there is neither a
+            name nor a signed-in user.
+        """
+        try:
+            account = await self.named_user(params)
+        except RuleError:
+            raise unknown from None
+        if account is not None:
+            return account
+        if user is None:
+            raise errors.missing_parameter("screen_name or user_id")
+        return user
+
+    async def looked_up(self, params: Params) -> list[Account]:
+        """
+        The users named in the lists ``screen_name`` and ``user_id``
+        (unknown ones left out).
+        """
+        names, ids = params.text_list("screen_name"), params.integer_list("user_id")
+        if not names and not ids:
+            raise errors.missing_parameter("screen_name or user_id")
+        if len(names) + len(ids) > MAX_LOOKUP:
+            raise errors.invalid_parameter("screen_name", f"at most {MAX_LOOKUP} users at once")
+        found: dict[int, Account] = {}
+        for account_id in ids:
+            account = await self.microblog.timelines.account(account_id)
+            if account is not None:
+                found.setdefault(account.id, account)
+        for name in names:
+            try:
+                account = await self.microblog.user(name)
+            except RuleError:
+                continue
+            found.setdefault(account.id, account)
+        return list(found.values())

@@ -1,0 +1,119 @@
+"""
+An API request's parameters, read and checked as Twitter did: booleans in
+Twitter's and Python's spellings, ids in range, comma-separated lists,
+cursors and counts.
+"""
+
+from __future__ import annotations
+
+from twisted.web.iweb import IRequest
+
+from distwit.api import errors
+from distwit.api.render import Shape
+from distwit.model import MAX_STATUS_ID
+
+#: Twitter's booleans, and Python's as some clients send them.
+_TRUE = frozenset({"true", "1", "t", "yes", "on"})
+_FALSE = frozenset({"false", "0", "f", "no", "off", ""})
+
+#: Most users in one users/lookup or friendships/lookup, as Twitter.
+MAX_LOOKUP = 100
+
+
+class Params:
+    """
+    An API request's parameters: path arguments, then the query string and
+    a form body (urlencoded or multipart) alike.
+
+    :ivar caller: whose count the call is in the rate limits.
+    """
+
+    def __init__(self, request: IRequest, path_args: dict[str, str], caller: str = "") -> None:
+        self._args: dict[bytes, list[bytes]] = request.args or {}
+        self._path = path_args
+        self.caller = caller
+
+    def text(self, name: str) -> str | None:
+        if name in self._path:
+            return self._path[name]
+        values = self._args.get(name.encode("ascii"))
+        if not values:
+            return None
+        try:
+            return values[0].decode("utf-8")
+        except UnicodeDecodeError:
+            raise errors.invalid_parameter(name, "it is not valid UTF-8") from None
+
+    def integer(self, name: str, minimum: int = 0, maximum: int = MAX_STATUS_ID) -> int | None:
+        value = self.text(name)
+        if value is None or value == "":
+            return None
+        try:
+            number = int(value.strip())
+        except ValueError:
+            raise errors.invalid_parameter(name, f"{value!r} is not a number") from None
+        if not minimum <= number <= maximum:
+            raise errors.invalid_parameter(
+                name, f"it must be between {minimum} and {maximum}"
+            )
+        return number
+
+    def status_id(self, name: str) -> int | None:
+        return self.integer(name, minimum=1)
+
+    def boolean(self, name: str, default: bool = False) -> bool:
+        value = self.text(name)
+        if value is None:
+            return default
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise errors.invalid_parameter(name, f"{value!r} is not true or false")
+
+    def text_list(self, name: str) -> list[str]:
+        """
+        A comma-separated list (``screen_name=a,b``), empty items dropped.
+        """
+        value = self.text(name)
+        if value is None:
+            return []
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        if len(items) > MAX_LOOKUP:
+            raise errors.invalid_parameter(name, f"at most {MAX_LOOKUP} at once")
+        return items
+
+    def integer_list(self, name: str) -> list[int]:
+        numbers = []
+        for item in self.text_list(name):
+            try:
+                number = int(item)
+            except ValueError:
+                raise errors.invalid_parameter(name, f"{item!r} is not a number") from None
+            if not 1 <= number <= MAX_STATUS_ID:
+                raise errors.invalid_parameter(name, f"{item!r} is out of range")
+            numbers.append(number)
+        return numbers
+
+    def cursor(self) -> int | None:
+        """
+        A ``cursor``: None (or -1) for the first page, else where to go on.
+        """
+        value = self.integer("cursor", minimum=-1, maximum=2**63 - 1)
+        return None if value in (None, -1) else value
+
+    def shape(self) -> Shape:
+        return Shape(
+            trim_user=self.boolean("trim_user"),
+            extended=(self.text("tweet_mode") or "").lower() == "extended",
+        )
+
+    def count(self, default: int = 20, maximum: int = 200) -> int:
+        """
+        ``count``, clamped to 1..maximum as Twitter does.
+        """
+        value = self.integer("count", minimum=-(2**63), maximum=2**63)
+        if value is None:
+            return default
+        return max(1, min(value, maximum))
