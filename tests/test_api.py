@@ -16,7 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from distwit.config import resolve
 from distwit.core.passwords import PasswordHasher
-from distwit.roles.twitter import TwitterService
+from distwit.roles.twitter import TwitterService, make_twitter_web
 
 from tests.support import cheap_hasher, synchronous_sqlite_store
 
@@ -36,7 +36,8 @@ class APITestCase(SynchronousTestCase):
         self.clock = Clock()
         self.clock.advance(1_763_971_200)  # 2025-11-24
         self.service = TwitterService(self.settings, self.store, self.clock, self.make_hasher())
-        self.stub = StubTreq(self.service.resource())
+        self.web = make_twitter_web(self.service)
+        self.stub = StubTreq(self.web.root)
         for handle, password in PASSWORDS.items():
             self.successResultOf(self.service.microblog.create_user(handle, password))
 

@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 import feedparser
 
 from distwit.core.limits import RateLimiter
-from distwit.roles.twitter import TwitterService
+from distwit.roles.twitter import TwitterService, make_twitter_web
 
 from tests.support import cheap_hasher
 from tests.test_api import BASE, PASSWORDS, APITestCase, _basic
@@ -325,11 +325,12 @@ class HelpAndLimitTests(APITestCase):
         rate_limit_status shows what is left.
         """
         self.service = TwitterService(self.settings, self.store, self.clock, cheap_hasher())
-        self.service.api.limiter = RateLimiter(self.clock, window=60,
-                                               limits={"read": 3, "write": 2})
+        self.web = make_twitter_web(self.service)
+        self.web.api.limiter = RateLimiter(self.clock, window=60,
+                                           limits={"read": 3, "write": 2})
         from treq.testing import StubTreq
 
-        self.stub = StubTreq(self.service.resource())
+        self.stub = StubTreq(self.web.root)
         remaining = []
         for _ in range(3):
             code, _, response = self.call("GET", "/1.1/statuses/home_timeline.json", "alice")

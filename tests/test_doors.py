@@ -151,7 +151,7 @@ class BasicTests(APIDoorMixin, DoorTestCase):
         so; the same handle with the right password waits too, another
         handle does not.
         """
-        self.service.api.limiter = RateLimiter(self.clock, window=60, limits={"read": 3})
+        self.web.api.limiter = RateLimiter(self.clock, window=60, limits={"read": 3})
         path = "/1.1/account/verify_credentials.json"
         remaining = []
         for _ in range(3):
@@ -276,7 +276,7 @@ class LoginTests(DoorTestCase):
     form_path = "/login"
 
     def browser(self) -> Browser:
-        return Browser(self.service.resource())
+        return Browser(self.web.root)
 
     def sign_in(self, handle: str, password: str) -> Page:
         return self.browser().submit(self.form_path, {

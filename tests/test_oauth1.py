@@ -28,7 +28,7 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 class OAuthTestCase(APITestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.provider = self.service.oauth
+        self.provider = self.web.oauth
         self.alice = self.successResultOf(self.service.microblog.user("alice"))
         self.key, self.secret = self.successResultOf(
             self.provider.create_app(self.alice, "Test App")
