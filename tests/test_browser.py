@@ -1,5 +1,5 @@
 """
-The seed's subscription process in a real browser (Playwright driving
+The subscription process (docs/design/subscription.md) in a real browser (Playwright driving
 Debian's Chromium) across real server processes on loopback:
 
 sign up on s1, open a profile on s3, sign in there with ``alice@s1`` (s3 is

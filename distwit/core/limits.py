@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-#: Default window and calls per window: reads are cheap, writes less so.
-DEFAULT_WINDOW = 900.0
-DEFAULT_LIMITS = {"read": 900, "write": 300}
+from distwit.config import RATE_LIMIT_READS, RATE_LIMIT_WINDOW, RATE_LIMIT_WRITES
+
+#: Default window and calls per window (the settings'): reads are cheap,
+#: writes less so.
+DEFAULT_LIMITS = {"read": RATE_LIMIT_READS, "write": RATE_LIMIT_WRITES}
 
 #: Sweep forgotten windows when this many callers are tracked.
 SWEEP_AT = 10_000
@@ -49,7 +51,7 @@ class RateLimiter:
     def __init__(
         self,
         clock: Any,
-        window: float = DEFAULT_WINDOW,
+        window: float = RATE_LIMIT_WINDOW,
         limits: dict[str, int] | None = None,
     ) -> None:
         self._clock = clock

@@ -24,6 +24,7 @@ from distwit.model import (
     normalize_text,
     post_length,
 )
+from distwit.config import DAILY_POST_LIMIT
 from distwit.core.apps import Apps
 from distwit.core.limits import RateLimiter
 from distwit.core.oidc import OIDCRecords
@@ -66,9 +67,8 @@ class DuplicateStatus(RuleError):
     pass
 
 
-#: Posts a user may make in any 24 hours, and accounts one may follow, as
-#: Twitter allowed.
-DAILY_POSTS = 2400
+#: Accounts one may follow, as Twitter allowed.  (The posts a user may
+#: make in a day are a setting: :data:`distwit.config.DAILY_POST_LIMIT`.)
 MAX_FOLLOWING = 5000
 DAY_MS = 24 * 3600 * 1000
 
@@ -166,7 +166,7 @@ class Microblog:
         #: Called with (handle, last number) when a local user's last number
         #: changes, so the sync service can tell the ping servers at once.
         self.local_changed: Callable[[str, int], None] | None = None
-        self.daily_posts = DAILY_POSTS
+        self.daily_posts = DAILY_POST_LIMIT
         self.max_following = MAX_FOLLOWING
         #: When each account was last given a wrong password (the lock).
         self._failed_sign_ins: dict[str, deque[float]] = {}
