@@ -14,12 +14,8 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from distwit.ping.directory import (
-    IDirectory,
-    MemoryDirectory,
-    authority_of_url,
-    normalize_acct,
-)
+from distwit.ping.directory import MemoryDirectory, authority_of_url, normalize_acct
+from distwit.ping.interfaces import IDirectory
 from distwit.ping.resource import MAX_BODY
 from distwit.ping.service import PingService
 from distwit.roles.ping import make_ping_resource

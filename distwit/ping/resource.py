@@ -47,12 +47,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from distwit.http import HTTPError, json_body, json_object, read_body, verified_signer
-from distwit.ping.directory import (
-    IDirectory,
-    authority_of_acct,
-    authority_of_url,
-    normalize_acct,
-)
+from distwit.ping.directory import authority_of_acct, authority_of_url, normalize_acct
+from distwit.ping.interfaces import IDirectory
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IRequestVerifier
 

@@ -27,7 +27,8 @@ from distwit.core.passwords import PasswordHasher
 from distwit.federation.copier import Fetcher
 from distwit.federation.follows import Federation
 from distwit.federation.resource import FederationAPI, WebFinger
-from distwit.federation.sync import IPingList, RegistryPingList, StaticPingList, SyncService
+from distwit.federation.interfaces import IPingList
+from distwit.federation.sync import RegistryPingList, StaticPingList, SyncService
 from distwit.oidc.keys import SigningKeys
 from distwit.oidc.provider import OIDCProvider
 from distwit.oidc.registrations import StoreRegistrations
