@@ -17,7 +17,6 @@ import re
 from typing import Any
 
 from klein import Klein
-from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
@@ -125,14 +124,11 @@ class TwitterAPI:
     # Routing
 
     @app.route("/", methods=_ALL_METHODS)
-    def root(self, request: IRequest) -> Deferred[bytes]:
-        return self.dispatch(request, "")
+    async def root(self, request: IRequest) -> bytes:
+        return await self.dispatch(request, "")
 
     @app.route("/<path:api_path>", methods=_ALL_METHODS)
-    def dispatch(self, request: IRequest, api_path: str) -> Deferred[bytes]:
-        return ensureDeferred(self._dispatch(request, api_path))
-
-    async def _dispatch(self, request: IRequest, api_path: str) -> bytes:
+    async def dispatch(self, request: IRequest, api_path: str) -> bytes:
         match = _FORMAT.match(api_path)
         assert match is not None
         path, format = match.group("path"), (match.group("format") or "json").lower()
