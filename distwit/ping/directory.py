@@ -24,13 +24,14 @@ from __future__ import annotations
 import re
 import secrets
 from typing import Iterable
-from urllib.parse import urlsplit
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from zope.interface import implementer
 
 from distwit.ping.interfaces import IDirectory
+# The old name, for tests/test_accts.py until it imports distwit.urls.
+from distwit.urls import authority_of_http_url as authority_of_url  # noqa: F401
 
 #: ``handle@authority``: Twitter's handle rule, then a host name, an IPv4
 #: address or a bracketed IPv6 address, and an optional port.
@@ -44,8 +45,6 @@ ACCT_RE = re.compile(
 
 #: The longest authority accepted (a DNS name is at most 253 characters).
 MAX_AUTHORITY_LENGTH = 260
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def normalize_acct(acct: str) -> str:
@@ -71,28 +70,6 @@ def authority_of_acct(acct: str) -> str:
     The authority part of a normalised acct.
     """
     return acct.rpartition("@")[2]
-
-
-def authority_of_url(url: str) -> str:
-    """
-    The authority (host[:port], lower case, default port left out) a
-    server's public URL speaks for.
-
-    :raises ValueError: if ``url`` is not an absolute http(s) URL.
-    """
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"{url!r} is not an http(s) URL") from None
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise ValueError(f"{url!r} is not an http(s) URL")
-    host = parts.hostname.lower()
-    if ":" in host:
-        host = f"[{host}]"
-    if port is None or port == _DEFAULT_PORTS[parts.scheme]:
-        return host
-    return f"{host}:{port}"
 
 
 class _Entry:

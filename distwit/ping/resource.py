@@ -50,10 +50,11 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 
 from distwit.http import HTTPError, json_body, json_object, read_body, verified_signer
-from distwit.ping.directory import authority_of_acct, authority_of_url, normalize_acct
+from distwit.ping.directory import authority_of_acct, normalize_acct
 from distwit.ping.interfaces import IDirectory
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IRequestVerifier
+from distwit.urls import authority_of_http_url
 
 #: The largest exchange body accepted, in bytes.
 MAX_BODY = 1024 * 1024
@@ -146,7 +147,7 @@ def parse_exchange(body: bytes) -> Exchange:
         if not isinstance(home, str):
             raise bad_request("home must be the public URL of the reported users' server")
         try:
-            authority_of_url(home)
+            authority_of_http_url(home)
         except ValueError as e:
             raise bad_request(f"home: {e}") from None
         exchange.home = home.rstrip("/")
@@ -294,10 +295,10 @@ class PingResource:
                 signer, f"server is {exchange.server} but the request is signed by {signer}"
             )
         try:
-            authority = authority_of_url(signer)
+            authority = authority_of_http_url(signer)
         except ValueError:
             self._forbidden(signer, f"the signer {signer} has no http(s) authority")
-        if exchange.home is not None and authority_of_url(exchange.home) != authority:
+        if exchange.home is not None and authority_of_http_url(exchange.home) != authority:
             self._forbidden(
                 signer,
                 f"home {exchange.home} is not at {authority}: it speaks for another authority",
