@@ -899,7 +899,7 @@ class HeartbeatTests(SynchronousTestCase):
             "heartbeat_interval": 10.0,
         }
         self.heartbeat = Heartbeat(
-            self.client, REGISTRY_URL + "/", P1 + "/", K1, self.clock, interval=10.0
+            self.client, REGISTRY_URL, P1, K1, self.clock, interval=10.0
         )
         self.events: list[dict[str, Any]] = []
         self.heartbeat.log = Logger(

@@ -89,6 +89,8 @@ class TwitterAPI:
     The Twitter REST API over a :class:`Microblog`.
 
     :param limiter: the rate limits (generous defaults if not given).
+    :param public_url: this server's public URL as the settings hold it
+        (no trailing slash).
     :param oauth: the OAuth provider, if OAuth is on.
     """
 
@@ -104,7 +106,7 @@ class TwitterAPI:
     ) -> None:
         self.microblog = microblog
         self.oauth = oauth
-        self.public_url = public_url.rstrip("/")
+        self.public_url = public_url
         self.limiter = limiter or RateLimiter(microblog.clock)
         self._endpoints = endpoints_of(
             self,

@@ -281,7 +281,8 @@ class RelyingParty:
     :param fetcher: fetches what the provider publishes (its limits apply:
         https only, no private addresses, unless it allows them).
     :param registrations: where registrations are kept per issuer.
-    :param public_url: this server's public URL; the redirect URI is
+    :param public_url: this server's public URL as the settings hold it
+        (no trailing slash); the redirect URI is
         ``{public_url}/login/callback``.
     :param clock: the time (``seconds()``) of pending sign-ins and tokens.
     :param client_name: the name this server registers under, shown on
@@ -300,7 +301,7 @@ class RelyingParty:
     ) -> None:
         self._fetcher = fetcher
         self._registrations = registrations
-        self.public_url = public_url.rstrip("/")
+        self.public_url = public_url
         self.redirect_uri = f"{self.public_url}/login/callback"
         self._clock = clock
         self.client_name = client_name
