@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from twisted.logger import Logger
+from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 
 from distwit import __version__
@@ -26,14 +27,14 @@ class HTTPError(Exception):
         self.message = message
 
 
-def client_address(request: Any) -> str:
+def client_address(request: IRequest) -> str:
     """
     The address a request came from (its host), or ``""`` if unknown.
     """
     return str(getattr(request.getClientAddress(), "host", "") or "")
 
 
-def read_body(request: Any, limit: int) -> bytes:
+def read_body(request: IRequest, limit: int) -> bytes:
     """
     The request body, at most ``limit`` bytes.
 
@@ -50,7 +51,7 @@ def read_body(request: Any, limit: int) -> bytes:
 
 
 async def verified_signer(
-    request: Any, body: bytes, verifier: IRequestVerifier, log: Logger, what: str
+    request: IRequest, body: bytes, verifier: IRequestVerifier, log: Logger, what: str
 ) -> str:
     """
     The public URL (no trailing slash) of the server that signed
@@ -97,7 +98,7 @@ def json_object(body: bytes, shape: str = "") -> dict[str, Any]:
     return value
 
 
-def json_body(request: Any, value: Any, code: int = 200) -> bytes:
+def json_body(request: IRequest, value: Any, code: int = 200) -> bytes:
     """
     Encode ``value`` as the UTF-8 JSON response to ``request``.
     """
@@ -118,7 +119,7 @@ class Health(Resource):
         super().__init__()
         self._body = {"status": "ok", "role": role, "roles": roles, "version": __version__}
 
-    def render_GET(self, request: Any) -> bytes:
+    def render_GET(self, request: IRequest) -> bytes:
         return json_body(request, self._body)
 
     render_HEAD = render_GET
@@ -135,7 +136,7 @@ class Root(Resource):
         super().__init__()
         self._fallback = fallback
 
-    def getChild(self, path: bytes, request: Any) -> IResource:
+    def getChild(self, path: bytes, request: IRequest) -> IResource:
         if self._fallback is None:
             return super().getChild(path, request)  # a 404 page
         # Give the whole path back to the fallback, as if it were the root.

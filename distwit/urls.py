@@ -28,3 +28,22 @@ def authority_of(url: str) -> str:
     if port is None or port == _DEFAULT_PORTS.get(parts.scheme.lower()):
         return host
     return f"{host}:{port}"
+
+
+def authority_of_http_url(url: str) -> str:
+    """
+    :func:`authority_of` a URL that must be an absolute http(s) URL with a
+    host, as a server's public URL is: for URLs read from the wire (the
+    ``home`` of a ping exchange, a signer's key id).
+
+    :raises ValueError: if ``url`` is anything else (another scheme, no
+        host, a port out of range).
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises ValueError for a port out of range
+    except ValueError:
+        raise ValueError(f"{url!r} is not an http(s) URL") from None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    return authority_of(url)

@@ -613,7 +613,7 @@ class PersonFeedTests(SynchronousTestCase):
         permalinks and dates; deleted posts are not shown; HTML-like text
         shows as typed, not as markup.
         """
-        parsed = feedparser.parse(render_person_rss(ALICE, PUBLIC_URL + "/", self.posts))
+        parsed = feedparser.parse(render_person_rss(ALICE, PUBLIC_URL, self.posts))
         self.assertEqual(parsed.bozo, 0, parsed.get("bozo_exception"))
         self.assertEqual(parsed.version, "rss20")
         self.assertEqual(parsed.feed.title, "Alice Liddell (@Alice)")

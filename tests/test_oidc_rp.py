@@ -43,10 +43,11 @@ from twisted.web.server import NOT_DONE_YET, Site
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from distwit.oidc.interfaces import IRegistrations
+from distwit.oidc.registrations import StoreRegistrations
 from distwit.oidc.safe_fetch import SafeFetcher, refused_address
 from distwit.oidc.rp import (
     ISSUER_REL,
-    IRegistrations,
     MemoryRegistrations,
     PendingSignIn,
     RelyingParty,
@@ -57,6 +58,7 @@ from distwit.oidc.rp import (
 )
 
 from tests.processes import ROOT
+from tests.support import synchronous_sqlite_store
 
 #: When the tests' world begins (seconds).
 T0 = 1_700_000_000.0
@@ -559,9 +561,14 @@ class SignInTests(RelyingPartyTestCase):
 
     def test_services(self) -> None:
         """
-        :class:`MemoryRegistrations` provides :class:`IRegistrations`.
+        :class:`MemoryRegistrations` and :class:`StoreRegistrations` (in the
+        database) provide :class:`IRegistrations`.
         """
         self.assertTrue(verifyObject(IRegistrations, MemoryRegistrations()))
+        store = synchronous_sqlite_store(self.mktemp())
+        self.addCleanup(store.close)
+        registrations = StoreRegistrations(store, self.network.reactor)
+        self.assertTrue(verifyObject(IRegistrations, registrations))
 
 
 class RefusedSignInTests(RelyingPartyTestCase):

@@ -14,15 +14,12 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from distwit.ping.directory import (
-    IDirectory,
-    MemoryDirectory,
-    authority_of_url,
-    normalize_acct,
-)
+from distwit.ping.directory import MemoryDirectory, normalize_acct
+from distwit.ping.interfaces import IDirectory
 from distwit.ping.resource import MAX_BODY
 from distwit.ping.service import PingService
 from distwit.roles.ping import make_ping_resource
+from distwit.urls import authority_of_http_url
 from distwit.s2s.interfaces import IRequestVerifier
 from tests.fakes import SIGNER_HEADER, FakeVerifier, json_answer, post_signed
 
@@ -102,17 +99,18 @@ class InterfaceTests(SynchronousTestCase):
                     "alice@-s1.example", "alice@s1.example:", "ålice@s1"]:
             self.assertRaises(ValueError, normalize_acct, bad)
 
-    def test_authority_of_url(self) -> None:
+    def test_authority_of_http_url(self) -> None:
         """
         A server's authority is its URL's host[:port], default ports left
-        out, so it compares with the authority of its users' accts.
+        out, so it compares with the authority of its users' accts; a URL
+        from the wire that is not http(s) with a host has none.
         """
-        self.assertEqual(authority_of_url("https://S1.example/"), "s1.example")
-        self.assertEqual(authority_of_url("https://s1.example:443"), "s1.example")
-        self.assertEqual(authority_of_url("http://s1.example:8080/x"), "s1.example:8080")
-        self.assertEqual(authority_of_url("http://[::1]:8080"), "[::1]:8080")
+        self.assertEqual(authority_of_http_url("https://S1.example/"), "s1.example")
+        self.assertEqual(authority_of_http_url("https://s1.example:443"), "s1.example")
+        self.assertEqual(authority_of_http_url("http://s1.example:8080/x"), "s1.example:8080")
+        self.assertEqual(authority_of_http_url("http://[::1]:8080"), "[::1]:8080")
         for bad in ["ftp://s1.example", "s1.example", "http://", "http://s1:99999"]:
-            self.assertRaises(ValueError, authority_of_url, bad)
+            self.assertRaises(ValueError, authority_of_http_url, bad)
 
 
 class DirectoryTests(SynchronousTestCase):

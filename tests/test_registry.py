@@ -28,11 +28,11 @@ from zope.interface.verify import verifyObject
 from distwit.http import Root
 from distwit.ping.heartbeat import Heartbeat
 from distwit.config import DataFolder
+from distwit.registry.interfaces import IRegistryStore
 from distwit.registry.resource import MAX_BODY, RegistryResource
 from distwit.registry.service import RegistryService, list_version
 from distwit.registry.store import (
     REGISTRY,
-    IRegistryStore,
     MemoryRegistryStore,
     RegistryEntry,
     open_registry_store,
@@ -899,7 +899,7 @@ class HeartbeatTests(SynchronousTestCase):
             "heartbeat_interval": 10.0,
         }
         self.heartbeat = Heartbeat(
-            self.client, REGISTRY_URL + "/", P1 + "/", K1, self.clock, interval=10.0
+            self.client, REGISTRY_URL, P1, K1, self.clock, interval=10.0
         )
         self.events: list[dict[str, Any]] = []
         self.heartbeat.log = Logger(

@@ -9,10 +9,13 @@ from typing import Any
 
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
 
 from distwit.core.accts import rendezvous
 from distwit.core.microblog import Microblog
-from distwit.federation.sync import StaticPingList, SyncService
+from distwit.federation.copier import Fetcher
+from distwit.federation.interfaces import IFetcher, IPingList
+from distwit.federation.sync import RegistryPingList, StaticPingList, SyncService
 
 from tests.fakes import RecordingFetcher, ScriptedClient
 from tests.support import cheap_hasher, synchronous_sqlite_store
@@ -47,6 +50,20 @@ class RendezvousTests(SynchronousTestCase):
                 self.assertEqual(before, after)
         self.assertEqual(rendezvous("a@b", [], 2), [])
         self.assertEqual(rendezvous("a@b", PINGS[:1], 2), PINGS[:1])
+
+
+class ProviderTests(SynchronousTestCase):
+    def test_providers(self) -> None:
+        """
+        Both ping lists (a registry's over HTTP, a fixed one) provide
+        :class:`IPingList`; the fetcher provides :class:`IFetcher`.
+        """
+        client = ScriptedClient()
+        self.assertTrue(verifyObject(IPingList, RegistryPingList(client, "http://r.test")))
+        self.assertTrue(verifyObject(IPingList, StaticPingList(PINGS)))
+        store = synchronous_sqlite_store(self.mktemp())
+        self.addCleanup(store.close)
+        self.assertTrue(verifyObject(IFetcher, Fetcher(store, client, Clock(), "s1.test")))
 
 
 class SyncTests(SynchronousTestCase):

@@ -17,7 +17,6 @@ import re
 from typing import Any
 
 from klein import Klein
-from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
@@ -90,6 +89,8 @@ class TwitterAPI:
     The Twitter REST API over a :class:`Microblog`.
 
     :param limiter: the rate limits (generous defaults if not given).
+    :param public_url: this server's public URL as the settings hold it
+        (no trailing slash).
     :param oauth: the OAuth provider, if OAuth is on.
     """
 
@@ -105,7 +106,7 @@ class TwitterAPI:
     ) -> None:
         self.microblog = microblog
         self.oauth = oauth
-        self.public_url = public_url.rstrip("/")
+        self.public_url = public_url
         self.limiter = limiter or RateLimiter(microblog.clock)
         self._endpoints = endpoints_of(
             self,
@@ -125,14 +126,11 @@ class TwitterAPI:
     # Routing
 
     @app.route("/", methods=_ALL_METHODS)
-    def root(self, request: IRequest) -> Deferred[bytes]:
-        return self.dispatch(request, "")
+    async def root(self, request: IRequest) -> bytes:
+        return await self.dispatch(request, "")
 
     @app.route("/<path:api_path>", methods=_ALL_METHODS)
-    def dispatch(self, request: IRequest, api_path: str) -> Deferred[bytes]:
-        return ensureDeferred(self._dispatch(request, api_path))
-
-    async def _dispatch(self, request: IRequest, api_path: str) -> bytes:
+    async def dispatch(self, request: IRequest, api_path: str) -> bytes:
         match = _FORMAT.match(api_path)
         assert match is not None
         path, format = match.group("path"), (match.group("format") or "json").lower()

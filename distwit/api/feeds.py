@@ -6,6 +6,9 @@ Feeds for people: a person's latest posts and the API's timelines, as RSS
 posts, newest first, with permalinks as ids.  The text shows as typed:
 Atom content is ``type="text"``; the RSS description, which readers take
 as HTML, is the text HTML-escaped.
+
+``public_url`` is always this server's, as the settings hold it (no
+trailing slash).
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ def _latest(posts: Iterable[Post]) -> list[Post]:
 
 
 def _person_feed(author: Account, public_url: str, posts: list[Post], atom: bool) -> Any:
-    public_url = public_url.rstrip("/")
     profile = f"{public_url}/{author.handle}"
     name = author.name or author.handle
     latest = _latest(posts)
@@ -73,7 +75,6 @@ def render_timeline_feed(
     RSS 2.0 or Atom, in the order given.  Posts of remote authors link to
     their home servers' pages.
     """
-    public_url = public_url.rstrip("/")
     feed = FeedGenerator()
     feed.id(self_url)
     feed.title(title)

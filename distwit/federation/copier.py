@@ -17,7 +17,9 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredSemaphore, ensureDeferred
 from twisted.logger import Logger
+from zope.interface import implementer
 
+from distwit.federation.interfaces import IFetcher
 from distwit.federation.range_feed import MAX_ITEMS_PER_FEED, RangePage, parse_range_feed
 from distwit.model import Account
 from distwit.s2s import paths
@@ -25,6 +27,7 @@ from distwit.s2s.interfaces import IS2SClient
 from distwit.store.interfaces import IStore
 
 
+@implementer(IFetcher)
 class Fetcher:
     """
     Fills the gaps in this server's copies of remote authors.

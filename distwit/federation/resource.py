@@ -18,7 +18,8 @@ from typing import Any
 from klein import Klein
 from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
-from twisted.web.resource import Resource
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET
 
 from distwit.federation import range_feed as feeds
@@ -34,7 +35,7 @@ from distwit.federation.follows import BadNotice, Federation
 MAX_NOTICE_BYTES = 16 * 1024
 
 
-def _error(request: Any, code: int, message: str) -> bytes:
+def _error(request: IRequest, code: int, message: str) -> bytes:
     return json_body(request, {"error": message}, code)
 
 
@@ -79,14 +80,11 @@ class FederationAPI:
         self.public_url = public_url
         self.authority = federation.authority
 
-    def resource(self) -> Any:
-        return self.app.resource()
+    def resource(self) -> IResource:
+        return self.app.resource()  # type: ignore[no-any-return]
 
     @app.route(paths.RANGE_FEED + "<name>", methods=["GET", "HEAD"])
-    def range_feed(self, request: Any, name: str) -> Any:
-        return ensureDeferred(self._range_feed(request, name))
-
-    async def _range_feed(self, request: Any, name: str) -> bytes:
+    async def range_feed(self, request: IRequest, name: str) -> bytes:
         handle, dot, extension = name.rpartition(".")
         if not dot or extension != "rss":
             return _error(request, 404, "range feeds are HANDLE.rss")
@@ -121,10 +119,7 @@ class FederationAPI:
         return body
 
     @app.route(paths.FOLLOW, methods=["POST"])
-    def follow_notice(self, request: Any) -> Any:
-        return ensureDeferred(self._follow_notice(request))
-
-    async def _follow_notice(self, request: Any) -> bytes:
+    async def follow_notice(self, request: IRequest) -> bytes:
         body = request.content.read(MAX_NOTICE_BYTES + 1)
         if len(body) > MAX_NOTICE_BYTES:
             return _error(request, 413, f"a notice is at most {MAX_NOTICE_BYTES} bytes")
@@ -164,10 +159,10 @@ class WebFinger(Resource):
         self.public_url = public_url
         self.authority = authority
 
-    def resource(self) -> Any:
+    def resource(self) -> IResource:
         return self
 
-    def render_GET(self, request: Any) -> Any:
+    def render_GET(self, request: IRequest) -> int:
         d = ensureDeferred(self._webfinger(request))
 
         def failed(failure: Any) -> bytes:
@@ -184,7 +179,7 @@ class WebFinger(Resource):
 
     render_HEAD = render_GET
 
-    async def _webfinger(self, request: Any) -> bytes:
+    async def _webfinger(self, request: IRequest) -> bytes:
         resource = request.args.get(b"resource", [b""])[0].decode("utf-8", "replace")
         if not resource.startswith("acct:"):
             return _error(request, 400, "resource must be acct:handle@authority")

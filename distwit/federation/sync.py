@@ -19,15 +19,16 @@ subscribed again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
-from zope.interface import Interface, implementer
+from zope.interface import implementer
 
 from distwit.config import LONG_POLL, PING_INTERVAL
+from distwit.federation.interfaces import IFetcher, IPingList
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IS2SClient
 from distwit.store.interfaces import IStore
@@ -43,17 +44,6 @@ REPORT_COALESCE = 0.05
 
 #: Seconds before asking again for the ping servers when there are none.
 EMPTY_RETRY = 1.0
-
-
-class IPingList(Interface):
-    """
-    Where the live ping servers are.
-    """
-
-    def live_pings():
-        """
-        Deferred firing with the base URLs of the live ping servers.
-        """
 
 
 @implementer(IPingList)
@@ -86,12 +76,6 @@ class StaticPingList:
         from twisted.internet.defer import succeed
 
         return succeed(list(self._urls))
-
-
-class Wanting(Protocol):
-    def want(self, account: Any) -> None: ...
-
-    async def sweep(self, limit: int = 1000) -> None: ...
 
 
 @dataclass
@@ -135,7 +119,7 @@ class SyncService(Service):
         store: IStore,
         client: IS2SClient,
         pings: IPingList,
-        fetcher: Wanting,
+        fetcher: IFetcher,
         clock: Any,
         public_url: str,
         interval: float = PING_INTERVAL,

@@ -45,9 +45,10 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from twisted.internet.defer import CancelledError, DeferredList, DeferredLock, ensureDeferred
 from twisted.logger import Logger
-from zope.interface import Interface, implementer
+from zope.interface import implementer
 
 from distwit.model import is_valid_handle
+from distwit.oidc.interfaces import IRegistrations
 from distwit.oidc.safe_fetch import FetchError, SafeFetcher, quoted
 from distwit.core.accts import authority_of
 
@@ -86,25 +87,6 @@ class SignInError(Exception):
 
     def __str__(self) -> str:
         return self.message
-
-
-class IRegistrations(Interface):
-    """
-    What this server registered with each provider (RFC 7591), kept so it
-    registers once per issuer.
-    """
-
-    def get(issuer: str) -> Any:
-        """
-        The registration kept for ``issuer`` (a coroutine giving a ``dict``
-        or ``None``).
-        """
-
-    def put(issuer: str, info: dict[str, Any]) -> Any:
-        """
-        Keep ``info`` as the registration for ``issuer``, replacing any
-        (a coroutine giving ``None``).
-        """
 
 
 @implementer(IRegistrations)
@@ -299,7 +281,8 @@ class RelyingParty:
     :param fetcher: fetches what the provider publishes (its limits apply:
         https only, no private addresses, unless it allows them).
     :param registrations: where registrations are kept per issuer.
-    :param public_url: this server's public URL; the redirect URI is
+    :param public_url: this server's public URL as the settings hold it
+        (no trailing slash); the redirect URI is
         ``{public_url}/login/callback``.
     :param clock: the time (``seconds()``) of pending sign-ins and tokens.
     :param client_name: the name this server registers under, shown on
@@ -318,7 +301,7 @@ class RelyingParty:
     ) -> None:
         self._fetcher = fetcher
         self._registrations = registrations
-        self.public_url = public_url.rstrip("/")
+        self.public_url = public_url
         self.redirect_uri = f"{self.public_url}/login/callback"
         self._clock = clock
         self.client_name = client_name

@@ -24,11 +24,14 @@ from __future__ import annotations
 import re
 import secrets
 from typing import Iterable
-from urllib.parse import urlsplit
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from zope.interface import Attribute, Interface, implementer
+from zope.interface import implementer
+
+from distwit.ping.interfaces import IDirectory
+# The old name, for tests/test_accts.py until it imports distwit.urls.
+from distwit.urls import authority_of_http_url as authority_of_url  # noqa: F401
 
 #: ``handle@authority``: Twitter's handle rule, then a host name, an IPv4
 #: address or a bracketed IPv6 address, and an optional port.
@@ -42,8 +45,6 @@ ACCT_RE = re.compile(
 
 #: The longest authority accepted (a DNS name is at most 253 characters).
 MAX_AUTHORITY_LENGTH = 260
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def normalize_acct(acct: str) -> str:
@@ -69,112 +70,6 @@ def authority_of_acct(acct: str) -> str:
     The authority part of a normalised acct.
     """
     return acct.rpartition("@")[2]
-
-
-def authority_of_url(url: str) -> str:
-    """
-    The authority (host[:port], lower case, default port left out) a
-    server's public URL speaks for.
-
-    :raises ValueError: if ``url`` is not an absolute http(s) URL.
-    """
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"{url!r} is not an http(s) URL") from None
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise ValueError(f"{url!r} is not an http(s) URL")
-    host = parts.hostname.lower()
-    if ":" in host:
-        host = f"[{host}]"
-    if port is None or port == _DEFAULT_PORTS[parts.scheme]:
-        return host
-    return f"{host}:{port}"
-
-
-class IDirectory(Interface):
-    """
-    What a ping server knows: the last message number and home server of
-    each acct reported to it, and which accts each twitter server follows.
-
-    Accts are ``handle@authority`` strings; methods accept any case and
-    raise :class:`ValueError` for anything else.  Servers are named by
-    their public URL.
-    """
-
-    epoch = Attribute(
-        "A random string chosen when the directory was created.  A twitter "
-        "server holding a cursor of another epoch must start over."
-    )
-
-    cursor = Attribute("The current value of the change counter.")
-
-    def report(server, entries):
-        """
-        ``server`` reports the last message numbers of its users.
-
-        :param entries: ``{acct: (last, home URL)}``.  A number not above
-            the one held is ignored: numbers never go backwards.
-        """
-
-    def subscribe(server, accts):
-        """
-        ``server`` follows ``accts`` from now on.  Those already known are
-        changes for ``server``, so it learns their current last number.
-        """
-
-    def unsubscribe(server, accts):
-        """
-        ``server`` no longer follows ``accts``.
-        """
-
-    def reset_subscriptions(server, accts):
-        """
-        ``server`` follows exactly ``accts``: the others are dropped.
-        """
-
-    def changes_since(server, cursor):
-        """
-        What changed among ``server``'s subscriptions after ``cursor``.
-
-        Giving ``cursor`` acknowledges what was answered up to it.  With
-        ``cursor`` ``None`` (or one this directory never gave): every known
-        acct ``server`` follows.
-
-        :return: ``(new cursor, {acct: (last, home URL)})``.
-        """
-
-    def lookup(acct):
-        """
-        :return: ``(last, home URL, updated)`` for ``acct``, ``updated``
-            being the clock's time when the number last rose; or
-            ``None`` if nobody reported ``acct``.  ``updated`` is in whole
-            seconds.
-        """
-
-    def wait_for_change(server, timeout):
-        """
-        :return: a Deferred firing with ``None`` as soon as an acct
-            ``server`` follows changes, or after ``timeout`` seconds.  It
-            can be cancelled.
-        """
-
-    def release_waiters():
-        """
-        Fire every pending :meth:`wait_for_change` now (at shutdown, so
-        long-polls get their answer before the port closes).
-        """
-
-    def __len__():
-        """
-        The number of accts known.
-        """
-
-    def server_count():
-        """
-        The number of twitter servers that reported or subscribed.
-        """
 
 
 class _Entry:

@@ -30,9 +30,9 @@ class Heartbeat(Service):
     :param client: sends the signed requests.
     :param registry_url: the base URL of the registry role's routes (its
         ``/register`` is appended), e.g. ``https://reg.example/registry`` when
-        the registry runs inside a ``--role=all`` server.
-    :param own_public_url: this ping server's public URL, the one its
-        requests are signed as.
+        the registry runs inside a ``--role=all`` server; no trailing slash.
+    :param own_public_url: this ping server's public URL as the settings
+        hold it (no trailing slash), the one its requests are signed as.
     :param own_public_key_b64: its Ed25519 public key, unpadded base64url.
     :param clock: the injected reactor's clock.
     :param interval: seconds between heartbeats; keep it at or below the
@@ -54,8 +54,8 @@ class Heartbeat(Service):
         if not interval > 0:
             raise ValueError(f"interval must be positive, not {interval!r}")
         self.client = client
-        self.register_url = registry_url.rstrip("/") + paths.REGISTRY_REGISTER
-        self.own_public_url = own_public_url.rstrip("/")
+        self.register_url = registry_url + paths.REGISTRY_REGISTER
+        self.own_public_url = own_public_url
         self.own_public_key_b64 = own_public_key_b64
         self.clock = clock
         self.interval = float(interval)

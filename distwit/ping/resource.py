@@ -39,22 +39,22 @@ badly signed, 403 signed but speaking for another server or authority,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from klein import Klein
-from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
+from twisted.internet.defer import CancelledError
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.web import http
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
 
 from distwit.http import HTTPError, json_body, json_object, read_body, verified_signer
-from distwit.ping.directory import (
-    IDirectory,
-    authority_of_acct,
-    authority_of_url,
-    normalize_acct,
-)
+from distwit.ping.directory import authority_of_acct, normalize_acct
+from distwit.ping.interfaces import IDirectory
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IRequestVerifier
+from distwit.urls import authority_of_http_url
 
 #: The largest exchange body accepted, in bytes.
 MAX_BODY = 1024 * 1024
@@ -147,7 +147,7 @@ def parse_exchange(body: bytes) -> Exchange:
         if not isinstance(home, str):
             raise bad_request("home must be the public URL of the reported users' server")
         try:
-            authority_of_url(home)
+            authority_of_http_url(home)
         except ValueError as e:
             raise bad_request(f"home: {e}") from None
         exchange.home = home.rstrip("/")
@@ -186,16 +186,16 @@ class PingResource:
         self.clock = clock
         self.max_wait = max_wait
 
-    def resource(self) -> Any:
-        return self.app.resource()
+    def resource(self) -> IResource:
+        return self.app.resource()  # type: ignore[no-any-return]
 
-    def _error(self, request: Any, error: HTTPError) -> bytes:
+    def _error(self, request: IRequest, error: HTTPError) -> bytes:
         return json_body(request, {"error": error.message}, error.code)
 
     # Lookup
 
     @app.route(paths.PING_LOOKUP, methods=["GET", "HEAD"])
-    def lookup(self, request: Any) -> bytes:
+    def lookup(self, request: IRequest) -> bytes:
         try:
             values = request.args.get(b"acct")
             if not values:
@@ -216,10 +216,7 @@ class PingResource:
     # Exchange
 
     @app.route(paths.PING_EXCHANGE, methods=["POST"])
-    def exchange(self, request: Any) -> Deferred[bytes | None]:
-        return ensureDeferred(self._exchange(request))
-
-    async def _exchange(self, request: Any) -> bytes | None:
+    async def exchange(self, request: IRequest) -> bytes | None:
         try:
             return await self._answer(request)
         except HTTPError as e:
@@ -231,7 +228,7 @@ class PingResource:
             self.log.failure("ping exchange failed")
             return self._error(request, HTTPError(500, "internal error"))
 
-    def _wait(self, request: Any) -> float:
+    def _wait(self, request: IRequest) -> float:
         values = request.args.get(b"wait")
         if not values:
             return 0.0
@@ -243,7 +240,7 @@ class PingResource:
             raise bad_request("wait must be a number of seconds, 0 or more")
         return min(wait, self.max_wait)
 
-    async def _answer(self, request: Any) -> bytes:
+    async def _answer(self, request: IRequest) -> bytes:
         body = read_body(request, MAX_BODY)
         signer = await verified_signer(request, body, self.verifier, self.log, "an exchange")
         wait = self._wait(request)
@@ -269,7 +266,10 @@ class PingResource:
         new_cursor, changes = directory.changes_since(server, cursor)
         if not changes and wait > 0:
             waiting = directory.wait_for_change(server, wait)
-            request.notifyFinish().addErrback(lambda _: waiting.cancel())
+            # IRequest leaves out notifyFinish; the twisted.web Request
+            # that Klein hands us has it.
+            finished = cast(http.Request, request).notifyFinish()
+            finished.addErrback(lambda _: waiting.cancel())
             await waiting
             new_cursor, changes = directory.changes_since(server, cursor)
         return json_body(
@@ -295,10 +295,10 @@ class PingResource:
                 signer, f"server is {exchange.server} but the request is signed by {signer}"
             )
         try:
-            authority = authority_of_url(signer)
+            authority = authority_of_http_url(signer)
         except ValueError:
             self._forbidden(signer, f"the signer {signer} has no http(s) authority")
-        if exchange.home is not None and authority_of_url(exchange.home) != authority:
+        if exchange.home is not None and authority_of_http_url(exchange.home) != authority:
             self._forbidden(
                 signer,
                 f"home {exchange.home} is not at {authority}: it speaks for another authority",

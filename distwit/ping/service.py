@@ -16,7 +16,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from distwit.ping.directory import IDirectory, MemoryDirectory
+from distwit.ping.directory import MemoryDirectory
+from distwit.ping.interfaces import IDirectory
 from distwit.s2s.interfaces import IRequestVerifier
 
 

@@ -36,12 +36,13 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
 from klein import Klein
-from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
 
 from distwit.http import HTTPError, json_body, json_object, read_body, verified_signer
 from distwit.registry.service import RegistryService, RegistryStopped
@@ -145,24 +146,25 @@ class RegistryResource:
         self.registry = registry
         self.verifier = verifier
 
-    def resource(self) -> Any:
-        return self.app.resource()
+    def resource(self) -> IResource:
+        return self.app.resource()  # type: ignore[no-any-return]
 
-    def _error(self, request: Any, error: HTTPError) -> bytes:
+    def _error(self, request: IRequest, error: HTTPError) -> bytes:
         return json_body(request, {"error": error.message}, error.code)
 
     @app.route(paths.REGISTRY_REGISTER, methods=["POST"])
-    def register(self, request: Any) -> Deferred[bytes]:
-        return ensureDeferred(self._guard(request, self._register))
+    async def register(self, request: IRequest) -> bytes:
+        return await self._guard(request, self._register)
 
     @app.route(paths.REGISTRY_PINGS, methods=["GET", "HEAD"])
-    def pings(self, request: Any) -> Deferred[bytes]:
-        return ensureDeferred(self._guard(request, self._pings))
+    async def pings(self, request: IRequest) -> bytes:
+        return await self._guard(request, self._pings)
 
-    async def _guard(self, request: Any, handler: Any) -> bytes:
+    async def _guard(
+        self, request: IRequest, handler: Callable[[IRequest], Awaitable[bytes]]
+    ) -> bytes:
         try:
-            result: bytes = await handler(request)
-            return result
+            return await handler(request)
         except HTTPError as e:
             return self._error(request, e)
         except Exception:
@@ -173,11 +175,11 @@ class RegistryResource:
             )
             return self._error(request, HTTPError(500, "internal error"))
 
-    async def _pings(self, request: Any) -> bytes:
+    async def _pings(self, request: IRequest) -> bytes:
         await self.registry.when_loaded()
         return json_body(request, self.registry.listing())
 
-    async def _register(self, request: Any) -> bytes:
+    async def _register(self, request: IRequest) -> bytes:
         body = read_body(request, MAX_BODY)
         signer = await verified_signer(request, body, self.verifier, self.log, "a registration")
         registration = parse_registration(body)

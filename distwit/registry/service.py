@@ -33,7 +33,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from distwit.registry.store import IRegistryStore, RegistryEntry
+from distwit.registry.interfaces import IRegistryStore
+from distwit.registry.store import RegistryEntry
 
 #: A ping server silent for this many heartbeat intervals is dropped.
 MISSED_HEARTBEATS = 3

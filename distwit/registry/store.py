@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
-from zope.interface import Interface, implementer
+from zope.interface import implementer
 
 from distwit.config import DataFolder
+from distwit.registry.interfaces import IRegistryStore
 from distwit.store.engines.postgres import PostgresEngine
 from distwit.store.engines.sqlite import SQLiteEngine
 from distwit.store.schema import Engine, Schema, engine_for, prepare_database
@@ -52,41 +53,6 @@ class RegistryEntry:
     public_key: str
     first_seen: float
     last_heard: float
-
-
-class IRegistryStore(Interface):
-    """
-    The registry's list of ping servers on disk.
-    """
-
-    def upsert(public_url, public_key, now):
-        """
-        Record a registration or heartbeat: a new row (first seen and last
-        heard ``now``), or the key and last heard time of an existing one
-        (its first seen time kept).
-
-        :return: Deferred firing with None once it is written.
-        """
-
-    def remove(public_url):
-        """
-        Forget a ping server (nothing happens if it is not there).
-
-        :return: Deferred firing with None once it is written.
-        """
-
-    def all():
-        """
-        :return: Deferred firing with every :class:`RegistryEntry`, sorted
-            by URL.
-        """
-
-    def close():
-        """
-        Release the file; no call may follow.
-
-        :return: Deferred firing with None.
-        """
 
 
 @implementer(IRegistryStore)

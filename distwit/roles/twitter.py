@@ -15,6 +15,7 @@ from typing import Any
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
+from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 
 from distwit.api.app import API_SECTIONS, TwitterAPI
@@ -27,7 +28,8 @@ from distwit.core.passwords import PasswordHasher
 from distwit.federation.copier import Fetcher
 from distwit.federation.follows import Federation
 from distwit.federation.resource import FederationAPI, WebFinger
-from distwit.federation.sync import IPingList, RegistryPingList, StaticPingList, SyncService
+from distwit.federation.interfaces import IPingList
+from distwit.federation.sync import RegistryPingList, StaticPingList, SyncService
 from distwit.oidc.keys import SigningKeys
 from distwit.oidc.provider import OIDCProvider
 from distwit.oidc.registrations import StoreRegistrations
@@ -88,7 +90,7 @@ class TwitterRoot(Resource):
         if s2s is not None:
             self.putChild(paths.child_name(paths.S2S), s2s)
 
-    def getChild(self, path: bytes, request: Any) -> IResource:
+    def getChild(self, path: bytes, request: IRequest) -> IResource:
         request.postpath.insert(0, request.prepath.pop())
         if self._oauth is not None and path in (b"oauth", b"oauth2"):
             return self._oauth
@@ -117,7 +119,7 @@ class _WithOAuth(Resource):
         self._api = api
         self._oauth = oauth
 
-    def getChild(self, path: bytes, request: Any) -> IResource:
+    def getChild(self, path: bytes, request: IRequest) -> IResource:
         request.postpath.insert(0, request.prepath.pop())
         return self._oauth if path in (b"oauth", b"oauth2") else self._api
 
@@ -133,7 +135,7 @@ class _Discovery(Resource):
         super().__init__()
         self._provider = provider
 
-    def render_GET(self, request: Any) -> bytes:
+    def render_GET(self, request: IRequest) -> bytes:
         return self._provider.discovery(request)
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 
 from distwit.s2s import paths
@@ -178,7 +179,7 @@ class MetadataResource(Resource):
             "utf-8"
         )
 
-    def render_GET(self, request: Any) -> bytes:
+    def render_GET(self, request: IRequest) -> bytes:
         if request.postpath not in ([], [b""]):
             request.setResponseCode(404)
             request.setHeader(b"content-type", b"application/json; charset=utf-8")

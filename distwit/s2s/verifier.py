@@ -35,6 +35,7 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web.iweb import IRequest
 from zope.interface import implementer
 
 from distwit.s2s.client import decode_json, request_capped, user_agent
@@ -102,7 +103,7 @@ class _CachedKey:
     fetched: float
 
 
-def request_headers(request: Any) -> dict[str, str]:
+def request_headers(request: IRequest) -> dict[str, str]:
     """
     A ``twisted.web`` request's header fields by lower-case name, several
     lines of one field joined with ``", "`` (RFC 9421 section 2.1).
@@ -154,13 +155,13 @@ class SignatureVerifier:
         self._nonce_expiry: list[tuple[float, str, str]] = []
         self._next_key_sweep = 0.0
 
-    def verify(self, request: Any, body: bytes) -> Deferred[str]:
+    def verify(self, request: IRequest, body: bytes) -> Deferred[str]:
         """
         See :meth:`IRequestVerifier.verify`.
         """
         return Deferred.fromCoroutine(self._verify(request, body))
 
-    async def _verify(self, request: Any, body: bytes) -> str:
+    async def _verify(self, request: IRequest, body: bytes) -> str:
         headers = request_headers(request)
         # All that needs no key first: junk and stale requests cost no fetch.
         params = check_request(headers, body, self._clock.seconds(), self._max_skew)
