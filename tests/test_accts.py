@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from distwit.core.accts import authority_of
-from distwit.ping.directory import authority_of_url
+from distwit.urls import authority_of, authority_of_http_url
 
 URLS = [
     "https://example.org",
@@ -31,9 +30,19 @@ class AuthorityTests(SynchronousTestCase):
         information, the default port left out, an IPv6 host in brackets.
         """
         for url in URLS:
-            self.assertEqual(authority_of(url), authority_of_url(url), url)
+            self.assertEqual(authority_of(url), authority_of_http_url(url), url)
         self.assertEqual(
             [authority_of(url) for url in URLS],
             ["example.org", "example.org", "example.org", "example.org", "example.org:8443",
              "localhost:8080", "example.org", "[::1]:8443", "[::1]"],
         )
+
+    def test_not_a_server_url(self) -> None:
+        """
+        What the ping servers read from the wire must be an http(s) URL
+        with a host and a port in range; anything else is refused, never
+        given an authority.
+        """
+        for url in ["ftp://s1.example", "s1.example", "http://", "http://s1:99999", ""]:
+            with self.assertRaises(ValueError, msg=url):
+                authority_of_http_url(url)

@@ -316,6 +316,22 @@ class Microblog:
         await self.store.set_password_hash(account.id, password_hash)
         self._credentials.forget(account.handle)
 
+    async def local_user(self, handle: str) -> Account | None:
+        """
+        This server's user with that handle (any case), or ``None``.
+        """
+        account: Account | None = await self.store.get_local_user(handle)
+        return account
+
+    async def messages(self, author: Account, first: int, last: int) -> list[Post]:
+        """
+        A local author's numbered messages ``first`` to ``last`` in order:
+        posts, tombstones and deletion records, as followers' servers copy
+        them (docs/design/range-fetch.md).
+        """
+        posts: list[Post] = await self.store.range_posts(author.id, first, last)
+        return posts
+
     async def user(self, screen_name: str) -> Account:
         """
         A local user by handle (any case), or a remote account already

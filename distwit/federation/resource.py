@@ -105,7 +105,7 @@ class FederationAPI:
             last = first + feeds.MAX_ITEMS_PER_FEED - 1
         posts = []
         if last >= first:
-            posts = await self.microblog.store.range_posts(author.id, first, last)
+            posts = await self.microblog.messages(author, first, last)
         body = feeds.render_range_feed(
             author,
             self.authority,
@@ -189,7 +189,7 @@ class WebFinger(Resource):
             return _error(request, 400, str(e))
         if authority != self.authority:
             return _error(request, 404, f"{authority} is not this server ({self.authority})")
-        account = await self.microblog.store.get_local_user(handle)
+        account = await self.microblog.local_user(handle)
         if account is None:
             return _error(request, 404, f"no user {handle!r} here")
         profile = f"{self.public_url}/{account.handle}"

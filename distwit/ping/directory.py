@@ -31,7 +31,6 @@ from zope.interface import implementer
 
 from distwit.ping.interfaces import IDirectory
 # The old name, for tests/test_accts.py until it imports distwit.urls.
-from distwit.urls import authority_of_http_url as authority_of_url  # noqa: F401
 
 #: ``handle@authority``: Twitter's handle rule, then a host name, an IPv4
 #: address or a bracketed IPv6 address, and an optional port.
