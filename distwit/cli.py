@@ -153,7 +153,8 @@ async def oauth_command(reactor: Any, args: argparse.Namespace, out: TextIO) -> 
     try:
         microblog = Microblog(store, PasswordHasher(thread_runner(reactor)), reactor)
         provider = OAuthProvider(
-            microblog, reactor, settings.public_url, load_or_create_secret(settings.data)
+            microblog, reactor, settings.public_url,
+            load_or_create_secret(settings.data_folder.web_secret),
         )
         handle = args.owner if args.command == "app" else args.user
         user = await store.get_local_user(handle)

@@ -12,7 +12,8 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from twisted.trial.unittest import SynchronousTestCase
 
-from distwit.oidc.keys import KEYS_FILE, SigningKeys
+from distwit.config import DataFolder
+from distwit.oidc.keys import SigningKeys
 
 from tests.processes import run_cli
 
@@ -27,13 +28,13 @@ class SigningKeysTests(SynchronousTestCase):
         The first start makes one key, readable by its owner only; the next
         start reads the same key.
         """
-        keys = SigningKeys.in_folder(self.data)
-        path = os.path.join(self.data, KEYS_FILE)
+        keys = SigningKeys(DataFolder(self.data).oidc_keys)
+        path = DataFolder(self.data).oidc_keys
         self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
-        self.assertEqual(SigningKeys.in_folder(self.data).kid, keys.kid)
+        self.assertEqual(SigningKeys(DataFolder(self.data).oidc_keys).kid, keys.kid)
 
     def test_jwks_is_public(self) -> None:
-        published = SigningKeys.in_folder(self.data).public_jwks()["keys"]
+        published = SigningKeys(DataFolder(self.data).oidc_keys).public_jwks()["keys"]
         self.assertEqual(len(published), 1)
         self.assertEqual(published[0]["kty"], "RSA")
         self.assertEqual((published[0]["alg"], published[0]["use"]), ("RS256", "sig"))
@@ -45,23 +46,24 @@ class SigningKeysTests(SynchronousTestCase):
         A rotation signs with a new key and still publishes the previous
         one, so a token signed just before checks; the one before that goes.
         """
-        keys = SigningKeys.in_folder(self.data)
+        keys = SigningKeys(DataFolder(self.data).oidc_keys)
         first = keys.kid
         token = jwt.encode({"alg": "RS256", "kid": first}, {"sub": "alice"}, keys.signing_key)
         second = keys.rotate()
         self.assertNotEqual(second, first)
-        reread = SigningKeys.in_folder(self.data)
+        reread = SigningKeys(DataFolder(self.data).oidc_keys)
         self.assertEqual(reread.kid, second)
         published = KeySet.import_key_set(reread.public_jwks())
         self.assertEqual(jwt.decode(token, published).claims["sub"], "alice")
         keys.rotate()
-        kids = [k["kid"] for k in SigningKeys.in_folder(self.data).public_jwks()["keys"]]
+        reread = SigningKeys(DataFolder(self.data).oidc_keys)
+        kids = [k["kid"] for k in reread.public_jwks()["keys"]]
         self.assertEqual(len(kids), 2)
         self.assertNotIn(first, kids)
         self.assertIn(second, kids)
 
     def test_damaged_file(self) -> None:
-        path = os.path.join(self.data, KEYS_FILE)
+        path = DataFolder(self.data).oidc_keys
         for content in ("not json", "[]", json.dumps([{"jwk": {"kty": "RSA"}}])):
             with open(path, "w") as f:
                 f.write(content)
@@ -74,15 +76,15 @@ class SigningKeysTests(SynchronousTestCase):
         ``distwit rotate-oidc-key --data DIR`` rotates the folder's keys and
         says what to do next.
         """
-        before = SigningKeys.in_folder(self.data).kid
+        before = SigningKeys(DataFolder(self.data).oidc_keys).kid
         done = run_cli("rotate-oidc-key", "--data", self.data)
         self.assertEqual(done.returncode, 0, done.stderr)
-        after = SigningKeys.in_folder(self.data).kid
+        after = SigningKeys(DataFolder(self.data).oidc_keys).kid
         self.assertNotEqual(after, before)
         self.assertEqual(
             done.stdout, f"new ID-token key {after}; restart the server to sign with it\n"
         )
-        with open(os.path.join(self.data, KEYS_FILE), "w") as f:
+        with open(DataFolder(self.data).oidc_keys, "w") as f:
             f.write("garbage")
         broken = run_cli("rotate-oidc-key", "--data", self.data)
         self.assertEqual(broken.returncode, 1)

@@ -18,7 +18,6 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 #: The file in the data folder.
-KEYS_FILE = "oidc-keys.json"
 
 #: The algorithm ID tokens are signed with: RS256, which every OpenID
 #: Connect relying party must understand.
@@ -46,10 +45,6 @@ class SigningKeys:
         if not os.path.exists(path):
             self._write([self._entry(_new_key())])
         self._keys = self._read()
-
-    @classmethod
-    def in_folder(cls, data: str) -> "SigningKeys":
-        return cls(os.path.join(data, KEYS_FILE))
 
     @staticmethod
     def _entry(key: RSAKey) -> dict[str, Any]:

@@ -252,9 +252,10 @@ class TwitterWeb:
             window=settings.rate_limit_window,
             limits={"read": settings.rate_limit_reads, "write": settings.rate_limit_writes},
         )
-        secret = load_or_create_secret(settings.data)
+        secret = load_or_create_secret(settings.data_folder.web_secret)
         self.oidc = OIDCProvider(
-            self.microblog, SigningKeys.in_folder(settings.data), settings.public_url, reactor
+            self.microblog, SigningKeys(settings.data_folder.oidc_keys), settings.public_url,
+            reactor,
         )
         self.oauth = OAuthProvider(
             self.microblog, reactor, settings.public_url, secret, render_page=PageRenderer()

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import os
 
-SECRET_FILE = "web-secret"
 
-
-def load_or_create_secret(data_dir: str) -> bytes:
+def load_or_create_secret(path: str) -> bytes:
     """
-    The 32-byte secret kept in ``data_dir``, created (mode 0600) if missing.
+    The 32-byte secret kept in the file ``path``
+    (:attr:`distwit.config.DataFolder.web_secret`), created (mode 0600) if
+    missing.
     """
-    path = os.path.join(data_dir, SECRET_FILE)
     try:
         with open(path, "rb") as f:
             secret = f.read()
