@@ -566,8 +566,8 @@ class RegistrationTests(OIDCPagesTestCase):
         code, body = self.register_json({"redirect_uris": [REDIRECT], "client_name": "RP"})
         self.assertEqual(code, 201, body)
         stored = self.successResultOf(self.store.get_oidc_client(body["client_id"]))
-        self.assertEqual(json.loads(stored["metadata"])["redirect_uris"], [REDIRECT])
-        self.assertEqual(stored["client_secret"], body["client_secret"])
+        self.assertEqual(json.loads(stored.metadata)["redirect_uris"], [REDIRECT])
+        self.assertEqual(stored.client_secret, body["client_secret"])
 
     def test_refused_metadata(self) -> None:
         for metadata, words in [

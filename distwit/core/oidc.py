@@ -5,9 +5,7 @@ relying parties registered here, and which of them each user approved.
 
 from __future__ import annotations
 
-from typing import Any
-
-from distwit.store.interfaces import IStore
+from distwit.store.interfaces import IStore, OIDCClientRecord, OIDCGrantRecord
 
 
 class OIDCRecords:
@@ -19,8 +17,8 @@ class OIDCRecords:
     ) -> None:
         await self._store.create_oidc_client(client_id, client_secret, metadata, issued_at)
 
-    async def get_oidc_client(self, client_id: str) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = await self._store.get_oidc_client(client_id)
+    async def get_oidc_client(self, client_id: str) -> OIDCClientRecord | None:
+        found: OIDCClientRecord | None = await self._store.get_oidc_client(client_id)
         return found
 
     async def record_oidc_grant(self, account_id: int, client_id: str, now: int) -> None:
@@ -29,8 +27,8 @@ class OIDCRecords:
         """
         await self._store.record_oidc_grant(account_id, client_id, now)
 
-    async def oidc_grants_of(self, account_id: int) -> list[dict[str, Any]]:
-        grants: list[dict[str, Any]] = await self._store.oidc_grants_of(account_id)
+    async def oidc_grants_of(self, account_id: int) -> list[OIDCGrantRecord]:
+        grants: list[OIDCGrantRecord] = await self._store.oidc_grants_of(account_id)
         return grants
 
     async def delete_oidc_grant(self, account_id: int, client_id: str) -> bool:

@@ -545,10 +545,10 @@ class OIDCProvider:
             return None
         if client_id in self._clients:
             return self._clients[client_id]
-        row = await self.microblog.oidc.get_oidc_client(client_id)
-        if row is None:
+        found = await self.microblog.oidc.get_oidc_client(client_id)
+        if found is None:
             return None
-        client = Client(row["client_id"], row["client_secret"], json.loads(row["metadata"]))
+        client = Client(found.client_id, found.client_secret, json.loads(found.metadata))
         self._remember(client)
         return client
 
@@ -668,7 +668,7 @@ class OIDCProvider:
         """
         client_id = grant.request.payload.client_id
         grants = await self.microblog.oidc.oidc_grants_of(user.id)
-        if any(g["client_id"] == client_id for g in grants):
+        if any(g.client_id == client_id for g in grants):
             return await self.authorize(params, user, True, auth_time)
         return self.refuse(grant, ConsentRequiredError(
             "This user has not approved this server yet, and prompt=none forbids asking."

@@ -33,12 +33,6 @@ class NoSuchAccount(StoreError):
     """
 
 
-# Typed records for what the store returns as dicts and tuples today.  The
-# field names are the dicts' keys, so moving a method over is a mechanical
-# change of its callers (``record["name"]`` becomes ``record.name``); no
-# method returns them yet.
-
-
 @dataclass(frozen=True)
 class AppRecord:
     """
@@ -116,7 +110,7 @@ class OIDCGrantRecord:
 @dataclass(frozen=True)
 class SessionRecord:
     """
-    A live web session (``get_session``, a tuple in that order today).
+    A live web session (``get_session``).
 
     :ivar created_at: when its user signed in.
     """
@@ -283,12 +277,13 @@ class IStore(Interface):
 
     def get_app(consumer_key):
         """
-        Deferred firing with the app as a dict, or ``None``.
+        Deferred firing with the :class:`AppRecord`, or ``None``.
         """
 
     def apps_of(owner_id):
         """
-        Deferred firing with the apps a user registered.
+        Deferred firing with the apps a user registered (:class:`AppRecord`),
+        oldest first.
         """
 
     def create_token(token, secret, kind, app_id, account_id, callback, created_at,
@@ -299,13 +294,14 @@ class IStore(Interface):
 
     def get_token(token):
         """
-        Deferred firing with the token and its app's name and key as a
-        dict, or ``None``.
+        Deferred firing with the :class:`TokenRecord` (the token with its
+        app's name and key), or ``None``.
         """
 
     def tokens_of(account_id):
         """
-        Deferred firing with a user's access tokens and their apps' names.
+        Deferred firing with a user's access tokens and their apps' names
+        (:class:`AccessTokenSummary`).
         """
 
     def approve_token(token, account_id, verifier):
@@ -394,8 +390,8 @@ class IStore(Interface):
 
     def get_session(session_hash, now):
         """
-        Deferred firing with ``(account_id, csrf_token, created_at)`` for a
-        live session (``created_at``: when its user signed in), or ``None``.
+        Deferred firing with the :class:`SessionRecord` of a live session,
+        or ``None``.
         """
 
     def delete_session(session_hash):
@@ -410,7 +406,8 @@ class IStore(Interface):
 
     def get_oidc_client(client_id):
         """
-        Deferred firing with a registered relying party as a dict, or ``None``.
+        Deferred firing with a registered relying party
+        (:class:`OIDCClientRecord`), or ``None``.
         """
 
     def get_oidc_registration(issuer):
@@ -430,7 +427,8 @@ class IStore(Interface):
 
     def oidc_grants_of(account_id):
         """
-        Deferred firing with the relying parties a user signed in to.
+        Deferred firing with the relying parties a user signed in to
+        (:class:`OIDCGrantRecord`), most recent first.
         """
 
     def delete_oidc_grant(account_id, client_id):
