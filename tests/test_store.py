@@ -16,14 +16,24 @@ from twisted.internet import reactor
 from twisted.internet.testing import MemoryReactorClock
 from twisted.internet.defer import gatherResults, inlineCallbacks
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
-from zope.interface.verify import verifyObject
+from zope.interface import Interface
+from zope.interface.verify import verifyClass, verifyObject
 
 from distwit.store.interfaces import (
     AccessTokenSummary,
     AppRecord,
     DuplicatePost,
     HandleTaken,
+    IAccountStore,
+    IAppStore,
+    IFavoriteStore,
+    IFollowStore,
+    IOIDCStore,
+    IPostStore,
+    IRemoteStore,
+    ISessionStore,
     IStore,
+    ITimelineStore,
     OIDCClientRecord,
     OIDCGrantRecord,
     SessionRecord,
@@ -31,6 +41,15 @@ from distwit.store.interfaces import (
 )
 from distwit.store.schema import SchemaTooNew, migrations, prepare_database, schema_version
 from distwit.store.sql import SQLStore, status_id_floor
+from distwit.store.sql.accounts import AccountsStore
+from distwit.store.sql.apps import AppsStore
+from distwit.store.sql.favorites import FavoritesStore
+from distwit.store.sql.follows import FollowsStore
+from distwit.store.sql.oidc import OIDCStore
+from distwit.store.sql.posts import PostsStore
+from distwit.store.sql.remote import RemoteStore
+from distwit.store.sql.sessions import SessionsStore
+from distwit.store.sql.timelines import TimelinesStore
 
 from tests.support import (
     POSTGRES_SKIP,
@@ -776,7 +795,7 @@ def untested(interface: Any, *engine_cases: type) -> list[str]:
     missing: set[str] = set()
     for case in engine_cases:
         mine = [c for c in case.__mro__ if c.__module__ == __name__]
-        missing |= set(interface.names()) - store_calls(mine)
+        missing |= set(interface.names(all=True)) - store_calls(mine)
     return sorted(missing)
 
 
@@ -808,8 +827,44 @@ class EveryMethodTestedTests(SynchronousTestCase):
                 self.store.get_account
 
         self.assertEqual(
-            untested(IStore, OneCall), sorted(set(IStore.names()) - {"get_post"})
+            untested(IStore, OneCall), sorted(set(IStore.names(all=True)) - {"get_post"})
         )
+
+
+class StoreAreasTests(SynchronousTestCase):
+    """
+    IStore is the sum of one interface per area, each provided by the SQL
+    store's class of that area.
+    """
+
+    def test_each_area_class_provides_its_interface(self) -> None:
+        """
+        Every area class of the SQL store declares and has the methods of
+        its area's interface.
+        """
+        for area, interface in [
+            (AccountsStore, IAccountStore), (PostsStore, IPostStore),
+            (TimelinesStore, ITimelineStore), (FollowsStore, IFollowStore),
+            (FavoritesStore, IFavoriteStore), (AppsStore, IAppStore),
+            (OIDCStore, IOIDCStore), (RemoteStore, IRemoteStore),
+            (SessionsStore, ISessionStore),
+        ]:
+            self.assertTrue(interface.implementedBy(area), area)
+            self.assertTrue(verifyClass(interface, area))
+
+    def test_areas_stay_small(self) -> None:
+        """
+        IStore has every method of the store, none of its area interfaces
+        more than 30.
+        """
+        areas = [base for base in IStore.__bases__ if base is not Interface]
+        self.assertEqual(len(areas), 9)
+        self.assertEqual(
+            set(IStore.names(all=True)),
+            set(IStore.names()).union(*(area.names(all=True) for area in areas)),
+        )
+        for area in areas:
+            self.assertLessEqual(len(area.names(all=True)), 30, area)
 
 
 class NewerDatabaseStartTests(SynchronousTestCase):

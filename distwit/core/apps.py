@@ -7,11 +7,11 @@ pages keep them through here.
 
 from __future__ import annotations
 
-from distwit.store.interfaces import AccessTokenSummary, AppRecord, IStore, TokenRecord
+from distwit.store.interfaces import AccessTokenSummary, AppRecord, IAppStore, TokenRecord
 
 
 class Apps:
-    def __init__(self, store: IStore) -> None:
+    def __init__(self, store: IAppStore) -> None:
         self._store = store
 
     async def create_app(

@@ -5,11 +5,11 @@ relying parties registered here, and which of them each user approved.
 
 from __future__ import annotations
 
-from distwit.store.interfaces import IStore, OIDCClientRecord, OIDCGrantRecord
+from distwit.store.interfaces import IOIDCStore, OIDCClientRecord, OIDCGrantRecord
 
 
 class OIDCRecords:
-    def __init__(self, store: IStore) -> None:
+    def __init__(self, store: IOIDCStore) -> None:
         self._store = store
 
     async def create_oidc_client(

@@ -5,11 +5,11 @@ kept, so a copy of the database signs nobody in.
 
 from __future__ import annotations
 
-from distwit.store.interfaces import IStore, SessionRecord
+from distwit.store.interfaces import ISessionStore, SessionRecord
 
 
 class Sessions:
-    def __init__(self, store: IStore) -> None:
+    def __init__(self, store: ISessionStore) -> None:
         self._store = store
 
     async def create_session(

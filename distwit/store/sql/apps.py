@@ -8,13 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from zope.interface import implementer
 
-from distwit.store.interfaces import AccessTokenSummary, AppRecord, TokenRecord
+from distwit.store.interfaces import AccessTokenSummary, AppRecord, IAppStore, TokenRecord
 from distwit.store.sql.base import SQLBase
 
 _APP_COLUMNS = "id, consumer_key, consumer_secret, name, owner_id, callback"
 
 
+@implementer(IAppStore)
 class AppsStore(SQLBase):
     """
     The apps part of :class:`~distwit.store.sql.SQLStore`.

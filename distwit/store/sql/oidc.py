@@ -8,11 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from zope.interface import implementer
 
-from distwit.store.interfaces import OIDCClientRecord, OIDCGrantRecord
+from distwit.store.interfaces import IOIDCStore, OIDCClientRecord, OIDCGrantRecord
 from distwit.store.sql.base import SQLBase
 
 
+@implementer(IOIDCStore)
 class OIDCStore(SQLBase):
     """
     The oidc part of :class:`~distwit.store.sql.SQLStore`.

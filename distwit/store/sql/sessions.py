@@ -7,11 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from zope.interface import implementer
 
-from distwit.store.interfaces import SessionRecord
+from distwit.store.interfaces import ISessionStore, SessionRecord
 from distwit.store.sql.base import SQLBase
 
 
+@implementer(ISessionStore)
 class SessionsStore(SQLBase):
     """
     The sessions part of :class:`~distwit.store.sql.SQLStore`.
