@@ -1,9 +1,13 @@
 """
-What OpenID Connect keeps of a server's users signing in elsewhere: the
-relying parties registered here, and which of them each user approved.
+What OpenID Connect keeps: the relying parties registered here and which
+of them each user approved, and this server's own registrations at other
+servers' providers.
 """
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from distwit.store.interfaces import IOIDCStore, OIDCClientRecord, OIDCGrantRecord
 
@@ -37,3 +41,24 @@ class OIDCRecords:
         """
         deleted: bool = await self._store.delete_oidc_grant(account_id, client_id)
         return deleted
+
+    async def registration(self, issuer: str) -> dict[str, Any] | None:
+        """
+        Our registration at the provider ``issuer`` (its RFC 7591 answer),
+        or ``None``.
+        """
+        text = await self._store.get_oidc_registration(issuer)
+        if text is None:
+            return None
+        info = json.loads(text)
+        return info if isinstance(info, dict) else None
+
+    async def put_registration(self, issuer: str, info: dict[str, Any], now: int) -> None:
+        """
+        Keep (or replace) our registration at ``issuer``, made at ``now``
+        (milliseconds).
+        """
+        await self._store.put_oidc_registration(issuer, json.dumps(info), now)
+
+
+__all__ = ["OIDCClientRecord", "OIDCGrantRecord", "OIDCRecords"]
