@@ -144,8 +144,8 @@ class OAuthProvider:
     :param microblog: the :class:`~distwit.core.microblog.Microblog` (its
         store keeps apps and tokens; it checks passwords).
     :param clock: the injected reactor's clock.
-    :param public_url: this server's public URL (signatures are checked
-        against it).
+    :param public_url: this server's public URL as the settings give it,
+        without a trailing slash (signatures are checked against it).
     :param secret: a server secret (the CSRF tokens of the authorize page).
     :param render_page: renders the authorize page in the site's look;
         without it (the command line) the provider serves no page.
@@ -158,7 +158,7 @@ class OAuthProvider:
         self._render_page = render_page
         self.microblog = microblog
         self.clock = clock
-        self.public_url = public_url.rstrip("/")
+        self.public_url = public_url
         self.https = self.public_url.startswith("https:")
         self._secret = secret
 

@@ -327,7 +327,8 @@ class OIDCProvider:
     :param microblog: whose users sign in.
     :param store: keeps registered clients.
     :param keys: the ID-token signing keys.
-    :param issuer: this server's public URL, the issuer identifier.
+    :param issuer: this server's public URL as the settings give it (without
+        a trailing slash), the issuer identifier.
     :param clock: an ``IReactorTime``.
     """
 
@@ -337,7 +338,7 @@ class OIDCProvider:
     def __init__(self, microblog: Microblog, keys: SigningKeys, issuer: str, clock: Any) -> None:
         self.microblog = microblog
         self.keys = keys
-        self.issuer = issuer.rstrip("/")
+        self.issuer = issuer
         #: OpenID Connect needs https, but on loopback (development).
         self.insecure = not is_secure_transport(self.issuer)
         self.clock = clock
