@@ -34,14 +34,16 @@ import hmac
 import secrets
 import string
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Coroutine
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from klein import Klein
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 from oauthlib.oauth1.rfc5849 import utils as oauth_utils
-from twisted.internet.defer import ensureDeferred
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
 
 from distwit.api import errors
 from distwit.api.errors import TwitterError
@@ -104,7 +106,7 @@ def new_key() -> str:
     return _random_text(24)  # 142 bits
 
 
-def _form(request: Any) -> list[tuple[str, str]]:
+def _form(request: IRequest) -> list[tuple[str, str]]:
     """
     The parameters of a urlencoded form body (the only body OAuth signs).
     """
@@ -187,13 +189,13 @@ class OAuthProvider:
 
     # Checking requests
 
-    def carries_oauth(self, request: Any) -> bool:
+    def carries_oauth(self, request: IRequest) -> bool:
         header = request.getHeader(b"authorization") or b""
         if header[:6].lower() == b"oauth " or header[:7].lower() == b"bearer ":
             return True
         return b"oauth_consumer_key" in (request.args or {})
 
-    async def authenticate(self, request: Any) -> Credentials | None:
+    async def authenticate(self, request: IRequest) -> Credentials | None:
         """
         The credentials of an API request, ``None`` if it carries no
         OAuth.
@@ -221,7 +223,7 @@ class OAuthProvider:
             raise _oauth_error("Invalid or expired token.", 89)
         return Credentials(None, token.app_id, "bearer")
 
-    async def verify(self, request: Any, need_token: bool) -> _Verified:
+    async def verify(self, request: IRequest, need_token: bool) -> _Verified:
         """
         Check an OAuth 1.0a signature.
 
@@ -297,17 +299,17 @@ class OAuthProvider:
 
     app = Klein()
 
-    def resource(self) -> Any:
+    def resource(self) -> IResource:
         return self.app.resource()
 
-    def _answer(self, request: Any, body: Any) -> bytes:
+    def _answer(self, request: IRequest, body: dict[str, str]) -> bytes:
         request.setHeader(b"content-type", b"application/x-www-form-urlencoded")
         return urlencode(body).encode("ascii")
 
-    def _route(self, request: Any, work: Any) -> Any:
+    def _route(self, request: IRequest, work: Coroutine[Any, Any, bytes]) -> "Deferred[bytes]":
         async def run() -> bytes:
             try:
-                return await work  # type: ignore[no-any-return]
+                return await work
             except TwitterError as e:
                 return json_body(request, e.body(), e.status)
             except RuleError as e:
@@ -321,10 +323,10 @@ class OAuthProvider:
         return ensureDeferred(run())
 
     @app.route("/oauth/request_token", methods=["POST"])
-    def request_token(self, request: Any) -> Any:
+    def request_token(self, request: IRequest) -> "Deferred[bytes]":
         return self._route(request, self._request_token(request))
 
-    async def _request_token(self, request: Any) -> bytes:
+    async def _request_token(self, request: IRequest) -> bytes:
         checked = await self.verify(request, need_token=False)
         callback = checked.params.get("oauth_callback", "")
         if not callback:
@@ -347,7 +349,7 @@ class OAuthProvider:
     def _csrf(self, token: str) -> str:
         return hmac.new(self._secret, b"authorize:" + token.encode(), hashlib.sha256).hexdigest()
 
-    async def _request_token_for_page(self, request: Any) -> TokenRecord | None:
+    async def _request_token_for_page(self, request: IRequest) -> TokenRecord | None:
         value = request.args.get(b"oauth_token", [b""])[0].decode("utf-8", "replace")
         token = await self.microblog.apps.get_token(value) if value else None
         if (
@@ -359,7 +361,7 @@ class OAuthProvider:
             return None
         return token
 
-    def _page(self, request: Any, title: str, status: int = 200, *, message: str = "",
+    def _page(self, request: IRequest, title: str, status: int = 200, *, message: str = "",
               pin: str = "", token: TokenRecord | None = None, error: str | None = None,
               ) -> bytes:
         """
@@ -389,10 +391,10 @@ class OAuthProvider:
 
     @app.route("/oauth/authorize", methods=["GET", "HEAD", "POST"])
     @app.route("/oauth/authenticate", methods=["GET", "HEAD", "POST"])
-    def authorize(self, request: Any) -> Any:
+    def authorize(self, request: IRequest) -> "Deferred[bytes]":
         return self._route(request, self._authorize(request))
 
-    async def _authorize(self, request: Any) -> bytes:
+    async def _authorize(self, request: IRequest) -> bytes:
         token = await self._request_token_for_page(request)
         if token is None:
             return self._page(
@@ -438,10 +440,10 @@ class OAuthProvider:
         return self._page(request, f"Authorize {app_name}", token=token, error=error)
 
     @app.route("/oauth/access_token", methods=["POST"])
-    def access_token(self, request: Any) -> Any:
+    def access_token(self, request: IRequest) -> "Deferred[bytes]":
         return self._route(request, self._access_token(request))
 
-    async def _access_token(self, request: Any) -> bytes:
+    async def _access_token(self, request: IRequest) -> bytes:
         mode = request.args.get(b"x_auth_mode", [b""])[0]
         if mode == b"client_auth":
             checked = await self.verify(request, need_token=False)
@@ -479,7 +481,7 @@ class OAuthProvider:
             "screen_name": user.screen_name,
         })
 
-    def _app_from_basic(self, request: Any) -> Any:
+    async def _app_from_basic(self, request: IRequest) -> AppRecord:
         header = request.getHeader(b"authorization") or b""
         scheme, _, encoded = header.partition(b" ")
         if scheme.lower() != b"basic":
@@ -488,20 +490,16 @@ class OAuthProvider:
             key, _, secret = binascii.a2b_base64(encoded.strip()).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise TwitterError(99, "Unable to verify your credentials.", 403) from None
-
-        async def check() -> AppRecord:
-            app = await self.microblog.apps.get_app(key)
-            if app is None or not hmac.compare_digest(app.consumer_secret, secret):
-                raise TwitterError(99, "Unable to verify your credentials.", 403)
-            return app
-
-        return check()
+        app = await self.microblog.apps.get_app(key)
+        if app is None or not hmac.compare_digest(app.consumer_secret, secret):
+            raise TwitterError(99, "Unable to verify your credentials.", 403)
+        return app
 
     @app.route("/oauth2/token", methods=["POST"])
-    def bearer_token(self, request: Any) -> Any:
+    def bearer_token(self, request: IRequest) -> "Deferred[bytes]":
         return self._route(request, self._bearer_token(request))
 
-    async def _bearer_token(self, request: Any) -> bytes:
+    async def _bearer_token(self, request: IRequest) -> bytes:
         app = await self._app_from_basic(request)
         if request.args.get(b"grant_type", [b""])[0] != b"client_credentials":
             raise TwitterError(170, "Missing required parameter: grant_type.", 400)
@@ -512,10 +510,10 @@ class OAuthProvider:
         return json_body(request, {"token_type": "bearer", "access_token": token})
 
     @app.route("/oauth2/invalidate_token", methods=["POST"])
-    def invalidate_token(self, request: Any) -> Any:
+    def invalidate_token(self, request: IRequest) -> "Deferred[bytes]":
         return self._route(request, self._invalidate(request))
 
-    async def _invalidate(self, request: Any) -> bytes:
+    async def _invalidate(self, request: IRequest) -> bytes:
         app = await self._app_from_basic(request)
         value = request.args.get(b"access_token", [b""])[0].decode("utf-8", "replace")
         token = await self.microblog.apps.get_token(value) if value else None
