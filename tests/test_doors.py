@@ -222,7 +222,7 @@ class AuthorizeFormTests(DoorTestCase):
         self.nonce += 1
         now = int(self.clock.seconds() * 1000)
         self.successResultOf(self.service.microblog.apps.create_token(
-            token, "secret", "request", app["id"], None, "oob", now, now + 60_000,
+            token, "secret", "request", app.id, None, "oob", now, now + 60_000,
         ))
         code, page, _ = self.send("GET", f"{BASE}/oauth/authorize?oauth_token={token}")
         self.assertEqual(code, 200)

@@ -453,7 +453,7 @@ class SignInTests(PagesTestCase):
         hashed = hashlib.sha256(token.encode("ascii")).hexdigest()
         found = self.successResultOf(self.store.get_session(hashed, now))
         assert found is not None
-        self.assertEqual(found[0], self.alice.id)
+        self.assertEqual(found.account_id, self.alice.id)
         self.assertIsNone(self.successResultOf(self.store.get_session(token, now)))
 
     def test_logout(self) -> None:
@@ -844,12 +844,12 @@ class AppsPageTests(PagesTestCase):
         self.assertHTML(page)
         self.assertIn("My &lt;App&gt;", page.text)
         (app,) = self.successResultOf(self.store.apps_of(self.alice.id))
-        self.assertIn(app["consumer_secret"], page.text)
+        self.assertIn(app.consumer_secret, page.text)
         page = browser.submit("/settings/apps", {"name": "X", "callback": "ftp://x"})
         self.assertEqual(page.code, 400)
         self.assertIn("ftp://x", page.text)
         token, _ = self.successResultOf(
-            ensureDeferred(self.oauth.create_access_token(app["consumer_key"], self.alice))
+            ensureDeferred(self.oauth.create_access_token(app.consumer_key, self.alice))
         )
         page = browser.get("/settings/apps")
         self.assertIn(token, page.text)
@@ -858,7 +858,7 @@ class AppsPageTests(PagesTestCase):
         self.assertIsNone(self.successResultOf(self.store.get_token(token)))
         # Another user cannot revoke alice's tokens.
         token, _ = self.successResultOf(
-            ensureDeferred(self.oauth.create_access_token(app["consumer_key"], self.alice))
+            ensureDeferred(self.oauth.create_access_token(app.consumer_key, self.alice))
         )
         bob = self.signed_in("bob")
         bob.submit("/settings/apps", {"token": token}, "/settings/apps/revoke")

@@ -16,11 +16,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from treq.testing import StubTreq
+from twisted.internet.defer import ensureDeferred
+from zope.interface.verify import verifyObject
 
 from distwit.model import Account
 from distwit.oidc.keys import SigningKeys
 from distwit.oidc.provider import OIDCProvider
-from distwit.oidc.rp import SignInError, s256
+from distwit.oidc.registrations import StoreRegistrations
+from distwit.oidc.rp import IRegistrations, SignInError, s256
 from distwit.core.microblog import ADDRESS_FAILURES
 from distwit.web.signin import ADDRESS_REMOTE_SIGNINS
 
@@ -566,8 +569,8 @@ class RegistrationTests(OIDCPagesTestCase):
         code, body = self.register_json({"redirect_uris": [REDIRECT], "client_name": "RP"})
         self.assertEqual(code, 201, body)
         stored = self.successResultOf(self.store.get_oidc_client(body["client_id"]))
-        self.assertEqual(json.loads(stored["metadata"])["redirect_uris"], [REDIRECT])
-        self.assertEqual(stored["client_secret"], body["client_secret"])
+        self.assertEqual(json.loads(stored.metadata)["redirect_uris"], [REDIRECT])
+        self.assertEqual(stored.client_secret, body["client_secret"])
 
     def test_refused_metadata(self) -> None:
         for metadata, words in [
@@ -620,3 +623,29 @@ class PlainHTTPTests(OIDCPagesTestCase):
         self.assertIsNone(page.location)
         self.assertIn("OpenID Connect needs https", page.text)
         self.assertEqual(self.provider._codes, {})
+
+
+class StoreRegistrationsTests(PagesTestCase):
+    """
+    This server's registrations at other providers, kept in its database.
+    """
+
+    def test_kept_per_issuer(self) -> None:
+        """
+        A registration is found again (also by another object on the same
+        records: none is held in memory), replaced by a later one, and kept
+        apart from other issuers'; an issuer never registered with has none.
+        """
+        kept = StoreRegistrations(self.microblog.oidc, self.clock)
+        self.assertTrue(verifyObject(IRegistrations, kept))
+
+        def get(registrations: StoreRegistrations, issuer: str) -> Any:
+            return self.successResultOf(ensureDeferred(registrations.get(issuer)))
+
+        self.assertIsNone(get(kept, "https://a.example"))
+        self.successResultOf(ensureDeferred(kept.put("https://a.example", {"client_id": "1"})))
+        self.successResultOf(ensureDeferred(kept.put("https://b.example", {"client_id": "b"})))
+        self.successResultOf(ensureDeferred(kept.put("https://a.example", {"client_id": "2"})))
+        again = StoreRegistrations(self.microblog.oidc, self.clock)
+        self.assertEqual(get(again, "https://a.example"), {"client_id": "2"})
+        self.assertEqual(get(again, "https://b.example"), {"client_id": "b"})

@@ -34,21 +34,24 @@ import hmac
 import secrets
 import string
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Coroutine
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from klein import Klein
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 from oauthlib.oauth1.rfc5849 import utils as oauth_utils
-from twisted.internet.defer import ensureDeferred
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
 
 from distwit.api import errors
 from distwit.api.errors import TwitterError
 from distwit.api.interfaces import RenderPage
 from distwit.http import client_address, json_body
 from distwit.model import Account
-from distwit.core.microblog import RuleError
+from distwit.core.apps import AppRecord, TokenRecord
+from distwit.core.microblog import Microblog, RuleError
 
 #: Seconds a timestamp may be off our clock, and a nonce is remembered.
 TIMESTAMP_WINDOW = 300
@@ -71,6 +74,20 @@ class Credentials:
     kind: str  # "oauth1" or "bearer"
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """
+    A request whose OAuth 1.0a signature checked.
+
+    :ivar token: the token it names, ``None`` when it names none.
+    :ivar params: its ``oauth_*`` parameters.
+    """
+
+    app: AppRecord
+    token: TokenRecord | None
+    params: dict[str, str]
+
+
 #: The characters of keys and secrets: letters and digits, as Twitter's,
 #: so that one pasted on a command line never starts with "-" (an option)
 #: and needs no quoting.
@@ -89,7 +106,7 @@ def new_key() -> str:
     return _random_text(24)  # 142 bits
 
 
-def _form(request: Any) -> list[tuple[str, str]]:
+def _form(request: IRequest) -> list[tuple[str, str]]:
     """
     The parameters of a urlencoded form body (the only body OAuth signs).
     """
@@ -129,8 +146,8 @@ class OAuthProvider:
     :param microblog: the :class:`~distwit.core.microblog.Microblog` (its
         store keeps apps and tokens; it checks passwords).
     :param clock: the injected reactor's clock.
-    :param public_url: this server's public URL (signatures are checked
-        against it).
+    :param public_url: this server's public URL as the settings give it,
+        without a trailing slash (signatures are checked against it).
     :param secret: a server secret (the CSRF tokens of the authorize page).
     :param render_page: renders the authorize page in the site's look;
         without it (the command line) the provider serves no page.
@@ -138,12 +155,12 @@ class OAuthProvider:
 
     log = Logger()
 
-    def __init__(self, microblog: Any, clock: Any, public_url: str, secret: bytes,
+    def __init__(self, microblog: Microblog, clock: Any, public_url: str, secret: bytes,
                  render_page: RenderPage | None = None) -> None:
         self._render_page = render_page
         self.microblog = microblog
         self.clock = clock
-        self.public_url = public_url.rstrip("/")
+        self.public_url = public_url
         self.https = self.public_url.startswith("https:")
         self._secret = secret
 
@@ -163,7 +180,7 @@ class OAuthProvider:
             raise ValueError(f"no app has the consumer key {consumer_key!r}")
         token, secret = new_key(), new_secret()
         await self.microblog.apps.create_token(
-            token, secret, "access", app["id"], user.id, "", self._now_ms(), None
+            token, secret, "access", app.id, user.id, "", self._now_ms(), None
         )
         return token, secret
 
@@ -172,13 +189,13 @@ class OAuthProvider:
 
     # Checking requests
 
-    def carries_oauth(self, request: Any) -> bool:
+    def carries_oauth(self, request: IRequest) -> bool:
         header = request.getHeader(b"authorization") or b""
         if header[:6].lower() == b"oauth " or header[:7].lower() == b"bearer ":
             return True
         return b"oauth_consumer_key" in (request.args or {})
 
-    async def authenticate(self, request: Any) -> Credentials | None:
+    async def authenticate(self, request: IRequest) -> Credentials | None:
         """
         The credentials of an API request, ``None`` if it carries no
         OAuth.
@@ -192,26 +209,26 @@ class OAuthProvider:
         if not self.carries_oauth(request):
             return None
         checked = await self.verify(request, need_token=True)
-        token = checked["token"]
-        if token is None or token["kind"] != "access" or token["account_id"] is None:
+        token = checked.token
+        if token is None or token.kind != "access" or token.account_id is None:
             raise _oauth_error("Invalid or expired token.", 89)
-        user = await self.microblog.timelines.account(token["account_id"])
+        user = await self.microblog.timelines.account(token.account_id)
         if user is None:
             raise _oauth_error("Invalid or expired token.", 89)
-        return Credentials(user, token["app_id"], "oauth1")
+        return Credentials(user, token.app_id, "oauth1")
 
     async def _bearer(self, value: str) -> Credentials:
         token = await self.microblog.apps.get_token(value)
-        if token is None or token["kind"] != "bearer":
+        if token is None or token.kind != "bearer":
             raise _oauth_error("Invalid or expired token.", 89)
-        return Credentials(None, token["app_id"], "bearer")
+        return Credentials(None, token.app_id, "bearer")
 
-    async def verify(self, request: Any, need_token: bool) -> dict[str, Any]:
+    async def verify(self, request: IRequest, need_token: bool) -> _Verified:
         """
         Check an OAuth 1.0a signature.
 
-        :return: ``{"app", "token", "params"}``: the app, the token (or
-            ``None`` when the request names none) and the oauth parameters.
+        :return: the app, the token (or ``None`` when the request names
+            none) and the oauth parameters.
         """
         header = (request.getHeader(b"authorization") or b"").decode("latin-1")
         headers = {"Authorization": header} if header[:6].lower() == "oauth " else {}
@@ -253,11 +270,11 @@ class OAuthProvider:
             token = await self.microblog.apps.get_token(oauth["oauth_token"])
             if (
                 token is None
-                or token["consumer_key"] != app["consumer_key"]
-                or (token["expires_at"] is not None and token["expires_at"] < self._now_ms())
+                or token.consumer_key != app.consumer_key
+                or (token.expires_at is not None and token.expires_at < self._now_ms())
             ):
                 raise _oauth_error("Invalid or expired token.", 89)
-            token_secret = token["secret"]
+            token_secret = token.secret
         elif need_token:
             raise _oauth_error("Invalid or expired token.", 89)
         uri = self.public_url + request.uri.decode("latin-1")
@@ -268,31 +285,31 @@ class OAuthProvider:
             "HMAC-SHA256": oauth_signature.verify_hmac_sha256,
             "PLAINTEXT": oauth_signature.verify_plaintext,
         }[method]
-        if not verify(signed, app["consumer_secret"], token_secret):
+        if not verify(signed, app.consumer_secret, token_secret):
             raise _oauth_error("Could not authenticate you.")
         fresh = await self.microblog.apps.use_nonce(
-            app["consumer_key"], oauth.get("oauth_token", ""), oauth["oauth_nonce"],
+            app.consumer_key, oauth.get("oauth_token", ""), oauth["oauth_nonce"],
             timestamp, int(now) - 2 * TIMESTAMP_WINDOW,
         )
         if not fresh:
             raise _oauth_error("Could not authenticate you: the nonce was used before.")
-        return {"app": app, "token": token, "params": oauth}
+        return _Verified(app, token, oauth)
 
     # The routes
 
     app = Klein()
 
-    def resource(self) -> Any:
+    def resource(self) -> IResource:
         return self.app.resource()
 
-    def _answer(self, request: Any, body: Any) -> bytes:
+    def _answer(self, request: IRequest, body: dict[str, str]) -> bytes:
         request.setHeader(b"content-type", b"application/x-www-form-urlencoded")
         return urlencode(body).encode("ascii")
 
-    def _route(self, request: Any, work: Any) -> Any:
+    def _route(self, request: IRequest, work: Coroutine[Any, Any, bytes]) -> "Deferred[bytes]":
         async def run() -> bytes:
             try:
-                return await work  # type: ignore[no-any-return]
+                return await work
             except TwitterError as e:
                 return json_body(request, e.body(), e.status)
             except RuleError as e:
@@ -306,12 +323,12 @@ class OAuthProvider:
         return ensureDeferred(run())
 
     @app.route("/oauth/request_token", methods=["POST"])
-    def request_token(self, request: Any) -> Any:
+    def request_token(self, request: IRequest) -> "Deferred[bytes]":
         return self._route(request, self._request_token(request))
 
-    async def _request_token(self, request: Any) -> bytes:
+    async def _request_token(self, request: IRequest) -> bytes:
         checked = await self.verify(request, need_token=False)
-        callback = checked["params"].get("oauth_callback", "")
+        callback = checked.params.get("oauth_callback", "")
         if not callback:
             raise TwitterError(32, "oauth_callback is required (a URL or oob).", 401)
         if callback != "oob":
@@ -320,7 +337,7 @@ class OAuthProvider:
                 raise TwitterError(32, "oauth_callback must be an http(s) URL or oob.", 401)
         token, secret = new_key(), new_secret()
         await self.microblog.apps.create_token(
-            token, secret, "request", checked["app"]["id"], None, callback,
+            token, secret, "request", checked.app.id, None, callback,
             self._now_ms(), self._now_ms() + REQUEST_TOKEN_LIFETIME * 1000,
         )
         return self._answer(request, {
@@ -332,20 +349,20 @@ class OAuthProvider:
     def _csrf(self, token: str) -> str:
         return hmac.new(self._secret, b"authorize:" + token.encode(), hashlib.sha256).hexdigest()
 
-    async def _request_token_for_page(self, request: Any) -> dict[str, Any] | None:
+    async def _request_token_for_page(self, request: IRequest) -> TokenRecord | None:
         value = request.args.get(b"oauth_token", [b""])[0].decode("utf-8", "replace")
         token = await self.microblog.apps.get_token(value) if value else None
         if (
             token is None
-            or token["kind"] != "request"
-            or token["account_id"] is not None
-            or (token["expires_at"] or 0) < self._now_ms()
+            or token.kind != "request"
+            or token.account_id is not None
+            or (token.expires_at or 0) < self._now_ms()
         ):
             return None
-        return token  # type: ignore[no-any-return]
+        return token
 
-    def _page(self, request: Any, title: str, status: int = 200, *, message: str = "",
-              pin: str = "", token: dict[str, Any] | None = None, error: str | None = None,
+    def _page(self, request: IRequest, title: str, status: int = 200, *, message: str = "",
+              pin: str = "", token: TokenRecord | None = None, error: str | None = None,
               ) -> bytes:
         """
         The authorize page (with the form when ``token`` is given), or one
@@ -356,13 +373,13 @@ class OAuthProvider:
         # The form may lead only here, then to the app's own callback.
         html_text, policy = self._render_page(
             "oauth_authorize.html",
-            [token["callback"]] if token is not None else [],
+            [token.callback] if token is not None else [],
             {
                 "viewer": None, "csrf": "", "open_registration": False,
                 "title": title, "message": message, "pin": pin, "error": error,
-                "app_name": token["app_name"] if token is not None else "",
-                "oauth_token": token["token"] if token is not None else "",
-                "form_csrf": self._csrf(token["token"]) if token is not None else "",
+                "app_name": token.app_name if token is not None else "",
+                "oauth_token": token.token if token is not None else "",
+                "form_csrf": self._csrf(token.token) if token is not None else "",
             },
         )
         request.setResponseCode(status)
@@ -374,10 +391,10 @@ class OAuthProvider:
 
     @app.route("/oauth/authorize", methods=["GET", "HEAD", "POST"])
     @app.route("/oauth/authenticate", methods=["GET", "HEAD", "POST"])
-    def authorize(self, request: Any) -> Any:
+    def authorize(self, request: IRequest) -> "Deferred[bytes]":
         return self._route(request, self._authorize(request))
 
-    async def _authorize(self, request: Any) -> bytes:
+    async def _authorize(self, request: IRequest) -> bytes:
         token = await self._request_token_for_page(request)
         if token is None:
             return self._page(
@@ -385,18 +402,18 @@ class OAuthProvider:
                 message="The app's request is unknown, used already, or expired. "
                 "Go back to the app and start again.",
             )
-        app_name = token["app_name"]
+        app_name = token.app_name
         error = None
         if request.method == b"POST":
             form = {k.decode(): v[0].decode("utf-8", "replace") for k, v in request.args.items()}
-            if not hmac.compare_digest(form.get("csrf", ""), self._csrf(token["token"])):
+            if not hmac.compare_digest(form.get("csrf", ""), self._csrf(token.token)):
                 return self._page(request, "Try again", 403, message="The form was stale.")
             if "deny" in form:
-                await self.microblog.apps.delete_token(token["token"])
-                if token["callback"] == "oob":
+                await self.microblog.apps.delete_token(token.token)
+                if token.callback == "oob":
                     return self._page(request, "Access denied",
                                       message=f"{app_name} will not have access.")
-                request.redirect(_with_query(token["callback"], {"denied": token["token"]}))
+                request.redirect(_with_query(token.callback, {"denied": token.token}))
                 return b""
             try:
                 user = await self.microblog.authenticate(
@@ -409,24 +426,24 @@ class OAuthProvider:
             if user is None:
                 error = "That handle and password do not match."
             else:
-                verifier = secrets.token_hex(4) if token["callback"] == "oob" else new_key()
-                if not await self.microblog.apps.approve_token(token["token"], user.id, verifier):
+                verifier = secrets.token_hex(4) if token.callback == "oob" else new_key()
+                if not await self.microblog.apps.approve_token(token.token, user.id, verifier):
                     return self._page(request, "This link has expired", 400,
                                       message="Start again from the app.")
-                if token["callback"] == "oob":
+                if token.callback == "oob":
                     return self._page(request, "Approved",
                                       message=f"Enter this PIN in {app_name}:", pin=verifier)
-                request.redirect(_with_query(token["callback"], {
-                    "oauth_token": token["token"], "oauth_verifier": verifier,
+                request.redirect(_with_query(token.callback, {
+                    "oauth_token": token.token, "oauth_verifier": verifier,
                 }))
                 return b""
         return self._page(request, f"Authorize {app_name}", token=token, error=error)
 
     @app.route("/oauth/access_token", methods=["POST"])
-    def access_token(self, request: Any) -> Any:
+    def access_token(self, request: IRequest) -> "Deferred[bytes]":
         return self._route(request, self._access_token(request))
 
-    async def _access_token(self, request: Any) -> bytes:
+    async def _access_token(self, request: IRequest) -> bytes:
         mode = request.args.get(b"x_auth_mode", [b""])[0]
         if mode == b"client_auth":
             checked = await self.verify(request, need_token=False)
@@ -437,22 +454,24 @@ class OAuthProvider:
                 raise TwitterError(32, "Could not authenticate you.", 401)
         else:
             checked = await self.verify(request, need_token=True)
-            token = checked["token"]
-            verifier = checked["params"].get("oauth_verifier", "")
+            token = checked.token
+            verifier = checked.params.get("oauth_verifier", "")
             if (
-                token["kind"] != "request"
-                or token["account_id"] is None
+                token is None
+                or token.kind != "request"
+                or token.account_id is None
+                or token.verifier is None
                 or not verifier
-                or not hmac.compare_digest(verifier, token["verifier"])
+                or not hmac.compare_digest(verifier, token.verifier)
             ):
                 raise TwitterError(89, "Invalid or expired token.", 401)
-            await self.microblog.apps.delete_token(token["token"])
-            user = await self.microblog.timelines.account(token["account_id"])
+            await self.microblog.apps.delete_token(token.token)
+            user = await self.microblog.timelines.account(token.account_id)
             if user is None:
                 raise TwitterError(89, "Invalid or expired token.", 401)
         token_value, secret = new_key(), new_secret()
         await self.microblog.apps.create_token(
-            token_value, secret, "access", checked["app"]["id"], user.id, "",
+            token_value, secret, "access", checked.app.id, user.id, "",
             self._now_ms(), None,
         )
         return self._answer(request, {
@@ -462,7 +481,7 @@ class OAuthProvider:
             "screen_name": user.screen_name,
         })
 
-    def _app_from_basic(self, request: Any) -> Any:
+    async def _app_from_basic(self, request: IRequest) -> AppRecord:
         header = request.getHeader(b"authorization") or b""
         scheme, _, encoded = header.partition(b" ")
         if scheme.lower() != b"basic":
@@ -471,38 +490,34 @@ class OAuthProvider:
             key, _, secret = binascii.a2b_base64(encoded.strip()).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise TwitterError(99, "Unable to verify your credentials.", 403) from None
-
-        async def check() -> Any:
-            app = await self.microblog.apps.get_app(key)
-            if app is None or not hmac.compare_digest(app["consumer_secret"], secret):
-                raise TwitterError(99, "Unable to verify your credentials.", 403)
-            return app
-
-        return check()
+        app = await self.microblog.apps.get_app(key)
+        if app is None or not hmac.compare_digest(app.consumer_secret, secret):
+            raise TwitterError(99, "Unable to verify your credentials.", 403)
+        return app
 
     @app.route("/oauth2/token", methods=["POST"])
-    def bearer_token(self, request: Any) -> Any:
+    def bearer_token(self, request: IRequest) -> "Deferred[bytes]":
         return self._route(request, self._bearer_token(request))
 
-    async def _bearer_token(self, request: Any) -> bytes:
+    async def _bearer_token(self, request: IRequest) -> bytes:
         app = await self._app_from_basic(request)
         if request.args.get(b"grant_type", [b""])[0] != b"client_credentials":
             raise TwitterError(170, "Missing required parameter: grant_type.", 400)
         token = new_secret()
         await self.microblog.apps.create_token(
-            token, "", "bearer", app["id"], None, "", self._now_ms(), None
+            token, "", "bearer", app.id, None, "", self._now_ms(), None
         )
         return json_body(request, {"token_type": "bearer", "access_token": token})
 
     @app.route("/oauth2/invalidate_token", methods=["POST"])
-    def invalidate_token(self, request: Any) -> Any:
+    def invalidate_token(self, request: IRequest) -> "Deferred[bytes]":
         return self._route(request, self._invalidate(request))
 
-    async def _invalidate(self, request: Any) -> bytes:
+    async def _invalidate(self, request: IRequest) -> bytes:
         app = await self._app_from_basic(request)
         value = request.args.get(b"access_token", [b""])[0].decode("utf-8", "replace")
         token = await self.microblog.apps.get_token(value) if value else None
-        if token is None or token["kind"] != "bearer" or token["app_id"] != app["id"]:
+        if token is None or token.kind != "bearer" or token.app_id != app.id:
             raise TwitterError(89, "Invalid or expired token.", 401)
         await self.microblog.apps.delete_token(value)
         return json_body(request, {"access_token": value})

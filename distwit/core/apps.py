@@ -7,13 +7,11 @@ pages keep them through here.
 
 from __future__ import annotations
 
-from typing import Any
-
-from distwit.store.interfaces import IStore
+from distwit.store.interfaces import AccessTokenSummary, AppRecord, IAppStore, TokenRecord
 
 
 class Apps:
-    def __init__(self, store: IStore) -> None:
+    def __init__(self, store: IAppStore) -> None:
         self._store = store
 
     async def create_app(
@@ -28,12 +26,12 @@ class Apps:
         )
         return app_id
 
-    async def get_app(self, consumer_key: str) -> dict[str, Any] | None:
-        app: dict[str, Any] | None = await self._store.get_app(consumer_key)
+    async def get_app(self, consumer_key: str) -> AppRecord | None:
+        app: AppRecord | None = await self._store.get_app(consumer_key)
         return app
 
-    async def apps_of(self, owner_id: int) -> list[dict[str, Any]]:
-        apps: list[dict[str, Any]] = await self._store.apps_of(owner_id)
+    async def apps_of(self, owner_id: int) -> list[AppRecord]:
+        apps: list[AppRecord] = await self._store.apps_of(owner_id)
         return apps
 
     async def create_token(
@@ -47,15 +45,15 @@ class Apps:
             token, secret, kind, app_id, account_id, callback, created_at, expires_at
         )
 
-    async def get_token(self, token: str) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = await self._store.get_token(token)
+    async def get_token(self, token: str) -> TokenRecord | None:
+        found: TokenRecord | None = await self._store.get_token(token)
         return found
 
-    async def tokens_of(self, account_id: int) -> list[dict[str, Any]]:
+    async def tokens_of(self, account_id: int) -> list[AccessTokenSummary]:
         """
         The access tokens a user gave apps.
         """
-        tokens: list[dict[str, Any]] = await self._store.tokens_of(account_id)
+        tokens: list[AccessTokenSummary] = await self._store.tokens_of(account_id)
         return tokens
 
     async def approve_token(self, token: str, account_id: int, verifier: str) -> bool:
@@ -79,3 +77,6 @@ class Apps:
             consumer_key, token, nonce, timestamp, forget_before
         )
         return fresh
+
+
+__all__ = ["AccessTokenSummary", "AppRecord", "Apps", "TokenRecord"]

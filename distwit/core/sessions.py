@@ -5,11 +5,11 @@ kept, so a copy of the database signs nobody in.
 
 from __future__ import annotations
 
-from distwit.store.interfaces import IStore
+from distwit.store.interfaces import ISessionStore, SessionRecord
 
 
 class Sessions:
-    def __init__(self, store: IStore) -> None:
+    def __init__(self, store: ISessionStore) -> None:
         self._store = store
 
     async def create_session(
@@ -20,12 +20,15 @@ class Sessions:
             session_hash, account_id, csrf_token, created_at, expires_at
         )
 
-    async def get_session(self, session_hash: str, now: int) -> tuple[int, str, int] | None:
+    async def get_session(self, session_hash: str, now: int) -> SessionRecord | None:
         """
-        ``(account id, CSRF token, created at)`` of a live session.
+        The account id, CSRF token and sign-in time of a live session.
         """
-        found: tuple[int, str, int] | None = await self._store.get_session(session_hash, now)
+        found: SessionRecord | None = await self._store.get_session(session_hash, now)
         return found
 
     async def delete_session(self, session_hash: str) -> None:
         await self._store.delete_session(session_hash)
+
+
+__all__ = ["SessionRecord", "Sessions"]

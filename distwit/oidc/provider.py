@@ -327,7 +327,8 @@ class OIDCProvider:
     :param microblog: whose users sign in.
     :param store: keeps registered clients.
     :param keys: the ID-token signing keys.
-    :param issuer: this server's public URL, the issuer identifier.
+    :param issuer: this server's public URL as the settings give it (without
+        a trailing slash), the issuer identifier.
     :param clock: an ``IReactorTime``.
     """
 
@@ -337,7 +338,7 @@ class OIDCProvider:
     def __init__(self, microblog: Microblog, keys: SigningKeys, issuer: str, clock: Any) -> None:
         self.microblog = microblog
         self.keys = keys
-        self.issuer = issuer.rstrip("/")
+        self.issuer = issuer
         #: OpenID Connect needs https, but on loopback (development).
         self.insecure = not is_secure_transport(self.issuer)
         self.clock = clock
@@ -545,10 +546,10 @@ class OIDCProvider:
             return None
         if client_id in self._clients:
             return self._clients[client_id]
-        row = await self.microblog.oidc.get_oidc_client(client_id)
-        if row is None:
+        found = await self.microblog.oidc.get_oidc_client(client_id)
+        if found is None:
             return None
-        client = Client(row["client_id"], row["client_secret"], json.loads(row["metadata"]))
+        client = Client(found.client_id, found.client_secret, json.loads(found.metadata))
         self._remember(client)
         return client
 
@@ -668,7 +669,7 @@ class OIDCProvider:
         """
         client_id = grant.request.payload.client_id
         grants = await self.microblog.oidc.oidc_grants_of(user.id)
-        if any(g["client_id"] == client_id for g in grants):
+        if any(g.client_id == client_id for g in grants):
             return await self.authorize(params, user, True, auth_time)
         return self.refuse(grant, ConsentRequiredError(
             "This user has not approved this server yet, and prompt=none forbids asking."

@@ -1,38 +1,34 @@
 """
 This server's registrations at other servers' providers, kept in its
-database so it registers once per issuer.
+database (through :class:`~distwit.core.oidc.OIDCRecords`) so it registers
+once per issuer.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from zope.interface import implementer
 
+from distwit.core.oidc import OIDCRecords
 from distwit.oidc.rp import IRegistrations
-from distwit.store.interfaces import IStore
 
 
 @implementer(IRegistrations)
 class StoreRegistrations:
     """
-    :class:`IRegistrations` in the ``oidc_registrations`` table.
+    :class:`IRegistrations` kept in the database.
 
+    :param records: the microblog's OpenID Connect records.
     :param clock: an ``IReactorTime``, for the time a registration was made.
     """
 
-    def __init__(self, store: IStore, clock: Any) -> None:
-        self._store = store
+    def __init__(self, records: OIDCRecords, clock: Any) -> None:
+        self._records = records
         self._clock = clock
 
     async def get(self, issuer: str) -> dict[str, Any] | None:
-        text = await self._store.get_oidc_registration(issuer)
-        if text is None:
-            return None
-        info = json.loads(text)
-        return info if isinstance(info, dict) else None
+        return await self._records.registration(issuer)
 
     async def put(self, issuer: str, info: dict[str, Any]) -> None:
-        now = int(self._clock.seconds() * 1000)
-        await self._store.put_oidc_registration(issuer, json.dumps(info), now)
+        await self._records.put_registration(issuer, info, int(self._clock.seconds() * 1000))

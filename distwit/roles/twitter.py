@@ -265,7 +265,7 @@ class TwitterWeb:
         )
         self.rp = RelyingParty(
             service.fetcher_for_signin,
-            StoreRegistrations(service.store, reactor),
+            StoreRegistrations(self.microblog.oidc, reactor),
             settings.public_url,
             reactor,
             client_name=f"distwit at {service.authority}",

@@ -33,12 +33,6 @@ class NoSuchAccount(StoreError):
     """
 
 
-# Typed records for what the store returns as dicts and tuples today.  The
-# field names are the dicts' keys, so moving a method over is a mechanical
-# change of its callers (``record["name"]`` becomes ``record.name``); no
-# method returns them yet.
-
-
 @dataclass(frozen=True)
 class AppRecord:
     """
@@ -116,7 +110,7 @@ class OIDCGrantRecord:
 @dataclass(frozen=True)
 class SessionRecord:
     """
-    A live web session (``get_session``, a tuple in that order today).
+    A live web session (``get_session``).
 
     :ivar created_at: when its user signed in.
     """
@@ -126,13 +120,11 @@ class SessionRecord:
     created_at: int
 
 
-class IStore(Interface):
+class IAccountStore(Interface):
     """
-    Users, posts, follows, timelines and web sessions.
+    Local users and the accounts this server knows, local and remote.
 
-    Every method returns a Deferred; the work runs off the reactor thread.
-    Timelines return newest first and honour ``since_id`` (strictly
-    greater) and ``max_id`` (inclusive); tombstones are left out of them.
+    Every method returns a Deferred.
     """
 
     def create_user(handle, name, password_hash, created_at):
@@ -171,6 +163,24 @@ class IStore(Interface):
         Replace a user's password hash.
         """
 
+    def search_accounts(query, count, offset):
+        """
+        Accounts whose handle or name holds ``query``, local ones first.
+        """
+
+    def update_profile(account_id, name, description, location, url):
+        """
+        Deferred firing with the local account, its profile replaced.
+        """
+
+
+class IPostStore(Interface):
+    """
+    Posts by local authors: numbered, found, deleted.
+
+    Every method returns a Deferred.
+    """
+
     def create_post(author_id, text, source, in_reply_to_status_id, created_at,
                     own_authority=""):
         """
@@ -189,6 +199,11 @@ class IStore(Interface):
         Deferred firing with the post (a tombstone if deleted), or ``None``.
         """
 
+    def latest_post(account_id):
+        """
+        Deferred firing with the author's newest live post, or ``None``.
+        """
+
     def delete_post(post_id, deleted_at):
         """
         Turn a post into a tombstone: its number stays, its text goes.
@@ -197,22 +212,14 @@ class IStore(Interface):
             or ``None`` if there was no such live post.
         """
 
-    def follow(follower_id, followee_id, created_at):
-        """
-        Record that a local user follows an account.
 
-        :return: Deferred firing with ``True`` if this is a new follow.
-        """
+class ITimelineStore(Interface):
+    """
+    Timelines: newest first, honouring ``since_id`` (strictly greater) and
+    ``max_id`` (inclusive); tombstones are left out of them.
 
-    def unfollow(follower_id, followee_id):
-        """
-        :return: Deferred firing with ``True`` if a follow was removed.
-        """
-
-    def is_following(follower_id, followee_id):
-        """
-        Deferred firing with a bool.
-        """
+    Every method returns a Deferred.
+    """
 
     def home_timeline(account_id, count, since_id, max_id):
         """
@@ -239,6 +246,36 @@ class IStore(Interface):
         Posts whose text holds ``query``, in any case.
         """
 
+    def favorites_timeline(account_id, count, since_id, max_id):
+        """
+        The posts the account favorited (by status id, newest first).
+        """
+
+
+class IFollowStore(Interface):
+    """
+    Who follows whom.
+
+    Every method returns a Deferred.
+    """
+
+    def follow(follower_id, followee_id, created_at):
+        """
+        Record that a local user follows an account.
+
+        :return: Deferred firing with ``True`` if this is a new follow.
+        """
+
+    def unfollow(follower_id, followee_id):
+        """
+        :return: Deferred firing with ``True`` if a follow was removed.
+        """
+
+    def is_following(follower_id, followee_id):
+        """
+        Deferred firing with a bool.
+        """
+
     def following_page(account_id, followers, before, count):
         """
         Up to ``count`` accounts the account follows (``followers``: that
@@ -246,15 +283,18 @@ class IStore(Interface):
         first.
         """
 
-    def search_accounts(query, count, offset):
+    def followers(account_id):
         """
-        Accounts whose handle or name holds ``query``, local ones first.
+        Deferred firing with the accounts (local or remote) that follow.
         """
 
-    def update_profile(account_id, name, description, location, url):
-        """
-        Deferred firing with the local account, its profile replaced.
-        """
+
+class IFavoriteStore(Interface):
+    """
+    The posts each account favorited.
+
+    Every method returns a Deferred.
+    """
 
     def favorite(account_id, post_id, created_at):
         """
@@ -271,10 +311,13 @@ class IStore(Interface):
         Deferred firing with the set of ``post_ids`` the account favorited.
         """
 
-    def favorites_timeline(account_id, count, since_id, max_id):
-        """
-        The posts the account favorited (by status id, newest first).
-        """
+
+class IAppStore(Interface):
+    """
+    OAuth 1.0a: client apps, their tokens, and the nonces that stop replays.
+
+    Every method returns a Deferred.
+    """
 
     def create_app(consumer_key, consumer_secret, name, owner_id, callback, created_at):
         """
@@ -283,12 +326,13 @@ class IStore(Interface):
 
     def get_app(consumer_key):
         """
-        Deferred firing with the app as a dict, or ``None``.
+        Deferred firing with the :class:`AppRecord`, or ``None``.
         """
 
     def apps_of(owner_id):
         """
-        Deferred firing with the apps a user registered.
+        Deferred firing with the apps a user registered (:class:`AppRecord`),
+        oldest first.
         """
 
     def create_token(token, secret, kind, app_id, account_id, callback, created_at,
@@ -299,13 +343,14 @@ class IStore(Interface):
 
     def get_token(token):
         """
-        Deferred firing with the token and its app's name and key as a
-        dict, or ``None``.
+        Deferred firing with the :class:`TokenRecord` (the token with its
+        app's name and key), or ``None``.
         """
 
     def tokens_of(account_id):
         """
-        Deferred firing with a user's access tokens and their apps' names.
+        Deferred firing with a user's access tokens and their apps' names
+        (:class:`AccessTokenSummary`).
         """
 
     def approve_token(token, account_id, verifier):
@@ -325,10 +370,60 @@ class IStore(Interface):
         than ``forget_before`` are forgotten.
         """
 
-    def latest_post(account_id):
+
+class IOIDCStore(Interface):
+    """
+    OpenID Connect: the relying parties registered with our provider, our
+    own registrations at other providers, and what each user granted.
+
+    Every method returns a Deferred.
+    """
+
+    def create_oidc_client(client_id, client_secret, metadata, issued_at):
         """
-        Deferred firing with the author's newest live post, or ``None``.
+        Keep a relying party that registered here (``metadata`` is JSON).
         """
+
+    def get_oidc_client(client_id):
+        """
+        Deferred firing with a registered relying party
+        (:class:`OIDCClientRecord`), or ``None``.
+        """
+
+    def get_oidc_registration(issuer):
+        """
+        Deferred firing with our registration at ``issuer`` (JSON), or ``None``.
+        """
+
+    def put_oidc_registration(issuer, info, now):
+        """
+        Keep (or replace) our registration at ``issuer``.
+        """
+
+    def record_oidc_grant(account_id, client_id, now):
+        """
+        Note that a user signed in to a relying party with their account.
+        """
+
+    def oidc_grants_of(account_id):
+        """
+        Deferred firing with the relying parties a user signed in to
+        (:class:`OIDCGrantRecord`), most recent first.
+        """
+
+    def delete_oidc_grant(account_id, client_id):
+        """
+        Forget a user's grant to a relying party; ``False`` if there was none.
+        """
+
+
+class IRemoteStore(Interface):
+    """
+    What this server holds of remote authors and tells the ping servers of
+    its own: last numbers, subscriptions, and ranges of messages.
+
+    Every method returns a Deferred.
+    """
 
     def local_last_numbers():
         """
@@ -382,10 +477,13 @@ class IStore(Interface):
         :return: Deferred firing with how many messages were new here.
         """
 
-    def followers(account_id):
-        """
-        Deferred firing with the accounts (local or remote) that follow.
-        """
+
+class ISessionStore(Interface):
+    """
+    Signed-in browser sessions, by a hash of their cookie.
+
+    Every method returns a Deferred.
+    """
 
     def create_session(session_hash, account_id, csrf_token, created_at, expires_at):
         """
@@ -394,8 +492,8 @@ class IStore(Interface):
 
     def get_session(session_hash, now):
         """
-        Deferred firing with ``(account_id, csrf_token, created_at)`` for a
-        live session (``created_at``: when its user signed in), or ``None``.
+        Deferred firing with the :class:`SessionRecord` of a live session,
+        or ``None``.
         """
 
     def delete_session(session_hash):
@@ -403,40 +501,25 @@ class IStore(Interface):
         Forget a session (signing out).
         """
 
-    def create_oidc_client(client_id, client_secret, metadata, issued_at):
-        """
-        Keep a relying party that registered here (``metadata`` is JSON).
-        """
 
-    def get_oidc_client(client_id):
-        """
-        Deferred firing with a registered relying party as a dict, or ``None``.
-        """
+class IStore(
+    IAccountStore,
+    IPostStore,
+    ITimelineStore,
+    IFollowStore,
+    IFavoriteStore,
+    IAppStore,
+    IOIDCStore,
+    IRemoteStore,
+    ISessionStore,
+):
+    """
+    Everything the twitter role keeps: users, posts, timelines, follows,
+    favorites, apps, OpenID Connect, remote authors and web sessions, one
+    area interface each.
 
-    def get_oidc_registration(issuer):
-        """
-        Deferred firing with our registration at ``issuer`` (JSON), or ``None``.
-        """
-
-    def put_oidc_registration(issuer, info, now):
-        """
-        Keep (or replace) our registration at ``issuer``.
-        """
-
-    def record_oidc_grant(account_id, client_id, now):
-        """
-        Note that a user signed in to a relying party with their account.
-        """
-
-    def oidc_grants_of(account_id):
-        """
-        Deferred firing with the relying parties a user signed in to.
-        """
-
-    def delete_oidc_grant(account_id, client_id):
-        """
-        Forget a user's grant to a relying party; ``False`` if there was none.
-        """
+    Every method returns a Deferred; the work runs off the reactor thread.
+    """
 
     def close():
         """

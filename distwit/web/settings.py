@@ -129,7 +129,7 @@ class SettingsPages:
         self.site.check_csrf(request, visitor)
         user = self.site.member(visitor, "/settings/apps")
         token = self.site.field(request, "token") or ""
-        mine = {t["token"] for t in await self.microblog.apps.tokens_of(user.id)}
+        mine = {t.token for t in await self.microblog.apps.tokens_of(user.id)}
         if token in mine:
             await self.microblog.apps.delete_token(token)
         return self.site.redirect(request, "/settings/apps")
@@ -143,14 +143,14 @@ class SettingsPages:
         user = self.site.member(visitor, "/settings/servers")
         grants = []
         for grant in await self.microblog.oidc.oidc_grants_of(user.id):
-            metadata = json.loads(grant["metadata"])
+            metadata = json.loads(grant.metadata)
             uris = metadata.get("redirect_uris") or [""]
             grants.append({
-                "client_id": grant["client_id"],
+                "client_id": grant.client_id,
                 "name": metadata.get("client_name") or "",
                 "host": urlsplit(uris[0]).netloc,
-                "first_at": grant["first_at"],
-                "last_at": grant["last_at"],
+                "first_at": grant.first_at,
+                "last_at": grant.last_at,
             })
         return self.site.render(request, "servers.html", visitor, grants=grants)
 

@@ -390,10 +390,9 @@ class Site:
                 hashed = session_hash(token)
                 found = await self.microblog.sessions.get_session(hashed, self.now_ms())
                 if found is not None:
-                    account_id, csrf, signed_in_at = found
-                    account = await self.microblog.timelines.account(account_id)
+                    account = await self.microblog.timelines.account(found.account_id)
                     if account is not None:
-                        return Visitor(account, hashed, csrf, signed_in_at)
+                        return Visitor(account, hashed, found.csrf_token, found.created_at)
             # Ended or expired: stop the browser sending it.
             self.clear_cookie(request, SESSION_COOKIE)
         anon = self.cookie(request, ANON_COOKIE)

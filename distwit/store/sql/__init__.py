@@ -11,7 +11,9 @@ module of this package holds one area's SQL in a class of its own
 :mod:`~distwit.store.sql.oidc`, :mod:`~distwit.store.sql.remote`,
 :mod:`~distwit.store.sql.sessions`), all on
 :class:`~distwit.store.sql.base.SQLBase` (the pool, the engine, reading
-rows); :class:`SQLStore` is their composition.
+rows), and provides that area's interface (``IAccountStore``,
+``IPostStore``, ...); :class:`SQLStore` is their composition, and
+``IStore`` the sum of those interfaces.
 """
 
 from __future__ import annotations

@@ -8,12 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from zope.interface import implementer
 
 from distwit.model import Account
-from distwit.store.interfaces import HandleTaken, NoSuchAccount
+from distwit.store.interfaces import HandleTaken, IAccountStore, NoSuchAccount
 from distwit.store.sql.base import ACCOUNT_COLUMNS, SQLBase, account_from_row, like_pattern
 
 
+@implementer(IAccountStore)
 class AccountsStore(SQLBase):
     """
     The accounts part of :class:`~distwit.store.sql.SQLStore`.

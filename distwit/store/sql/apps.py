@@ -8,10 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from zope.interface import implementer
 
+from distwit.store.interfaces import AccessTokenSummary, AppRecord, IAppStore, TokenRecord
 from distwit.store.sql.base import SQLBase
 
+_APP_COLUMNS = "id, consumer_key, consumer_secret, name, owner_id, callback"
 
+
+@implementer(IAppStore)
 class AppsStore(SQLBase):
     """
     The apps part of :class:`~distwit.store.sql.SQLStore`.
@@ -33,34 +38,24 @@ class AppsStore(SQLBase):
 
         return self._run(interaction)
 
-    def get_app(self, consumer_key: str) -> "Deferred[dict[str, Any] | None]":
-        def interaction(txn: Any) -> dict[str, Any] | None:
+    def get_app(self, consumer_key: str) -> "Deferred[AppRecord | None]":
+        def interaction(txn: Any) -> AppRecord | None:
             txn.execute(
-                self._q(
-                    "SELECT id, consumer_key, consumer_secret, name, owner_id, callback"
-                    " FROM oauth_apps WHERE consumer_key = ?"
-                ),
+                self._q(f"SELECT {_APP_COLUMNS} FROM oauth_apps WHERE consumer_key = ?"),
                 (consumer_key,),
             )
             row = txn.fetchone()
-            if row is None:
-                return None
-            keys = ("id", "consumer_key", "consumer_secret", "name", "owner_id", "callback")
-            return dict(zip(keys, row))
+            return None if row is None else AppRecord(*row)
 
         return self._run(interaction)
 
-    def apps_of(self, owner_id: int) -> "Deferred[list[dict[str, Any]]]":
-        def interaction(txn: Any) -> list[dict[str, Any]]:
+    def apps_of(self, owner_id: int) -> "Deferred[list[AppRecord]]":
+        def interaction(txn: Any) -> list[AppRecord]:
             txn.execute(
-                self._q(
-                    "SELECT id, consumer_key, consumer_secret, name, owner_id, callback"
-                    " FROM oauth_apps WHERE owner_id = ? ORDER BY id"
-                ),
+                self._q(f"SELECT {_APP_COLUMNS} FROM oauth_apps WHERE owner_id = ? ORDER BY id"),
                 (owner_id,),
             )
-            keys = ("id", "consumer_key", "consumer_secret", "name", "owner_id", "callback")
-            return [dict(zip(keys, row)) for row in txn.fetchall()]
+            return [AppRecord(*row) for row in txn.fetchall()]
 
         return self._run(interaction)
 
@@ -79,8 +74,8 @@ class AppsStore(SQLBase):
 
         return self._run(interaction)
 
-    def get_token(self, token: str) -> "Deferred[dict[str, Any] | None]":
-        def interaction(txn: Any) -> dict[str, Any] | None:
+    def get_token(self, token: str) -> "Deferred[TokenRecord | None]":
+        def interaction(txn: Any) -> TokenRecord | None:
             txn.execute(
                 self._q(
                     "SELECT t.token, t.secret, t.kind, t.app_id, t.account_id, t.callback,"
@@ -91,16 +86,12 @@ class AppsStore(SQLBase):
                 (token,),
             )
             row = txn.fetchone()
-            if row is None:
-                return None
-            keys = ("token", "secret", "kind", "app_id", "account_id", "callback",
-                    "verifier", "created_at", "expires_at", "app_name", "consumer_key")
-            return dict(zip(keys, row))
+            return None if row is None else TokenRecord(*row)
 
         return self._run(interaction)
 
-    def tokens_of(self, account_id: int) -> "Deferred[list[dict[str, Any]]]":
-        def interaction(txn: Any) -> list[dict[str, Any]]:
+    def tokens_of(self, account_id: int) -> "Deferred[list[AccessTokenSummary]]":
+        def interaction(txn: Any) -> list[AccessTokenSummary]:
             txn.execute(
                 self._q(
                     "SELECT t.token, t.created_at, a.name FROM oauth_tokens t"
@@ -109,10 +100,7 @@ class AppsStore(SQLBase):
                 ),
                 (account_id,),
             )
-            return [
-                {"token": row[0], "created_at": row[1], "app_name": row[2]}
-                for row in txn.fetchall()
-            ]
+            return [AccessTokenSummary(*row) for row in txn.fetchall()]
 
         return self._run(interaction)
 

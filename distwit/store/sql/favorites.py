@@ -7,10 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from zope.interface import implementer
 
+from distwit.store.interfaces import IFavoriteStore
 from distwit.store.sql.base import SQLBase
 
 
+@implementer(IFavoriteStore)
 class FavoritesStore(SQLBase):
     """
     The favorites part of :class:`~distwit.store.sql.SQLStore`.

@@ -7,11 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from zope.interface import implementer
 
 from distwit.model import Account
+from distwit.store.interfaces import IFollowStore
 from distwit.store.sql.base import ACCOUNT_COLUMNS, SQLBase, account_from_row
 
 
+@implementer(IFollowStore)
 class FollowsStore(SQLBase):
     """
     The follows part of :class:`~distwit.store.sql.SQLStore`.

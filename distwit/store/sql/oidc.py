@@ -8,10 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from zope.interface import implementer
 
+from distwit.store.interfaces import IOIDCStore, OIDCClientRecord, OIDCGrantRecord
 from distwit.store.sql.base import SQLBase
 
 
+@implementer(IOIDCStore)
 class OIDCStore(SQLBase):
     """
     The oidc part of :class:`~distwit.store.sql.SQLStore`.
@@ -31,8 +34,8 @@ class OIDCStore(SQLBase):
 
         return self._run(interaction)
 
-    def get_oidc_client(self, client_id: str) -> "Deferred[dict[str, Any] | None]":
-        def interaction(txn: Any) -> dict[str, Any] | None:
+    def get_oidc_client(self, client_id: str) -> "Deferred[OIDCClientRecord | None]":
+        def interaction(txn: Any) -> OIDCClientRecord | None:
             txn.execute(
                 self._q(
                     "SELECT client_id, client_secret, metadata, issued_at"
@@ -41,9 +44,7 @@ class OIDCStore(SQLBase):
                 (client_id,),
             )
             row = txn.fetchone()
-            if row is None:
-                return None
-            return dict(zip(("client_id", "client_secret", "metadata", "issued_at"), row))
+            return None if row is None else OIDCClientRecord(*row)
 
         return self._run(interaction)
 
@@ -83,8 +84,8 @@ class OIDCStore(SQLBase):
 
         return self._run(interaction)
 
-    def oidc_grants_of(self, account_id: int) -> "Deferred[list[dict[str, Any]]]":
-        def interaction(txn: Any) -> list[dict[str, Any]]:
+    def oidc_grants_of(self, account_id: int) -> "Deferred[list[OIDCGrantRecord]]":
+        def interaction(txn: Any) -> list[OIDCGrantRecord]:
             txn.execute(
                 self._q(
                     "SELECT g.client_id, c.metadata, g.first_at, g.last_at"
@@ -93,8 +94,7 @@ class OIDCStore(SQLBase):
                 ),
                 (account_id,),
             )
-            keys = ("client_id", "metadata", "first_at", "last_at")
-            return [dict(zip(keys, row)) for row in txn.fetchall()]
+            return [OIDCGrantRecord(*row) for row in txn.fetchall()]
 
         return self._run(interaction)
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from zope.interface import implementer
 
 from distwit import entities
 from distwit.model import Post
-from distwit.store.interfaces import DuplicatePost, NoSuchAccount
+from distwit.store.interfaces import DuplicatePost, IPostStore, NoSuchAccount
 from distwit.store.sql.base import POST_COLUMNS, POSTS_FROM, SQLBase, post_from_row
 
 #: The epoch of status ids (Twitter's, so ids look like Twitter's).
@@ -28,6 +29,7 @@ def status_id_floor(now_ms: int) -> int:
     return max(now_ms - ID_EPOCH_MS, 0) << ID_SEQUENCE_BITS
 
 
+@implementer(IPostStore)
 class PostsStore(SQLBase):
     """
     The posts part of :class:`~distwit.store.sql.SQLStore`.

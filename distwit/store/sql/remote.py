@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from zope.interface import implementer
 
 from distwit.model import Account, Post
-from distwit.store.interfaces import NoSuchAccount
+from distwit.store.interfaces import IRemoteStore, NoSuchAccount
 from distwit.store.sql.base import (
     ACCOUNT_COLUMNS,
     POST_COLUMNS,
@@ -21,6 +22,7 @@ from distwit.store.sql.base import (
 from distwit.store.sql.posts import PostsStore
 
 
+@implementer(IRemoteStore)
 class RemoteStore(PostsStore):
     """
     The remote part of :class:`~distwit.store.sql.SQLStore`.

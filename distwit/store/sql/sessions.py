@@ -7,10 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from zope.interface import implementer
 
+from distwit.store.interfaces import ISessionStore, SessionRecord
 from distwit.store.sql.base import SQLBase
 
 
+@implementer(ISessionStore)
 class SessionsStore(SQLBase):
     """
     The sessions part of :class:`~distwit.store.sql.SQLStore`.
@@ -36,10 +39,8 @@ class SessionsStore(SQLBase):
 
         return self._run(interaction)
 
-    def get_session(
-        self, session_hash: str, now: int
-    ) -> "Deferred[tuple[int, str, int] | None]":
-        def interaction(txn: Any) -> tuple[int, str, int] | None:
+    def get_session(self, session_hash: str, now: int) -> "Deferred[SessionRecord | None]":
+        def interaction(txn: Any) -> SessionRecord | None:
             txn.execute(
                 self._q(
                     "SELECT account_id, csrf_token, created_at FROM web_sessions"
@@ -48,7 +49,7 @@ class SessionsStore(SQLBase):
                 (session_hash, now),
             )
             row = txn.fetchone()
-            return None if row is None else (row[0], row[1], int(row[2]))
+            return None if row is None else SessionRecord(row[0], row[1], int(row[2]))
 
         return self._run(interaction)
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from zope.interface import implementer
 
 from distwit.model import MAX_STATUS_ID, Post
+from distwit.store.interfaces import ITimelineStore
 from distwit.store.sql.base import POST_COLUMNS, POSTS_FROM, SQLBase, like_pattern, post_from_row
 
 #: From how many followees on a home timeline walks the posts newest first
@@ -17,6 +19,7 @@ from distwit.store.sql.base import POST_COLUMNS, POSTS_FROM, SQLBase, like_patte
 WALK_FROM_FOLLOWING = 20
 
 
+@implementer(ITimelineStore)
 class TimelinesStore(SQLBase):
     """
     The timelines part of :class:`~distwit.store.sql.SQLStore`.
