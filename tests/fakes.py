@@ -12,6 +12,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
+from distwit.federation.interfaces import IFetcher
 from distwit.s2s.interfaces import (
     IRequestVerifier,
     IS2SClient,
@@ -122,6 +123,7 @@ class ScriptedClient:
                 if method == "POST" and url.startswith(prefix)]
 
 
+@implementer(IFetcher)
 class RecordingFetcher:
     """
     Remembers which accounts were wanted and how often it swept.

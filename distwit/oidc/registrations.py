@@ -11,7 +11,7 @@ from typing import Any
 from zope.interface import implementer
 
 from distwit.core.oidc import OIDCRecords
-from distwit.oidc.rp import IRegistrations
+from distwit.oidc.interfaces import IRegistrations
 
 
 @implementer(IRegistrations)
