@@ -64,6 +64,7 @@ class ProviderTests(SynchronousTestCase):
         store = synchronous_sqlite_store(self.mktemp())
         self.addCleanup(store.close)
         self.assertTrue(verifyObject(IFetcher, Fetcher(store, client, Clock(), "s1.test")))
+        self.assertTrue(verifyObject(IFetcher, RecordingFetcher()))
 
 
 class SyncTests(SynchronousTestCase):
