@@ -119,6 +119,12 @@ class TwitterAPI:
             UserEndpoints(microblog),
             FriendshipEndpoints(microblog),
         )
+        #: The endpoints whose path is plain text, by path: most requests
+        #: are answered without trying ~60 patterns in turn.
+        self._by_path: dict[str, Endpoint] = {}
+        for endpoint_ in self._endpoints:
+            if endpoint_.is_literal:
+                self._by_path.setdefault(endpoint_.name, endpoint_)
 
     def resource(self) -> IResource:
         return self.app.resource()  # type: ignore[no-any-return]
@@ -138,7 +144,8 @@ class TwitterAPI:
             if format not in FORMATS:
                 raise errors.page_not_found(f"there is no .{format}; use .json or .xml")
             method = request.method.decode("ascii", "replace")
-            for endpoint_ in self._endpoints:
+            literal = self._by_path.get(path)
+            for endpoint_ in (literal,) if literal is not None else self._endpoints:
                 found = endpoint_.pattern.fullmatch(path)
                 if found is None:
                     continue

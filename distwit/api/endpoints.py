@@ -57,6 +57,13 @@ class Endpoint:
     def kind(self) -> str:
         return "write" if self.methods == POST else "read"
 
+    @property
+    def is_literal(self) -> bool:
+        """
+        The pattern is plain text (no arguments): it matches its name only.
+        """
+        return re.escape(self.name) == self.pattern.pattern
+
 
 def endpoint(*patterns: str, methods: frozenset[str] = GET, auth: str = OPTIONAL
              ) -> Callable[[H], H]:
