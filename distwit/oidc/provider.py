@@ -52,8 +52,9 @@ from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.registration import ClientMetadataClaims as OIDCClientMetadataClaims
 from klein import Klein
-from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.web.iweb import IRequest
 
 from distwit.core.limits import RateLimiter
 from distwit.http import HTTPError, client_address, read_body
@@ -591,7 +592,7 @@ class OIDCProvider:
             profile=f"{self.issuer}/{user.handle}",
         )
 
-    def _request(self, request: Any, form: bool = False) -> _Request:
+    def _request(self, request: IRequest, form: bool = False) -> _Request:
         headers = {
             k.decode("latin-1"): v[0].decode("latin-1")
             for k, v in request.requestHeaders.getAllRawHeaders()
@@ -717,19 +718,16 @@ class OIDCProvider:
     # JSON endpoints
 
     @app.route("/jwks", methods=["GET"])
-    def jwks(self, request: Any) -> bytes:
+    def jwks(self, request: IRequest) -> bytes:
         request.setHeader(b"cache-control", b"public, max-age=300")
         return _json(request, 200, self.keys.public_jwks())
 
-    def discovery(self, request: Any) -> bytes:
+    def discovery(self, request: IRequest) -> bytes:
         request.setHeader(b"access-control-allow-origin", b"*")
         return _json(request, 200, self.metadata())
 
     @app.route("/register", methods=["POST"])
-    def register(self, request: Any) -> Deferred[bytes]:
-        return ensureDeferred(self._register(request))
-
-    async def _register(self, request: Any) -> bytes:
+    async def register(self, request: IRequest) -> bytes:
         if self.insecure:
             return _oauth_error(request, 400, "invalid_request", INSECURE)
         if not self._registrations.hit(client_address(request), "register", "register").allowed:
@@ -789,10 +787,7 @@ class OIDCProvider:
         return _json(request, response.status, response.body)
 
     @app.route("/token", methods=["POST"])
-    def token(self, request: Any) -> Deferred[bytes]:
-        return ensureDeferred(self._token(request))
-
-    async def _token(self, request: Any) -> bytes:
+    async def token(self, request: IRequest) -> bytes:
         if self.insecure:
             return _oauth_error(request, 400, "invalid_request", INSECURE)
         r = self._request(request, form=True)
@@ -805,7 +800,7 @@ class OIDCProvider:
         return _json(request, response.status, response.body)
 
     @app.route("/userinfo", methods=["GET", "POST"])
-    def userinfo(self, request: Any) -> bytes:
+    def userinfo(self, request: IRequest) -> bytes:
         auth = (request.getHeader(b"authorization") or b"").decode("latin-1")
         scheme, _, value = auth.partition(" ")
         posted = (request.args or {}).get(b"access_token") if request.method == b"POST" else None
@@ -832,7 +827,7 @@ def _describe(error: OAuth2Error) -> str:
     return f"{description} ({error.error})" if error.description else str(description)
 
 
-def _query_keys(request: Any) -> list[str]:
+def _query_keys(request: IRequest) -> list[str]:
     query = request.uri.split(b"?", 1)[1] if b"?" in request.uri else b""
     return [k for k in parse_qs(query.decode("latin-1"), keep_blank_values=True)]
 
@@ -859,7 +854,7 @@ def _is_web_uri(uri: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.fragment
 
 
-def _json(request: Any, status: int, body: Any) -> bytes:
+def _json(request: IRequest, status: int, body: Any) -> bytes:
     request.setResponseCode(status)
     request.setHeader(b"content-type", b"application/json")
     if not request.responseHeaders.hasHeader(b"cache-control"):
@@ -869,6 +864,6 @@ def _json(request: Any, status: int, body: Any) -> bytes:
     return json.dumps(body).encode("utf-8")
 
 
-def _oauth_error(request: Any, status: int, error: str, description: str) -> bytes:
+def _oauth_error(request: IRequest, status: int, error: str, description: str) -> bytes:
     return _json(request, status, {"error": error, "error_description": description})
 
