@@ -53,6 +53,16 @@ def _role(value: str) -> str:
     return value
 
 
+#: How the registry admits ping servers.
+ADMISSIONS = ("approval", "open")
+
+
+def _admission(value: str) -> str:
+    if value not in ADMISSIONS:
+        raise ConfigError(f"must be one of {', '.join(ADMISSIONS)}, not {value!r}")
+    return value
+
+
 def _boolean(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -206,6 +216,23 @@ SETTINGS = (
         " (default: the system's)",
     ),
     Setting(
+        "federation",
+        "peers_allow_private",
+        "false",
+        _boolean,
+        "let this server connect, on behalf of others (peers found through the"
+        " ping servers, accts, signatures' key ids), to private, loopback or"
+        " link-local addresses (a federation on one machine or a LAN)",
+    ),
+    Setting(
+        "registry",
+        "admission",
+        "approval",
+        _admission,
+        "which ping servers the registry lists: approval (those the operator"
+        " approved with `distwit registry approve`) or open (any that signs; labs)",
+    ),
+    Setting(
         "signin",
         "allow_http",
         "false",
@@ -254,6 +281,8 @@ class Settings:
     ca_file: str
     allow_http: bool
     allow_private: bool
+    peers_allow_private: bool
+    admission: str
 
     @property
     def data_folder(self) -> DataFolder:
