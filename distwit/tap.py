@@ -65,8 +65,12 @@ class Options(ServerOptions):
         ["long-poll", None, None,
          f"seconds a ping server may hold an exchange (0: off) [default: {default('long_poll')}]"],
         ["ca-file", None, None, "PEM file of CAs to trust for https peers [default: the system's]"],
+        ["admission", None, None,
+         f"which ping servers the registry lists: approval|open [default: {default('admission')}]"],
     ]
     optFlags = [
+        ["peers-allow-private", None,
+         "let this server connect on behalf of others to private or loopback addresses"],
         ["signin-allow-http", None, "let visitors sign in with home servers on plain http"],
         ["signin-allow-private", None,
          "let visitors sign in with home servers at private or loopback addresses"],
@@ -86,6 +90,8 @@ class Options(ServerOptions):
             ca_file=self["ca-file"],
             allow_http="true" if self["signin-allow-http"] else None,
             allow_private="true" if self["signin-allow-private"] else None,
+            peers_allow_private="true" if self["peers-allow-private"] else None,
+            admission=self["admission"],
         )
         self.settings = self.settings_from(given)
 

@@ -70,6 +70,7 @@ class ServerProcess:
         port: int | None = None,
         tls: tuple[str, str, str] | None = None,
         host: str = "127.0.0.1",
+        lab: bool = True,
     ) -> None:
         """
         :param tls: ``(private key, certificate, CA file)`` PEM paths: listen
@@ -77,6 +78,11 @@ class ServerProcess:
         :param host: the loopback address to listen on.  Browsers share
             cookies between ports of one host, so servers a browser test
             visits side by side each get their own (127.0.0.2, 127.0.0.3...).
+        :param lab: run as a federation on one machine does: peers on
+            loopback may be reached (``--peers-allow-private``) and the
+            registry lists every ping server that signs (``--admission
+            open``).  ``False`` keeps the defaults of a server on the
+            internet.
         """
         self.data = data
         self.options = options
@@ -107,6 +113,7 @@ class ServerProcess:
                 "--data",
                 data,
                 *(() if "--public-url" in options else ("--public-url", self.url)),
+                *(("--peers-allow-private", "--admission", "open") if lab else ()),
                 *options,
             ],
             stdout=self._log,
