@@ -45,7 +45,8 @@ from zope.interface.verify import verifyObject
 
 from distwit.oidc.interfaces import IRegistrations
 from distwit.oidc.registrations import StoreRegistrations
-from distwit.oidc.safe_fetch import SafeFetcher, refused_address
+from distwit.oidc.safe_fetch import SafeFetcher
+from distwit.s2s.outbound import refused_address
 from distwit.oidc.rp import (
     ISSUER_REL,
     MemoryRegistrations,

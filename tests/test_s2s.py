@@ -711,16 +711,12 @@ class VerifierTests(SynchronousTestCase):
     def test_unreachable_signer(self) -> None:
         """
         When the signer's metadata cannot be had, the request is refused
-        saying why, and the failure is remembered for a while instead of
-        fetching on every request.
+        without saying what the signer's server answered, and the failure is
+        remembered for a while instead of fetching on every request.
         """
         key_id = "https://gone.example"
         error = self.refused(self.request(key_id=key_id))
-        self.assertEqual(
-            str(error),
-            "cannot get the key of https://gone.example:"
-            " GET https://gone.example/.well-known/distwit: HTTP 404 Not Found",
-        )
+        self.assertEqual(str(error), "cannot get the key of https://gone.example")
         self.refused(self.request(key_id=key_id))
         self.assertEqual(self.metadata.fetches, [key_id])
         self.clock.advance(10)
@@ -735,9 +731,7 @@ class VerifierTests(SynchronousTestCase):
         key_id = "https://liar.example"
         self.metadata.documents[key_id] = self.metadata.documents[SIGNER]
         error = self.refused(self.request(key_id=key_id))
-        self.assertIn(
-            "public_url is 'https://s1.example', expected 'https://liar.example'", str(error)
-        )
+        self.assertEqual(str(error), "cannot get the key of https://liar.example")
 
     def test_concurrent_fetches_share_one(self) -> None:
         """
@@ -1029,7 +1023,7 @@ class ClientTests(SynchronousTestCase):
         self.clock.advance(9.9)
         self.assertNoResult(d)
         self.clock.advance(0.1)
-        self.assertEqual(self.error(d), f"GET {URL}: no answer within 10 s")
+        self.assertEqual(self.error(d), f"GET {URL}: no answer")
 
     def test_slow_body(self) -> None:
         """
@@ -1053,7 +1047,7 @@ class ClientTests(SynchronousTestCase):
         self.clock.advance(39)
         self.assertNoResult(d)
         self.clock.advance(1)
-        self.assertEqual(self.error(d), f"POST {URL}: no answer within 40 s")
+        self.assertEqual(self.error(d), f"POST {URL}: no answer")
 
     def test_caller_cancel(self) -> None:
         """

@@ -26,7 +26,6 @@ message says what, for a person.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 from collections.abc import Mapping
 from http.cookiejar import DefaultCookiePolicy
@@ -36,33 +35,22 @@ from urllib.parse import quote, urlencode, urljoin, urlsplit
 from treq.client import HTTPClient
 from treq.cookies import IndexableCookieJar
 from twisted.internet.defer import CancelledError, Deferred, succeed
-from twisted.internet.endpoints import (
-    TCP4ClientEndpoint,
-    TCP6ClientEndpoint,
-    wrapClientTLS,
-)
 from twisted.internet.error import ConnectError, DNSLookupError
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
-from twisted.internet.interfaces import (
-    IAddress,
-    IHostResolution,
-    IResolutionReceiver,
-    IStreamClientEndpoint,
-)
-from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.web.client import (
-    Agent,
-    BrowserLikePolicyForHTTPS,
-    URI,
-)
+from twisted.web.client import Agent
 from twisted.web.client import PotentialDataLoss, ResponseDone
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IAgentEndpointFactory, IBodyProducer, UNKNOWN_LENGTH
+from twisted.web.iweb import IBodyProducer, UNKNOWN_LENGTH
 from zope.interface import implementer
 
 from distwit import __version__
 from distwit.s2s import client as s2s_client
+from distwit.s2s.outbound import (
+    AddressRefused,
+    CheckedEndpointFactory,
+    OutboundPolicy,
+)
 
 #: Seconds a fetch may take, from connecting to the last byte, redirects
 #: included.
@@ -99,13 +87,6 @@ class FetchError(Exception):
         return self.message
 
 
-class _AddressRefused(Exception):
-    """
-    The endpoint would not connect: the host resolves to an address this
-    fetcher does not reach.
-    """
-
-
 class _TooBig(Exception):
     pass
 
@@ -115,36 +96,6 @@ def quoted(text: str) -> str:
     Another server's words, on one line and not too long, for our messages.
     """
     return s2s_client.quoted(text, MAX_QUOTED)
-
-
-def refused_address(address: str) -> str | None:
-    """
-    Why ``address`` (an IP address, without brackets) is not for fetching
-    from strangers, or ``None`` when it is a public address.
-    """
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return "not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address):
-        # ::ffff:127.0.0.1 and friends are IPv4 addresses in disguise.
-        if ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        elif ip.sixtofour is not None:
-            ip = ip.sixtofour
-    for kind, test in (
-        ("unspecified", ip.is_unspecified),
-        ("loopback", ip.is_loopback),
-        ("link-local", ip.is_link_local),
-        ("multicast", ip.is_multicast),
-        ("private", ip.is_private),
-        ("reserved", ip.is_reserved),
-    ):
-        if test:
-            return kind
-    if not ip.is_global:
-        return "not public"
-    return None
 
 
 def error_message(body: bytes) -> str | None:
@@ -202,143 +153,18 @@ def _cancelled(error: BaseException) -> bool:
     return isinstance(error, CancelledError)
 
 
-def _refusal(error: BaseException) -> _AddressRefused | None:
+def _refusal(error: BaseException) -> AddressRefused | None:
     """
     Our own refusal of an address, if that is what ``error`` is (bare, or
     wrapped by the agent).
     """
-    if isinstance(error, _AddressRefused):
+    if isinstance(error, AddressRefused):
         return error
     for reason in getattr(error, "reasons", None) or ():
         found = _refusal(reason.value)
         if found is not None:
             return found
     return None
-
-
-@implementer(IResolutionReceiver)
-class _Addresses:
-    """
-    Collects the addresses of one host name resolution.
-    """
-
-    def __init__(self) -> None:
-        self.addresses: list[IAddress] = []
-        self.done: Deferred[list[IAddress]] = Deferred()
-
-    def resolutionBegan(self, resolutionInProgress: IHostResolution) -> None:
-        pass
-
-    def addressResolved(self, address: IAddress) -> None:
-        self.addresses.append(address)
-
-    def resolutionComplete(self) -> None:
-        self.done.callback(self.addresses)
-
-
-@implementer(IStreamClientEndpoint)
-class _CheckedEndpoint:
-    """
-    Resolve ``host``, check every address it gives, connect to a checked
-    one (over TLS verified against ``host`` when ``tls``).
-    """
-
-    def __init__(
-        self,
-        reactor: Any,
-        host: str,
-        port: int,
-        tls: Any | None,
-        allow_private: bool,
-        connect_timeout: float,
-    ) -> None:
-        self._reactor = reactor
-        self._host = host
-        self._port = port
-        self._tls = tls
-        self._allow_private = allow_private
-        self._connect_timeout = connect_timeout
-
-    def connect(self, protocolFactory: Any) -> Deferred[Any]:
-        return Deferred.fromCoroutine(self._connect(protocolFactory))
-
-    async def _resolve(self) -> list[str]:
-        try:
-            ipaddress.ip_address(self._host)
-        except ValueError:
-            pass
-        else:
-            return [self._host]
-        receiver = _Addresses()
-        self._reactor.nameResolver.resolveHostName(receiver, self._host, self._port)
-        addresses = await receiver.done
-        found: list[str] = []
-        for address in addresses:
-            if isinstance(address, (IPv4Address, IPv6Address)) and address.host not in found:
-                found.append(address.host)
-        if not found:
-            raise DNSLookupError(self._host)
-        return found
-
-    async def _connect(self, protocolFactory: Any) -> Any:
-        addresses = await self._resolve()
-        if not self._allow_private:
-            for address in addresses:
-                why = refused_address(address)
-                if why is not None:
-                    raise _AddressRefused(
-                        f"{self._host} is at {address}, a {why} address, "
-                        "and this server does not connect to such addresses"
-                    )
-        last: BaseException | None = None
-        for address in addresses:
-            endpoint: Any
-            if ":" in address:
-                endpoint = TCP6ClientEndpoint(
-                    self._reactor, address, self._port, timeout=self._connect_timeout
-                )
-            else:
-                endpoint = TCP4ClientEndpoint(
-                    self._reactor, address, self._port, timeout=self._connect_timeout
-                )
-            if self._tls is not None:
-                endpoint = wrapClientTLS(self._tls, endpoint, clock=self._reactor)
-            try:
-                return await endpoint.connect(protocolFactory)
-            except ConnectError as e:
-                last = e
-        assert last is not None
-        raise last
-
-
-@implementer(IAgentEndpointFactory)
-class _CheckedEndpointFactory:
-    def __init__(
-        self,
-        reactor: Any,
-        policy: BrowserLikePolicyForHTTPS,
-        allow_http: bool,
-        allow_private: bool,
-        connect_timeout: float,
-    ) -> None:
-        self._reactor = reactor
-        self._policy = policy
-        self._allow_http = allow_http
-        self._allow_private = allow_private
-        self._connect_timeout = connect_timeout
-
-    def endpointForURI(self, uri: URI) -> IStreamClientEndpoint:
-        host = uri.host.decode("ascii")
-        if uri.scheme == b"https":
-            tls = self._policy.creatorForNetloc(uri.host, uri.port)
-        elif uri.scheme == b"http" and self._allow_http:
-            tls = None
-        else:
-            # SafeFetcher checks the scheme first: this is a second lock.
-            raise _AddressRefused(f"{uri.scheme!r} is not a scheme this server fetches")
-        return _CheckedEndpoint(
-            self._reactor, host, uri.port, tls, self._allow_private, self._connect_timeout
-        )
 
 
 @implementer(IBodyProducer)
@@ -411,8 +237,11 @@ class SafeFetcher:
         self.max_redirects = max_redirects
         self._clock = reactor if clock is None else clock
         self.pool = s2s_client.quiet_pool(reactor)
-        factory = _CheckedEndpointFactory(
-            reactor, s2s_client.tls_policy(ca_file), allow_http, allow_private,
+        factory = CheckedEndpointFactory(
+            reactor,
+            s2s_client.tls_policy(ca_file),
+            OutboundPolicy(allow_private=allow_private),
+            schemes=("https", "http") if allow_http else ("https",),
             connect_timeout=timeout,
         )
         self._http = HTTPClient(

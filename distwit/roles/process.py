@@ -16,6 +16,7 @@ from twisted.internet.threads import deferToThreadPool
 from distwit.config import DataFolder, Settings
 from distwit.s2s.client import S2SClient, make_http_client
 from distwit.s2s.keys import ServerKey
+from distwit.s2s.outbound import OutboundPolicy
 from distwit.s2s.verifier import SignatureVerifier, metadata_fetcher
 
 
@@ -70,6 +71,7 @@ class ProcessParts:
     :ivar client: signed requests to other servers.
     :ivar verifier: checks requests from other servers.
     :ivar closer: the service that closes the pool when the process stops.
+    :ivar policy: where the outgoing pool may connect.
     """
 
     key: ServerKey
@@ -77,6 +79,7 @@ class ProcessParts:
     client: S2SClient
     verifier: SignatureVerifier
     closer: HTTPClientService
+    policy: OutboundPolicy
 
 
 def make_process_parts(settings: Settings, reactor: Any) -> ProcessParts:
@@ -92,12 +95,22 @@ def make_process_parts(settings: Settings, reactor: Any) -> ProcessParts:
         raise SystemExit(
             f"distwit: cannot load the server key in {folder.path}: {e}"
         ) from None
+    # One policy for every connection of the process: this server and the
+    # operator's registry are trusted (the twitter role adds the ping servers it
+    # lists); anything else was named by someone else and may not be on a
+    # private network unless peers_allow_private.
+    policy = OutboundPolicy(
+        allow_private=settings.peers_allow_private,
+        trusted=[settings.public_url] + ([settings.registry] if settings.registry else []),
+    )
     try:
-        http_client = make_http_client(reactor, ca_file=settings.ca_file or None)
+        http_client = make_http_client(reactor, ca_file=settings.ca_file or None, policy=policy)
     except (OSError, ValueError) as e:
         raise SystemExit(f"distwit: cannot use the CA file {settings.ca_file}: {e}") from None
     client = S2SClient(http_client, key, settings.public_url, reactor)
     verifier = SignatureVerifier(
         metadata_fetcher(http_client, reactor), reactor, settings.public_url
     )
-    return ProcessParts(key, http_client, client, verifier, HTTPClientService(http_client))
+    return ProcessParts(
+        key, http_client, client, verifier, HTTPClientService(http_client), policy
+    )

@@ -17,6 +17,7 @@ from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
+from zope.interface import implementer
 
 from distwit.api.app import API_SECTIONS, TwitterAPI
 from distwit.api.oauth1 import OAuthProvider
@@ -38,6 +39,7 @@ from distwit.oidc.safe_fetch import SafeFetcher
 from distwit.roles.process import ProcessParts, thread_runner
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IRequestVerifier, IS2SClient
+from distwit.s2s.outbound import OutboundPolicy
 from distwit.store.interfaces import IStore
 from distwit.web.pages import Pages
 from distwit.web.secrets import load_or_create_secret
@@ -139,6 +141,28 @@ class _Discovery(Resource):
         return self._provider.discovery(request)
 
 
+@implementer(IPingList)
+class TrustedPingList:
+    """
+    The registry's list of ping servers, each of which ``policy`` trusts
+    while it is listed: the operator chose the registry, so the ping
+    servers it lists are not strangers' choices, and are reached even on a
+    private network when peers are not.
+    """
+
+    def __init__(self, pings: IPingList, policy: OutboundPolicy) -> None:
+        self._pings = pings
+        self._policy = policy
+
+    def live_pings(self) -> "Deferred[list[str]]":
+        def trust(urls: list[str]) -> list[str]:
+            self._policy.trust_listed(urls)
+            return urls
+
+        d: Deferred[list[str]] = self._pings.live_pings()
+        return d.addCallback(trust)
+
+
 class TwitterService(MultiService):
     """
     Users, posts and follows of this server; with ``client`` and
@@ -152,6 +176,8 @@ class TwitterService(MultiService):
     :param client: signed requests to other servers; ``None`` for a
         server on its own (tests of the API and pages).
     :param verifier: checks requests from other servers.
+    :param policy: where ``client`` may connect; the ping servers the
+        registry lists are trusted in it as they are listed.
     """
 
     name = "twitter"
@@ -166,6 +192,7 @@ class TwitterService(MultiService):
         *,
         client: IS2SClient | None = None,
         verifier: IRequestVerifier | None = None,
+        policy: OutboundPolicy | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -187,6 +214,7 @@ class TwitterService(MultiService):
         self.fetcher: Fetcher | None = None
         self.federation: Federation | None = None
         self.verifier = verifier
+        self.policy = policy
         if client is not None and verifier is not None:
             self._federate(reactor, client)
 
@@ -195,6 +223,8 @@ class TwitterService(MultiService):
         pings: IPingList
         if settings.registry:
             pings = RegistryPingList(client, settings.registry)
+            if self.policy is not None:
+                pings = TrustedPingList(pings, self.policy)
         else:
             self.log.warn(
                 "no registry configured (--registry): this server reports to no ping "
@@ -314,6 +344,7 @@ def make_twitter_service(settings: Settings, reactor: Any, parts: ProcessParts) 
         reactor,
         client=parts.client,
         verifier=parts.verifier,
+        policy=parts.policy,
     )
 
 

@@ -38,6 +38,7 @@ from zope.interface import implementer
 from distwit import __version__
 from distwit.s2s.interfaces import IS2SClient, S2SResponseError
 from distwit.s2s.keys import ServerKey, b64url_encode
+from distwit.s2s.outbound import CheckedEndpointFactory, OutboundPolicy
 from distwit.s2s.signatures import sign_request
 
 #: Seconds a request may take, from connecting to the last byte.
@@ -58,12 +59,30 @@ class PooledHTTPClient(HTTPClient):
     A treq client on its own persistent connection pool, which
     :meth:`close` empties (call it when the service stops).  It keeps no
     cookies: servers have no sessions with each other.
+
+    :param policy: where it may connect (checked on the address connected
+        to, see :mod:`distwit.s2s.outbound`); ``None``: anywhere.
     """
 
-    def __init__(self, reactor: Any, ca_file: str | None = None) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        ca_file: str | None = None,
+        policy: OutboundPolicy | None = None,
+    ) -> None:
         self.pool = quiet_pool(reactor)
+        self.policy = policy
+        agent: Agent
+        if policy is None:
+            agent = Agent(reactor, contextFactory=tls_policy(ca_file), pool=self.pool)
+        else:
+            agent = Agent.usingEndpointFactory(
+                reactor,
+                CheckedEndpointFactory(reactor, tls_policy(ca_file), policy),
+                pool=self.pool,
+            )
         super().__init__(
-            Agent(reactor, contextFactory=tls_policy(ca_file), pool=self.pool),
+            agent,
             cookiejar=IndexableCookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         )
 
@@ -119,15 +138,18 @@ def trust_root_from(ca_file: str) -> Any:
     return trustRootFromCertificates(certificates)
 
 
-def make_http_client(reactor: Any, ca_file: str | None = None) -> PooledHTTPClient:
+def make_http_client(
+    reactor: Any, ca_file: str | None = None, policy: OutboundPolicy | None = None
+) -> PooledHTTPClient:
     """
     One connection pool, an ``Agent`` on it and a treq ``HTTPClient`` on
     that: what a service builds once and closes when it stops.
 
     :param ca_file: a PEM file of the authorities to trust for https
         (default: the system's).
+    :param policy: where it may connect (default: anywhere).
     """
-    return PooledHTTPClient(reactor, ca_file)
+    return PooledHTTPClient(reactor, ca_file, policy)
 
 
 class _TooBig(Exception):
@@ -296,14 +318,14 @@ async def request_capped(
         )
     except CancelledError:
         if timed_out():
-            raise S2SResponseError(f"{what}: no answer within {timeout:g} s") from None
+            raise _no_answer(what, f"no answer within {timeout:g} s") from None
         raise
     except Exception as e:
         if timed_out():
-            raise S2SResponseError(f"{what}: no answer within {timeout:g} s") from None
+            raise _no_answer(what, f"no answer within {timeout:g} s") from None
         if _cancelled(e):
             raise CancelledError() from None  # our caller cancelled: not the peer's doing
-        raise S2SResponseError(f"{what}: {_describe(e)}") from None
+        raise _no_answer(what, _describe(e)) from None
 
     code = response.code
     ok = 200 <= code < 300
@@ -332,6 +354,20 @@ async def request_capped(
         raise S2SResponseError(f"{what}: {status}: {message}" if message else f"{what}: {status}")
     assert data is not None
     return data
+
+
+_log = Logger()
+
+
+def _no_answer(what: str, detail: str) -> S2SResponseError:
+    """
+    The one error for every way of not getting an HTTP answer: refused by
+    the outbound policy, no such host, connection refused, reset, timed
+    out.  The words would tell a stranger whether a port is open or an
+    address is private, so they go to the log only.
+    """
+    _log.info("{what}: {detail}", what=what, detail=detail)
+    return S2SResponseError(f"{what}: no answer")
 
 
 def new_nonce() -> str:

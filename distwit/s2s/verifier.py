@@ -218,7 +218,10 @@ class SignatureVerifier:
         request cannot both pass.
         """
         if cached.public_key is None:
-            raise SignatureError(f"cannot get the key of {key_id}: {cached.error}")
+            # One answer whatever went wrong (refused address, closed port,
+            # a bad document): the details are in the log (_store), never
+            # in the answer, or the verifier would be a port scanner.
+            raise SignatureError(f"cannot get the key of {key_id}")
         now = self._clock.seconds()
         params = verify_signature(
             method, url, headers, body, cached.public_key, now, self._max_skew
