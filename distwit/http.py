@@ -6,6 +6,7 @@ resource and the root that puts the roles of one process behind one port.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from twisted.logger import Logger
@@ -76,10 +77,16 @@ async def verified_signer(
     return signer.rstrip("/")
 
 
+#: A \\u escape of a UTF-16 surrogate, in a JSON body.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def json_object(body: bytes, shape: str = "") -> dict[str, Any]:
     """
-    Decode a request body that must be a JSON object, strictly: UTF-8, and
-    no ``NaN`` or ``Infinity`` (Python's extensions to JSON).
+    Decode a request body that must be a JSON object, strictly: UTF-8, no
+    ``NaN`` or ``Infinity`` (Python's extensions to JSON), and no lone
+    surrogate escapes (``"\\ud800"`` is JSON but no text: it could be
+    neither logged nor answered).
 
     :param shape: how the object looks (``{"public_url", "public_key"}``),
         for the error message.
@@ -93,6 +100,11 @@ def json_object(body: bytes, shape: str = "") -> dict[str, Any]:
         value = json.loads(body.decode("utf-8"), parse_constant=no_constants)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise HTTPError(400, f"the body is not UTF-8 JSON: {e}") from None
+    if _SURROGATE_ESCAPE.search(body) is not None:
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise HTTPError(400, "the body is not UTF-8 JSON: a lone surrogate") from None
     if not isinstance(value, dict):
         raise HTTPError(400, f"the body must be a JSON object {shape}".rstrip())
     return value
@@ -104,7 +116,12 @@ def json_body(request: IRequest, value: Any, code: int = 200) -> bytes:
     """
     request.setResponseCode(code)
     request.setHeader(b"content-type", b"application/json; charset=utf-8")
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (valid in JSON text, not in UTF-8), say echoed
+        # from a request: as \u escapes, which JSON allows.
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
 class Health(Resource):
