@@ -586,6 +586,56 @@ class RangeFeedRefusalTests(SynchronousTestCase):
         good = hand_feed([hand_item("1", text="&c;")]).split(b"\n", 1)[1]
         self.assertRefused(bomb + good.replace(b"&amp;c;", b"&c;"), "no DOCTYPE")
 
+    def _bomb(self, encoding: str) -> bytes:
+        """
+        A feed with an entity-expanding DOCTYPE, declared as ``encoding``.
+        """
+        good = hand_feed([hand_item("1", text="&c;")]).split(b"\n", 1)[1]
+        return (
+            f'<?xml version="1.0" encoding="{encoding}"?><!DOCTYPE rss ['
+            '<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+            '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+            + good.replace(b"&amp;c;", b"&c;").decode("utf-8")
+        ).encode(encoding)
+
+    def test_entity_declarations_in_utf16_and_utf32(self) -> None:
+        """
+        A DOCTYPE spelled in UTF-16 or UTF-32 (with or without a byte-order
+        mark) is refused too: the feed is not UTF-8, and no entity is ever
+        expanded into a stored post.
+        """
+        for encoding in ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le",
+                         "utf-32-be"):
+            self.assertRefused(self._bomb(encoding), "UTF-8")
+
+    def test_other_encoding_declared(self) -> None:
+        """
+        A feed declaring an encoding other than UTF-8 is refused, even
+        when its bytes are ASCII.
+        """
+        good = hand_feed([hand_item("1")]).split(b"\n", 1)[1]
+        for encoding in (b"ISO-8859-1", b"UTF-16", b"us-ascii"):
+            self.assertRefused(
+                b'<?xml version="1.0" encoding="' + encoding + b'"?>' + good, "UTF-8"
+            )
+        parse_range_feed(b'<?xml version="1.0" encoding="utf-8"?>' + good, ACCT, 1, 3)
+        parse_range_feed(b"\xef\xbb\xbf" + good, ACCT, 1, 3)
+
+    def test_dtd_refused_by_the_parser(self) -> None:
+        """
+        A DTD is refused by the parser itself, however it is spelled: a
+        bare DOCTYPE, one with whitespace and comments before it, and one
+        with only an external identifier.
+        """
+        good = hand_feed([hand_item("1")]).split(b"\n", 1)[1]
+        for doctype in (
+            b"<!DOCTYPE rss>",
+            b"<!-- hi -->\n  <!DOCTYPE\trss [ ]>",
+            b'<!DOCTYPE rss SYSTEM "file:///etc/passwd">',
+            b'<!DOCTYPE rss PUBLIC "-//x//y" "http://169.254.169.254/">',
+        ):
+            self.assertRefused(doctype + good, "no DOCTYPE")
+
     def test_body_naming_a_file(self) -> None:
         """
         A body that is the name of a local file is refused as not a feed:
