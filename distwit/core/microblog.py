@@ -21,6 +21,7 @@ from distwit.model import (
     Account,
     Post,
     is_valid_handle,
+    limit_source,
     normalize_text,
     post_length,
 )
@@ -387,8 +388,12 @@ class Microblog:
         :raise EmptyPost: nothing but whitespace.
         :raise PostTooLong: over 140 code points after NFC.
         :raise DuplicateStatus: the same text as the author's latest post.
+
+        ``source`` is the app that posted, set by the server (the OAuth
+        app's name, else "web"), cut to :data:`MAX_SOURCE_LENGTH`.
         """
         text = normalize_text(text)
+        source = limit_source(source)
         if not text:
             raise EmptyPost("A post needs some text.")
         length = post_length(text)
@@ -413,7 +418,7 @@ class Microblog:
             post = await self.store.create_post(
                 author.id,
                 text,
-                source or "web",
+                source,
                 in_reply_to_status_id,
                 self.now_ms(),
                 own_authority=self.federation.authority if self.federation is not None else "",

@@ -73,7 +73,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from distwit.core.rss import status_url, xml_safe
-from distwit.model import MAX_POST_LENGTH, Account, post_length
+from distwit.model import MAX_POST_LENGTH, Account, limit_source, post_length
 
 #: The namespace of distwit's elements in range feeds.
 DW_NS = "https://distwit.org/ns/1.0"
@@ -83,10 +83,16 @@ DW_PREFIX = "dw"
 #: the channel says ``dw:more`` "true".
 MAX_ITEMS_PER_FEED = 200
 
-#: The largest range feed :func:`parse_range_feed` reads.  200 messages of
-#: 140 characters, four bytes each, twice (description and ``dw:text``),
-#: escaped, is well under this.
-MAX_FEED_BYTES = 2_000_000
+#: The largest range feed :func:`parse_range_feed` reads: the s2s client's
+#: cap on an answer (``distwit.s2s.client.DEFAULT_MAX_SIZE``), which the
+#: copier fetches with.  Every field of an item is bounded (text 140 code
+#: points, source :data:`~distwit.model.MAX_SOURCE_LENGTH`, accts by
+#: ``_ACCT_RE``, numbers 18 digits; a tombstone carries its number alone),
+#: so a page of MAX_ITEMS_PER_FEED maximal items, every character escaped at
+#: its worst, is about 720 kB: always under this (tests.test_feeds
+#: ``test_maximal_page_fits``).  Nothing one author posts can make a page
+#: of theirs too large to fetch.
+MAX_FEED_BYTES = 1_000_000
 
 _ACCT_RE = re.compile(r"\A[A-Za-z0-9_]{1,15}@[A-Za-z0-9.\-\[\]:]{1,262}\Z")
 #: ASCII digits only: ``int()`` would also take " 7", "+7", "7_0" and "٧".
@@ -223,9 +229,11 @@ def render_range_feed(
             f"<dw:deleted>{_boolean_text(item.deleted)}</dw:deleted>"
         )
         if not item.deleted:
+            # A tombstone carries its number alone: no text, no source, no
+            # reply (what a deleted post held must not weigh on the feed).
             parts.append(f'<dw:text value="{_attribute(xml_safe(item.text))}"/>')
-        parts.append(f'<dw:source value="{_attribute(xml_safe(item.source))}"/>')
-        if item.in_reply_to is not None:
+            parts.append(f'<dw:source value="{_attribute(limit_source(item.source))}"/>')
+        if item.in_reply_to is not None and not item.deleted:
             reply_acct, reply_seq = item.in_reply_to
             parts.append(
                 f'<dw:inReplyTo acct="{_attribute(xml_safe(reply_acct))}" seq="{int(reply_seq)}"/>'
@@ -370,7 +378,9 @@ def _item(entry: Any, expected_acct: str, first: int, last: int, index: int) -> 
             raise FeedError(
                 f"{where} is {length} characters long; the limit is {MAX_POST_LENGTH}"
             )
-    source = _attribute_value(entry, "dw_source", where) or ""
+    # Another server's source is cut to our limit, never refused: one
+    # page refused for it would stop the author's feed here for good.
+    source = "" if deleted else limit_source(_attribute_value(entry, "dw_source", where) or "")
     deletes = None
     if "dw_deletes" in entry:
         deletes = _number(entry, "dw_deletes", where)
@@ -387,7 +397,7 @@ def _item(entry: Any, expected_acct: str, first: int, last: int, index: int) -> 
         text=text,
         created_at=calendar.timegm(published) * 1000,
         deleted=deleted,
-        in_reply_to=_reply_target(entry, where),
+        in_reply_to=None if deleted else _reply_target(entry, where),
         source=source,
         deletes=deletes,
     )
