@@ -7,6 +7,7 @@ posts always fits the fetch limit.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ElementTree
 from typing import Any
 
 from distwit.federation.range_feed import (
@@ -18,7 +19,7 @@ from distwit.federation.range_feed import (
 from distwit.federation.resource import feed_item
 from distwit.model import MAX_SOURCE_LENGTH, Account, Post
 
-from tests.test_api import APITestCase
+from tests.test_api import BASE, PASSWORDS, APITestCase
 
 AUTHORITY = "s1.test:8080"
 
@@ -106,3 +107,92 @@ class SourceTests(APITestCase):
         page = parse_range_feed(data, "alice@" + AUTHORITY, 1, MAX_ITEMS_PER_FEED)
         self.assertEqual(len(page.items), MAX_ITEMS_PER_FEED)
         self.assertEqual(page.items[0].source, "\U0001f600" * MAX_SOURCE_LENGTH)
+
+
+class XMLSafeTextTests(APITestCase):
+    """
+    Text XML cannot carry never makes a feed or an XML answer fail or
+    come out malformed.
+    """
+
+    def get(self, path: str, user: str | None = None) -> tuple[int, bytes]:
+        from treq.testing import StubTreq
+
+        from distwit.api.person_feeds import PersonFeeds
+
+        kwargs: dict[str, Any] = {}
+        if user is not None:
+            kwargs["auth"] = (user, PASSWORDS[user])
+        stub = self.stub
+        if not path.startswith("/1.1/"):
+            stub = StubTreq(PersonFeeds(self.service.microblog, BASE).resource())
+        d = stub.get(BASE + path, **kwargs)
+        stub.flush()
+        response = self.successResultOf(d)
+        body_d = response.content()
+        stub.flush()
+        return response.code, self.successResultOf(body_d)
+
+    def test_profile_fields_cleaned(self) -> None:
+        """
+        Control characters in a display name or another profile field are
+        removed when it is set (and a name on sign-up too).
+        """
+        alice = self.successResultOf(self.service.microblog.user("alice"))
+        alice = self.successResultOf(self.service.microblog.update_profile(
+            alice, name="Al\x07i\x00ce\n", description="a\x0bb", location="\x1bx", url="u\x7f",
+        ))
+        self.assertEqual((alice.name, alice.description, alice.location, alice.url),
+                         ("Alice", "ab", "x", "http://u"))
+        dave = self.successResultOf(
+            self.service.microblog.create_user("dave", "dave-password", "D\x00ave\x08")
+        )
+        self.assertEqual(dave.name, "Dave")
+
+    def test_feeds_with_a_control_character_in_a_name(self) -> None:
+        """
+        A name holding a control character (stored before names were
+        cleaned) no longer makes /NAME.rss, /NAME.atom, the public Atom
+        timeline or a follower's Atom home timeline answer 500: each is
+        well-formed XML.
+        """
+        alice = self.successResultOf(self.service.microblog.user("alice"))
+        self.successResultOf(self.store.update_profile(alice.id, "Al\x07ice\x00", "", "", ""))
+        bob = self.successResultOf(self.service.microblog.user("bob"))
+        self.successResultOf(self.service.microblog.follow(bob, alice))
+        self.post("alice", "hello")
+        for path, user in (
+            ("/alice.rss", None), ("/alice.atom", None),
+            ("/1.1/statuses/public_timeline.atom", None),
+            ("/1.1/statuses/public_timeline.rss", None),
+            ("/1.1/statuses/home_timeline.atom", "bob"),
+        ):
+            code, body = self.get(path, user)
+            self.assertEqual(code, 200, (path, body[:300]))
+            ElementTree.fromstring(body)
+            if not path.endswith("timeline.rss"):  # RSS items name no author
+                self.assertIn("Al\ufffdice".encode(), body, path)
+
+    def test_lookup_map_xml(self) -> None:
+        """
+        statuses/lookup.xml?map=true is well-formed XML: each id asked for
+        is an element naming it, with the status or empty.
+        """
+        body = self.post("alice", "hello")
+        code, data = self.get(f"/1.1/statuses/lookup.xml?map=true&id={body['id']},5")
+        self.assertEqual(code, 200, data)
+        root = ElementTree.fromstring(data)
+        items = {item.get("key"): item for item in root.iter("item")}
+        self.assertEqual(items[str(body["id"])].findtext("status/text")
+                         or items[str(body["id"])].findtext("text"), "hello")
+        self.assertEqual(len(items["5"]), 0)
+
+    def test_rate_limit_status_xml(self) -> None:
+        """
+        rate_limit_status.xml is well-formed XML naming each endpoint.
+        """
+        code, data = self.get("/1.1/application/rate_limit_status.xml", "alice")
+        self.assertEqual(code, 200, data)
+        root = ElementTree.fromstring(data)
+        keys = {item.get("key") for item in root.iter("item")}
+        self.assertIn("/statuses/home_timeline", keys)

@@ -22,6 +22,7 @@ from distwit.model import (
     Post,
     is_valid_handle,
     limit_source,
+    single_line,
     normalize_text,
     post_length,
 )
@@ -209,7 +210,9 @@ class Microblog:
         for field, value in given.items():
             if value is None:
                 continue
-            value = normalize_text(value)
+            # One line, without what XML cannot carry: a name reaches every
+            # feed and XML answer, and a control character there broke them.
+            value = single_line(value)
             limit = PROFILE_LIMITS[field]
             if post_length(value) > limit:
                 raise ProfileTooLong(f"Account update failed: {field} is over {limit} characters.")
@@ -238,7 +241,7 @@ class Microblog:
             raise WeakPassword(
                 f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
             )
-        name = normalize_text(name)[:50]
+        name = single_line(name)[: PROFILE_LIMITS["name"]]
         password_hash = await self._hasher.hash(password)
         try:
             account = await self.store.create_user(
