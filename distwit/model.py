@@ -20,6 +20,20 @@ MAX_STATUS_ID = 2**63 - 1
 #: The longest message, in Unicode code points after NFC normalisation.
 MAX_POST_LENGTH = 140
 
+#: The longest ``source`` of a post (the app that posted it), in code
+#: points: an OAuth app's name is at most 64 (``api/oauth1.create_app``).
+#: Every field of a post is bounded, so that a page of a range feed always
+#: fits the fetch limit (``federation/range_feed.MAX_FEED_BYTES``).
+MAX_SOURCE_LENGTH = 64
+
+#: The source of a post made without an OAuth app (the pages, HTTP Basic).
+WEB_SOURCE = "web"
+
+#: What a single line of text shown to people never carries: C0 and C1
+#: controls (line breaks included), DEL, surrogates and the non-characters
+#: U+FFFE and U+FFFF (XML 1.0 cannot carry most of them at all).
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
 #: Handles that would shadow a path of the API or the pages.
 RESERVED_HANDLES = frozenset(
     """
@@ -50,6 +64,23 @@ def post_length(text: str) -> int:
     The length of a message as distwit counts it: code points after NFC.
     """
     return len(unicodedata.normalize("NFC", text))
+
+
+def single_line(text: str) -> str:
+    """
+    ``text`` as one line fit for a name: NFC, every control character
+    (line breaks too) and every character XML cannot carry removed,
+    surrounding whitespace stripped.
+    """
+    return normalize_text(_CONTROL_RE.sub("", unicodedata.normalize("NFC", text)))
+
+
+def limit_source(source: str) -> str:
+    """
+    A post's ``source`` as stored and sent: :func:`single_line`, at most
+    :data:`MAX_SOURCE_LENGTH` code points, :data:`WEB_SOURCE` when empty.
+    """
+    return single_line(source)[:MAX_SOURCE_LENGTH].strip() or WEB_SOURCE
 
 
 @dataclass(frozen=True)

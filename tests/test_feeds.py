@@ -140,21 +140,25 @@ class RangeFeedRoundTripTests(SynchronousTestCase):
 
     def test_tombstone(self) -> None:
         """
-        A deleted message travels as a tombstone with its number and no
-        text; a deletion record names the message it deleted.  Neither
-        shows its old text in the feed.
+        A deleted message travels as a tombstone with its number alone: no
+        text, no source, no reply; a deletion record names the message it
+        deleted.  Neither shows what the message held in the feed.
         """
         items = [
-            item(61, "secret", deleted=True),
+            item(61, "secret", deleted=True, source="x" * 5000,
+                 in_reply_to=("bob@s2.test", 3)),
             item(62),
             item(63, deleted=True, deletes=61),
         ]
         data = render_range_feed(ALICE, AUTHORITY, PUBLIC_URL, items, 61, 63, False)
         self.assertNotIn(b"secret", data)
+        self.assertNotIn(b"xxx", data)
+        self.assertNotIn(b"bob@s2.test", data)
         page = parse_range_feed(data, ACCT, 61, 63)
         self.assertEqual(
             page.items,
-            [item(61, "", deleted=True), item(62), item(63, "", deleted=True, deletes=61)],
+            [item(61, "", deleted=True, source=""), item(62),
+             item(63, "", deleted=True, deletes=61, source="")],
         )
 
     def test_unicode(self) -> None:
@@ -310,6 +314,62 @@ class RangeFeedRoundTripTests(SynchronousTestCase):
         reply = element.find(dw + "inReplyTo")
         assert reply is not None
         self.assertEqual(reply.attrib, {"acct": "bob@s2.test:8080", "seq": "12"})
+
+    def test_maximal_page_fits(self) -> None:
+        """
+        A full page of maximal items (140 characters at their largest once
+        escaped, a maximal source, a reply to the longest acct, the longest
+        handle and authority, 18-digit numbers) fits under MAX_FEED_BYTES,
+        which fits under the s2s client's cap on an answer: no post can make
+        its author's pages too large to fetch.  It reads back.
+        """
+        from distwit.model import MAX_SOURCE_LENGTH
+        from distwit.s2s.client import DEFAULT_MAX_SIZE
+
+        self.assertLessEqual(MAX_FEED_BYTES, DEFAULT_MAX_SIZE)
+        authority = "a" * 250 + ".example:65535"
+        author = replace(ALICE, handle="A" * 15, name="\U0001f600" * 50,
+                         last_seq=10**18 - 1)
+        first = 10**18 - MAX_ITEMS_PER_FEED
+        reply = ("b" * 15 + "@" + "c" * 262, 10**18 - 1)
+        for text, source in (
+            ("\U0001f600" * 140, "\U0001f600" * MAX_SOURCE_LENGTH),
+            ("&" * 140, '"' * MAX_SOURCE_LENGTH),
+            ("\r" * 140, "&" * MAX_SOURCE_LENGTH),
+        ):
+            items = [
+                FeedItem(seq=first + i, text=text, created_at=253402300799000,
+                         deleted=False, in_reply_to=reply, source=source)
+                for i in range(MAX_ITEMS_PER_FEED)
+            ]
+            data = render_range_feed(
+                author, authority, "https://" + authority, items,
+                first, first + MAX_ITEMS_PER_FEED - 1, True,
+            )
+            self.assertLess(len(data), MAX_FEED_BYTES)
+            acct = "a" * 15 + "@" + authority
+            page = parse_range_feed(data, acct, first, first + MAX_ITEMS_PER_FEED - 1)
+            self.assertEqual(len(page.items), MAX_ITEMS_PER_FEED)
+
+    def test_source_is_bounded(self) -> None:
+        """
+        A source longer than MAX_SOURCE_LENGTH is cut when sent, and cut
+        again when read from another server (never refused: a refused page
+        would stop the author's feed for good); never more is stored.
+        """
+        from distwit.model import MAX_SOURCE_LENGTH
+
+        data = render_range_feed(
+            ALICE, AUTHORITY, PUBLIC_URL, [item(61, source="s" * 1_200_000)], 61, 61, False
+        )
+        self.assertLess(len(data), 5000)
+        (read,) = parse_range_feed(data, ACCT, 61, 61).items
+        self.assertEqual(read.source, "s" * MAX_SOURCE_LENGTH)
+        huge = hand_feed(
+            [hand_item("1", extra=f'<dw:source value="{"s" * 500_000}"/>')], last="1"
+        )
+        (read,) = parse_range_feed(huge, ACCT, 1, 1).items
+        self.assertEqual(read.source, "s" * MAX_SOURCE_LENGTH)
 
     def test_same_range_same_bytes(self) -> None:
         """
@@ -585,6 +645,56 @@ class RangeFeedRefusalTests(SynchronousTestCase):
         )
         good = hand_feed([hand_item("1", text="&c;")]).split(b"\n", 1)[1]
         self.assertRefused(bomb + good.replace(b"&amp;c;", b"&c;"), "no DOCTYPE")
+
+    def _bomb(self, encoding: str) -> bytes:
+        """
+        A feed with an entity-expanding DOCTYPE, declared as ``encoding``.
+        """
+        good = hand_feed([hand_item("1", text="&c;")]).split(b"\n", 1)[1]
+        return (
+            f'<?xml version="1.0" encoding="{encoding}"?><!DOCTYPE rss ['
+            '<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+            '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+            + good.replace(b"&amp;c;", b"&c;").decode("utf-8")
+        ).encode(encoding)
+
+    def test_entity_declarations_in_utf16_and_utf32(self) -> None:
+        """
+        A DOCTYPE spelled in UTF-16 or UTF-32 (with or without a byte-order
+        mark) is refused too: the feed is not UTF-8, and no entity is ever
+        expanded into a stored post.
+        """
+        for encoding in ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le",
+                         "utf-32-be"):
+            self.assertRefused(self._bomb(encoding), "UTF-8")
+
+    def test_other_encoding_declared(self) -> None:
+        """
+        A feed declaring an encoding other than UTF-8 is refused, even
+        when its bytes are ASCII.
+        """
+        good = hand_feed([hand_item("1")]).split(b"\n", 1)[1]
+        for encoding in (b"ISO-8859-1", b"UTF-16", b"us-ascii"):
+            self.assertRefused(
+                b'<?xml version="1.0" encoding="' + encoding + b'"?>' + good, "UTF-8"
+            )
+        parse_range_feed(b'<?xml version="1.0" encoding="utf-8"?>' + good, ACCT, 1, 3)
+        parse_range_feed(b"\xef\xbb\xbf" + good, ACCT, 1, 3)
+
+    def test_dtd_refused_by_the_parser(self) -> None:
+        """
+        A DTD is refused by the parser itself, however it is spelled: a
+        bare DOCTYPE, one with whitespace and comments before it, and one
+        with only an external identifier.
+        """
+        good = hand_feed([hand_item("1")]).split(b"\n", 1)[1]
+        for doctype in (
+            b"<!DOCTYPE rss>",
+            b"<!-- hi -->\n  <!DOCTYPE\trss [ ]>",
+            b'<!DOCTYPE rss SYSTEM "file:///etc/passwd">',
+            b'<!DOCTYPE rss PUBLIC "-//x//y" "http://169.254.169.254/">',
+        ):
+            self.assertRefused(doctype + good, "no DOCTYPE")
 
     def test_body_naming_a_file(self) -> None:
         """

@@ -40,7 +40,7 @@ from distwit.api.xml import error_xml, to_xml
 from distwit.core.limits import RateLimiter
 from distwit.core.microblog import Microblog, RuleError
 from distwit.http import client_address, json_body
-from distwit.model import Account, is_valid_handle
+from distwit.model import WEB_SOURCE, Account, is_valid_handle
 
 #: Splits ``statuses/show/20.json`` into path and format.
 _FORMAT = re.compile(r"\A(?P<path>.*?)(?:\.(?P<format>[A-Za-z0-9]+))?\Z")
@@ -152,8 +152,8 @@ class TwitterAPI:
                 if method not in endpoint_.methods:
                     needed = " or ".join(sorted(endpoint_.methods - {"HEAD"}))
                     raise errors.page_not_found(f"{path} needs {needed}")
-                user, caller = await self._signed_in(request, endpoint_)
-                params = Params(request, found.groupdict(), caller)
+                user, caller, source = await self._signed_in(request, endpoint_)
+                params = Params(request, found.groupdict(), caller, source)
                 result = await endpoint_.handler(request, user, params)
                 return self._render(request, endpoint_, format, result)
             raise errors.page_not_found()
@@ -204,12 +204,13 @@ class TwitterAPI:
             raise TwitterError(88, "Rate limit exceeded.", 429)
 
     async def _signed_in(self, request: IRequest, endpoint: Endpoint
-                         ) -> tuple[Account | None, str]:
+                         ) -> tuple[Account | None, str, str]:
         """
-        The signed-in user (or ``None``), and whose count the call is in
-        the rate limits: the user's (by screen name, the same before and
-        after a password is checked), an app's (app-only bearer tokens),
-        else the address's.  The call is counted.
+        The signed-in user (or ``None``), whose count the call is in the
+        rate limits: the user's (by screen name, the same before and after
+        a password is checked), an app's (app-only bearer tokens), else the
+        address's; and the ``source`` of what the call posts (the OAuth
+        app's name, else "web").  The call is counted.
 
         An HTTP Basic call is counted against the handle it claims before
         its password is checked: past the limit, a guesser gets 429 and
@@ -229,20 +230,23 @@ class TwitterAPI:
                 else f"app:{credentials.app_id}"
             )
             self._limit(request, caller, endpoint)
-            return user, caller
+            # The app's name, once oauth1's Credentials carry it (the
+            # signature checked, so it is the app's own).
+            app_name = getattr(credentials, "app_name", "")
+            return user, caller, app_name or WEB_SOURCE
         basic = basic_credentials(request)
         if basic is None:
             if endpoint.auth == REQUIRED:
                 raise errors.missing_credentials()
             self._limit(request, f"address:{address}", endpoint)
-            return None, f"address:{address}"
+            return None, f"address:{address}", WEB_SOURCE
         handle, password = basic
         caller = f"user:{handle.lower()}" if is_valid_handle(handle) else f"address:{address}"
         self._limit(request, caller, endpoint)
         user = await self.microblog.authenticate(handle, password, address)
         if user is None:
             raise errors.bad_credentials()
-        return user, caller
+        return user, caller, WEB_SOURCE
 
     @endpoint("account/rate_limit_status", "application/rate_limit_status")
     async def rate_limit_status(self, request: IRequest, user: Account | None, params: Params

@@ -32,7 +32,8 @@ def _latest(posts: Iterable[Post]) -> list[Post]:
 
 def _person_feed(author: Account, public_url: str, posts: list[Post], atom: bool) -> Any:
     profile = f"{public_url}/{author.handle}"
-    name = author.name or author.handle
+    # A name stored before names were cleaned may hold what XML cannot.
+    name = xml_safe(author.name or author.handle)
     latest = _latest(posts)
     updated = datetime_of(latest[0].created_at if latest else author.created_at)
 
@@ -77,7 +78,7 @@ def render_timeline_feed(
     """
     feed = FeedGenerator()
     feed.id(self_url)
-    feed.title(title)
+    feed.title(xml_safe(title))
     feed.author(name="distwit", uri=public_url)
     feed.link(href=self_url, rel="self")
     feed.link(href=public_url + "/", rel="alternate")
@@ -99,7 +100,7 @@ def render_timeline_feed(
         entry.guid(url, permalink=True)
         entry.link(href=url, rel="alternate")
         entry.title(f"{author.screen_name}: {text}")
-        entry.author(name=author.name or author.handle, uri=f"{home}/{author.handle}")
+        entry.author(name=xml_safe(author.name or author.handle), uri=f"{home}/{author.handle}")
         entry.published(created)
         entry.updated(created)
         if atom:

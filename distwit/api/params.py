@@ -10,7 +10,7 @@ from twisted.web.iweb import IRequest
 
 from distwit.api import errors
 from distwit.api.render import Shape
-from distwit.model import MAX_STATUS_ID
+from distwit.model import MAX_STATUS_ID, WEB_SOURCE
 
 #: Twitter's booleans, and Python's as some clients send them.
 _TRUE = frozenset({"true", "1", "t", "yes", "on"})
@@ -26,12 +26,17 @@ class Params:
     a form body (urlencoded or multipart) alike.
 
     :ivar caller: whose count the call is in the rate limits.
+    :ivar source: the app the call came through, as a post's ``source``:
+        set by the server (the OAuth app's name, else "web"), never by a
+        parameter.
     """
 
-    def __init__(self, request: IRequest, path_args: dict[str, str], caller: str = "") -> None:
+    def __init__(self, request: IRequest, path_args: dict[str, str], caller: str = "",
+                 source: str = WEB_SOURCE) -> None:
         self._args: dict[bytes, list[bytes]] = request.args or {}
         self._path = path_args
         self.caller = caller
+        self.source = source
 
     def text(self, name: str) -> str | None:
         if name in self._path:

@@ -8,13 +8,14 @@ objects are left out, never sent as null.
 
 from __future__ import annotations
 
+import html
 import time
 from typing import Any
 
 from dataclasses import dataclass
 
 from distwit import entities
-from distwit.model import Account, Post
+from distwit.model import WEB_SOURCE, Account, Post
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = (
@@ -123,7 +124,9 @@ def status_json(
     else:
         body["text"] = post.text
     body.update({
-        "source": post.source or "web",
+        # Twitter's source is HTML (clients show it as markup): the app's
+        # name, escaped, so a name never becomes markup in a client.
+        "source": html.escape(post.source or WEB_SOURCE, quote=True),
         "truncated": False,
         "in_reply_to_status_id": reply_id,
         "in_reply_to_status_id_str": None if reply_id is None else str(reply_id),

@@ -26,7 +26,8 @@ class StatusEndpoints(Area):
         post = await self.microblog.post(
             user,
             text,
-            source=params.text("source") or "web",
+            # Twitter ignores a client's "source": it is the app's name.
+            source=params.source,
             in_reply_to_status_id=params.status_id("in_reply_to_status_id"),
         )
         return status_json(post, shape=params.shape())

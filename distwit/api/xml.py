@@ -10,6 +10,7 @@ their keys, lists become ``type="array"`` elements of singular children,
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement, tostring
 
@@ -77,10 +78,23 @@ def _text(value: Any) -> str:
     return xml_safe(str(value))
 
 
+#: What the 2008 API's element names are: letters, digits and "_", not
+#: starting with a digit (a key that is not, such as a status id in
+#: ``statuses/lookup?map=true`` or an endpoint path in
+#: ``rate_limit_status``, becomes an ``item`` with a ``key`` attribute).
+_ELEMENT_NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _child(element: Element, key: str) -> Element:
+    if _ELEMENT_NAME_RE.match(key) and not key.lower().startswith("xml"):
+        return SubElement(element, key)
+    return SubElement(element, "item", key=xml_safe(key))
+
+
 def _fill(element: Element, value: Any, name: str) -> None:
     if isinstance(value, dict):
         for key, child in value.items():
-            _fill(SubElement(element, key), child, key)
+            _fill(_child(element, str(key)), child, str(key))
     elif isinstance(value, list):
         element.set("type", "array")
         singular = _SINGULAR.get(name, "item")

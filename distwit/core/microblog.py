@@ -21,6 +21,8 @@ from distwit.model import (
     Account,
     Post,
     is_valid_handle,
+    limit_source,
+    single_line,
     normalize_text,
     post_length,
 )
@@ -208,7 +210,9 @@ class Microblog:
         for field, value in given.items():
             if value is None:
                 continue
-            value = normalize_text(value)
+            # One line, without what XML cannot carry: a name reaches every
+            # feed and XML answer, and a control character there broke them.
+            value = single_line(value)
             limit = PROFILE_LIMITS[field]
             if post_length(value) > limit:
                 raise ProfileTooLong(f"Account update failed: {field} is over {limit} characters.")
@@ -237,7 +241,7 @@ class Microblog:
             raise WeakPassword(
                 f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
             )
-        name = normalize_text(name)[:50]
+        name = single_line(name)[: PROFILE_LIMITS["name"]]
         password_hash = await self._hasher.hash(password)
         try:
             account = await self.store.create_user(
@@ -387,8 +391,12 @@ class Microblog:
         :raise EmptyPost: nothing but whitespace.
         :raise PostTooLong: over 140 code points after NFC.
         :raise DuplicateStatus: the same text as the author's latest post.
+
+        ``source`` is the app that posted, set by the server (the OAuth
+        app's name, else "web"), cut to :data:`MAX_SOURCE_LENGTH`.
         """
         text = normalize_text(text)
+        source = limit_source(source)
         if not text:
             raise EmptyPost("A post needs some text.")
         length = post_length(text)
@@ -413,7 +421,7 @@ class Microblog:
             post = await self.store.create_post(
                 author.id,
                 text,
-                source or "web",
+                source,
                 in_reply_to_status_id,
                 self.now_ms(),
                 own_authority=self.federation.authority if self.federation is not None else "",

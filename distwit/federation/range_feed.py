@@ -65,15 +65,15 @@ from __future__ import annotations
 
 import calendar
 import email.utils
-import io
 import re
 import time
 from xml.etree import ElementTree
+from xml.parsers import expat
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from distwit.core.rss import status_url, xml_safe
-from distwit.model import MAX_POST_LENGTH, Account, post_length
+from distwit.model import MAX_POST_LENGTH, Account, limit_source, post_length
 
 #: The namespace of distwit's elements in range feeds.
 DW_NS = "https://distwit.org/ns/1.0"
@@ -83,16 +83,24 @@ DW_PREFIX = "dw"
 #: the channel says ``dw:more`` "true".
 MAX_ITEMS_PER_FEED = 200
 
-#: The largest range feed :func:`parse_range_feed` reads.  200 messages of
-#: 140 characters, four bytes each, twice (description and ``dw:text``),
-#: escaped, is well under this.
-MAX_FEED_BYTES = 2_000_000
+#: The largest range feed :func:`parse_range_feed` reads: the s2s client's
+#: cap on an answer (``distwit.s2s.client.DEFAULT_MAX_SIZE``), which the
+#: copier fetches with.  Every field of an item is bounded (text 140 code
+#: points, source :data:`~distwit.model.MAX_SOURCE_LENGTH`, accts by
+#: ``_ACCT_RE``, numbers 18 digits; a tombstone carries its number alone),
+#: so a page of MAX_ITEMS_PER_FEED maximal items, every character escaped at
+#: its worst, is about 720 kB: always under this (tests.test_feeds
+#: ``test_maximal_page_fits``).  Nothing one author posts can make a page
+#: of theirs too large to fetch.
+MAX_FEED_BYTES = 1_000_000
 
 _ACCT_RE = re.compile(r"\A[A-Za-z0-9_]{1,15}@[A-Za-z0-9.\-\[\]:]{1,262}\Z")
 #: ASCII digits only: ``int()`` would also take " 7", "+7", "7_0" and "٧".
 _NUMBER_RE = re.compile(r"\A[0-9]{1,18}\Z")
-#: Entity declarations are how XML documents blow up; range feeds have none.
-_DOCTYPE_RE = re.compile(rb"<!\s*(doctype|entity)", re.IGNORECASE)
+#: The XML declaration's encoding, if it has one (read as ASCII bytes).
+_ENCODING_DECLARATION_RE = re.compile(
+    rb"""\A<\?xml[^>]*?\sencoding\s*=\s*["']([^"']*)["']"""
+)
 
 
 class FeedError(ValueError):
@@ -221,9 +229,11 @@ def render_range_feed(
             f"<dw:deleted>{_boolean_text(item.deleted)}</dw:deleted>"
         )
         if not item.deleted:
+            # A tombstone carries its number alone: no text, no source, no
+            # reply (what a deleted post held must not weigh on the feed).
             parts.append(f'<dw:text value="{_attribute(xml_safe(item.text))}"/>')
-        parts.append(f'<dw:source value="{_attribute(xml_safe(item.source))}"/>')
-        if item.in_reply_to is not None:
+            parts.append(f'<dw:source value="{_attribute(limit_source(item.source))}"/>')
+        if item.in_reply_to is not None and not item.deleted:
             reply_acct, reply_seq = item.in_reply_to
             parts.append(
                 f'<dw:inReplyTo acct="{_attribute(xml_safe(reply_acct))}" seq="{int(reply_seq)}"/>'
@@ -368,7 +378,9 @@ def _item(entry: Any, expected_acct: str, first: int, last: int, index: int) -> 
             raise FeedError(
                 f"{where} is {length} characters long; the limit is {MAX_POST_LENGTH}"
             )
-    source = _attribute_value(entry, "dw_source", where) or ""
+    # Another server's source is cut to our limit, never refused: one
+    # page refused for it would stop the author's feed here for good.
+    source = "" if deleted else limit_source(_attribute_value(entry, "dw_source", where) or "")
     deletes = None
     if "dw_deletes" in entry:
         deletes = _number(entry, "dw_deletes", where)
@@ -385,7 +397,7 @@ def _item(entry: Any, expected_acct: str, first: int, last: int, index: int) -> 
         text=text,
         created_at=calendar.timegm(published) * 1000,
         deleted=deleted,
-        in_reply_to=_reply_target(entry, where),
+        in_reply_to=None if deleted else _reply_target(entry, where),
         source=source,
         deletes=deletes,
     )
@@ -421,29 +433,87 @@ def _dw_fields(element: Any) -> dict[str, Any]:
     return fields
 
 
+def _refuse_declaration(*args: Any) -> NoReturn:
+    raise FeedError("a range feed has no DOCTYPE or entity declarations")
+
+
+def _check_utf8_only(data: bytes) -> None:
+    """
+    Refuse a feed that is not UTF-8 XML: a byte-order mark other than
+    UTF-8's, a NUL byte (no XML carries one; UTF-16 and UTF-32 text is full
+    of them), an encoding declaration naming anything else, or bytes that
+    do not decode.  Expat is also told the document is UTF-8, whatever it
+    says, so nothing reaches it in another encoding.
+
+    :raise FeedError: not UTF-8.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        raise FeedError("a range feed is UTF-8 (this one starts with a UTF-16 or UTF-32 mark)")
+    if b"\x00" in data:
+        raise FeedError("a range feed is UTF-8 (this one has NUL bytes)")
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    declared = _ENCODING_DECLARATION_RE.match(body)
+    if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+        raise FeedError(
+            f"a range feed is UTF-8, not {declared.group(1).decode('ascii', 'replace')!r}"
+        )
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise FeedError(f"a range feed is UTF-8 ({e})") from None
+
+
 def _read_range_xml(data: bytes) -> _ParsedFeed:
     """
     Read a range feed with the standard library's XML parser (expat), as
-    strict XML: what is not well-formed RSS 2.0 is refused.  (The feed was
-    read with feedparser before; its lenient machinery cost 0.85 ms a
-    message, most of a catch-up's time.)
+    strict UTF-8 XML: what is not well-formed RSS 2.0 is refused.  (The
+    feed was read with feedparser before; its lenient machinery cost 0.85
+    ms a message, most of a catch-up's time.)
 
-    :raise FeedError: not well-formed, not RSS 2.0, or the ``dw``
-        namespace declared wrongly.
+    Any DOCTYPE, entity or notation declaration is refused by expat's own
+    handlers, as it is met, whatever bytes spell it: a byte pattern missed
+    one spelled in UTF-16.
+
+    :raise FeedError: not UTF-8, has a DTD, not well-formed, not RSS 2.0,
+        or the ``dw`` namespace declared wrongly.
     """
+    _check_utf8_only(data)
     namespaces: dict[str, str] = {}
-    root = None
+    builder = ElementTree.TreeBuilder()
+    parser = expat.ParserCreate(encoding="UTF-8", namespace_separator="}")
+    parser.StartDoctypeDeclHandler = _refuse_declaration
+    parser.EntityDeclHandler = _refuse_declaration
+    parser.UnparsedEntityDeclHandler = _refuse_declaration
+    parser.NotationDeclHandler = _refuse_declaration
+    parser.ExternalEntityRefHandler = _refuse_declaration
+
+    def name_of(expat_name: str) -> str:
+        # "uri}local" for a namespaced name, as ElementTree spells "{uri}local".
+        return "{" + expat_name if "}" in expat_name else expat_name
+
+    def start_namespace(prefix: str | None, uri: str) -> None:
+        prefix = prefix or ""
+        if prefix in namespaces and namespaces[prefix] != uri:
+            raise FeedError(f"the feed binds the prefix {prefix!r} twice")
+        namespaces[prefix] = uri
+
+    def start(tag: str, attributes: dict[str, str]) -> None:
+        builder.start(
+            name_of(tag), {name_of(key): value for key, value in attributes.items()}
+        )
+
+    parser.StartNamespaceDeclHandler = start_namespace
+    parser.StartElementHandler = start
+    parser.EndElementHandler = lambda tag: builder.end(name_of(tag))
+    parser.CharacterDataHandler = builder.data
+    parser.buffer_text = True
     try:
-        for event, value in ElementTree.iterparse(io.BytesIO(data), events=("start-ns", "start")):
-            if event == "start-ns":
-                prefix, uri = value
-                if prefix in namespaces and namespaces[prefix] != uri:
-                    raise FeedError(f"the feed binds the prefix {prefix!r} twice")
-                namespaces[prefix] = uri
-            elif root is None:
-                root = value
-    except ElementTree.ParseError as e:
+        parser.Parse(data, True)
+        root = builder.close()
+    except expat.ExpatError as e:
         raise FeedError(f"not a well-formed feed: {e}") from None
+    except AssertionError:
+        raise FeedError("not a well-formed feed: no root element") from None
     if root is None or root.tag != "rss" or root.get("version") != "2.0":
         kind = "nothing known" if root is None else f"<{root.tag}>"
         raise FeedError(f"not an RSS 2.0 feed (it looks like {kind!r})")
@@ -489,12 +559,6 @@ def parse_range_feed(data: bytes, expected_acct: str, first: int, last: int) -> 
     """
     if len(data) > MAX_FEED_BYTES:
         raise FeedError(f"the feed is {len(data)} bytes; the limit is {MAX_FEED_BYTES}")
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise FeedError(f"a range feed is UTF-8 ({e})") from None
-    if _DOCTYPE_RE.search(data) is not None:
-        raise FeedError("a range feed has no DOCTYPE or entity declarations")
     parsed = _read_range_xml(data)
     channel = parsed.channel
     acct = _check_author(channel, expected_acct, "the channel")

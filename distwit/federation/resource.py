@@ -43,6 +43,12 @@ def feed_item(post: Post, own_authority: str) -> "feeds.FeedItem":
     """
     A stored message as a range feed item.
     """
+    if post.deleted:
+        # A tombstone travels as its number alone (and what it deletes).
+        return feeds.FeedItem(
+            seq=post.seq, text="", created_at=post.created_at, deleted=True,
+            source="", deletes=post.deletes_seq,
+        )
     in_reply_to = None
     if post.in_reply_to_screen_name is not None and post.in_reply_to_seq is not None:
         name = post.in_reply_to_screen_name
@@ -50,9 +56,9 @@ def feed_item(post: Post, own_authority: str) -> "feeds.FeedItem":
         in_reply_to = (acct.lower(), post.in_reply_to_seq)
     return feeds.FeedItem(
         seq=post.seq,
-        text="" if post.deleted else post.text,
+        text=post.text,
         created_at=post.created_at,
-        deleted=post.deleted,
+        deleted=False,
         in_reply_to=in_reply_to,
         source=post.source,
         deletes=post.deletes_seq,

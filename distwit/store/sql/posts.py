@@ -11,7 +11,7 @@ from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from distwit import entities
-from distwit.model import Post
+from distwit.model import Post, limit_source
 from distwit.store.interfaces import DuplicatePost, IPostStore, NoSuchAccount
 from distwit.store.sql.base import POST_COLUMNS, POSTS_FROM, SQLBase, post_from_row
 
@@ -102,13 +102,7 @@ class PostsStore(SQLBase):
             post = self._get_post(txn, post_id)
             if post is None or post.deleted:
                 return None
-            txn.execute(
-                self._q(
-                    "UPDATE posts SET deleted_at = ?, text = '' WHERE id = ?"
-                    " AND deleted_at IS NULL"
-                ),
-                (deleted_at, post_id),
-            )
+            self._tombstone(txn, post_id, deleted_at)
             txn.execute(
                 self._q(
                     "UPDATE accounts SET statuses_count = statuses_count - 1 WHERE id = ?"
@@ -127,12 +121,26 @@ class PostsStore(SQLBase):
                 )
                 (seq,) = txn.fetchone()
                 self._insert_post(
-                    txn, post.author.id, seq, "", deleted_at, "web", None, deleted_at,
+                    txn, post.author.id, seq, "", deleted_at, "", None, deleted_at,
                     post.seq,
                 )
             return post
 
         return self._run(interaction)
+
+    def _tombstone(self, txn: Any, post_id: int, deleted_at: int) -> None:
+        """
+        Make a post a tombstone: it keeps its number and nothing else a
+        feed would carry (no text, no source, no reply), so that a deleted
+        post weighs nothing in its author's range feed.
+        """
+        txn.execute(
+            self._q(
+                "UPDATE posts SET deleted_at = ?, text = '', source = '',"
+                " in_reply_to_status_id = NULL WHERE id = ? AND deleted_at IS NULL"
+            ),
+            (deleted_at, post_id),
+        )
 
     def _next_status_id(self, txn: Any, created_at: int) -> int:
         return self._next_status_ids(txn, 1, created_at)
@@ -167,6 +175,12 @@ class PostsStore(SQLBase):
         stored_at: int | None = None,
         post_id: int | None = None,
     ) -> int:
+        if deleted_at is not None:
+            # A tombstone keeps nothing but its number (see _tombstone).
+            text, source, in_reply_to_status_id = "", "", None
+        else:
+            # Every field is bounded, whatever the caller checked.
+            source = limit_source(source)
         if post_id is None:
             post_id = self._next_status_id(txn, created_at if stored_at is None else stored_at)
         txn.execute(

@@ -203,14 +203,6 @@ class RemoteStore(PostsStore):
 
         return self._run(interaction)
 
-    def _tombstone(self, txn: Any, post_id: int, deleted_at: int) -> None:
-        txn.execute(
-            self._q(
-                "UPDATE posts SET deleted_at = ?, text = '' WHERE id = ? AND deleted_at IS NULL"
-            ),
-            (deleted_at, post_id),
-        )
-
     def _reply_target(
         self, txn: Any, in_reply_to: "tuple[str, int] | None", own_authority: str
     ) -> int | None:
