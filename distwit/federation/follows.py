@@ -104,11 +104,11 @@ class Federation:
             if not isinstance(found, dict):
                 continue
             home = str(found.get("home", "")).rstrip("/")
-            last = found.get("last")
+            last: Any = found.get("last")
             # The number is a claim: the copier checks it against the
             # author's server, and forgets it if denied.
             if authority_of(home) == authority and is_number(last):
-                return home, int(last)  # is_number: an int
+                return home, last
         home = f"{self._scheme}://{authority}"
         try:
             metadata = await self._client.get_json(paths.metadata_url(home))
