@@ -45,7 +45,9 @@ class FeedServer:
         query = parse_qs(urlsplit(url).query)
         first, last = int(query["from"][0]), int(query["to"][0])
         self.asked.append((first, last))
-        last = min(last, self.last)
+        # As the real server: capped at the author's last, first - 1 when
+        # it has nothing from first on.
+        last = max(min(last, self.last), first - 1)
         items = []
         for n in range(first, last + 1):
             if n in self.missing:
@@ -211,3 +213,69 @@ class FetcherTests(SynchronousTestCase):
         self.assertTrue(ahead.called)
         self.assertEqual(self.synced(carol), 200)
         self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_denied_claim_forgotten(self) -> None:
+        """
+        A ping server claimed carol's last number is 2**63 - 1; her server
+        serves up to 3.  Messages 1-3 are copied, the claim is forgotten
+        (nothing is wanted, nothing backs off), and her real message 4 is
+        fetched as soon as it is reported.
+        """
+        carol, server = self.remote("carol", "s3.test", 3)
+        self.successResultOf(
+            self.store.note_remote_last("carol", "s3.test", 2**63 - 1, "http://s3.test")
+        )
+        self.fetcher.want(carol)
+        self.assertEqual(server.asked, [(1, 200)])
+        carol = self.successResultOf(self.store.get_account(carol.id))
+        self.assertEqual((carol.synced_seq, carol.last_seq), (3, 3))
+        self.assertEqual(self.successResultOf(self.store.wanted(10)), [])
+        server.last = 4
+        carol = self.successResultOf(
+            self.store.note_remote_last("carol", "s3.test", 4, "http://s3.test")
+        )
+        self.fetcher.want(carol)
+        self.assertEqual(self.synced(carol), 4)
+        home = self.successResultOf(self.store.home_timeline(self.alice.id, 20, None, None))
+        self.assertEqual(home[0].text, "message 4")
+
+    def test_denied_claim_when_held_everything(self) -> None:
+        """
+        Held up to carol's real last (5), a claim of 2**63 - 1 gets an empty
+        page: the claim goes back to 5, and 6 is fetched when it comes.
+        """
+        carol, server = self.remote("carol", "s3.test", 5)
+        self.fetcher.want(carol)
+        self.successResultOf(
+            self.store.note_remote_last("carol", "s3.test", 2**63 - 1, "http://s3.test")
+        )
+        self.fetcher.want(carol)
+        carol = self.successResultOf(self.store.get_account(carol.id))
+        self.assertEqual((carol.synced_seq, carol.last_seq), (5, 5))
+        server.last = 6
+        carol = self.successResultOf(
+            self.store.note_remote_last("carol", "s3.test", 6, "http://s3.test")
+        )
+        self.fetcher.want(carol)
+        self.assertEqual(self.synced(carol), 6)
+
+    def test_copy_started_past_the_author(self) -> None:
+        """
+        Followed on a claimed last of 10**15 (so the copy starts 20 before
+        it), carol's server has nothing there: the claim and the start are
+        both forgotten, and her next message is copied.
+        """
+        carol, server = self.remote("carol", "s3.test", 2)
+        self.successResultOf(
+            self.store.note_remote_last("carol", "s3.test", 10**15, "http://s3.test")
+        )
+        self.successResultOf(self.store.start_sync_at(carol.id, 10**15 - 20))
+        self.fetcher.want(carol)
+        carol = self.successResultOf(self.store.get_account(carol.id))
+        self.assertEqual((carol.synced_seq, carol.last_seq), (0, 0))
+        server.last = 3
+        carol = self.successResultOf(
+            self.store.note_remote_last("carol", "s3.test", 3, "http://s3.test")
+        )
+        self.fetcher.want(carol)
+        self.assertEqual(self.synced(carol), 3)

@@ -699,6 +699,26 @@ class FederationStoreTestsMixin:
         self.assertEqual((carol.synced_seq, carol.last_seq), (7, 9))
 
     @inlineCallbacks
+    def test_forget_remote_claim(self):
+        """
+        A claim the author's server denies goes back to what it confirms,
+        and a copy started past that starts there; a claim raised since is
+        kept.
+        """
+        carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        yield self.store.note_remote_last("carol", "s3:80", 2**63 - 1, "http://s3:80")
+        yield self.store.start_sync_at(carol.id, 3)
+        yield self.store.forget_remote_claim(carol.id, 2**63 - 1, 5)
+        carol = yield self.store.get_account(carol.id)
+        self.assertEqual((carol.synced_seq, carol.last_seq), (3, 5))
+        yield self.store.forget_remote_claim(carol.id, 5, 1)
+        carol = yield self.store.get_account(carol.id)
+        self.assertEqual((carol.synced_seq, carol.last_seq), (1, 1))
+        yield self.store.note_remote_last("carol", "s3:80", 12, "http://s3:80")
+        yield self.store.forget_remote_claim(carol.id, 11, 4)
+        self.assertEqual((yield self.store.get_account(carol.id)).last_seq, 12)
+
+    @inlineCallbacks
     def test_range_posts(self):
         """
         A local author's range includes tombstones and deletion records,

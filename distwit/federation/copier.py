@@ -58,6 +58,10 @@ class Fetcher:
         self._running: dict[int, Deferred[Any]] = {}
         self._failures: dict[int, int] = {}
         self._not_before: dict[int, float] = {}
+        #: Of each account backing off: its known last number when it
+        #: failed, and its server.
+        self._last_when_failed: dict[int, int] = {}
+        self._peer_of: dict[int, str] = {}
         self.stopped = False
 
     def want(self, account: Account) -> None:
@@ -67,6 +71,11 @@ class Fetcher:
         """
         if self.stopped or account.id in self._running:
             return
+        if account.last_seq > self._last_when_failed.get(account.id, account.last_seq):
+            # A higher number than when it failed: the author's server was
+            # up since, and posting.  Its other authors need not wait out
+            # their backoff either.
+            self._peer_alive(account.authority)
         if self._not_before.get(account.id, 0.0) > self._clock.seconds():
             return
         semaphore = self._semaphores.setdefault(
@@ -83,6 +92,8 @@ class Fetcher:
             self._failures[account.id] = failures
             delay = min(2.0**failures, self.max_backoff)
             self._not_before[account.id] = self._clock.seconds() + delay
+            self._last_when_failed[account.id] = account.last_seq
+            self._peer_of[account.id] = account.authority
             if not self.stopped:
                 self.log.warn(
                     "fetching {acct} failed ({error}); again in {delay:.0f}s",
@@ -96,6 +107,16 @@ class Fetcher:
     def _succeeded(self, account_id: int) -> None:
         self._failures.pop(account_id, None)
         self._not_before.pop(account_id, None)
+        self._last_when_failed.pop(account_id, None)
+        self._peer_of.pop(account_id, None)
+
+    def _peer_alive(self, authority: str) -> None:
+        """
+        Forget the backoff of every account of the server at ``authority``.
+        """
+        for account_id, peer in list(self._peer_of.items()):
+            if peer == authority:
+                self._succeeded(account_id)
 
     async def sweep(self, limit: int = 1000) -> None:
         """
@@ -114,21 +135,32 @@ class Fetcher:
         :return: how many messages were new here.
         """
         stored = 0
-        ahead: tuple[int, Deferred[RangePage]] | None = None
+        ahead: tuple[int, Account, Deferred[RangePage]] | None = None
         try:
             while not self.stopped:
                 account = await self._store.get_account(account_id)
                 if account is None or account.synced_seq >= account.last_seq:
                     return stored
                 first = account.synced_seq + 1
+                # What was known when the page was asked for: the claim it
+                # answers.
+                asked = account
                 if ahead is not None and ahead[0] == first:
-                    page = await ahead[1]
+                    asked = ahead[1]
+                    page = await ahead[2]
                 else:
                     _discard(ahead)
                     page = await self._page(account, first)
                 ahead = None
-                if page.last + 1 <= account.last_seq:
-                    ahead = (page.last + 1, ensureDeferred(self._page(account, page.last + 1)))
+                # The author's server serves up to its own last number: a
+                # page ending short of what was asked says that number.
+                denied = page.last < _page_end(asked, first) and not page.more
+                if not denied and page.last + 1 <= account.last_seq:
+                    ahead = (
+                        page.last + 1,
+                        account,
+                        ensureDeferred(self._page(account, page.last + 1)),
+                    )
                 stored += await self._store.store_remote_items(
                     account.id,
                     page.first,
@@ -137,7 +169,11 @@ class Fetcher:
                     self._own_authority,
                     int(self._clock.seconds() * 1000),
                 )
+                if denied:
+                    await self._forget_claim(asked, page)
                 after = await self._store.get_account(account_id)
+                if after is not None and after.synced_seq >= after.last_seq:
+                    continue
                 if after is None or after.synced_seq <= account.synced_seq:
                     raise ValueError(
                         f"{self._url(account, first, page.last)} did not give message"
@@ -147,6 +183,30 @@ class Fetcher:
         finally:
             _discard(ahead)
 
+    async def _forget_claim(self, account: Account, page: RangePage) -> None:
+        """
+        The known last number came from a ping server, a claim, and the
+        author's server denies it: forget it, or the author's next real
+        numbers would seem known already and wait for the backoff.
+        """
+        confirmed = page.last
+        if (
+            not page.items
+            and confirmed > 0
+            and not await self._store.range_posts(account.id, confirmed, confirmed)
+        ):
+            # An empty page says only "nothing from `first` on", and the
+            # copy started past anything held (from a claimed number when
+            # the author was followed): what the author holds is unknown.
+            confirmed = 0
+        self.log.info(
+            "{acct}: {claimed} was claimed; its server holds up to {last}",
+            acct=account.screen_name,
+            claimed=account.last_seq,
+            last=page.last,
+        )
+        await self._store.forget_remote_claim(account.id, account.last_seq, confirmed)
+
     def _url(self, account: Account, first: int, last: int) -> str:
         return paths.range_feed_url(account.home_url, account.handle, first, last)
 
@@ -154,7 +214,7 @@ class Fetcher:
         """
         Messages ``first`` on (a page's worth) of ``account``, as read.
         """
-        last = min(account.last_seq, first + MAX_ITEMS_PER_FEED - 1)
+        last = _page_end(account, first)
         acct = f"{account.handle.lower()}@{account.authority}"
         data = await self._client.get_bytes(self._url(account, first, last))
         return parse_range_feed(data, acct, first, last)
@@ -169,11 +229,18 @@ class Fetcher:
         return DeferredList(running, consumeErrors=True)
 
 
-def _discard(ahead: "tuple[int, Deferred[Any]] | None") -> None:
+def _page_end(account: Account, first: int) -> int:
+    """
+    The last number to ask for in a page of ``account`` from ``first``.
+    """
+    return min(account.last_seq, first + MAX_ITEMS_PER_FEED - 1)
+
+
+def _discard(ahead: "tuple[int, Account, Deferred[Any]] | None") -> None:
     """
     Give up a page asked for ahead: cancel it, and let its failure (if it
     had one) go unreported: the page will be asked for again if needed.
     """
     if ahead is not None:
-        ahead[1].addErrback(lambda failure: None)
-        ahead[1].cancel()
+        ahead[2].addErrback(lambda failure: None)
+        ahead[2].cancel()

@@ -21,7 +21,7 @@ from distwit.s2s.interfaces import ForbiddenAuthority, IS2SClient, S2SResponseEr
 from distwit.store.interfaces import IStore
 from distwit.core.accts import BadAcct, authority_of, make_acct, split_acct
 from distwit.core.microblog import NoSuchUser, RuleError
-from distwit.federation.sync import SyncService
+from distwit.federation.sync import SyncService, is_number
 
 #: How many earlier messages of a newly followed remote author to copy.
 HISTORY = 20
@@ -101,9 +101,13 @@ class Federation:
                 found = await self._client.get_json(paths.ping_lookup_url(ping, acct))
             except S2SResponseError:
                 continue
+            if not isinstance(found, dict):
+                continue
             home = str(found.get("home", "")).rstrip("/")
-            last = found.get("last")
-            if authority_of(home) == authority and isinstance(last, int):
+            last: Any = found.get("last")
+            # The number is a claim: the copier checks it against the
+            # author's server, and forgets it if denied.
+            if authority_of(home) == authority and is_number(last):
                 return home, last
         home = f"{self._scheme}://{authority}"
         try:
@@ -151,14 +155,16 @@ class Federation:
         """
         A visitor from another server, signed in here with their home server
         (OpenID Connect), followed or unfollowed ``local`` on its profile
-        page: tell their home server, so that they follow there too.
+        page.  Their home server is not told: it takes no notice saying
+        whom its users follow (that is how a stranger would make them
+        follow anyone), so the follow is kept here only.
         """
-        body = {
-            "action": action,
-            "follower": make_acct(visitor.handle, visitor.authority),
-            "followee": make_acct(local.handle, self.authority),
-        }
-        self._send(paths.follow_url(visitor.home_url), body)
+        self.log.info(
+            "visitor {visitor} {action}s {local} (here only)",
+            visitor=make_acct(visitor.handle, visitor.authority),
+            action=action,
+            local=local.handle,
+        )
 
     def _send(self, url: str, body: dict[str, str]) -> None:
         d = ensureDeferred(self._deliver(url, body))
@@ -188,8 +194,9 @@ class Federation:
         """
         Apply a signed follow or unfollow notice from another server.
 
-        The notice names one account of ours; the signer must be the home
-        server of the other.
+        The notice says that a user of the signer follows (or no longer
+        follows) one of ours: a remote server can add its own users as
+        followers of ours, never make ours follow anyone.
 
         :raise ForbiddenAuthority: the signer speaks for someone else.
         :raise BadNotice: the notice is malformed or names nobody here.
@@ -217,30 +224,16 @@ class Federation:
                 follower_handle, follower_authority, 0, signer_url.rstrip("/")
             )
             follower, followee = remote, local
-        elif self.is_local(follower_authority) and not self.is_local(followee_authority):
-            if signer != followee_authority:
-                raise ForbiddenAuthority(
-                    f"{signer} may not speak for {followee_handle}@{followee_authority}"
-                )
-            local = await self._store.get_local_user(follower_handle)
-            if local is None:
-                raise BadNotice(f"no user {follower_handle} here")
-            remote = await self.resolve(make_acct(followee_handle, followee_authority))
-            follower, followee = local, remote
+        elif self.is_local(follower_authority):
+            raise ForbiddenAuthority(
+                f"{signer} may not say whom {follower_handle}@{follower_authority} follows"
+            )
         else:
             raise BadNotice("a notice names one account here and one on the sender")
         if body["action"] == "follow":
-            new = await self._store.follow(follower.id, followee.id, self.now_ms())
-            if follower.is_local:
-                await self.followed(follower, followee, new=False)
-                if new and followee.synced_seq == 0:
-                    await self._store.start_sync_at(
-                        followee.id, max(0, followee.last_seq - HISTORY)
-                    )
+            await self._store.follow(follower.id, followee.id, self.now_ms())
         else:
             await self._store.unfollow(follower.id, followee.id)
-            if follower.is_local:
-                await self.unfollowed(follower, followee, removed=False)
         self.log.info(
             "{follower} {action}s {followee}",
             follower=body["follower"], action=body["action"], followee=body["followee"],

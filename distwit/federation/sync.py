@@ -19,7 +19,7 @@ subscribed again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
@@ -45,22 +45,61 @@ REPORT_COALESCE = 0.05
 #: Seconds before asking again for the ping servers when there are none.
 EMPTY_RETRY = 1.0
 
+#: Message numbers and cursors fit in a signed 64-bit integer (as the ping
+#: servers and the database hold them).
+MAX_NUMBER = 2**63 - 1
+
+
+def is_number(value: Any) -> bool:
+    """
+    Whether ``value`` (read from JSON) is a message number or cursor: an
+    integer (not a bool) from 0 to :data:`MAX_NUMBER`.
+    """
+    return type(value) is int and 0 <= value <= MAX_NUMBER
+
 
 @implementer(IPingList)
 class RegistryPingList:
     """
     The live list from a registry over HTTP (:func:`~distwit.s2s.paths.registry_pings_url`).
+
+    While the registry cannot be reached (or answers nonsense) the last
+    list it gave is kept: the ping servers themselves are most likely still
+    there, and delivery goes on.  The outage is logged once, and again when
+    its cause changes or it ends.
     """
+
+    log = Logger()
 
     def __init__(self, client: IS2SClient, registry_url: str) -> None:
         self._client = client
         self._url = paths.registry_pings_url(registry_url)
+        self._known: list[str] = []
+        self._outage: str | None = None
 
     def live_pings(self) -> "Deferred[list[str]]":
         def urls(body: Any) -> list[str]:
-            return sorted(str(entry["url"]).rstrip("/") for entry in body["pings"])
+            found = sorted(str(entry["url"]).rstrip("/") for entry in body["pings"])
+            if self._outage is not None:
+                self.log.info("registry {url} answers again", url=self._url)
+                self._outage = None
+            self._known = found
+            return list(found)
 
-        return self._client.get_json(self._url).addCallback(urls)
+        def outage(failure: Any) -> list[str]:
+            error = failure.getErrorMessage() or failure.type.__name__
+            if error != self._outage:
+                self.log.warn(
+                    "registry {url} unavailable ({error}); keeping the {count}"
+                    " ping servers last known",
+                    url=self._url,
+                    error=error,
+                    count=len(self._known),
+                )
+                self._outage = error
+            return list(self._known)
+
+        return self._client.get_json(self._url).addCallback(urls).addErrback(outage)
 
 
 @implementer(IPingList)
@@ -400,7 +439,14 @@ class SyncService(Service):
         }
         url = paths.ping_exchange_url(state.url, wait)
         answer = await self._client.post_json(url, body, timeout=wait + 30)
-        epoch, cursor, changes = _parse_answer(answer)
+        epoch, cursor, changes, refused = _parse_answer(answer)
+        if refused:
+            self.log.warn(
+                "ping server {url} sent {count} bad entries (refused): {accts}",
+                url=state.url,
+                count=len(refused),
+                accts=", ".join(refused[:5]),
+            )
         if state.epoch is not None and epoch != state.epoch and not reset:
             # The ping server restarted: it knows nothing we told it.
             self.log.info("ping server {url} has a new epoch; reporting again", url=state.url)
@@ -460,29 +506,37 @@ def _within(accts: list[str], budget: list[int], extra: int = 3) -> list[str]:
     return taken
 
 
-def _parse_answer(answer: Any) -> tuple[str, int, dict[str, tuple[int, str]]]:
+def _parse_answer(
+    answer: Any,
+) -> tuple[str, int, dict[str, tuple[int, str]], list[str]]:
     """
     Check the shape of a ping server's answer.
 
+    :return: epoch, cursor, the well-formed changes, and the accts whose
+        entries were refused (a bad acct, a number outside 64 bits): those
+        are dropped, so that one bad entry does not make every exchange with
+        that ping server fail (its cursor moves past it).
     :raise ValueError: it is not what a ping server says.
     """
     if not isinstance(answer, dict):
         raise ValueError("exchange answer is not an object")
     epoch, cursor, changes = answer.get("epoch"), answer.get("cursor"), answer.get("changes")
-    if not isinstance(epoch, str) or not isinstance(cursor, int) or not isinstance(changes, dict):
+    if not isinstance(epoch, str) or not is_number(cursor) or not isinstance(changes, dict):
         raise ValueError("exchange answer lacks epoch, cursor or changes")
     parsed: dict[str, tuple[int, str]] = {}
+    refused: list[str] = []
     for acct, entry in changes.items():
         try:
             split_acct(acct)
         except BadAcct:
-            raise ValueError(f"exchange answer names a bad acct {acct!r}") from None
+            refused.append(repr(acct)[:80])
+            continue
         if (
             not isinstance(entry, dict)
-            or not isinstance(entry.get("last"), int)
-            or entry["last"] < 0
+            or not is_number(entry.get("last"))
             or not isinstance(entry.get("home"), str)
         ):
-            raise ValueError(f"exchange answer has a bad entry for {acct}")
+            refused.append(acct)
+            continue
         parsed[acct] = (entry["last"], entry["home"].rstrip("/"))
-    return epoch, cursor, parsed
+    return epoch, cast(int, cursor), parsed, refused

@@ -449,6 +449,15 @@ class IRemoteStore(Interface):
         with the account, or ``None`` if it is not known here.
         """
 
+    def forget_remote_claim(account_id, claimed, confirmed):
+        """
+        The author's own server holds nothing beyond ``confirmed``: if the
+        known last number is still the ``claimed`` one (no higher claim came
+        since), lower it to ``confirmed``, so that the author's next real
+        number is fetched at once.  Nothing beyond ``confirmed`` can be held:
+        a copy started past it (from a claimed number) starts there instead.
+        """
+
     def start_sync_at(account_id, seq):
         """
         Hold a remote account's messages from ``seq + 1`` on: earlier ones

@@ -83,6 +83,21 @@ class RemoteStore(PostsStore):
 
         return self._run(interaction)
 
+    def forget_remote_claim(
+        self, account_id: int, claimed: int, confirmed: int
+    ) -> "Deferred[None]":
+        def interaction(txn: Any) -> None:
+            txn.execute(
+                self._q(
+                    "UPDATE accounts SET last_seq = ?,"
+                    " synced_seq = CASE WHEN synced_seq > ? THEN ? ELSE synced_seq END"
+                    " WHERE id = ? AND authority <> '' AND last_seq = ?"
+                ),
+                (confirmed, confirmed, confirmed, account_id, claimed),
+            )
+
+        return self._run(interaction)
+
     def start_sync_at(self, account_id: int, seq: int) -> "Deferred[None]":
         def interaction(txn: Any) -> None:
             txn.execute(
