@@ -79,10 +79,21 @@ class OverDailyLimit(RuleError):
     """
 
 
-#: Wrong passwords for one account within LOCK_WINDOW seconds before it is
-#: locked for LOCK_WINDOW seconds (against guessing).
+#: Wrong passwords for one account from one network address within
+#: LOCK_WINDOW seconds before the account is locked for that address until
+#: the window ends (against guessing).  Counted per (account, address) so a
+#: stranger cannot lock the owner out: the owner's own address is not
+#: locked by a stranger's failures.
 MAX_FAILED_SIGN_INS = 10
 LOCK_WINDOW = 15 * 60
+
+#: Wrong passwords for one account from all addresses together within
+#: LOCK_WINDOW seconds before it is locked for every address (against
+#: guessing from many addresses).  High, because reaching it locks the
+#: owner out too: with the per-address limit below, it takes at least
+#: ACCOUNT_FAILURES / ADDRESS_FAILURES addresses, and it caps guessing at
+#: about 30,000 passwords a day per account.
+ACCOUNT_FAILURES = 300
 
 
 class AccountLocked(RuleError):
@@ -168,8 +179,11 @@ class Microblog:
         self.local_changed: Callable[[str, int], None] | None = None
         self.daily_posts = DAILY_POST_LIMIT
         self.max_following = MAX_FOLLOWING
-        #: When each account was last given a wrong password (the lock).
-        self._failed_sign_ins: dict[str, deque[float]] = {}
+        #: Wrong passwords per (account, address) and per account (the locks).
+        self._wrong_for = RateLimiter(
+            clock, window=LOCK_WINDOW,
+            limits={"from-address": MAX_FAILED_SIGN_INS, "all": ACCOUNT_FAILURES},
+        )
         #: Wrong passwords per network address, whatever the account.
         self._wrong_from = RateLimiter(
             clock, window=ADDRESS_WINDOW, limits={"wrong-password": ADDRESS_FAILURES}
@@ -258,45 +272,55 @@ class Microblog:
         :raise TooManyWrongPasswords: that address gave too many wrong
             passwords lately (checked before the password).
         :raise AccountLocked: the account had too many wrong passwords
-            lately, and this one is not known to be right.
+            lately from this address (or from everywhere, a much higher
+            count), and this one is not known to be right.
         """
         if not self._wrong_from.peek(address, "sign-in", "wrong-password").remaining:
             raise TooManyWrongPasswords(
                 "Too many wrong passwords from your address; try again in"
                 f" {ADDRESS_WINDOW // 60} minutes."
             )
-        account = await self._check_password(handle, password)
+        account = await self._check_password(handle, password, address)
         if account is None:
             self._wrong_from.hit(address, "sign-in", "wrong-password")
         return account
 
-    async def _check_password(self, handle: str, password: str) -> Account | None:
+    def _locked(self, handle: str, address: str) -> bool:
+        return not (
+            self._wrong_for.peek(address, handle, "from-address").remaining
+            and self._wrong_for.peek("*", handle, "all").remaining
+        )
+
+    async def _check_password(
+        self, handle: str, password: str, address: str
+    ) -> Account | None:
         if not is_valid_handle(handle):
             return None
+        handle = handle.lower()
         known = self._credentials.lookup(handle, password)
-        failures = self._failed_sign_ins.get(handle.lower())
-        if failures:
-            now = self._clock.seconds()
-            while failures and failures[0] <= now - LOCK_WINDOW:
-                failures.popleft()
-            if len(failures) >= MAX_FAILED_SIGN_INS and known is None:
-                raise AccountLocked(
-                    "To protect this account from password guessing, it is locked for"
-                    f" {LOCK_WINDOW // 60} minutes after {MAX_FAILED_SIGN_INS} wrong passwords."
-                )
         if known is not None:
             # Verified a moment ago: no database read.  The account's
             # counts may be a little old; what shows them reads them anew.
             return known  # type: ignore[no-any-return]
+        if self._locked(handle, address):
+            raise AccountLocked(
+                "To protect this account from password guessing, it is locked for"
+                f" {LOCK_WINDOW // 60} minutes after {MAX_FAILED_SIGN_INS} wrong passwords."
+            )
         login = await self.store.get_login(handle)
         if login is None:
-            return None
-        account, password_hash = login
-        if await self._hasher.verify(password_hash, password):
-            self._credentials.remember(handle, password, account)
-            self._failed_sign_ins.pop(handle.lower(), None)
-            return account
-        self._failed_sign_ins.setdefault(handle.lower(), deque()).append(self._clock.seconds())
+            # The same work as for a known user, so that the time of the
+            # answer does not tell whether the handle exists.
+            await self._hasher.verify(await self._hasher.dummy_hash(), password)
+        else:
+            account, password_hash = login
+            if await self._hasher.verify(password_hash, password):
+                self._credentials.remember(handle, password, account)
+                return account
+        # Counted for unknown handles too: a lock that only known
+        # accounts reach would tell which exist.
+        self._wrong_for.hit(address, handle, "from-address")
+        self._wrong_for.hit("*", handle, "all")
         return None
 
     async def remote_account(self, handle: str, authority: str) -> Account:
