@@ -331,7 +331,19 @@ class Microblog:
         account: Account = await self.store.ensure_account(handle, authority, self.now_ms())
         return account
 
-    async def set_password(self, account: Account, password: str) -> None:
+    async def set_password(
+        self, account: Account, password: str, keep_session: str | None = None,
+        end_tokens: bool = False,
+    ) -> None:
+        """
+        Change a local user's password.  Every web session of theirs ends
+        but ``keep_session`` (the hash of the one that asked, if any): a
+        stolen session does not outlive the password it was taken with.
+
+        :param end_tokens: revoke every OAuth access token too (the apps
+            must be let in again).
+        :raise WeakPassword: shorter than :data:`MIN_PASSWORD_LENGTH`.
+        """
         if len(password) < MIN_PASSWORD_LENGTH:
             raise WeakPassword(
                 f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
@@ -339,6 +351,9 @@ class Microblog:
         password_hash = await self._hasher.hash(password)
         await self.store.set_password_hash(account.id, password_hash)
         self._credentials.forget(account.handle)
+        await self.sessions.end_other_sessions(account.id, keep_session)
+        if end_tokens:
+            await self.apps.revoke_all(account.id)
 
     async def local_user(self, handle: str) -> Account | None:
         """
