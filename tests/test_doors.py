@@ -427,3 +427,57 @@ class StrangerTests(DoorTestCase):
         self.failureResultOf(
             self.service.microblog.authenticate("nobody", WRONG, "203.0.113.9"), AccountLocked
         )
+
+
+class HeldHasher(CountingHasher):
+    """
+    A counting hasher whose verifications wait until :meth:`release`, as
+    they wait for a worker thread in a server.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[tuple[Deferred[bool], bool]] = []
+
+    def verify(self, password_hash: str, password: str) -> "Deferred[bool]":
+        results: list[bool] = []
+        super().verify(password_hash, password).addCallback(results.append)
+        held: Deferred[bool] = Deferred()
+        self.held.append((held, results[0]))
+        return held
+
+    def release(self) -> None:
+        held, self.held = self.held, []
+        for d, result in held:
+            d.callback(result)
+
+
+class RestartTests(DoorTestCase):
+    def make_hasher(self) -> PasswordHasher:
+        self.hasher = HeldHasher()
+        return self.hasher
+
+    def test_same_credentials_verified_once(self) -> None:
+        """
+        Right after a start, ten HTTP Basic requests with the same
+        credentials arriving together cost one argon2 verification, and
+        all ten are answered; another user's costs one more; wrong
+        credentials are verified on their own and refused.
+        """
+        self.hasher.release()
+        verified = self.hasher.verified
+        path = BASE + "/1.1/account/verify_credentials.json"
+        requests = [
+            self.stub.request("GET", path, auth=("alice", PASSWORDS["alice"]))
+            for _ in range(10)
+        ] + [
+            self.stub.request("GET", path, auth=("bob", PASSWORDS["bob"])),
+            self.stub.request("GET", path, auth=("alice", WRONG)),
+        ]
+        self.stub.flush()
+        self.assertEqual(self.hasher.verified, verified + 3)
+        self.hasher.release()
+        self.stub.flush()
+        codes = [self.successResultOf(d).code for d in requests]
+        self.assertEqual(codes, [200] * 11 + [401])
+        self.assertEqual(self.hasher.verified, verified + 3)

@@ -13,7 +13,9 @@ from collections import deque
 
 from typing import Any, Callable
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from distwit.model import (
     MAX_POST_LENGTH,
@@ -174,6 +176,9 @@ class Microblog:
         self._hasher = hasher
         self._clock = clock
         self._credentials = CredentialCache(clock)
+        #: Verifications under way, by handle and the credentials' keyed
+        #: hash: the Deferreds of the requests waiting for the same answer.
+        self._verifying: dict[tuple[str, bytes], list[Deferred[Account | None]]] = {}
         #: Called with (handle, last number) when a local user's last number
         #: changes, so the sync service can tell the ping servers at once.
         self.local_changed: Callable[[str, int], None] | None = None
@@ -307,20 +312,53 @@ class Microblog:
                 "To protect this account from password guessing, it is locked for"
                 f" {LOCK_WINDOW // 60} minutes after {MAX_FAILED_SIGN_INS} wrong passwords."
             )
+        account = await self._verify_once(handle, password)
+        if account is not None:
+            return account
+        # Counted for unknown handles too: a lock that only known
+        # accounts reach would tell which exist.
+        self._wrong_for.hit(address, handle, "from-address")
+        self._wrong_for.hit("*", handle, "all")
+        return None
+
+    async def _verify_once(self, handle: str, password: str) -> Account | None:
+        """
+        Verify a password, once for all the requests that bring the same
+        credentials while it is being verified: after a restart every
+        client's first requests arrive together, and each argon2
+        verification costs a third of a second and 64 MiB.
+        """
+        key = (handle, self._credentials.fingerprint(handle, password))
+        waiting = self._verifying.get(key)
+        if waiting is not None:
+            answer: Deferred[Account | None] = Deferred()
+            waiting.append(answer)
+            return await answer
+        waiting = self._verifying[key] = []
+        try:
+            account = await self._verify(handle, password)
+        except BaseException:
+            del self._verifying[key]
+            failure = Failure()
+            for answer in waiting:
+                answer.errback(failure)
+            raise
+        del self._verifying[key]
+        for answer in waiting:
+            answer.callback(account)
+        return account
+
+    async def _verify(self, handle: str, password: str) -> Account | None:
         login = await self.store.get_login(handle)
         if login is None:
             # The same work as for a known user, so that the time of the
             # answer does not tell whether the handle exists.
             await self._hasher.verify(await self._hasher.dummy_hash(), password)
-        else:
-            account, password_hash = login
-            if await self._hasher.verify(password_hash, password):
-                self._credentials.remember(handle, password, account)
-                return account
-        # Counted for unknown handles too: a lock that only known
-        # accounts reach would tell which exist.
-        self._wrong_for.hit(address, handle, "from-address")
-        self._wrong_for.hit("*", handle, "all")
+            return None
+        account, password_hash = login
+        if await self._hasher.verify(password_hash, password):
+            self._credentials.remember(handle, password, account)
+            return account
         return None
 
     async def remote_account(self, handle: str, authority: str) -> Account:

@@ -96,6 +96,13 @@ class CredentialCache:
         message = handle.encode("utf-8") + b"\0" + password.encode("utf-8")
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
+    def fingerprint(self, handle: str, password: str) -> bytes:
+        """
+        What this cache would keep of ``(handle, password)``: a keyed hash,
+        never the password.
+        """
+        return self._mac(handle.lower(), password)
+
     def lookup(self, handle: str, password: str) -> Any:
         """
         The account whose password this was, verified a short while ago,
