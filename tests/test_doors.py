@@ -20,7 +20,9 @@ from twisted.internet.defer import Deferred
 
 from distwit.core.limits import RateLimiter
 from distwit.core.microblog import (
+    ACCOUNT_FAILURES,
     ADDRESS_FAILURES,
+    AccountLocked,
     ADDRESS_WINDOW,
     LOCK_WINDOW,
     MAX_FAILED_SIGN_INS,
@@ -364,3 +366,118 @@ class OpenIDConnectSignInTests(LoginTests):
         OpenID Connect authorization leads to is a 429 page for it.
         """
         self.check_account_lock()
+
+
+class StrangerTests(DoorTestCase):
+    """
+    The rules behind every door, as the one ``authenticate`` keeps them,
+    against a stranger who knows a handle.
+    """
+
+    def authenticate(self, handle: str, password: str, address: str) -> Any:
+        return self.successResultOf(
+            self.service.microblog.authenticate(handle, password, address)
+        )
+
+    def test_stranger_cannot_lock_the_owner_out(self) -> None:
+        """
+        Ten wrong passwords for alice from one address lock her account
+        for that address only: alice signs in from her own address with
+        her password, and the stranger is refused even the right one.
+        """
+        for _ in range(MAX_FAILED_SIGN_INS):
+            self.assertIsNone(self.authenticate("alice", WRONG, "203.0.113.9"))
+        self.failureResultOf(
+            self.service.microblog.authenticate("alice", PASSWORDS["alice"], "203.0.113.9"),
+            AccountLocked,
+        )
+        owner = self.authenticate("alice", PASSWORDS["alice"], "198.51.100.1")
+        self.assertEqual(owner.handle, "alice")
+
+    def test_many_addresses_lock_the_account(self) -> None:
+        """
+        Wrong passwords for one account from many addresses together lock
+        it for everyone once they reach the much higher global count.
+        """
+        for i in range(ACCOUNT_FAILURES):
+            address = f"10.0.{i // 200}.{i % 200}"
+            self.assertIsNone(self.authenticate("alice", WRONG, address))
+        self.failureResultOf(
+            self.service.microblog.authenticate("alice", PASSWORDS["alice"], "198.51.100.1"),
+            AccountLocked,
+        )
+        self.clock.advance(LOCK_WINDOW)
+        self.assertEqual(
+            self.authenticate("alice", PASSWORDS["alice"], "198.51.100.1").handle, "alice"
+        )
+
+    def test_unknown_user_costs_one_verification(self) -> None:
+        """
+        A wrong password for a handle that does not exist costs one argon2
+        verification, like one for a handle that does (no answer by timing);
+        and its failures are counted the same, so the lock tells nothing.
+        """
+        verified = self.hasher.verified
+        self.assertIsNone(self.authenticate("nobody", WRONG, "203.0.113.9"))
+        self.assertEqual(self.hasher.verified, verified + 1)
+        self.assertIsNone(self.authenticate("alice", WRONG, "203.0.113.9"))
+        self.assertEqual(self.hasher.verified, verified + 2)
+        for _ in range(MAX_FAILED_SIGN_INS - 1):
+            self.authenticate("nobody", WRONG, "203.0.113.9")
+        self.failureResultOf(
+            self.service.microblog.authenticate("nobody", WRONG, "203.0.113.9"), AccountLocked
+        )
+
+
+class HeldHasher(CountingHasher):
+    """
+    A counting hasher whose verifications wait until :meth:`release`, as
+    they wait for a worker thread in a server.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[tuple[Deferred[bool], bool]] = []
+
+    def verify(self, password_hash: str, password: str) -> "Deferred[bool]":
+        results: list[bool] = []
+        super().verify(password_hash, password).addCallback(results.append)
+        held: Deferred[bool] = Deferred()
+        self.held.append((held, results[0]))
+        return held
+
+    def release(self) -> None:
+        held, self.held = self.held, []
+        for d, result in held:
+            d.callback(result)
+
+
+class RestartTests(DoorTestCase):
+    def make_hasher(self) -> PasswordHasher:
+        self.hasher = HeldHasher()
+        return self.hasher
+
+    def test_same_credentials_verified_once(self) -> None:
+        """
+        Right after a start, ten HTTP Basic requests with the same
+        credentials arriving together cost one argon2 verification, and
+        all ten are answered; another user's costs one more; wrong
+        credentials are verified on their own and refused.
+        """
+        self.hasher.release()
+        verified = self.hasher.verified
+        path = BASE + "/1.1/account/verify_credentials.json"
+        requests = [
+            self.stub.request("GET", path, auth=("alice", PASSWORDS["alice"]))
+            for _ in range(10)
+        ] + [
+            self.stub.request("GET", path, auth=("bob", PASSWORDS["bob"])),
+            self.stub.request("GET", path, auth=("alice", WRONG)),
+        ]
+        self.stub.flush()
+        self.assertEqual(self.hasher.verified, verified + 3)
+        self.hasher.release()
+        self.stub.flush()
+        codes = [self.successResultOf(d).code for d in requests]
+        self.assertEqual(codes, [200] * 11 + [401])
+        self.assertEqual(self.hasher.verified, verified + 3)

@@ -863,3 +863,49 @@ class AppsPageTests(PagesTestCase):
         bob = self.signed_in("bob")
         bob.submit("/settings/apps", {"token": token}, "/settings/apps/revoke")
         self.assertIsNotNone(self.successResultOf(self.store.get_token(token)))
+
+    def change_password(self, browser: Browser, **extra: str) -> Page:
+        return browser.submit("/settings", {
+            "current": PASSWORDS["alice"], "password": "a-new-password",
+            "password_again": "a-new-password", **extra,
+        }, "/settings/password")
+
+    def test_password_change_ends_other_sessions_and_tokens(self) -> None:
+        """
+        Changing one's password signs out every other browser (the one
+        that changed it stays signed in) and, with the box left ticked,
+        revokes every app's access token; bob's session is untouched.
+        """
+        thief = self.signed_in("alice")
+        bob = self.signed_in("bob")
+        owner = self.signed_in("alice")
+        app_key, _ = self.successResultOf(
+            ensureDeferred(self.oauth.create_app(self.alice, "App"))
+        )
+        token, _ = self.successResultOf(
+            ensureDeferred(self.oauth.create_access_token(app_key, self.alice))
+        )
+        page = self.change_password(owner, end_tokens="1")
+        self.assertEqual((page.code, page.location), (303, "/settings?saved=password"), page.text)
+        self.assertEqual(owner.get("/settings").code, 200)
+        self.assertEqual(thief.get("/settings").code, 303)
+        self.assertEqual(bob.get("/settings").code, 200)
+        self.assertIsNone(self.successResultOf(self.store.get_token(token)))
+
+    def test_password_change_may_keep_tokens(self) -> None:
+        """
+        With the box unticked, the apps keep their tokens; other browsers
+        are signed out all the same.
+        """
+        thief = self.signed_in("alice")
+        owner = self.signed_in("alice")
+        app_key, _ = self.successResultOf(
+            ensureDeferred(self.oauth.create_app(self.alice, "App"))
+        )
+        token, _ = self.successResultOf(
+            ensureDeferred(self.oauth.create_access_token(app_key, self.alice))
+        )
+        page = self.change_password(owner)
+        self.assertEqual(page.code, 303, page.text)
+        self.assertEqual(thief.get("/settings").code, 303)
+        self.assertIsNotNone(self.successResultOf(self.store.get_token(token)))

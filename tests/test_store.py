@@ -306,7 +306,8 @@ class StoreTestsMixin:
     @inlineCallbacks
     def test_sessions(self):
         """
-        A session is found until it expires or is deleted.
+        A session is found until it expires or is deleted; a password
+        change deletes every session of the account but one.
         """
         alice = yield self.store.create_user("alice", "", "h", T0)
         yield self.store.create_session("s1", alice.id, "csrf", T0, T0 + 1000)
@@ -317,6 +318,17 @@ class StoreTestsMixin:
         self.assertIsNone((yield self.store.get_session("other", T0)))
         yield self.store.delete_session("s1")
         self.assertIsNone((yield self.store.get_session("s1", T0 + 1)))
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        for name, account in [("a1", alice), ("a2", alice), ("b1", bob)]:
+            yield self.store.create_session(name, account.id, "csrf", T0, T0 + 1000)
+        yield self.store.delete_sessions_of(alice.id, "a2")
+        found = []
+        for name in ["a1", "a2", "b1"]:
+            if (yield self.store.get_session(name, T0 + 1)) is not None:
+                found.append(name)
+        self.assertEqual(found, ["a2", "b1"])
+        yield self.store.delete_sessions_of(alice.id, None)
+        self.assertIsNone((yield self.store.get_session("a2", T0 + 1)))
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,15 @@ class Apps:
         deleted: bool = await self._store.delete_token(token)
         return deleted
 
+    async def revoke_all(self, account_id: int) -> int:
+        """
+        Revoke every access token of an account; how many there were.
+        """
+        tokens = await self.tokens_of(account_id)
+        for token in tokens:
+            await self.delete_token(token.token)
+        return len(tokens)
+
     async def use_nonce(
         self, consumer_key: str, token: str, nonce: str, timestamp: int, forget_before: int
     ) -> bool:

@@ -13,7 +13,9 @@ from collections import deque
 
 from typing import Any, Callable
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from distwit.model import (
     MAX_POST_LENGTH,
@@ -81,10 +83,21 @@ class OverDailyLimit(RuleError):
     """
 
 
-#: Wrong passwords for one account within LOCK_WINDOW seconds before it is
-#: locked for LOCK_WINDOW seconds (against guessing).
+#: Wrong passwords for one account from one network address within
+#: LOCK_WINDOW seconds before the account is locked for that address until
+#: the window ends (against guessing).  Counted per (account, address) so a
+#: stranger cannot lock the owner out: the owner's own address is not
+#: locked by a stranger's failures.
 MAX_FAILED_SIGN_INS = 10
 LOCK_WINDOW = 15 * 60
+
+#: Wrong passwords for one account from all addresses together within
+#: LOCK_WINDOW seconds before it is locked for every address (against
+#: guessing from many addresses).  High, because reaching it locks the
+#: owner out too: with the per-address limit below, it takes at least
+#: ACCOUNT_FAILURES / ADDRESS_FAILURES addresses, and it caps guessing at
+#: about 30,000 passwords a day per account.
+ACCOUNT_FAILURES = 300
 
 
 class AccountLocked(RuleError):
@@ -165,13 +178,19 @@ class Microblog:
         self._hasher = hasher
         self._clock = clock
         self._credentials = CredentialCache(clock)
+        #: Verifications under way, by handle and the credentials' keyed
+        #: hash: the Deferreds of the requests waiting for the same answer.
+        self._verifying: dict[tuple[str, bytes], list[Deferred[Account | None]]] = {}
         #: Called with (handle, last number) when a local user's last number
         #: changes, so the sync service can tell the ping servers at once.
         self.local_changed: Callable[[str, int], None] | None = None
         self.daily_posts = DAILY_POST_LIMIT
         self.max_following = MAX_FOLLOWING
-        #: When each account was last given a wrong password (the lock).
-        self._failed_sign_ins: dict[str, deque[float]] = {}
+        #: Wrong passwords per (account, address) and per account (the locks).
+        self._wrong_for = RateLimiter(
+            clock, window=LOCK_WINDOW,
+            limits={"from-address": MAX_FAILED_SIGN_INS, "all": ACCOUNT_FAILURES},
+        )
         #: Wrong passwords per network address, whatever the account.
         self._wrong_from = RateLimiter(
             clock, window=ADDRESS_WINDOW, limits={"wrong-password": ADDRESS_FAILURES}
@@ -262,45 +281,88 @@ class Microblog:
         :raise TooManyWrongPasswords: that address gave too many wrong
             passwords lately (checked before the password).
         :raise AccountLocked: the account had too many wrong passwords
-            lately, and this one is not known to be right.
+            lately from this address (or from everywhere, a much higher
+            count), and this one is not known to be right.
         """
         if not self._wrong_from.peek(address, "sign-in", "wrong-password").remaining:
             raise TooManyWrongPasswords(
                 "Too many wrong passwords from your address; try again in"
                 f" {ADDRESS_WINDOW // 60} minutes."
             )
-        account = await self._check_password(handle, password)
+        account = await self._check_password(handle, password, address)
         if account is None:
             self._wrong_from.hit(address, "sign-in", "wrong-password")
         return account
 
-    async def _check_password(self, handle: str, password: str) -> Account | None:
+    def _locked(self, handle: str, address: str) -> bool:
+        return not (
+            self._wrong_for.peek(address, handle, "from-address").remaining
+            and self._wrong_for.peek("*", handle, "all").remaining
+        )
+
+    async def _check_password(
+        self, handle: str, password: str, address: str
+    ) -> Account | None:
         if not is_valid_handle(handle):
             return None
+        handle = handle.lower()
         known = self._credentials.lookup(handle, password)
-        failures = self._failed_sign_ins.get(handle.lower())
-        if failures:
-            now = self._clock.seconds()
-            while failures and failures[0] <= now - LOCK_WINDOW:
-                failures.popleft()
-            if len(failures) >= MAX_FAILED_SIGN_INS and known is None:
-                raise AccountLocked(
-                    "To protect this account from password guessing, it is locked for"
-                    f" {LOCK_WINDOW // 60} minutes after {MAX_FAILED_SIGN_INS} wrong passwords."
-                )
         if known is not None:
             # Verified a moment ago: no database read.  The account's
             # counts may be a little old; what shows them reads them anew.
             return known  # type: ignore[no-any-return]
+        if self._locked(handle, address):
+            raise AccountLocked(
+                "To protect this account from password guessing, it is locked for"
+                f" {LOCK_WINDOW // 60} minutes after {MAX_FAILED_SIGN_INS} wrong passwords."
+            )
+        account = await self._verify_once(handle, password)
+        if account is not None:
+            return account
+        # Counted for unknown handles too: a lock that only known
+        # accounts reach would tell which exist.
+        self._wrong_for.hit(address, handle, "from-address")
+        self._wrong_for.hit("*", handle, "all")
+        return None
+
+    async def _verify_once(self, handle: str, password: str) -> Account | None:
+        """
+        Verify a password, once for all the requests that bring the same
+        credentials while it is being verified: after a restart every
+        client's first requests arrive together, and each argon2
+        verification costs a third of a second and 64 MiB.
+        """
+        key = (handle, self._credentials.fingerprint(handle, password))
+        waiting = self._verifying.get(key)
+        if waiting is not None:
+            answer: Deferred[Account | None] = Deferred()
+            waiting.append(answer)
+            return await answer
+        waiting = self._verifying[key] = []
+        try:
+            account = await self._verify(handle, password)
+        except BaseException:
+            del self._verifying[key]
+            failure = Failure()
+            for answer in waiting:
+                answer.errback(failure)
+            raise
+        del self._verifying[key]
+        for answer in waiting:
+            answer.callback(account)
+        return account
+
+    async def _verify(self, handle: str, password: str) -> Account | None:
         login = await self.store.get_login(handle)
         if login is None:
+            # The same work as for a known user, so that the time of the
+            # answer does not tell whether the handle exists.
+            await self._hasher.verify(await self._hasher.dummy_hash(), password)
             return None
         account, password_hash = login
         if await self._hasher.verify(password_hash, password):
             self._credentials.remember(handle, password, account)
-            self._failed_sign_ins.pop(handle.lower(), None)
             return account
-        self._failed_sign_ins.setdefault(handle.lower(), deque()).append(self._clock.seconds())
         return None
 
     async def remote_account(self, handle: str, authority: str) -> Account:
@@ -311,7 +373,19 @@ class Microblog:
         account: Account = await self.store.ensure_account(handle, authority, self.now_ms())
         return account
 
-    async def set_password(self, account: Account, password: str) -> None:
+    async def set_password(
+        self, account: Account, password: str, keep_session: str | None = None,
+        end_tokens: bool = False,
+    ) -> None:
+        """
+        Change a local user's password.  Every web session of theirs ends
+        but ``keep_session`` (the hash of the one that asked, if any): a
+        stolen session does not outlive the password it was taken with.
+
+        :param end_tokens: revoke every OAuth access token too (the apps
+            must be let in again).
+        :raise WeakPassword: shorter than :data:`MIN_PASSWORD_LENGTH`.
+        """
         if len(password) < MIN_PASSWORD_LENGTH:
             raise WeakPassword(
                 f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
@@ -319,6 +393,9 @@ class Microblog:
         password_hash = await self._hasher.hash(password)
         await self.store.set_password_hash(account.id, password_hash)
         self._credentials.forget(account.handle)
+        await self.sessions.end_other_sessions(account.id, keep_session)
+        if end_tokens:
+            await self.apps.revoke_all(account.id)
 
     async def local_user(self, handle: str) -> Account | None:
         """

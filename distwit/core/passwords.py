@@ -19,7 +19,7 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 import argon2
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 
 RunInThread = Callable[..., "Deferred[Any]"]
 
@@ -39,12 +39,28 @@ class PasswordHasher:
             self._argon = argon2.PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
         else:
             self._argon = argon2.PasswordHasher()
+        self._dummy: str | None = None
 
     def hash(self, password: str) -> "Deferred[str]":
         return self._run(self._argon.hash, password)
 
     def verify(self, password_hash: str, password: str) -> "Deferred[bool]":
         return self._run(self._verify, password_hash, password)
+
+    def dummy_hash(self) -> "Deferred[str]":
+        """
+        A hash of a random password, made once with the same parameters as
+        every other: verifying a password against it costs what verifying
+        a real one does (for handles that do not exist).
+        """
+        if self._dummy is not None:
+            return succeed(self._dummy)
+
+        def keep(password_hash: str) -> str:
+            self._dummy = password_hash
+            return password_hash
+
+        return self.hash(os.urandom(16).hex()).addCallback(keep)
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:
@@ -79,6 +95,13 @@ class CredentialCache:
     def _mac(self, handle: str, password: str) -> bytes:
         message = handle.encode("utf-8") + b"\0" + password.encode("utf-8")
         return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def fingerprint(self, handle: str, password: str) -> bytes:
+        """
+        What this cache would keep of ``(handle, password)``: a keyed hash,
+        never the password.
+        """
+        return self._mac(handle.lower(), password)
 
     def lookup(self, handle: str, password: str) -> Any:
         """

@@ -30,5 +30,12 @@ class Sessions:
     async def delete_session(self, session_hash: str) -> None:
         await self._store.delete_session(session_hash)
 
+    async def end_other_sessions(self, account_id: int, keep: str | None) -> None:
+        """
+        Sign an account out of every browser but the one whose session
+        hash is ``keep`` (``None``: every browser).
+        """
+        await self._store.delete_sessions_of(account_id, keep)
+
 
 __all__ = ["SessionRecord", "Sessions"]

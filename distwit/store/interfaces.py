@@ -510,6 +510,12 @@ class ISessionStore(Interface):
         Forget a session (signing out).
         """
 
+    def delete_sessions_of(account_id, keep):
+        """
+        Forget every session of an account but the one whose hash is
+        ``keep`` (``None``: all of them), as a password change does.
+        """
+
 
 class IStore(
     IAccountStore,

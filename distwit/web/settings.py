@@ -87,7 +87,10 @@ class SettingsPages:
                 request, visitor, 400, password_error="The current password is wrong."
             )
         try:
-            await self.microblog.set_password(user, new)
+            await self.microblog.set_password(
+                user, new, keep_session=visitor.session_hash,
+                end_tokens=self.site.field(request, "end_tokens") == "1",
+            )
         except RuleError as e:
             return await self.settings(request, visitor, 400, password_error=str(e))
         return self.site.redirect(request, "/settings?saved=password")

@@ -60,3 +60,14 @@ class SessionsStore(SQLBase):
             )
 
         return self._run(interaction)
+
+    def delete_sessions_of(self, account_id: int, keep: str | None) -> "Deferred[None]":
+        def interaction(txn: Any) -> None:
+            txn.execute(
+                self._q(
+                    "DELETE FROM web_sessions WHERE account_id = ? AND session_hash <> ?"
+                ),
+                (account_id, keep or ""),
+            )
+
+        return self._run(interaction)
