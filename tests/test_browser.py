@@ -131,15 +131,28 @@ class SubscriptionProcessTests(SynchronousTestCase):
         self.assertIn(f"alice@{s1_authority}", page.text_content("nav") or "")
         self.shot(page, "s3-profile-signed-in")
         page.click("button:has-text('Follow')")
-        page.wait_for_selector("button:has-text('Unfollow')")
-        self.assertEqual(page.text_content(".followers-count"), "1")
-        self.shot(page, "s3-following")
 
-        # s1 learnt of the follow from s3's signed notice.
+        # Her home server, s1, asks her to confirm: it takes no other
+        # server's word for whom its users follow.
+        page.wait_for_url(s1.url + "/follow?**")
+        self.assertEqual(page.text_content(".follow-acct"), f"carol@{s3_authority}")
+        self.shot(page, "s1-confirm-follow")
+        page.click("form.follow button")
         wait_for(
             lambda: _friends(s1, "alice") == [f"carol@{s3_authority}"],
             15, "alice follows carol on s1",
         )
+
+        # Back on carol's profile on s3, which s1's signed notice told.
+        page.wait_for_url(s3.url + "/carol")
+
+        def following() -> bool:
+            page.reload()
+            return page.query_selector("button:has-text('Unfollow')") is not None
+
+        wait_for(following, 15, "s3 shows alice following carol")
+        self.assertEqual(page.text_content(".followers-count"), "1")
+        self.shot(page, "s3-following")
 
         # carol posts on s3; it reaches alice's home on s1.
         post(s3, "carol", "Hello from s3")

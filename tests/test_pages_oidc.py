@@ -62,21 +62,24 @@ class StandInRelyingParty:
         return Identity("https://home.example", "carol", "carol", "home.example")
 
 
-class NoticeRecorder:
+class FollowRecorder:
     """
-    The federation, as far as a visitor's follow goes: ``visitor`` is who
-    every acct resolves to.
+    The federation, as far as following a remote account goes: ``remote``
+    is who every acct resolves to; follows of it are recorded.
     """
 
-    def __init__(self, visitor: Account) -> None:
-        self.visitor = visitor
+    def __init__(self, remote: Account) -> None:
+        self.remote = remote
         self.notices: list[tuple[str, str, str]] = []
 
     async def resolve(self, acct: str) -> Account:
-        return self.visitor
+        return self.remote
 
-    def visitor_followed(self, visitor: Account, local: Account, action: str) -> None:
-        self.notices.append((visitor.acct(""), local.handle, action))
+    async def followed(self, user: Account, target: Account, new: bool) -> None:
+        self.notices.append((user.handle, target.acct(""), "follow"))
+
+    async def unfollowed(self, user: Account, target: Account, removed: bool) -> None:
+        self.notices.append((user.handle, target.acct(""), "unfollow"))
 
 
 class OIDCPagesTestCase(PagesTestCase):
@@ -372,28 +375,58 @@ class RemoteSignInTests(OIDCPagesTestCase):
         self.assertTrue(browser.get("/home").location.startswith("/login"))  # type: ignore[union-attr]
         self.assertTrue(browser.get("/settings").location.startswith("/login"))  # type: ignore[union-attr]
 
-    def test_visitor_follows(self) -> None:
+    def test_visitor_follows_from_home(self) -> None:
         """
-        A signed-in visitor's follow is recorded here and told to their
-        home server.
+        A signed-in visitor's follow is sent to their home server to be
+        confirmed there (it takes no other server's word for whom its users
+        follow); nothing is recorded here.
         """
         self.successResultOf(self.store.ensure_account("carol", "home.example", 0))
         carol = self.successResultOf(self.store.note_remote_last("carol", "home.example", 0,
                                                                  "https://home.example"))
-        federation = NoticeRecorder(carol)
-        self.microblog.federation = federation
+        self.microblog.federation = FollowRecorder(carol)
         browser = self.browser()
         browser.submit("/login", {"identifier": "carol@home.example"}, action="/login/remote")
         browser.get("/login/callback?state=s1&code=c")
-        profile = browser.get("/alice")
-        page = browser.post("/alice/follow", {"csrf": profile.csrf()})
-        self.assertEqual(page.location, "/alice")
-        self.assertTrue(self.successResultOf(self.store.is_following(carol.id, self.alice.id)))
-        self.assertEqual(federation.notices, [("carol@home.example", "alice", "follow")])
-        again = browser.get("/alice")
-        browser.post("/alice/unfollow", {"csrf": again.csrf()})
-        self.assertFalse(self.successResultOf(self.store.is_following(carol.id, self.alice.id)))
-        self.assertEqual(federation.notices[-1], ("carol@home.example", "alice", "unfollow"))
+        for action in ("follow", "unfollow"):
+            profile = browser.get("/alice")
+            page = browser.post(f"/alice/{action}", {"csrf": profile.csrf()})
+            self.assertEqual(page.code, 303)
+            self.assertEqual(page.location, "https://home.example/follow?" + urlencode(
+                {"acct": "alice@localhost:8080", "action": action}
+            ))
+            self.assertFalse(
+                self.successResultOf(self.store.is_following(carol.id, self.alice.id))
+            )
+
+    def test_follow_confirmed_at_home(self) -> None:
+        """
+        On the home server, ``/follow?acct=`` asks a signed-in user to
+        confirm, and the confirmed follow is theirs (told to the followed
+        account's server as any follow is); signed out, it goes to sign-in
+        first; an acct that is not one is refused.
+        """
+        self.successResultOf(self.store.ensure_account("carol", "other.example", 0))
+        carol = self.successResultOf(self.store.note_remote_last("carol", "other.example", 0,
+                                                                 "https://other.example"))
+        federation = FollowRecorder(carol)
+        self.microblog.federation = federation
+        query = "/follow?" + urlencode({"acct": "carol@other.example", "action": "follow"})
+        signed_out = self.browser().get(query)
+        self.assertTrue(signed_out.location.startswith("/login"))  # type: ignore[union-attr]
+        browser = self.signed_in("alice")
+        confirm = browser.get(query)
+        self.assertEqual(confirm.code, 200)
+        self.assertIn("carol@other.example", confirm.text)
+        page = browser.post("/follow", {
+            "csrf": confirm.csrf(), "acct": "carol@other.example", "action": "follow",
+        })
+        self.assertEqual((page.code, page.location), (303, "https://other.example/carol"))
+        self.assertTrue(self.successResultOf(self.store.is_following(self.alice.id, carol.id)))
+        self.assertEqual(federation.notices, [("alice", "carol@other.example", "follow")])
+        self.assertEqual(browser.post("/follow", {"acct": "carol@other.example"}).code, 403)
+        bad = browser.get("/follow?acct=not-an-acct")
+        self.assertEqual(bad.code, 400)
 
     def test_visitor_without_a_distwit_home(self) -> None:
         """

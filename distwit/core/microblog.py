@@ -577,21 +577,14 @@ class Microblog:
                 f" (at most {self.max_following})."
             )
         new = await self.store.follow(user.id, target.id, self.now_ms())
-        if self.federation is not None:
-            if not target.is_local:
-                await self.federation.followed(user, target, new)
-            elif not user.is_local and new:
-                # A visitor signed in with their home server: it follows too.
-                self.federation.visitor_followed(user, target, "follow")
+        if self.federation is not None and not target.is_local:
+            await self.federation.followed(user, target, new)
         return await self.user_by_id(target.id)
 
     async def unfollow(self, user: Account, target: Account) -> Account:
         removed = await self.store.unfollow(user.id, target.id)
-        if self.federation is not None:
-            if not target.is_local:
-                await self.federation.unfollowed(user, target, removed)
-            elif not user.is_local and removed:
-                self.federation.visitor_followed(user, target, "unfollow")
+        if self.federation is not None and not target.is_local:
+            await self.federation.unfollowed(user, target, removed)
         return await self.user_by_id(target.id)
 
     async def is_following(self, user: Account, target: Account) -> bool:

@@ -151,21 +151,6 @@ class Federation:
         }
         self._send(paths.follow_url(target.home_url), body)
 
-    def visitor_followed(self, visitor: Account, local: Account, action: str) -> None:
-        """
-        A visitor from another server, signed in here with their home server
-        (OpenID Connect), followed or unfollowed ``local`` on its profile
-        page.  Their home server is not told: it takes no notice saying
-        whom its users follow (that is how a stranger would make them
-        follow anyone), so the follow is kept here only.
-        """
-        self.log.info(
-            "visitor {visitor} {action}s {local} (here only)",
-            visitor=make_acct(visitor.handle, visitor.authority),
-            action=action,
-            local=local.handle,
-        )
-
     def _send(self, url: str, body: dict[str, str]) -> None:
         d = ensureDeferred(self._deliver(url, body))
         self._notices.add(d)

@@ -18,6 +18,7 @@ from twisted.web.resource import IResource
 
 from distwit.core.microblog import Microblog
 from distwit.web.consent import ConsentPages
+from distwit.web.follow import RemoteFollowPages
 from distwit.web.public import PublicPages
 from distwit.web.settings import SettingsPages
 from distwit.web.signin import SignInPages
@@ -57,6 +58,7 @@ class Pages:
         self.site.mount(SignInPages(self.site, public_url, rp))
         self.site.mount(ConsentPages(self.site, oidc))
         self.site.mount(SettingsPages(self.site, oauth))
+        self.site.mount(RemoteFollowPages(self.site))
 
     def resource(self) -> IResource:
         return self.site.resource()

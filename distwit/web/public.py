@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from importlib.resources import files
 from typing import Any
+from urllib.parse import urlencode
 
 from twisted.web.iweb import IRequest
 
 from distwit.core.microblog import NoSuchUser, RuleError
 from distwit.model import Account, Post, is_valid_handle
+from distwit.urls import authority_of
 from distwit.web.site import PAGE_SIZE, PageError, Site, Visitor, login_url, page
+from distwit.web.templating import content_security_policy
 
 
 class PublicPages:
@@ -26,6 +29,7 @@ class PublicPages:
         self.site = site
         self.microblog = site.microblog
         self._public_url = public_url.rstrip("/")
+        self._authority = authority_of(public_url)
         folder = files("distwit.web") / "static"
         self._static = {
             "site.css": (b"text/css; charset=utf-8", (folder / "site.css").read_bytes()),
@@ -80,6 +84,12 @@ class PublicPages:
         following = None
         if visitor.user is not None and visitor.user.id != account.id:
             following = await self.microblog.is_following(visitor.user, account)
+        if visitor.user is not None and not visitor.user.is_local and visitor.user.home_url:
+            # The follow button leads, by a redirect, to the visitor's home
+            # server (see follow below).
+            request.setHeader(
+                b"content-security-policy", content_security_policy(visitor.user.home_url)
+            )
         return self.site.render(
             request, "profile.html", visitor,
             account=account, following=following,
@@ -98,12 +108,20 @@ class PublicPages:
         back = "/" + account.handle
         if visitor.user is None:
             return self.site.redirect(request, login_url(back))
-        if follow and not visitor.user.is_local and not visitor.user.home_url:
-            raise PageError(
-                400, "Not followed",
-                f"Your home server, {visitor.user.authority}, is not a distwit server this "
-                "server can reach, so it could not learn of the follow: follow from there.",
-            )
+        if not visitor.user.is_local:
+            # A visitor follows from their home server, which confirms with
+            # them (docs/design/subscription.md): it takes no other
+            # server's word for whom its users follow.
+            if not visitor.user.home_url:
+                raise PageError(
+                    400, "Not followed",
+                    f"Your home server, {visitor.user.authority}, is not a distwit server this "
+                    "server can reach: follow from there.",
+                )
+            acct = f"{account.handle}@{self._authority}"
+            return self.site.redirect(request, visitor.user.home_url + "/follow?" + urlencode(
+                {"acct": acct, "action": "follow" if follow else "unfollow"}
+            ))
         try:
             if follow:
                 await self.microblog.follow(visitor.user, account)
