@@ -4,8 +4,10 @@ The ``distwit`` command: administration beside the server.
 ``distwit adduser HANDLE`` creates a local user; ``distwit app create``
 registers an OAuth app and ``distwit token create`` gives a user's access
 token for one; ``distwit rotate-oidc-key`` makes a new key for the ID
-tokens of OpenID Connect.  Each takes the same ``--data``, ``--database`` and
-``--config`` as ``twistd distwit``, so it finds the same database.
+tokens of OpenID Connect; ``distwit registry approve URL``, ``revoke URL``
+and ``list`` decide which ping servers the registry lists.  Each takes the
+same ``--data``, ``--database`` and ``--config`` as ``twistd distwit``, so it
+finds the same database.
 """
 
 from __future__ import annotations
@@ -78,6 +80,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     token_create.add_argument("--consumer-key", required=True, help="the app's key")
     token_create.add_argument("--user", required=True, help="handle of the user")
+
+    registry = commands.add_parser(
+        "registry", help="which ping servers the registry lists"
+    ).add_subparsers(dest="registry_command", metavar="ACTION", required=True)
+    approve = registry.add_parser(
+        "approve",
+        parents=[common],
+        help="list a ping server",
+        description=(
+            "Approve the ping server at URL: the registry lists it from its next "
+            "heartbeat. Without --key it must be pending, and its key is the one it "
+            "asked with."
+        ),
+    )
+    approve.add_argument("url", help="the ping server's public URL")
+    approve.add_argument("--key", help="its Ed25519 public key (base64url)")
+    revoke = registry.add_parser(
+        "revoke",
+        parents=[common],
+        help="stop listing a ping server",
+        description="Withdraw the approval of the ping server at URL's host and port.",
+    )
+    revoke.add_argument("url", help="the ping server's public URL")
+    registry.add_parser(
+        "list",
+        parents=[common],
+        help="the approved and the pending ping servers",
+        description="One line each: approved or pending, URL, key.",
+    )
 
     commands.add_parser(
         "rotate-oidc-key",
@@ -173,6 +204,32 @@ async def oauth_command(reactor: Any, args: argparse.Namespace, out: TextIO) -> 
         await store.close()
 
 
+async def registry_command(reactor: Any, args: argparse.Namespace, out: TextIO) -> None:
+    from distwit.registry.admission import AdmissionError, approve, describe, revoke
+    from distwit.roles.process import prepare_data_folder
+    from distwit.roles.registry import open_registry_store
+
+    settings = settings_for(args)
+    prepare_data_folder(settings.data_folder)
+    store = open_registry_store(settings, reactor)
+    try:
+        if args.registry_command == "approve":
+            done = await approve(store, args.url, args.key, reactor.seconds())
+            out.write(f"approved {done.public_url} with key {done.public_key}\n")
+        elif args.registry_command == "revoke":
+            done = await revoke(store, args.url)
+            out.write(f"revoked {done.public_url} ({done.status} before)\n")
+        else:
+            for line in await describe(store):
+                out.write(line + "\n")
+        if args.registry_command != "list" and settings.admission == "open":
+            out.write("note: admission is open here: the registry lists every ping server\n")
+    except AdmissionError as e:
+        raise CommandError(str(e)) from None
+    finally:
+        await store.close()
+
+
 def rotate_oidc_key(args: argparse.Namespace, out: TextIO) -> None:
     from distwit.oidc.keys import SigningKeys
     from distwit.roles.process import prepare_data_folder
@@ -221,6 +278,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             rotate_oidc_key(args, sys.stdout)
         except CommandError as e:
             _fail(e)
+    elif args.command == "registry":
+        _react(lambda reactor: registry_command(reactor, args, sys.stdout))
     else:
         _react(lambda reactor: oauth_command(reactor, args, sys.stdout))
 

@@ -176,7 +176,7 @@ class InterfaceTests(SynchronousTestCase):
         self.assertTrue(verifyObject(IRequestVerifier, FakeVerifier()))
         self.assertTrue(verifyObject(IS2SClient, ScriptedClient()))
         self.assertTrue(verifyObject(IS2SClient, StubRegistryClient(None, P1)))
-        registry = RegistryService(MemoryRegistryStore(), Clock())
+        registry = RegistryService(MemoryRegistryStore(), Clock(), admission="open")
         self.assertTrue(verifyObject(IService, registry))
         heartbeat = Heartbeat(ScriptedClient(), REGISTRY_URL, P1, K1, Clock())
         self.assertTrue(verifyObject(IService, heartbeat))
@@ -212,7 +212,9 @@ class RegistryTestCase(SynchronousTestCase):
         self.stub: Any = StubTreq(self.resource())
 
     def make_service(self) -> RegistryService:
-        return RegistryService(self.store, self.clock, heartbeat_interval=self.interval)
+        return RegistryService(
+            self.store, self.clock, heartbeat_interval=self.interval, admission="open"
+        )
 
     def resource(self) -> Any:
         """
@@ -277,11 +279,12 @@ class RegistrationTests(RegistryTestCase):
         """
         A signed registration puts the ping server on the list with its
         key and the time it was heard; the answer gives the list's new
-        version and the heartbeat interval.
+        version and the heartbeat interval, and that it is listed.
         """
         before = self.pings()["version"]
         answer = self.register(P1, K1)
-        self.assertEqual(set(answer), {"version", "heartbeat_interval"})
+        self.assertEqual(set(answer), {"version", "heartbeat_interval", "admission"})
+        self.assertEqual(answer["admission"], "listed")
         self.assertEqual(answer["heartbeat_interval"], 10.0)
         self.assertNotEqual(answer["version"], before)
         listing = self.pings()
@@ -657,7 +660,9 @@ class SQLStoreTestsMixin:
         clock.advance(1_700_000_000)
 
         def start() -> tuple[RegistryService, Any]:
-            service = RegistryService(open_registry_store(self.engine, reactor), clock)
+            service = RegistryService(
+                open_registry_store(self.engine, reactor), clock, admission="open"
+            )
             service.startService()
             return service, StubTreq(RegistryResource(service, FakeVerifier()).resource())
 
@@ -799,7 +804,8 @@ class SQLiteStoreTests(SQLStoreTestsMixin, TestCase):
             connection.close()
         rows = yield self.open().all()
         self.assertEqual(rows, [RegistryEntry(P1, K1, 1.0, 2.0)])
-        self.assertEqual(schema_version(self.engine, REGISTRY), 1)
+        # Adopted as version 1, then brought up to date.
+        self.assertEqual(schema_version(self.engine, REGISTRY), 2)
 
 
 class PostgresStoreTests(SQLStoreTestsMixin, TestCase):

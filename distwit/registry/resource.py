@@ -9,7 +9,9 @@ The registry role's HTTP routes (relative: the role is mounted under
         {"public_url": "<the ping server's public URL>",   # must be the signer
          "public_key": "<its Ed25519 key, unpadded base64url>"}
 
-    The answer: ``{"version": "...", "heartbeat_interval": 10.0}``.
+    The answer: ``{"version": "...", "heartbeat_interval": 10.0,
+    "admission": "listed"}``, or ``"pending"`` when the registry lists
+    only the ping servers its operator approved and this one is not (yet).
 
 ``GET /pings``
     Public.  The live list, sorted by URL::
@@ -18,8 +20,10 @@ The registry role's HTTP routes (relative: the role is mounted under
          "pings": [{"url": "...", "public_key": "...", "last_heard": 1700000000.5}]}
 
 Errors are JSON ``{"error": "..."}``: 400 malformed, 401 unsigned or badly
-signed, 403 signed by another server than ``public_url``, 413 over 64 KB,
-503 while the registry stops.
+signed, 403 signed by another server than ``public_url``, 409 another URL of the
+same authority (``host[:port]``) is listed or pending, or it is pending
+with another key, 413 over 64 KB, 429 too many wait for approval, 503
+while the registry stops.
 
 Why the key in the body is trusted: the verifier checked the request's
 signature against the key in the signer's metadata document, and
@@ -45,7 +49,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 
 from distwit.http import HTTPError, json_body, json_object, read_body, verified_signer
-from distwit.registry.service import RegistryService, RegistryStopped
+from distwit.registry.service import RegistrationRefused, RegistryService, RegistryStopped
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IRequestVerifier
 
@@ -199,4 +203,11 @@ class RegistryResource:
             answer = self.registry.register(registration.public_url, registration.public_key)
         except RegistryStopped as e:
             raise HTTPError(503, str(e)) from None
+        except RegistrationRefused as e:
+            self.log.info(
+                "refused a registration of {url}: {reason}",
+                url=registration.public_url,
+                reason=e.message,
+            )
+            raise HTTPError(e.code, e.message) from None
         return json_body(request, answer)

@@ -22,7 +22,7 @@ before, apart from the twitter role's ``distwit.sqlite3``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
@@ -55,6 +55,38 @@ class RegistryEntry:
     last_heard: float
 
 
+#: The status of a ping server the operator approved.
+APPROVED = "approved"
+
+#: The status of a ping server that asked and waits for approval.
+PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """
+    The operator's word on one authority's ping server.
+
+    :ivar authority: ``host[:port]`` of its URL (:func:`distwit.urls.authority_of`).
+    :ivar public_url: the URL it registers as (approved) or asked as (pending).
+    :ivar public_key: the key approved, or the key it asked with.
+    :ivar status: :data:`APPROVED` or :data:`PENDING`.
+    :ivar since: when it got that status.
+    :ivar last_heard: when it last asked (0 if never).
+    """
+
+    authority: str
+    public_url: str
+    public_key: str
+    status: str
+    since: float
+    last_heard: float
+
+    @property
+    def approved(self) -> bool:
+        return self.status == APPROVED
+
+
 @implementer(IRegistryStore)
 class SQLRegistryStore:
     """
@@ -81,6 +113,27 @@ class SQLRegistryStore:
             " SET public_key = excluded.public_key, last_heard = excluded.last_heard"
         )
         self._remove = engine.convert("DELETE FROM ping_servers WHERE public_url = ?")
+        columns = "authority, public_url, public_key, status, since, last_heard"
+        self._set_admission = engine.convert(
+            f"INSERT INTO ping_admissions ({columns}) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (authority) DO UPDATE"
+            " SET public_url = excluded.public_url, public_key = excluded.public_key,"
+            " status = excluded.status, since = excluded.since,"
+            " last_heard = excluded.last_heard"
+        )
+        self._heard_pending = engine.convert(
+            f"INSERT INTO ping_admissions ({columns}) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (authority) DO UPDATE SET last_heard = excluded.last_heard"
+        )
+        self._remove_admission = engine.convert(
+            "DELETE FROM ping_admissions WHERE authority = ?"
+        )
+        self._forget_pending = engine.convert(
+            "DELETE FROM ping_admissions WHERE status = ? AND last_heard <= ?"
+        )
+        self._admissions = (
+            f"SELECT {columns} FROM ping_admissions ORDER BY authority"
+        )
 
     def upsert(self, public_url: str, public_key: str, now: float) -> Deferred[None]:
         def interaction(cursor: Any) -> None:
@@ -107,8 +160,40 @@ class SQLRegistryStore:
 
         return self._pool.runInteraction(interaction)
 
+    def admissions(self) -> Deferred[list[Admission]]:
+        def interaction(cursor: Any) -> list[Admission]:
+            cursor.execute(self._admissions)
+            return [
+                Admission(str(a), str(u), str(k), str(s), float(since), float(heard))
+                for a, u, k, s, since, heard in cursor.fetchall()
+            ]
+
+        return self._pool.runInteraction(interaction)
+
+    def _run(self, statement: str, args: tuple[Any, ...]) -> Deferred[None]:
+        def interaction(cursor: Any) -> None:
+            cursor.execute(statement, args)
+
+        return self._pool.runInteraction(interaction)
+
+    def set_admission(self, admission: Admission) -> Deferred[None]:
+        return self._run(self._set_admission, _row(admission))
+
+    def heard_pending(self, admission: Admission) -> Deferred[None]:
+        return self._run(self._heard_pending, _row(admission))
+
+    def remove_admission(self, authority: str) -> Deferred[None]:
+        return self._run(self._remove_admission, (authority,))
+
+    def forget_pending(self, cutoff: float) -> Deferred[None]:
+        return self._run(self._forget_pending, (PENDING, cutoff))
+
     def close(self) -> Deferred[None]:
         return maybeDeferred(self._pool.close)
+
+
+def _row(a: Admission) -> tuple[Any, ...]:
+    return (a.authority, a.public_url, a.public_key, a.status, a.since, a.last_heard)
 
 
 @implementer(IRegistryStore)
@@ -120,6 +205,7 @@ class MemoryRegistryStore:
 
     def __init__(self) -> None:
         self.rows: dict[str, RegistryEntry] = {}
+        self.admission_rows: dict[str, Admission] = {}
         self.closed = False
 
     def upsert(self, public_url: str, public_key: str, now: float) -> Deferred[None]:
@@ -134,6 +220,33 @@ class MemoryRegistryStore:
 
     def all(self) -> Deferred[list[RegistryEntry]]:
         return succeed([self.rows[url] for url in sorted(self.rows)])
+
+    def admissions(self) -> Deferred[list[Admission]]:
+        return succeed([self.admission_rows[a] for a in sorted(self.admission_rows)])
+
+    def set_admission(self, admission: Admission) -> Deferred[None]:
+        self.admission_rows[admission.authority] = admission
+        return succeed(None)
+
+    def heard_pending(self, admission: Admission) -> Deferred[None]:
+        old = self.admission_rows.get(admission.authority)
+        if old is None:
+            self.admission_rows[admission.authority] = admission
+        else:
+            self.admission_rows[admission.authority] = replace(
+                old, last_heard=admission.last_heard
+            )
+        return succeed(None)
+
+    def remove_admission(self, authority: str) -> Deferred[None]:
+        self.admission_rows.pop(authority, None)
+        return succeed(None)
+
+    def forget_pending(self, cutoff: float) -> Deferred[None]:
+        for authority, row in list(self.admission_rows.items()):
+            if row.status == PENDING and row.last_heard <= cutoff:
+                del self.admission_rows[authority]
+        return succeed(None)
 
     def close(self) -> Deferred[None]:
         self.closed = True

@@ -14,6 +14,7 @@ from distwit.registry import store
 from distwit.registry.resource import RegistryResource
 from distwit.registry.service import RegistryService
 from distwit.s2s.interfaces import IRequestVerifier
+from distwit.s2s.keys import ServerKey
 from distwit.store.schema import DatabaseURLError
 
 
@@ -33,11 +34,32 @@ def open_registry_store(settings: Settings, reactor: Any) -> store.SQLRegistrySt
         raise SystemExit(f"distwit: cannot open {engine.describe()}: {e}") from None
 
 
-def make_registry_service(settings: Settings, reactor: Any) -> RegistryService:
+def make_registry_service(
+    settings: Settings, reactor: Any, key: ServerKey | None = None
+) -> RegistryService:
     """
-    The registry role's service, on its opened database.
+    The registry role's service, on its opened database, admitting as
+    ``settings.admission`` says.  In ``--role=all`` the process's own ping
+    server (its public URL, signing with its key) is admitted without
+    approval, so the one-command server needs no ``distwit registry
+    approve``.
+
+    :param key: the process's server key
+        (:attr:`~distwit.roles.process.ProcessParts.key`); read from the
+        data folder when not given (``make_process_parts`` has created it).
     """
-    return RegistryService(open_registry_store(settings, reactor), reactor)
+    own_url = own_key = ""
+    if settings.role == "all":
+        if key is None:
+            key = ServerKey.load_or_create(settings.data_folder.server_key)
+        own_url, own_key = settings.public_url, key.public_key_b64()
+    return RegistryService(
+        open_registry_store(settings, reactor),
+        reactor,
+        admission=settings.admission,
+        own_url=own_url,
+        own_key=own_key,
+    )
 
 
 def make_registry_resource(service: RegistryService, verifier: IRequestVerifier) -> IResource:
