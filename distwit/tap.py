@@ -135,7 +135,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     if "registry" in roles:
         from distwit.roles.registry import make_registry_resource, make_registry_service
 
-        registry = make_registry_service(settings, reactor)
+        registry = make_registry_service(settings, reactor, parts.key)
         registry.setServiceParent(top)
         resources["registry"] = make_registry_resource(registry, verifier)
 

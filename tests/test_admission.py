@@ -212,7 +212,11 @@ class EndToEndTests(TestCase):
         base = os.path.abspath(self.mktemp())
         os.makedirs(base)
         registry_data = os.path.join(base, "registry")
-        registry = ServerProcess(registry_data, "--role", "registry", lab=False)
+        # Loopback peers allowed (the ping server is one), admission by
+        # approval (the default of a server on the internet).
+        registry = ServerProcess(
+            registry_data, "--role", "registry", "--peers-allow-private", lab=False
+        )
         self.addCleanup(registry.stop)
         ping = ServerProcess(
             os.path.join(base, "ping"),

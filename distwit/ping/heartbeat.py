@@ -61,6 +61,9 @@ class Heartbeat(Service):
         self.interval = float(interval)
         #: The version of the registry's list in its last answer.
         self.registry_version: str | None = None
+        #: Whether the registry keeps this ping server waiting for its
+        #: operator's approval (its last answer said so).
+        self.pending = False
         self._loop: LoopingCall | None = None
         self._round: Deferred[None] | None = None
         self._failing = False
@@ -104,6 +107,17 @@ class Heartbeat(Service):
         if self._failing:
             self._failing = False
             self.log.info("registered with {url} again", url=self.register_url)
+        pending = answer.get("admission") == "pending"
+        if pending != self.pending:
+            self.pending = pending
+            if pending:
+                self.log.warn(
+                    "the registry at {url} has not approved this ping server yet: it is not"
+                    " listed until its operator runs `distwit registry approve {own}`",
+                    url=self.register_url, own=self.own_public_url,
+                )
+            else:
+                self.log.info("the registry at {url} lists this ping server", url=self.register_url)
         version = answer.get("version")
         if version != self.registry_version:
             self.registry_version = version if isinstance(version, str) else None

@@ -34,9 +34,7 @@ def open_registry_store(settings: Settings, reactor: Any) -> store.SQLRegistrySt
         raise SystemExit(f"distwit: cannot open {engine.describe()}: {e}") from None
 
 
-def make_registry_service(
-    settings: Settings, reactor: Any, key: ServerKey | None = None
-) -> RegistryService:
+def make_registry_service(settings: Settings, reactor: Any, key: ServerKey) -> RegistryService:
     """
     The registry role's service, on its opened database, admitting as
     ``settings.admission`` says.  In ``--role=all`` the process's own ping
@@ -45,13 +43,10 @@ def make_registry_service(
     approve``.
 
     :param key: the process's server key
-        (:attr:`~distwit.roles.process.ProcessParts.key`); read from the
-        data folder when not given (``make_process_parts`` has created it).
+        (:attr:`~distwit.roles.process.ProcessParts.key`).
     """
     own_url = own_key = ""
     if settings.role == "all":
-        if key is None:
-            key = ServerKey.load_or_create(settings.data_folder.server_key)
         own_url, own_key = settings.public_url, key.public_key_b64()
     return RegistryService(
         open_registry_store(settings, reactor),
