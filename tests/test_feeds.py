@@ -836,3 +836,23 @@ class PersonFeedsResourceTests(SynchronousTestCase):
         code, body, _ = self.get("/nobody.rss")
         self.assertEqual(code, 404)
         self.assertIn(b"No user 'nobody' here.", body)
+
+
+class SixtyFourBitNumberTests(SynchronousTestCase):
+    def test_numbers_up_to_64_bits(self) -> None:
+        """
+        Message numbers are read up to 2**63 - 1 (a copy that a lying lookup
+        started that high can still be read, and its claim forgotten), and
+        refused beyond.
+        """
+        top = 2**63 - 1
+        page = parse_range_feed(
+            render_range_feed(ALICE, AUTHORITY, PUBLIC_URL, [], top, top - 1, False),
+            ACCT, top, top,
+        )
+        self.assertEqual(page.last, top - 1)
+        with self.assertRaises(FeedError):
+            parse_range_feed(
+                render_range_feed(ALICE, AUTHORITY, PUBLIC_URL, [], top + 1, top, False),
+                ACCT, top + 1, top + 1,
+            )

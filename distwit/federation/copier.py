@@ -20,7 +20,12 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from distwit.federation.interfaces import IFetcher
-from distwit.federation.range_feed import MAX_ITEMS_PER_FEED, RangePage, parse_range_feed
+from distwit.federation.range_feed import (
+    MAX_FEED_BYTES,
+    MAX_ITEMS_PER_FEED,
+    RangePage,
+    parse_range_feed,
+)
 from distwit.model import Account
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IS2SClient
@@ -216,7 +221,9 @@ class Fetcher:
         """
         last = _page_end(account, first)
         acct = f"{account.handle.lower()}@{account.authority}"
-        data = await self._client.get_bytes(self._url(account, first, last))
+        data = await self._client.get_bytes(
+            self._url(account, first, last), max_size=MAX_FEED_BYTES
+        )
         return parse_range_feed(data, acct, first, last)
 
     def stop(self) -> "Deferred[Any]":

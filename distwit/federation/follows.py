@@ -113,7 +113,10 @@ class Federation:
         try:
             metadata = await self._client.get_json(paths.metadata_url(home))
         except S2SResponseError as e:
-            raise NoSuchUser(f"No distwit server answers for {acct}: {e}") from None
+            # What the other side answered stays in the log: the caller
+            # learns nothing of a host it could not otherwise reach.
+            self.log.info("no distwit server for {acct}: {error}", acct=acct, error=str(e))
+            raise NoSuchUser(f"No distwit server answers for {acct}.") from None
         if str(metadata.get("public_url", "")).rstrip("/") != home:
             raise NoSuchUser(f"{home} does not say it is {authority}.")
         handle = acct.split("@", 1)[0]

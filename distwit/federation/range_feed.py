@@ -95,8 +95,10 @@ MAX_ITEMS_PER_FEED = 200
 MAX_FEED_BYTES = 1_000_000
 
 _ACCT_RE = re.compile(r"\A[A-Za-z0-9_]{1,15}@[A-Za-z0-9.\-\[\]:]{1,262}\Z")
-#: ASCII digits only: ``int()`` would also take " 7", "+7", "7_0" and "٧".
-_NUMBER_RE = re.compile(r"\A[0-9]{1,18}\Z")
+#: ASCII digits only: ``int()`` would also take " 7", "+7", "7_0" and "٧";
+#: at most 19 of them, and at most 2**63 - 1 (checked in :func:`_number`).
+_NUMBER_RE = re.compile(r"\A[0-9]{1,19}\Z")
+_MAX_NUMBER = 2**63 - 1
 #: The XML declaration's encoding, if it has one (read as ASCII bytes).
 _ENCODING_DECLARATION_RE = re.compile(
     rb"""\A<\?xml[^>]*?\sencoding\s*=\s*["']([^"']*)["']"""
@@ -304,8 +306,8 @@ def _element_text(context: Any, key: str, where: str) -> str:
 
 def _number(context: Any, key: str, where: str) -> int:
     value = _element_text(context, key, where)
-    if _NUMBER_RE.match(value) is None:
-        raise FeedError(f"{where}: {_dw_name(key)} {value!r} is not a number")
+    if _NUMBER_RE.match(value) is None or int(value) > _MAX_NUMBER:
+        raise FeedError(f"{where}: {_dw_name(key)} {value!r} is not a number of 64 bits")
     return int(value)
 
 
@@ -352,7 +354,8 @@ def _reply_target(context: Any, where: str) -> tuple[str, int] | None:
     acct, seq = value.get("acct"), value.get("seq")
     if not isinstance(acct, str) or _ACCT_RE.match(acct) is None:
         raise FeedError(f"{where}: dw:inReplyTo acct {acct!r} is not handle@authority")
-    if not isinstance(seq, str) or _NUMBER_RE.match(seq) is None or int(seq) < 1:
+    if (not isinstance(seq, str) or _NUMBER_RE.match(seq) is None
+            or not 1 <= int(seq) <= _MAX_NUMBER):
         raise FeedError(f"{where}: dw:inReplyTo seq {seq!r} is not a message number")
     return acct, int(seq)
 
