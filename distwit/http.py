@@ -213,7 +213,13 @@ class LimitedChannel(HTTPChannel):
             peer=str(self.transport.getPeer()),
             seconds=self.site.timeOut,
         )
-        self.timeoutConnection()
+        self.setTimeout(None)  # the idle timeout, which may be due now too
+        super().timeoutConnection()
+
+    def timeoutConnection(self) -> None:
+        # Idle: the request is not arriving at all.
+        self._stop_arrival()
+        super().timeoutConnection()
 
     def dataReceived(self, data: bytes) -> None:
         if self._refused_body:
