@@ -37,6 +37,12 @@ RATE_LIMIT_WRITES = 300
 #: Where a server listens and keeps its data when not told.
 LISTEN = "tcp:8080"
 DATA = "distwit-data"
+#: What the HTTP site allows a client: seconds a connection may stay idle
+#: (and a request may take to arrive), bytes of a request body, open
+#: connections.
+IDLE_TIMEOUT = 60.0
+MAX_BODY_BYTES = 1024 * 1024
+MAX_CONNECTIONS = 10000
 
 
 class ConfigError(ValueError):
@@ -150,6 +156,28 @@ SETTINGS = (
         "",
         _text,
         "sqlite:PATH or postgresql://... (default: SQLite in the data folder)",
+    ),
+    Setting(
+        "server",
+        "idle_timeout",
+        f"{IDLE_TIMEOUT:g}",
+        _positive_seconds,
+        "seconds a connection may stay idle, and the most a request (head and"
+        " body) may take to arrive",
+    ),
+    Setting(
+        "server",
+        "max_body_bytes",
+        str(MAX_BODY_BYTES),
+        _positive_integer,
+        "bytes a request body may have (413 past them)",
+    ),
+    Setting(
+        "server",
+        "max_connections",
+        str(MAX_CONNECTIONS),
+        _positive_integer,
+        "connections open at once; more are refused",
     ),
     Setting(
         "twitter",
@@ -270,6 +298,9 @@ class Settings:
     public_url: str
     data: str
     database: str
+    idle_timeout: float
+    max_body_bytes: int
+    max_connections: int
     open_registration: bool
     registry: str
     ping_interval: float

@@ -1,6 +1,7 @@
 """
 Shared HTTP pieces: JSON answers and request bodies, the ``/health``
-resource and the root that puts the roles of one process behind one port.
+resource, the root that puts the roles of one process behind one port, and
+the site that keeps strangers within limits (:class:`LimitedSite`).
 """
 
 from __future__ import annotations
@@ -9,12 +10,19 @@ import json
 import re
 from typing import Any
 
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
+from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.http import HTTPChannel, _GenericHTTPChannelProtocol
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
+from twisted.web.server import Request, Site
 
 from distwit import __version__
 from distwit.s2s.interfaces import ForbiddenAuthority, IRequestVerifier, SignatureError
+
+_log = Logger()
 
 
 class HTTPError(Exception):
@@ -159,3 +167,197 @@ class Root(Resource):
         # Give the whole path back to the fallback, as if it were the root.
         request.postpath.insert(0, request.prepath.pop())
         return self._fallback
+
+
+# -- The limits of the site: how long a request may take to arrive, how big
+# its body may be, how many connections may be open.
+
+#: Seconds a refused body is still read (and thrown away) after the 413, so
+#: that a client still sending it gets to read the answer rather than a
+#: connection reset.
+LINGER = 5.0
+
+
+class LimitedChannel(HTTPChannel):
+    """
+    An HTTP/1.1 connection of a :class:`LimitedSite`: its requests must
+    arrive, head and body, within the site's idle timeout of the connection
+    opening or of the previous response; a body announced or found over the
+    site's ``max_body_bytes`` is answered 413 and never buffered.
+    """
+
+    site: LimitedSite
+    _arrival: IDelayedCall | None = None
+    _linger: IDelayedCall | None = None
+    _refused_body = False
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self._expect_request()
+
+    def _expect_request(self) -> None:
+        self._stop_arrival()
+        if self.site.timeOut:
+            self._arrival = self.callLater(self.site.timeOut, self._too_slow)
+
+    def _stop_arrival(self) -> None:
+        if self._arrival is not None and self._arrival.active():
+            self._arrival.cancel()
+        self._arrival = None
+
+    def _too_slow(self) -> None:
+        self._arrival = None
+        assert self.transport is not None
+        _log.info(
+            "closing {peer}: its request took over {seconds}s to arrive",
+            peer=str(self.transport.getPeer()),
+            seconds=self.site.timeOut,
+        )
+        self.setTimeout(None)  # the idle timeout, which may be due now too
+        super().timeoutConnection()
+
+    def timeoutConnection(self) -> None:
+        # Idle: the request is not arriving at all.
+        self._stop_arrival()
+        super().timeoutConnection()
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._refused_body:
+            return  # the rest of a refused body: thrown away
+        super().dataReceived(data)
+
+    def rawDataReceived(self, data: bytes) -> None:
+        if self._refused_body:
+            return
+        super().rawDataReceived(data)
+
+    def allHeadersReceived(self) -> None:
+        # Before the request is given its length (and a file to put the
+        # body in) and before an "Expect: 100-continue" is answered.
+        if self.length is not None and self.length > self.site.max_body_bytes:
+            self.refuse_body()
+            return
+        super().allHeadersReceived()
+
+    def allContentReceived(self) -> None:
+        if self._refused_body:
+            return
+        self._stop_arrival()
+        super().allContentReceived()
+
+    def requestDone(self, request: Request) -> None:
+        if self.persistent:
+            # Before the base class plays back any pipelined request.
+            self._expect_request()
+        super().requestDone(request)
+
+    def refuse_body(self) -> None:
+        """
+        Answer 413 to the request whose body is arriving, read and throw
+        away what the client still sends for :data:`LINGER` seconds, then
+        close.
+        """
+        if self._refused_body:
+            return
+        self._refused_body = True
+        self._stop_arrival()
+        limit = self.site.max_body_bytes
+        body = json.dumps({"error": f"the body is over {limit} bytes"}).encode("utf-8")
+        assert self.transport is not None
+        self.transport.write(
+            b"HTTP/1.1 413 Content Too Large\r\n"
+            b"Content-Type: application/json; charset=utf-8\r\n"
+            b"Content-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%s" % (len(body), body)
+        )
+        self._linger = self.callLater(LINGER, self.loseConnection)
+
+    def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
+        self._stop_arrival()
+        if self._linger is not None and self._linger.active():
+            self._linger.cancel()
+        super().connectionLost(reason)
+        self.site.connection_closed()
+
+
+class LimitedRequest(Request):
+    """
+    A request whose body stops at its site's ``max_body_bytes``: a body
+    without a length (chunked) is cut off with 413 once it passes it.
+    """
+
+    _body_bytes = 0
+
+    def handleContentChunk(self, data: bytes) -> None:
+        channel = self.channel
+        if isinstance(channel, LimitedChannel):
+            self._body_bytes += len(data)
+            if self._body_bytes > channel.site.max_body_bytes:
+                channel.refuse_body()
+            if channel._refused_body:
+                return
+        super().handleContentChunk(data)
+
+
+def _limited_channel_protocol(site: LimitedSite) -> Protocol:
+    # As twisted.web.http._genericHTTPChannelProtocolFactory, with our channel.
+    return _GenericHTTPChannelProtocol(LimitedChannel())  # type: ignore[no-any-return]
+
+
+class LimitedSite(Site):
+    """
+    A site that closes idle connections, closes connections whose request
+    (head and body) takes longer than the idle timeout to arrive (a client
+    trickling one header line a minute), answers 413 to a body over
+    ``max_body_bytes`` before buffering it, and refuses connections past
+    ``max_connections``.
+
+    :ivar open_connections: the connections open now.
+    """
+
+    protocol = _limited_channel_protocol  # type: ignore[assignment]
+    requestFactory = LimitedRequest  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        resource: IResource,
+        idle_timeout: float,
+        max_body_bytes: int,
+        max_connections: int,
+        reactor: IReactorTime | None = None,
+    ) -> None:
+        super().__init__(resource, timeout=idle_timeout, reactor=reactor)
+        self.max_body_bytes = max_body_bytes
+        self.max_connections = max_connections
+        self.open_connections = 0
+        self._refused = 0
+
+    def buildProtocol(self, addr: IAddress) -> Protocol | None:  # type: ignore[override]
+        if self.open_connections >= self.max_connections:
+            if not self._refused:
+                _log.warn(
+                    "refusing new connections: {count} are open, the most"
+                    " max_connections allows",
+                    count=self.open_connections,
+                )
+            self._refused += 1
+            return None
+        protocol: Protocol | None = super().buildProtocol(addr)
+        if protocol is not None:
+            self.open_connections += 1
+        return protocol
+
+    def connection_closed(self) -> None:
+        """
+        One of the connections built here is closed.
+        """
+        self.open_connections -= 1
+        # Back under once well under, so a site at its cap logs twice, not
+        # twice per connection.
+        if self._refused and self.open_connections < self.max_connections * 0.9:
+            _log.info(
+                "accepting connections again ({count} open); {refused} were refused",
+                count=self.open_connections,
+                refused=self._refused,
+            )
+            self._refused = 0

@@ -139,7 +139,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         registry.setServiceParent(top)
         resources["registry"] = make_registry_resource(registry, verifier)
 
-    site = make_site(settings, roles, parts.key, resources, well_known, endpoints)
+    site = make_site(settings, roles, parts.key, resources, well_known, endpoints, reactor)
     web = strports.service(settings.listen, site, reactor=reactor)
     web.setName("web")
     web.setServiceParent(top)

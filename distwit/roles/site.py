@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource, Resource
-from twisted.web.server import Site
 
 from distwit import __version__
 from distwit.config import Settings
-from distwit.http import Health, Root
+from distwit.http import Health, LimitedSite, Root
 from distwit.s2s import paths
 from distwit.s2s.keys import ServerKey
 from distwit.s2s.metadata import MetadataResource, metadata_document
@@ -31,10 +31,12 @@ def make_site(
     resources: Mapping[str, IResource],
     well_known: Resource,
     endpoints: Mapping[str, str],
-) -> Site:
+    reactor: IReactorTime | None = None,
+) -> LimitedSite:
     """
     The site serving ``resources`` (by role), ``well_known`` (to which the
-    metadata document is added) and ``/health``.
+    metadata document is added) and ``/health``, within the limits of
+    ``settings`` (idle timeout, body size, connections).
     """
     root = Root(resources.get("twitter"))
     for role, mount in MOUNTS.items():
@@ -46,6 +48,12 @@ def make_site(
     well_known.putChild(paths.METADATA.encode(), MetadataResource(document))
     root.putChild(paths.child_name(paths.WELL_KNOWN), well_known)
     root.putChild(b"health", Health(settings.role, roles))
-    site = Site(root)
+    site = LimitedSite(
+        root,
+        idle_timeout=settings.idle_timeout,
+        max_body_bytes=settings.max_body_bytes,
+        max_connections=settings.max_connections,
+        reactor=reactor,
+    )
     site.displayTracebacks = False
     return site
