@@ -48,7 +48,7 @@ class OAuthTestCase(APITestCase):
             "nonce": f"nonce{self.nonce}",
         }
         settings.update(options)
-        return Client(self.key, **settings)
+        return Client(settings.pop("client_key", self.key), **settings)
 
     def send(self, method: str, url: str, headers: dict[str, str] | None = None,
              body: str | None = None, follow: bool = False) -> tuple[int, bytes, Any]:
@@ -141,6 +141,30 @@ class SignatureTests(OAuthTestCase):
         code, content, _ = self.send("GET", uri, headers)
         self.assertCode((code, json.loads(content)), 401, 32)
         self.assertIn("nonce", json.loads(content)["errors"][0]["message"])
+
+    def test_source_is_the_app(self) -> None:
+        """
+        A post made through an app has the app's name as its ``source``
+        (HTML-escaped, as the API returns sources); over Basic, "web".
+        """
+        key, secret = self.successResultOf(
+            self.provider.create_app(self.alice, 'Tweet & <b>"Share"</b>')
+        )
+        token, token_secret = self.successResultOf(
+            self.provider.create_access_token(key, self.alice)
+        )
+        code, status = self.signed(
+            "POST", "/1.1/statuses/update.json", {"status": "through the app"},
+            client_key=key, client_secret=secret,
+            resource_owner_key=token, resource_owner_secret=token_secret,
+        )
+        self.assertEqual(code, 200, status)
+        self.assertEqual(
+            status["source"], "Tweet &amp; &lt;b&gt;&quot;Share&quot;&lt;/b&gt;"
+        )
+        code, shown = self.signed("GET", f"/1.1/statuses/show/{status['id_str']}.json")
+        self.assertEqual((code, shown["source"]), (200, status["source"]))
+        self.assertEqual(self.post("alice", "over Basic")["source"], "web")
 
     def test_public_url_not_host(self) -> None:
         """

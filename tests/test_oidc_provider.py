@@ -772,16 +772,25 @@ class AuthorizationRequestTests(ProviderTestCase):
 
     def test_prompt_none_without_consent(self) -> None:
         """
-        ``prompt=none`` from a client Alice has not approved yet: no page,
-        the browser goes straight back with ``consent_required`` (OpenID
-        Connect Core 3.1.2.1 and 3.1.2.6).
+        ``prompt=none`` from a client Alice has not approved yet: an error
+        page here, never a redirect to it (anyone may register a client, so
+        ``consent_required`` sent back would make this an open redirector).
+        Once she approved it, ``prompt=none`` goes straight back with a code
+        (OpenID Connect Core 3.1.2.1).
         """
-        url = self.client.authorization_url(prompt="none")
-        state = parse_qs(urlsplit(url).query)["state"][0]
-        self.assertRefusedRequest(
-            self.browser.get(url), state,
-            errors=("consent_required", "interaction_required"), page=False,
+        self.assertErrorPage(
+            self.browser.get(self.client.authorization_url(prompt="none")), "unapproved"
         )
+        approved = self.browser.decide(
+            self.browser.get(self.client.authorization_url()), "approve"
+        )
+        self.assertEqual(approved.status_code, 303, approved.text)
+        url = self.client.authorization_url(prompt="none")
+        answer = self.browser.get(url)
+        self.assertEqual(answer.status_code, 303, answer.text)
+        query = callback_parameters(answer.headers["Location"])
+        self.assertTrue(query.get("code"), query)
+        self.assertEqual(query.get("state"), parse_qs(urlsplit(url).query)["state"][0])
 
 
     def test_prompt_login(self) -> None:
@@ -1089,17 +1098,12 @@ class SignInPageTests(ProviderTestCase):
 
     def test_prompt_none_signed_out(self) -> None:
         """
-        ``prompt=none`` from a signed-out browser: no sign-in page, straight
-        back to the client with ``login_required`` (OpenID Connect Core
-        3.1.2.1 and 3.1.2.6).
+        ``prompt=none`` from a signed-out browser: an error page, neither
+        the sign-in page nor a redirect to a client nobody here is known to
+        have approved.
         """
         client = HandMadeClient(self.server)
-        url = client.authorization_url(prompt="none")
-        state = parse_qs(urlsplit(url).query)["state"][0]
-        self.assertRefusedRequest(
-            self.browser.get(url), state,
-            errors=("login_required", "interaction_required"), page=False,
-        )
+        self.assertErrorPage(self.browser.get(client.authorization_url(prompt="none")))
 
 
     def test_authorize_sends_to_login_with_next(self) -> None:

@@ -120,6 +120,12 @@ class OIDCPagesTestCase(PagesTestCase):
         )
         return "client-1"
 
+    def approved_before(self, user: Account, client_id: str = "client-1") -> None:
+        """
+        Record that ``user`` approved ``client_id`` on the consent page.
+        """
+        self.successResultOf(self.store.record_oidc_grant(user.id, client_id, 0))
+
     def authorize_path(self, **overrides: str | None) -> str:
         params: dict[str, str | None] = {
             "response_type": "code",
@@ -247,17 +253,25 @@ class ConsentTests(OIDCPagesTestCase):
 
     def test_pkce_and_nonce_required(self) -> None:
         """
-        Without PKCE, with PKCE ``plain`` or without a nonce, the asking
-        server gets an ``invalid_request`` error (with its state and our
-        issuer) and no code.
+        Without PKCE, with PKCE ``plain`` or without a nonce, a server
+        Alice never approved gets an error page here (no redirect to it);
+        one she approved before gets an ``invalid_request`` error (with its
+        state and our issuer). No code either way.
         """
         browser = self.signed_in("alice")
-        for overrides, words in [
+        cases = [
             ({"code_challenge": None, "code_challenge_method": None}, "PKCE is required"),
             ({"code_challenge_method": "plain", "code_challenge": VERIFIER}, "plain is refused"),
             ({"code_challenge_method": None}, "S256"),
             ({"nonce": None}, "nonce"),
-        ]:
+        ]
+        for overrides, words in cases:
+            page = browser.get(self.authorize_path(**overrides))
+            self.assertEqual(page.code, 400, (overrides, page.text))
+            self.assertIsNone(page.location, overrides)
+            self.assertIn(words, page.text)
+        self.approved_before(self.alice)
+        for overrides, words in cases:
             page = browser.get(self.authorize_path(**overrides))
             self.assertEqual(page.code, 303, (overrides, page.text))
             query = parse_qs(urlsplit(page.location or "").query)
@@ -266,6 +280,42 @@ class ConsentTests(OIDCPagesTestCase):
             self.assertEqual(query["state"], ["the-state"])
             self.assertEqual(query["iss"], [BASE])
             self.assertNotIn("code", query)
+        self.assertEqual(self.provider._codes, {})
+
+    def test_no_redirect_to_a_fresh_client(self) -> None:
+        """
+        A client anyone registered, with an attacker's redirect URI, gets
+        no ``Location`` to it from ``/oidc/authorize``: not for a good
+        request, ``prompt=none``, an error or an unsupported parameter,
+        signed in or out (signed out, only to our own sign-in page).
+        """
+        code, registered = self.register_json({
+            "redirect_uris": ["https://evil.example/cb"], "client_name": "Evil",
+        })
+        self.assertEqual(code, 201, registered)
+        client_id = registered["client_id"]
+        paths = [self.authorize_path(client_id=client_id, redirect_uri="https://evil.example/cb",
+                                     **overrides) for overrides in [
+            {},
+            {"prompt": "none"},
+            {"prompt": "none", "max_age": "0"},
+            {"prompt": "login"},
+            {"code_challenge": None, "code_challenge_method": None},
+            {"nonce": None},
+            {"response_type": "token"},
+            {"scope": "profile"},
+            {"request": "x"},
+            {"request_uri": "https://evil.example/r"},
+        ]]
+        for browser, signed_in in [(self.signed_in("alice"), True), (self.browser(), False)]:
+            for path in paths:
+                page = browser.get(path)
+                if page.location is None:
+                    self.assertIn(page.code, (200, 400), path)
+                    self.assertNotIn("evil.example/cb?", page.text)
+                    continue
+                self.assertTrue(page.location.startswith("/login?next="), (path, page.location))
+                self.assertFalse(signed_in and "prompt=login" not in path, path)
         self.assertEqual(self.provider._codes, {})
 
 
@@ -292,19 +342,29 @@ class PromptTests(OIDCPagesTestCase):
         })
         return parse_qs(urlsplit(page.location or "").query)
 
+    def assert_refused_here(self, page: Any, words: str) -> None:
+        self.assertEqual(page.code, 400, page.text)
+        self.assertIsNone(page.location)
+        self.assertIn(words, page.text)
+
     def test_prompt_none(self) -> None:
         """
-        ``prompt=none`` shows no page: signed out, ``login_required``; signed
-        in but never approved, ``consent_required``; approved before, a code.
+        ``prompt=none`` shows no consent page. Signed out, or signed in but
+        never approved: an error page here, never a redirect to the asking
+        server. Approved before: a code, and ``login_required`` when the
+        sign-in is older than ``max_age``.
         """
         path = self.authorize_path(prompt="none")
-        self.assertEqual(self.error_of(self.browser().get(path))[0], "login_required")
+        self.assert_refused_here(self.browser().get(path), "You are not signed in here")
         browser = self.signed_in("alice")
-        self.assertEqual(self.error_of(browser.get(path))[0], "consent_required")
+        self.assert_refused_here(browser.get(path), "You have not approved this server")
         self.assertIn("code", self.approve(browser, self.authorize_path(nonce="first")))
         silent = browser.get(self.authorize_path(prompt="none", nonce="second"))
         self.assertEqual(silent.code, 303)
         self.assertIn("code", parse_qs(urlsplit(silent.location or "").query))
+        self.clock.advance(61)
+        stale = browser.get(self.authorize_path(prompt="none", max_age="60"))
+        self.assertEqual(self.error_of(stale)[0], "login_required")
 
     def test_prompt_login_asks_again_once(self) -> None:
         """
@@ -341,7 +401,17 @@ class PromptTests(OIDCPagesTestCase):
         self.assertEqual(query["code"], [code.code])
 
     def test_request_objects_and_missing_redirect_uri(self) -> None:
+        """
+        ``request`` and ``request_uri`` are refused: on an error page for a
+        server Alice never approved, sent back to one she approved before.
+        No ``redirect_uri``: an error page either way.
+        """
         browser = self.signed_in("alice")
+        for name in ("request", "request_uri"):
+            self.assert_refused_here(
+                browser.get(self.authorize_path(**{name: "x"})), f"does not take {name}"
+            )
+        self.approved_before(self.alice)
         for name in ("request", "request_uri"):
             error, words = self.error_of(browser.get(self.authorize_path(**{name: "x"})))
             self.assertEqual(error, f"{name}_not_supported")

@@ -597,6 +597,21 @@ class OAuthStoreTestsMixin:
         self.assertFalse((yield self.store.use_nonce("key", "", "n1", 100, 0)))
         self.assertTrue((yield self.store.use_nonce("key", "", "n1", 100, 101)))
 
+    @inlineCallbacks
+    def test_concurrent_replays_of_one_nonce(self) -> Any:
+        """
+        Replays of one request sent at once (the same nonce in concurrent
+        transactions) are refused, and exactly one of them is taken: the
+        engine's unique violation on the nonce counts as "seen", not as an
+        error (on PostgreSQL it answered 500).
+        """
+        for round_ in range(10):
+            results = yield gatherResults([
+                self.store.use_nonce("key", "token", f"n{round_}", 100, 0)
+                for _ in range(20)
+            ])
+            self.assertEqual(sorted(results), [False] * 19 + [True], round_)
+
 
 class FederationStoreTestsMixin:
     """

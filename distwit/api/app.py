@@ -230,10 +230,8 @@ class TwitterAPI:
                 else f"app:{credentials.app_id}"
             )
             self._limit(request, caller, endpoint)
-            # The app's name, once oauth1's Credentials carry it (the
-            # signature checked, so it is the app's own).
-            app_name = getattr(credentials, "app_name", "")
-            return user, caller, app_name or WEB_SOURCE
+            # The signature checked, so the name is the app's own.
+            return user, caller, credentials.app_name or WEB_SOURCE
         basic = basic_credentials(request)
         if basic is None:
             if endpoint.auth == REQUIRED:

@@ -72,6 +72,8 @@ class Credentials:
     user: Account | None
     app_id: int
     kind: str  # "oauth1" or "bearer"
+    #: The app's name, its ``source`` on the posts made through it.
+    app_name: str
 
 
 @dataclass(frozen=True)
@@ -215,13 +217,13 @@ class OAuthProvider:
         user = await self.microblog.timelines.account(token.account_id)
         if user is None:
             raise _oauth_error("Invalid or expired token.", 89)
-        return Credentials(user, token.app_id, "oauth1")
+        return Credentials(user, token.app_id, "oauth1", token.app_name)
 
     async def _bearer(self, value: str) -> Credentials:
         token = await self.microblog.apps.get_token(value)
         if token is None or token.kind != "bearer":
             raise _oauth_error("Invalid or expired token.", 89)
-        return Credentials(None, token.app_id, "bearer")
+        return Credentials(None, token.app_id, "bearer", token.app_name)
 
     async def verify(self, request: IRequest, need_token: bool) -> _Verified:
         """

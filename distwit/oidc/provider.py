@@ -48,7 +48,7 @@ from authlib.oauth2.rfc7591 import ClientMetadataClaims, ClientRegistrationEndpo
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import UserInfo
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import LoginRequiredError
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.registration import ClientMetadataClaims as OIDCClientMetadataClaims
 from klein import Klein
@@ -621,8 +621,12 @@ class OIDCProvider:
 
         :return: ``(grant, client)`` for a request that may be shown, or
             ``(None, location)``: an error to send back to the client
-            (its redirect URI is known and registered).
-        :raise ConsentError: unknown client or redirect URI.
+            (its redirect URI is known and registered, and ``user``
+            approved this client before).
+        :raise ConsentError: unknown client or redirect URI, or an error
+            for a client ``user`` never approved: anyone may register a
+            client, so sending a browser to its address without the user's
+            say would make this server an open redirector.
         """
         if self.insecure:
             raise ConsentError(INSECURE)
@@ -638,17 +642,35 @@ class OIDCProvider:
                 "the server that sent you here has to fix its request."
             )
         request = self._authorize_request(params)
+        approved = user is not None and await self.approved(user, client.client_id)
         try:
             grant = self.server.get_consent_grant(request, end_user=user)
         except OAuth2Error as error:
+            if isinstance(error, LoginRequiredError) and not approved:
+                # prompt=none, signed out: nobody here is known to have
+                # approved this client, so it is not sent back there.
+                raise ConsentError(SIGNED_OUT_PROMPT_NONE) from None
+            if not approved:
+                raise ConsentError(_describe(error)) from None
             return None, self._error_location(request, error)
         for name in ("request", "request_uri"):
             if params.get(name):
-                return None, self.refuse(grant, OAuth2Error(
+                unsupported = OAuth2Error(
                     f"This server does not take {name}: send the parameters themselves.",
                     error=f"{name}_not_supported",
-                ))
+                )
+                if not approved:
+                    raise ConsentError(_describe(unsupported))
+                return None, self.refuse(grant, unsupported)
         return grant, client
+
+    async def approved(self, user: Account, client_id: str) -> bool:
+        """
+        Whether ``user`` approved this client on the consent page before:
+        only then may a browser be sent to it without asking.
+        """
+        grants = await self.microblog.oidc.oidc_grants_of(user.id)
+        return any(g.client_id == client_id for g in grants)
 
     def refuse(self, grant: Any, error: OAuth2Error) -> str:
         """
@@ -669,12 +691,13 @@ class OIDCProvider:
         before, else send back ``consent_required``.
         """
         client_id = grant.request.payload.client_id
-        grants = await self.microblog.oidc.oidc_grants_of(user.id)
-        if any(g.client_id == client_id for g in grants):
+        if await self.approved(user, client_id):
             return await self.authorize(params, user, True, auth_time)
-        return self.refuse(grant, ConsentRequiredError(
-            "This user has not approved this server yet, and prompt=none forbids asking."
-        ))
+        # Not sent back as consent_required: that would send the browser
+        # to a client the user never approved, without asking.
+        raise ConsentError(
+            "You have not approved this server yet, and it asked not to ask you."
+        )
 
     def _authorize_request(self, params: Mapping[str, list[str]]) -> _Request:
         return _Request("GET", self.issuer + "/oidc/authorize", {}, dict(params), {})
@@ -820,6 +843,12 @@ class OIDCProvider:
                 request, 401, "invalid_token", "The access token is missing, unknown or expired."
             )
         return _json(request, 200, dict(self.user_info(token.user)))
+
+
+#: The answer to ``prompt=none`` from a signed-out browser.
+SIGNED_OUT_PROMPT_NONE = (
+    "You are not signed in here, and the server that sent you asked not to ask you to."
+)
 
 
 def _describe(error: OAuth2Error) -> str:

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from twisted.web.iweb import IRequest
 
-from distwit.oidc.provider import ConsentError
+from distwit.oidc.provider import SIGNED_OUT_PROMPT_NONE, ConsentError
 from distwit.web.site import PageError, Site, Visitor, login_url, page
 from distwit.web.templating import content_security_policy
 
@@ -53,7 +53,14 @@ class ConsentPages:
         prompts = (params.get("prompt") or [""])[0].split()
         if visitor.user is None or not visitor.user.is_local or self._stale(params, visitor):
             if "none" in prompts:
-                return self.site.redirect(request, oidc.login_required(grant))
+                # login_required goes back only to a client this user
+                # approved before; signed out, nobody is known to have:
+                # an error page, never a redirect nobody asked for.
+                user = visitor.user if signed_in else None
+                client_id = grant.request.payload.client_id
+                if user is not None and await oidc.approved(user, client_id):
+                    return self.site.redirect(request, oidc.login_required(grant))
+                raise PageError(400, "Sign-in request refused", SIGNED_OUT_PROMPT_NONE)
             # After this sign-in, login_after shows that it was fresh.
             fresh = {k: v for k, v in params.items() if k != "login_after"}
             fresh["login_after"] = [str(self.site.now_ms())]
@@ -61,10 +68,13 @@ class ConsentPages:
                 request, login_url("/oidc/authorize?" + urlencode(fresh, doseq=True))
             )
         if "none" in prompts:
-            return self.site.redirect(
-                request,
-                await oidc.silently(grant, params, visitor.user, _seconds(visitor.signed_in_at)),
-            )
+            try:
+                location = await oidc.silently(
+                    grant, params, visitor.user, _seconds(visitor.signed_in_at)
+                )
+            except ConsentError as e:
+                raise PageError(400, "Sign-in request refused", str(e)) from None
+            return self.site.redirect(request, location)
         redirect_uri = grant.request.payload.redirect_uri or found.get_default_redirect_uri()
         target = urlsplit(redirect_uri)
         request.setHeader(b"content-security-policy", content_security_policy(redirect_uri))

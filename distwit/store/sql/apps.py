@@ -8,12 +8,19 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from distwit.store.interfaces import AccessTokenSummary, AppRecord, IAppStore, TokenRecord
 from distwit.store.sql.base import SQLBase
 
 _APP_COLUMNS = "id, consumer_key, consumer_secret, name, owner_id, callback"
+
+
+class _NonceSeen(Exception):
+    """
+    A concurrent transaction recorded the same nonce first.
+    """
 
 
 @implementer(IAppStore)
@@ -129,6 +136,11 @@ class AppsStore(SQLBase):
     ) -> "Deferred[bool]":
         """
         Record a nonce; ``False`` if it was seen before (a replay).
+
+        Replays sent at once may all pass the SELECT; the one whose INSERT
+        meets the other's row (the engine's unique violation) has seen it
+        too. That transaction is rolled back (on PostgreSQL it can do
+        nothing more), hence :class:`_NonceSeen` out of it.
         """
 
         def interaction(txn: Any) -> bool:
@@ -144,13 +156,22 @@ class AppsStore(SQLBase):
             )
             if txn.fetchone() is not None:
                 return False
-            txn.execute(
-                self._q(
-                    "INSERT INTO oauth_nonces (consumer_key, token, nonce, timestamp)"
-                    " VALUES (?, ?, ?, ?)"
-                ),
-                (consumer_key, token, nonce, timestamp),
-            )
+            try:
+                txn.execute(
+                    self._q(
+                        "INSERT INTO oauth_nonces (consumer_key, token, nonce, timestamp)"
+                        " VALUES (?, ?, ?, ?)"
+                    ),
+                    (consumer_key, token, nonce, timestamp),
+                )
+            except Exception as e:
+                if self._engine.is_unique_violation(e):
+                    raise _NonceSeen() from None
+                raise
             return True
 
-        return self._run(interaction)
+        def seen(failure: Failure) -> bool:
+            failure.trap(_NonceSeen)
+            return False
+
+        return self._run(interaction).addErrback(seen)
