@@ -261,6 +261,8 @@ class Check:
     duplicated: list[str] = field(default_factory=list)
     undeleted: list[str] = field(default_factory=list)
     follows_wrong: list[str] = field(default_factory=list)
+    #: on the followee's server (followers/list): reported, not counted in ``bad``
+    followers_wrong: list[str] = field(default_factory=list)
 
     @property
     def bad(self) -> int:
@@ -328,6 +330,20 @@ def check(federation: Federation, ledger: Ledger, users: list[User]) -> Check:
                     result.follows_wrong.append(
                         f"{user.handle} {'follows' if follows[pair] else 'unfollowed'}"
                         f" {other.handle}, friends/list: {sorted(shown)}")
+            code, body = client.request(
+                user.server, "GET",
+                "/1.1/followers/list.json?count=200&skip_status=true", user.handle)
+            if code != 200:
+                raise RuntimeError(f"followers/list of {user.handle}: {code} {body!r}")
+            followers = {u["screen_name"].split("@", 1)[0].lower() for u in body["users"]}
+            for other in users:
+                pair = (other.handle, user.handle)
+                if other is user or pair in unsure or pair not in follows:
+                    continue
+                if follows[pair] != (other.handle in followers):
+                    result.followers_wrong.append(
+                        f"{other.handle} {'follows' if follows[pair] else 'unfollowed'}"
+                        f" {user.handle}, followers/list on {user.server}: {sorted(followers)}")
             authors = {user.handle} | {h for h in shown if h in by_handle}
             home = _tokens(_pages(client, user.server, "/1.1/statuses/home_timeline.json",
                                   user.handle))
@@ -435,6 +451,8 @@ def chaos(workspace: Workspace, quick: bool, minutes: float | None = None) -> li
     for role in federation.down():
         raise RuntimeError(f"{role} died after the chaos")
     bad = result.bad
+    for line in result.followers_wrong[:20]:
+        print("chaos (followee side, not counted):", line, flush=True)
     if bad:
         kept = tempfile.mkdtemp(prefix="distwit-chaos-kept-")
         shutil.copytree(workspace.folder, kept, dirs_exist_ok=True)
@@ -460,6 +478,7 @@ def chaos(workspace: Workspace, quick: bool, minutes: float | None = None) -> li
             "duplicated": len(result.duplicated),
             "undeleted": len(result.undeleted),
             "follows_wrong": len(result.follows_wrong),
+            "followers_wrong (not counted)": len(result.followers_wrong),
             "kills": ", ".join(f"{role} {n}" for role, n in kills.items()),
         },
     )]
