@@ -84,6 +84,7 @@ class Federation:
         self.roles: dict[str, ServerProcess] = {}
         self.names: dict[str, str] = {}
         self.lock = threading.Lock()
+        self.failed_starts: list[str] = []
         registry = self._start("registry", "--role", "registry")
         for i in range(2):
             self._start(f"ping{i}", "--role", "ping", "--registry", registry.url)
@@ -120,7 +121,17 @@ class Federation:
                 if not os.path.exists(kept):
                     os.rename(old.log_path, kept)
                     break
-            new = ServerProcess(old.data, *old.options, port=old.port)
+            # A failed start is retried (the shared virtualenv may be being
+            # reinstalled under us) and counted; the third failure is final.
+            for attempt in range(3):
+                try:
+                    new = ServerProcess(old.data, *old.options, port=old.port)
+                    break
+                except AssertionError as e:
+                    self.failed_starts.append(f"{role}: {str(e)[-300:]}")
+                    if attempt == 2:
+                        raise
+                    time.sleep(5)
             self.workspace.processes.append(new)
             self.roles[role] = new
 
@@ -479,6 +490,7 @@ def chaos(workspace: Workspace, quick: bool, minutes: float | None = None) -> li
             "undeleted": len(result.undeleted),
             "follows_wrong": len(result.follows_wrong),
             "followers_wrong (not counted)": len(result.followers_wrong),
+            "failed_restarts": len(federation.failed_starts),
             "kills": ", ".join(f"{role} {n}" for role, n in kills.items()),
         },
     )]
