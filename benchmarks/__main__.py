@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 
-from benchmarks import api, federation, growth, ping, timelines
+from benchmarks import api, chaos, federation, growth, ping, timelines
 from benchmarks.harness import ROOT, Result, Workspace, to_json
 
 BENCHMARKS = {
@@ -26,7 +26,11 @@ BENCHMARKS = {
     "ping-throughput": lambda w, q, pg: ping.exchange_throughput(w, q),
     "timeline-scaling": lambda w, q, pg: timelines.scaling(w, q),
     "cost-growth": lambda w, q, pg: growth.growth(w, q),
+    "chaos": lambda w, q, pg: chaos.chaos(w, q),
 }
+
+#: Benchmarks whose target is a correctness promise: missing it fails the run.
+MUST_MEET = {"chaos"}
 
 NOT_MEASURED: list[str] = []
 
@@ -52,6 +56,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS))
     parser.add_argument("--postgres", default=os.environ.get("DISTWIT_TEST_POSTGRES"),
                         help="a PostgreSQL database it may wipe, for API write")
+    parser.add_argument("--minutes", type=float,
+                        help="how long the chaos runs (default: 20, or 40 s with --quick)")
     args = parser.parse_args()
     results: list[Result] = []
     failed = []
@@ -64,7 +70,13 @@ def main() -> None:
                 from tests.support import wipe_postgres
 
                 wipe_postgres(args.postgres)
-            results.extend(BENCHMARKS[name](workspace, args.quick, args.postgres))
+            if name == "chaos" and args.minutes:
+                found = chaos.chaos(workspace, args.quick, args.minutes)
+            else:
+                found = BENCHMARKS[name](workspace, args.quick, args.postgres)
+            results.extend(found)
+            if name in MUST_MEET and any(r.met is False for r in found):
+                failed.append(name)
         except Exception:
             traceback.print_exc()
             failed.append(name)
