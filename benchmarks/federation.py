@@ -55,7 +55,7 @@ def latency(workspace: Workspace, quick: bool) -> list[Result]:
             local.append(time.perf_counter() - start)
 
             def arrived() -> bool:
-                timeline = call(s2, "GET", f"/1.1/statuses/home_timeline.json?count=1", "bob")
+                timeline = call(s2, "GET", "/1.1/statuses/home_timeline.json?count=1", "bob")
                 return bool(timeline) and timeline[0]["text"] == text
 
             wait_until(arrived, 10 + interval)
