@@ -49,23 +49,33 @@ def _person_feed(author: Account, public_url: str, posts: list[Post], atom: bool
     feed.updated(updated)
     feed.lastBuildDate(updated)
     for post in latest:
-        entry = feed.add_entry(order="append")
-        url = status_url(public_url, author, post.seq)
-        text = xml_safe(post.text)
-        created = datetime_of(post.created_at)
-        entry.id(url)
-        entry.guid(url, permalink=True)
-        entry.link(href=url, rel="alternate")
-        entry.title(f"{author.screen_name}: {text}")
-        entry.published(created)
-        entry.updated(created)
-        if atom:
-            entry.content(text, type="text")
-        else:
-            # Readers take an RSS description as HTML: escaped, the text
-            # shows as typed ("<b>" stays "<b>", not bold).
-            entry.description(html.escape(text, quote=False))
+        _add_entry(feed, post, status_url(public_url, author, post.seq), atom)
     return feed
+
+
+def _add_entry(feed: Any, post: Post, url: str, atom: bool, author_uri: str = "") -> None:
+    """
+    One post as a feed entry at ``url``; with ``author_uri``, its author
+    is named (a timeline of several authors).
+    """
+    author = post.author
+    text = xml_safe(post.text)
+    created = datetime_of(post.created_at)
+    entry = feed.add_entry(order="append")
+    entry.id(url)
+    entry.guid(url, permalink=True)
+    entry.link(href=url, rel="alternate")
+    entry.title(f"{author.screen_name}: {text}")
+    if author_uri:
+        entry.author(name=xml_safe(author.name or author.handle), uri=author_uri)
+    entry.published(created)
+    entry.updated(created)
+    if atom:
+        entry.content(text, type="text")
+    else:
+        # Readers take an RSS description as HTML: escaped, the text
+        # shows as typed ("<b>" stays "<b>", not bold).
+        entry.description(html.escape(text, quote=False))
 
 
 def render_timeline_feed(
@@ -92,21 +102,8 @@ def render_timeline_feed(
             continue
         author = post.author
         home = author.home_url.rstrip("/") if author.home_url else public_url
-        url = status_url(home, author, post.seq)
-        text = xml_safe(post.text)
-        created = datetime_of(post.created_at)
-        entry = feed.add_entry(order="append")
-        entry.id(url)
-        entry.guid(url, permalink=True)
-        entry.link(href=url, rel="alternate")
-        entry.title(f"{author.screen_name}: {text}")
-        entry.author(name=xml_safe(author.name or author.handle), uri=f"{home}/{author.handle}")
-        entry.published(created)
-        entry.updated(created)
-        if atom:
-            entry.content(text, type="text")
-        else:
-            entry.description(html.escape(text, quote=False))
+        _add_entry(feed, post, status_url(home, author, post.seq), atom,
+                   author_uri=f"{home}/{author.handle}")
     document: bytes = feed.atom_str(pretty=True) if atom else feed.rss_str(pretty=True)
     return document
 
