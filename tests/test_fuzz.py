@@ -30,6 +30,7 @@ from distwit.roles.ping import make_ping_resource
 from tests.fakes import SIGNER_HEADER, FakeVerifier
 from tests.test_api import BASE, PASSWORDS, APITestCase
 from tests.test_feeds import ACCT, ALICE, AUTHORITY, PUBLIC_URL, item
+from tests.test_pages import keep_cookies
 
 #: Hypothesis settings for a fuzzer over a fixture built once per test.
 FUZZ = settings(
@@ -263,13 +264,7 @@ class PageFuzzTests(FuzzCase, APITestCase):
         if data is not None:
             kwargs["data"] = data
         answer = self.fetch(method, BASE + path, **kwargs)
-        for line in answer.headers.getRawHeaders("set-cookie") or []:
-            pair, _, attributes = line.partition(";")
-            name, _, value = pair.partition("=")
-            if not value or "max-age=0" in attributes.lower().replace(" ", ""):
-                self.cookies.pop(name, None)
-            else:
-                self.cookies[name] = value
+        keep_cookies(self.cookies, answer.headers.getRawHeaders("set-cookie") or [])
         return answer
 
     def token_of(self, form_page: str) -> str:

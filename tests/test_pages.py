@@ -33,6 +33,20 @@ _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 T = TypeVar("T")
 
 
+def keep_cookies(cookies: dict[str, str], set_cookie_lines: list[str]) -> None:
+    """
+    What a browser does with an answer's ``Set-Cookie`` lines: keep each
+    cookie, and forget one set empty or with ``Max-Age=0``.
+    """
+    for line in set_cookie_lines:
+        pair, _, attributes = line.partition(";")
+        name, _, value = pair.partition("=")
+        if not value or "max-age=0" in attributes.lower().replace(" ", ""):
+            cookies.pop(name, None)
+        else:
+            cookies[name] = value
+
+
 @dataclass
 class Page:
     """
@@ -98,13 +112,7 @@ class Browser:
         body = response.content()
         self.stub.flush()
         page = Page(response.code, response.headers, _result(body).decode("utf-8"))
-        for line in page.set_cookies:
-            pair, _, attributes = line.partition(";")
-            name, _, value = pair.partition("=")
-            if not value or "max-age=0" in attributes.lower().replace(" ", ""):
-                self.cookies.pop(name, None)
-            else:
-                self.cookies[name] = value
+        keep_cookies(self.cookies, page.set_cookies)
         return page
 
     def get(self, path: str) -> Page:
