@@ -298,6 +298,18 @@ def _pages(client: Client, server: str, path: str, user: str) -> list[dict[str, 
         max_id = f"&max_id={min(p['id'] for p in page) - 1}"
 
 
+def _listed(client: Client, user: User, which: str) -> set[str]:
+    """
+    The handles (without servers) ``user`` sees in ``friends/list`` or
+    ``followers/list`` on their own server.
+    """
+    code, body = client.request(
+        user.server, "GET", f"/1.1/{which}.json?count=200&skip_status=true", user.handle)
+    if code != 200:
+        raise RuntimeError(f"{which} of {user.handle}: {code} {body!r}")
+    return {u["screen_name"].split("@", 1)[0].lower() for u in body["users"]}
+
+
 def _tokens(posts: list[dict[str, Any]]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for post in posts:
@@ -327,12 +339,7 @@ def check(federation: Federation, ledger: Ledger, users: list[User]) -> Check:
     gone = deleted - uncertain
     try:
         for user in users:
-            code, body = client.request(
-                user.server, "GET",
-                "/1.1/friends/list.json?count=200&skip_status=true", user.handle)
-            if code != 200:
-                raise RuntimeError(f"friends/list of {user.handle}: {code} {body!r}")
-            shown = {u["screen_name"].split("@", 1)[0].lower() for u in body["users"]}
+            shown = _listed(client, user, "friends/list")
             for other in users:
                 pair = (user.handle, other.handle)
                 if other is user or pair in unsure or pair not in follows:
@@ -341,12 +348,7 @@ def check(federation: Federation, ledger: Ledger, users: list[User]) -> Check:
                     result.follows_wrong.append(
                         f"{user.handle} {'follows' if follows[pair] else 'unfollowed'}"
                         f" {other.handle}, friends/list: {sorted(shown)}")
-            code, body = client.request(
-                user.server, "GET",
-                "/1.1/followers/list.json?count=200&skip_status=true", user.handle)
-            if code != 200:
-                raise RuntimeError(f"followers/list of {user.handle}: {code} {body!r}")
-            followers = {u["screen_name"].split("@", 1)[0].lower() for u in body["users"]}
+            followers = _listed(client, user, "followers/list")
             for other in users:
                 pair = (other.handle, user.handle)
                 if other is user or pair in unsure or pair not in follows:
