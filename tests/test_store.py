@@ -764,15 +764,18 @@ class FederationStoreTestsMixin:
         self.assertEqual(followers, [])
 
 
-class SQLiteStoreTests(
+#: The whole storage suite, area by area; each engine runs all of it.
+STORE_SUITE = (
     StoreTestsMixin,
     FederationStoreTestsMixin,
     APIStoreTestsMixin,
     FavoritesStoreTestsMixin,
     OAuthStoreTestsMixin,
     OIDCStoreTestsMixin,
-    TestCase,
-):
+)
+
+
+class SQLiteStoreTests(*STORE_SUITE, TestCase):  # type: ignore[misc]
     """
     The storage suite on SQLite, in a fresh file per test.
     """
@@ -781,15 +784,7 @@ class SQLiteStoreTests(
         return SQLiteEngine(self.mktemp() + ".sqlite3")
 
 
-class PostgresStoreTests(
-    StoreTestsMixin,
-    FederationStoreTestsMixin,
-    APIStoreTestsMixin,
-    FavoritesStoreTestsMixin,
-    OAuthStoreTestsMixin,
-    OIDCStoreTestsMixin,
-    TestCase,
-):
+class PostgresStoreTests(*STORE_SUITE, TestCase):  # type: ignore[misc]
     """
     The storage suite on PostgreSQL, in a wiped database per test.
     """
