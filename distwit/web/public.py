@@ -139,7 +139,7 @@ class PublicPages:
         return self.site.render(
             request, "clients.html", visitor,
             base=self._public_url,
-            authority=self._public_url.split("//", 1)[-1],
+            authority=self._authority,
             https=self._public_url.startswith("https:"),
         )
 
