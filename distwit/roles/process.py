@@ -7,7 +7,7 @@ signed client built on it and the verifier of incoming signatures.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
@@ -18,6 +18,9 @@ from distwit.s2s.client import S2SClient, make_http_client
 from distwit.s2s.keys import ServerKey
 from distwit.s2s.outbound import OutboundPolicy
 from distwit.s2s.verifier import SignatureVerifier, metadata_fetcher
+from distwit.store.schema import DatabaseURLError, Engine
+
+T = TypeVar("T")
 
 
 def thread_runner(reactor: Any) -> Any:
@@ -29,6 +32,22 @@ def thread_runner(reactor: Any) -> Any:
         return deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
 
     return run
+
+
+def open_or_exit(make_engine: Callable[[], Engine], open_: Callable[[Engine], T]) -> T:
+    """
+    Open (and migrate) a role's database, or exit with a message that says
+    what is wrong: a database setting no engine reads, or a database that
+    cannot be opened (unreachable, or made by a newer distwit).
+    """
+    try:
+        engine = make_engine()
+    except DatabaseURLError as e:
+        raise SystemExit(f"distwit: {e}") from None
+    try:
+        return open_(engine)
+    except Exception as e:
+        raise SystemExit(f"distwit: cannot open {engine.describe()}: {e}") from None
 
 
 def prepare_data_folder(folder: DataFolder) -> None:

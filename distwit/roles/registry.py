@@ -13,9 +13,9 @@ from distwit.config import Settings
 from distwit.registry import store
 from distwit.registry.resource import RegistryResource
 from distwit.registry.service import RegistryService
+from distwit.roles.process import open_or_exit
 from distwit.s2s.interfaces import IRequestVerifier
 from distwit.s2s.keys import ServerKey
-from distwit.store.schema import DatabaseURLError
 
 
 def open_registry_store(settings: Settings, reactor: Any) -> store.SQLRegistryStore:
@@ -24,14 +24,10 @@ def open_registry_store(settings: Settings, reactor: Any) -> store.SQLRegistrySt
     ``registry.sqlite3`` in the data folder), or exit with a message that
     says what is wrong.
     """
-    try:
-        engine = store.registry_engine(settings.database, settings.data)
-    except DatabaseURLError as e:
-        raise SystemExit(f"distwit: {e}") from None
-    try:
-        return store.open_registry_store(engine, reactor)
-    except Exception as e:
-        raise SystemExit(f"distwit: cannot open {engine.describe()}: {e}") from None
+    return open_or_exit(
+        lambda: store.registry_engine(settings.database, settings.data),
+        lambda engine: store.open_registry_store(engine, reactor),
+    )
 
 
 def make_registry_service(settings: Settings, reactor: Any, key: ServerKey) -> RegistryService:

@@ -36,7 +36,7 @@ from distwit.oidc.provider import OIDCProvider
 from distwit.oidc.registrations import StoreRegistrations
 from distwit.oidc.rp import RelyingParty
 from distwit.oidc.safe_fetch import SafeFetcher
-from distwit.roles.process import ProcessParts, thread_runner
+from distwit.roles.process import ProcessParts, open_or_exit, thread_runner
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IRequestVerifier, IS2SClient
 from distwit.s2s.outbound import OutboundPolicy
@@ -51,18 +51,14 @@ def open_twitter_store(settings: Settings, reactor: Any) -> Any:
     Open (and migrate) the twitter role's database, or exit with a message
     that says what is wrong.
     """
-    from distwit.store.sql import DatabaseURLError, engine_for, open_store
+    from distwit.store.schema import engine_for
+    from distwit.store.sql import open_store
 
     folder = settings.data_folder
     database = settings.database or "sqlite:" + folder.twitter_database
-    try:
-        engine = engine_for(database, folder.path)
-    except DatabaseURLError as e:
-        raise SystemExit(f"distwit: {e}") from None
-    try:
-        return open_store(engine, reactor)
-    except Exception as e:
-        raise SystemExit(f"distwit: cannot open {engine.describe()}: {e}") from None
+    return open_or_exit(
+        lambda: engine_for(database, folder.path), lambda engine: open_store(engine, reactor)
+    )
 
 
 class TwitterRoot(Resource):

@@ -23,7 +23,7 @@ from typing import Any
 from zope.interface import implementer
 
 from distwit.store.interfaces import IStore
-from distwit.store.schema import DatabaseURLError, Engine, engine_for, prepare_database
+from distwit.store.schema import Engine, prepare_database
 from distwit.store.sql.accounts import AccountsStore
 from distwit.store.sql.apps import AppsStore
 from distwit.store.sql.favorites import FavoritesStore
@@ -67,11 +67,9 @@ def open_store(engine: Engine, reactor: Any) -> SQLStore:
 
 
 __all__ = [
-    "DatabaseURLError",
     "ID_EPOCH_MS",
     "ID_SEQUENCE_BITS",
     "SQLStore",
-    "engine_for",
     "open_store",
     "status_id_floor",
 ]
