@@ -230,7 +230,7 @@ class DirectPoller(Service):
             delay = min(self.interval * 2.0**state.failures, self.max_backoff)
             state.not_before = self._clock.seconds() + delay
             self.log.warn(
-                "polling {acct} failed ({error}); again in {delay:.0f}s",
+                "could not poll {acct} ({error}); again in {delay:.0f}s",
                 acct=account.screen_name, error=failure.getErrorMessage(), delay=delay,
             )
 

@@ -176,9 +176,7 @@ class Federation:
             if authority_of(home) == authority and is_number(last):
                 return Located(home, last, direct=False)
         home = f"{self._scheme}://{authority}"
-        unreachable = HomeUnreachable(
-            f"User not found: nothing at {authority} answers as a distwit server."
-        )
+        unreachable = HomeUnreachable(f"No distwit server answers for {acct}.")
         try:
             parse_metadata(await self._client.get_json(paths.metadata_url(home)), home)
         except S2SResponseError as e:
