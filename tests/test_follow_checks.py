@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urlencode
 
 from twisted.internet.task import Clock
 
@@ -27,6 +28,7 @@ from distwit.s2s.metadata import metadata_document
 from tests.fakes import FakeVerifier, ScriptedClient
 from tests.support import synchronous_sqlite_store
 from tests.test_api import APITestCase, PASSWORDS
+from tests.test_pages import PagesTestCase
 
 S2 = "http://s2.test"
 OUR_REGISTRY = "http://registry.test"
@@ -218,3 +220,36 @@ class ResolveTests(Checks):
             [as_typed(name) for name in ("@bob@s2.test", "bob@s2.test", "@bob", "bob")],
             ["bob@s2.test", "bob@s2.test", "@bob", "bob"],
         )
+
+
+class Unreachable:
+    """
+    A federation whose every remote lookup finds no distwit server.
+    """
+
+    authority = "localhost:8080"
+
+    def is_local(self, authority: str) -> bool:
+        return authority == self.authority
+
+    async def resolve(self, acct: str) -> Any:
+        raise HomeUnreachable(f"No distwit server answers for {acct}.")
+
+
+class FollowPageTests(PagesTestCase):
+    def test_unreachable_home_on_the_follow_page(self) -> None:
+        """
+        The confirmed follow of ``/follow`` for an account whose server
+        does not answer is a 502 page that says so; alice follows nobody.
+        """
+        self.microblog.federation = Unreachable()
+        browser = self.signed_in("alice")
+        query = "/follow?" + urlencode({"acct": "x@nowhere.test", "action": "follow"})
+        confirm = browser.get(query)
+        page = browser.post("/follow", {
+            "csrf": confirm.csrf(), "acct": "x@nowhere.test", "action": "follow",
+        })
+        self.assertEqual(page.code, 502)
+        self.assertIn("No distwit server answers for x@nowhere.test", page.text)
+        alice = self.successResultOf(self.store.get_local_user("alice"))
+        self.assertEqual(alice.friends_count, 0)
