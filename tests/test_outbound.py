@@ -106,7 +106,7 @@ class StrangersTests(TestCase):
             f"/1.1/users/show.json?screen_name=x@127.0.0.1:{self.closed_port}"
         )
         self.assertEqual(self.listener.connections(), 0)
-        self.assertEqual(open_answer[0], 404, open_answer)
+        self.assertEqual(open_answer[0], 502, open_answer)
         self.same_answers(open_answer, closed_answer)
 
     def test_keyid_at_a_loopback_port(self) -> None:

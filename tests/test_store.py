@@ -28,6 +28,7 @@ from distwit.store.interfaces import (
     IAppStore,
     IFavoriteStore,
     IFollowStore,
+    IHistoryStore,
     IOIDCStore,
     IPostStore,
     IRemoteStore,
@@ -45,6 +46,7 @@ from distwit.store.sql.accounts import AccountsStore
 from distwit.store.sql.apps import AppsStore
 from distwit.store.sql.favorites import FavoritesStore
 from distwit.store.sql.follows import FollowsStore
+from distwit.store.sql.history import HistoryStore
 from distwit.store.sql.oidc import OIDCStore
 from distwit.store.sql.posts import PostsStore
 from distwit.store.sql.remote import RemoteStore
@@ -764,6 +766,108 @@ class FederationStoreTestsMixin:
         self.assertEqual(followers, [])
 
 
+class HistoryStoreTestsMixin:
+    """
+    Older messages of remote authors, and direct authors (issue 13,
+    docs/design/reach.md), on every engine.
+    """
+
+    store: SQLStore
+
+    @inlineCallbacks
+    def test_history_below_what_is_held(self):
+        """
+        carol (30 messages) is copied from 21 on; history stores 11..20
+        and then 1..10 below it, with status ids that go down with the
+        numbers (below every id held of her), never touching synced_seq or
+        last_seq; a page that does not reach down to what is held (a gap)
+        stores nothing, and a page stored twice stores nothing again.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        yield self.store.follow(alice.id, carol.id, T0)
+        self.assertEqual((yield self.store.held_from(carol.id)), 1)
+        yield self.store.note_remote_last("carol", "s3:80", 30, "http://s3:80")
+        yield self.store.start_sync_at(carol.id, 20)
+        self.assertEqual((yield self.store.held_from(carol.id)), 21)
+        yield self.store.store_remote_items(
+            carol.id, 21, 30, [Item(n, f"m{n}", T0 + n) for n in range(21, 31)], "s1:80",
+            T0 + 100,
+        )
+        self.assertEqual((yield self.store.held_from(carol.id)), 21)
+        gap = yield self.store.store_history_items(
+            carol.id, [Item(n, f"m{n}", T0 + n) for n in range(1, 11)], "s1:80", T0 + 200
+        )
+        self.assertEqual(gap, 0)
+        for first in (11, 1):
+            page = [Item(n, f"m{n}", T0 + n) for n in range(first, first + 10)]
+            self.assertEqual(
+                (yield self.store.store_history_items(carol.id, page, "s1:80", T0 + 200)), 10
+            )
+            self.assertEqual(
+                (yield self.store.store_history_items(carol.id, page, "s1:80", T0 + 300)), 0
+            )
+            self.assertEqual((yield self.store.held_from(carol.id)), first)
+        timeline = yield self.store.user_timeline(carol.id, 200, None, None)
+        self.assertEqual([p.text for p in timeline], [f"m{n}" for n in range(30, 0, -1)])
+        page = yield self.store.user_timeline(carol.id, 5, None, timeline[19].id)
+        self.assertEqual([p.seq for p in page], [11, 10, 9, 8, 7])
+        after = yield self.store.get_account(carol.id)
+        self.assertEqual(
+            (after.synced_seq, after.last_seq, after.statuses_count), (30, 30, 30)
+        )
+
+    @inlineCallbacks
+    def test_history_ids_are_free_and_in_order(self):
+        """
+        History messages written in the same millisecond as each other, and
+        as a post stored then, still take distinct ids, in number order;
+        ids never go above what the id clock hands out next.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        early = yield self.store.create_post(alice.id, "then", "web", None, T0)
+        carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        yield self.store.note_remote_last("carol", "s3:80", 5, "http://s3:80")
+        yield self.store.start_sync_at(carol.id, 3)
+        yield self.store.store_remote_items(
+            carol.id, 4, 5, [Item(4, "m4", T0), Item(5, "m5", T0)], "s1:80", T0 + 10
+        )
+        stored = yield self.store.store_history_items(
+            carol.id, [Item(n, f"m{n}", T0) for n in (1, 2, 3)], "s1:80", T0 + 20
+        )
+        self.assertEqual(stored, 3)
+        posts = yield self.store.range_posts(carol.id, 1, 5)
+        ids = [p.id for p in posts]
+        self.assertEqual(ids, sorted(ids))
+        self.assertNotIn(early.id, ids)
+        later = yield self.store.create_post(alice.id, "now", "web", None, T0 + 30)
+        self.assertGreater(later.id, max(ids))
+
+    @inlineCallbacks
+    def test_direct_authors(self):
+        """
+        Whether a remote account is direct is unknown until set; the direct
+        accounts some local user follows are the ones polled.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        dave = yield self.store.ensure_account("dave", "s4:80", T0)
+        for account in (carol, dave):
+            yield self.store.note_remote_last(
+                account.handle, account.authority, 0, f"http://{account.authority}"
+            )
+        self.assertIsNone((yield self.store.is_direct(carol.id)))
+        yield self.store.set_direct(carol.id, True)
+        yield self.store.set_direct(dave.id, True)
+        yield self.store.follow(alice.id, carol.id, T0)
+        self.assertEqual((yield self.store.is_direct(carol.id)), True)
+        direct = yield self.store.direct_subscriptions()
+        self.assertEqual([a.handle for a in direct], ["carol"])
+        yield self.store.set_direct(carol.id, False)
+        self.assertEqual((yield self.store.is_direct(carol.id)), False)
+        self.assertEqual((yield self.store.direct_subscriptions()), [])
+
+
 #: The whole storage suite, area by area; each engine runs all of it.
 STORE_SUITE = (
     StoreTestsMixin,
@@ -772,6 +876,7 @@ STORE_SUITE = (
     FavoritesStoreTestsMixin,
     OAuthStoreTestsMixin,
     OIDCStoreTestsMixin,
+    HistoryStoreTestsMixin,
 )
 
 
@@ -889,7 +994,7 @@ class StoreAreasTests(SynchronousTestCase):
             (TimelinesStore, ITimelineStore), (FollowsStore, IFollowStore),
             (FavoritesStore, IFavoriteStore), (AppsStore, IAppStore),
             (OIDCStore, IOIDCStore), (RemoteStore, IRemoteStore),
-            (SessionsStore, ISessionStore),
+            (SessionsStore, ISessionStore), (HistoryStore, IHistoryStore),
         ]:
             self.assertTrue(interface.implementedBy(area), area)
             self.assertTrue(verifyClass(interface, area))
@@ -900,7 +1005,7 @@ class StoreAreasTests(SynchronousTestCase):
         more than 30.
         """
         areas = [base for base in IStore.__bases__ if base is not Interface]
-        self.assertEqual(len(areas), 9)
+        self.assertEqual(len(areas), 10)
         self.assertEqual(
             set(IStore.names(all=True)),
             set(IStore.names()).union(*(area.names(all=True) for area in areas)),

@@ -133,7 +133,7 @@ class TLSFederationTests(SynchronousTestCase):
             "POST", "/1.1/friendships/create.json", auth=("carol", PASSWORD),
             data={"screen_name": bob},
         )
-        self.assertEqual(code, 404, body)
+        self.assertEqual(code, 502, body)
         self.assertIn("No distwit server answers", body["errors"][0]["message"])
         deadline = time.monotonic() + 10
         while "certificate verify failed" not in s3.log_text() and time.monotonic() < deadline:

@@ -14,7 +14,13 @@ from distwit.api import errors
 from distwit.api.area import Area
 from distwit.api.endpoints import REQUIRED, endpoint
 from distwit.api.params import Params
+from distwit.core.accts import as_typed
+from distwit.core.microblog import RuleError
 from distwit.model import Account
+
+#: How far back ``page`` reaches (Twitter's 3,200 of a user timeline); past
+#: it, clients page with ``max_id``, which reaches every post.
+MAX_PAGED = 3200
 
 
 class TimelineEndpoints(Area):
@@ -34,10 +40,27 @@ class TimelineEndpoints(Area):
     @endpoint("statuses/user_timeline", r"statuses/user_timeline/(?P<id>[^/]+)")
     async def user_timeline(self, request: IRequest, user: Account | None, params: Params
                             ) -> Any:
-        author = await self.named_or_self(params, user, errors.page_not_found("no such user"))
+        """
+        One author's posts.  ``screen_name`` may be ``@handle@authority``
+        as people paste it.  Of a remote author, posts older than those
+        held are fetched from its server when paged to (``max_id``,
+        ``page``): see docs/design/reach.md.
+        """
+        unknown = errors.page_not_found("no such user")
+        name = params.text("screen_name") or params.text("id")
+        if params.integer("user_id", minimum=1) is None and name and name.startswith("@"):
+            try:
+                author = await self.microblog.user(as_typed(name))
+            except RuleError:
+                raise unknown from None
+        else:
+            author = await self.named_or_self(params, user, unknown)
         count, since_id, max_id = self.timeline_args(params)
-        posts = await self.microblog.timelines.user_timeline(author.id, count, since_id, max_id)
-        return await self.statuses(user, posts, params)
+        page = params.integer("page", minimum=1, maximum=MAX_PAGED // count) or 1
+        posts = await self.microblog.timelines.user_timeline(
+            author.id, count * page, since_id, max_id
+        )
+        return await self.statuses(user, posts[(page - 1) * count:], params)
 
     @endpoint("statuses/public_timeline")
     async def public_timeline(self, request: IRequest, user: Account | None, params: Params

@@ -13,8 +13,19 @@ from distwit.api.area import Area
 from distwit.api.endpoints import GET_OR_POST, endpoint
 from distwit.api.errors import TwitterError
 from distwit.api.params import Params
+from distwit.core.accts import HomeUnreachable
 from distwit.core.microblog import RuleError
 from distwit.model import Account
+
+
+def home_unreachable(error: HomeUnreachable) -> TwitterError:
+    """
+    A remote account that could not be looked up because its server does
+    not answer as a distwit server: Twitter's "user not found" code (the
+    client can do nothing else with it), but 502, and the message says
+    which server (never what it answered: see docs/design/reach.md).
+    """
+    return TwitterError(50, str(error), 502)
 
 
 class UserEndpoints(Area):
@@ -22,6 +33,8 @@ class UserEndpoints(Area):
     async def users_show(self, request: IRequest, user: Account | None, params: Params) -> Any:
         try:
             account = await self.named_user(params, resolve=True)
+        except HomeUnreachable as e:
+            raise home_unreachable(e) from None
         except RuleError:
             raise errors.user_not_found() from None
         if account is None:

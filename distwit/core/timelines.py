@@ -8,8 +8,25 @@ who may see what (a block, a suspended account) has one place to live.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from distwit.model import Account, Post
 from distwit.store.interfaces import IStore
+
+
+class HistorySource(Protocol):
+    """
+    Where older messages of remote authors come from when a reader pages
+    past what is held (:class:`distwit.federation.history.History`).
+    """
+
+    async def fetch_older(self, account_id: int, wanted: int) -> int:
+        """
+        Fetch and store older messages of a remote account, at least
+        ``wanted`` posts' worth if its server has them; how many messages
+        were stored (0: nothing older, or not a remote account whose copy
+        has begun).
+        """
 
 
 class Timelines:
@@ -20,6 +37,9 @@ class Timelines:
 
     def __init__(self, store: IStore) -> None:
         self._store = store
+        #: Older messages of remote authors, fetched when read (set by the
+        #: composition root when the server is federated).
+        self.history: HistorySource | None = None
 
     async def home_timeline(
         self, account_id: int, count: int, since_id: int | None, max_id: int | None
@@ -34,9 +54,16 @@ class Timelines:
         self, account_id: int, count: int, since_id: int | None, max_id: int | None
     ) -> list[Post]:
         """
-        One author's posts.
+        One author's posts.  For a remote author, when fewer than ``count``
+        are held below ``max_id``, older ones are fetched from the author's
+        server first (:attr:`history`): any post of any age can be read by
+        paging with ``max_id``.  Not when polling with ``since_id``: what
+        is new is never history.
         """
         posts: list[Post] = await self._store.user_timeline(account_id, count, since_id, max_id)
+        if len(posts) < count and since_id is None and self.history is not None:
+            if await self.history.fetch_older(account_id, count - len(posts)):
+                posts = await self._store.user_timeline(account_id, count, since_id, max_id)
         return posts
 
     async def public_timeline(

@@ -10,6 +10,8 @@ notices other servers send.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred, ensureDeferred
@@ -18,8 +20,16 @@ from twisted.logger import Logger
 from distwit.model import Account
 from distwit.s2s import paths
 from distwit.s2s.interfaces import ForbiddenAuthority, IS2SClient, S2SResponseError
+from distwit.s2s.metadata import parse_metadata
 from distwit.store.interfaces import IStore
-from distwit.core.accts import BadAcct, authority_of, make_acct, split_acct
+from distwit.core.accts import (
+    BadAcct,
+    HomeUnreachable,
+    as_typed,
+    authority_of,
+    make_acct,
+    split_acct,
+)
 from distwit.core.microblog import NoSuchUser, RuleError
 from distwit.federation.sync import SyncService, is_number
 
@@ -29,6 +39,33 @@ HISTORY = 20
 #: Tries and first delay (seconds, doubling) for a follow notice.
 NOTICE_TRIES = 6
 NOTICE_DELAY = 2.0
+
+
+@dataclass(frozen=True)
+class Located:
+    """
+    Where a remote acct lives, as :meth:`Federation._locate` found it.
+
+    :ivar direct: its server reports to ping servers this server does not
+        use (another federation): its numbers are polled from it.
+    """
+
+    home: str
+    last: int
+    direct: bool
+
+
+_STATUS = re.compile(r": HTTP (\d{3})\b")
+
+
+def http_status(error: S2SResponseError) -> int | None:
+    """
+    The HTTP status a peer answered with, as the s2s client words its
+    errors (``GET url: HTTP 404 Not Found: ...``); ``None`` when there
+    was no answer.
+    """
+    match = _STATUS.search(str(error))
+    return int(match.group(1)) if match else None
 
 
 class BadNotice(RuleError):
@@ -51,8 +88,12 @@ class Federation:
         sync: SyncService,
         clock: Any,
         public_url: str,
+        registry: str = "",
     ) -> None:
         self._store = store
+        #: The registry of the ping servers this server uses: a remote
+        #: server that names another is of another federation.
+        self.registry = registry
         self._client = client
         self._sync = sync
         self._clock = clock
@@ -69,13 +110,20 @@ class Federation:
 
     async def resolve(self, acct: str) -> Account:
         """
-        The account for a remote ``acct``, created here if new, with its home
-        server checked.
+        The account for a remote ``acct`` (``handle@authority``, or
+        ``@handle@authority`` as people paste it), created here only once
+        its home server says it exists.  A known account whose home server
+        was checked before is not checked again (unless whether it reports
+        to our ping servers is not known yet: then it is checked once more,
+        and a failure keeps it as it is).
 
-        :raise NoSuchUser: the acct is malformed or nobody answers for it.
+        :raise NoSuchUser: the acct is malformed, or its server has no such
+            user.
+        :raise HomeUnreachable: nothing at the authority answers as a
+            distwit server.  Nothing is recorded either way.
         """
         try:
-            handle, authority = split_acct(acct)
+            handle, authority = split_acct(as_typed(acct.strip()))
         except BadAcct:
             raise NoSuchUser(f"{acct!r} is not a user here nor handle@server.") from None
         if self.is_local(authority):
@@ -85,16 +133,34 @@ class Federation:
             return account
         known = await self._store.get_remote_account(handle, authority)
         if known is not None and known.home_url:
-            return known
-        home, last = await self._locate(make_acct(handle, authority), authority)
+            if await self._store.is_direct(known.id) is not None:
+                return known
+            try:
+                located = await self._locate(make_acct(handle, authority), authority)
+            except NoSuchUser:
+                return known
+        else:
+            located = await self._locate(make_acct(handle, authority), authority)
         account = await self._store.ensure_account(handle, authority, self.now_ms())
-        updated = await self._store.note_remote_last(handle, authority, last, home)
+        updated = await self._store.note_remote_last(handle, authority, located.last, located.home)
+        await self._store.set_direct(account.id, located.direct)
+        if located.direct:
+            self.log.info(
+                "{acct} reports to other ping servers: its numbers come from {home}",
+                acct=make_acct(handle, authority), home=located.home,
+            )
         return updated or account
 
-    async def _locate(self, acct: str, authority: str) -> tuple[str, int]:
+    async def _locate(self, acct: str, authority: str) -> "Located":
         """
-        The home server and last number of a remote acct: from a ping server
-        that knows it, else from the authority's own metadata.
+        The home server and last number of a remote acct, and whether it is
+        direct: from a ping server that knows it (then it is ours), else
+        from the authority itself (its metadata, WebFinger, and its
+        last-number document, which names the registry it reports to).
+
+        :raise NoSuchUser: the server answers, and has no such user.
+        :raise HomeUnreachable: nothing at the authority answers as a
+            distwit server (the details go to the log only).
         """
         for ping in self._sync.responsible(acct):
             try:
@@ -108,23 +174,49 @@ class Federation:
             # The number is a claim: the copier checks it against the
             # author's server, and forgets it if denied.
             if authority_of(home) == authority and is_number(last):
-                return home, last
+                return Located(home, last, direct=False)
         home = f"{self._scheme}://{authority}"
+        unreachable = HomeUnreachable(f"No distwit server answers for {acct}.")
         try:
-            metadata = await self._client.get_json(paths.metadata_url(home))
+            parse_metadata(await self._client.get_json(paths.metadata_url(home)), home)
         except S2SResponseError as e:
             # What the other side answered stays in the log: the caller
             # learns nothing of a host it could not otherwise reach.
             self.log.info("no distwit server for {acct}: {error}", acct=acct, error=str(e))
-            raise NoSuchUser(f"No distwit server answers for {acct}.") from None
-        if str(metadata.get("public_url", "")).rstrip("/") != home:
-            raise NoSuchUser(f"{home} does not say it is {authority}.")
+            raise unreachable from None
+        try:
+            found = await self._client.get_json(paths.webfinger_url(home, acct))
+        except S2SResponseError as e:
+            if http_status(e) == 404:
+                raise NoSuchUser(f"{authority} has no user {acct.split('@', 1)[0]!r}.") from None
+            self.log.info("WebFinger for {acct} failed: {error}", acct=acct, error=str(e))
+            raise unreachable from None
+        if not isinstance(found, dict):
+            self.log.info("WebFinger for {acct}: not a JSON object", acct=acct)
+            raise unreachable
+        return await self._direct_check(acct, home)
+
+    async def _direct_check(self, acct: str, home: str) -> "Located":
+        """
+        The author's last number from its server, and whether the server
+        reports to the ping servers of our registry.  A server that does
+        not say (an older or a foreign one) is polled directly: polling
+        costs a request per interval, missing every post costs more.
+        """
         handle = acct.split("@", 1)[0]
         try:
-            await self._client.get_json(paths.webfinger_url(home, acct))
-        except S2SResponseError:
-            raise NoSuchUser(f"{home} has no user {handle!r}.") from None
-        return home, 0
+            document = await self._client.get_json(paths.last_url(home, handle))
+        except S2SResponseError as e:
+            self.log.info("no last number for {acct}: {error}", acct=acct, error=str(e))
+            return Located(home, 0, direct=True)
+        last: Any = document.get("last") if isinstance(document, dict) else None
+        registry = document.get("registry") if isinstance(document, dict) else None
+        same = (
+            bool(self.registry)
+            and isinstance(registry, str)
+            and registry.rstrip("/") == self.registry.rstrip("/")
+        )
+        return Located(home, last if is_number(last) else 0, direct=not same)
 
     async def followed(self, user: Account, target: Account, new: bool) -> None:
         """

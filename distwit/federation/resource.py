@@ -4,6 +4,8 @@ What a twitter server answers to other servers:
 - ``GET /s2s/feed/HANDLE.rss?from=N&to=M``: the range feed other servers
   copy messages with (at most 200 a response; ``dw:more`` says when cut);
 - ``POST /s2s/follow``: signed follow and unfollow notices;
+- ``GET /s2s/last/HANDLE.json``: a user's last number, with an ETag, for
+  servers of other federations (docs/design/reach.md);
 - ``GET /.well-known/webfinger?resource=acct:HANDLE@AUTHORITY``.
 
 The person feeds people read (``/HANDLE.rss``, ``/HANDLE.atom``) are the
@@ -12,6 +14,7 @@ API's: :mod:`distwit.api.person_feeds`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -123,6 +126,33 @@ class FederationAPI:
         )
         request.setHeader(b"content-type", b"application/rss+xml; charset=utf-8")
         return body
+
+    @app.route(paths.LAST + "<name>", methods=["GET", "HEAD"])
+    async def last_number(self, request: IRequest, name: str) -> bytes:
+        """
+        ``{"acct": "carol@s3.example", "last": 26, "registry": URL | null}``:
+        the user's last number and the registry of the ping servers this
+        server reports to.  Public (the range feeds say as much); an ETag
+        that changes with the number, so a poll that finds nothing new is
+        a 304 without a body.
+        """
+        handle, dot, extension = name.rpartition(".")
+        if not dot or extension != "json":
+            return _error(request, 404, "last numbers are HANDLE.json")
+        author = await self.microblog.local_user(handle)
+        if author is None:
+            return _error(request, 404, f"no user {handle!r} here")
+        registry = self.federation.registry or None
+        tag = hashlib.sha256(f"{author.last_seq}\0{registry}".encode("utf-8")).hexdigest()[:16]
+        etag = f'"{author.last_seq}-{tag}"'.encode("ascii")
+        request.setHeader(b"etag", etag)
+        request.setHeader(b"cache-control", b"no-cache")
+        given = request.getHeader(b"if-none-match")
+        if given is not None and etag in [t.strip() for t in given.split(b",")]:
+            request.setResponseCode(304)
+            return b""
+        acct = f"{author.handle.lower()}@{self.authority}"
+        return json_body(request, {"acct": acct, "last": author.last_seq, "registry": registry})
 
     @app.route(paths.FOLLOW, methods=["POST"])
     async def follow_notice(self, request: IRequest) -> bytes:

@@ -27,6 +27,8 @@ from distwit.core.limits import RateLimiter
 from distwit.core.microblog import Microblog
 from distwit.core.passwords import PasswordHasher
 from distwit.federation.copier import Fetcher
+from distwit.federation.direct import ConditionalGetter, DirectPoller
+from distwit.federation.history import History
 from distwit.federation.follows import Federation
 from distwit.federation.resource import FederationAPI, WebFinger
 from distwit.federation.interfaces import IPingList
@@ -189,6 +191,7 @@ class TwitterService(MultiService):
         client: IS2SClient | None = None,
         verifier: IRequestVerifier | None = None,
         policy: OutboundPolicy | None = None,
+        http_client: Any = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -211,6 +214,10 @@ class TwitterService(MultiService):
         self.federation: Federation | None = None
         self.verifier = verifier
         self.policy = policy
+        #: The process's outgoing pool (with ``policy``): conditional polls
+        #: of authors of other federations.
+        self.http_client = http_client
+        self.direct: DirectPoller | None = None
         if client is not None and verifier is not None:
             self._federate(reactor, client)
 
@@ -239,7 +246,23 @@ class TwitterService(MultiService):
             long_poll=settings.long_poll,
         )
         self.sync.setServiceParent(self)
-        self.federation = Federation(self.store, client, self.sync, reactor, settings.public_url)
+        self.federation = Federation(
+            self.store, client, self.sync, reactor, settings.public_url,
+            registry=settings.registry,
+        )
+        # Older messages of remote authors, when read (docs/design/reach.md).
+        self.microblog.timelines.history = History(self.store, client, reactor, self.authority)
+        if self.http_client is not None:
+            # Authors of other federations: polled on their own servers.
+            self.direct = DirectPoller(
+                self.store,
+                ConditionalGetter(self.http_client, reactor, settings.public_url).get,
+                self.fetcher,
+                reactor,
+                registry=settings.registry,
+                interval=settings.ping_interval,
+            )
+            self.direct.setServiceParent(self)
         self.microblog.local_changed = self.sync.local_changed
         self.microblog.federation = self.federation
 
@@ -341,6 +364,7 @@ def make_twitter_service(settings: Settings, reactor: Any, parts: ProcessParts) 
         client=parts.client,
         verifier=parts.verifier,
         policy=parts.policy,
+        http_client=parts.http_client,
     )
 
 

@@ -39,6 +39,9 @@ WELL_KNOWN = "/.well-known"
 RANGE_FEED = "/feed/"
 #: ``POST /s2s/follow``: a signed follow or unfollow notice.
 FOLLOW = "/follow"
+#: ``GET /s2s/last/HANDLE.json``: a local user's last number, with an ETag
+#: (public): how servers of other federations learn of new messages.
+LAST = "/last/"
 
 # Routes of the ping role, under PING.
 
@@ -83,6 +86,13 @@ def range_feed_url(public_url: str, handle: str, first: int, last: int) -> str:
         f"{public_url}{S2S}{RANGE_FEED}{quote(handle.lower())}.rss"
         f"?from={first}&to={last}"
     )
+
+
+def last_url(public_url: str, handle: str) -> str:
+    """
+    The last-number document of ``handle`` on the server at ``public_url``.
+    """
+    return f"{public_url}{S2S}{LAST}{quote(handle.lower())}.json"
 
 
 def follow_url(public_url: str) -> str:
@@ -148,6 +158,7 @@ def endpoints(public_url: str, roles: list[str]) -> dict[str, str]:
             api=f"{public_url}/1.1/",
             feeds=f"{public_url}{S2S}{RANGE_FEED}",
             follow=follow_url(public_url),
+            last=f"{public_url}{S2S}{LAST}",
             webfinger=f"{public_url}{WELL_KNOWN}/{WEBFINGER}",
         )
     if "ping" in roles:

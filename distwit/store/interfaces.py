@@ -487,6 +487,52 @@ class IRemoteStore(Interface):
         """
 
 
+class IHistoryStore(Interface):
+    """
+    What this server holds of remote authors beyond what the copier keeps
+    up to date: their older messages (history, fetched when read), and
+    whether their new numbers come from their own server (direct: another
+    federation's author).  See docs/design/reach.md.
+
+    Every method returns a Deferred.
+    """
+
+    def held_from(account_id):
+        """
+        Deferred firing with the lowest number ``n`` such that every number
+        from ``n`` to the remote account's ``synced_seq`` is held here
+        (``synced_seq + 1`` when none is; 1 when everything is).
+        """
+
+    def store_history_items(account_id, items, own_authority, stored_at):
+        """
+        Store older messages of a remote author: those of ``items`` (range
+        feed items) numbered right below :meth:`held_from`, without a gap,
+        with status ids below every id of the author's held messages and
+        derived from their created time.  ``last_seq`` and ``synced_seq``
+        are left as they are.
+
+        :return: Deferred firing with how many messages were stored.
+        """
+
+    def set_direct(account_id, direct):
+        """
+        Record whether a remote account's new numbers come from its own
+        server (``True``) or the ping servers.
+        """
+
+    def is_direct(account_id):
+        """
+        Deferred firing with ``True``, ``False`` or ``None`` (not known).
+        """
+
+    def direct_subscriptions():
+        """
+        Deferred firing with the direct remote accounts (with a home
+        server) that at least one local user follows.
+        """
+
+
 class ISessionStore(Interface):
     """
     Signed-in browser sessions, by a hash of their cookie.
@@ -526,6 +572,7 @@ class IStore(
     IAppStore,
     IOIDCStore,
     IRemoteStore,
+    IHistoryStore,
     ISessionStore,
 ):
     """

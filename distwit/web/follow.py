@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from twisted.web.iweb import IRequest
 
-from distwit.core.accts import BadAcct, split_acct
+from distwit.core.accts import BadAcct, HomeUnreachable, split_acct
 from distwit.core.microblog import RuleError
 from distwit.web.site import PageError, Site, Visitor, page
 from distwit.web.templating import content_security_policy, profile_url
@@ -63,6 +63,9 @@ class RemoteFollowPages:
                 await self.microblog.follow(user, account)
             else:
                 await self.microblog.unfollow(user, account)
+        except HomeUnreachable as e:
+            # Looked up at its server first: nothing was recorded.
+            raise PageError(502, "Not followed", str(e)) from None
         except RuleError as e:
             raise PageError(400, "Not followed", str(e)) from None
         return self.site.redirect(request, profile_url(account) or "/home")

@@ -28,6 +28,7 @@ from distwit.store.sql.accounts import AccountsStore
 from distwit.store.sql.apps import AppsStore
 from distwit.store.sql.favorites import FavoritesStore
 from distwit.store.sql.follows import FollowsStore
+from distwit.store.sql.history import HistoryStore
 from distwit.store.sql.oidc import OIDCStore
 from distwit.store.sql.posts import ID_EPOCH_MS, ID_SEQUENCE_BITS, status_id_floor
 from distwit.store.sql.remote import RemoteStore
@@ -38,6 +39,7 @@ from distwit.store.sql.timelines import TimelinesStore
 @implementer(IStore)
 class SQLStore(
     AccountsStore,
+    HistoryStore,
     RemoteStore,
     TimelinesStore,
     FollowsStore,
