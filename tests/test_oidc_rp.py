@@ -953,9 +953,9 @@ class RefusedSignInTests(RelyingPartyTestCase):
         """
         long_host = "a" * 60 + ".example"
         message = self.refused(self.rp.begin(f"carol@{long_host}"))
-        self.assertEqual(message, "a" * 39 + "… " + BEGIN_FAILED)
+        self.assertEqual(message, "a" * 29 + "… " + BEGIN_FAILED)
         message = self.refused(self.rp.begin("x" * 300))
-        self.assertEqual(message, "x" * 39 + "… is not an account: type it as handle@server "
+        self.assertEqual(message, "x" * 29 + "… is not an account: type it as handle@server "
                          "(for example alice@example.org) or as your profile's address")
         self.assertEqual(len(self.logged), 1)  # the remote failure only
 

@@ -81,9 +81,9 @@ JWKS_MAX_AGE = 3600.0
 #: Key sets remembered at once.
 JWKS_CACHE_SIZE = 256
 
-#: The longest text of the visitor's shown back in a message: a failed
-#: sign-in page must not run off a phone's screen.
-MAX_SHOWN = 40
+#: The most characters of what the visitor typed that a message shows
+#: back, unbroken: a failed sign-in page must not run off a phone's screen.
+MAX_SHOWN = 30
 
 
 #: The longest detail of a failed sign-in written to the log (one line).
