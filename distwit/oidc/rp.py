@@ -85,7 +85,6 @@ JWKS_CACHE_SIZE = 256
 #: back, unbroken: a failed sign-in page must not run off a phone's screen.
 MAX_SHOWN = 30
 
-
 #: The longest detail of a failed sign-in written to the log (one line).
 MAX_LOGGED = 1000
 
@@ -473,7 +472,7 @@ class RelyingParty:
             if error == "access_denied":
                 # The visitor's own choice, which their browser brought back.
                 raise VisitorError(
-                    f"{shown(authority_of(pending.issuer))} did not approve the sign-in"
+                    f"{self._server_of(pending.identifier)} did not approve the sign-in"
                 )
             description = params.get("error_description")
             detail = f"{description} ({error})" if description else error
