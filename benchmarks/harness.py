@@ -105,6 +105,8 @@ class Workspace:
             with open(config, "w") as f:
                 f.write("[twitter]\nrate_limit_reads = 1000000000\n"
                         "rate_limit_writes = 1000000000\n"
+                        "rate_limit_address_reads = 1000000000\n"
+                        "rate_limit_address_writes = 1000000000\n"
                         "daily_post_limit = 1000000000\n")
             options = (*options, "--config", config)
         server = ServerProcess(data, *options, port=port)

@@ -34,6 +34,12 @@ DAILY_POST_LIMIT = 2400
 RATE_LIMIT_WINDOW = 900.0
 RATE_LIMIT_READS = 900
 RATE_LIMIT_WRITES = 300
+#: API calls per window from one client address, all endpoints and every
+#: door (HTTP Basic, OAuth, bearer, none) together, that read and that
+#: write: Twitter's app limit, so one address cannot use up anyone's
+#: allowance nor flood the server.
+RATE_LIMIT_ADDRESS_READS = 900
+RATE_LIMIT_ADDRESS_WRITES = 300
 #: Where a server listens and keeps its data when not told.
 LISTEN = "tcp:8080"
 DATA = "distwit-data"
@@ -215,6 +221,22 @@ SETTINGS = (
         "API calls per window and endpoint that write",
     ),
     Setting(
+        "twitter",
+        "rate_limit_address_reads",
+        str(RATE_LIMIT_ADDRESS_READS),
+        _positive_integer,
+        "API calls per window from one client address, all endpoints together,"
+        " that read",
+    ),
+    Setting(
+        "twitter",
+        "rate_limit_address_writes",
+        str(RATE_LIMIT_ADDRESS_WRITES),
+        _positive_integer,
+        "API calls per window from one client address, all endpoints together,"
+        " that write",
+    ),
+    Setting(
         "federation",
         "registry",
         "",
@@ -309,6 +331,8 @@ class Settings:
     rate_limit_window: float
     rate_limit_reads: int
     rate_limit_writes: int
+    rate_limit_address_reads: int
+    rate_limit_address_writes: int
     ca_file: str
     allow_http: bool
     allow_private: bool

@@ -4,7 +4,8 @@ form, xAuth, the sign-in page, and the sign-in page as the OpenID Connect
 authorization leads to it) keeps the same rules: after too many wrong
 passwords from one address, and after too many for one account, it
 refuses even the right password, each face in its own words.  HTTP Basic
-counts a call against the rate limit before it checks the password.
+counts a call against its address's rate limit before it checks the
+password, and against the user's only after.
 
 All in memory, through the whole resource tree of one twitter service.
 """
@@ -18,7 +19,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from twisted.internet.defer import Deferred
 
-from distwit.core.limits import RateLimiter
+from distwit.core.limits import AddressLimits, RateLimiter
 from distwit.core.microblog import (
     ACCOUNT_FAILURES,
     ADDRESS_FAILURES,
@@ -147,13 +148,17 @@ class BasicTests(APIDoorMixin, DoorTestCase):
 
     def test_rate_limited_before_the_password(self) -> None:
         """
-        An HTTP Basic call counts against the handle it claims before its
-        password is checked: past the limit a wrong password is 429 (not
+        An HTTP Basic call counts against its address's allowance before
+        its password is checked: past it a wrong password is 429 (not
         401), no password is verified, and the x-rate-limit headers say
-        so; the same handle with the right password waits too, another
-        handle does not.
+        so; the right password from that address waits too.  The wrong
+        passwords never count against the user they name: once the
+        address may call again, alice's own allowance is whole.
         """
-        self.web.api.limiter = RateLimiter(self.clock, window=60, limits={"read": 3})
+        self.web.api.address_limits = AddressLimits(
+            self.clock, window=60, limits={"read": 3, "write": 3}
+        )
+        self.web.api.limiter = RateLimiter(self.clock, window=60, limits={"read": 5})
         path = "/1.1/account/verify_credentials.json"
         remaining = []
         for _ in range(3):
@@ -176,8 +181,9 @@ class BasicTests(APIDoorMixin, DoorTestCase):
         code, body, _ = self.call("GET", path, "alice")
         self.assertTwitterError((code, body), 429, 88)
         self.assertEqual(self.hasher.verified, 3)
-        self.assertEqual(self.call("GET", path, "bob")[0], 200)
         self.clock.advance(60)
+        own = self.web.api.limiter.peek("user:alice", "account/verify_credentials", "read")
+        self.assertEqual(own.remaining, 5)
         self.assertEqual(self.call("GET", path, "alice")[0], 200)
 
 

@@ -35,6 +35,7 @@ from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.interfaces import IHostResolution
 from twisted.internet.protocol import Factory
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import Logger, formatEvent
 from twisted.python.failure import Failure
 from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase, TestCase
@@ -63,6 +64,11 @@ from tests.support import synchronous_sqlite_store
 
 #: When the tests' world begins (seconds).
 T0 = 1_700_000_000.0
+
+#: What the visitor reads when their server's answers (or silence) fail a
+#: sign-in, at the start and at the end.
+BEGIN_FAILED = "did not answer as a distwit/OpenID server."
+FINISH_FAILED = "did not confirm who you are."
 
 #: A public address the in-memory names resolve to.
 PUBLIC_IP = "93.184.215.14"
@@ -392,9 +398,11 @@ class RelyingPartyTestCase(SynchronousTestCase):
         return fetcher
 
     def make_rp(self, fetcher: SafeFetcher) -> RelyingParty:
-        return RelyingParty(
+        rp = RelyingParty(
             fetcher, self.registrations, OUR_URL, self.network.reactor, "here.example"
         )
+        self.logged = capture_log(rp)
+        return rp
 
     def begin(self, identifier: str = "carol@home.example") -> tuple[str, PendingSignIn]:
         result: tuple[str, PendingSignIn] = self.successResultOf(
@@ -416,20 +424,68 @@ class RelyingPartyTestCase(SynchronousTestCase):
         failure = self.failureResultOf(self.network.run(work), SignInError)
         return str(failure.value)
 
-    def refused_finish(self, spoil: Callable[[dict[str, str]], None] | None = None) -> str:
+    def failed_remotely(
+        self, work: Coroutine[Any, Any, Any], server: str = "home.example",
+        failed: str = BEGIN_FAILED,
+    ) -> str:
+        """
+        Check that the visitor reads only that ``server`` ``failed`` when
+        ``work`` ends; the detail, which the log holds (on one line).
+        """
+        return remote_detail(self, self.refused(work), self.logged, server, failed)
+
+    def refused_finish(
+        self, spoil: Callable[[dict[str, str]], None] | None = None, visitor: bool = False
+    ) -> str:
         """
         Begin, approve, let ``spoil`` change the callback's parameters,
-        finish: the refusal's message.
+        finish: the refusal's message if it is about the ``visitor``'s
+        answer, else (checking that the visitor reads only that the server
+        did not confirm them) the detail in the log.
         """
         url, pending = self.begin()
         params = self.provider.approve(url)
         if spoil is not None:
             spoil(params)
-        return self.refused(self.rp.finish(pending, params))
+        if visitor:
+            return self.refused(self.rp.finish(pending, params))
+        return self.failed_remotely(self.rp.finish(pending, params), failed=FINISH_FAILED)
 
 
 async def _wait(d: Deferred[Any]) -> Any:
     return await d
+
+
+def capture_log(rp: RelyingParty) -> list[dict[str, Any]]:
+    """
+    The events ``rp`` logs from now on.
+    """
+    events: list[dict[str, Any]] = []
+    rp.log = Logger(observer=events.append)
+    return events
+
+
+def remote_detail(
+    test: SynchronousTestCase, message: str, logged: list[dict[str, Any]], server: str,
+    failed: str,
+) -> str:
+    """
+    Check that a sign-in that failed at the visitor's ``server`` showed them
+    only the short generic ``message`` naming that server, and that the log
+    holds one line about it; that line's detail (the log is emptied).
+    """
+    test.assertEqual(message, f"{server} {failed}")
+    lines = [
+        formatEvent(event) for event in logged
+        if event["log_format"].startswith("signing in ")
+    ]
+    logged.clear()
+    test.assertEqual(len(lines), 1, lines)
+    [line] = lines
+    test.assertNotIn("\n", line)
+    prefix, _, detail = line.partition(" failed: ")
+    test.assertTrue(prefix.startswith("signing in "), line)
+    return detail
 
 
 class SignInTests(RelyingPartyTestCase):
@@ -574,15 +630,17 @@ class SignInTests(RelyingPartyTestCase):
 
 class RefusedSignInTests(RelyingPartyTestCase):
     """
-    Each way a sign-in goes wrong ends as a :class:`SignInError` that says
-    what, naming what the visitor typed.
+    Each way a sign-in goes wrong ends as a :class:`SignInError`: one that
+    says what, naming what the visitor typed, when the visitor's own input
+    or answer is wrong; else one short sentence naming only their server,
+    while the log says what that server answered.
     """
 
     def test_bad_state(self) -> None:
         """
         An answer whose state is not this sign-in's (a forged callback).
         """
-        message = self.refused_finish(lambda p: p.update(state="forged"))
+        message = self.refused_finish(lambda p: p.update(state="forged"), visitor=True)
         self.assertEqual(
             message,
             "carol@home.example: the answer does not belong to this sign-in "
@@ -591,7 +649,7 @@ class RefusedSignInTests(RelyingPartyTestCase):
         self.assertEqual(self.provider.token_requests, [])
 
     def test_missing_state(self) -> None:
-        message = self.refused_finish(lambda p: p.pop("state"))
+        message = self.refused_finish(lambda p: p.pop("state"), visitor=True)
         self.assertIn("its state is wrong", message)
 
     def test_denied(self) -> None:
@@ -602,7 +660,7 @@ class RefusedSignInTests(RelyingPartyTestCase):
             params.pop("code")
             params["error"] = "access_denied"
 
-        self.assertEqual(self.refused_finish(deny),
+        self.assertEqual(self.refused_finish(deny, visitor=True),
                          "carol@home.example: home.example did not approve the sign-in")
 
     def test_provider_error(self) -> None:
@@ -615,8 +673,7 @@ class RefusedSignInTests(RelyingPartyTestCase):
 
         self.assertEqual(
             self.refused_finish(error),
-            "carol@home.example: home.example refused the sign-in: "
-            "database on fire (server_error)",
+            "home.example refused the sign-in: database on fire (server_error)",
         )
 
     def test_iss_parameter_mismatch(self) -> None:
@@ -626,7 +683,7 @@ class RefusedSignInTests(RelyingPartyTestCase):
         message = self.refused_finish(lambda p: p.update(iss="http://evil.example"))
         self.assertEqual(
             message,
-            "carol@home.example: the answer comes from http://evil.example, "
+            "the answer comes from http://evil.example, "
             "not from http://home.example",
         )
         self.assertEqual(self.provider.token_requests, [])
@@ -654,10 +711,10 @@ class RefusedSignInTests(RelyingPartyTestCase):
         A discovery document naming another issuer than WebFinger did.
         """
         self.provider.discovery["issuer"] = "http://home.example/"
-        message = self.refused(self.rp.begin("carol@home.example"))
+        message = self.failed_remotely(self.rp.begin("carol@home.example"))
         self.assertEqual(
             message,
-            "carol@home.example: the discovery document at "
+            "the discovery document at "
             "http://home.example/.well-known/openid-configuration names the issuer "
             "http://home.example/, not http://home.example",
         )
@@ -666,7 +723,7 @@ class RefusedSignInTests(RelyingPartyTestCase):
         self.provider.claims["iss"] = "http://evil.example"
         self.assertEqual(
             self.refused_finish(),
-            "carol@home.example: the ID token from http://home.example says it was "
+            "the ID token from http://home.example says it was "
             "issued by http://evil.example, not by http://home.example",
         )
 
@@ -678,7 +735,7 @@ class RefusedSignInTests(RelyingPartyTestCase):
         self.provider.claims.update(iat=now - 10, exp=now - 61)
         self.assertEqual(
             self.refused_finish(),
-            "carol@home.example: the ID token from http://home.example has expired",
+            "the ID token from http://home.example has expired",
         )
 
     def test_issued_in_the_future(self) -> None:
@@ -689,7 +746,7 @@ class RefusedSignInTests(RelyingPartyTestCase):
         self.provider.claims["nonce"] = "another sign-in's nonce"
         self.assertEqual(
             self.refused_finish(),
-            "carol@home.example: the ID token from http://home.example was not made "
+            "the ID token from http://home.example was not made "
             "for this sign-in (its nonce is wrong)",
         )
 
@@ -701,7 +758,7 @@ class RefusedSignInTests(RelyingPartyTestCase):
         self.provider.claims["aud"] = "another-client"
         self.assertEqual(
             self.refused_finish(),
-            "carol@home.example: the ID token from http://home.example was made for "
+            "the ID token from http://home.example was made for "
             "another client, not for this server",
         )
 
@@ -716,7 +773,7 @@ class RefusedSignInTests(RelyingPartyTestCase):
         self.provider.header["alg"] = "none"
         self.assertEqual(
             self.refused_finish(),
-            "carol@home.example: the ID token from http://home.example is signed with "
+            "the ID token from http://home.example is signed with "
             "none, which this server does not accept (only RS256, ES256, EdDSA)",
         )
 
@@ -736,7 +793,7 @@ class RefusedSignInTests(RelyingPartyTestCase):
         self.provider.key = rsa_key("k2")
         self.assertEqual(
             self.refused_finish(),
-            "carol@home.example: the ID token from http://home.example is signed with "
+            "the ID token from http://home.example is signed with "
             "a key that http://home.example does not publish (kid k2)",
         )
         self.assertEqual(self.provider.jwks_fetches, 2)
@@ -762,7 +819,7 @@ class RefusedSignInTests(RelyingPartyTestCase):
         claims["preferred_username"] = "Mallory"
         self.provider.token = ".".join(
             [head, b64url(json.dumps(claims).encode()), signature])
-        message = self.refused(self.rp.finish(pending, params))
+        message = self.failed_remotely(self.rp.finish(pending, params), failed=FINISH_FAILED)
         self.assertIn("has a bad signature", message)
 
     def test_webfinger_names_another_issuer(self) -> None:
@@ -772,10 +829,12 @@ class RefusedSignInTests(RelyingPartyTestCase):
         """
         url, pending = self.begin()
         self.provider.webfinger_issuer = "http://elsewhere.example"
-        message = self.refused(self.rp.finish(pending, self.provider.approve(url)))
+        message = self.failed_remotely(
+            self.rp.finish(pending, self.provider.approve(url)), failed=FINISH_FAILED
+        )
         self.assertEqual(
             message,
-            "carol@home.example: http://home.example signed you in as "
+            "http://home.example signed you in as "
             "Carol@home.example, but WebFinger for Carol@home.example names another "
             "provider (http://elsewhere.example)",
         )
@@ -816,8 +875,8 @@ class RefusedSignInTests(RelyingPartyTestCase):
         params = self.provider.approve(url)
         params["code"] = "used"
         self.assertEqual(
-            self.refused(self.rp.finish(pending, params)),
-            "carol@home.example: the exchange of the authorization code at "
+            self.failed_remotely(self.rp.finish(pending, params), failed=FINISH_FAILED),
+            "the exchange of the authorization code at "
             "http://home.example/token: HTTP 400 Bad Request: the code is not valid "
             "(invalid_grant)",
         )
@@ -828,24 +887,24 @@ class RefusedSignInTests(RelyingPartyTestCase):
         """
         self.provider.discovery["code_challenge_methods_supported"] = ["plain"]
         self.assertEqual(
-            self.refused(self.rp.begin("carol@home.example")),
-            "carol@home.example: http://home.example does not say it supports PKCE "
+            self.failed_remotely(self.rp.begin("carol@home.example")),
+            "http://home.example does not say it supports PKCE "
             "with S256, which this server requires",
         )
 
     def test_only_weak_algorithms(self) -> None:
         self.provider.discovery["id_token_signing_alg_values_supported"] = ["HS256", "none"]
         self.assertIn("signs ID tokens only with HS256, none, none of which this server "
-                      "accepts", self.refused(self.rp.begin("carol@home.example")))
+                      "accepts", self.failed_remotely(self.rp.begin("carol@home.example")))
 
     def test_no_account(self) -> None:
         """
         WebFinger does not know the account typed.
         """
-        message = self.refused(self.rp.begin("nobody@home.example"))
+        message = self.failed_remotely(self.rp.begin("nobody@home.example"))
         self.assertEqual(
             message,
-            "nobody@home.example: the WebFinger answer at http://home.example/.well-known/"
+            "the WebFinger answer at http://home.example/.well-known/"
             "webfinger?resource=acct%3Anobody%40home.example&rel=http%3A%2F%2Fopenid.net"
             "%2Fspecs%2Fconnect%2F1.0%2Fissuer: HTTP 404 Not Found: no such account",
         )
@@ -853,7 +912,52 @@ class RefusedSignInTests(RelyingPartyTestCase):
     def test_no_issuer_link(self) -> None:
         self.provider.webfinger_issuer = 17  # type: ignore[assignment]
         self.assertIn("names no OpenID Connect provider for this account",
-                      self.refused(self.rp.begin("carol@home.example")))
+                      self.failed_remotely(self.rp.begin("carol@home.example")))
+
+    def test_no_port_scan(self) -> None:
+        """
+        A server that does not resolve, one whose port is closed, one whose
+        port is open but silent and one that answers 404: the visitor
+        reads the same sentence about each (only the name differs), so our
+        page tells a stranger nothing about a host's ports or answers;
+        the log tells the operator which was which.
+        """
+        from twisted.internet.protocol import Protocol
+
+        self.network.resolver.names["closed.example"] = ["93.184.215.15"]
+        self.network.resolver.names["silent.example"] = ["93.184.215.16"]
+        for port in (80, 443):
+            self.network.listen("93.184.215.16", port, Factory.forProtocol(Protocol))
+        details = {}
+        for server in ("nowhere.example", "closed.example", "home.example"):
+            details[server] = self.failed_remotely(
+                self.rp.begin(f"nobody@{server}"), server
+            )
+        d = self.network.run(self.rp.begin("carol@silent.example"))
+        self.network.reactor.advance(10)
+        self.network.pump()
+        details["silent.example"] = remote_detail(
+            self, str(self.failureResultOf(d, SignInError).value), self.logged,
+            "silent.example", BEGIN_FAILED,
+        )
+        self.assertIn("the host name does not resolve", details["nowhere.example"])
+        self.assertIn("the connection failed", details["closed.example"])
+        self.assertIn("no answer within 10 s", details["silent.example"])
+        self.assertIn("HTTP 404 Not Found: no such account", details["home.example"])
+
+    def test_short_messages(self) -> None:
+        """
+        Whatever the visitor typed, what they read is short enough for a
+        phone's screen: a long address is cut, in a remote failure and in
+        a malformed address alike.
+        """
+        long_host = "a" * 60 + ".example"
+        message = self.refused(self.rp.begin(f"carol@{long_host}"))
+        self.assertEqual(message, "a" * 29 + "… " + BEGIN_FAILED)
+        message = self.refused(self.rp.begin("x" * 300))
+        self.assertEqual(message, "x" * 29 + "… is not an account: type it as handle@server "
+                         "(for example alice@example.org) or as your profile's address")
+        self.assertEqual(len(self.logged), 1)  # the remote failure only
 
     def test_not_an_account(self) -> None:
         for typed, expected in [
@@ -869,7 +973,9 @@ class RefusedSignInTests(RelyingPartyTestCase):
         """
         A name that does not resolve.
         """
-        message = self.refused(self.rp.begin("carol@nowhere.example"))
+        message = self.failed_remotely(
+            self.rp.begin("carol@nowhere.example"), "nowhere.example"
+        )
         self.assertIn("nowhere.example/.well-known/webfinger", message)
         self.assertIn("the host name does not resolve", message)
 
@@ -878,7 +984,7 @@ class RefusedSignInTests(RelyingPartyTestCase):
         self.assertIn(
             "the discovery document at http://home.example/.well-known/"
             "openid-configuration is not a JSON object",
-            self.refused(self.rp.begin("carol@home.example")),
+            self.failed_remotely(self.rp.begin("carol@home.example")),
         )
 
 
@@ -903,7 +1009,8 @@ class ParseIdentifierTests(SynchronousTestCase):
 class FetchLimitTests(RelyingPartyTestCase):
     """
     The fetches a sign-in makes stay within their limits, whatever the
-    other server does; each refusal reaches the visitor as a sentence.
+    other server does; each refusal reaches the log as a sentence (the
+    visitor reads only that their server did not answer as it should).
     """
 
     discovery_url = "http://home.example/.well-known/openid-configuration"
@@ -916,11 +1023,13 @@ class FetchLimitTests(RelyingPartyTestCase):
         A name that resolves to a private address is not connected to.
         """
         self.network.resolver.names["intranet.example"] = ["10.1.2.3"]
-        message = self.refused(self.rp.begin("carol@intranet.example"))
+        message = self.failed_remotely(
+            self.rp.begin("carol@intranet.example"), "intranet.example"
+        )
         self.assertIn(
             "intranet.example is at 10.1.2.3, a private address, and this server does "
             "not connect to such addresses", message)
-        self.assertTrue(message.startswith("carol@intranet.example: the WebFinger answer at "))
+        self.assertTrue(message.startswith("the WebFinger answer at "))
         self.assertEqual(self.network.connected, [])
 
     def test_issuer_on_a_private_address(self) -> None:
@@ -929,10 +1038,10 @@ class FetchLimitTests(RelyingPartyTestCase):
         (the request forgery a stranger would try): discovery is refused.
         """
         self.provider.webfinger_issuer = "http://127.0.0.1:8080"
-        message = self.refused(self.rp.begin("carol@home.example"))
+        message = self.failed_remotely(self.rp.begin("carol@home.example"))
         self.assertEqual(
             message,
-            "carol@home.example: the provider's discovery document at "
+            "the provider's discovery document at "
             "http://127.0.0.1:8080/.well-known/openid-configuration: 127.0.0.1 is at "
             "127.0.0.1, a loopback address, and this server does not connect to such "
             "addresses",
@@ -946,7 +1055,7 @@ class FetchLimitTests(RelyingPartyTestCase):
         as the name is resolved once per connection.
         """
         self.network.resolver.names["home.example"] = [PUBLIC_IP, "169.254.169.254"]
-        message = self.refused(self.rp.begin("carol@home.example"))
+        message = self.failed_remotely(self.rp.begin("carol@home.example"))
         self.assertIn("home.example is at 169.254.169.254, a link-local address", message)
         self.assertEqual(self.network.connected, [])
 
@@ -965,10 +1074,10 @@ class FetchLimitTests(RelyingPartyTestCase):
         Without ``allow_http``, an http URL is not fetched.
         """
         self.rp = self.make_rp(self.make_fetcher())
-        message = self.refused(self.rp.begin("http://home.example/carol"))
+        message = self.failed_remotely(self.rp.begin("http://home.example/carol"))
         self.assertEqual(
             message,
-            "http://home.example/carol: the WebFinger answer is at http://home.example/"
+            "the WebFinger answer is at http://home.example/"
             ".well-known/webfinger?resource=acct%3Acarol%40home.example&rel=http%3A%2F"
             "%2Fopenid.net%2Fspecs%2Fconnect%2F1.0%2Fissuer, which is not https; this "
             "server fetches only https",
@@ -981,7 +1090,7 @@ class FetchLimitTests(RelyingPartyTestCase):
         only (here nothing answers there).
         """
         self.rp = self.make_rp(self.make_fetcher())
-        message = self.refused(self.rp.begin("carol@home.example"))
+        message = self.failed_remotely(self.rp.begin("carol@home.example"))
         self.assertIn("https://home.example/.well-known/webfinger", message)
         self.assertIn("the connection failed", message)
         self.assertEqual(self.network.connected, [(PUBLIC_IP, 443)])
@@ -992,8 +1101,8 @@ class FetchLimitTests(RelyingPartyTestCase):
         """
         self.spoil_discovery(lambda request: b"{" + b" " * 300_000 + b"}")
         self.assertEqual(
-            self.refused(self.rp.begin("carol@home.example")),
-            f"carol@home.example: the provider's discovery document at {self.discovery_url}"
+            self.failed_remotely(self.rp.begin("carol@home.example")),
+            f"the provider's discovery document at {self.discovery_url}"
             " is 300002 bytes, more than the 262144 this server reads",
         )
 
@@ -1008,8 +1117,8 @@ class FetchLimitTests(RelyingPartyTestCase):
 
         self.spoil_discovery(endless)
         self.assertEqual(
-            self.refused(self.rp.begin("carol@home.example")),
-            f"carol@home.example: the provider's discovery document at {self.discovery_url}"
+            self.failed_remotely(self.rp.begin("carol@home.example")),
+            f"the provider's discovery document at {self.discovery_url}"
             " is over the 262144 bytes this server reads",
         )
 
@@ -1023,8 +1132,8 @@ class FetchLimitTests(RelyingPartyTestCase):
         self.registrations.registrations.clear()
         self.spoil_discovery(lambda request: request.redirect(b"/hop/3") or b"")
         self.assertEqual(
-            self.refused(self.rp.begin("carol@home.example")),
-            "carol@home.example: the provider's discovery document at "
+            self.failed_remotely(self.rp.begin("carol@home.example")),
+            "the provider's discovery document at "
             "http://home.example/.well-known/openid-configuration: more than 3 redirects",
         )
 
@@ -1035,7 +1144,7 @@ class FetchLimitTests(RelyingPartyTestCase):
         """
         self.spoil_discovery(
             lambda request: request.redirect(b"http://127.0.0.1/secrets") or b"")
-        message = self.refused(self.rp.begin("carol@home.example"))
+        message = self.failed_remotely(self.rp.begin("carol@home.example"))
         self.assertIn("the provider's discovery document at http://127.0.0.1/secrets: "
                       "127.0.0.1 is at 127.0.0.1, a loopback address", message)
 
@@ -1050,8 +1159,8 @@ class FetchLimitTests(RelyingPartyTestCase):
 
         self.provider.spoiled["/register"] = moved
         self.assertEqual(
-            self.refused(self.rp.begin("carol@home.example")),
-            "carol@home.example: the registration of this server at "
+            self.failed_remotely(self.rp.begin("carol@home.example")),
+            "the registration of this server at "
             "http://home.example/register: the server answered with a redirect, which is "
             "not followed for a POST",
         )
@@ -1069,9 +1178,10 @@ class FetchLimitTests(RelyingPartyTestCase):
         self.assertNoResult(d)
         self.network.reactor.advance(1)
         self.network.pump()
+        message = str(self.failureResultOf(d, SignInError).value)
         self.assertEqual(
-            str(self.failureResultOf(d, SignInError).value),
-            f"carol@home.example: the provider's discovery document at {self.discovery_url}"
+            remote_detail(self, message, self.logged, "home.example", BEGIN_FAILED),
+            f"the provider's discovery document at {self.discovery_url}"
             ": no answer within 10 s",
         )
 
@@ -1088,17 +1198,18 @@ class FetchLimitTests(RelyingPartyTestCase):
         d = self.network.run(self.rp.begin("carol@home.example"))
         self.network.reactor.advance(10)
         self.network.pump()
+        message = str(self.failureResultOf(d, SignInError).value)
         self.assertEqual(
-            str(self.failureResultOf(d, SignInError).value),
-            f"carol@home.example: the provider's discovery document at {self.discovery_url}"
+            remote_detail(self, message, self.logged, "home.example", BEGIN_FAILED),
+            f"the provider's discovery document at {self.discovery_url}"
             " was not complete within 10 s",
         )
 
     def test_not_json(self) -> None:
         self.spoil_discovery(lambda request: b"<html>hello</html>")
         self.assertEqual(
-            self.refused(self.rp.begin("carol@home.example")),
-            f"carol@home.example: the provider's discovery document at {self.discovery_url}"
+            self.failed_remotely(self.rp.begin("carol@home.example")),
+            f"the provider's discovery document at {self.discovery_url}"
             " is not JSON",
         )
 
@@ -1130,6 +1241,7 @@ class TLSTests(SynchronousTestCase):
         self.fetcher = SafeFetcher(self.network.reactor, ca_file=ca_file)
         self.rp = RelyingParty(self.fetcher, MemoryRegistrations(), OUR_URL,
                                self.network.reactor, "here.example")
+        self.logged = capture_log(self.rp)
 
     def test_sign_in(self) -> None:
         """
@@ -1145,9 +1257,12 @@ class TLSTests(SynchronousTestCase):
         The same server under a name its certificate does not hold.
         """
         d = self.network.run(self.rp.begin("carol@other.example"))
-        message = str(self.failureResultOf(d, SignInError).value)
-        self.assertIn(
-            "carol@other.example: the WebFinger answer at https://other.example/", message
+        message = remote_detail(
+            self, str(self.failureResultOf(d, SignInError).value), self.logged,
+            "other.example", BEGIN_FAILED,
+        )
+        self.assertTrue(
+            message.startswith("the WebFinger answer at https://other.example/"), message
         )
         self.assertTrue(message.endswith(": its certificate is not for this host name"), message)
 
@@ -1158,8 +1273,11 @@ class TLSTests(SynchronousTestCase):
         self.provider.webfinger_issuer = "http://home.example"
         d = self.network.run(self.rp.begin("carol@home.example"))
         self.assertEqual(
-            str(self.failureResultOf(d, SignInError).value),
-            "carol@home.example: the issuer named by https://home.example/.well-known/"
+            remote_detail(
+                self, str(self.failureResultOf(d, SignInError).value), self.logged,
+                "home.example", BEGIN_FAILED,
+            ),
+            "the issuer named by https://home.example/.well-known/"
             "webfinger?resource=acct%3Acarol%40home.example&rel=http%3A%2F%2Fopenid.net"
             "%2Fspecs%2Fconnect%2F1.0%2Fissuer is at http://home.example, which is not "
             "https; this server fetches only https",
@@ -1347,20 +1465,24 @@ class OidcProviderInteropTests(TestCase):
 
     def test_replayed_code(self) -> Deferred[None]:
         """
-        The provider refuses a code used twice; the visitor reads why.
+        The provider refuses a code used twice; the visitor reads that their
+        server did not confirm them, the log says why.
         """
 
         async def run() -> None:
             url, pending = await self.rp.begin(f"carol@{self.authority}")
             params = await self.browse(url)
             await self.rp.finish(pending, params)
+            logged = capture_log(self.rp)
             with self.assertRaises(SignInError) as raised:
                 await self.rp.finish(pending, params)
-            message = str(raised.exception)
-            self.assertTrue(message.startswith(
-                f"carol@{self.authority}: the exchange of the authorization code at "
-                f"{self.provider.issuer}/token: HTTP 400 Bad Request: "), message)
-            self.assertIn("(invalid_grant)", message)
+            detail = remote_detail(
+                self, str(raised.exception), logged, self.authority, FINISH_FAILED
+            )
+            self.assertTrue(detail.startswith(
+                f"the exchange of the authorization code at "
+                f"{self.provider.issuer}/token: HTTP 400 Bad Request: "), detail)
+            self.assertIn("(invalid_grant)", detail)
 
         return Deferred.fromCoroutine(run())
 
@@ -1390,5 +1512,5 @@ class SchemeTests(RelyingPartyTestCase):
         """
         self.rp = self.make_rp(self.make_fetcher())
         self.assertIn("https://home.example/.well-known/webfinger",
-                      self.refused(self.rp.begin("carol@home.example")))
+                      self.failed_remotely(self.rp.begin("carol@home.example")))
         self.assertNotIn((PUBLIC_IP, 80), self.network.connected)

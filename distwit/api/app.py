@@ -37,10 +37,10 @@ from distwit.api.statuses import StatusEndpoints
 from distwit.api.timelines import TimelineEndpoints
 from distwit.api.users import UserEndpoints
 from distwit.api.xml import error_xml, to_xml
-from distwit.core.limits import RateLimiter
+from distwit.core.limits import AddressLimits, Allowance, RateLimiter, tighter
 from distwit.core.microblog import Microblog, RuleError
 from distwit.http import client_address, json_body
-from distwit.model import WEB_SOURCE, Account, is_valid_handle
+from distwit.model import WEB_SOURCE, Account
 
 #: Splits ``statuses/show/20.json`` into path and format.
 _FORMAT = re.compile(r"\A(?P<path>.*?)(?:\.(?P<format>[A-Za-z0-9]+))?\Z")
@@ -88,7 +88,10 @@ class TwitterAPI:
     """
     The Twitter REST API over a :class:`Microblog`.
 
-    :param limiter: the rate limits (generous defaults if not given).
+    :param limiter: the rate limits per caller and endpoint (generous
+        defaults if not given).
+    :param address_limits: the rate limits per client address, every
+        endpoint and door together (the defaults if not given).
     :param public_url: this server's public URL as the settings hold it
         (no trailing slash).
     :param oauth: the OAuth provider, if OAuth is on.
@@ -103,11 +106,13 @@ class TwitterAPI:
         limiter: RateLimiter | None = None,
         public_url: str = "",
         oauth: OAuthProvider | None = None,
+        address_limits: AddressLimits | None = None,
     ) -> None:
         self.microblog = microblog
         self.oauth = oauth
         self.public_url = public_url
         self.limiter = limiter or RateLimiter(microblog.clock)
+        self.address_limits = address_limits or AddressLimits(microblog.clock)
         self._endpoints = endpoints_of(
             self,
             AccountEndpoints(microblog),
@@ -196,27 +201,41 @@ class TwitterAPI:
 
     # Who is calling, and the rate limits
 
-    def _limit(self, request: IRequest, caller: str, endpoint: Endpoint) -> None:
-        allowance = self.limiter.hit(caller, endpoint.name, endpoint.kind)
+    def _show(self, request: IRequest, allowance: Allowance) -> None:
         for name, value in allowance.headers():
             request.setHeader(name, value)
         if not allowance.allowed:
             raise TwitterError(88, "Rate limit exceeded.", 429)
 
+    def _limit(self, request: IRequest, caller: str, endpoint: Endpoint,
+               by_address: Allowance) -> None:
+        """
+        Count the call against ``caller``'s allowance for ``endpoint``; the
+        headers show the tighter of it and the address's.
+        """
+        allowance = self.limiter.hit(caller, endpoint.name, endpoint.kind)
+        self._show(request, tighter(allowance, by_address))
+
     async def _signed_in(self, request: IRequest, endpoint: Endpoint
                          ) -> tuple[Account | None, str, str]:
         """
         The signed-in user (or ``None``), whose count the call is in the
-        rate limits: the user's (by screen name, the same before and after
-        a password is checked), an app's (app-only bearer tokens), else the
-        address's; and the ``source`` of what the call posts (the OAuth
-        app's name, else "web").  The call is counted.
+        rate limits: the user's (by screen name), an app's (app-only
+        bearer tokens), else the address's; and the ``source`` of what the
+        call posts (the OAuth app's name, else "web").  The call is
+        counted.
 
-        An HTTP Basic call is counted against the handle it claims before
-        its password is checked: past the limit, a guesser gets 429 and
-        costs no password hashing.
+        Every call counts first against its address's allowance
+        (:class:`~distwit.core.limits.AddressLimits`), whatever door it
+        comes by: past it, 429 before any credentials are checked.  A
+        user's own count is taken only once the credentials are checked,
+        so a stranger claiming a user's name (HTTP Basic with wrong
+        passwords) uses up their own address's allowance, never the
+        user's.
         """
         address = client_address(request)
+        by_address = self.address_limits.hit(address, endpoint.kind)
+        self._show(request, by_address)
         if self.oauth is not None and self.oauth.carries_oauth(request):
             credentials = await self.oauth.authenticate(request)
             assert credentials is not None
@@ -229,21 +248,21 @@ class TwitterAPI:
                 f"user:{user.screen_name.lower()}" if user is not None
                 else f"app:{credentials.app_id}"
             )
-            self._limit(request, caller, endpoint)
+            self._limit(request, caller, endpoint, by_address)
             # The signature checked, so the name is the app's own.
             return user, caller, credentials.app_name or WEB_SOURCE
         basic = basic_credentials(request)
         if basic is None:
             if endpoint.auth == REQUIRED:
                 raise errors.missing_credentials()
-            self._limit(request, f"address:{address}", endpoint)
+            self._limit(request, f"address:{address}", endpoint, by_address)
             return None, f"address:{address}", WEB_SOURCE
         handle, password = basic
-        caller = f"user:{handle.lower()}" if is_valid_handle(handle) else f"address:{address}"
-        self._limit(request, caller, endpoint)
         user = await self.microblog.authenticate(handle, password, address)
         if user is None:
             raise errors.bad_credentials()
+        caller = f"user:{user.screen_name.lower()}"
+        self._limit(request, caller, endpoint, by_address)
         return user, caller, WEB_SOURCE
 
     @endpoint("account/rate_limit_status", "application/rate_limit_status")

@@ -9,11 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from distwit.config import RATE_LIMIT_READS, RATE_LIMIT_WINDOW, RATE_LIMIT_WRITES
+from distwit.config import (
+    RATE_LIMIT_ADDRESS_READS,
+    RATE_LIMIT_ADDRESS_WRITES,
+    RATE_LIMIT_READS,
+    RATE_LIMIT_WINDOW,
+    RATE_LIMIT_WRITES,
+)
 
 #: Default window and calls per window (the settings'): reads are cheap,
 #: writes less so.
 DEFAULT_LIMITS = {"read": RATE_LIMIT_READS, "write": RATE_LIMIT_WRITES}
+
+#: Default calls per window from one address, all endpoints together.
+DEFAULT_ADDRESS_LIMITS = {"read": RATE_LIMIT_ADDRESS_READS, "write": RATE_LIMIT_ADDRESS_WRITES}
 
 #: Sweep forgotten windows when this many callers are tracked.
 SWEEP_AT = 10_000
@@ -98,3 +107,55 @@ class RateLimiter:
         return Allowance(
             limit, max(0, limit - window.used), int(window.started + self.window), True
         )
+
+
+class AddressLimits:
+    """
+    Calls per client address, all endpoints together, whatever door they
+    come by (HTTP Basic, OAuth, a bearer token, none): counted before any
+    credentials are looked at, so that
+
+    - one address cannot use up another's allowance by claiming its
+      user's name (a user's own count, :class:`RateLimiter` by user, is
+      only taken once the credentials are checked);
+    - guessing passwords, or flooding the server, from one address ends
+      with 429 before any password is hashed.
+
+    Behind a reverse proxy every client has the proxy's address: raise the
+    limits there (``rate_limit_address_reads``, ``_writes``).
+
+    :param limits: calls per window by kind (``read``, ``write``).
+    """
+
+    def __init__(
+        self,
+        clock: Any,
+        window: float = RATE_LIMIT_WINDOW,
+        limits: dict[str, int] | None = None,
+    ) -> None:
+        self._counts = RateLimiter(
+            clock, window, DEFAULT_ADDRESS_LIMITS if limits is None else limits
+        )
+
+    def hit(self, address: str, kind: str) -> Allowance:
+        """
+        Count one call of ``kind`` from ``address``, unless its limit is
+        reached.
+        """
+        return self._counts.hit(address, kind, kind)
+
+    def peek(self, address: str, kind: str) -> Allowance:
+        """
+        Where ``address`` stands, without counting a call.
+        """
+        return self._counts.peek(address, kind, kind)
+
+
+def tighter(first: Allowance, second: Allowance) -> Allowance:
+    """
+    Of two allowances that both apply to a call, the one a client should
+    pace itself by: a refusal, else the one with fewer calls left.
+    """
+    if not first.allowed or not second.allowed:
+        return first if not first.allowed else second
+    return first if first.remaining <= second.remaining else second

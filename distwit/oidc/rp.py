@@ -25,7 +25,12 @@ the issuer's own host whether that account names that issuer.  The
 identity is what the provider vouches for, not what the visitor typed.
 
 Everything that can go wrong ends as :class:`SignInError`, whose message
-is for the visitor.
+is for the visitor.  What the visitor typed or brought back
+(:class:`VisitorError`: a malformed address, a stale or forged answer) is
+explained; what another server answered, or that it could not be reached,
+never is: the visitor reads only that the server they named did not answer
+as it should, and the detail goes to the log (a stranger must not learn
+from our pages what a host answers, nor whether a port is open on it).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from zope.interface import implementer
 from distwit.model import is_valid_handle
 from distwit.oidc.interfaces import IRegistrations
 from distwit.oidc.safe_fetch import FetchError, SafeFetcher, quoted
+from distwit.s2s import client as s2s_client
 from distwit.core.accts import authority_of
 
 #: The WebFinger link relation naming an account's OpenID Connect issuer.
@@ -75,10 +81,23 @@ JWKS_MAX_AGE = 3600.0
 #: Key sets remembered at once.
 JWKS_CACHE_SIZE = 256
 
+#: The most characters of what the visitor typed that a message shows
+#: back, unbroken: a failed sign-in page must not run off a phone's screen.
+MAX_SHOWN = 30
+
+#: The longest detail of a failed sign-in written to the log (one line).
+MAX_LOGGED = 1000
+
+
 class SignInError(Exception):
     """
     A sign-in with a home server failed; the message says why, for the
     visitor (it names what they typed when there is something to name).
+
+    Raised inside the relying party, it may hold what another server
+    answered: :meth:`RelyingParty.begin` and :meth:`RelyingParty.finish`
+    log such a message and show the visitor a generic one instead (only a
+    :class:`VisitorError` reaches the visitor as it is).
     """
 
     def __init__(self, message: str) -> None:
@@ -87,6 +106,21 @@ class SignInError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class VisitorError(SignInError):
+    """
+    A sign-in failed because of what the visitor typed or brought back (a
+    malformed address, an expired or forged answer): the message says so,
+    and says nothing another server answered.
+    """
+
+
+def shown(text: str) -> str:
+    """
+    What the visitor typed, on one line and short, for a message.
+    """
+    return s2s_client.quoted(text, MAX_SHOWN)
 
 
 @implementer(IRegistrations)
@@ -143,7 +177,7 @@ class PendingSignIn:
 
         :raise SignInError: ``text`` is not such a sign-in.
         """
-        broken = SignInError("This sign-in cannot be read; please start again.")
+        broken = VisitorError("This sign-in cannot be read; please start again.")
         try:
             value = json.loads(text)
         except ValueError:
@@ -225,9 +259,9 @@ def parse_identifier(identifier: str) -> tuple[str, str, str | None]:
     :raise SignInError: it is none of those.
     """
     typed = identifier.strip()
-    shown = quoted(typed) or "(nothing)"
-    usage = SignInError(
-        f"{shown} is not an account: type it as handle@server "
+    typed_shown = shown(typed) or "(nothing)"
+    usage = VisitorError(
+        f"{typed_shown} is not an account: type it as handle@server "
         "(for example alice@example.org) or as your profile's address"
     )
     scheme: str | None = None
@@ -253,8 +287,8 @@ def parse_identifier(identifier: str) -> tuple[str, str, str | None]:
         raise usage
     handle = parts.path.strip("/")
     if not is_valid_handle(handle):
-        raise SignInError(
-            f"{shown}: {quoted(handle) or 'the handle'} is not a handle "
+        raise VisitorError(
+            f"{typed_shown}: {shown(handle) or 'the handle'} is not a handle "
             "(1 to 15 letters, digits or underscores)"
         )
     if not host.isascii():
@@ -319,7 +353,9 @@ class RelyingParty:
             for :meth:`finish`.
         :raise SignInError: saying why the sign-in cannot start.
         """
-        return await self._guarded(self._begin(identifier), identifier)
+        return await self._guarded(
+            self._begin(identifier), identifier, "did not answer as a distwit/OpenID server"
+        )
 
     async def finish(
         self, pending: PendingSignIn, params: Mapping[str, str]
@@ -332,18 +368,32 @@ class RelyingParty:
         :return: the visitor's verified identity.
         :raise SignInError: saying why the sign-in failed.
         """
-        return await self._guarded(self._finish(pending, params), pending.identifier)
+        return await self._guarded(
+            self._finish(pending, params), pending.identifier, "did not confirm who you are"
+        )
 
-    async def _guarded(self, work: Any, identifier: str) -> Any:
-        prefix = quoted(identifier.strip()) or "sign-in"
+    async def _guarded(self, work: Any, identifier: str, failed: str) -> Any:
+        """
+        The result of ``work``, or the :class:`SignInError` the visitor
+        reads: a :class:`VisitorError` as it is (after what they typed);
+        for anything another server answered or did not, only that the
+        server they named ``failed``, the detail in the log.
+        """
+        typed = identifier.strip()
+        prefix = shown(typed) or "sign-in"
         try:
             return await work
-        except SignInError as e:
+        except VisitorError as e:
             if e.message.startswith(prefix):
                 raise
-            raise SignInError(f"{prefix}: {e.message}") from None
-        except FetchError as e:
-            raise SignInError(f"{prefix}: {e.message}") from None
+            raise VisitorError(f"{prefix}: {e.message}") from None
+        except (SignInError, FetchError) as e:
+            self.log.info(
+                "signing in {identifier} failed: {detail}",
+                identifier=quoted(typed),
+                detail=s2s_client.quoted(e.message, MAX_LOGGED),
+            )
+            raise SignInError(f"{self._server_of(typed)} {failed}.") from None
         except CancelledError:
             raise  # our caller gave up: not a failure of the sign-in
         except Exception:
@@ -351,6 +401,17 @@ class RelyingParty:
             raise SignInError(
                 f"{prefix}: the sign-in failed because of an error on this server"
             ) from None
+
+    @staticmethod
+    def _server_of(identifier: str) -> str:
+        """
+        The server in what the visitor typed, short, for a message.
+        """
+        try:
+            authority = parse_identifier(identifier)[1]
+        except SignInError:
+            return "Your server"
+        return shown(authority)
 
     async def _begin(self, identifier: str) -> tuple[str, PendingSignIn]:
         handle, authority, scheme = parse_identifier(identifier)
@@ -387,13 +448,13 @@ class RelyingParty:
     ) -> RemoteIdentity:
         now = self._clock.seconds()
         if now - pending.created > MAX_PENDING_AGE:
-            raise SignInError(
+            raise VisitorError(
                 f"this sign-in was started more than {MAX_PENDING_AGE / 60:g} minutes "
                 "ago; please start again"
             )
         state = params.get("state", "")
         if not hmac.compare_digest(state.encode("utf-8"), pending.state.encode("utf-8")):
-            raise SignInError(
+            raise VisitorError(
                 "the answer does not belong to this sign-in (its state is wrong); "
                 "please start again"
             )
@@ -409,8 +470,9 @@ class RelyingParty:
         error = params.get("error")
         if error is not None:
             if error == "access_denied":
-                raise SignInError(
-                    f"{authority_of(pending.issuer)} did not approve the sign-in"
+                # The visitor's own choice, which their browser brought back.
+                raise VisitorError(
+                    f"{self._server_of(pending.identifier)} did not approve the sign-in"
                 )
             description = params.get("error_description")
             detail = f"{description} ({error})" if description else error
@@ -422,8 +484,8 @@ class RelyingParty:
             raise SignInError("the answer holds no authorization code")
         registration = await self._registrations.get(pending.issuer)
         if registration is None or registration.get("client_id") != pending.client_id:
-            raise SignInError(
-                f"this server's registration with {pending.issuer} changed during "
+            raise VisitorError(
+                "this server's registration with your server changed during "
                 "the sign-in; please start again"
             )
         id_token = await self._exchange(pending, registration, code)

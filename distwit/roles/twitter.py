@@ -23,7 +23,7 @@ from distwit.api.app import API_SECTIONS, TwitterAPI
 from distwit.api.oauth1 import OAuthProvider
 from distwit.api.person_feeds import PersonFeeds
 from distwit.config import Settings
-from distwit.core.limits import RateLimiter
+from distwit.core.limits import AddressLimits, RateLimiter
 from distwit.core.microblog import Microblog
 from distwit.core.passwords import PasswordHasher
 from distwit.federation.copier import Fetcher
@@ -309,8 +309,17 @@ class TwitterWeb:
         self.oauth = OAuthProvider(
             self.microblog, reactor, settings.public_url, secret, render_page=PageRenderer()
         )
+        address_limits = AddressLimits(
+            reactor,
+            window=settings.rate_limit_window,
+            limits={
+                "read": settings.rate_limit_address_reads,
+                "write": settings.rate_limit_address_writes,
+            },
+        )
         self.api = TwitterAPI(
-            self.microblog, limiter, public_url=settings.public_url, oauth=self.oauth
+            self.microblog, limiter, public_url=settings.public_url, oauth=self.oauth,
+            address_limits=address_limits,
         )
         self.rp = RelyingParty(
             service.fetcher_for_signin,
