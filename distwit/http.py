@@ -208,18 +208,30 @@ class LimitedChannel(HTTPChannel):
     def _too_slow(self) -> None:
         self._arrival = None
         assert self.transport is not None
-        _log.info(
+        _log.debug(
             "closing {peer}: its request took over {seconds}s to arrive",
             peer=str(self.transport.getPeer()),
             seconds=self.site.timeOut,
         )
         self.setTimeout(None)  # the idle timeout, which may be due now too
-        super().timeoutConnection()
+        self._close_quietly()
 
     def timeoutConnection(self) -> None:
         # Idle: the request is not arriving at all.
         self._stop_arrival()
-        super().timeoutConnection()
+        assert self.transport is not None
+        _log.debug("closing idle {peer}", peer=str(self.transport.getPeer()))
+        self._close_quietly()
+
+    def _close_quietly(self) -> None:
+        """
+        What HTTPChannel.timeoutConnection does, without its info line for
+        every connection closed (thousands in a flood of idle connections;
+        the connection cap's own line says what is going on).
+        """
+        if self.abortTimeout is not None:
+            self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
+        self.loseConnection()
 
     def dataReceived(self, data: bytes) -> None:
         if self._refused_body:
