@@ -21,7 +21,9 @@ class TimelineEndpoints(Area):
     @endpoint("statuses/home_timeline", "statuses/friends_timeline", auth=REQUIRED)
     async def home_timeline(self, request: IRequest, user: Account, params: Params) -> Any:
         count, since_id, max_id = self.timeline_args(params)
-        posts = await self.microblog.timelines.home_timeline(user.id, count, since_id, max_id)
+        posts = await self.microblog.timelines.home_timeline(
+            user.id, count, since_id, max_id, params.boolean("include_rts", True)
+        )
         return await self.statuses(user, posts, params)
 
     @endpoint("statuses/mentions_timeline", "statuses/mentions", "statuses/replies",
@@ -36,7 +38,9 @@ class TimelineEndpoints(Area):
                             ) -> Any:
         author = await self.named_or_self(params, user, errors.page_not_found("no such user"))
         count, since_id, max_id = self.timeline_args(params)
-        posts = await self.microblog.timelines.user_timeline(author.id, count, since_id, max_id)
+        posts = await self.microblog.timelines.user_timeline(
+            author.id, count, since_id, max_id, params.boolean("include_rts", True)
+        )
         return await self.statuses(user, posts, params)
 
     @endpoint("statuses/public_timeline")

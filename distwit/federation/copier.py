@@ -173,6 +173,7 @@ class Fetcher:
                     page.items,
                     self._own_authority,
                     int(self._clock.seconds() * 1000),
+                    page.counts,
                 )
                 if denied:
                     await self._forget_claim(asked, page)

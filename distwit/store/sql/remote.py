@@ -10,14 +10,13 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
-from distwit.model import Account, Post
+from distwit.model import POST, PROFILE, RETWEET, Account, Post
 from distwit.store.interfaces import IRemoteStore, NoSuchAccount
 from distwit.store.sql.base import (
     ACCOUNT_COLUMNS,
     POST_COLUMNS,
     POSTS_FROM,
     account_from_row,
-    post_from_row,
 )
 from distwit.store.sql.posts import PostsStore
 
@@ -134,7 +133,7 @@ class RemoteStore(PostsStore):
                 ),
                 (account_id, first, last),
             )
-            return self._with_mentions(txn, [post_from_row(row) for row in txn.fetchall()])
+            return self._posts_from_rows(txn, txn.fetchall())
 
         return self._run(interaction)
 
@@ -146,6 +145,7 @@ class RemoteStore(PostsStore):
         items: "list[Any]",
         own_authority: str,
         stored_at: int,
+        counts: "Any | None" = None,
     ) -> "Deferred[int]":
         def interaction(txn: Any) -> int:
             account = self._get_account(txn, account_id)
@@ -153,6 +153,7 @@ class RemoteStore(PostsStore):
                 raise NoSuchAccount(account_id)
             stored = 0
             present = set()
+            profile_seq = account.profile_seq
             # What is already held of the range, in one query.
             txn.execute(
                 self._q(
@@ -168,18 +169,46 @@ class RemoteStore(PostsStore):
                 present.add(item.seq)
                 existing = held.get(item.seq)
                 if existing is None:
-                    reply_id = self._reply_target(txn, item.in_reply_to, own_authority)
+                    kind = getattr(item, "kind", POST)
+                    in_reply_to = item.in_reply_to if kind == POST else None
+                    reply_id = self._reply_target(txn, in_reply_to, own_authority)
+                    retweet = None
+                    retweet_of = getattr(item, "retweet_of", None)
+                    if kind == RETWEET and retweet_of is not None and not item.deleted:
+                        retweet = (
+                            retweet_of[0].lower(), retweet_of[1],
+                            self._reply_target(txn, retweet_of, own_authority),
+                        )
                     text = "" if item.deleted else item.text
                     post_id = self._insert_post(
                         txn, account_id, item.seq, text,
                         item.created_at, item.source or "web", reply_id,
                         stored_at if item.deleted else None,
                         getattr(item, "deletes", None), stored_at=stored_at, post_id=next_id,
+                        kind=kind if not item.deleted else POST,
+                        retweet=retweet,
+                        reply=_reply_reference(in_reply_to, own_authority),
                     )
                     next_id += 1
                     self._record_mentions(txn, post_id, text, account.authority, own_authority)
                     held[item.seq] = (post_id, stored_at if item.deleted else None)
                     stored += 1
+                    if retweet is not None and retweet[2] is not None:
+                        self._recount_retweets(txn, retweet[2])
+                    profile = getattr(item, "profile", None)
+                    if kind == PROFILE and profile is not None and item.seq > profile_seq:
+                        # Only the author's own server speaks for them: this
+                        # page came from their home URL.
+                        profile_seq = item.seq
+                        txn.execute(
+                            self._q(
+                                "UPDATE accounts SET name = ?, description = ?, location = ?,"
+                                " url = ?, profile_image = ?, profile_seq = ? WHERE id = ?"
+                            ),
+                            (profile.name or account.handle, profile.description,
+                             profile.location, profile.url, profile.image, item.seq,
+                             account_id),
+                        )
                 elif item.deleted and existing[1] is None:
                     self._tombstone(txn, existing[0], stored_at)
                 deletes = getattr(item, "deletes", None)
@@ -209,11 +238,21 @@ class RemoteStore(PostsStore):
                     "UPDATE accounts SET synced_seq = ?,"
                     f" last_seq = {self._engine.greatest}(last_seq, ?),"
                     " statuses_count = (SELECT COUNT(*) FROM posts"
-                    " WHERE author_id = ? AND deleted_at IS NULL)"
+                    " WHERE author_id = ? AND deleted_at IS NULL AND kind <> 'profile')"
                     " WHERE id = ?"
                 ),
                 (max(synced, account.synced_seq), last, account_id, account_id),
             )
+            if counts is not None:
+                # The author's server's own figures: what this server holds
+                # of them is only part.
+                txn.execute(
+                    self._q(
+                        "UPDATE accounts SET statuses_count = ?, followers_count = ?,"
+                        " friends_count = ? WHERE id = ?"
+                    ),
+                    (counts.statuses, counts.followers, counts.friends, account_id),
+                )
             return stored
 
         return self._run(interaction)
@@ -236,3 +275,20 @@ class RemoteStore(PostsStore):
         )
         row = txn.fetchone()
         return None if row is None else int(row[0])
+
+
+def _reply_reference(
+    in_reply_to: "tuple[str, int] | None", own_authority: str
+) -> "tuple[str, int] | None":
+    """
+    A reply's reference as kept on the post: the screen name of the author
+    replied to here (``handle`` for this server's users, else
+    ``handle@authority``) and the number, whether or not that post is held.
+    """
+    if in_reply_to is None:
+        return None
+    acct, seq = in_reply_to
+    handle, _, authority = acct.rpartition("@")
+    if authority == own_authority:
+        return handle.lower(), seq
+    return acct.lower(), seq
