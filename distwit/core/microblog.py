@@ -585,9 +585,7 @@ class Microblog:
         if post.author.id == user.id:
             raise AlreadyRetweeted("You have already retweeted this Tweet.")
         try:
-            retweet = await self.store.create_retweet(
-                user.id, post.id, self.now_ms(), own_authority=self._own_authority()
-            )
+            retweet = await self.store.create_retweet(user.id, post.id, self.now_ms())
         except DuplicatePost:
             raise AlreadyRetweeted("You have already retweeted this Tweet.") from None
         except NoSuchPost:
@@ -641,9 +639,6 @@ class Microblog:
                 callback(retweet, original, undo)
             except Exception:
                 self.log.failure("an on_retweet callback failed")
-
-    def _own_authority(self) -> str:
-        return self.federation.authority if self.federation is not None else ""
 
     async def delete(self, user: Account, post_id: int) -> Post:
         """

@@ -69,7 +69,8 @@ def feed_item(post: Post, own_authority: str, public_url: str = "") -> "feeds.Fe
     if post.kind == RETWEET:
         retweet_of = None
         if post.retweet_acct is not None and post.retweet_seq is not None:
-            retweet_of = (post.retweet_acct, post.retweet_seq)
+            name = post.retweet_acct
+            retweet_of = (name if "@" in name else f"{name}@{own_authority}", post.retweet_seq)
         return feeds.FeedItem(
             seq=post.seq, text="", created_at=post.created_at, deleted=False,
             source=post.source, kind=RETWEET, retweet_of=retweet_of,

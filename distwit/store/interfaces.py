@@ -225,10 +225,11 @@ class IPostStore(Interface):
         Deferred firing with the author's newest live post, or ``None``.
         """
 
-    def create_retweet(author_id, original_id, created_at, own_authority=""):
+    def create_retweet(author_id, original_id, created_at):
         """
         A local author's retweet of a live post: the author's next number,
-        referring to the original (its acct and number), whose
+        referring to the original (its author's screen name here and its
+        number), whose
         ``retweet_count`` is recounted.
 
         :return: Deferred firing with the retweet, or failing with

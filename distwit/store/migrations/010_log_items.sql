@@ -13,11 +13,15 @@ ALTER TABLE posts ADD COLUMN retweet_acct TEXT;
 ALTER TABLE posts ADD COLUMN retweet_seq {BIGINT};
 ALTER TABLE posts ADD COLUMN retweet_of_id {BIGINT};
 CREATE INDEX posts_retweet_of ON posts (retweet_of_id);
+-- To find the retweets of a post that arrives after them.
+CREATE INDEX posts_retweet_ref ON posts (retweet_acct, retweet_seq);
 
 -- On a reply: the post replied to as its author's screen name here and
 -- number, kept even when that post is not held (so a thread can fetch it).
 ALTER TABLE posts ADD COLUMN reply_acct TEXT;
 ALTER TABLE posts ADD COLUMN reply_seq {BIGINT};
+-- To find the replies to a post that arrives after them.
+CREATE INDEX posts_reply_ref ON posts (reply_acct, reply_seq);
 
 -- How many accounts retweeted a post (local retweets, copied ones and the
 -- ones other servers told about).

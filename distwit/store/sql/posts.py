@@ -127,7 +127,7 @@ class PostsStore(SQLBase):
         return self._run(interaction)
 
     def create_retweet(
-        self, author_id: int, original_id: int, created_at: int, own_authority: str = ""
+        self, author_id: int, original_id: int, created_at: int
     ) -> "Deferred[Post]":
         def interaction(txn: Any) -> Post:
             original = self._get_post(txn, original_id)
@@ -157,7 +157,9 @@ class PostsStore(SQLBase):
             )
             if txn.fetchone() is not None:
                 raise DuplicatePost("retweet")
-            acct = original.author.acct(own_authority).lower()
+            # Kept as the original's author's screen name here (``handle`` for
+            # this server's users), as a reply's reference is.
+            acct = original.author.screen_name.lower()
             post_id = self._insert_post(
                 txn, author_id, seq, "", created_at, "web", None, None, None,
                 kind=RETWEET, retweet=(acct, original.seq, original_id),

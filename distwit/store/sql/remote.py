@@ -5,7 +5,7 @@ are copied), the ranges of posts exchanged with other servers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
@@ -175,9 +175,9 @@ class RemoteStore(PostsStore):
                     retweet = None
                     retweet_of = getattr(item, "retweet_of", None)
                     if kind == RETWEET and retweet_of is not None and not item.deleted:
+                        name, number = _reply_reference(retweet_of, own_authority)
                         retweet = (
-                            retweet_of[0].lower(), retweet_of[1],
-                            self._reply_target(txn, retweet_of, own_authority),
+                            name, number, self._reply_target(txn, retweet_of, own_authority)
                         )
                     text = "" if item.deleted else item.text
                     post_id = self._insert_post(
@@ -195,6 +195,8 @@ class RemoteStore(PostsStore):
                     stored += 1
                     if retweet is not None and retweet[2] is not None:
                         self._recount_retweets(txn, retweet[2])
+                    if kind == POST and not item.deleted:
+                        self._link_references(txn, post_id, account, item.seq)
                     profile = getattr(item, "profile", None)
                     if kind == PROFILE and profile is not None and item.seq > profile_seq:
                         # Only the author's own server speaks for them: this
@@ -257,6 +259,30 @@ class RemoteStore(PostsStore):
 
         return self._run(interaction)
 
+    def _link_references(self, txn: Any, post_id: int, author: Account, seq: int) -> None:
+        """
+        A post that arrives after replies to it or retweets of it were
+        stored: link them to it (they kept its reference), and count the
+        retweets.
+        """
+        acct = f"{author.handle.lower()}@{author.authority}"
+        txn.execute(
+            self._q(
+                "UPDATE posts SET retweet_of_id = ? WHERE retweet_acct = ? AND retweet_seq = ?"
+                " AND kind = 'retweet' AND retweet_of_id IS NULL AND deleted_at IS NULL"
+            ),
+            (post_id, acct, seq),
+        )
+        if txn.rowcount:
+            self._recount_retweets(txn, post_id)
+        txn.execute(
+            self._q(
+                "UPDATE posts SET in_reply_to_status_id = ? WHERE reply_acct = ?"
+                " AND reply_seq = ? AND in_reply_to_status_id IS NULL AND deleted_at IS NULL"
+            ),
+            (post_id, acct, seq),
+        )
+
     def _reply_target(
         self, txn: Any, in_reply_to: "tuple[str, int] | None", own_authority: str
     ) -> int | None:
@@ -277,12 +303,22 @@ class RemoteStore(PostsStore):
         return None if row is None else int(row[0])
 
 
+@overload
+def _reply_reference(in_reply_to: "tuple[str, int]", own_authority: str) -> "tuple[str, int]":
+    ...
+
+
+@overload
+def _reply_reference(in_reply_to: None, own_authority: str) -> None:
+    ...
+
+
 def _reply_reference(
     in_reply_to: "tuple[str, int] | None", own_authority: str
 ) -> "tuple[str, int] | None":
     """
-    A reply's reference as kept on the post: the screen name of the author
-    replied to here (``handle`` for this server's users, else
+    A reply's (or a retweet's) reference as kept on the post: the screen
+    name of the author replied to (retweeted) here (``handle`` for this server's users, else
     ``handle@authority``) and the number, whether or not that post is held.
     """
     if in_reply_to is None:
