@@ -202,7 +202,9 @@ class TwitterService(MultiService):
         self.hasher = hasher or PasswordHasher(thread_runner(reactor))
         self.microblog = Microblog(store, self.hasher, reactor)
         self.microblog.public_url = settings.public_url
-        self.microblog.images.in_thread = thread_runner(reactor)
+        if hasattr(reactor, "getThreadPool"):
+            # Resizing images is CPU work: off the reactor thread.
+            self.microblog.images.in_thread = thread_runner(reactor)
         self.microblog.daily_posts = settings.daily_post_limit
         #: Outgoing requests made for visitors signing in with their home
         #: server (OpenID Connect discovery, registration, tokens).
