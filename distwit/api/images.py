@@ -6,6 +6,7 @@ the resource that serves them at ``/profile_images/HASH_SIZE.png``.
 
 from __future__ import annotations
 
+import base64
 import binascii
 from typing import Any
 
@@ -38,7 +39,7 @@ class ImageEndpoints(Area):
         if not kind.startswith(b"multipart/"):
             # A form field carries the image in base64, as Twitter took it.
             try:
-                data = binascii.a2b_base64(data.strip())
+                data = base64.b64decode(b"".join(data.split()), validate=True)
             except (binascii.Error, ValueError):
                 raise errors.invalid_parameter("image", "it is not base64") from None
         account = await self.microblog.update_profile_image(user, data)
