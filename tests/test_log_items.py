@@ -165,6 +165,35 @@ class LogItemTests(SynchronousTestCase):
         self.assertEqual(shown["retweeted_status"]["user"]["screen_name"], f"dave@{HOME}")
         self.assertEqual(shown["retweet_count"], 1)
 
+    def test_original_fetched_from_its_server(self) -> None:
+        """
+        When the original of a copied retweet is not held, it is fetched
+        from its author's server alone (one number) and kept aside: the
+        retweet shows it, and the author's copy does not start (nothing is
+        wanted of them).  A server answering for another author is
+        refused: nothing is kept.
+        """
+        dave = self.successResultOf(self.home.store.create_user("dave", "", "h", T0))
+        self.successResultOf(self.home.post(dave, "zero"))
+        original = self.successResultOf(self.home.post(dave, "dave's words"))
+        self.successResultOf(self.home.retweet(self.alice, original.id))
+        self.client.routes[f"{HOME_URL}/s2s/feed/dave.rss"] = HomeServer(self.home, "alice")
+        self.sync()
+        (copied,) = self.successResultOf(self.store.home_timeline(self.bob.id, 20, None, None))
+        self.assertIsNone(copied.retweeted_status)
+        self.assertEqual(len(self.flushLoggedErrors()), 0)
+        self.client.routes[f"{HOME_URL}/s2s/feed/dave.rss"] = HomeServer(self.home, "dave")
+        self.fetcher.want_original(copied.author, f"dave@{HOME}", 2)
+        (copied,) = self.successResultOf(self.store.home_timeline(self.bob.id, 20, None, None))
+        assert copied.retweeted_status is not None
+        self.assertEqual(copied.retweeted_status.text, "dave's words")
+        self.assertEqual(copied.retweeted_status.retweet_count, 1)
+        self.assertIn(f"{HOME_URL}/s2s/feed/dave.rss?from=2&to=2",
+                      [url for _, url, _ in self.client.requests])
+        dave_copy = self.successResultOf(self.store.get_remote_account("dave", HOME))
+        self.assertEqual((dave_copy.synced_seq, dave_copy.last_seq), (0, 0))
+        self.assertEqual(self.successResultOf(self.store.wanted(10)), [])
+
     def test_reply_reference_kept(self) -> None:
         """
         A reply to a post not held here keeps its reference: the status says

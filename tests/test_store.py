@@ -816,6 +816,33 @@ class LogItemsStoreTestsMixin:
         self.assertEqual((yield self.store.retweets_of_me(alice.id, 10, None, None)), [])
 
     @inlineCallbacks
+    def test_original_kept_aside(self):
+        """
+        A copied retweet whose original is not held names it among the
+        unheld originals; the original kept aside (the author's numbers do
+        not move) is linked to it and counts it; kept twice, once.
+        """
+        from distwit.federation.range_feed import FeedItem
+
+        alice = yield self.store.ensure_account("alice", "s1:80", T0)
+        dave = yield self.store.ensure_account("dave", "s3:80", T0)
+        yield self.store.note_remote_last("alice", "s1:80", 1, "http://s1:80")
+        retweet = FeedItem(seq=1, text="", created_at=T0, deleted=False, kind="retweet",
+                           retweet_of=("dave@s3:80", 7))
+        yield self.store.store_remote_items(alice.id, 1, 1, [retweet], "s2:80", T0)
+        self.assertEqual((yield self.store.unheld_originals(alice.id, 1, 1)),
+                         [("dave@s3:80", 7)])
+        original = FeedItem(seq=7, text="seven", created_at=T0, deleted=False)
+        self.assertTrue((yield self.store.store_remote_original(dave.id, original, "s2:80", T0)))
+        self.assertFalse((yield self.store.store_remote_original(dave.id, original, "s2:80", T0)))
+        self.assertEqual((yield self.store.unheld_originals(alice.id, 1, 1)), [])
+        (copied,) = yield self.store.range_posts(alice.id, 1, 1)
+        self.assertEqual(copied.retweeted_status.text, "seven")
+        self.assertEqual(copied.retweeted_status.retweet_count, 1)
+        dave = yield self.store.get_account(dave.id)
+        self.assertEqual((dave.synced_seq, dave.last_seq), (0, 0))
+
+    @inlineCallbacks
     def test_profile_item_and_images(self):
         """
         A profile change with a time takes the user's next number as a

@@ -537,6 +537,22 @@ class IRemoteStore(Interface):
         ``last``, tombstones and deletion records included, by number.
         """
 
+    def unheld_originals(account_id, first, last):
+        """
+        Deferred firing with the ``(screen_name, seq)`` of the originals of
+        the account's live retweets numbered ``first`` to ``last`` that are
+        not held here.
+        """
+
+    def store_remote_original(account_id, item, own_authority, stored_at):
+        """
+        Keep one post of a remote author (fetched from the author's server)
+        outside the copy of their range: their synced and last numbers do
+        not move.  Retweets of it and replies to it held here are linked.
+
+        :return: Deferred firing with whether it was new here.
+        """
+
     def store_remote_items(account_id, first, last, items, own_authority, stored_at,
                            counts=None):
         """

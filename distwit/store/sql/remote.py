@@ -259,6 +259,49 @@ class RemoteStore(PostsStore):
 
         return self._run(interaction)
 
+    def unheld_originals(
+        self, account_id: int, first: int, last: int
+    ) -> "Deferred[list[tuple[str, int]]]":
+        def interaction(txn: Any) -> list[tuple[str, int]]:
+            txn.execute(
+                self._q(
+                    "SELECT DISTINCT retweet_acct, retweet_seq FROM posts"
+                    " WHERE author_id = ? AND seq >= ? AND seq <= ? AND kind = 'retweet'"
+                    " AND retweet_of_id IS NULL AND deleted_at IS NULL"
+                    " AND retweet_acct IS NOT NULL"
+                ),
+                (account_id, first, last),
+            )
+            return [(str(row[0]), int(row[1])) for row in txn.fetchall()]
+
+        return self._run(interaction)
+
+    def store_remote_original(
+        self, account_id: int, item: Any, own_authority: str, stored_at: int
+    ) -> "Deferred[bool]":
+        def interaction(txn: Any) -> bool:
+            account = self._get_account(txn, account_id)
+            if account.is_local or item.deleted or getattr(item, "kind", POST) != POST:
+                return False
+            txn.execute(
+                self._q("SELECT 1 FROM posts WHERE author_id = ? AND seq = ?"),
+                (account_id, item.seq),
+            )
+            if txn.fetchone() is not None:
+                return False
+            # Held aside: the author's synced and last numbers stay as they
+            # are (a later copy of the range finds this number held).
+            post_id = self._insert_post(
+                txn, account_id, item.seq, item.text, item.created_at, item.source or "web",
+                self._reply_target(txn, item.in_reply_to, own_authority), None, None,
+                stored_at=stored_at, reply=_reply_reference(item.in_reply_to, own_authority),
+            )
+            self._record_mentions(txn, post_id, item.text, account.authority, own_authority)
+            self._link_references(txn, post_id, account, item.seq)
+            return True
+
+        return self._run(interaction)
+
     def _link_references(self, txn: Any, post_id: int, author: Account, seq: int) -> None:
         """
         A post that arrives after replies to it or retweets of it were
