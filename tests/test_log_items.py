@@ -216,3 +216,55 @@ class LogItemTests(SynchronousTestCase):
         # What a thread needs to fetch it later, and what the author's own
         # server serves on: the same reference.
         self.assertEqual(feed_item(reply, FOLLOWER).in_reply_to, ("carol@s3.test", 5))
+
+
+class ProfileTravelsTests(SynchronousTestCase):
+    """
+    Real processes: a registry, ping servers and two twitter servers.
+    """
+
+    INTERVAL = 2.0
+
+    def test_profile_change_reaches_follower_server(self) -> None:
+        """
+        Carol (server 1) changes her display name, bio and image; bob on
+        server 2 follows her: within two ping intervals users/show there,
+        and the user of her statuses in bob's home timeline, give the new
+        profile, her image's URL at her server, and her server's counts.
+        """
+        import base64
+        import io
+
+        from PIL import Image
+
+        from tests.test_federation import Federation, acct, call, follow, home, post, wait_for
+
+        federation = Federation(self)
+        s1 = federation.twitter("s1", ["carol"], interval=self.INTERVAL)
+        s2 = federation.twitter("s2", ["bob"], interval=self.INTERVAL)
+        carol = acct("carol", s1)
+        post(s1, "carol", "before the change")
+        follow(s2, "bob", carol)
+        wait_for(lambda: home(s2, "bob"), 15, "carol's post on s2")
+        call(s1, "POST", "/1.1/account/update_profile.json", "carol",
+             name="Carol C.", description="Now with a bio")
+        out = io.BytesIO()
+        Image.new("RGB", (120, 90), "green").save(out, "PNG")
+        mine = call(s1, "POST", "/1.1/account/update_profile_image.json", "carol",
+                    image=base64.b64encode(out.getvalue()).decode("ascii"))
+        image = mine["profile_image_url"]
+        self.assertTrue(image.startswith(s1.url + "/profile_images/"), image)
+
+        def shown() -> Any:
+            user = call(s2, "GET", f"/1.1/users/show.json?screen_name={carol}", "bob")
+            return user if user["profile_image_url"] == image else None
+
+        user, _ = wait_for(shown, 2 * self.INTERVAL + 1, "carol's new profile on s2")
+        self.assertEqual((user["name"], user["description"]), ("Carol C.", "Now with a bio"))
+        self.assertEqual(user["statuses_count"], 1)
+        (status,) = home(s2, "bob")
+        self.assertEqual((status["user"]["name"], status["user"]["profile_image_url"]),
+                         ("Carol C.", image))
+        # The image is served by her server.
+        code, _ = s1.request("GET", image[len(s1.url):])
+        self.assertEqual(code, 200)

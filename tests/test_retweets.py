@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.trial.unittest import SynchronousTestCase
+
 from tests.test_api import APITestCase
 
 
@@ -127,3 +129,49 @@ class RetweetAPITests(APITestCase):
         self.assertEqual(post.retweet_count, 0)
         self.assertIsNone(self.successResultOf(
             microblog.record_remote_retweet(999, "dave@s9.test", 3)))
+
+
+class RetweetAcrossServersTests(SynchronousTestCase):
+    """
+    Real processes: a registry, ping servers and three twitter servers.
+    """
+
+    INTERVAL = 2.0
+
+    def test_retweet_reaches_followers_of_the_retweeter(self) -> None:
+        """
+        Alice (server 1) retweets bob's post (server 2; she follows him);
+        carol on server 3 follows alice: carol's home timeline gets the
+        retweet, with retweeted_status holding bob's text and user, though
+        nobody on server 3 follows bob (the original is fetched from his
+        server alone).
+        """
+        from tests.test_federation import Federation, acct, call, follow, home, post, wait_for
+
+        federation = Federation(self)
+        s1 = federation.twitter("s1", ["alice"], interval=self.INTERVAL)
+        s2 = federation.twitter("s2", ["bob"], interval=self.INTERVAL)
+        s3 = federation.twitter("s3", ["carol"], interval=self.INTERVAL)
+        follow(s1, "alice", acct("bob", s2))
+        follow(s3, "carol", acct("alice", s1))
+        post(s2, "bob", "bob's original")
+        (copy,), _ = wait_for(lambda: home(s1, "alice"), 15, "bob's post on s1")
+        retweet = call(s1, "POST", f"/1.1/statuses/retweet/{copy['id']}.json", "alice")
+        self.assertEqual(retweet["text"], f"RT @{acct('bob', s2)}: bob's original")
+
+        def with_original() -> Any:
+            statuses = home(s3, "carol")
+            if statuses and "retweeted_status" in statuses[0]:
+                return statuses
+            return None
+
+        statuses, _ = wait_for(with_original, 4 * self.INTERVAL, "the retweet on s3")
+        (shown,) = statuses
+        self.assertEqual(shown["user"]["screen_name"], acct("alice", s1))
+        self.assertEqual(shown["retweeted_status"]["text"], "bob's original")
+        self.assertEqual(shown["retweeted_status"]["user"]["screen_name"], acct("bob", s2))
+        self.assertEqual(shown["text"], f"RT @{acct('bob', s2)}: bob's original")
+        # The retweet travelled as alice's item: her count says so there.
+        alice = call(s3, "GET", f"/1.1/users/show.json?screen_name={acct('alice', s1)}",
+                     "carol")
+        self.assertEqual(alice["statuses_count"], 1)

@@ -249,6 +249,9 @@ class Microblog:
         :param image: the hash of a profile image stored here.
         :raise ProfileTooLong: a field is over Twitter's length for it.
         """
+        # The signed-in account may come from the credential cache: keep
+        # the fields as they are now, not as they were when it was cached.
+        user = await self.store.get_account(user.id) or user
         current = {
             "name": user.name, "description": user.description,
             "location": user.location, "url": user.url,
