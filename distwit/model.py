@@ -191,3 +191,17 @@ class Post:
     @property
     def is_retweet(self) -> bool:
         return self.kind == RETWEET
+
+    @property
+    def display_text(self) -> str:
+        """
+        The text as people see it: a post's own; a retweet's as Twitter
+        wrote it, ``RT @screen_name: original``, or ``RT @acct`` alone
+        while the original is not held here.
+        """
+        if not self.is_retweet:
+            return self.text
+        original = self.retweeted_status
+        if original is not None:
+            return f"RT @{original.author.screen_name}: {original.text}"
+        return f"RT @{self.retweet_acct or ''}"

@@ -10,7 +10,7 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.test_api import APITestCase
+from tests.test_api import BASE, APITestCase
 
 
 class RetweetAPITests(APITestCase):
@@ -47,6 +47,12 @@ class RetweetAPITests(APITestCase):
         self.assertEqual([s["id"] for s in retweets], [body["id"]])
         bob = self.successResultOf(self.service.microblog.user("bob"))
         self.assertEqual((bob.statuses_count, bob.last_seq), (1, 1))
+        # Feeds (and the pages, through the same Post.display_text) show it
+        # as Twitter wrote it.
+        d = self.stub.get(BASE + "/1.1/statuses/user_timeline.rss?screen_name=bob")
+        self.stub.flush()
+        feed = self.successResultOf(self.successResultOf(d).content())
+        self.assertIn(b"RT @alice: worth repeating", feed)
 
     def test_twice_or_own_refused(self) -> None:
         """

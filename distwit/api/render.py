@@ -126,10 +126,7 @@ def retweet_text(post: Post) -> str:
     retweet whose original is not held here names it alone
     (``RT @handle@authority``).
     """
-    original = post.retweeted_status
-    if original is not None:
-        return f"RT @{original.author.screen_name}: {original.text}"
-    return f"RT @{post.retweet_acct or ''}"
+    return post.display_text
 
 
 def status_json(
