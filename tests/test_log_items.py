@@ -103,6 +103,8 @@ class LogItemTests(SynchronousTestCase):
                                                       description="Down the hole",
                                                       location="Oxford", url="a.example",
                                                       image="ab" * 16))
+        # The same profile again changes nothing: no item.
+        self.successResultOf(self.home.update_profile(self.alice, name="Alice L."))
         alice = self.successResultOf(self.home.store.get_local_user("alice"))
         self.assertEqual((alice.last_seq, alice.statuses_count, alice.profile_seq), (3, 1, 3))
         page = parse_range_feed(

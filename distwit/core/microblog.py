@@ -269,6 +269,13 @@ class Microblog:
             if field == "url" and value and not value.startswith(("http://", "https://")):
                 value = "http://" + value
             current[field] = value
+        unchanged = current == {
+            "name": user.name, "description": user.description,
+            "location": user.location, "url": user.url,
+        }
+        if unchanged and image in (None, user.profile_image):
+            # Nothing to tell the followers' servers: no item.
+            return user
         account: Account = await self.store.update_profile(
             user.id, **current, image=image, changed_at=self.now_ms()
         )
