@@ -123,6 +123,20 @@ class ProfileImageTests(APITestCase):
         self.assertError(self.call("POST", "/1.1/account/update_profile_image.json", "alice",
                                    data={"image": "!!!"}), 400, 44)
 
+    def test_pages_show_local_avatars(self) -> None:
+        """
+        The pages show a local author's image beside their posts (served
+        here); after an upload, the new one.
+        """
+        self.post("alice", "with a face")
+        code, page, _ = self.fetch(BASE + "/alice")
+        self.assertEqual(code, 200)
+        self.assertIn(b'<img class="avatar" src="/profile_images/default_normal.png"', page)
+        _, user = self.upload("alice", png(50, 50, color="green"))
+        path = user["profile_image_url"][len(BASE):]
+        _, page, _ = self.fetch(BASE + "/alice")
+        self.assertIn(f'<img class="avatar" src="{path}"'.encode(), page)
+
     def test_same_image_same_hash(self) -> None:
         """
         The same picture gives the same name (its PNGs' hash): URLs are
