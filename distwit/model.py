@@ -83,6 +83,16 @@ def limit_source(source: str) -> str:
     return single_line(source)[:MAX_SOURCE_LENGTH].strip() or WEB_SOURCE
 
 
+#: The kinds of items of an author's numbered log: a post (or its
+#: tombstone, or a deletion record), a retweet, a profile change.
+POST, RETWEET, PROFILE = "post", "retweet", "profile"
+
+#: The longest fields of a profile in code points (Twitter's lengths, and
+#: what a profile item of a range feed may carry), and of an image's URL.
+PROFILE_LIMITS = {"name": 50, "description": 160, "location": 30, "url": 100}
+MAX_IMAGE_URL_LENGTH = 300
+
+
 @dataclass(frozen=True)
 class Account:
     """
@@ -110,6 +120,12 @@ class Account:
     location: str = ""
     url: str = ""
     favourites_count: int = 0
+    #: A local user's image: the hash of its files here; a remote user's:
+    #: the absolute URL from their latest profile item.  Empty: none.
+    profile_image: str = ""
+    #: The number of the latest profile item (a log item, see
+    #: :data:`PROFILE`) applied to the account.
+    profile_seq: int = 0
 
     @property
     def is_local(self) -> bool:
@@ -161,3 +177,31 @@ class Post:
     mentions: tuple[tuple[Account, int, int], ...] = ()
     #: How many local users favorited it.
     favorite_count: int = 0
+    #: What the numbered item is: :data:`POST`, :data:`RETWEET` or
+    #: :data:`PROFILE` (docs/design/log-items.md).
+    kind: str = "post"
+    #: On a retweet: the original's ``handle@authority`` and number, and the
+    #: original itself when it is held here.
+    retweet_acct: str | None = None
+    retweet_seq: int | None = None
+    retweeted_status: "Post | None" = None
+    #: How many accounts retweeted it.
+    retweet_count: int = 0
+
+    @property
+    def is_retweet(self) -> bool:
+        return self.kind == RETWEET
+
+    @property
+    def display_text(self) -> str:
+        """
+        The text as people see it: a post's own; a retweet's as Twitter
+        wrote it, ``RT @screen_name: original``, or ``RT @acct`` alone
+        while the original is not held here.
+        """
+        if not self.is_retweet:
+            return self.text
+        original = self.retweeted_status
+        if original is not None:
+            return f"RT @{original.author.screen_name}: {original.text}"
+        return f"RT @{self.retweet_acct or ''}"

@@ -28,7 +28,8 @@ from distwit.federation.range_feed import (
     parse_range_feed,
     render_range_feed,
 )
-from distwit.model import Account, Post
+from distwit.model import POST, PROFILE, RETWEET, Account, Post
+from distwit.s2s.client import DEFAULT_MAX_SIZE
 
 AUTHORITY = "s1.test:8080"
 PUBLIC_URL = "http://s1.test:8080"
@@ -319,12 +320,14 @@ class RangeFeedRoundTripTests(SynchronousTestCase):
         """
         A full page of maximal items (140 characters at their largest once
         escaped, a maximal source, a reply to the longest acct, the longest
-        handle and authority, 18-digit numbers) fits under MAX_FEED_BYTES,
-        which fits under the s2s client's cap on an answer: no post can make
-        its author's pages too large to fetch.  It reads back.
+        handle and authority, 18-digit numbers), with the author's one full
+        profile item at every field's limit and maximal retweets among them,
+        fits under MAX_FEED_BYTES, which fits under the s2s client's cap on
+        an answer: no post, retweet or profile can make its author's pages
+        too large to fetch.  It reads back.
         """
-        from distwit.model import MAX_SOURCE_LENGTH
-        from distwit.s2s.client import DEFAULT_MAX_SIZE
+        from distwit.federation.range_feed import Counts, Profile
+        from distwit.model import MAX_IMAGE_URL_LENGTH, MAX_SOURCE_LENGTH, PROFILE_LIMITS
 
         self.assertLessEqual(MAX_FEED_BYTES, DEFAULT_MAX_SIZE)
         authority = "a" * 250 + ".example:65535"
@@ -332,24 +335,45 @@ class RangeFeedRoundTripTests(SynchronousTestCase):
                          last_seq=10**18 - 1)
         first = 10**18 - MAX_ITEMS_PER_FEED
         reply = ("b" * 15 + "@" + "c" * 262, 10**18 - 1)
-        for text, source in (
-            ("\U0001f600" * 140, "\U0001f600" * MAX_SOURCE_LENGTH),
-            ("&" * 140, '"' * MAX_SOURCE_LENGTH),
-            ("\r" * 140, "&" * MAX_SOURCE_LENGTH),
+        for text, source, worst in (
+            ("\U0001f600" * 140, "\U0001f600" * MAX_SOURCE_LENGTH, "\U0001f600"),
+            ("&" * 140, '"' * MAX_SOURCE_LENGTH, '"'),
+            ("\r" * 140, "&" * MAX_SOURCE_LENGTH, "&"),
         ):
-            items = [
-                FeedItem(seq=first + i, text=text, created_at=253402300799000,
-                         deleted=False, in_reply_to=reply, source=source)
-                for i in range(MAX_ITEMS_PER_FEED)
-            ]
+            profile = Profile(
+                **{field: worst * limit for field, limit in PROFILE_LIMITS.items()},
+                image="https://" + worst * (MAX_IMAGE_URL_LENGTH - 8),
+            )
+            items = []
+            for i in range(MAX_ITEMS_PER_FEED):
+                base = FeedItem(seq=first + i, text=text, created_at=253402300799000,
+                                deleted=False, in_reply_to=reply, source=source)
+                if i == 0:
+                    base = replace(base, text="", in_reply_to=None, kind=PROFILE,
+                                   profile=profile)
+                elif i % 2:
+                    base = replace(base, text="", in_reply_to=None, kind=RETWEET,
+                                   retweet_of=reply)
+                items.append(base)
+            counts = Counts(10**18 - 1, 10**18 - 1, 10**18 - 1)
             data = render_range_feed(
                 author, authority, "https://" + authority, items,
-                first, first + MAX_ITEMS_PER_FEED - 1, True,
+                first, first + MAX_ITEMS_PER_FEED - 1, True, counts,
             )
             self.assertLess(len(data), MAX_FEED_BYTES)
+            # And all posts, as before.
+            posts = [replace(item, text=text, in_reply_to=reply, kind=POST, profile=None,
+                             retweet_of=None) for item in items]
+            self.assertLess(len(render_range_feed(
+                author, authority, "https://" + authority, posts,
+                first, first + MAX_ITEMS_PER_FEED - 1, True, counts,
+            )), MAX_FEED_BYTES)
             acct = "a" * 15 + "@" + authority
             page = parse_range_feed(data, acct, first, first + MAX_ITEMS_PER_FEED - 1)
             self.assertEqual(len(page.items), MAX_ITEMS_PER_FEED)
+            self.assertEqual(page.items[0].profile, profile.bounded())
+            self.assertEqual(page.items[1].retweet_of, reply)
+            self.assertEqual(page.counts, counts)
 
     def test_source_is_bounded(self) -> None:
         """
@@ -411,6 +435,86 @@ class RangeFeedRoundTripTests(SynchronousTestCase):
         self.assertEqual(page.items[0].text, "hello")
         published = calendar.timegm((2023, 11, 14, 22, 13, 21))
         self.assertEqual(page.items[0].created_at, published * 1000)
+
+
+class LogItemFeedTests(SynchronousTestCase):
+    """
+    Retweets, profile items and the author's counts in range feeds
+    (docs/design/log-items.md).
+    """
+
+    def test_retweet_and_profile_round_trip(self) -> None:
+        """
+        A retweet travels as its reference (no text); the latest profile
+        item as the whole profile; a superseded one as its number alone;
+        the channel's counts come back.
+        """
+        from distwit.federation.range_feed import Counts, Profile
+
+        profile = Profile("Alice L.", "Down the hole", "Oxford", "http://a.example",
+                          "http://s1.test:8080/profile_images/" + "ab" * 16 + "_normal.png")
+        items = [
+            item(61, "", kind=RETWEET, retweet_of=("bob@s2.test", 7)),
+            item(62, "", kind=PROFILE, profile=None, source=""),
+            item(63, "", kind=PROFILE, profile=profile, source=""),
+        ]
+        data = render_range_feed(ALICE, AUTHORITY, PUBLIC_URL, items, 61, 63, False,
+                                 Counts(26, 3, 4))
+        self.assertIn(b'<dw:retweetOf acct="bob@s2.test" seq="7"/>', data)
+        self.assertIn(b"<dw:profile/>", data)
+        page = parse_range_feed(data, ACCT, 61, 63)
+        retweet, superseded, latest = page.items
+        self.assertEqual((retweet.kind, retweet.retweet_of, retweet.text),
+                         (RETWEET, ("bob@s2.test", 7), ""))
+        self.assertEqual((superseded.kind, superseded.profile), (PROFILE, None))
+        self.assertEqual((latest.kind, latest.profile), (PROFILE, profile))
+        self.assertEqual(page.counts, Counts(26, 3, 4))
+
+    def test_old_feed_still_parses(self) -> None:
+        """
+        A feed of an older server, without counts or the new elements,
+        reads as before: every item a post, no counts.
+        """
+        page = parse_range_feed(hand_feed([hand_item("1")], last="1"), ACCT, 1, 1)
+        (read,) = page.items
+        self.assertEqual((read.kind, read.text, page.counts), (POST, "hello", None))
+
+    def test_profile_fields_bounded(self) -> None:
+        """
+        Another server's profile fields are cut to their limits and made
+        one line, and an image that is not an http(s) URL is dropped:
+        never refused (that would stop the author's feed for good).
+        """
+        extra = ('<dw:profile name="{}" description="a&#10;b" location="l" url="u"'
+                 ' image="javascript:alert(1)"/>').format("n" * 500)
+        page = parse_range_feed(
+            hand_feed([hand_item("1", text=None, extra=extra)], last="1"), ACCT, 1, 1
+        )
+        (read,) = page.items
+        assert read.profile is not None
+        self.assertEqual(read.profile.name, "n" * 50)
+        self.assertEqual(read.profile.description, "ab")
+        self.assertEqual(read.profile.image, "")
+
+    def test_bad_new_items_refused(self) -> None:
+        """
+        A retweet with text, one with a malformed reference, an item that is
+        both a retweet and a profile, and malformed counts refuse the page.
+        """
+        retweet = '<dw:retweetOf acct="bob@s2.test" seq="7"/>'
+        for items, channel, reason in (
+            ([hand_item("1", extra=retweet)], "", "is a retweet item but still has text"),
+            ([hand_item("1", text=None, extra='<dw:retweetOf acct="x" seq="7"/>')], "",
+             "dw:retweetOf acct"),
+            ([hand_item("1", text=None, extra=retweet + "<dw:profile/>")], "",
+             "both a retweet and a profile"),
+            ([hand_item("1")],
+             "<dw:statuses>-1</dw:statuses><dw:followers>1</dw:followers>"
+             "<dw:friends>1</dw:friends>", "dw:statuses"),
+        ):
+            with self.assertRaises(FeedError) as caught:
+                parse_range_feed(hand_feed(items, last="1", channel_extra=channel), ACCT, 1, 1)
+            self.assertIn(reason, str(caught.exception))
 
 
 class RangeFeedRefusalTests(SynchronousTestCase):

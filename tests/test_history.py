@@ -141,7 +141,7 @@ class HistoryProcessTests(SynchronousTestCase):
         federation = Federation(self, pings=1)
         config = os.path.join(federation.base, "fast-posting.ini")
         with open(config, "w") as f:
-            f.write("[twitter]\nrate_limit_writes = 2000\n")
+            f.write("[twitter]\nrate_limit_writes = 2000\nrate_limit_address_writes = 2000\n")
         s1 = federation.twitter("s1", ["bob"])
         s3 = federation.twitter("s3", ["carol"], options=("--config", config))
         for n in range(1, 501):

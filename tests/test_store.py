@@ -868,6 +868,108 @@ class HistoryStoreTestsMixin:
         self.assertEqual((yield self.store.direct_subscriptions()), [])
 
 
+class LogItemsStoreTestsMixin:
+    """
+    Retweets, profile items and profile images in the store, on every
+    engine (docs/design/log-items.md).
+    """
+
+    store: SQLStore
+
+    @inlineCallbacks
+    def test_retweets_counted_once(self):
+        """
+        A retweet takes the retweeter's next number and refers to the
+        original (acct and number); a second live retweet of the same post
+        is refused; the original's count takes local retweets and other
+        servers' notices, each retweeter once, and drops an undone one;
+        retweets_of, retweets_of_me and retweeted_among see them.
+        """
+        from distwit.store.interfaces import DuplicatePost, NoSuchPost
+
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        original = yield self.store.create_post(alice.id, "hello", "web", None, T0)
+        retweet = yield self.store.create_retweet(bob.id, original.id, T0 + 1)
+        self.assertEqual((retweet.kind, retweet.seq), ("retweet", 1))
+        self.assertEqual((retweet.retweet_acct, retweet.retweet_seq), ("alice", 1))
+        self.assertEqual(retweet.retweeted_status.id, original.id)
+        self.assertEqual(retweet.retweeted_status.retweet_count, 1)
+        with self.assertRaises(DuplicatePost):
+            yield self.store.create_retweet(bob.id, original.id, T0 + 2)
+        with self.assertRaises(NoSuchPost):
+            yield self.store.create_retweet(alice.id, retweet.id, T0 + 2)
+        yield self.store.record_remote_retweet(original.id, "Carol@s3:80", 4)
+        again = yield self.store.record_remote_retweet(original.id, "carol@s3:80", 4)
+        self.assertEqual(again.retweet_count, 2)
+        self.assertEqual(
+            (yield self.store.retweeted_among(bob.id, [original.id, retweet.id])),
+            {original.id},
+        )
+        self.assertEqual(
+            [p.id for p in (yield self.store.retweets_of(original.id, 10))], [retweet.id]
+        )
+        mine = yield self.store.retweets_of_me(alice.id, 10, None, None)
+        self.assertEqual([p.id for p in mine], [original.id])
+        live = yield self.store.live_retweet(bob.id, original.id)
+        self.assertEqual(live.id, retweet.id)
+        yield self.store.delete_post(retweet.id, T0 + 3)
+        self.assertIsNone((yield self.store.live_retweet(bob.id, original.id)))
+        after = yield self.store.record_remote_retweet(original.id, "carol@s3:80", 4, True)
+        self.assertEqual(after.retweet_count, 0)
+        self.assertEqual((yield self.store.retweets_of_me(alice.id, 10, None, None)), [])
+
+    @inlineCallbacks
+    def test_original_kept_aside(self):
+        """
+        A copied retweet whose original is not held names it among the
+        unheld originals; the original kept aside (the author's numbers do
+        not move) is linked to it and counts it; kept twice, once.
+        """
+        from distwit.federation.range_feed import FeedItem
+
+        alice = yield self.store.ensure_account("alice", "s1:80", T0)
+        dave = yield self.store.ensure_account("dave", "s3:80", T0)
+        yield self.store.note_remote_last("alice", "s1:80", 1, "http://s1:80")
+        retweet = FeedItem(seq=1, text="", created_at=T0, deleted=False, kind="retweet",
+                           retweet_of=("dave@s3:80", 7))
+        yield self.store.store_remote_items(alice.id, 1, 1, [retweet], "s2:80", T0)
+        self.assertEqual((yield self.store.unheld_originals(alice.id, 1, 1)),
+                         [("dave@s3:80", 7)])
+        original = FeedItem(seq=7, text="seven", created_at=T0, deleted=False)
+        self.assertTrue((yield self.store.store_remote_original(dave.id, original, "s2:80", T0)))
+        self.assertFalse((yield self.store.store_remote_original(dave.id, original, "s2:80", T0)))
+        self.assertEqual((yield self.store.unheld_originals(alice.id, 1, 1)), [])
+        (copied,) = yield self.store.range_posts(alice.id, 1, 1)
+        self.assertEqual(copied.retweeted_status.text, "seven")
+        self.assertEqual(copied.retweeted_status.retweet_count, 1)
+        dave = yield self.store.get_account(dave.id)
+        self.assertEqual((dave.synced_seq, dave.last_seq), (0, 0))
+
+    @inlineCallbacks
+    def test_profile_item_and_images(self):
+        """
+        A profile change with a time takes the user's next number as a
+        profile item (not in timelines nor in the count); an image is kept
+        by hash and size, once.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        yield self.store.create_post(alice.id, "one", "web", None, T0)
+        account = yield self.store.update_profile(
+            alice.id, "Alice", "bio", "here", "", image="ab" * 16, changed_at=T0 + 1
+        )
+        self.assertEqual((account.last_seq, account.profile_seq), (2, 2))
+        self.assertEqual((account.statuses_count, account.profile_image), (1, "ab" * 16))
+        (item,) = yield self.store.range_posts(alice.id, 2, 2)
+        self.assertEqual(item.kind, "profile")
+        timeline = yield self.store.user_timeline(alice.id, 10, None, None)
+        self.assertEqual([p.text for p in timeline], ["one"])
+        yield self.store.store_profile_image("ab" * 16, {"normal": b"png"}, T0)
+        yield self.store.store_profile_image("ab" * 16, {"normal": b"other"}, T0)
+        self.assertEqual((yield self.store.profile_image("ab" * 16, "normal")), b"png")
+        self.assertIsNone((yield self.store.profile_image("ab" * 16, "bigger")))
+
+
 #: The whole storage suite, area by area; each engine runs all of it.
 STORE_SUITE = (
     StoreTestsMixin,
@@ -877,6 +979,7 @@ STORE_SUITE = (
     OAuthStoreTestsMixin,
     OIDCStoreTestsMixin,
     HistoryStoreTestsMixin,
+    LogItemsStoreTestsMixin,
 )
 
 

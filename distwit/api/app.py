@@ -30,8 +30,10 @@ from distwit.api.favorites import FavoriteEndpoints
 from distwit.api.feeds import render_timeline_feed
 from distwit.api.friendships import FriendshipEndpoints
 from distwit.api.help import HelpEndpoints
+from distwit.api.images import ImageEndpoints
 from distwit.api.oauth1 import OAuthProvider
 from distwit.api.params import Params
+from distwit.api.retweets import RetweetEndpoints
 from distwit.api.search import SearchEndpoints
 from distwit.api.statuses import StatusEndpoints
 from distwit.api.timelines import TimelineEndpoints
@@ -118,6 +120,8 @@ class TwitterAPI:
             AccountEndpoints(microblog),
             HelpEndpoints(microblog),
             StatusEndpoints(microblog),
+            RetweetEndpoints(microblog),
+            ImageEndpoints(microblog),
             TimelineEndpoints(microblog),
             SearchEndpoints(microblog),
             FavoriteEndpoints(microblog),

@@ -44,11 +44,16 @@ class Area:
         How to show ``posts`` to ``user``: the client's choices, and which
         of them the reader favorited.
         """
-        shape = params.shape()
+        shape = replace(params.shape(), public_url=self.microblog.public_url)
         if user is None or not posts:
             return shape
-        favorited = await self.microblog.timelines.favorited_among(user.id, [p.id for p in posts])
-        return replace(shape, favorited=frozenset(favorited))
+        # The originals of retweets are shown too.
+        ids = [p.id for p in posts] + [
+            p.retweeted_status.id for p in posts if p.retweeted_status is not None
+        ]
+        favorited = await self.microblog.timelines.favorited_among(user.id, ids)
+        retweeted = await self.microblog.timelines.retweeted_among(user.id, ids)
+        return replace(shape, favorited=frozenset(favorited), retweeted=frozenset(retweeted))
 
     async def status(self, user: Account | None, params: Params, post: Post) -> dict[str, Any]:
         return status_json(post, shape=await self.shape(user, params, [post]))
@@ -59,10 +64,11 @@ class Area:
         return StatusList(posts, [status_json(post, shape=shape) for post in posts])
 
     async def user_with_status(self, account: Account, params: Params) -> dict[str, Any]:
-        body = user_json(account)
+        body = user_json(account, self.microblog.public_url)
         latest = await self.microblog.timelines.latest_post(account.id)
         if latest is not None:
-            body["status"] = status_json(latest, include_user=False, shape=params.shape())
+            shape = replace(params.shape(), public_url=self.microblog.public_url)
+            body["status"] = status_json(latest, include_user=False, shape=shape)
         return body
 
     # The parameters that name statuses and users

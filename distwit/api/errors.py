@@ -71,6 +71,9 @@ RULE_ERRORS: dict[type[core.RuleError], tuple[int, int]] = {
     core.OverDailyLimit: (185, 403),
     core.FollowLimit: (161, 403),
     core.AlreadyFavorited: (139, 403),
+    core.AlreadyRetweeted: (327, 403),
+    # Twitter's "media type unrecognized" and "image is too large".
+    core.BadImage: (324, 400),
     core.AccountLocked: (326, 403),
     core.TooManyWrongPasswords: (88, 429),
 }

@@ -59,7 +59,7 @@ def _add_entry(feed: Any, post: Post, url: str, atom: bool, author_uri: str = ""
     is named (a timeline of several authors).
     """
     author = post.author
-    text = xml_safe(post.text)
+    text = xml_safe(post.display_text)
     created = datetime_of(post.created_at)
     entry = feed.add_entry(order="append")
     entry.id(url)

@@ -42,13 +42,15 @@ class FriendshipEndpoints(Area):
               auth=REQUIRED)
     async def friendship_create(self, request: IRequest, user: Account, params: Params
                                 ) -> Any:
-        return user_json(await self.microblog.follow(user, await self._target(params)))
+        return user_json(await self.microblog.follow(user, await self._target(params)),
+                         self.microblog.public_url)
 
     @endpoint("friendships/destroy", r"friendships/destroy/(?P<id>[^/]+)", methods=POST,
               auth=REQUIRED)
     async def friendship_destroy(self, request: IRequest, user: Account, params: Params
                                  ) -> Any:
-        return user_json(await self.microblog.unfollow(user, await self._target(params)))
+        return user_json(await self.microblog.unfollow(user, await self._target(params)),
+                         self.microblog.public_url)
 
     async def _one_user(
         self, params: Params, id_name: str, name_name: str, default: Account | None = None
@@ -165,7 +167,7 @@ class FriendshipEndpoints(Area):
         users = []
         for account in accounts:
             if params.boolean("skip_status"):
-                users.append(user_json(account))
+                users.append(user_json(account, self.microblog.public_url))
             else:
                 users.append(await self.user_with_status(account, params))
         return {"users": users, **cursors}

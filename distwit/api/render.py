@@ -12,10 +12,11 @@ import html
 import time
 from typing import Any
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from distwit import entities
-from distwit.model import WEB_SOURCE, Account, Post
+from distwit.core.images import image_url
+from distwit.model import POST, WEB_SOURCE, Account, Post
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = (
@@ -46,12 +47,21 @@ class Shape:
     extended: bool = False
     #: The ids among the statuses shown that the reader favorited.
     favorited: frozenset[int] = frozenset()
+    #: The ids among the statuses shown that the reader retweeted.
+    retweeted: frozenset[int] = frozenset()
+    #: This server's public URL, for the URLs of profile images.
+    public_url: str = ""
 
 
 DEFAULT_SHAPE = Shape()
 
 
-def user_json(account: Account) -> dict[str, Any]:
+def user_json(account: Account, public_url: str = "") -> dict[str, Any]:
+    """
+    Twitter's user object; ``public_url`` is this server's, for the URLs of
+    profile images served here.
+    """
+    image = image_url(account, public_url)
     return {
         "id": account.id,
         "id_str": str(account.id),
@@ -70,7 +80,9 @@ def user_json(account: Account) -> dict[str, Any]:
         "statuses_count": account.statuses_count,
         "created_at": twitter_time(account.created_at),
         "default_profile": True,
-        "default_profile_image": True,
+        "default_profile_image": not account.profile_image,
+        "profile_image_url": image,
+        "profile_image_url_https": image,
     }
 
 
@@ -108,9 +120,20 @@ def status_entities(post: Post) -> dict[str, Any]:
     }
 
 
+def retweet_text(post: Post) -> str:
+    """
+    A retweet's text as Twitter wrote it, ``RT @screen_name: original``; a
+    retweet whose original is not held here names it alone
+    (``RT @handle@authority``).
+    """
+    return post.display_text
+
+
 def status_json(
     post: Post, include_user: bool = True, shape: Shape = DEFAULT_SHAPE
 ) -> dict[str, Any]:
+    if post.is_retweet:
+        return _retweet_json(post, include_user, shape)
     reply_id = post.in_reply_to_status_id
     reply_user = post.in_reply_to_account_id
     body: dict[str, Any] = {
@@ -133,10 +156,10 @@ def status_json(
         "in_reply_to_user_id": reply_user,
         "in_reply_to_user_id_str": None if reply_user is None else str(reply_user),
         "in_reply_to_screen_name": post.in_reply_to_screen_name,
-        "retweet_count": 0,
+        "retweet_count": post.retweet_count,
         "favorite_count": post.favorite_count,
         "favorited": post.id in shape.favorited,
-        "retweeted": False,
+        "retweeted": post.id in shape.retweeted,
         "lang": "und",
         "entities": status_entities(post),
     })
@@ -144,5 +167,26 @@ def status_json(
         if shape.trim_user:
             body["user"] = {"id": post.author.id, "id_str": str(post.author.id)}
         else:
-            body["user"] = user_json(post.author)
+            body["user"] = user_json(post.author, shape.public_url)
+    return body
+
+
+def _retweet_json(post: Post, include_user: bool, shape: Shape) -> dict[str, Any]:
+    """
+    A retweet as Twitter showed one: its own id, user and time, the text
+    ``RT @screen_name: original``, the original in ``retweeted_status``
+    (when held here), and the original's counts.
+    """
+    original = post.retweeted_status
+    text = retweet_text(post)
+    body = status_json(replace(post, kind=POST, text=text), include_user, shape)
+    # A retweet has no entities of its own to speak of; the original's are
+    # in retweeted_status.
+    body["entities"] = {"hashtags": [], "symbols": [], "user_mentions": [], "urls": []}
+    if original is not None:
+        body["retweeted_status"] = status_json(original, True, shape)
+        body["retweet_count"] = original.retweet_count
+        body["favorite_count"] = original.favorite_count
+        body["retweeted"] = original.id in shape.retweeted
+        body["favorited"] = original.id in shape.favorited
     return body

@@ -14,7 +14,7 @@ from distwit.api.area import Area
 from distwit.api.endpoints import GET_OR_POST, POST, REQUIRED, endpoint
 from distwit.api.params import Params
 from distwit.api.render import status_json
-from distwit.model import Account, Post
+from distwit.model import PROFILE, Account, Post
 
 
 class StatusEndpoints(Area):
@@ -30,7 +30,7 @@ class StatusEndpoints(Area):
             source=params.source,
             in_reply_to_status_id=params.status_id("in_reply_to_status_id"),
         )
-        return status_json(post, shape=params.shape())
+        return await self.status(user, params, post)
 
     @endpoint(r"statuses/show/(?P<id>[^/]+)", "statuses/show")
     async def show(self, request: IRequest, user: Account | None, params: Params) -> Any:
@@ -46,7 +46,7 @@ class StatusEndpoints(Area):
         posts: dict[int, Post] = {}
         for post_id in ids:
             post = await self.microblog.timelines.post(post_id)
-            if post is not None and not post.deleted:
+            if post is not None and not post.deleted and post.kind != PROFILE:
                 posts[post_id] = post
         shape = await self.shape(user, params, list(posts.values()))
         found = {post_id: status_json(post, shape=shape) for post_id, post in posts.items()}
@@ -57,5 +57,6 @@ class StatusEndpoints(Area):
     @endpoint(r"statuses/destroy/(?P<id>[^/]+)", "statuses/destroy", methods=POST,
               auth=REQUIRED)
     async def destroy(self, request: IRequest, user: Account, params: Params) -> Any:
+        # Of a retweet, this undoes it (as statuses/unretweet).
         post = await self.microblog.delete(user, self.required_id(params))
-        return status_json(post, shape=params.shape())
+        return await self.status(user, params, post)

@@ -27,7 +27,9 @@ class TimelineEndpoints(Area):
     @endpoint("statuses/home_timeline", "statuses/friends_timeline", auth=REQUIRED)
     async def home_timeline(self, request: IRequest, user: Account, params: Params) -> Any:
         count, since_id, max_id = self.timeline_args(params)
-        posts = await self.microblog.timelines.home_timeline(user.id, count, since_id, max_id)
+        posts = await self.microblog.timelines.home_timeline(
+            user.id, count, since_id, max_id, params.boolean("include_rts", True)
+        )
         return await self.statuses(user, posts, params)
 
     @endpoint("statuses/mentions_timeline", "statuses/mentions", "statuses/replies",
@@ -58,7 +60,7 @@ class TimelineEndpoints(Area):
         count, since_id, max_id = self.timeline_args(params)
         page = params.integer("page", minimum=1, maximum=MAX_PAGED // count) or 1
         posts = await self.microblog.timelines.user_timeline(
-            author.id, count * page, since_id, max_id
+            author.id, count * page, since_id, max_id, params.boolean("include_rts", True)
         )
         return await self.statuses(user, posts[(page - 1) * count:], params)
 

@@ -17,8 +17,10 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from distwit.model import PROFILE_LIMITS as MODEL_PROFILE_LIMITS
 from distwit.model import (
     MAX_POST_LENGTH,
+    PROFILE,
     RESERVED_HANDLES,
     Account,
     Post,
@@ -30,12 +32,13 @@ from distwit.model import (
 )
 from distwit.config import DAILY_POST_LIMIT
 from distwit.core.apps import Apps
+from distwit.core.images import ImageRefused, ProfileImages
 from distwit.core.limits import RateLimiter
 from distwit.core.oidc import OIDCRecords
 from distwit.core.passwords import CredentialCache, PasswordHasher
 from distwit.core.sessions import Sessions
 from distwit.core.timelines import Timelines
-from distwit.store.interfaces import DuplicatePost, HandleTaken, IStore
+from distwit.store.interfaces import DuplicatePost, HandleTaken, IStore, NoSuchPost
 
 #: The shortest password a new user may choose.
 MIN_PASSWORD_LENGTH = 8
@@ -131,8 +134,8 @@ class FollowLimit(RuleError):
     """
 
 
-#: Twitter's lengths for profile fields.
-PROFILE_LIMITS = {"name": 50, "description": 160, "location": 30, "url": 100}
+#: Twitter's lengths for profile fields (``distwit.model.PROFILE_LIMITS``).
+PROFILE_LIMITS = MODEL_PROFILE_LIMITS
 
 
 class ProfileTooLong(RuleError):
@@ -143,6 +146,18 @@ class ProfileTooLong(RuleError):
 
 class NoSuchUser(RuleError):
     pass
+
+
+class BadImage(RuleError):
+    """
+    An uploaded profile image refused.
+    """
+
+
+class AlreadyRetweeted(RuleError):
+    """
+    Retweeting one's own post, or a post twice (Twitter's 327).
+    """
 
 
 class NoSuchStatus(RuleError):
@@ -175,6 +190,8 @@ class Microblog:
         self.apps = Apps(store)
         self.sessions = Sessions(store)
         self.oidc = OIDCRecords(store)
+        #: Profile images (the composition root may give it a thread pool).
+        self.images = ProfileImages(store)
         self._hasher = hasher
         self._clock = clock
         self._credentials = CredentialCache(clock)
@@ -200,6 +217,13 @@ class Microblog:
         #: Follows across servers (:class:`distwit.federation.follows.Federation`);
         #: without it, only local users can be followed.
         self.federation: Any = None
+        #: Called with ``(retweet, original, undo)`` when a local user
+        #: retweets a post or undoes it: the hook that tells the original's
+        #: server (its notice) so that it counts the retweet.
+        self.on_retweet: list[Callable[[Post, Post, bool], None]] = []
+        #: This server's public URL (no trailing slash), for the URLs of
+        #: profile images; set by the composition root.
+        self.public_url = ""
 
     @property
     def clock(self) -> Any:
@@ -215,12 +239,19 @@ class Microblog:
         description: str | None = None,
         location: str | None = None,
         url: str | None = None,
+        image: str | None = None,
     ) -> Account:
         """
         Change the given profile fields of a local user; ``None`` keeps one.
+        The change is an item of the user's numbered log (taken in the same
+        transaction), so it reaches their followers' servers.
 
+        :param image: the hash of a profile image stored here.
         :raise ProfileTooLong: a field is over Twitter's length for it.
         """
+        # The signed-in account may come from the credential cache: keep
+        # the fields as they are now, not as they were when it was cached.
+        user = await self.store.get_account(user.id) or user
         current = {
             "name": user.name, "description": user.description,
             "location": user.location, "url": user.url,
@@ -238,7 +269,32 @@ class Microblog:
             if field == "url" and value and not value.startswith(("http://", "https://")):
                 value = "http://" + value
             current[field] = value
-        return await self.store.update_profile(user.id, **current)
+        unchanged = current == {
+            "name": user.name, "description": user.description,
+            "location": user.location, "url": user.url,
+        }
+        if unchanged and image in (None, user.profile_image):
+            # Nothing to tell the followers' servers: no item.
+            return user
+        account: Account = await self.store.update_profile(
+            user.id, **current, image=image, changed_at=self.now_ms()
+        )
+        self._changed(account, account.last_seq)
+        return account
+
+    async def update_profile_image(self, user: Account, data: bytes) -> Account:
+        """
+        Check, resize and keep an uploaded image and make it the user's
+        profile image (a profile change: it travels).
+
+        :raise BadImage: not an image distwit takes (too large, too many
+            pixels, not an image).
+        """
+        try:
+            image_hash = await self.images.upload(data, self.now_ms())
+        except ImageRefused as e:
+            raise BadImage(str(e)) from None
+        return await self.update_profile(user, image=image_hash)
 
     # Users
 
@@ -511,12 +567,88 @@ class Microblog:
 
     async def status(self, post_id: int) -> Post:
         """
-        :raise NoSuchStatus: no such post, or it was deleted.
+        :raise NoSuchStatus: no such post, or it was deleted (or it is a
+            profile item, which is no status).
         """
         post = await self.store.get_post(post_id)
-        if post is None or post.deleted:
+        if post is None or post.deleted or post.kind == PROFILE:
             raise NoSuchStatus("No status found with that ID.")
         return post
+
+    # Retweets
+
+    async def retweet(self, user: Account, post_id: int) -> Post:
+        """
+        Retweet a post: an item of ``user``'s numbered log referring to the
+        original, which travels to their followers' servers.  Retweeting a
+        retweet retweets its original.  The :attr:`on_retweet` callbacks are
+        told (to notify the original's server).
+
+        :raise NoSuchStatus: no such live status.
+        :raise AlreadyRetweeted: the user's own post, or retweeted already.
+        """
+        post = await self.status(post_id)
+        if post.is_retweet:
+            if post.retweeted_status is None:
+                raise NoSuchStatus("The original of that retweet is not held here.")
+            post = post.retweeted_status
+        if post.author.id == user.id:
+            raise AlreadyRetweeted("You have already retweeted this Tweet.")
+        try:
+            retweet = await self.store.create_retweet(user.id, post.id, self.now_ms())
+        except DuplicatePost:
+            raise AlreadyRetweeted("You have already retweeted this Tweet.") from None
+        except NoSuchPost:
+            raise NoSuchStatus("No status found with that ID.") from None
+        self._changed(user, retweet.seq)
+        self._tell_retweet(retweet, post, undo=False)
+        return retweet  # type: ignore[no-any-return]
+
+    async def unretweet(self, user: Account, post_id: int) -> Post:
+        """
+        Undo ``user``'s retweet of a post (``post_id`` the original or the
+        retweet itself): the retweet is deleted, which travels as a
+        deletion record.
+
+        :return: the original, as it is now.
+        :raise NoSuchStatus: no such status, or not retweeted by ``user``.
+        """
+        post = await self.status(post_id)
+        if post.is_retweet and post.author.id == user.id:
+            retweet: Post | None = post
+            original = post.retweeted_status
+        else:
+            original = post
+            retweet = await self.store.live_retweet(user.id, post.id)
+        if retweet is None:
+            raise NoSuchStatus("You have not retweeted this Tweet.")
+        await self.delete(user, retweet.id)
+        if original is None:
+            return retweet
+        return await self.store.get_post(original.id) or original  # type: ignore[no-any-return]
+
+    async def record_remote_retweet(
+        self, original_post_id: int, retweeter_acct: str, seq: int, undo: bool = False
+    ) -> Post | None:
+        """
+        Count another server's user's retweet of a post here (its notice,
+        checked by the caller to come from ``retweeter_acct``'s server), or
+        with ``undo`` no longer count it.  Idempotent: a notice received
+        twice counts once.
+
+        :return: the post as it is now, or ``None`` when it is not held.
+        """
+        post: Post | None = await self.store.record_remote_retweet(
+            original_post_id, retweeter_acct, seq, undo
+        )
+        return post
+
+    def _tell_retweet(self, retweet: Post, original: Post, undo: bool) -> None:
+        for callback in self.on_retweet:
+            try:
+                callback(retweet, original, undo)
+            except Exception:
+                self.log.failure("an on_retweet callback failed")
 
     async def delete(self, user: Account, post_id: int) -> Post:
         """
@@ -530,6 +662,8 @@ class Microblog:
         deleted = await self.store.delete_post(post_id, self.now_ms())
         if deleted is None:
             raise NoSuchStatus("No status found with that ID.")
+        if deleted.is_retweet and deleted.retweeted_status is not None:
+            self._tell_retweet(deleted, deleted.retweeted_status, undo=True)
         author = await self.store.get_account(user.id)
         if author is not None:
             self._changed(author, author.last_seq)

@@ -42,29 +42,62 @@ class Timelines:
         self.history: HistorySource | None = None
 
     async def home_timeline(
-        self, account_id: int, count: int, since_id: int | None, max_id: int | None
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None,
+        include_rts: bool = True,
     ) -> list[Post]:
         """
-        The user's own posts and those of everyone they follow.
+        The user's own posts and those of everyone they follow (their
+        retweets too, unless ``include_rts`` is false).
         """
-        posts: list[Post] = await self._store.home_timeline(account_id, count, since_id, max_id)
+        posts: list[Post] = await self._store.home_timeline(
+            account_id, count, since_id, max_id, include_rts
+        )
         return posts
 
     async def user_timeline(
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None,
+        include_rts: bool = True,
+    ) -> list[Post]:
+        """
+        One author's posts (and retweets, unless ``include_rts`` is false).
+        For a remote author, when fewer than ``count`` are held below
+        ``max_id``, older ones are fetched from the author's server first
+        (:attr:`history`): any post of any age can be read by paging with
+        ``max_id``.  Not when polling with ``since_id``: what is new is
+        never history.
+        """
+        posts: list[Post] = await self._store.user_timeline(
+            account_id, count, since_id, max_id, include_rts
+        )
+        if len(posts) < count and since_id is None and self.history is not None:
+            if await self.history.fetch_older(account_id, count - len(posts)):
+                posts = await self._store.user_timeline(
+                    account_id, count, since_id, max_id, include_rts
+                )
+        return posts
+
+    async def retweets_of_me(
         self, account_id: int, count: int, since_id: int | None, max_id: int | None
     ) -> list[Post]:
         """
-        One author's posts.  For a remote author, when fewer than ``count``
-        are held below ``max_id``, older ones are fetched from the author's
-        server first (:attr:`history`): any post of any age can be read by
-        paging with ``max_id``.  Not when polling with ``since_id``: what
-        is new is never history.
+        The user's posts that others retweeted.
         """
-        posts: list[Post] = await self._store.user_timeline(account_id, count, since_id, max_id)
-        if len(posts) < count and since_id is None and self.history is not None:
-            if await self.history.fetch_older(account_id, count - len(posts)):
-                posts = await self._store.user_timeline(account_id, count, since_id, max_id)
+        posts: list[Post] = await self._store.retweets_of_me(account_id, count, since_id, max_id)
         return posts
+
+    async def retweets_of(self, post_id: int, count: int) -> list[Post]:
+        """
+        The retweets of a post held here, newest first.
+        """
+        posts: list[Post] = await self._store.retweets_of(post_id, count)
+        return posts
+
+    async def retweeted_among(self, account_id: int, post_ids: list[int]) -> set[int]:
+        """
+        Which of ``post_ids`` the account retweeted.
+        """
+        found: set[int] = await self._store.retweeted_among(account_id, post_ids)
+        return found
 
     async def public_timeline(
         self, count: int, since_id: int | None, max_id: int | None

@@ -26,6 +26,7 @@ from distwit.federation.range_feed import (
     RangePage,
     parse_range_feed,
 )
+from distwit.model import RETWEET
 from distwit.model import Account
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IS2SClient
@@ -67,6 +68,8 @@ class Fetcher:
         #: failed, and its server.
         self._last_when_failed: dict[int, int] = {}
         self._peer_of: dict[int, str] = {}
+        #: Originals of retweets being fetched, by (screen name, number).
+        self._originals: dict[tuple[str, int], Deferred[Any]] = {}
         self.stopped = False
 
     def want(self, account: Account) -> None:
@@ -173,7 +176,13 @@ class Fetcher:
                     page.items,
                     self._own_authority,
                     int(self._clock.seconds() * 1000),
+                    page.counts,
                 )
+                if any(item.kind == RETWEET for item in page.items):
+                    for name, seq in await self._store.unheld_originals(
+                        account.id, page.first, page.last
+                    ):
+                        self.want_original(account, name, seq)
                 if denied:
                     await self._forget_claim(asked, page)
                 after = await self._store.get_account(account_id)
@@ -187,6 +196,47 @@ class Fetcher:
             return stored
         finally:
             _discard(ahead)
+
+    def want_original(self, retweeter: Account, name: str, seq: int) -> None:
+        """
+        Fetch the original of a retweet copied here (``name@authority``'s
+        message ``seq``) from its author's server, and keep it aside: the
+        retweet is then shown with it.  Only the author's server is asked,
+        so nothing is taken on the retweeter's word.  A failure is logged
+        and the retweet stays shown by its reference.
+        """
+        handle, _, authority = name.rpartition("@")
+        key = (name, seq)
+        if self.stopped or not handle or key in self._originals:
+            return
+        # The retweeter's server's scheme: the federation's servers share one.
+        scheme = retweeter.home_url.split("://", 1)[0] if "://" in retweeter.home_url else "https"
+        semaphore = self._semaphores.setdefault(authority, DeferredSemaphore(self._per_peer))
+        d = semaphore.run(
+            lambda: ensureDeferred(self._original(handle, authority, seq, f"{scheme}://{authority}"))
+        )
+        self._originals[key] = d
+
+        def failed(failure: Any) -> None:
+            if not self.stopped:
+                self.log.warn(
+                    "fetching {name} #{seq}, retweeted by {acct}, failed ({error})",
+                    name=name, seq=seq, acct=retweeter.screen_name,
+                    error=failure.getErrorMessage(),
+                )
+
+        d.addErrback(failed).addBoth(lambda _: self._originals.pop(key, None))
+
+    async def _original(self, handle: str, authority: str, seq: int, home_url: str) -> None:
+        now = int(self._clock.seconds() * 1000)
+        account = await self._store.ensure_account(handle, authority, now)
+        home = account.home_url or home_url
+        data = await self._client.get_bytes(
+            paths.range_feed_url(home, account.handle, seq, seq), max_size=MAX_FEED_BYTES
+        )
+        page = parse_range_feed(data, f"{handle.lower()}@{authority}", seq, seq)
+        for item in page.items:
+            await self._store.store_remote_original(account.id, item, self._own_authority, now)
 
     async def _forget_claim(self, account: Account, page: RangePage) -> None:
         """
@@ -230,7 +280,7 @@ class Fetcher:
         from twisted.internet.defer import DeferredList
 
         self.stopped = True
-        running = list(self._running.values())
+        running = list(self._running.values()) + list(self._originals.values())
         for d in running:
             d.cancel()
         return DeferredList(running, consumeErrors=True)

@@ -18,6 +18,9 @@ RSS has no element for travels in the namespace :data:`DW_NS`, prefix
         <dw:last>63</dw:last>         ... to last (first - 1 when empty)
         <dw:more>false</dw:more>      "true": the request was cut at
                                       MAX_ITEMS_PER_FEED, ask again
+        <dw:statuses>120</dw:statuses>  the author's own counts, as their
+        <dw:followers>8</dw:followers>  server has them (optional: feeds of
+        <dw:friends>3</dw:friends>      older servers have none)
         <item>
           <title>alice@s1.example #61</title>
           <link>https://s1.example/alice/status/61</link>
@@ -31,6 +34,13 @@ RSS has no element for travels in the namespace :data:`DW_NS`, prefix
           <dw:source value="web"/>
           <dw:inReplyTo acct="bob@s2.example:8080" seq="12"/>
           <dw:deletes>58</dw:deletes>   (on a deletion record only)
+        </item>
+        <item> ... <dw:seq>64</dw:seq> ...
+          <dw:retweetOf acct="bob@s2.example" seq="7"/>   (a retweet: no dw:text)
+        </item>
+        <item> ... <dw:seq>65</dw:seq> ...
+          <dw:profile name="Alice" description="..." location="..." url="..."
+                      image="https://s1.example/profile_images/ab12_normal.png"/>
         </item>
       </channel>
     </rss>
@@ -59,6 +69,16 @@ fractions).  A tombstone (``dw:deleted`` "true") has no description and no
 ``dw:text``.  A deletion record (a tombstone taking a number of its own so
 that the delete travels like a post) names the deleted message in
 ``dw:deletes``.
+
+Items other than posts (docs/design/log-items.md).  A retweet carries
+``dw:retweetOf`` (the original's acct and number) and no text: the original
+is shown from where it is held.  A profile change carries ``dw:profile``
+with the whole profile as attributes (each bounded: name 50, description
+160, location 30, url 100 code points, image URL 300), but only the
+author's latest one: a superseded profile item is served as ``<dw:profile/>``
+alone, its number held like a tombstone's.  So a page holds at most one
+full profile and the page-size bound below still holds.  Feeds without
+these elements (older servers) read as before: every item a post.
 """
 
 from __future__ import annotations
@@ -73,7 +93,18 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from distwit.core.rss import status_url, xml_safe
-from distwit.model import MAX_POST_LENGTH, Account, limit_source, post_length
+from distwit.model import (
+    MAX_IMAGE_URL_LENGTH,
+    MAX_POST_LENGTH,
+    POST,
+    PROFILE,
+    PROFILE_LIMITS,
+    RETWEET,
+    Account,
+    limit_source,
+    post_length,
+    single_line,
+)
 
 #: The namespace of distwit's elements in range feeds.
 DW_NS = "https://distwit.org/ns/1.0"
@@ -133,6 +164,59 @@ class FeedItem:
     in_reply_to: tuple[str, int] | None = None
     source: str = "web"
     deletes: int | None = None
+    #: :data:`~distwit.model.POST`, ``RETWEET`` or ``PROFILE``.
+    kind: str = POST
+    #: On a retweet: the original's ``(acct, seq)``.
+    retweet_of: tuple[str, int] | None = None
+    #: On the author's latest profile item: the profile; ``None`` on a
+    #: superseded one (its number alone).
+    profile: "Profile | None" = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """
+    A profile as a profile item carries it, every field bounded.
+
+    :ivar image: the absolute URL of the image (48x48, Twitter's
+        ``_normal``), at the author's server; empty for none.
+    """
+
+    name: str = ""
+    description: str = ""
+    location: str = ""
+    url: str = ""
+    image: str = ""
+
+    def bounded(self) -> "Profile":
+        """
+        The profile with every field one line and cut to its limit, an
+        image URL that is not http(s) or too long dropped.
+        """
+        def cut(value: str, limit: int) -> str:
+            return single_line(value)[:limit].strip()
+
+        image = single_line(self.image)
+        if len(image) > MAX_IMAGE_URL_LENGTH or not image.startswith(("http://", "https://")):
+            image = ""
+        return Profile(
+            name=cut(self.name, PROFILE_LIMITS["name"]),
+            description=cut(self.description, PROFILE_LIMITS["description"]),
+            location=cut(self.location, PROFILE_LIMITS["location"]),
+            url=cut(self.url, PROFILE_LIMITS["url"]),
+            image=image,
+        )
+
+
+@dataclass(frozen=True)
+class Counts:
+    """
+    The author's own counts, as the author's server has them.
+    """
+
+    statuses: int
+    followers: int
+    friends: int
 
 
 @dataclass(frozen=True)
@@ -154,6 +238,8 @@ class RangePage:
     last: int
     more: bool
     items: list[FeedItem]
+    #: The author's counts, when the feed carries them.
+    counts: Counts | None = None
 
 
 # Rendering
@@ -174,6 +260,7 @@ def render_range_feed(
     first: int,
     last: int,
     more: bool,
+    counts: Counts | None = None,
 ) -> bytes:
     """
     The RSS 2.0 range feed of ``author``'s messages ``first`` to ``last``.
@@ -216,6 +303,12 @@ def render_range_feed(
         f"<dw:acct>{_text(acct)}</dw:acct><dw:first>{first}</dw:first>"
         f"<dw:last>{last}</dw:last><dw:more>{_boolean_text(more)}</dw:more>"
     ]
+    if counts is not None:
+        parts.append(
+            f"<dw:statuses>{int(counts.statuses)}</dw:statuses>"
+            f"<dw:followers>{int(counts.followers)}</dw:followers>"
+            f"<dw:friends>{int(counts.friends)}</dw:friends>"
+        )
     for item in items:
         url = _text(status_url(public_url, author, item.seq))
         deleted = " (deleted)" if item.deleted else ""
@@ -223,18 +316,36 @@ def render_range_feed(
             f"<item><title>{_text(acct)} #{item.seq}{deleted}</title><link>{url}</link>"
         )
         if not item.deleted:
-            parts.append(f"<description>{_text(xml_safe(item.text))}</description>")
+            parts.append(f"<description>{_text(xml_safe(_for_people(item)))}</description>")
         parts.append(
             f'<guid isPermaLink="true">{url}</guid>'
             f"<pubDate>{_rfc822(item.created_at)}</pubDate>"
             f"<dw:acct>{_text(acct)}</dw:acct><dw:seq>{item.seq}</dw:seq>"
             f"<dw:deleted>{_boolean_text(item.deleted)}</dw:deleted>"
         )
-        if not item.deleted:
+        if not item.deleted and item.kind == POST:
             # A tombstone carries its number alone: no text, no source, no
             # reply (what a deleted post held must not weigh on the feed).
             parts.append(f'<dw:text value="{_attribute(xml_safe(item.text))}"/>')
+        if not item.deleted and item.kind != PROFILE:
             parts.append(f'<dw:source value="{_attribute(limit_source(item.source))}"/>')
+        if not item.deleted and item.kind == RETWEET and item.retweet_of is not None:
+            retweet_acct, retweet_seq = item.retweet_of
+            parts.append(
+                f'<dw:retweetOf acct="{_attribute(xml_safe(retweet_acct))}"'
+                f' seq="{int(retweet_seq)}"/>'
+            )
+        if not item.deleted and item.kind == PROFILE:
+            if item.profile is None:
+                parts.append("<dw:profile/>")
+            else:
+                profile = item.profile.bounded()
+                parts.append(
+                    f'<dw:profile name="{_attribute(profile.name)}"'
+                    f' description="{_attribute(profile.description)}"'
+                    f' location="{_attribute(profile.location)}"'
+                    f' url="{_attribute(profile.url)}" image="{_attribute(profile.image)}"/>'
+                )
         if item.in_reply_to is not None and not item.deleted:
             reply_acct, reply_seq = item.in_reply_to
             parts.append(
@@ -245,6 +356,18 @@ def render_range_feed(
         parts.append("</item>")
     parts.append("</channel></rss>")
     return "".join(parts).encode("utf-8")
+
+
+def _for_people(item: FeedItem) -> str:
+    """
+    An item's ``description``: a post's text; a line saying what another
+    kind of item is.
+    """
+    if item.kind == RETWEET and item.retweet_of is not None:
+        return f"RT {item.retweet_of[0]} #{item.retweet_of[1]}"
+    if item.kind == PROFILE:
+        return "Profile changed"
+    return item.text
 
 
 _TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
@@ -345,19 +468,46 @@ def _check_author(context: Any, expected_acct: str, where: str) -> str:
     return acct
 
 
-def _reply_target(context: Any, where: str) -> tuple[str, int] | None:
-    value = context.get("dw_inreplyto")
+def _reply_target(
+    context: Any, where: str, key: str = "dw_inreplyto"
+) -> tuple[str, int] | None:
+    value = context.get(key)
+    name = "dw:inReplyTo" if key == "dw_inreplyto" else "dw:retweetOf"
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise FeedError(f'{where}: dw:inReplyTo needs acct="handle@authority" and seq="n"')
+        raise FeedError(f'{where}: {name} needs acct="handle@authority" and seq="n"')
     acct, seq = value.get("acct"), value.get("seq")
     if not isinstance(acct, str) or _ACCT_RE.match(acct) is None:
-        raise FeedError(f"{where}: dw:inReplyTo acct {acct!r} is not handle@authority")
+        raise FeedError(f"{where}: {name} acct {acct!r} is not handle@authority")
     if (not isinstance(seq, str) or _NUMBER_RE.match(seq) is None
             or not 1 <= int(seq) <= _MAX_NUMBER):
-        raise FeedError(f"{where}: dw:inReplyTo seq {seq!r} is not a message number")
+        raise FeedError(f"{where}: {name} seq {seq!r} is not a message number")
     return acct, int(seq)
+
+
+def _profile(context: Any, where: str) -> Profile | None:
+    """
+    The profile of a profile item; ``None`` for a superseded one
+    (``<dw:profile/>``).  Fields are cut to their limits, never refused.
+    """
+    value = context.get("dw_profile")
+    if not isinstance(value, dict):
+        return None
+    fields = {
+        key: value.get(key, "") for key in ("name", "description", "location", "url", "image")
+    }
+    return Profile(**fields).bounded()
+
+
+def _kind(entry: Any, where: str, deleted: bool) -> str:
+    kinds = [kind for kind, key in ((RETWEET, "dw_retweetof"), (PROFILE, "dw_profile"))
+             if key in entry]
+    if len(kinds) > 1:
+        raise FeedError(f"{where} is both a retweet and a profile change")
+    if deleted or not kinds:
+        return POST
+    return kinds[0]
 
 
 def _item(entry: Any, expected_acct: str, first: int, last: int, index: int) -> FeedItem:
@@ -369,9 +519,11 @@ def _item(entry: Any, expected_acct: str, first: int, last: int, index: int) -> 
         raise FeedError(f"{where} is outside the range served, {first} to {last}")
     deleted = _boolean(entry, "dw_deleted", where)
     text = _attribute_value(entry, "dw_text", where)
-    if deleted:
+    kind = _kind(entry, where, deleted)
+    if deleted or kind != POST:
         if text:
-            raise FeedError(f"{where} is deleted but still has text")
+            what = "is deleted" if deleted else f"is a {kind} item"
+            raise FeedError(f"{where} {what} but still has text")
         text = ""
     else:
         if not text:
@@ -383,7 +535,10 @@ def _item(entry: Any, expected_acct: str, first: int, last: int, index: int) -> 
             )
     # Another server's source is cut to our limit, never refused: one
     # page refused for it would stop the author's feed here for good.
-    source = "" if deleted else limit_source(_attribute_value(entry, "dw_source", where) or "")
+    source = (
+        "" if deleted or kind == PROFILE
+        else limit_source(_attribute_value(entry, "dw_source", where) or "")
+    )
     deletes = None
     if "dw_deletes" in entry:
         deletes = _number(entry, "dw_deletes", where)
@@ -400,9 +555,12 @@ def _item(entry: Any, expected_acct: str, first: int, last: int, index: int) -> 
         text=text,
         created_at=calendar.timegm(published) * 1000,
         deleted=deleted,
-        in_reply_to=None if deleted else _reply_target(entry, where),
+        in_reply_to=None if deleted or kind != POST else _reply_target(entry, where),
         source=source,
         deletes=deletes,
+        kind=kind,
+        retweet_of=_reply_target(entry, where, "dw_retweetof") if kind == RETWEET else None,
+        profile=_profile(entry, where) if kind == PROFILE else None,
     )
 
 
@@ -585,4 +743,13 @@ def parse_range_feed(data: bytes, expected_acct: str, first: int, last: int) -> 
         seen.add(item.seq)
         items.append(item)
     items.sort(key=lambda item: item.seq)
-    return RangePage(acct=acct, first=served_first, last=served_last, more=more, items=items)
+    counts = None
+    if all(f"dw_{name}" in channel for name in ("statuses", "followers", "friends")):
+        counts = Counts(
+            statuses=_number(channel, "dw_statuses", "the channel"),
+            followers=_number(channel, "dw_followers", "the channel"),
+            friends=_number(channel, "dw_friends", "the channel"),
+        )
+    return RangePage(
+        acct=acct, first=served_first, last=served_last, more=more, items=items, counts=counts
+    )

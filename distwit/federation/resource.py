@@ -27,7 +27,8 @@ from twisted.web.server import NOT_DONE_YET
 
 from distwit.federation import range_feed as feeds
 from distwit.http import json_body
-from distwit.model import Post
+from distwit.core.images import image_url
+from distwit.model import PROFILE, RETWEET, Post
 from distwit.s2s import paths
 from distwit.s2s.interfaces import ForbiddenAuthority, IRequestVerifier, SignatureError
 from distwit.core.accts import BadAcct, split_acct
@@ -42,15 +43,40 @@ def _error(request: IRequest, code: int, message: str) -> bytes:
     return json_body(request, {"error": message}, code)
 
 
-def feed_item(post: Post, own_authority: str) -> "feeds.FeedItem":
+def feed_item(post: Post, own_authority: str, public_url: str = "") -> "feeds.FeedItem":
     """
-    A stored message as a range feed item.
+    A stored message as a range feed item.  A profile item carries the
+    whole profile only if it is the author's latest (``public_url``: this
+    server's, for the image's URL); an older one travels as its number
+    alone, like a tombstone.
     """
     if post.deleted:
         # A tombstone travels as its number alone (and what it deletes).
         return feeds.FeedItem(
             seq=post.seq, text="", created_at=post.created_at, deleted=True,
             source="", deletes=post.deletes_seq,
+        )
+    if post.kind == PROFILE:
+        author = post.author
+        profile = None
+        if post.seq == author.profile_seq:
+            profile = feeds.Profile(
+                name=author.name, description=author.description,
+                location=author.location, url=author.url,
+                image=image_url(author, public_url) if author.profile_image else "",
+            )
+        return feeds.FeedItem(
+            seq=post.seq, text="", created_at=post.created_at, deleted=False,
+            source="", kind=PROFILE, profile=profile,
+        )
+    if post.kind == RETWEET:
+        retweet_of = None
+        if post.retweet_acct is not None and post.retweet_seq is not None:
+            name = post.retweet_acct
+            retweet_of = (name if "@" in name else f"{name}@{own_authority}", post.retweet_seq)
+        return feeds.FeedItem(
+            seq=post.seq, text="", created_at=post.created_at, deleted=False,
+            source=post.source, kind=RETWEET, retweet_of=retweet_of,
         )
     in_reply_to = None
     if post.in_reply_to_screen_name is not None and post.in_reply_to_seq is not None:
@@ -119,10 +145,11 @@ class FederationAPI:
             author,
             self.authority,
             self.public_url,
-            [feed_item(post, self.authority) for post in posts],
+            [feed_item(post, self.authority, self.public_url) for post in posts],
             first,
             max(last, first - 1),
             more,
+            feeds.Counts(author.statuses_count, author.followers_count, author.friends_count),
         )
         request.setHeader(b"content-type", b"application/rss+xml; charset=utf-8")
         return body

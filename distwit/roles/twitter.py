@@ -20,6 +20,7 @@ from twisted.web.resource import IResource, Resource
 from zope.interface import implementer
 
 from distwit.api.app import API_SECTIONS, TwitterAPI
+from distwit.api.images import ProfileImageResource
 from distwit.api.oauth1 import OAuthProvider
 from distwit.api.person_feeds import PersonFeeds
 from distwit.config import Settings
@@ -78,9 +79,12 @@ class TwitterRoot(Resource):
         person_feeds: IResource | None = None,
         oauth: IResource | None = None,
         oidc: IResource | None = None,
+        images: IResource | None = None,
     ) -> None:
         super().__init__()
         self._oidc = oidc
+        if images is not None:
+            self.putChild(b"profile_images", images)
         self._api = api
         self._pages = pages
         self._person_feeds = person_feeds
@@ -200,6 +204,10 @@ class TwitterService(MultiService):
         self.authority = settings.authority
         self.hasher = hasher or PasswordHasher(thread_runner(reactor))
         self.microblog = Microblog(store, self.hasher, reactor)
+        self.microblog.public_url = settings.public_url
+        if hasattr(reactor, "getThreadPool"):
+            # Resizing images is CPU work: off the reactor thread.
+            self.microblog.images.in_thread = thread_runner(reactor)
         self.microblog.daily_posts = settings.daily_post_limit
         #: Outgoing requests made for visitors signing in with their home
         #: server (OpenID Connect discovery, registration, tokens).
@@ -348,16 +356,18 @@ class TwitterWeb:
 
     def _root(self, service: TwitterService) -> IResource:
         oauth = self.oauth.resource()
+        images = ProfileImageResource(self.microblog.images)
         if service.federation is None or service.verifier is None:
             return TwitterRoot(
-                self.api.resource(), self.pages.resource(), oauth=oauth, oidc=self.oidc.resource()
+                self.api.resource(), self.pages.resource(), oauth=oauth, oidc=self.oidc.resource(),
+                images=images,
             )
         public_url = service.settings.public_url
         s2s = FederationAPI(self.microblog, service.federation, service.verifier, public_url)
         feeds = PersonFeeds(self.microblog, public_url)
         return TwitterRoot(
             self.api.resource(), self.pages.resource(), s2s.resource(), feeds.resource(), oauth,
-            self.oidc.resource(),
+            self.oidc.resource(), images=images,
         )
 
 

@@ -27,6 +27,12 @@ class DuplicatePost(StoreError):
     """
 
 
+class NoSuchPost(StoreError):
+    """
+    No live post with that id (or not one that may be retweeted).
+    """
+
+
 class NoSuchAccount(StoreError):
     """
     The account id names nobody.
@@ -168,9 +174,24 @@ class IAccountStore(Interface):
         Accounts whose handle or name holds ``query``, local ones first.
         """
 
-    def update_profile(account_id, name, description, location, url):
+    def update_profile(account_id, name, description, location, url, image=None,
+                       changed_at=None):
         """
-        Deferred firing with the local account, its profile replaced.
+        Deferred firing with the local account, its profile replaced
+        (``image``: the hash of its profile image; ``None`` keeps it).
+        With ``changed_at``, the change takes the user's next number as a
+        profile item, in the same transaction, so it travels.
+        """
+
+    def store_profile_image(image_hash, sizes, created_at):
+        """
+        Keep the PNG of each size (``{"normal": bytes, ...}``) of an image
+        by its hash (idempotent).
+        """
+
+    def profile_image(image_hash, size):
+        """
+        Deferred firing with the PNG of that image and size, or ``None``.
         """
 
 
@@ -204,6 +225,36 @@ class IPostStore(Interface):
         Deferred firing with the author's newest live post, or ``None``.
         """
 
+    def create_retweet(author_id, original_id, created_at):
+        """
+        A local author's retweet of a live post: the author's next number,
+        referring to the original (its author's screen name here and its
+        number), whose
+        ``retweet_count`` is recounted.
+
+        :return: Deferred firing with the retweet, or failing with
+            :class:`DuplicatePost` (the author's live retweet of it exists)
+            or :class:`NoSuchPost` (no live post, or not a post).
+        """
+
+    def live_retweet(author_id, original_id):
+        """
+        Deferred firing with the author's live retweet of the post, or ``None``.
+        """
+
+    def retweeted_among(account_id, post_ids):
+        """
+        Deferred firing with which of ``post_ids`` the account retweeted.
+        """
+
+    def record_remote_retweet(original_id, retweeter_acct, seq, undo=False):
+        """
+        Count (or with ``undo`` no longer count) another server's user's
+        retweet of a post, once per retweeter.
+
+        :return: Deferred firing with the post as it is now, or ``None``.
+        """
+
     def delete_post(post_id, deleted_at):
         """
         Turn a post into a tombstone: its number stays, its text goes.
@@ -221,12 +272,22 @@ class ITimelineStore(Interface):
     Every method returns a Deferred.
     """
 
-    def home_timeline(account_id, count, since_id, max_id):
+    def retweets_of_me(account_id, count, since_id, max_id):
+        """
+        The account's posts that someone retweeted.
+        """
+
+    def retweets_of(post_id, count):
+        """
+        The live retweets of a post held here, newest first.
+        """
+
+    def home_timeline(account_id, count, since_id, max_id, include_rts=True):
         """
         The user's own posts and those of everyone they follow.
         """
 
-    def user_timeline(account_id, count, since_id, max_id):
+    def user_timeline(account_id, count, since_id, max_id, include_rts=True):
         """
         One author's posts.
         """
@@ -476,12 +537,31 @@ class IRemoteStore(Interface):
         ``last``, tombstones and deletion records included, by number.
         """
 
-    def store_remote_items(account_id, first, last, items, own_authority, stored_at):
+    def unheld_originals(account_id, first, last):
+        """
+        Deferred firing with the ``(screen_name, seq)`` of the originals of
+        the account's live retweets numbered ``first`` to ``last`` that are
+        not held here.
+        """
+
+    def store_remote_original(account_id, item, own_authority, stored_at):
+        """
+        Keep one post of a remote author (fetched from the author's server)
+        outside the copy of their range: their synced and last numbers do
+        not move.  Retweets of it and replies to it held here are linked.
+
+        :return: Deferred firing with whether it was new here.
+        """
+
+    def store_remote_items(account_id, first, last, items, own_authority, stored_at,
+                           counts=None):
         """
         Store a page of a remote author's messages (idempotently: a number
         already held is not stored twice; a tombstone replaces a post).
         Advances the account's ``synced_seq`` over every number now held
-        without a gap.
+        without a gap.  A profile item newer than the one applied replaces
+        the account's profile; ``counts`` (the author's server's figures)
+        replace its counts.
 
         :return: Deferred firing with how many messages were new here.
         """

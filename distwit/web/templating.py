@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from distwit.core.images import image_url
 from distwit.model import Account
 
 
@@ -45,7 +46,9 @@ def templates() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(utc_time=utc_time, iso_time=iso_time, profile_url=profile_url)
+    environment.filters.update(
+        utc_time=utc_time, iso_time=iso_time, profile_url=profile_url, avatar_url=avatar_url
+    )
     return environment
 
 
@@ -70,6 +73,17 @@ def profile_url(account: Account) -> str | None:
     if account.home_url.startswith(("https://", "http://")):
         return account.home_url.rstrip("/") + "/" + account.handle
     return None
+
+
+def avatar_url(account: Account) -> str | None:
+    """
+    The profile image a page shows beside a local author's name (served
+    here).  Remote authors' images are at their servers, which the pages'
+    Content-Security-Policy (and the visitor's privacy) keeps out.
+    """
+    if not account.is_local:
+        return None
+    return image_url(account, "", "normal")
 
 
 class PageRenderer:

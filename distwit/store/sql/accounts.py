@@ -5,12 +5,13 @@ profiles and account search.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
-from distwit.model import Account
+from distwit.model import PROFILE, WEB_SOURCE, Account
 from distwit.store.interfaces import HandleTaken, IAccountStore, NoSuchAccount
 from distwit.store.sql.base import ACCOUNT_COLUMNS, SQLBase, account_from_row, like_pattern
 
@@ -147,16 +148,73 @@ class AccountsStore(SQLBase):
         return self._run(interaction)
 
     def update_profile(
-        self, account_id: int, name: str, description: str, location: str, url: str
+        self, account_id: int, name: str, description: str, location: str, url: str,
+        image: str | None = None, changed_at: int | None = None,
     ) -> "Deferred[Account]":
         def interaction(txn: Any) -> Account:
             txn.execute(
                 self._q(
-                    "UPDATE accounts SET name = ?, description = ?, location = ?, url = ?"
+                    "UPDATE accounts SET name = ?, description = ?, location = ?, url = ?,"
+                    " profile_image = COALESCE(?, profile_image)"
                     " WHERE id = ? AND authority = ''"
                 ),
-                (name, description, location, url, account_id),
+                (name, description, location, url, image, account_id),
             )
+            if changed_at is not None:
+                # The change is an item of the user's numbered log, taken in
+                # this transaction, so that it travels to the followers'
+                # servers like a post (docs/design/log-items.md).
+                txn.execute(
+                    self._q(
+                        "UPDATE accounts SET last_seq = last_seq + 1 WHERE id = ?"
+                        " AND authority = '' RETURNING last_seq"
+                    ),
+                    (account_id,),
+                )
+                row = txn.fetchone()
+                if row is None:
+                    raise NoSuchAccount(account_id)
+                self._insert_post(
+                    txn, account_id, row[0], "", changed_at, WEB_SOURCE, None, None, None,
+                    kind=PROFILE,
+                )
+                txn.execute(
+                    self._q("UPDATE accounts SET profile_seq = ? WHERE id = ?"),
+                    (row[0], account_id),
+                )
             return self._get_account(txn, account_id)
+
+        return self._run(interaction)
+
+    def store_profile_image(
+        self, image_hash: str, sizes: dict[str, bytes], created_at: int
+    ) -> "Deferred[None]":
+        def interaction(txn: Any) -> None:
+            for size, png in sizes.items():
+                txn.execute(
+                    self._q(
+                        "SELECT 1 FROM profile_images WHERE image_hash = ? AND size = ?"
+                    ),
+                    (image_hash, size),
+                )
+                if txn.fetchone() is None:
+                    txn.execute(
+                        self._q(
+                            "INSERT INTO profile_images (image_hash, size, png, created_at)"
+                            " VALUES (?, ?, ?, ?)"
+                        ),
+                        (image_hash, size, base64.b64encode(png).decode("ascii"), created_at),
+                    )
+
+        return self._run(interaction)
+
+    def profile_image(self, image_hash: str, size: str) -> "Deferred[bytes | None]":
+        def interaction(txn: Any) -> bytes | None:
+            txn.execute(
+                self._q("SELECT png FROM profile_images WHERE image_hash = ? AND size = ?"),
+                (image_hash, size),
+            )
+            row = txn.fetchone()
+            return None if row is None else base64.b64decode(row[0])
 
         return self._run(interaction)

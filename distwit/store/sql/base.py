@@ -15,7 +15,7 @@ from typing import Any, Callable, TypeVar
 
 from twisted.internet.defer import Deferred, maybeDeferred
 
-from distwit.model import Account, Post
+from distwit.model import POST, Account, Post, limit_source
 from distwit.store.interfaces import NoSuchAccount
 from distwit.store.schema import Engine
 
@@ -24,12 +24,13 @@ T = TypeVar("T")
 ACCOUNT_COLUMNS = (
     "a.id, a.handle, a.authority, a.name, a.created_at, a.last_seq,"
     " a.statuses_count, a.followers_count, a.friends_count, a.home_url, a.synced_seq,"
-    " a.description, a.location, a.url, a.favourites_count"
+    " a.description, a.location, a.url, a.favourites_count, a.profile_image, a.profile_seq"
 )
 POST_COLUMNS = (
     "p.id, p.seq, p.text, p.created_at, p.source, p.in_reply_to_status_id,"
     " p.deleted_at, ra.id, ra.handle, ra.authority, rp.seq, p.deletes_seq,"
-    " p.favorite_count, "
+    " p.favorite_count, p.kind, p.retweet_acct, p.retweet_seq, p.retweet_of_id,"
+    " p.reply_acct, p.reply_seq, p.retweet_count, "
     + ACCOUNT_COLUMNS
 )
 #: Posts with their author, and the author of the post they reply to.
@@ -38,6 +39,20 @@ POSTS_FROM = (
     " LEFT JOIN posts rp ON rp.id = p.in_reply_to_status_id"
     " LEFT JOIN accounts ra ON ra.id = rp.author_id"
 )
+
+
+#: The epoch of status ids (Twitter's, so ids look like Twitter's).
+ID_EPOCH_MS = 1288834974657
+#: Low bits of a status id left for posts within the same millisecond.
+ID_SEQUENCE_BITS = 22
+
+
+def status_id_floor(now_ms: int) -> int:
+    """
+    The smallest status id for a post stored at ``now_ms``: time in the
+    high bits, so ids sort by time like Twitter's.
+    """
+    return max(now_ms - ID_EPOCH_MS, 0) << ID_SEQUENCE_BITS
 
 
 def account_from_row(row: Any, offset: int = 0) -> Account:
@@ -61,6 +76,8 @@ def account_from_row(row: Any, offset: int = 0) -> Account:
         location=r[12],
         url=r[13],
         favourites_count=r[14],
+        profile_image=r[15],
+        profile_seq=r[16],
     )
 
 
@@ -69,8 +86,12 @@ def post_from_row(row: Any) -> Post:
     The :class:`Post` in a row of ``POST_COLUMNS`` (without its mentions).
     """
     reply_screen_name = None
+    reply_seq = row[10]
     if row[7] is not None:
         reply_screen_name = row[8] if not row[9] else f"{row[8]}@{row[9]}"
+    elif row[17] is not None and row[6] is None:
+        # The post replied to is not held here: its reference still is.
+        reply_screen_name, reply_seq = row[17], row[18]
     return Post(
         id=row[0],
         seq=row[1],
@@ -81,11 +102,19 @@ def post_from_row(row: Any) -> Post:
         deleted=row[6] is not None,
         in_reply_to_account_id=row[7],
         in_reply_to_screen_name=reply_screen_name,
-        in_reply_to_seq=row[10],
+        in_reply_to_seq=reply_seq,
         deletes_seq=row[11],
         favorite_count=row[12],
-        author=account_from_row(row, 13),
+        kind=row[13],
+        retweet_acct=row[14],
+        retweet_seq=row[15],
+        retweet_count=row[19],
+        author=account_from_row(row, 20),
     )
+
+
+#: The column of the original's status id in a row of ``POST_COLUMNS``.
+_RETWEET_OF_ID = 16
 
 
 def like_pattern(text: str) -> str:
@@ -129,6 +158,76 @@ class SQLBase:
     def close(self) -> "Deferred[None]":
         return maybeDeferred(self._pool.close)
 
+    def _next_status_id(self, txn: Any, created_at: int) -> int:
+        return self._next_status_ids(txn, 1, created_at)
+
+    def _next_status_ids(self, txn: Any, count: int, created_at: int) -> int:
+        """
+        Take ``count`` status ids in a row from the id clock; the first.
+        """
+        # The id clock's row lock is held until commit, so posts become
+        # visible in id order and since_id polling never skips one.
+        txn.execute(
+            self._q(
+                f"UPDATE id_clock SET last_id = {self._engine.greatest}"
+                "(last_id + ?, ?) WHERE singleton = 1 RETURNING last_id"
+            ),
+            (count, status_id_floor(created_at) + count - 1),
+        )
+        (last_id,) = txn.fetchone()
+        return int(last_id) - count + 1
+
+    def _insert_post(
+        self,
+        txn: Any,
+        author_id: int,
+        seq: int,
+        text: str,
+        created_at: int,
+        source: str,
+        in_reply_to_status_id: int | None,
+        deleted_at: int | None,
+        deletes_seq: int | None,
+        stored_at: int | None = None,
+        post_id: int | None = None,
+        kind: str = POST,
+        retweet: "tuple[str, int, int | None] | None" = None,
+        reply: "tuple[str, int] | None" = None,
+    ) -> int:
+        """
+        Insert one numbered item.
+
+        :param retweet: on a retweet, the original's acct, number and
+            status id here (``None`` when not held).
+        :param reply: on a reply, the screen name of the author replied to
+            and the number of the post (kept when that post is not held).
+        """
+        if deleted_at is not None:
+            # A tombstone keeps nothing but its number (see _tombstone).
+            text, source, in_reply_to_status_id = "", "", None
+            retweet = reply = None
+        else:
+            # Every field is bounded, whatever the caller checked.
+            source = limit_source(source)
+        if post_id is None:
+            post_id = self._next_status_id(txn, created_at if stored_at is None else stored_at)
+        txn.execute(
+            self._q(
+                "INSERT INTO posts (id, author_id, seq, text, created_at, source,"
+                " in_reply_to_status_id, deleted_at, deletes_seq, kind, retweet_acct,"
+                " retweet_seq, retweet_of_id, reply_acct, reply_seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            (post_id, author_id, seq, text, created_at, source, in_reply_to_status_id,
+             deleted_at, deletes_seq, kind,
+             None if retweet is None else retweet[0],
+             None if retweet is None else retweet[1],
+             None if retweet is None else retweet[2],
+             None if reply is None else reply[0],
+             None if reply is None else reply[1]),
+        )
+        return post_id
+
     # Reading rows, for every area
 
     def _get_account(self, txn: Any, account_id: int) -> Account:
@@ -147,7 +246,39 @@ class SQLBase:
             (post_id,),
         )
         row = txn.fetchone()
-        return None if row is None else self._with_mentions(txn, [post_from_row(row)])[0]
+        return None if row is None else self._posts_from_rows(txn, [row])[0]
+
+    def _posts_from_rows(self, txn: Any, rows: list[Any]) -> list[Post]:
+        """
+        The posts of rows of ``POST_COLUMNS``, complete: their mentions, and
+        for a retweet the original when it is held (two queries at most).
+        """
+        posts = [post_from_row(row) for row in rows]
+        originals = {
+            row[_RETWEET_OF_ID] for row in rows
+            if row[_RETWEET_OF_ID] is not None and row[6] is None
+        }
+        if originals:
+            marks = ", ".join("?" for _ in originals)
+            txn.execute(
+                self._q(
+                    f"SELECT {POST_COLUMNS} FROM {POSTS_FROM}"
+                    f" WHERE p.id IN ({marks}) AND p.deleted_at IS NULL"
+                ),
+                list(originals),
+            )
+            found = {
+                post.id: post
+                for post in self._with_mentions(
+                    txn, [post_from_row(row) for row in txn.fetchall()]
+                )
+            }
+            posts = [
+                replace(post, retweeted_status=found[row[_RETWEET_OF_ID]])
+                if row[_RETWEET_OF_ID] in found and row[6] is None else post
+                for post, row in zip(posts, rows)
+            ]
+        return self._with_mentions(txn, posts)
 
     def _with_mentions(self, txn: Any, posts: list[Post]) -> list[Post]:
         """

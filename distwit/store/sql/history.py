@@ -113,20 +113,14 @@ class HistoryStore(RemoteStore):
                     post_id -= 1
                 if post_id < 1:
                     break
-                reply_id = self._reply_target(txn, item.in_reply_to, own_authority)
-                text = "" if item.deleted else item.text
-                self._insert_post(
-                    txn, account_id, item.seq, text, item.created_at, item.source or "web",
-                    reply_id, stored_at if item.deleted else None,
-                    getattr(item, "deletes", None), stored_at=stored_at, post_id=post_id,
-                )
-                self._record_mentions(txn, post_id, text, account.authority, own_authority)
+                self._insert_item(txn, account, item, own_authority, stored_at, post_id)
                 upper = post_id - 1
                 stored += 1
             txn.execute(
                 self._q(
                     "UPDATE accounts SET statuses_count = (SELECT COUNT(*) FROM posts"
-                    " WHERE author_id = ? AND deleted_at IS NULL) WHERE id = ?"
+                    " WHERE author_id = ? AND deleted_at IS NULL AND kind <> 'profile')"
+                    " WHERE id = ?"
                 ),
                 (account_id, account_id),
             )

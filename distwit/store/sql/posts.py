@@ -11,23 +11,16 @@ from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from distwit import entities
-from distwit.model import Post, limit_source
-from distwit.store.interfaces import DuplicatePost, IPostStore, NoSuchAccount
-from distwit.store.sql.base import POST_COLUMNS, POSTS_FROM, SQLBase, post_from_row
-
-#: The epoch of status ids (Twitter's, so ids look like Twitter's).
-ID_EPOCH_MS = 1288834974657
-#: Low bits of a status id left for posts within the same millisecond.
-ID_SEQUENCE_BITS = 22
-
-
-def status_id_floor(now_ms: int) -> int:
-    """
-    The smallest status id for a post stored at ``now_ms``: time in the
-    high bits, so ids sort by time like Twitter's.
-    """
-    return max(now_ms - ID_EPOCH_MS, 0) << ID_SEQUENCE_BITS
-
+from distwit.model import POST, RETWEET, Post
+from distwit.store.interfaces import DuplicatePost, IPostStore, NoSuchAccount, NoSuchPost
+from distwit.store.sql.base import (
+    ID_EPOCH_MS,
+    ID_SEQUENCE_BITS,
+    POST_COLUMNS,
+    POSTS_FROM,
+    SQLBase,
+    status_id_floor,
+)
 
 @implementer(IPostStore)
 class PostsStore(SQLBase):
@@ -62,7 +55,7 @@ class PostsStore(SQLBase):
             txn.execute(
                 self._q(
                     "SELECT text FROM posts WHERE author_id = ? AND deleted_at IS NULL"
-                    " ORDER BY seq DESC LIMIT 1"
+                    " AND kind = 'post' ORDER BY seq DESC LIMIT 1"
                 ),
                 (author_id,),
             )
@@ -70,9 +63,14 @@ class PostsStore(SQLBase):
             if latest is not None and latest[0] == text:
                 # Raising rolls the transaction back: the number is not used.
                 raise DuplicatePost(text)
+            reply = None
+            if in_reply_to_status_id is not None:
+                target = self._get_post(txn, in_reply_to_status_id)
+                if target is not None:
+                    reply = (target.author.screen_name, target.seq)
             post_id = self._insert_post(
                 txn, author_id, seq, text, created_at, source, in_reply_to_status_id,
-                None, None,
+                None, None, reply=reply,
             )
             self._record_mentions(txn, post_id, text, "", own_authority)
             return self._get_post(txn, post_id)  # type: ignore[return-value]
@@ -93,7 +91,7 @@ class PostsStore(SQLBase):
                 (account_id,),
             )
             row = txn.fetchone()
-            return None if row is None else self._with_mentions(txn, [post_from_row(row)])[0]
+            return None if row is None else self._posts_from_rows(txn, [row])[0]
 
         return self._run(interaction)
 
@@ -128,6 +126,137 @@ class PostsStore(SQLBase):
 
         return self._run(interaction)
 
+    def create_retweet(
+        self, author_id: int, original_id: int, created_at: int
+    ) -> "Deferred[Post]":
+        def interaction(txn: Any) -> Post:
+            original = self._get_post(txn, original_id)
+            if original is None or original.deleted or original.kind != POST:
+                raise NoSuchPost(original_id)
+            # The next number first: it locks the author's row, so two
+            # retweets of one post by one author queue up and the second
+            # sees the first.
+            txn.execute(
+                self._q(
+                    "UPDATE accounts SET last_seq = last_seq + 1,"
+                    " statuses_count = statuses_count + 1"
+                    " WHERE id = ? AND authority = '' RETURNING last_seq"
+                ),
+                (author_id,),
+            )
+            row = txn.fetchone()
+            if row is None:
+                raise NoSuchAccount(author_id)
+            (seq,) = row
+            txn.execute(
+                self._q(
+                    "SELECT 1 FROM posts WHERE author_id = ? AND kind = 'retweet'"
+                    " AND retweet_of_id = ? AND deleted_at IS NULL"
+                ),
+                (author_id, original_id),
+            )
+            if txn.fetchone() is not None:
+                raise DuplicatePost("retweet")
+            # Kept as the original's author's screen name here (``handle`` for
+            # this server's users), as a reply's reference is.
+            acct = original.author.screen_name.lower()
+            post_id = self._insert_post(
+                txn, author_id, seq, "", created_at, "web", None, None, None,
+                kind=RETWEET, retweet=(acct, original.seq, original_id),
+            )
+            self._recount_retweets(txn, original_id)
+            return self._get_post(txn, post_id)  # type: ignore[return-value]
+
+        return self._run(interaction)
+
+    def live_retweet(self, author_id: int, original_id: int) -> "Deferred[Post | None]":
+        def interaction(txn: Any) -> Post | None:
+            txn.execute(
+                self._q(
+                    "SELECT id FROM posts WHERE author_id = ? AND kind = 'retweet'"
+                    " AND retweet_of_id = ? AND deleted_at IS NULL"
+                ),
+                (author_id, original_id),
+            )
+            row = txn.fetchone()
+            return None if row is None else self._get_post(txn, row[0])
+
+        return self._run(interaction)
+
+    def retweeted_among(self, account_id: int, post_ids: list[int]) -> "Deferred[set[int]]":
+        def interaction(txn: Any) -> set[int]:
+            if not post_ids:
+                return set()
+            marks = ", ".join("?" for _ in post_ids)
+            txn.execute(
+                self._q(
+                    "SELECT retweet_of_id FROM posts WHERE author_id = ? AND kind = 'retweet'"
+                    f" AND deleted_at IS NULL AND retweet_of_id IN ({marks})"
+                ),
+                [account_id, *post_ids],
+            )
+            return {int(row[0]) for row in txn.fetchall()}
+
+        return self._run(interaction)
+
+    def record_remote_retweet(
+        self, original_id: int, retweeter_acct: str, seq: int, undo: bool = False
+    ) -> "Deferred[Post | None]":
+        def interaction(txn: Any) -> Post | None:
+            original = self._get_post(txn, original_id)
+            if original is None or original.kind != POST:
+                return None
+            acct = retweeter_acct.lower()
+            if undo:
+                txn.execute(
+                    self._q(
+                        "DELETE FROM remote_retweets WHERE post_id = ? AND retweeter_acct = ?"
+                    ),
+                    (original_id, acct),
+                )
+            else:
+                txn.execute(
+                    self._q(
+                        "SELECT seq FROM remote_retweets WHERE post_id = ? AND retweeter_acct = ?"
+                    ),
+                    (original_id, acct),
+                )
+                if txn.fetchone() is None:
+                    txn.execute(
+                        self._q(
+                            "INSERT INTO remote_retweets (post_id, retweeter_acct, seq)"
+                            " VALUES (?, ?, ?)"
+                        ),
+                        (original_id, acct, seq),
+                    )
+            self._recount_retweets(txn, original_id)
+            return self._get_post(txn, original_id)
+
+        return self._run(interaction)
+
+    def _recount_retweets(self, txn: Any, post_id: int) -> None:
+        """
+        Count the accounts that retweeted the post, each once: live
+        retweets held here (local ones and copied ones) and the retweets
+        other servers told about.
+        """
+        txn.execute(
+            self._q(
+                "UPDATE posts SET retweet_count = (SELECT COUNT(*) FROM ("
+                " SELECT a.handle_key || '@' || a.authority AS who"
+                " FROM posts r JOIN accounts a ON a.id = r.author_id"
+                " WHERE r.retweet_of_id = ? AND r.kind = 'retweet' AND r.deleted_at IS NULL"
+                " AND a.authority <> ''"
+                " UNION SELECT CAST(a.id AS TEXT) AS who"
+                " FROM posts r JOIN accounts a ON a.id = r.author_id"
+                " WHERE r.retweet_of_id = ? AND r.kind = 'retweet' AND r.deleted_at IS NULL"
+                " AND a.authority = ''"
+                " UNION SELECT retweeter_acct AS who FROM remote_retweets WHERE post_id = ?"
+                ") retweeters) WHERE id = ?"
+            ),
+            (post_id, post_id, post_id, post_id),
+        )
+
     def _tombstone(self, txn: Any, post_id: int, deleted_at: int) -> None:
         """
         Make a post a tombstone: it keeps its number and nothing else a
@@ -135,64 +264,22 @@ class PostsStore(SQLBase):
         post weighs nothing in its author's range feed.
         """
         txn.execute(
+            self._q("SELECT retweet_of_id FROM posts WHERE id = ? AND deleted_at IS NULL"),
+            (post_id,),
+        )
+        retweeted = txn.fetchone()
+        txn.execute(
             self._q(
                 "UPDATE posts SET deleted_at = ?, text = '', source = '',"
-                " in_reply_to_status_id = NULL WHERE id = ? AND deleted_at IS NULL"
+                " in_reply_to_status_id = NULL, reply_acct = NULL, reply_seq = NULL,"
+                " retweet_acct = NULL, retweet_seq = NULL"
+                " WHERE id = ? AND deleted_at IS NULL"
             ),
             (deleted_at, post_id),
         )
-
-    def _next_status_id(self, txn: Any, created_at: int) -> int:
-        return self._next_status_ids(txn, 1, created_at)
-
-    def _next_status_ids(self, txn: Any, count: int, created_at: int) -> int:
-        """
-        Take ``count`` status ids in a row from the id clock; the first.
-        """
-        # The id clock's row lock is held until commit, so posts become
-        # visible in id order and since_id polling never skips one.
-        txn.execute(
-            self._q(
-                f"UPDATE id_clock SET last_id = {self._engine.greatest}"
-                "(last_id + ?, ?) WHERE singleton = 1 RETURNING last_id"
-            ),
-            (count, status_id_floor(created_at) + count - 1),
-        )
-        (last_id,) = txn.fetchone()
-        return int(last_id) - count + 1
-
-    def _insert_post(
-        self,
-        txn: Any,
-        author_id: int,
-        seq: int,
-        text: str,
-        created_at: int,
-        source: str,
-        in_reply_to_status_id: int | None,
-        deleted_at: int | None,
-        deletes_seq: int | None,
-        stored_at: int | None = None,
-        post_id: int | None = None,
-    ) -> int:
-        if deleted_at is not None:
-            # A tombstone keeps nothing but its number (see _tombstone).
-            text, source, in_reply_to_status_id = "", "", None
-        else:
-            # Every field is bounded, whatever the caller checked.
-            source = limit_source(source)
-        if post_id is None:
-            post_id = self._next_status_id(txn, created_at if stored_at is None else stored_at)
-        txn.execute(
-            self._q(
-                "INSERT INTO posts (id, author_id, seq, text, created_at, source,"
-                " in_reply_to_status_id, deleted_at, deletes_seq)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ),
-            (post_id, author_id, seq, text, created_at, source, in_reply_to_status_id,
-             deleted_at, deletes_seq),
-        )
-        return post_id
+        if retweeted is not None and retweeted[0] is not None:
+            # An undone retweet no longer counts on the original.
+            self._recount_retweets(txn, retweeted[0])
 
     def _record_mentions(
         self, txn: Any, post_id: int, text: str, author_authority: str, own_authority: str
@@ -220,3 +307,6 @@ class PostsStore(SQLBase):
                     ),
                     (post_id, row[0], mention.start, mention.end),
                 )
+
+
+__all__ = ["ID_EPOCH_MS", "ID_SEQUENCE_BITS", "PostsStore", "status_id_floor"]

@@ -5,19 +5,18 @@ are copied), the ranges of posts exchanged with other servers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
-from distwit.model import Account, Post
+from distwit.model import POST, PROFILE, RETWEET, Account, Post
 from distwit.store.interfaces import IRemoteStore, NoSuchAccount
 from distwit.store.sql.base import (
     ACCOUNT_COLUMNS,
     POST_COLUMNS,
     POSTS_FROM,
     account_from_row,
-    post_from_row,
 )
 from distwit.store.sql.posts import PostsStore
 
@@ -134,7 +133,7 @@ class RemoteStore(PostsStore):
                 ),
                 (account_id, first, last),
             )
-            return self._with_mentions(txn, [post_from_row(row) for row in txn.fetchall()])
+            return self._posts_from_rows(txn, txn.fetchall())
 
         return self._run(interaction)
 
@@ -146,6 +145,7 @@ class RemoteStore(PostsStore):
         items: "list[Any]",
         own_authority: str,
         stored_at: int,
+        counts: "Any | None" = None,
     ) -> "Deferred[int]":
         def interaction(txn: Any) -> int:
             account = self._get_account(txn, account_id)
@@ -168,16 +168,10 @@ class RemoteStore(PostsStore):
                 present.add(item.seq)
                 existing = held.get(item.seq)
                 if existing is None:
-                    reply_id = self._reply_target(txn, item.in_reply_to, own_authority)
-                    text = "" if item.deleted else item.text
-                    post_id = self._insert_post(
-                        txn, account_id, item.seq, text,
-                        item.created_at, item.source or "web", reply_id,
-                        stored_at if item.deleted else None,
-                        getattr(item, "deletes", None), stored_at=stored_at, post_id=next_id,
+                    post_id = self._insert_item(
+                        txn, account, item, own_authority, stored_at, next_id
                     )
                     next_id += 1
-                    self._record_mentions(txn, post_id, text, account.authority, own_authority)
                     held[item.seq] = (post_id, stored_at if item.deleted else None)
                     stored += 1
                 elif item.deleted and existing[1] is None:
@@ -209,14 +203,143 @@ class RemoteStore(PostsStore):
                     "UPDATE accounts SET synced_seq = ?,"
                     f" last_seq = {self._engine.greatest}(last_seq, ?),"
                     " statuses_count = (SELECT COUNT(*) FROM posts"
-                    " WHERE author_id = ? AND deleted_at IS NULL)"
+                    " WHERE author_id = ? AND deleted_at IS NULL AND kind <> 'profile')"
                     " WHERE id = ?"
                 ),
                 (max(synced, account.synced_seq), last, account_id, account_id),
             )
+            if counts is not None:
+                # The author's server's own figures: what this server holds
+                # of them is only part.
+                txn.execute(
+                    self._q(
+                        "UPDATE accounts SET statuses_count = ?, followers_count = ?,"
+                        " friends_count = ? WHERE id = ?"
+                    ),
+                    (counts.statuses, counts.followers, counts.friends, account_id),
+                )
             return stored
 
         return self._run(interaction)
+
+    def unheld_originals(
+        self, account_id: int, first: int, last: int
+    ) -> "Deferred[list[tuple[str, int]]]":
+        def interaction(txn: Any) -> list[tuple[str, int]]:
+            txn.execute(
+                self._q(
+                    "SELECT DISTINCT retweet_acct, retweet_seq FROM posts"
+                    " WHERE author_id = ? AND seq >= ? AND seq <= ? AND kind = 'retweet'"
+                    " AND retweet_of_id IS NULL AND deleted_at IS NULL"
+                    " AND retweet_acct IS NOT NULL"
+                ),
+                (account_id, first, last),
+            )
+            return [(str(row[0]), int(row[1])) for row in txn.fetchall()]
+
+        return self._run(interaction)
+
+    def store_remote_original(
+        self, account_id: int, item: Any, own_authority: str, stored_at: int
+    ) -> "Deferred[bool]":
+        def interaction(txn: Any) -> bool:
+            account = self._get_account(txn, account_id)
+            if account.is_local or item.deleted or getattr(item, "kind", POST) != POST:
+                return False
+            txn.execute(
+                self._q("SELECT 1 FROM posts WHERE author_id = ? AND seq = ?"),
+                (account_id, item.seq),
+            )
+            if txn.fetchone() is not None:
+                return False
+            # Held aside: the author's synced and last numbers stay as they
+            # are (a later copy of the range finds this number held).
+            self._insert_item(txn, account, item, own_authority, stored_at, None)
+            return True
+
+        return self._run(interaction)
+
+    def _insert_item(
+        self,
+        txn: Any,
+        account: Account,
+        item: Any,
+        own_authority: str,
+        stored_at: int,
+        post_id: int | None,
+    ) -> int:
+        """
+        Store one item of a remote author's log that is not held yet (a
+        post, a tombstone, a retweet or a profile item), with its mentions
+        and references; apply a profile item newer than the profile held.
+        Every way a remote item is stored (a range copied, an original kept
+        aside, history read) goes through here.
+
+        :param post_id: its status id, or ``None`` for one from the clock.
+        :return: its status id.
+        """
+        kind = getattr(item, "kind", POST)
+        in_reply_to = item.in_reply_to if kind == POST else None
+        reply_id = self._reply_target(txn, in_reply_to, own_authority)
+        retweet = None
+        retweet_of = getattr(item, "retweet_of", None)
+        if kind == RETWEET and retweet_of is not None and not item.deleted:
+            name, number = _reply_reference(retweet_of, own_authority)
+            retweet = (name, number, self._reply_target(txn, retweet_of, own_authority))
+        text = "" if item.deleted else item.text
+        post_id = self._insert_post(
+            txn, account.id, item.seq, text,
+            item.created_at, item.source or "web", reply_id,
+            stored_at if item.deleted else None,
+            getattr(item, "deletes", None), stored_at=stored_at, post_id=post_id,
+            kind=kind if not item.deleted else POST,
+            retweet=retweet,
+            reply=_reply_reference(in_reply_to, own_authority),
+        )
+        self._record_mentions(txn, post_id, text, account.authority, own_authority)
+        if retweet is not None and retweet[2] is not None:
+            self._recount_retweets(txn, retweet[2])
+        if kind == POST and not item.deleted:
+            self._link_references(txn, post_id, account, item.seq)
+        profile = getattr(item, "profile", None)
+        if kind == PROFILE and profile is not None:
+            # Only the author's own server speaks for them: the item came
+            # from their home URL.  An older profile never replaces a newer.
+            txn.execute(
+                self._q(
+                    "UPDATE accounts SET name = ?, description = ?, location = ?,"
+                    " url = ?, profile_image = ?, profile_seq = ?"
+                    " WHERE id = ? AND profile_seq < ?"
+                ),
+                (profile.name or account.handle, profile.description,
+                 profile.location, profile.url, profile.image, item.seq,
+                 account.id, item.seq),
+            )
+        return post_id
+
+    def _link_references(self, txn: Any, post_id: int, author: Account, seq: int) -> None:
+        """
+        A post that arrives after replies to it or retweets of it were
+        stored: link them to it (they kept its reference), and count the
+        retweets.
+        """
+        acct = f"{author.handle.lower()}@{author.authority}"
+        txn.execute(
+            self._q(
+                "UPDATE posts SET retweet_of_id = ? WHERE retweet_acct = ? AND retweet_seq = ?"
+                " AND kind = 'retweet' AND retweet_of_id IS NULL AND deleted_at IS NULL"
+            ),
+            (post_id, acct, seq),
+        )
+        if txn.rowcount:
+            self._recount_retweets(txn, post_id)
+        txn.execute(
+            self._q(
+                "UPDATE posts SET in_reply_to_status_id = ? WHERE reply_acct = ?"
+                " AND reply_seq = ? AND in_reply_to_status_id IS NULL AND deleted_at IS NULL"
+            ),
+            (post_id, acct, seq),
+        )
 
     def _reply_target(
         self, txn: Any, in_reply_to: "tuple[str, int] | None", own_authority: str
@@ -236,3 +359,30 @@ class RemoteStore(PostsStore):
         )
         row = txn.fetchone()
         return None if row is None else int(row[0])
+
+
+@overload
+def _reply_reference(in_reply_to: "tuple[str, int]", own_authority: str) -> "tuple[str, int]":
+    ...
+
+
+@overload
+def _reply_reference(in_reply_to: None, own_authority: str) -> None:
+    ...
+
+
+def _reply_reference(
+    in_reply_to: "tuple[str, int] | None", own_authority: str
+) -> "tuple[str, int] | None":
+    """
+    A reply's (or a retweet's) reference as kept on the post: the screen
+    name of the author replied to (retweeted) here (``handle`` for this server's users, else
+    ``handle@authority``) and the number, whether or not that post is held.
+    """
+    if in_reply_to is None:
+        return None
+    acct, seq = in_reply_to
+    handle, _, authority = acct.rpartition("@")
+    if authority == own_authority:
+        return handle.lower(), seq
+    return acct.lower(), seq

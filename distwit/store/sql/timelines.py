@@ -12,11 +12,20 @@ from zope.interface import implementer
 
 from distwit.model import MAX_STATUS_ID, Post
 from distwit.store.interfaces import ITimelineStore
-from distwit.store.sql.base import POST_COLUMNS, POSTS_FROM, SQLBase, like_pattern, post_from_row
+from distwit.store.sql.base import POST_COLUMNS, POSTS_FROM, SQLBase, like_pattern
 
 #: From how many followees on a home timeline walks the posts newest first
 #: (see :meth:`TimelinesStore.home_timeline`).
 WALK_FROM_FOLLOWING = 20
+
+
+def _kinds(include_rts: bool) -> str:
+    """
+    The kinds of items a timeline shows: posts, and retweets unless left
+    out; never profile items (nor tombstones and deletion records, which
+    every timeline leaves out by ``deleted_at``).
+    """
+    return "p.kind = 'post'" if not include_rts else "p.kind <> 'profile'"
 
 
 @implementer(ITimelineStore)
@@ -26,22 +35,25 @@ class TimelinesStore(SQLBase):
     """
 
     def _timeline(
-        self, where: str, args: tuple[Any, ...], count: int, since_id: int, max_id: int
+        self, where: str, args: tuple[Any, ...], count: int, since_id: int, max_id: int,
+        include_rts: bool = True,
     ) -> "Deferred[list[Post]]":
         sql = self._q(
             f"SELECT {POST_COLUMNS} FROM {POSTS_FROM}"
-            f" WHERE p.deleted_at IS NULL AND ({where}) AND p.id > ? AND p.id <= ?"
+            f" WHERE p.deleted_at IS NULL AND {_kinds(include_rts)} AND ({where})"
+            " AND p.id > ? AND p.id <= ?"
             " ORDER BY p.id DESC LIMIT ?"
         )
 
         def interaction(txn: Any) -> list[Post]:
             txn.execute(sql, args + (since_id or 0, max_id or MAX_STATUS_ID, count))
-            return self._with_mentions(txn, [post_from_row(row) for row in txn.fetchall()])
+            return self._posts_from_rows(txn, txn.fetchall())
 
         return self._run(interaction)
 
     def home_timeline(
-        self, account_id: int, count: int, since_id: int | None, max_id: int | None
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None,
+        include_rts: bool = True,
     ) -> "Deferred[list[Post]]":
         # Two plans.  Following few: collect the followees' posts through
         # the (author_id, id) index and sort them.  Following many (where
@@ -51,7 +63,8 @@ class TimelinesStore(SQLBase):
         # index.  (PostgreSQL's planner weighs the two itself.)
         index_plan = self._q(
             f"SELECT {POST_COLUMNS} FROM {POSTS_FROM}"
-            " WHERE p.deleted_at IS NULL AND (p.author_id = ? OR p.author_id IN"
+            f" WHERE p.deleted_at IS NULL AND {_kinds(include_rts)}"
+            " AND (p.author_id = ? OR p.author_id IN"
             " (SELECT followee_id FROM follows WHERE follower_id = ?))"
             " AND p.id > ? AND p.id <= ? ORDER BY p.id DESC LIMIT ?"
         )
@@ -69,15 +82,31 @@ class TimelinesStore(SQLBase):
                 if row is not None and row[0] >= WALK_FROM_FOLLOWING:
                     sql = scan_plan
             txn.execute(sql, args)
-            return self._with_mentions(txn, [post_from_row(row) for row in txn.fetchall()])
+            return self._posts_from_rows(txn, txn.fetchall())
 
         return self._run(interaction)
 
     def user_timeline(
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None,
+        include_rts: bool = True,
+    ) -> "Deferred[list[Post]]":
+        return self._timeline(
+            "p.author_id = ?", (account_id,), count, since_id or 0, max_id or MAX_STATUS_ID,
+            include_rts,
+        )
+
+    def retweets_of_me(
         self, account_id: int, count: int, since_id: int | None, max_id: int | None
     ) -> "Deferred[list[Post]]":
         return self._timeline(
-            "p.author_id = ?", (account_id,), count, since_id or 0, max_id or MAX_STATUS_ID
+            # Counted retweets: local, copied, and the ones other servers told.
+            "p.author_id = ? AND p.retweet_count > 0",
+            (account_id,), count, since_id or 0, max_id or MAX_STATUS_ID,
+        )
+
+    def retweets_of(self, post_id: int, count: int) -> "Deferred[list[Post]]":
+        return self._timeline(
+            "p.kind = 'retweet' AND p.retweet_of_id = ?", (post_id,), count, 0, MAX_STATUS_ID
         )
 
     def public_timeline(
