@@ -10,25 +10,22 @@ notices other servers send.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
 from distwit.model import Account
 from distwit.s2s import paths
 from distwit.s2s.interfaces import ForbiddenAuthority, IS2SClient, S2SResponseError
-from distwit.store.interfaces import IStore
 from distwit.core.accts import BadAcct, authority_of, make_acct, split_acct
 from distwit.core.microblog import NoSuchUser, RuleError
+from distwit.federation.outbox import NoticeRefused, Outbox
 from distwit.federation.sync import SyncService, is_number
+from distwit.store.interfaces import IStore, OutboxItem
 
 #: How many earlier messages of a newly followed remote author to copy.
 HISTORY = 20
-
-#: Tries and first delay (seconds, doubling) for a follow notice.
-NOTICE_TRIES = 6
-NOTICE_DELAY = 2.0
 
 
 class BadNotice(RuleError):
@@ -37,9 +34,18 @@ class BadNotice(RuleError):
     """
 
 
+class UnknownRemoteUser(NoSuchUser):
+    """
+    The server of an acct answers, and has no such user (or is not that
+    authority's server): asking again will not help.
+    """
+
+
 class Federation:
     """
     This server's side of follows between servers.
+
+    :param outbox: where follow and unfollow notices are queued.
     """
 
     log = Logger()
@@ -51,15 +57,16 @@ class Federation:
         sync: SyncService,
         clock: Any,
         public_url: str,
+        outbox: Outbox | None = None,
     ) -> None:
         self._store = store
+        self._outbox = outbox
         self._client = client
         self._sync = sync
         self._clock = clock
         self.public_url = public_url
         self.authority = authority_of(public_url)
         self._scheme = "http" if public_url.startswith("http:") else "https"
-        self._notices: set[Deferred[Any]] = set()
 
     def now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
@@ -118,11 +125,13 @@ class Federation:
             self.log.info("no distwit server for {acct}: {error}", acct=acct, error=str(e))
             raise NoSuchUser(f"No distwit server answers for {acct}.") from None
         if str(metadata.get("public_url", "")).rstrip("/") != home:
-            raise NoSuchUser(f"{home} does not say it is {authority}.")
+            raise UnknownRemoteUser(f"{home} does not say it is {authority}.")
         handle = acct.split("@", 1)[0]
         try:
             await self._client.get_json(paths.webfinger_url(home, acct))
-        except S2SResponseError:
+        except S2SResponseError as e:
+            if e.status is not None and 400 <= e.status < 500:
+                raise UnknownRemoteUser(f"{home} has no user {handle!r}.") from None
             raise NoSuchUser(f"{home} has no user {handle!r}.") from None
         return home, 0
 
@@ -136,7 +145,7 @@ class Federation:
             await self._store.start_sync_at(target.id, max(0, target.last_seq - HISTORY))
         self._sync.subscribe(acct)
         if new:
-            self._send_notice(target, user, "follow")
+            await self._send_notice(target, user, "follow")
 
     async def unfollowed(self, user: Account, target: Account, removed: bool) -> None:
         acct = make_acct(target.handle, target.authority)
@@ -144,39 +153,52 @@ class Federation:
         if (target.handle.lower(), target.authority) not in remaining:
             self._sync.unsubscribe(acct)
         if removed:
-            self._send_notice(target, user, "unfollow")
+            await self._send_notice(target, user, "unfollow")
 
-    def _send_notice(self, target: Account, user: Account, action: str) -> None:
+    async def _send_notice(self, target: Account, user: Account, action: str) -> None:
+        """
+        Queue a follow or unfollow notice for ``target``'s server in the
+        outbox, which sends it until that server takes it.
+        """
+        if self._outbox is None:
+            self.log.warn("no outbox: the {action} notice is not sent", action=action)
+            return
         body = {
             "action": action,
             "follower": make_acct(user.handle, self.authority),
             "followee": make_acct(target.handle, target.authority),
         }
-        self._send(paths.follow_url(target.home_url), body)
+        await self._outbox.queue(target.home_url, action, body)
 
-    def _send(self, url: str, body: dict[str, str]) -> None:
-        d = ensureDeferred(self._deliver(url, body))
-        self._notices.add(d)
-        d.addBoth(lambda result: self._notices.discard(d))
-
-    async def _deliver(self, url: str, body: dict[str, str]) -> None:
+    async def notice_home(self, item: OutboxItem) -> str:
         """
-        Send a notice, trying again with a doubling delay.
-        """
-        from twisted.internet.task import deferLater
+        The public URL of the server a notice queued without one goes to:
+        the home server of the first account it names (its ``targets``),
+        found as :meth:`resolve` finds it, without making the account one
+        whose messages this server copies.
 
-        delay = NOTICE_DELAY
-        for attempt in range(1, NOTICE_TRIES + 1):
-            try:
-                await self._client.post_json(url, body)
-                return
-            except Exception as e:
-                self.log.warn(
-                    "{action} notice to {url} failed (try {attempt}): {error}",
-                    action=body["action"], url=url, attempt=attempt, error=e,
-                )
-            await deferLater(self._clock, delay, lambda: None)
-            delay *= 2
+        :raise NoticeRefused: the notice names nobody, or a server that
+            answers and has no such user.
+        """
+        try:
+            targets = json.loads(item.body).get("targets") or []
+            handle, authority = split_acct(str(targets[0]))
+        except (ValueError, AttributeError, IndexError, BadAcct):
+            raise NoticeRefused("the notice names no account") from None
+        if self.is_local(authority):
+            raise NoticeRefused(f"{handle}@{authority} is a user of this server")
+        known = await self._store.get_remote_account(handle, authority)
+        if known is not None and known.home_url:
+            return known.home_url
+        try:
+            home, _ = await self._locate(make_acct(handle, authority), authority)
+        except UnknownRemoteUser as e:
+            raise NoticeRefused(str(e)) from None
+        await self._store.ensure_account(handle, authority, self.now_ms())
+        # The claimed last number is not kept: the copier copies only the
+        # authors this server follows.
+        await self._store.note_remote_last(handle, authority, 0, home)
+        return home
 
     async def receive_notice(self, signer_url: str, body: Any) -> dict[str, Any]:
         """
@@ -227,11 +249,3 @@ class Federation:
             follower=body["follower"], action=body["action"], followee=body["followee"],
         )
         return {"ok": True}
-
-    def stop(self) -> "Deferred[Any]":
-        from twisted.internet.defer import DeferredList
-
-        pending = list(self._notices)
-        for d in pending:
-            d.cancel()
-        return DeferredList(pending, consumeErrors=True)

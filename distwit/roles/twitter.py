@@ -28,6 +28,9 @@ from distwit.core.microblog import Microblog
 from distwit.core.passwords import PasswordHasher
 from distwit.federation.copier import Fetcher
 from distwit.federation.follows import Federation
+from distwit.federation.lookup import Lookup
+from distwit.federation.notices import NoticeReceiver, PostNotices
+from distwit.federation.outbox import Outbox
 from distwit.federation.resource import FederationAPI, WebFinger
 from distwit.federation.interfaces import IPingList
 from distwit.federation.sync import RegistryPingList, StaticPingList, SyncService
@@ -209,6 +212,8 @@ class TwitterService(MultiService):
         self.sync: SyncService | None = None
         self.fetcher: Fetcher | None = None
         self.federation: Federation | None = None
+        self.outbox: Outbox | None = None
+        self.notices: NoticeReceiver | None = None
         self.verifier = verifier
         self.policy = policy
         if client is not None and verifier is not None:
@@ -239,8 +244,25 @@ class TwitterService(MultiService):
             long_poll=settings.long_poll,
         )
         self.sync.setServiceParent(self)
-        self.federation = Federation(self.store, client, self.sync, reactor, settings.public_url)
-        self.microblog.local_changed = self.sync.local_changed
+        self.outbox = Outbox(self.store, client, reactor)
+        self.outbox.setServiceParent(self)
+        self.federation = Federation(
+            self.store, client, self.sync, reactor, settings.public_url, outbox=self.outbox
+        )
+        self.outbox.locate = self.federation.notice_home
+        self.outbox.sweep = PostNotices(self.store, self.outbox, self.authority).sweep
+        self.notices = NoticeReceiver(
+            self.store, Lookup(self.store, client, reactor, self.authority), reactor,
+            self.authority,
+        )
+        sync, outbox = self.sync, self.outbox
+
+        def local_changed(handle: str, last: int) -> None:
+            # A new post: tell the ping servers, and queue what it mentions.
+            sync.local_changed(handle, last)
+            outbox.wake()
+
+        self.microblog.local_changed = local_changed
         self.microblog.federation = self.federation
 
     def startService(self) -> None:
@@ -249,9 +271,8 @@ class TwitterService(MultiService):
 
     def stopService(self) -> "Deferred[None]":
         stopping = [super().stopService()]
-        for part in (self.fetcher, self.federation):
-            if part is not None:
-                stopping.append(part.stop())
+        if self.fetcher is not None:
+            stopping.append(self.fetcher.stop())
         stopping.append(self.fetcher_for_signin.close())
         d = DeferredList(stopping, consumeErrors=True)
         return d.addCallback(lambda _: self.store.close())
@@ -321,7 +342,9 @@ class TwitterWeb:
                 self.api.resource(), self.pages.resource(), oauth=oauth, oidc=self.oidc.resource()
             )
         public_url = service.settings.public_url
-        s2s = FederationAPI(self.microblog, service.federation, service.verifier, public_url)
+        s2s = FederationAPI(
+            self.microblog, service.federation, service.verifier, public_url, service.notices
+        )
         feeds = PersonFeeds(self.microblog, public_url)
         return TwitterRoot(
             self.api.resource(), self.pages.resource(), s2s.resource(), feeds.resource(), oauth,

@@ -39,6 +39,8 @@ WELL_KNOWN = "/.well-known"
 RANGE_FEED = "/feed/"
 #: ``POST /s2s/follow``: a signed follow or unfollow notice.
 FOLLOW = "/follow"
+#: ``POST /s2s/notice``: a signed mention or reply notice.
+NOTICE = "/notice"
 
 # Routes of the ping role, under PING.
 
@@ -90,6 +92,13 @@ def follow_url(public_url: str) -> str:
     Where the server at ``public_url`` takes follow notices.
     """
     return f"{public_url}{S2S}{FOLLOW}"
+
+
+def notice_url(public_url: str) -> str:
+    """
+    Where the server at ``public_url`` takes mention and reply notices.
+    """
+    return f"{public_url}{S2S}{NOTICE}"
 
 
 def ping_lookup_url(ping_url: str, acct: str) -> str:
@@ -148,6 +157,7 @@ def endpoints(public_url: str, roles: list[str]) -> dict[str, str]:
             api=f"{public_url}/1.1/",
             feeds=f"{public_url}{S2S}{RANGE_FEED}",
             follow=follow_url(public_url),
+            notice=notice_url(public_url),
             webfinger=f"{public_url}{WELL_KNOWN}/{WEBFINGER}",
         )
     if "ping" in roles:
