@@ -192,3 +192,43 @@ class HostileNoticeTests(SynchronousTestCase):
         self.assertEqual(peer.post(url, raw=b"{not json")[0], 400)
         self.assertEqual([s["text"] for s in mentions(s1, "alice")], [f"psst @{alice}"])
         self.assertNotIn("Traceback", s1.log_text())
+
+
+class FavoritesAcrossServersTests(SynchronousTestCase):
+    def test_counts_agree(self) -> None:
+        """
+        dave's post on s3 is favorited by alice on s1 and by bob on s2: s3
+        counts two, and s1 and s2 show the count s3 has; bob's unfavorite
+        brings s3's count back to one.
+        """
+        federation = Federation(self, pings=1)
+        s1 = federation.twitter("s1", ["alice"], interval=INTERVAL)
+        s2 = federation.twitter("s2", ["bob"], interval=INTERVAL)
+        s3 = federation.twitter("s3", ["dave"], interval=INTERVAL)
+        dave = acct("dave", s3)
+        follow(s1, "alice", dave)
+        follow(s2, "bob", dave)
+        original = post(s3, "dave", "favorite me")
+
+        def copy_on(server: Any, user: str) -> Any:
+            found = [s for s in call(server, "GET", "/1.1/statuses/home_timeline.json", user)
+                     if s["text"] == "favorite me"]
+            return found and found[0]
+
+        on_s1, _ = wait_for(lambda: copy_on(s1, "alice"), 10, "dave's post on s1")
+        on_s2, _ = wait_for(lambda: copy_on(s2, "bob"), 10, "dave's post on s2")
+        call(s1, "POST", f"/1.1/favorites/create/{on_s1['id']}.json", "alice")
+        call(s2, "POST", f"/1.1/favorites/create/{on_s2['id']}.json", "bob")
+
+        def count(server: Any, user: str, status_id: int) -> int:
+            shown = call(server, "GET", f"/1.1/statuses/show/{status_id}.json", user)
+            return int(shown["favorite_count"])
+
+        wait_for(lambda: count(s3, "dave", original["id"]) == 2, 10, "two favorites on s3")
+        wait_for(lambda: count(s1, "alice", on_s1["id"]) == 2, 10, "s3's count on s1")
+        wait_for(lambda: count(s2, "bob", on_s2["id"]) == 2, 10, "s3's count on s2")
+
+        call(s2, "POST", f"/1.1/favorites/destroy/{on_s2['id']}.json", "bob")
+        wait_for(lambda: count(s3, "dave", original["id"]) == 1, 10, "one favorite on s3")
+        for server in (s1, s2, s3):
+            self.assertNotIn("Traceback", server.log_text())

@@ -124,6 +124,22 @@ class OutboxTests(SynchronousTestCase):
         self.clock.advance(MAX_DELAY)
         self.assertEqual(self.pending(), [])
 
+    def test_backoff_cut_short_when_receiver_answers(self) -> None:
+        """
+        Notices waiting out a long backoff for a server go at once when
+        another notice to it gets through.
+        """
+        self.client.routes[S2] = S2SResponseError("no answer")
+        self.queue(n=1)
+        self.clock.advance(0)
+        for _ in range(12):
+            self.clock.advance(MAX_DELAY)
+        self.client.routes[S2] = {"ok": True}
+        self.queue(n=2)
+        self.clock.advance(0)
+        self.clock.advance(0)
+        self.assertEqual(self.pending(), [])
+
     def test_refused_for_good_is_dropped_once(self) -> None:
         """
         A 4xx answer (not 408 or 429) drops the notice with one warning
@@ -419,3 +435,117 @@ class NoticeReceiverTests(SynchronousTestCase):
         self.send(self.notice(1, author="eve@s2.test"), signer=S2, code=502)
         self.clock.advance(61)
         self.send(self.notice(1))
+
+
+class FavoriteNoticeTests(SynchronousTestCase):
+    """
+    Favorites across servers in memory: s1 (alice's post) counts the
+    favorites other servers tell it of, and serves the counts; the
+    favoriter's server asks for them.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(T0 / 1000)
+        self.store = synchronous_sqlite_store(self.mktemp())
+        self.client = ScriptedClient()
+        self.microblog = Microblog(self.store, cheap_hasher(), self.clock)
+        sync = SyncService(self.store, self.client, StaticPingList([]),
+                           Fetcher(self.store, self.client, self.clock, "s1.test"),
+                           self.clock, ME)
+        self.outbox = Outbox(self.store, self.client, self.clock)
+        self.federation = Federation(self.store, self.client, sync, self.clock, ME, self.outbox)
+        self.microblog.federation = self.federation
+        receiver = NoticeReceiver(
+            self.store, Lookup(self.store, self.client, self.clock, "s1.test"), self.clock,
+            "s1.test",
+        )
+        self.verifier = FakeVerifier()
+        api = FederationAPI(self.microblog, self.federation, self.verifier, ME, receiver)
+        self.stub = StubTreq(api.resource())
+        self.alice = self.successResultOf(self.microblog.create_user("alice", "correct horse"))
+        self.mine = self.successResultOf(self.microblog.post(self.alice, "like me"))
+
+    def favorite(self, kind: str = "favorite", favoriter: str = "eve@s2.test",
+                 signer: str = S2, seq: int | None = None, code: int = 200) -> Any:
+        body = {"kind": kind, "favoriter": favoriter, "author": "alice@s1.test",
+                "seq": self.mine.seq if seq is None else seq, "targets": ["alice@s1.test"]}
+        answer, _ = json_answer(
+            self, self.stub, post_signed(self.stub, ME + "/notice", signer, body), code
+        )
+        return answer
+
+    def count(self) -> int:
+        return self.successResultOf(self.microblog.status(self.mine.id)).favorite_count
+
+    def counts_answer(self, path: str, signer: str | None = S2, code: int = 200) -> Any:
+        headers = {} if signer is None else {b"x-fake-signer": [signer.encode()]}
+        d = self.stub.get(ME + path, headers=headers)
+        self.stub.flush()
+        response = self.successResultOf(d)
+        self.assertEqual(response.code, code)
+        return json.loads(self.successResultOf(response.content()))
+
+    def test_counted_once_per_favoriter(self) -> None:
+        """
+        A favorite notice counts once however often it comes; another
+        server's user counts too; an unfavorite takes one back.  The
+        counts are served on a signed GET.
+        """
+        self.assertEqual(self.favorite()["favorite_count"], 1)
+        self.assertEqual(self.favorite()["favorite_count"], 1)
+        self.favorite(favoriter="zed@s3.test", signer=S3)
+        self.assertEqual(self.count(), 2)
+        self.assertEqual(self.counts_answer(f"/status/alice/{self.mine.seq}.json"),
+                         {"favorite_count": 2})
+        self.favorite("unfavorite")
+        self.favorite("unfavorite")
+        self.assertEqual(self.count(), 1)
+        self.counts_answer(f"/status/alice/{self.mine.seq}.json", signer=None, code=401)
+        self.counts_answer("/status/alice/99.json", code=404)
+        self.counts_answer("/status/nobody/1.json", code=404)
+
+    def test_refused(self) -> None:
+        """
+        A server may not favorite for another server's user (403), nor a
+        post that is not here (404); nothing is counted.
+        """
+        self.favorite(favoriter="eve@s3.test", signer=S2, code=403)
+        self.favorite(seq=9, code=404)
+        self.favorite(favoriter="alice@s1.test", signer=ME, code=400)
+        self.assertEqual(self.count(), 0)
+
+    def test_remote_post_favorited_and_counted(self) -> None:
+        """
+        alice favoriting carol's post (of s3) queues a favorite notice for
+        s3 (without asking s3 for a count that cannot hold it yet); showing
+        the post asks s3 for its count (in the background) and shows it
+        until it is 30 seconds old.
+        """
+        carol = self.successResultOf(self.store.ensure_account("carol", "s3.test", T0))
+        self.successResultOf(self.store.note_remote_last("carol", "s3.test", 0, S3))
+        self.successResultOf(self.store.store_remote_items(
+            carol.id, 5, 5, [FeedItem(5, "hers", T0, False)], "s1.test", T0, aside=True
+        ))
+        [hers] = self.successResultOf(self.store.range_posts(carol.id, 5, 5))
+        counts = {"favorite_count": 7}
+        self.client.routes[S3 + "/s2s/status/carol/5.json"] = lambda url, body: dict(counts)
+        self.successResultOf(self.microblog.favorite(self.alice, hers.id))
+        [item] = self.successResultOf(self.store.pending_notices(10))
+        self.assertEqual((item.target, item.kind), (S3, "favorite"))
+        self.assertEqual(json.loads(item.body), {
+            "kind": "favorite", "favoriter": "alice@s1.test", "author": "carol@s3.test",
+            "seq": 5, "targets": ["carol@s3.test"],
+        })
+        # The first showing asks s3 and shows the count held here (alice's).
+        self.assertEqual(self.successResultOf(self.microblog.status(hers.id)).favorite_count, 1)
+        self.assertEqual(self.successResultOf(self.microblog.status(hers.id)).favorite_count, 7)
+        counts["favorite_count"] = 8
+        self.clock.advance(10)
+        self.assertEqual(self.successResultOf(self.microblog.status(hers.id)).favorite_count, 7)
+        self.clock.advance(25)
+        self.successResultOf(self.microblog.status(hers.id))
+        self.assertEqual(self.successResultOf(self.microblog.status(hers.id)).favorite_count, 8)
+        self.successResultOf(self.microblog.unfavorite(self.alice, hers.id))
+        kinds = [i.kind for i in self.successResultOf(self.store.pending_notices(10))]
+        self.assertEqual(kinds, ["favorite", "unfavorite"])

@@ -796,6 +796,9 @@ class OutboxStoreTestsMixin:
         again = yield self.store.claim_notices(T0 + 3000, T0 + 9000, 10)
         self.assertEqual([(i.id, i.attempts, i.last_error) for i in again],
                          [(first, 1, "HTTP 503")])
+        self.assertEqual((yield self.store.hurry_notices("http://s3:80", T0 + 3001)), 0)
+        yield self.store.notice_failed(first, T0 + 5000, "HTTP 503")
+        self.assertEqual((yield self.store.hurry_notices("http://s2:80", T0 + 3001)), 1)
         self.assertEqual((yield self.store.notices_due_now(T0 + 3001)), 1)
         self.assertEqual(
             [i.id for i in (yield self.store.claim_notices(T0 + 3001, T0 + 9000, 10))], [first]

@@ -11,11 +11,13 @@ notices other servers send.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
-from distwit.model import Account
+from distwit.model import Account, Post
 from distwit.s2s import paths
 from distwit.s2s.interfaces import ForbiddenAuthority, IS2SClient, S2SResponseError
 from distwit.core.accts import BadAcct, authority_of, make_acct, split_acct
@@ -26,6 +28,12 @@ from distwit.store.interfaces import IStore, OutboxItem
 
 #: How many earlier messages of a newly followed remote author to copy.
 HISTORY = 20
+
+#: How long a remote post's counts from its author's server are believed
+#: (seconds) before they are asked for again.
+COUNTS_TTL = 30.0
+#: Remote posts whose counts are remembered at most.
+MAX_COUNTS = 10_000
 
 
 class BadNotice(RuleError):
@@ -61,6 +69,9 @@ class Federation:
     ) -> None:
         self._store = store
         self._outbox = outbox
+        #: Remote posts' favorite counts by status id: (count, when asked).
+        self._counts: dict[int, tuple[int, float]] = {}
+        self._counting: dict[int, Deferred[None]] = {}
         self._client = client
         self._sync = sync
         self._clock = clock
@@ -200,6 +211,57 @@ class Federation:
         await self._store.note_remote_last(handle, authority, 0, home)
         return home
 
+    async def favorited(self, user: Account, post: Post, on: bool) -> None:
+        """
+        ``user`` (local) now favorites (``on``) or no longer favorites the
+        remote ``post``: tell its author's server, which counts them.
+        """
+        self._counts.pop(post.id, None)
+        if self._outbox is None:
+            return
+        kind = "favorite" if on else "unfavorite"
+        author = make_acct(post.author.handle, post.author.authority)
+        body = {
+            "kind": kind,
+            "favoriter": make_acct(user.handle, self.authority),
+            "author": author,
+            "seq": post.seq,
+            "targets": [author],
+        }
+        await self._outbox.queue(post.author.home_url, kind, body)
+
+    def with_remote_counts(self, post: Post) -> Post:
+        """
+        The remote ``post`` with the favorite count its author's server
+        gave (asked again, in the background, when older than
+        :data:`COUNTS_TTL`; until then the count held here).
+        """
+        known = self._counts.get(post.id)
+        now = self._clock.seconds()
+        if (known is None or now - known[1] >= COUNTS_TTL) and post.author.home_url:
+            if post.id not in self._counting:
+                d = ensureDeferred(self._refresh_counts(post))
+                self._counting[post.id] = d
+                d.addBoth(lambda _: self._counting.pop(post.id, None))
+        if known is None:
+            return post
+        return replace(post, favorite_count=known[0])
+
+    async def _refresh_counts(self, post: Post) -> None:
+        url = paths.status_counts_url(post.author.home_url, post.author.handle, post.seq)
+        try:
+            answer = await self._client.get_json(url)
+        except S2SResponseError as e:
+            self.log.info("no counts for {url}: {error}", url=url, error=str(e))
+            return
+        count: Any = answer.get("favorite_count") if isinstance(answer, dict) else None
+        if not is_number(count):
+            self.log.info("no counts for {url}: not a count", url=url)
+            return
+        if len(self._counts) >= MAX_COUNTS:
+            self._counts.clear()
+        self._counts[post.id] = (count, self._clock.seconds())
+
     async def receive_notice(self, signer_url: str, body: Any) -> dict[str, Any]:
         """
         Apply a signed follow or unfollow notice from another server.
@@ -249,3 +311,14 @@ class Federation:
             follower=body["follower"], action=body["action"], followee=body["followee"],
         )
         return {"ok": True}
+
+    def stop(self) -> "Deferred[Any]":
+        """
+        Cancel the counts being asked for.
+        """
+        from twisted.internet.defer import DeferredList
+
+        pending = list(self._counting.values())
+        for d in pending:
+            d.cancel()
+        return DeferredList(pending, consumeErrors=True)

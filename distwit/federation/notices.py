@@ -47,6 +47,8 @@ NOTICES_PER_MINUTE = 300
 MAX_TARGETS = 50
 #: The kinds of notice a post makes.
 KINDS = ("mention", "reply")
+#: The kinds of notice a favorite makes.
+FAVORITE_KINDS = ("favorite", "unfavorite")
 
 
 class BadPostNotice(RuleError):
@@ -203,11 +205,14 @@ class NoticeReceiver:
         :raise NotAboutUs: the post concerns nobody here.
         :raise AuthorUnreachable: the author's server did not answer well.
         """
-        if not isinstance(body, dict) or body.get("kind") not in KINDS:
-            raise BadPostNotice(f"a notice has a kind, one of {', '.join(KINDS)}")
+        kinds = KINDS + FAVORITE_KINDS
+        if not isinstance(body, dict) or body.get("kind") not in kinds:
+            raise BadPostNotice(f"a notice has a kind, one of {', '.join(kinds)}")
         seq: Any = body.get("seq")
         if not is_number(seq) or seq < 1:
             raise BadPostNotice("a notice names a message number (seq)")
+        if body["kind"] in FAVORITE_KINDS:
+            return await self._favorite(signer_url, body, seq)
         targets = body.get("targets")
         if not isinstance(targets, list) or not 0 < len(targets) <= MAX_TARGETS:
             raise BadPostNotice(f"a notice names 1 to {MAX_TARGETS} targets")
@@ -246,6 +251,55 @@ class NoticeReceiver:
             kind=body["kind"], seq=seq, acct=f"{handle}@{authority}",
         )
         return {"ok": True, "id": posts[0].id if posts else None}
+
+    async def _favorite(self, signer_url: str, body: dict[str, Any], seq: int) -> dict[str, Any]:
+        """
+        A user of the signer favorites (or no longer) a post of a user
+        here: count it, once per (favoriter, post).
+        """
+        try:
+            handle, authority = split_acct(str(body.get("favoriter")))
+            author_handle, author_authority = split_acct(str(body.get("author")))
+        except BadAcct as e:
+            raise BadPostNotice(str(e)) from None
+        signer = authority_of(signer_url)
+        if signer != authority:
+            raise ForbiddenAuthority(f"{signer} may not speak for {handle}@{authority}")
+        if authority == self.authority:
+            raise BadPostNotice("a favorite notice is about a user of the sender")
+        if author_authority != self.authority:
+            raise BadPostNotice("a favorite notice goes to the author's server")
+        author = await self._store.get_local_user(author_handle)
+        if author is None:
+            raise BadPostNotice(f"no user {author_handle} here")
+        posts = await self._store.range_posts(author.id, seq, seq)
+        if not posts or posts[0].deleted or posts[0].deletes_seq is not None:
+            raise NoSuchNoticedPost(f"{author_handle} has no message {seq}")
+        await self._store.ensure_account(handle, authority, self.now_ms())
+        favoriter = await self._store.note_remote_last(
+            handle, authority, 0, signer_url.rstrip("/")
+        )
+        if favoriter is None:
+            raise BadPostNotice(f"no account {handle}@{authority}")
+        if body["kind"] == "favorite":
+            await self._store.favorite(favoriter.id, posts[0].id, self.now_ms())
+        else:
+            await self._store.unfavorite(favoriter.id, posts[0].id)
+        [post] = await self._store.range_posts(author.id, seq, seq)
+        return {"ok": True, "favorite_count": post.favorite_count}
+
+    async def counts(self, handle: str, seq: int) -> dict[str, Any] | None:
+        """
+        The counts of a local user's message, as served to other servers;
+        ``None`` when there is no such live message.
+        """
+        author = await self._store.get_local_user(handle)
+        if author is None:
+            return None
+        posts = await self._store.range_posts(author.id, seq, seq)
+        if not posts or posts[0].deleted or posts[0].deletes_seq is not None:
+            return None
+        return {"favorite_count": posts[0].favorite_count}
 
     async def _names_local_user(self, targets: list[Any]) -> bool:
         for target in targets:

@@ -59,6 +59,8 @@ NOTICE_URLS: dict[str, Callable[[str], str]] = {
     "unfollow": paths.follow_url,
     "mention": paths.notice_url,
     "reply": paths.notice_url,
+    "favorite": paths.notice_url,
+    "unfavorite": paths.notice_url,
 }
 
 #: HTTP statuses of a refusal that trying again could change.
@@ -131,6 +133,8 @@ class Outbox(Service):
         self._wake_call: Any = None
         self._semaphores: dict[str, DeferredSemaphore] = {}
         self._sending: set[Deferred[None]] = set()
+        #: Receivers (their public URLs) whose notices failed here lately.
+        self._failing: set[str] = set()
 
     def now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
@@ -271,6 +275,11 @@ class Outbox(Service):
             await self._failed(item, f"{type(e).__name__}: {e}")
         else:
             await self._store.notice_done(item.id)
+            if target in self._failing:
+                # It answers again: what waits out a backoff for it goes now.
+                self._failing.discard(target)
+                if await self._store.hurry_notices(target, self.now_ms()):
+                    self.wake()
 
     def _url(self, item: OutboxItem, target: str | None = None) -> str:
         make = NOTICE_URLS.get(item.kind)
@@ -286,6 +295,8 @@ class Outbox(Service):
         await self._store.notice_done(item.id)
 
     async def _failed(self, item: OutboxItem, error: str) -> None:
+        if item.target:
+            self._failing.add(item.target)
         attempts = item.attempts + 1
         delay = retry_delay(attempts, self.first_delay, self.max_delay)
         self.log.info(

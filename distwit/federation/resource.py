@@ -194,6 +194,24 @@ class FederationAPI:
             return _error(request, 400, str(e))
         return json_body(request, answer)
 
+    @app.route(paths.STATUS_COUNTS + "<handle>/<name>", methods=["GET"])
+    async def status_counts(self, request: IRequest, handle: str, name: str) -> bytes:
+        if self.notices is None:
+            return _error(request, 404, "this server serves no counts")
+        try:
+            signer = await self.verifier.verify(request, b"")
+        except SignatureError as e:
+            return _error(request, 401, str(e))
+        number, dot, extension = name.rpartition(".")
+        if not dot or extension != "json" or not number.isdigit() or len(number) > 18:
+            return _error(request, 404, "counts are at HANDLE/NUMBER.json")
+        if not self.notices.allow(signer):
+            return _error(request, 429, "too many requests; try again later")
+        counts = await self.notices.counts(handle, int(number))
+        if counts is None:
+            return _error(request, 404, f"{handle} has no message {number} here")
+        return json_body(request, counts)
+
 
 class WebFinger(Resource):
     """

@@ -271,8 +271,9 @@ class TwitterService(MultiService):
 
     def stopService(self) -> "Deferred[None]":
         stopping = [super().stopService()]
-        if self.fetcher is not None:
-            stopping.append(self.fetcher.stop())
+        for part in (self.fetcher, self.federation):
+            if part is not None:
+                stopping.append(part.stop())
         stopping.append(self.fetcher_for_signin.close())
         d = DeferredList(stopping, consumeErrors=True)
         return d.addCallback(lambda _: self.store.close())

@@ -39,8 +39,10 @@ WELL_KNOWN = "/.well-known"
 RANGE_FEED = "/feed/"
 #: ``POST /s2s/follow``: a signed follow or unfollow notice.
 FOLLOW = "/follow"
-#: ``POST /s2s/notice``: a signed mention or reply notice.
+#: ``POST /s2s/notice``: a signed mention, reply, favorite or unfavorite notice.
 NOTICE = "/notice"
+#: ``GET /s2s/status/HANDLE/SEQ.json``: a post's counts, as its author's server has them.
+STATUS_COUNTS = "/status/"
 
 # Routes of the ping role, under PING.
 
@@ -99,6 +101,14 @@ def notice_url(public_url: str) -> str:
     Where the server at ``public_url`` takes mention and reply notices.
     """
     return f"{public_url}{S2S}{NOTICE}"
+
+
+def status_counts_url(public_url: str, handle: str, seq: int) -> str:
+    """
+    The counts (favorites) of message ``seq`` of ``handle`` on the server
+    at ``public_url``.
+    """
+    return f"{public_url}{S2S}{STATUS_COUNTS}{quote(handle.lower())}/{seq}.json"
 
 
 def ping_lookup_url(ping_url: str, acct: str) -> str:

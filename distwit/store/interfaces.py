@@ -550,6 +550,13 @@ class IOutboxStore(Interface):
         at once).  Deferred firing with how many are pending.
         """
 
+    def hurry_notices(target, now):
+        """
+        Make the notices for ``target`` that wait out a backoff due at
+        ``now`` (that server is seen answering again).  Deferred firing with
+        how many.
+        """
+
     def pending_notices(limit):
         """
         Deferred firing with up to ``limit`` pending notices, oldest first.

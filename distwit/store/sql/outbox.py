@@ -103,6 +103,19 @@ class OutboxStore(SQLBase):
 
         return self._run(interaction)
 
+    def hurry_notices(self, target: str, now: int) -> "Deferred[int]":
+        def interaction(txn: Any) -> int:
+            txn.execute(
+                self._q(
+                    "UPDATE outbox SET next_at = ? WHERE target = ? AND attempts > 0"
+                    " AND next_at > ?"
+                ),
+                (now, target, now),
+            )
+            return max(int(txn.rowcount), 0)
+
+        return self._run(interaction)
+
     def pending_notices(self, limit: int) -> "Deferred[list[OutboxItem]]":
         def interaction(txn: Any) -> list[OutboxItem]:
             txn.execute(
