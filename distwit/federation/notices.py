@@ -149,7 +149,7 @@ class PostNotices:
             targets = sorted(accts)[:MAX_TARGETS]
             target = ""
             for acct in targets:
-                handle, _ = split_acct(acct)
+                handle = acct.rpartition("@")[0]
                 known = await self._store.get_remote_account(handle, authority)
                 if known is not None and known.home_url:
                     target = known.home_url
