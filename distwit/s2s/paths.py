@@ -98,7 +98,8 @@ def follow_url(public_url: str) -> str:
 
 def notice_url(public_url: str) -> str:
     """
-    Where the server at ``public_url`` takes mention and reply notices.
+    Where the server at ``public_url`` takes mention, reply and favorite
+    notices.
     """
     return f"{public_url}{S2S}{NOTICE}"
 
