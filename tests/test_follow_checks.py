@@ -66,7 +66,8 @@ class Checks(APITestCase):
         )
         routes[paths.webfinger_url(S2, "bob@s2.test")] = {"subject": "acct:bob@s2.test"}
         routes[paths.webfinger_url(S2, "nobody@s2.test")] = S2SResponseError(
-            f"GET {paths.webfinger_url(S2, 'nobody@s2.test')}: HTTP 404 Not Found: no user"
+            f"GET {paths.webfinger_url(S2, 'nobody@s2.test')}: HTTP 404 Not Found: no user",
+            status=404,
         )
         routes[paths.last_url(S2, "bob")] = lambda url, body: {
             "acct": "bob@s2.test", "last": 3, "registry": self.registry_of_s2,

@@ -30,6 +30,7 @@ from distwit.store.interfaces import (
     IFollowStore,
     IHistoryStore,
     IOIDCStore,
+    IOutboxStore,
     IPostStore,
     IRemoteStore,
     ISessionStore,
@@ -48,6 +49,7 @@ from distwit.store.sql.favorites import FavoritesStore
 from distwit.store.sql.follows import FollowsStore
 from distwit.store.sql.history import HistoryStore
 from distwit.store.sql.oidc import OIDCStore
+from distwit.store.sql.outbox import OutboxStore
 from distwit.store.sql.posts import PostsStore
 from distwit.store.sql.remote import RemoteStore
 from distwit.store.sql.sessions import SessionsStore
@@ -970,6 +972,101 @@ class LogItemsStoreTestsMixin:
         self.assertIsNone((yield self.store.profile_image("ab" * 16, "bigger")))
 
 
+class OutboxStoreTestsMixin:
+    """
+    The outbox of notices and the cursor of the post sweep, on every engine.
+    """
+
+    store: SQLStore
+
+    @inlineCallbacks
+    def test_notice_lifecycle(self):
+        """
+        A queued notice is due at once and claimed once (a second claim in
+        its lease takes nothing); a failed try counts and makes it due
+        later; after the retry it is claimed again; done forgets it.  A
+        restart makes every pending notice due at once.
+        """
+        first = yield self.store.queue_notice("http://s2:80", "follow", '{"a":1}', T0)
+        second = yield self.store.queue_notice("", "mention", '{"b":2}', T0 + 1)
+        claimed = yield self.store.claim_notices(T0 + 5, T0 + 1000, 10)
+        self.assertEqual([item.id for item in claimed], [first, second])
+        self.assertEqual(
+            (claimed[0].target, claimed[0].kind, claimed[0].body, claimed[0].attempts),
+            ("http://s2:80", "follow", '{"a":1}', 0),
+        )
+        self.assertEqual((yield self.store.claim_notices(T0 + 10, T0 + 2000, 10)), [])
+        yield self.store.notice_failed(first, T0 + 3000, "HTTP 503")
+        yield self.store.notice_done(second)
+        self.assertEqual((yield self.store.claim_notices(T0 + 2999, T0 + 9000, 10)), [])
+        again = yield self.store.claim_notices(T0 + 3000, T0 + 9000, 10)
+        self.assertEqual([(i.id, i.attempts, i.last_error) for i in again],
+                         [(first, 1, "HTTP 503")])
+        self.assertEqual((yield self.store.hurry_notices("http://s3:80", T0 + 3001)), 0)
+        yield self.store.notice_failed(first, T0 + 5000, "HTTP 503")
+        self.assertEqual((yield self.store.hurry_notices("http://s2:80", T0 + 3001)), 1)
+        self.assertEqual((yield self.store.notices_due_now(T0 + 3001)), 1)
+        self.assertEqual(
+            [i.id for i in (yield self.store.claim_notices(T0 + 3001, T0 + 9000, 10))], [first]
+        )
+        pending = yield self.store.pending_notices(10)
+        self.assertEqual([i.id for i in pending], [first])
+        yield self.store.notice_done(first)
+        self.assertEqual((yield self.store.pending_notices(10)), [])
+
+    @inlineCallbacks
+    def test_post_sweep_cursor(self):
+        """
+        The sweep reads the live local posts after its cursor (not remote
+        ones); queueing its notices moves the cursor in the same
+        transaction, only from where it was read, so a second sweeper from
+        the same cursor queues nothing.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        one = yield self.store.create_post(alice.id, "hi @carol@s3:80", "web", None, T0)
+        yield self.store.store_remote_items(carol.id, 1, 1, [Item(1, "mine")], "s1:80", T0 + 1)
+        two = yield self.store.create_post(alice.id, "again", "web", None, T0 + 2)
+        cursor, upto, posts = yield self.store.posts_to_notice(1)
+        self.assertEqual([p.id for p in posts], [one.id])
+        self.assertEqual(upto, one.id)
+        moved = yield self.store.queue_post_notices(
+            cursor, upto, [("", "mention", '{"seq":1}')], T0 + 3
+        )
+        self.assertTrue(moved)
+        self.assertFalse((yield self.store.queue_post_notices(cursor, upto, [("", "x", "")], T0)))
+        self.assertEqual([i.body for i in (yield self.store.pending_notices(10))], ['{"seq":1}'])
+        cursor, upto, posts = yield self.store.posts_to_notice(10)
+        self.assertEqual((cursor, [p.id for p in posts]), (one.id, [two.id]))
+        self.assertTrue((yield self.store.queue_post_notices(cursor, upto, [], T0 + 4)))
+        cursor, upto, posts = yield self.store.posts_to_notice(10)
+        self.assertEqual((cursor, upto, posts), (upto, upto, []))
+
+    @inlineCallbacks
+    def test_remote_item_aside(self):
+        """
+        A remote post stored aside is kept (and shows in the mentions of
+        the local user it mentions) without moving the author's last or
+        synced number: the copier does not come to want the author.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        dave = yield self.store.ensure_account("dave", "s3:80", T0)
+        yield self.store.note_remote_last("dave", "s3:80", 0, "http://s3:80")
+        stored = yield self.store.store_remote_items(
+            dave.id, 7, 7, [Item(7, "hello @alice@s1:80")], "s1:80", T0 + 1, aside=True
+        )
+        self.assertEqual(stored, 1)
+        again = yield self.store.store_remote_items(
+            dave.id, 7, 7, [Item(7, "hello @alice@s1:80")], "s1:80", T0 + 2, aside=True
+        )
+        self.assertEqual(again, 0)
+        after = yield self.store.get_account(dave.id)
+        self.assertEqual((after.last_seq, after.synced_seq), (0, 0))
+        self.assertEqual((yield self.store.wanted(10)), [])
+        mentions = yield self.store.mentions_timeline(alice.id, 20, None, None)
+        self.assertEqual([(p.seq, p.text) for p in mentions], [(7, "hello @alice@s1:80")])
+
+
 #: The whole storage suite, area by area; each engine runs all of it.
 STORE_SUITE = (
     StoreTestsMixin,
@@ -980,6 +1077,7 @@ STORE_SUITE = (
     OIDCStoreTestsMixin,
     HistoryStoreTestsMixin,
     LogItemsStoreTestsMixin,
+    OutboxStoreTestsMixin,
 )
 
 
@@ -1098,6 +1196,7 @@ class StoreAreasTests(SynchronousTestCase):
             (FavoritesStore, IFavoriteStore), (AppsStore, IAppStore),
             (OIDCStore, IOIDCStore), (RemoteStore, IRemoteStore),
             (SessionsStore, ISessionStore), (HistoryStore, IHistoryStore),
+            (OutboxStore, IOutboxStore),
         ]:
             self.assertTrue(interface.implementedBy(area), area)
             self.assertTrue(verifyClass(interface, area))
@@ -1108,7 +1207,7 @@ class StoreAreasTests(SynchronousTestCase):
         more than 30.
         """
         areas = [base for base in IStore.__bases__ if base is not Interface]
-        self.assertEqual(len(areas), 10)
+        self.assertEqual(len(areas), 11)
         self.assertEqual(
             set(IStore.names(all=True)),
             set(IStore.names()).union(*(area.names(all=True) for area in areas)),

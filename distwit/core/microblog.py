@@ -570,6 +570,16 @@ class Microblog:
         :raise NoSuchStatus: no such post, or it was deleted (or it is a
             profile item, which is no status).
         """
+        post = await self._status_here(post_id)
+        if self.federation is not None and not post.author.is_local:
+            # A remote post counts the favorites its author's server knows.
+            return self.federation.with_remote_counts(post)  # type: ignore[no-any-return]
+        return post
+
+    async def _status_here(self, post_id: int) -> Post:
+        """
+        A live post as held here (a remote post's counts not asked for).
+        """
         post = await self.store.get_post(post_id)
         if post is None or post.deleted or post.kind == PROFILE:
             raise NoSuchStatus("No status found with that ID.")
@@ -676,19 +686,25 @@ class Microblog:
         :raise NoSuchStatus: no such live status.
         :raise AlreadyFavorited: it is a favorite already.
         """
-        await self.status(post_id)
+        # The post as held here: its author's server is told of the
+        # favorite (not asked for a count that cannot hold it yet).
+        post = await self._status_here(post_id)
         if not await self.store.favorite(user.id, post_id, self.now_ms()):
             raise AlreadyFavorited("You have already favorited this status.")
-        return await self.status(post_id)
+        if self.federation is not None and not post.author.is_local:
+            await self.federation.favorited(user, post, True)
+        return await self._status_here(post_id)
 
     async def unfavorite(self, user: Account, post_id: int) -> Post:
         """
         :raise NoSuchStatus: no such status, or not a favorite of ``user``.
         """
-        post = await self.status(post_id)
+        post = await self._status_here(post_id)
         if not await self.store.unfavorite(user.id, post_id):
             raise NoSuchStatus("No status found with that ID among your favorites.")
-        return await self.status(post.id)
+        if self.federation is not None and not post.author.is_local:
+            await self.federation.favorited(user, post, False)
+        return await self._status_here(post.id)
 
     # Follows
 

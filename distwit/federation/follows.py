@@ -10,18 +10,17 @@ notices other servers send.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from typing import Any
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
-from distwit.model import Account
+from distwit.model import Account, Post
 from distwit.s2s import paths
 from distwit.s2s.interfaces import ForbiddenAuthority, IS2SClient, S2SResponseError
 from distwit.s2s.metadata import parse_metadata
-from distwit.store.interfaces import IStore
 from distwit.core.accts import (
     BadAcct,
     HomeUnreachable,
@@ -31,14 +30,18 @@ from distwit.core.accts import (
     split_acct,
 )
 from distwit.core.microblog import NoSuchUser, RuleError
+from distwit.federation.outbox import NoticeRefused, Outbox
 from distwit.federation.sync import SyncService, is_number
+from distwit.store.interfaces import IStore, OutboxItem
 
 #: How many earlier messages of a newly followed remote author to copy.
 HISTORY = 20
 
-#: Tries and first delay (seconds, doubling) for a follow notice.
-NOTICE_TRIES = 6
-NOTICE_DELAY = 2.0
+#: How long a remote post's counts from its author's server are believed
+#: (seconds) before they are asked for again.
+COUNTS_TTL = 30.0
+#: Remote posts whose counts are remembered at most.
+MAX_COUNTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -55,19 +58,6 @@ class Located:
     direct: bool
 
 
-_STATUS = re.compile(r": HTTP (\d{3})\b")
-
-
-def http_status(error: S2SResponseError) -> int | None:
-    """
-    The HTTP status a peer answered with, as the s2s client words its
-    errors (``GET url: HTTP 404 Not Found: ...``); ``None`` when there
-    was no answer.
-    """
-    match = _STATUS.search(str(error))
-    return int(match.group(1)) if match else None
-
-
 class BadNotice(RuleError):
     """
     A follow notice that makes no sense here.
@@ -77,6 +67,8 @@ class BadNotice(RuleError):
 class Federation:
     """
     This server's side of follows between servers.
+
+    :param outbox: where follow and unfollow notices are queued.
     """
 
     log = Logger()
@@ -88,19 +80,24 @@ class Federation:
         sync: SyncService,
         clock: Any,
         public_url: str,
+        *,
         registry: str = "",
+        outbox: Outbox | None = None,
     ) -> None:
         self._store = store
         #: The registry of the ping servers this server uses: a remote
         #: server that names another is of another federation.
         self.registry = registry
+        self._outbox = outbox
+        #: Remote posts' favorite counts by status id: (count, when asked).
+        self._counts: dict[int, tuple[int, float]] = {}
+        self._counting: dict[int, Deferred[None]] = {}
         self._client = client
         self._sync = sync
         self._clock = clock
         self.public_url = public_url
         self.authority = authority_of(public_url)
         self._scheme = "http" if public_url.startswith("http:") else "https"
-        self._notices: set[Deferred[Any]] = set()
 
     def now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
@@ -187,7 +184,7 @@ class Federation:
         try:
             found = await self._client.get_json(paths.webfinger_url(home, acct))
         except S2SResponseError as e:
-            if http_status(e) == 404:
+            if e.status == 404:
                 raise NoSuchUser(f"{authority} has no user {acct.split('@', 1)[0]!r}.") from None
             self.log.info("WebFinger for {acct} failed: {error}", acct=acct, error=str(e))
             raise unreachable from None
@@ -228,7 +225,7 @@ class Federation:
             await self._store.start_sync_at(target.id, max(0, target.last_seq - HISTORY))
         self._sync.subscribe(acct)
         if new:
-            self._send_notice(target, user, "follow")
+            await self._send_notice(target, user, "follow")
 
     async def unfollowed(self, user: Account, target: Account, removed: bool) -> None:
         acct = make_acct(target.handle, target.authority)
@@ -236,39 +233,107 @@ class Federation:
         if (target.handle.lower(), target.authority) not in remaining:
             self._sync.unsubscribe(acct)
         if removed:
-            self._send_notice(target, user, "unfollow")
+            await self._send_notice(target, user, "unfollow")
 
-    def _send_notice(self, target: Account, user: Account, action: str) -> None:
+    async def _send_notice(self, target: Account, user: Account, action: str) -> None:
+        """
+        Queue a follow or unfollow notice for ``target``'s server in the
+        outbox, which sends it until that server takes it.
+        """
+        if self._outbox is None:
+            self.log.warn("no outbox: the {action} notice is not sent", action=action)
+            return
         body = {
             "action": action,
             "follower": make_acct(user.handle, self.authority),
             "followee": make_acct(target.handle, target.authority),
         }
-        self._send(paths.follow_url(target.home_url), body)
+        await self._outbox.queue(target.home_url, action, body)
 
-    def _send(self, url: str, body: dict[str, str]) -> None:
-        d = ensureDeferred(self._deliver(url, body))
-        self._notices.add(d)
-        d.addBoth(lambda result: self._notices.discard(d))
-
-    async def _deliver(self, url: str, body: dict[str, str]) -> None:
+    async def notice_home(self, item: OutboxItem) -> str:
         """
-        Send a notice, trying again with a doubling delay.
-        """
-        from twisted.internet.task import deferLater
+        The public URL of the server a notice queued without one goes to:
+        the home server of the first account it names (its ``targets``),
+        found as :meth:`resolve` finds it, without making the account one
+        whose messages this server copies.
 
-        delay = NOTICE_DELAY
-        for attempt in range(1, NOTICE_TRIES + 1):
-            try:
-                await self._client.post_json(url, body)
-                return
-            except Exception as e:
-                self.log.warn(
-                    "{action} notice to {url} failed (try {attempt}): {error}",
-                    action=body["action"], url=url, attempt=attempt, error=e,
-                )
-            await deferLater(self._clock, delay, lambda: None)
-            delay *= 2
+        :raise NoticeRefused: the notice names nobody, or a server that
+            answers and has no such user.
+        """
+        try:
+            targets = json.loads(item.body).get("targets") or []
+            handle, authority = split_acct(str(targets[0]))
+        except (ValueError, AttributeError, IndexError, BadAcct):
+            raise NoticeRefused("the notice names no account") from None
+        if self.is_local(authority):
+            raise NoticeRefused(f"{handle}@{authority} is a user of this server")
+        known = await self._store.get_remote_account(handle, authority)
+        if known is not None and known.home_url:
+            return known.home_url
+        try:
+            home = (await self._locate(make_acct(handle, authority), authority)).home
+        except HomeUnreachable:
+            raise  # perhaps for now: the notice is tried again later
+        except NoSuchUser as e:
+            # The server answers, and has no such user: asking again will
+            # not help.
+            raise NoticeRefused(str(e)) from None
+        await self._store.ensure_account(handle, authority, self.now_ms())
+        # The claimed last number is not kept: the copier copies only the
+        # authors this server follows.
+        await self._store.note_remote_last(handle, authority, 0, home)
+        return home
+
+    async def favorited(self, user: Account, post: Post, on: bool) -> None:
+        """
+        ``user`` (local) now favorites (``on``) or no longer favorites the
+        remote ``post``: tell its author's server, which counts them.
+        """
+        self._counts.pop(post.id, None)
+        if self._outbox is None:
+            return
+        kind = "favorite" if on else "unfavorite"
+        author = make_acct(post.author.handle, post.author.authority)
+        body = {
+            "kind": kind,
+            "favoriter": make_acct(user.handle, self.authority),
+            "author": author,
+            "seq": post.seq,
+            "targets": [author],
+        }
+        await self._outbox.queue(post.author.home_url, kind, body)
+
+    def with_remote_counts(self, post: Post) -> Post:
+        """
+        The remote ``post`` with the favorite count its author's server
+        gave (asked again, in the background, when older than
+        :data:`COUNTS_TTL`; until then the count held here).
+        """
+        known = self._counts.get(post.id)
+        now = self._clock.seconds()
+        if (known is None or now - known[1] >= COUNTS_TTL) and post.author.home_url:
+            if post.id not in self._counting:
+                d = ensureDeferred(self._refresh_counts(post))
+                self._counting[post.id] = d
+                d.addBoth(lambda _: self._counting.pop(post.id, None))
+        if known is None:
+            return post
+        return replace(post, favorite_count=known[0])
+
+    async def _refresh_counts(self, post: Post) -> None:
+        url = paths.status_counts_url(post.author.home_url, post.author.handle, post.seq)
+        try:
+            answer = await self._client.get_json(url)
+        except S2SResponseError as e:
+            self.log.info("no counts for {url}: {error}", url=url, error=str(e))
+            return
+        count: Any = answer.get("favorite_count") if isinstance(answer, dict) else None
+        if not is_number(count):
+            self.log.info("no counts for {url}: not a count", url=url)
+            return
+        if len(self._counts) >= MAX_COUNTS:
+            self._counts.clear()
+        self._counts[post.id] = (count, self._clock.seconds())
 
     async def receive_notice(self, signer_url: str, body: Any) -> dict[str, Any]:
         """
@@ -321,9 +386,12 @@ class Federation:
         return {"ok": True}
 
     def stop(self) -> "Deferred[Any]":
+        """
+        Cancel the counts being asked for.
+        """
         from twisted.internet.defer import DeferredList
 
-        pending = list(self._notices)
+        pending = list(self._counting.values())
         for d in pending:
             d.cancel()
         return DeferredList(pending, consumeErrors=True)

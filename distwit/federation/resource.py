@@ -6,6 +6,8 @@ What a twitter server answers to other servers:
 - ``POST /s2s/follow``: signed follow and unfollow notices;
 - ``GET /s2s/last/HANDLE.json``: a user's last number, with an ETag, for
   servers of other federations (docs/design/reach.md);
+- ``POST /s2s/notice``: signed mention and reply notices
+  (:mod:`distwit.federation.notices`);
 - ``GET /.well-known/webfinger?resource=acct:HANDLE@AUTHORITY``.
 
 The person feeds people read (``/HANDLE.rss``, ``/HANDLE.atom``) are the
@@ -34,6 +36,13 @@ from distwit.s2s.interfaces import ForbiddenAuthority, IRequestVerifier, Signatu
 from distwit.core.accts import BadAcct, split_acct
 from distwit.core.microblog import Microblog, RuleError
 from distwit.federation.follows import BadNotice, Federation
+from distwit.federation.notices import (
+    AuthorUnreachable,
+    BadPostNotice,
+    NoSuchNoticedPost,
+    NoticeReceiver,
+    NotAboutUs,
+)
 
 #: The largest follow notice accepted.
 MAX_NOTICE_BYTES = 16 * 1024
@@ -96,7 +105,8 @@ def feed_item(post: Post, own_authority: str, public_url: str = "") -> "feeds.Fe
 
 class FederationAPI:
     """
-    The ``/s2s/`` resource: range feeds and follow notices.
+    The ``/s2s/`` resource: range feeds, follow notices, mention and
+    reply notices.
     """
 
     app = Klein()
@@ -108,9 +118,11 @@ class FederationAPI:
         federation: Federation,
         verifier: IRequestVerifier,
         public_url: str,
+        notices: NoticeReceiver | None = None,
     ) -> None:
         self.microblog = microblog
         self.federation = federation
+        self.notices = notices
         self.verifier = verifier
         self.public_url = public_url
         self.authority = federation.authority
@@ -205,6 +217,57 @@ class FederationAPI:
         except (BadNotice, RuleError) as e:
             return _error(request, 400, str(e))
         return json_body(request, answer)
+
+    @app.route(paths.NOTICE, methods=["POST"])
+    async def post_notice(self, request: IRequest) -> bytes:
+        if self.notices is None:
+            return _error(request, 404, "this server takes no mention or reply notices")
+        body = request.content.read(MAX_NOTICE_BYTES + 1)
+        if len(body) > MAX_NOTICE_BYTES:
+            return _error(request, 413, f"a notice is at most {MAX_NOTICE_BYTES} bytes")
+        try:
+            signer = await self.verifier.verify(request, body)
+        except SignatureError as e:
+            self.log.warn("refused notice: {error}", error=str(e))
+            return _error(request, 401, str(e))
+        if not self.notices.allow(signer):
+            return _error(request, 429, "too many notices; try again later")
+        try:
+            notice = json.loads(body)
+        except ValueError:
+            return _error(request, 400, "a notice is a JSON object")
+        try:
+            answer = await self.notices.receive(signer, notice)
+        except ForbiddenAuthority as e:
+            self.log.warn("refused notice from {signer}: {error}", signer=signer, error=str(e))
+            return _error(request, 403, str(e))
+        except NoSuchNoticedPost as e:
+            return _error(request, 404, str(e))
+        except NotAboutUs as e:
+            return _error(request, 422, str(e))
+        except AuthorUnreachable as e:
+            return _error(request, 502, str(e))
+        except (BadPostNotice, RuleError) as e:
+            return _error(request, 400, str(e))
+        return json_body(request, answer)
+
+    @app.route(paths.STATUS_COUNTS + "<handle>/<name>", methods=["GET"])
+    async def status_counts(self, request: IRequest, handle: str, name: str) -> bytes:
+        if self.notices is None:
+            return _error(request, 404, "this server serves no counts")
+        try:
+            signer = await self.verifier.verify(request, b"")
+        except SignatureError as e:
+            return _error(request, 401, str(e))
+        number, dot, extension = name.rpartition(".")
+        if not dot or extension != "json" or not number.isdigit() or len(number) > 18:
+            return _error(request, 404, "counts are at HANDLE/NUMBER.json")
+        if not self.notices.allow(signer):
+            return _error(request, 429, "too many requests; try again later")
+        counts = await self.notices.counts(handle, int(number))
+        if counts is None:
+            return _error(request, 404, f"{handle} has no message {number} here")
+        return json_body(request, counts)
 
 
 class WebFinger(Resource):

@@ -31,6 +31,9 @@ from distwit.federation.copier import Fetcher
 from distwit.federation.direct import ConditionalGetter, DirectPoller
 from distwit.federation.history import History
 from distwit.federation.follows import Federation
+from distwit.federation.lookup import Lookup
+from distwit.federation.notices import NoticeReceiver, PostNotices
+from distwit.federation.outbox import Outbox
 from distwit.federation.resource import FederationAPI, WebFinger
 from distwit.federation.interfaces import IPingList
 from distwit.federation.sync import RegistryPingList, StaticPingList, SyncService
@@ -220,6 +223,8 @@ class TwitterService(MultiService):
         self.sync: SyncService | None = None
         self.fetcher: Fetcher | None = None
         self.federation: Federation | None = None
+        self.outbox: Outbox | None = None
+        self.notices: NoticeReceiver | None = None
         self.verifier = verifier
         self.policy = policy
         #: The process's outgoing pool (with ``policy``): conditional polls
@@ -254,9 +259,17 @@ class TwitterService(MultiService):
             long_poll=settings.long_poll,
         )
         self.sync.setServiceParent(self)
+        self.outbox = Outbox(self.store, client, reactor)
+        self.outbox.setServiceParent(self)
         self.federation = Federation(
             self.store, client, self.sync, reactor, settings.public_url,
-            registry=settings.registry,
+            registry=settings.registry, outbox=self.outbox,
+        )
+        self.outbox.locate = self.federation.notice_home
+        self.outbox.sweep = PostNotices(self.store, self.outbox, self.authority).sweep
+        self.notices = NoticeReceiver(
+            self.store, Lookup(self.store, client, reactor, self.authority), reactor,
+            self.authority,
         )
         # Older messages of remote authors, when read (docs/design/reach.md).
         self.microblog.timelines.history = History(self.store, client, reactor, self.authority)
@@ -271,7 +284,14 @@ class TwitterService(MultiService):
                 interval=settings.ping_interval,
             )
             self.direct.setServiceParent(self)
-        self.microblog.local_changed = self.sync.local_changed
+        sync, outbox = self.sync, self.outbox
+
+        def local_changed(handle: str, last: int) -> None:
+            # A new post: tell the ping servers, and queue what it mentions.
+            sync.local_changed(handle, last)
+            outbox.wake()
+
+        self.microblog.local_changed = local_changed
         self.microblog.federation = self.federation
 
     def startService(self) -> None:
@@ -363,7 +383,9 @@ class TwitterWeb:
                 images=images,
             )
         public_url = service.settings.public_url
-        s2s = FederationAPI(self.microblog, service.federation, service.verifier, public_url)
+        s2s = FederationAPI(
+            self.microblog, service.federation, service.verifier, public_url, service.notices
+        )
         feeds = PersonFeeds(self.microblog, public_url)
         return TwitterRoot(
             self.api.resource(), self.pages.resource(), s2s.resource(), feeds.resource(), oauth,

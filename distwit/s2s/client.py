@@ -351,7 +351,9 @@ async def request_capped(
         phrase = response.phrase.decode("latin-1", "replace") if response.phrase else ""
         status = f"HTTP {code} {phrase}".rstrip()
         message = error_message(data) if data is not None else None
-        raise S2SResponseError(f"{what}: {status}: {message}" if message else f"{what}: {status}")
+        raise S2SResponseError(
+            f"{what}: {status}: {message}" if message else f"{what}: {status}", status=code
+        )
     assert data is not None
     return data
 

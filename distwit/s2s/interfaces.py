@@ -31,7 +31,14 @@ class S2SResponseError(Exception):
     """
     A peer's answer was refused: wrong status, too big, too slow, not the
     expected shape.  ``str()`` says which.
+
+    :ivar status: the peer's HTTP status when it answered with one (not
+        2xx), else ``None``: a 4xx says the peer refused the request itself.
     """
+
+    def __init__(self, message: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class IRequestVerifier(Interface):

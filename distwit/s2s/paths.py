@@ -42,6 +42,10 @@ FOLLOW = "/follow"
 #: ``GET /s2s/last/HANDLE.json``: a local user's last number, with an ETag
 #: (public): how servers of other federations learn of new messages.
 LAST = "/last/"
+#: ``POST /s2s/notice``: a signed mention, reply, favorite or unfavorite notice.
+NOTICE = "/notice"
+#: ``GET /s2s/status/HANDLE/SEQ.json``: a post's counts, as its author's server has them.
+STATUS_COUNTS = "/status/"
 
 # Routes of the ping role, under PING.
 
@@ -102,6 +106,22 @@ def follow_url(public_url: str) -> str:
     return f"{public_url}{S2S}{FOLLOW}"
 
 
+def notice_url(public_url: str) -> str:
+    """
+    Where the server at ``public_url`` takes mention, reply and favorite
+    notices.
+    """
+    return f"{public_url}{S2S}{NOTICE}"
+
+
+def status_counts_url(public_url: str, handle: str, seq: int) -> str:
+    """
+    The counts (favorites) of message ``seq`` of ``handle`` on the server
+    at ``public_url``.
+    """
+    return f"{public_url}{S2S}{STATUS_COUNTS}{quote(handle.lower())}/{seq}.json"
+
+
 def ping_lookup_url(ping_url: str, acct: str) -> str:
     """
     The ping server at ``ping_url``'s answer for one acct.
@@ -159,6 +179,7 @@ def endpoints(public_url: str, roles: list[str]) -> dict[str, str]:
             feeds=f"{public_url}{S2S}{RANGE_FEED}",
             follow=follow_url(public_url),
             last=f"{public_url}{S2S}{LAST}",
+            notice=notice_url(public_url),
             webfinger=f"{public_url}{WELL_KNOWN}/{WEBFINGER}",
         )
     if "ping" in roles:

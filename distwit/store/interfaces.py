@@ -40,6 +40,27 @@ class NoSuchAccount(StoreError):
 
 
 @dataclass(frozen=True)
+class OutboxItem:
+    """
+    A notice waiting in the outbox for its receiver (``claim_notices``).
+
+    :ivar target: the receiving server's public URL, or ``""`` while it is
+        still to be found (from the accounts the body names).
+    :ivar body: the notice, as JSON text.
+    :ivar next_at: when it is due (milliseconds).
+    """
+
+    id: int
+    target: str
+    kind: str
+    body: str
+    created_at: int
+    attempts: int
+    next_at: int
+    last_error: str
+
+
+@dataclass(frozen=True)
 class AppRecord:
     """
     An OAuth 1.0a client app (``get_app``, ``apps_of``).
@@ -554,14 +575,16 @@ class IRemoteStore(Interface):
         """
 
     def store_remote_items(account_id, first, last, items, own_authority, stored_at,
-                           counts=None):
+                           counts=None, aside=False):
         """
         Store a page of a remote author's messages (idempotently: a number
         already held is not stored twice; a tombstone replaces a post).
         Advances the account's ``synced_seq`` over every number now held
         without a gap.  A profile item newer than the one applied replaces
         the account's profile; ``counts`` (the author's server's figures)
-        replace its counts.
+        replace its counts.  With ``aside`` (one post fetched for a notice)
+        neither ``synced_seq`` nor ``last_seq`` moves, so the copier is not
+        made to copy the author.
 
         :return: Deferred firing with how many messages were new here.
         """
@@ -643,6 +666,73 @@ class ISessionStore(Interface):
         """
 
 
+class IOutboxStore(Interface):
+    """
+    The durable outbox of signed notices to other servers, and the cursor
+    of the sweep that queues notices for new posts.
+
+    Every method returns a Deferred.
+    """
+
+    def queue_notice(target, kind, body, now):
+        """
+        Keep a notice (``body``: JSON text) for the server at ``target``,
+        due at once.  Deferred firing with its id.
+        """
+
+    def claim_notices(now, lease_until, limit):
+        """
+        Take up to ``limit`` notices due at ``now`` (soonest first), each
+        made due again only at ``lease_until`` so that no other process
+        sends it meanwhile.  Deferred firing with the
+        :class:`OutboxItem` list.
+        """
+
+    def notice_done(notice_id):
+        """
+        Forget a notice: its receiver took it, or refused it for good.
+        """
+
+    def notice_failed(notice_id, next_at, error):
+        """
+        Count one more failed try of a notice, and make it due at
+        ``next_at``.
+        """
+
+    def notices_due_now(now):
+        """
+        Make every pending notice due at ``now`` (a restart tries them all
+        at once).  Deferred firing with how many are pending.
+        """
+
+    def hurry_notices(target, now):
+        """
+        Make the notices for ``target`` that wait out a backoff due at
+        ``now`` (that server is seen answering again).  Deferred firing with
+        how many.
+        """
+
+    def pending_notices(limit):
+        """
+        Deferred firing with up to ``limit`` pending notices, oldest first.
+        """
+
+    def posts_to_notice(limit):
+        """
+        Deferred firing with ``(cursor, upto, posts)``: the sweep's cursor,
+        how far this read goes, and the live local posts (at most
+        ``limit``) with ids in ``(cursor, upto]``.
+        """
+
+    def queue_post_notices(cursor, upto, notices, now):
+        """
+        In one transaction: queue ``notices`` (``(target, kind, body)``
+        each) and move the sweep's cursor from ``cursor`` to ``upto``.
+        Nothing happens if the cursor is no longer ``cursor`` (another
+        process swept first).  Deferred firing with whether it moved.
+        """
+
+
 class IStore(
     IAccountStore,
     IPostStore,
@@ -654,6 +744,7 @@ class IStore(
     IRemoteStore,
     IHistoryStore,
     ISessionStore,
+    IOutboxStore,
 ):
     """
     Everything the twitter role keeps: users, posts, timelines, follows,

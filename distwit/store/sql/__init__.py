@@ -9,7 +9,7 @@ module of this package holds one area's SQL in a class of its own
 :mod:`~distwit.store.sql.timelines`, :mod:`~distwit.store.sql.follows`,
 :mod:`~distwit.store.sql.favorites`, :mod:`~distwit.store.sql.apps`,
 :mod:`~distwit.store.sql.oidc`, :mod:`~distwit.store.sql.remote`,
-:mod:`~distwit.store.sql.sessions`), all on
+:mod:`~distwit.store.sql.sessions`, :mod:`~distwit.store.sql.outbox`), all on
 :class:`~distwit.store.sql.base.SQLBase` (the pool, the engine, reading
 rows), and provides that area's interface (``IAccountStore``,
 ``IPostStore``, ...); :class:`SQLStore` is their composition, and
@@ -30,6 +30,7 @@ from distwit.store.sql.favorites import FavoritesStore
 from distwit.store.sql.follows import FollowsStore
 from distwit.store.sql.history import HistoryStore
 from distwit.store.sql.oidc import OIDCStore
+from distwit.store.sql.outbox import OutboxStore
 from distwit.store.sql.posts import ID_EPOCH_MS, ID_SEQUENCE_BITS, status_id_floor
 from distwit.store.sql.remote import RemoteStore
 from distwit.store.sql.sessions import SessionsStore
@@ -47,6 +48,7 @@ class SQLStore(
     AppsStore,
     OIDCStore,
     SessionsStore,
+    OutboxStore,
 ):
     """
     The twitter role's data in SQLite or PostgreSQL: every area in one

@@ -146,6 +146,7 @@ class RemoteStore(PostsStore):
         own_authority: str,
         stored_at: int,
         counts: "Any | None" = None,
+        aside: bool = False,
     ) -> "Deferred[int]":
         def interaction(txn: Any) -> int:
             account = self._get_account(txn, account_id)
@@ -188,6 +189,10 @@ class RemoteStore(PostsStore):
                     target = txn.fetchone()
                     if target is not None:
                         self._tombstone(txn, target[0], stored_at)
+            if aside:
+                # Kept for a notice (a mention, a reply) of an author this
+                # server may not copy: no claim on what is held changes.
+                return stored
             synced = account.synced_seq
             while synced < last:
                 if synced + 1 not in present:
