@@ -980,6 +980,32 @@ class OutboxStoreTestsMixin:
     store: SQLStore
 
     @inlineCallbacks
+    def test_follow_keeps_its_notice(self):
+        """
+        A follow and the notice to the followee's server are kept in one
+        transaction: a new follow queues its notice, a follow already there
+        queues nothing, an unfollow queues its own; a failing follow (no
+        such account) queues nothing either.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        notice = ("http://s3:80", "follow", '{"action":"follow"}', T0)
+        self.assertTrue((yield self.store.follow(alice.id, carol.id, T0, notice)))
+        self.assertFalse((yield self.store.follow(alice.id, carol.id, T0, notice)))
+        pending = yield self.store.pending_notices(10)
+        self.assertEqual([(i.target, i.kind, i.body) for i in pending], [notice[:3]])
+        undo = ("http://s3:80", "unfollow", '{"action":"unfollow"}', T0 + 1)
+        self.assertTrue((yield self.store.unfollow(alice.id, carol.id, undo)))
+        self.assertFalse((yield self.store.unfollow(alice.id, carol.id, undo)))
+        pending = yield self.store.pending_notices(10)
+        self.assertEqual([i.kind for i in pending], ["follow", "unfollow"])
+        try:
+            yield self.store.follow(alice.id, 10_000, T0, notice)
+        except Exception:
+            pass
+        self.assertEqual(len((yield self.store.pending_notices(10))), 2)
+
+    @inlineCallbacks
     def test_notice_lifecycle(self):
         """
         A queued notice is due at once and claimed once (a second claim in

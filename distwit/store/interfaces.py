@@ -147,6 +147,12 @@ class SessionRecord:
     created_at: int
 
 
+#: A notice to keep in the outbox in the same transaction as the change
+#: it tells of (``follow``, ``unfollow``): ``(target, kind, body, now)``,
+#: the body JSON text.
+QueuedNotice = tuple[str, str, str, int]
+
+
 class IAccountStore(Interface):
     """
     Local users and the accounts this server knows, local and remote.
@@ -341,15 +347,20 @@ class IFollowStore(Interface):
     Every method returns a Deferred.
     """
 
-    def follow(follower_id, followee_id, created_at):
+    def follow(follower_id, followee_id, created_at, notice=None):
         """
-        Record that a local user follows an account.
+        Record that a local user follows an account; with ``notice`` (a
+        :data:`QueuedNotice`), queue it in the outbox in the same
+        transaction when the follow is new, so that a follow is never kept
+        without the notice to its server.
 
         :return: Deferred firing with ``True`` if this is a new follow.
         """
 
-    def unfollow(follower_id, followee_id):
+    def unfollow(follower_id, followee_id, notice=None):
         """
+        Remove a follow; ``notice`` as for :meth:`follow`.
+
         :return: Deferred firing with ``True`` if a follow was removed.
         """
 
