@@ -177,6 +177,7 @@ class Fetcher:
                     self._own_authority,
                     int(self._clock.seconds() * 1000),
                     page.counts,
+                    latest_profile=page.latest_profile,
                 )
                 if any(item.kind == RETWEET for item in page.items):
                     for name, seq in await self._store.unheld_originals(

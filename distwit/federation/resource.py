@@ -30,7 +30,7 @@ from twisted.web.server import NOT_DONE_YET
 from distwit.federation import range_feed as feeds
 from distwit.http import json_body
 from distwit.core.images import image_url
-from distwit.model import PROFILE, RETWEET, Post
+from distwit.model import PROFILE, RETWEET, Account, Post
 from distwit.s2s import paths
 from distwit.s2s.interfaces import ForbiddenAuthority, IRequestVerifier, SignatureError
 from distwit.core.accts import BadAcct, split_acct
@@ -52,6 +52,43 @@ def _error(request: IRequest, code: int, message: str) -> bytes:
     return json_body(request, {"error": message}, code)
 
 
+def profile_of(author: Account, public_url: str) -> "feeds.Profile":
+    """
+    A local author's profile as range feeds carry it.
+    """
+    return feeds.Profile(
+        name=author.name, description=author.description,
+        location=author.location, url=author.url,
+        image=image_url(author, public_url) if author.profile_image else "",
+    )
+
+
+def author_range_feed(
+    author: Account,
+    posts: list[Post],
+    first: int,
+    last: int,
+    more: bool,
+    authority: str,
+    public_url: str,
+) -> bytes:
+    """
+    The range feed of local ``author``'s messages ``first`` to ``last``
+    (``posts``, as held), with the author's counts and latest profile.
+    """
+    return feeds.render_range_feed(
+        author,
+        authority,
+        public_url,
+        [feed_item(post, authority, public_url) for post in posts],
+        first,
+        last,
+        more,
+        feeds.Counts(author.statuses_count, author.followers_count, author.friends_count),
+        (author.profile_seq, profile_of(author, public_url)) if author.profile_seq else None,
+    )
+
+
 def feed_item(post: Post, own_authority: str, public_url: str = "") -> "feeds.FeedItem":
     """
     A stored message as a range feed item.  A profile item carries the
@@ -69,11 +106,7 @@ def feed_item(post: Post, own_authority: str, public_url: str = "") -> "feeds.Fe
         author = post.author
         profile = None
         if post.seq == author.profile_seq:
-            profile = feeds.Profile(
-                name=author.name, description=author.description,
-                location=author.location, url=author.url,
-                image=image_url(author, public_url) if author.profile_image else "",
-            )
+            profile = profile_of(author, public_url)
         return feeds.FeedItem(
             seq=post.seq, text="", created_at=post.created_at, deleted=False,
             source="", kind=PROFILE, profile=profile,
@@ -153,15 +186,8 @@ class FederationAPI:
         posts = []
         if last >= first:
             posts = await self.microblog.messages(author, first, last)
-        body = feeds.render_range_feed(
-            author,
-            self.authority,
-            self.public_url,
-            [feed_item(post, self.authority, self.public_url) for post in posts],
-            first,
-            max(last, first - 1),
-            more,
-            feeds.Counts(author.statuses_count, author.followers_count, author.friends_count),
+        body = author_range_feed(
+            author, posts, first, max(last, first - 1), more, self.authority, self.public_url
         )
         request.setHeader(b"content-type", b"application/rss+xml; charset=utf-8")
         return body

@@ -586,7 +586,7 @@ class IRemoteStore(Interface):
         """
 
     def store_remote_items(account_id, first, last, items, own_authority, stored_at,
-                           counts=None, aside=False):
+                           counts=None, aside=False, latest_profile=None):
         """
         Store a page of a remote author's messages (idempotently: a number
         already held is not stored twice; a tombstone replaces a post).
@@ -595,7 +595,10 @@ class IRemoteStore(Interface):
         the account's profile; ``counts`` (the author's server's figures)
         replace its counts.  With ``aside`` (one post fetched for a notice)
         neither ``synced_seq`` nor ``last_seq`` moves, so the copier is not
-        made to copy the author.
+        made to copy the author.  ``latest_profile`` (``(seq, profile)``, the
+        author's latest profile item as the feed's channel names it) is
+        taken unless a later one is held: a server that begins copying an
+        author after their last profile change still learns it.
 
         :return: Deferred firing with how many messages were new here.
         """

@@ -147,6 +147,7 @@ class RemoteStore(PostsStore):
         stored_at: int,
         counts: "Any | None" = None,
         aside: bool = False,
+        latest_profile: "tuple[int, Any] | None" = None,
     ) -> "Deferred[int]":
         def interaction(txn: Any) -> int:
             account = self._get_account(txn, account_id)
@@ -213,6 +214,8 @@ class RemoteStore(PostsStore):
                 ),
                 (max(synced, account.synced_seq), last, account_id, account_id),
             )
+            if latest_profile is not None:
+                self._apply_profile(txn, account, *latest_profile)
             if counts is not None:
                 # The author's server's own figures: what this server holds
                 # of them is only part.
@@ -308,19 +311,25 @@ class RemoteStore(PostsStore):
             self._link_references(txn, post_id, account, item.seq)
         profile = getattr(item, "profile", None)
         if kind == PROFILE and profile is not None:
-            # Only the author's own server speaks for them: the item came
-            # from their home URL.  An older profile never replaces a newer.
-            txn.execute(
-                self._q(
-                    "UPDATE accounts SET name = ?, description = ?, location = ?,"
-                    " url = ?, profile_image = ?, profile_seq = ?"
-                    " WHERE id = ? AND profile_seq < ?"
-                ),
-                (profile.name or account.handle, profile.description,
-                 profile.location, profile.url, profile.image, item.seq,
-                 account.id, item.seq),
-            )
+            self._apply_profile(txn, account, item.seq, profile)
         return post_id
+
+    def _apply_profile(self, txn: Any, account: Account, seq: int, profile: Any) -> None:
+        """
+        Take the profile of a remote author's profile item ``seq``, unless
+        a later one is held.  Only the author's own server speaks for them:
+        it came from their home URL.
+        """
+        txn.execute(
+            self._q(
+                "UPDATE accounts SET name = ?, description = ?, location = ?,"
+                " url = ?, profile_image = ?, profile_seq = ?"
+                " WHERE id = ? AND profile_seq < ?"
+            ),
+            (profile.name or account.handle, profile.description,
+             profile.location, profile.url, profile.image, seq,
+             account.id, seq),
+        )
 
     def _link_references(self, txn: Any, post_id: int, author: Account, seq: int) -> None:
         """
