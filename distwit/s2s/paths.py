@@ -42,6 +42,9 @@ FOLLOW = "/follow"
 #: ``GET /s2s/last/HANDLE.json``: a local user's last number, with an ETag
 #: (public): how servers of other federations learn of new messages.
 LAST = "/last/"
+#: ``GET /s2s/replies/HANDLE/SEQ.json``: the replies held to a local
+#: user's message (signed; docs/design/threads.md).
+REPLIES = "/replies/"
 
 # Routes of the ping role, under PING.
 
@@ -93,6 +96,14 @@ def last_url(public_url: str, handle: str) -> str:
     The last-number document of ``handle`` on the server at ``public_url``.
     """
     return f"{public_url}{S2S}{LAST}{quote(handle.lower())}.json"
+
+
+def replies_url(public_url: str, handle: str, seq: int) -> str:
+    """
+    The replies index of message ``seq`` of ``handle`` on the server at
+    ``public_url``.
+    """
+    return f"{public_url}{S2S}{REPLIES}{quote(handle.lower())}/{seq}.json"
 
 
 def follow_url(public_url: str) -> str:
