@@ -286,6 +286,52 @@ class ThreadTests(APITestCase):
         self.clock.advance(threads.FAILURE_PAUSE + threads.CACHE_SECONDS + 1)
         self.assertEqual(self.conversation(first["id"]), ["bob goes on", "@bob@s2.test yes"])
 
+    def test_one_assembly_at_a_time(self) -> None:
+        """
+        Two readers of a conversation being assembled share the one
+        assembly: bob's server is asked once.
+        """
+        self.bob.messages = {1: ("bob starts", None), 2: ("bob goes on", (f"bob@{S2}", 1))}
+        self.bob.replies = {1: [[f"bob@{S2}", 2]]}
+        (root,) = self.hold_bob([1])
+        self.client.hold = True
+        url = f"{BASE}/1.1/statuses/conversation/{root}.json"
+        first, second = self.stub.get(url), self.stub.get(url)
+        self.stub.flush()
+        self.assertEqual(len(self.client.pending), 1, self.client.pending)
+        (index_url, _, pending) = self.client.pending.pop()
+        self.client.hold = False
+        pending.callback(self.bob.index(index_url, None))
+        self.stub.flush()
+        for d in (first, second):
+            response = self.successResultOf(d)
+            body = json.loads(self.successResultOf(response.content()))
+            self.assertEqual([s["text"] for s in body], ["bob starts", "bob goes on"])
+        self.assertEqual(
+            [r[1] for r in self.client.requests if "/replies/" in r[1]],
+            [f"{S2_URL}/s2s/replies/bob/1.json", f"{S2_URL}/s2s/replies/bob/2.json"],
+        )
+
+    def test_untrusted_answers(self) -> None:
+        """
+        A replies index that is no index, or lists messages its authors'
+        servers do not have (deleted, never there): the conversation is
+        what is held, and a missing message is not asked for again at
+        once.
+        """
+        self.bob.messages = {1: ("bob starts", None)}
+        (root,) = self.hold_bob([1])
+        self.client.routes[f"{S2_URL}/s2s/replies/bob/"] = ["not", "an", "index"]
+        self.assertEqual(self.conversation(root), ["bob starts"])
+        self.clock.advance(threads.FAILURE_PAUSE + 1)
+        self.client.routes[f"{S2_URL}/s2s/replies/bob/"] = self.bob.index
+        self.bob.replies = {1: [[f"bob@{S2}", 7]] * 3 + [[f"bob@{S2}", 0], [f"bob@{S2}", True]]}
+        self.assertEqual(self.conversation(root), ["bob starts"])
+        self.assertEqual(self.bob.asked, [7])
+        self.clock.advance(threads.CACHE_SECONDS + 1)
+        self.assertEqual(self.conversation(root), ["bob starts"])
+        self.assertEqual(self.bob.asked, [7])
+
     def test_show_fetches_parent(self) -> None:
         """
         ``statuses/show`` of a reply whose parent is not held fetches the

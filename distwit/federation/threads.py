@@ -30,6 +30,7 @@ from twisted.internet.defer import (
     gatherResults,
 )
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from distwit.core.accts import BadAcct, split_acct
 from distwit.federation.lookup import fetch_one, home_url_of
@@ -93,8 +94,14 @@ class Threads:
         self._cache: dict[int, tuple[float, dict[int, int]]] = {}
         #: Authority -> when it may be asked again after a failure.
         self._paused: dict[str, float] = {}
+        #: Messages their author's server did not give (deleted, or never
+        #: there) -> when they may be asked for again.
+        self._missing: dict[Ref, float] = {}
         #: Parents being fetched for ``statuses/show``.
         self._parents: dict[Ref, Deferred[None]] = {}
+        #: Assemblies under way, by first post: a second reader of the
+        #: same conversation waits for the first's answer.
+        self._assembling: dict[int, Deferred[dict[int, int]]] = {}
 
     # The replies index this server serves
 
@@ -136,7 +143,7 @@ class Threads:
         if cached is not None and cached[0] > now and post.id in cached[1]:
             ids = cached[1]
         else:
-            ids = await self._descendants(first, deadline)
+            ids = await self._shared_descendants(first, deadline)
             # The ancestors and the post asked for, even when the way down
             # did not find them (an index cut short, a server down).
             for depth, ancestor in enumerate(reversed(chain)):
@@ -191,6 +198,34 @@ class Threads:
         if ref is None:
             return None
         return await self._held_or_fetched(ref, deadline)
+
+    async def _shared_descendants(self, first: Post, deadline: float) -> dict[int, int]:
+        """
+        :meth:`_descendants`, once for all the readers of one conversation
+        at a time.
+        """
+        running = self._assembling.get(first.id)
+        if running is None:
+            running = ensureDeferred(self._descendants(first, deadline))
+            self._assembling[first.id] = running
+
+            def done(result: Any) -> Any:
+                self._assembling.pop(first.id, None)
+                return result
+
+            def failed(failure: Failure) -> dict[int, int]:
+                self.log.failure("conversation of {id} not assembled", failure, id=first.id)
+                return {first.id: 0}
+
+            running.addBoth(done).addErrback(failed)
+        mine: Deferred[dict[int, int]] = Deferred()
+
+        def relay(ids: dict[int, int]) -> dict[int, int]:
+            mine.callback(dict(ids))
+            return ids
+
+        running.addCallback(relay)
+        return await mine
 
     async def _descendants(self, first: Post, deadline: float) -> dict[int, int]:
         """
@@ -320,7 +355,7 @@ class Threads:
         if post is not None:
             return post if _live(post) else None
         handle, authority, seq = ref
-        if not authority or self._client is None or not self._may_ask(authority):
+        if not self._may_fetch(ref):
             return None
         try:
             await self._in_time(ensureDeferred(self._fetch(ref)), deadline)
@@ -330,13 +365,30 @@ class Threads:
         post = await self._held(ref)
         return post if _live(post) else None
 
+    def _may_fetch(self, ref: Ref) -> bool:
+        """
+        Whether to ask for ``ref``: a remote message, its server not
+        paused, not found there lately.
+        """
+        authority = ref[1]
+        if not authority or self._client is None or not self._may_ask(authority):
+            return False
+        return self._missing.get(ref, 0.0) <= self._clock.seconds()
+
     async def _fetch(self, ref: Ref) -> None:
         assert self._client is not None
         handle, authority, seq = ref
+        now = self._clock.seconds()
         await fetch_one(
             self._store, self._client, self._own_authority, handle, authority, seq,
-            self._scheme, int(self._clock.seconds() * 1000),
+            self._scheme, int(now * 1000),
         )
+        if await self._held(ref) is None:
+            if len(self._missing) >= CACHE_ENTRIES:
+                self._missing = {r: t for r, t in self._missing.items() if t > now}
+                if len(self._missing) >= CACHE_ENTRIES:
+                    self._missing.clear()
+            self._missing[ref] = now + FAILURE_PAUSE
 
     async def _in_time(self, d: "Deferred[T]", deadline: float) -> T:
         remaining = deadline - self._clock.seconds()
@@ -365,13 +417,7 @@ class Threads:
         and the post is answered without its parent).
         """
         ref = self._reply_ref(post)
-        if (
-            post.in_reply_to_status_id is not None
-            or ref is None
-            or not ref[1]
-            or self._client is None
-            or not self._may_ask(ref[1])
-        ):
+        if post.in_reply_to_status_id is not None or ref is None or not self._may_fetch(ref):
             return post
         running = self._parents.get(ref)
         if running is None:
