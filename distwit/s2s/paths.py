@@ -170,6 +170,7 @@ def endpoints(public_url: str, roles: list[str]) -> dict[str, str]:
             feeds=f"{public_url}{S2S}{RANGE_FEED}",
             follow=follow_url(public_url),
             last=f"{public_url}{S2S}{LAST}",
+            replies=f"{public_url}{S2S}{REPLIES}",
             webfinger=f"{public_url}{WELL_KNOWN}/{WEBFINGER}",
         )
     if "ping" in roles:
