@@ -8,6 +8,8 @@ What a twitter server answers to other servers:
   servers of other federations (docs/design/reach.md);
 - ``POST /s2s/notice``: signed mention and reply notices
   (:mod:`distwit.federation.notices`);
+- ``GET /s2s/replies/HANDLE/SEQ.json``: the replies held to a user's
+  message, signed (docs/design/threads.md);
 - ``GET /.well-known/webfinger?resource=acct:HANDLE@AUTHORITY``.
 
 The person feeds people read (``/HANDLE.rss``, ``/HANDLE.atom``) are the
@@ -43,6 +45,7 @@ from distwit.federation.notices import (
     NoticeReceiver,
     NotAboutUs,
 )
+from distwit.federation.threads import Threads
 
 #: The largest follow notice accepted.
 MAX_NOTICE_BYTES = 16 * 1024
@@ -151,7 +154,9 @@ class FederationAPI:
         federation: Federation,
         verifier: IRequestVerifier,
         public_url: str,
+        *,
         notices: NoticeReceiver | None = None,
+        threads: Threads | None = None,
     ) -> None:
         self.microblog = microblog
         self.federation = federation
@@ -159,6 +164,7 @@ class FederationAPI:
         self.verifier = verifier
         self.public_url = public_url
         self.authority = federation.authority
+        self.threads = threads
 
     def resource(self) -> IResource:
         return self.app.resource()  # type: ignore[no-any-return]
@@ -218,6 +224,32 @@ class FederationAPI:
             return b""
         acct = f"{author.handle.lower()}@{self.authority}"
         return json_body(request, {"acct": acct, "last": author.last_seq, "registry": registry})
+
+    @app.route(paths.REPLIES + "<name>/<number>", methods=["GET", "HEAD"])
+    async def replies_index(self, request: IRequest, name: str, number: str) -> bytes:
+        """
+        ``{"acct": "alice@s1.example", "seq": 5, "replies": [["bob@s2.example",
+        3], ...]}``: the live replies held here to a local user's message,
+        newest first (docs/design/threads.md).  Signed requests only.
+        """
+        try:
+            signer = await self.verifier.verify(request, b"")
+        except SignatureError as e:
+            return _error(request, 401, str(e))
+        seq_text, dot, extension = number.rpartition(".")
+        if (
+            not dot or extension != "json" or not seq_text.isascii()
+            or not seq_text.isdigit() or len(seq_text) > 18
+        ):
+            return _error(request, 404, "replies indexes are HANDLE/SEQ.json")
+        if self.threads is None:
+            return _error(request, 404, "this server serves no replies index")
+        index = await self.threads.served_replies(name, int(seq_text))
+        if index is None:
+            return _error(request, 404, f"{name} has no message {seq_text} here")
+        self.log.debug("replies of {name} #{seq} for {signer}",
+                       name=name, seq=seq_text, signer=signer)
+        return json_body(request, index)
 
     @app.route(paths.FOLLOW, methods=["POST"])
     async def follow_notice(self, request: IRequest) -> bytes:

@@ -585,6 +585,14 @@ class IRemoteStore(Interface):
         :return: Deferred firing with whether it was new here.
         """
 
+    def replies_to(account_id, seq, limit):
+        """
+        Deferred firing with ``(handle, authority, seq)`` of the live posts
+        held here that reply to the account's message ``seq`` (held or
+        not: by the reference replies keep), newest first, at most
+        ``limit``.  ``authority`` is ``""`` for this server's users.
+        """
+
     def store_remote_items(account_id, first, last, items, own_authority, stored_at,
                            counts=None, aside=False, latest_profile=None):
         """

@@ -247,6 +247,28 @@ class RemoteStore(PostsStore):
 
         return self._run(interaction)
 
+    def replies_to(
+        self, account_id: int, seq: int, limit: int
+    ) -> "Deferred[list[tuple[str, str, int]]]":
+        def interaction(txn: Any) -> list[tuple[str, str, int]]:
+            account = self._get_account(txn, account_id)
+            # Every reply keeps its target's reference (the screen name as
+            # it was written here, and the number), held or not.
+            name = account.screen_name
+            txn.execute(
+                self._q(
+                    "SELECT a.handle, a.authority, p.seq FROM posts p"
+                    " JOIN accounts a ON a.id = p.author_id"
+                    " WHERE p.reply_acct IN (?, ?) AND p.reply_seq = ?"
+                    " AND p.deleted_at IS NULL AND p.kind = 'post'"
+                    " ORDER BY p.id DESC LIMIT ?"
+                ),
+                (name, name.lower(), seq, limit),
+            )
+            return [(str(row[0]), str(row[1]), int(row[2])) for row in txn.fetchall()]
+
+        return self._run(interaction)
+
     def store_remote_original(
         self, account_id: int, item: Any, own_authority: str, stored_at: int
     ) -> "Deferred[bool]":
