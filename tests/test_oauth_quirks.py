@@ -11,12 +11,18 @@ functions on parameters put together here.
 
 from __future__ import annotations
 
+import configparser
 import json
+import os
 import re
+from importlib import metadata
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
 from oauthlib.oauth1 import SIGNATURE_TYPE_QUERY
+from packaging.requirements import Requirement
+from packaging.version import Version
+from twisted.trial.unittest import SynchronousTestCase
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 from oauthlib.oauth1.rfc5849 import utils as oauth_utils
 
@@ -282,3 +288,59 @@ class DuplicateParameterTests(QuirkTestCase):
             return self.hand_signed("POST", "/oauth/access_token", header, body=signed_body)
         finally:
             self.send = original  # type: ignore[method-assign]
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+class DependencyTests(SynchronousTestCase):
+    def test_test_extra_changes_no_runtime_version(self) -> None:
+        """
+        ``pip install '.[test]'`` installs the versions ``pip install .``
+        does: no package the test extra brings (or they bring) caps a
+        runtime dependency below what install_requires allows (tweepy
+        caps oauthlib below 4, so install_requires does too).
+        """
+        config = configparser.ConfigParser()
+        config.read(os.path.join(os.path.dirname(os.path.dirname(__file__)), "setup.cfg"))
+        runtime: dict[str, Requirement] = {}
+        for line in config["options"]["install_requires"].strip().splitlines():
+            requirement = Requirement(line.strip())
+            runtime[_canonical(requirement.name)] = requirement
+        queue = [Requirement(line.strip()).name
+                 for line in config["options.extras_require"]["test"].strip().splitlines()]
+        seen: set[str] = set()
+        caps: list[tuple[str, Requirement]] = []
+        while queue:
+            name = _canonical(queue.pop())
+            if name in seen or name in runtime or name == "distwit":
+                continue
+            seen.add(name)
+            try:
+                requires = metadata.requires(name) or []
+            except metadata.PackageNotFoundError:
+                continue
+            for line in requires:
+                requirement = Requirement(line)
+                if requirement.marker is not None and not requirement.marker.evaluate(
+                    {"extra": ""}
+                ):
+                    continue
+                if _canonical(requirement.name) in runtime:
+                    caps.append((name, requirement))
+                else:
+                    queue.append(requirement.name)
+        self.assertTrue(caps, "no test dependency requires a runtime one: nothing checked")
+        for by, requirement in caps:
+            ours = runtime[_canonical(requirement.name)]
+            for spec in requirement.specifier:
+                if spec.operator not in ("<", "<=", "=="):
+                    continue
+                bounds = [Version(s.version) for s in ours.specifier
+                          if s.operator in ("<", "<=", "==")]
+                with self.subTest(by=by, requirement=str(requirement)):
+                    self.assertTrue(
+                        bounds and min(bounds) <= Version(spec.version.rstrip(".*")),
+                        f"{by} requires {requirement}; install_requires says {ours}",
+                    )
