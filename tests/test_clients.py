@@ -4,8 +4,11 @@ Real Twitter client libraries against real distwit servers on loopback.
 Each library runs the same smoke sequence (tests/clients/): verify
 credentials, post, reply, timelines with since_id and max_id, show, user
 lookups, follow and unfollow of a local and a remote user, id lists
-through cursors, delete, and the errors for a 141-character post and for
-bad credentials.  A library that shares its module name with another runs
+through cursors, a retweet (its ``retweeted_status``) and
+``statuses/retweets_of_me``, a remote user's profile (users/show of
+``handle@authority``, changed on their server) and a retweet of their post
+(which their server then counts), delete, and the errors for a
+141-character post and for bad credentials.  A library that shares its module name with another runs
 in a virtualenv of its own, made (once) under ``.cache/client-venvs``.
 """
 
@@ -84,6 +87,7 @@ class PythonTwitterToolsTests(SynchronousTestCase):
         self.python = client_venv("ptt", "twitter==1.19.6")
         federation = Federation(self, pings=1)
         self.remote_server = federation.twitter("s2", ["dave"])
+        self.remote_post = prepare_remote(self.remote_server)
         self.federation = federation
 
     def run_smoke(self, fmt: str) -> None:
@@ -97,7 +101,8 @@ class PythonTwitterToolsTests(SynchronousTestCase):
             timeout=120,
         )
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
-        self.assertEqual(done.stdout.count("ok "), 8, done.stdout)
+        self.assertEqual(done.stdout.count("ok "), 9, done.stdout)
+        counted_on_author_server(self, self.remote_server, self.remote_post)
         self.assertNotIn("Traceback", server.log_text())
 
     def test_json(self) -> None:
@@ -391,6 +396,7 @@ class NodeClientTests(SynchronousTestCase):
         # their throwaway CA.
         tls = TLSFederation(self)
         s1, s2 = tls.two_twitter_servers(("alice", "bob", "carol"), ("dave",))
+        remote_post = prepare_remote(s2)
         key, secret = create_app(s1, "carol")
         credentials: dict[str, Any] = {"key": key, "secret": secret}
         for handle in ("alice", "bob"):
@@ -406,7 +412,8 @@ class NodeClientTests(SynchronousTestCase):
             env={**os.environ, "NODE_EXTRA_CA_CERTS": tls.ca_file},
         )
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
-        self.assertEqual(done.stdout.count("ok "), 8, done.stdout)
+        self.assertEqual(done.stdout.count("ok "), 9, done.stdout)
+        counted_on_author_server(self, s2, remote_post)
 
 
 class TwythonTests(SynchronousTestCase):
