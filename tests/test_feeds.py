@@ -356,9 +356,10 @@ class RangeFeedRoundTripTests(SynchronousTestCase):
                                    retweet_of=reply)
                 items.append(base)
             counts = Counts(10**18 - 1, 10**18 - 1, 10**18 - 1)
+            latest = (10**18 - 1, profile)
             data = render_range_feed(
                 author, authority, "https://" + authority, items,
-                first, first + MAX_ITEMS_PER_FEED - 1, True, counts,
+                first, first + MAX_ITEMS_PER_FEED - 1, True, counts, latest,
             )
             self.assertLess(len(data), MAX_FEED_BYTES)
             # And all posts, as before.
@@ -366,7 +367,7 @@ class RangeFeedRoundTripTests(SynchronousTestCase):
                              retweet_of=None) for item in items]
             self.assertLess(len(render_range_feed(
                 author, authority, "https://" + authority, posts,
-                first, first + MAX_ITEMS_PER_FEED - 1, True, counts,
+                first, first + MAX_ITEMS_PER_FEED - 1, True, counts, latest,
             )), MAX_FEED_BYTES)
             acct = "a" * 15 + "@" + authority
             page = parse_range_feed(data, acct, first, first + MAX_ITEMS_PER_FEED - 1)
@@ -374,6 +375,7 @@ class RangeFeedRoundTripTests(SynchronousTestCase):
             self.assertEqual(page.items[0].profile, profile.bounded())
             self.assertEqual(page.items[1].retweet_of, reply)
             self.assertEqual(page.counts, counts)
+            self.assertEqual(page.latest_profile, (10**18 - 1, profile.bounded()))
 
     def test_source_is_bounded(self) -> None:
         """

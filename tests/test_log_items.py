@@ -1,7 +1,7 @@
 """
 Items of the numbered log other than posts, copied between two servers
 in memory: the home server's store serves its range feed (as
-``GET /s2s/feed/…`` does: ``feed_item`` and ``render_range_feed``), the
+``GET /s2s/feed/…`` does: ``author_range_feed``), the
 follower's fetcher copies it.  (docs/design/log-items.md)
 """
 
@@ -16,8 +16,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from distwit.api.render import status_json
 from distwit.core.microblog import Microblog
 from distwit.federation.copier import Fetcher
-from distwit.federation.range_feed import Counts, FeedItem, parse_range_feed, render_range_feed
-from distwit.federation.resource import feed_item
+from distwit.federation.range_feed import FeedItem, Profile, parse_range_feed, render_range_feed
+from distwit.federation.resource import author_range_feed, feed_item
 from distwit.model import Account
 
 from tests.fakes import ScriptedClient
@@ -45,11 +45,7 @@ class HomeServer:
         author = _result(self.microblog.store.get_local_user(self.handle))
         last = max(min(last, author.last_seq), first - 1)
         posts = _result(self.microblog.store.range_posts(author.id, first, last))
-        return render_range_feed(
-            author, HOME, HOME_URL, [feed_item(post, HOME, HOME_URL) for post in posts],
-            first, last, False,
-            Counts(author.statuses_count, author.followers_count, author.friends_count),
-        )
+        return author_range_feed(author, posts, first, last, False, HOME, HOME_URL)
 
 
 def _result(d: Any) -> Any:
@@ -126,6 +122,31 @@ class LogItemTests(SynchronousTestCase):
         rendered = status_json(home[0])
         self.assertEqual(rendered["user"]["name"], "Alice L.")
         self.assertEqual(rendered["user"]["profile_image_url"], image)
+
+    def test_profile_of_a_late_follower(self) -> None:
+        """
+        A server that begins copying alice after her last profile change
+        (copied from 2 numbers before her last, the profile item far below)
+        still learns her profile, from the channel's dw:latestProfile; an
+        older latest profile never replaces a newer one held.
+        """
+        self.successResultOf(self.home.update_profile(self.alice, name="Alice L.",
+                                                      description="Down the hole"))
+        for i in range(5):
+            self.successResultOf(self.home.post(self.alice, f"post {i}"))
+        self.successResultOf(self.store.start_sync_at(self.copy.id, 4))
+        copied = self.sync()
+        self.assertEqual((copied.name, copied.description, copied.profile_seq),
+                         ("Alice L.", "Down the hole", 1))
+        held = self.successResultOf(self.store.user_timeline(self.copy.id, 200, None, None))
+        self.assertEqual([p.text for p in held], ["post 4", "post 3"])
+        older = self.successResultOf(self.store.store_remote_items(
+            self.copy.id, 7, 6, [], HOME, T0, latest_profile=(0, Profile(name="Older")),
+        ))
+        self.assertEqual(older, 0)
+        self.assertEqual(
+            self.successResultOf(self.store.get_account(self.copy.id)).name, "Alice L."
+        )
 
     def test_counts_are_the_home_servers(self) -> None:
         """

@@ -332,7 +332,7 @@ class NoticeReceiverTests(SynchronousTestCase):
             "s1.test", per_minute=20,
         )
         self.verifier = FakeVerifier()
-        api = FederationAPI(self.microblog, federation, self.verifier, ME, self.receiver)
+        api = FederationAPI(self.microblog, federation, self.verifier, ME, notices=self.receiver)
         self.stub = StubTreq(api.resource())
         self.alice = self.successResultOf(self.microblog.create_user("alice", "correct horse"))
         self.items: list[FeedItem] = []
@@ -464,7 +464,7 @@ class FavoriteNoticeTests(SynchronousTestCase):
             "s1.test",
         )
         self.verifier = FakeVerifier()
-        api = FederationAPI(self.microblog, self.federation, self.verifier, ME, receiver)
+        api = FederationAPI(self.microblog, self.federation, self.verifier, ME, notices=receiver)
         self.stub = StubTreq(api.resource())
         self.alice = self.successResultOf(self.microblog.create_user("alice", "correct horse"))
         self.mine = self.successResultOf(self.microblog.post(self.alice, "like me"))

@@ -669,6 +669,39 @@ class FederationStoreTestsMixin:
         self.assertGreater(new[0], mine.id)
 
     @inlineCallbacks
+    def test_replies_to(self):
+        """
+        The live replies held to a message, held or not, newest first (the
+        replies index of docs/design/threads.md).
+        """
+        alice = yield self.store.create_user("Alice", "", "h", T0)
+        first = yield self.store.create_post(alice.id, "question", "web", None, T0)
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        yield self.store.create_post(bob.id, "local answer", "web", first.id, T0 + 1)
+        carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        page = [
+            Item(1, "remote answer", in_reply_to=("alice@s1:80", 1)),
+            Item(2, "withdrawn", in_reply_to=("alice@s1:80", 1)),
+            Item(3, "not an answer"),
+        ]
+        yield self.store.store_remote_items(carol.id, 1, 3, page, "s1:80", T0 + 2)
+        yield self.store.store_remote_items(
+            carol.id, 2, 2, [Item(2, deleted=True)], "s1:80", T0 + 3
+        )
+        dave = yield self.store.ensure_account("dave", "s2:80", T0)
+        yield self.store.store_remote_items(
+            dave.id, 1, 1, [Item(1, "to a post not held", in_reply_to=("carol@s3:80", 9))],
+            "s1:80", T0 + 4,
+        )
+        self.assertEqual(
+            (yield self.store.replies_to(alice.id, 1, 10)),
+            [("carol", "s3:80", 1), ("bob", "", 1)],
+        )
+        self.assertEqual((yield self.store.replies_to(alice.id, 1, 1)), [("carol", "s3:80", 1)])
+        self.assertEqual((yield self.store.replies_to(carol.id, 9, 10)), [("dave", "s2:80", 1)])
+        self.assertEqual((yield self.store.replies_to(carol.id, 3, 10)), [])
+
+    @inlineCallbacks
     def test_remote_items(self):
         """
         A page of remote messages is stored once however often it comes;
@@ -978,6 +1011,32 @@ class OutboxStoreTestsMixin:
     """
 
     store: SQLStore
+
+    @inlineCallbacks
+    def test_follow_keeps_its_notice(self):
+        """
+        A follow and the notice to the followee's server are kept in one
+        transaction: a new follow queues its notice, a follow already there
+        queues nothing, an unfollow queues its own; a failing follow (no
+        such account) queues nothing either.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        notice = ("http://s3:80", "follow", '{"action":"follow"}', T0)
+        self.assertTrue((yield self.store.follow(alice.id, carol.id, T0, notice)))
+        self.assertFalse((yield self.store.follow(alice.id, carol.id, T0, notice)))
+        pending = yield self.store.pending_notices(10)
+        self.assertEqual([(i.target, i.kind, i.body) for i in pending], [notice[:3]])
+        undo = ("http://s3:80", "unfollow", '{"action":"unfollow"}', T0 + 1)
+        self.assertTrue((yield self.store.unfollow(alice.id, carol.id, undo)))
+        self.assertFalse((yield self.store.unfollow(alice.id, carol.id, undo)))
+        pending = yield self.store.pending_notices(10)
+        self.assertEqual([i.kind for i in pending], ["follow", "unfollow"])
+        try:
+            yield self.store.follow(alice.id, 10_000, T0, notice)
+        except Exception:
+            pass
+        self.assertEqual(len((yield self.store.pending_notices(10))), 2)
 
     @inlineCallbacks
     def test_notice_lifecycle(self):

@@ -26,6 +26,7 @@ from distwit.api.account import AccountEndpoints
 from distwit.api.area import StatusList
 from distwit.api.endpoints import OPTIONAL, REQUIRED, Endpoint, endpoint, endpoints_of
 from distwit.api.errors import TwitterError
+from distwit.api.conversations import ConversationEndpoints, ConversationSource
 from distwit.api.favorites import FavoriteEndpoints
 from distwit.api.feeds import render_timeline_feed
 from distwit.api.friendships import FriendshipEndpoints
@@ -109,17 +110,21 @@ class TwitterAPI:
         public_url: str = "",
         oauth: OAuthProvider | None = None,
         address_limits: AddressLimits | None = None,
+        threads: ConversationSource | None = None,
     ) -> None:
         self.microblog = microblog
         self.oauth = oauth
         self.public_url = public_url
         self.limiter = limiter or RateLimiter(microblog.clock)
         self.address_limits = address_limits or AddressLimits(microblog.clock)
+        statuses = StatusEndpoints(microblog)
+        statuses.threads = threads
         self._endpoints = endpoints_of(
             self,
             AccountEndpoints(microblog),
             HelpEndpoints(microblog),
-            StatusEndpoints(microblog),
+            statuses,
+            ConversationEndpoints(microblog, threads),
             RetweetEndpoints(microblog),
             ImageEndpoints(microblog),
             TimelineEndpoints(microblog),

@@ -11,6 +11,7 @@ from twisted.web.iweb import IRequest
 
 from distwit.api import errors
 from distwit.api.area import Area
+from distwit.api.conversations import ConversationSource
 from distwit.api.endpoints import GET_OR_POST, POST, REQUIRED, endpoint
 from distwit.api.params import Params
 from distwit.api.render import status_json
@@ -18,6 +19,10 @@ from distwit.model import PROFILE, Account, Post
 
 
 class StatusEndpoints(Area):
+    #: Fetches the parent of a reply shown whose parent is not held
+    #: (:mod:`distwit.api.conversations`); set by :class:`TwitterAPI`.
+    threads: ConversationSource | None = None
+
     @endpoint("statuses/update", methods=POST, auth=REQUIRED)
     async def update(self, request: IRequest, user: Account, params: Params) -> Any:
         text = params.text("status")
@@ -35,6 +40,8 @@ class StatusEndpoints(Area):
     @endpoint(r"statuses/show/(?P<id>[^/]+)", "statuses/show")
     async def show(self, request: IRequest, user: Account | None, params: Params) -> Any:
         post = await self.microblog.status(self.required_id(params))
+        if self.threads is not None:
+            post = await self.threads.with_parent(post)
         return await self.status(user, params, post)
 
     @endpoint("statuses/lookup", methods=GET_OR_POST)

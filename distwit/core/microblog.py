@@ -726,14 +726,24 @@ class Microblog:
                 f"You are unable to follow more people at this time"
                 f" (at most {self.max_following})."
             )
-        new = await self.store.follow(user.id, target.id, self.now_ms())
-        if self.federation is not None and not target.is_local:
+        remote = self.federation is not None and not target.is_local
+        notice = (
+            self.federation.follow_notice(user, target, "follow")
+            if self.federation is not None and remote else None
+        )
+        new = await self.store.follow(user.id, target.id, self.now_ms(), notice)
+        if self.federation is not None and remote:
             await self.federation.followed(user, target, new)
         return await self.user_by_id(target.id)
 
     async def unfollow(self, user: Account, target: Account) -> Account:
-        removed = await self.store.unfollow(user.id, target.id)
-        if self.federation is not None and not target.is_local:
+        remote = self.federation is not None and not target.is_local
+        notice = (
+            self.federation.follow_notice(user, target, "unfollow")
+            if self.federation is not None and remote else None
+        )
+        removed = await self.store.unfollow(user.id, target.id, notice)
+        if self.federation is not None and remote:
             await self.federation.unfollowed(user, target, removed)
         return await self.user_by_id(target.id)
 

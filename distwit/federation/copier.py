@@ -20,6 +20,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from distwit.federation.interfaces import IFetcher
+from distwit.federation.lookup import fetch_one
 from distwit.federation.range_feed import (
     MAX_FEED_BYTES,
     MAX_ITEMS_PER_FEED,
@@ -177,6 +178,7 @@ class Fetcher:
                     self._own_authority,
                     int(self._clock.seconds() * 1000),
                     page.counts,
+                    latest_profile=page.latest_profile,
                 )
                 if any(item.kind == RETWEET for item in page.items):
                     for name, seq in await self._store.unheld_originals(
@@ -229,14 +231,10 @@ class Fetcher:
 
     async def _original(self, handle: str, authority: str, seq: int, home_url: str) -> None:
         now = int(self._clock.seconds() * 1000)
-        account = await self._store.ensure_account(handle, authority, now)
-        home = account.home_url or home_url
-        data = await self._client.get_bytes(
-            paths.range_feed_url(home, account.handle, seq, seq), max_size=MAX_FEED_BYTES
+        scheme = home_url.split("://", 1)[0]
+        await fetch_one(
+            self._store, self._client, self._own_authority, handle, authority, seq, scheme, now
         )
-        page = parse_range_feed(data, f"{handle.lower()}@{authority}", seq, seq)
-        for item in page.items:
-            await self._store.store_remote_original(account.id, item, self._own_authority, now)
 
     async def _forget_claim(self, account: Account, page: RangePage) -> None:
         """

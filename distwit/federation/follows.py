@@ -31,9 +31,9 @@ from distwit.core.accts import (
     split_acct,
 )
 from distwit.core.microblog import NoSuchUser, RuleError
-from distwit.federation.outbox import NoticeRefused, Outbox
+from distwit.federation.outbox import NoticeRefused, Outbox, notice_text
 from distwit.federation.sync import SyncService, is_number
-from distwit.store.interfaces import IStore, OutboxItem
+from distwit.store.interfaces import IStore, OutboxItem, QueuedNotice
 
 #: How many earlier messages of a newly followed remote author to copy.
 HISTORY = 20
@@ -220,40 +220,42 @@ class Federation:
         )
         return Located(home, last if is_number(last) else 0, direct=not same)
 
+    def follow_notice(self, user: Account, target: Account, action: str) -> "QueuedNotice | None":
+        """
+        The notice telling ``target``'s server that local ``user`` follows
+        (``action`` "follow") or no longer follows ("unfollow") it, for the
+        store to queue in the same transaction as the change; ``None``
+        without an outbox.
+        """
+        if self._outbox is None:
+            self.log.warn("no outbox: the {action} notice is not sent", action=action)
+            return None
+        body = {
+            "action": action,
+            "follower": make_acct(user.handle, self.authority),
+            "followee": make_acct(target.handle, target.authority),
+        }
+        return (target.home_url, action, notice_text(body), self.now_ms())
+
     async def followed(self, user: Account, target: Account, new: bool) -> None:
         """
         ``user`` (local) now follows remote ``target``: copy its messages
-        from now on, subscribe, and tell its server.
+        from now on, subscribe, and send the notice the store queued.
         """
         acct = make_acct(target.handle, target.authority)
         if new and target.synced_seq == 0:
             await self._store.start_sync_at(target.id, max(0, target.last_seq - HISTORY))
         self._sync.subscribe(acct)
-        if new:
-            await self._send_notice(target, user, "follow")
+        if new and self._outbox is not None:
+            self._outbox.wake()
 
     async def unfollowed(self, user: Account, target: Account, removed: bool) -> None:
         acct = make_acct(target.handle, target.authority)
         remaining = await self._store.subscriptions()
         if (target.handle.lower(), target.authority) not in remaining:
             self._sync.unsubscribe(acct)
-        if removed:
-            await self._send_notice(target, user, "unfollow")
-
-    async def _send_notice(self, target: Account, user: Account, action: str) -> None:
-        """
-        Queue a follow or unfollow notice for ``target``'s server in the
-        outbox, which sends it until that server takes it.
-        """
-        if self._outbox is None:
-            self.log.warn("no outbox: the {action} notice is not sent", action=action)
-            return
-        body = {
-            "action": action,
-            "follower": make_acct(user.handle, self.authority),
-            "followee": make_acct(target.handle, target.authority),
-        }
-        await self._outbox.queue(target.home_url, action, body)
+        if removed and self._outbox is not None:
+            self._outbox.wake()
 
     async def notice_home(self, item: OutboxItem) -> str:
         """

@@ -1,13 +1,17 @@
 """
-Fetching single messages (or a short range) of a remote author *aside*:
-stored here so they can be shown (a mention, a reply, later a thread or
-history on demand) without making the author one whose whole log this
-server copies.
+Messages of remote authors fetched on demand from their own servers and
+kept *aside*: stored here so they can be shown (a mention, a reply, a
+post of a thread, the original of a retweet) without making the author
+one whose whole log this server copies.
 
-The range feed is the same the copier reads
-(:mod:`distwit.federation.copier`), asked for one number or a few; what is
-stored aside does not move the account's ``synced_seq`` or ``last_seq``,
-so the copier's idea of what is held and what is wanted is unchanged.
+The range feed is the one the copier reads
+(:mod:`distwit.federation.copier`), asked for one number or a few; only
+the author's server is asked, so nothing is taken on another server's
+word; what is stored aside does not move the account's ``synced_seq`` or
+``last_seq``, so the copier's idea of what is held and what is wanted is
+unchanged.  :class:`Lookup` keeps every item of a range (the notices);
+:func:`fetch_one` keeps one post (the copier's originals of retweets, the
+threads: docs/design/threads.md).
 """
 
 from __future__ import annotations
@@ -85,3 +89,44 @@ class Lookup:
         Fetch messages ``first..last`` of ``account`` and keep them aside.
         """
         return await self.store_aside(account, await self.fetch_range(account, first, last))
+
+
+def home_url_of(account: Account, scheme: str) -> str:
+    """
+    Where ``account``'s server answers: the home URL known of it, else its
+    authority with ``scheme`` (the federation's servers share one).
+    """
+    return account.home_url or f"{scheme}://{account.authority}"
+
+
+async def fetch_one(
+    store: IStore,
+    client: IS2SClient,
+    own_authority: str,
+    handle: str,
+    authority: str,
+    seq: int,
+    scheme: str,
+    now: int,
+) -> Account:
+    """
+    Fetch message ``seq`` of ``handle@authority`` from its author's server
+    and keep it aside (a post; a tombstone or another kind of item is not
+    kept).  A message held already is not stored again.
+
+    :param scheme: the scheme of the author's server's URL when no home
+        URL is known of the author.
+    :param now: the time it is stored at, in milliseconds.
+    :return: the author's account here (created if it was not known).
+    :raise S2SResponseError: the author's server did not answer it.
+    :raise ValueError: its answer was no range feed of that message.
+    """
+    account = await store.ensure_account(handle, authority, now)
+    data = await client.get_bytes(
+        paths.range_feed_url(home_url_of(account, scheme), account.handle, seq, seq),
+        max_size=MAX_FEED_BYTES,
+    )
+    page = parse_range_feed(data, f"{handle.lower()}@{authority}", seq, seq)
+    for item in page.items:
+        await store.store_remote_original(account.id, item, own_authority, now)
+    return account

@@ -69,6 +69,13 @@ NOTICE_URLS: dict[str, Callable[[str], str]] = {
 TRANSIENT_REFUSALS = (408, 429)
 
 
+def notice_text(body: dict[str, Any]) -> str:
+    """
+    A notice's body as kept in the outbox and sent: compact JSON.
+    """
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 class NoticeRefused(Exception):
     """
     A notice can never be delivered (its receiver cannot be found, or
@@ -150,7 +157,7 @@ class Outbox(Service):
         """
         if kind not in NOTICE_URLS:
             raise ValueError(f"no notice kind {kind!r}")
-        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        text = notice_text(body)
         notice_id = await self._store.queue_notice(target, kind, text, self.now_ms())
         self.wake()
         return notice_id

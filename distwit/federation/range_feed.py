@@ -21,6 +21,9 @@ RSS has no element for travels in the namespace :data:`DW_NS`, prefix
         <dw:statuses>120</dw:statuses>  the author's own counts, as their
         <dw:followers>8</dw:followers>  server has them (optional: feeds of
         <dw:friends>3</dw:friends>      older servers have none)
+        <dw:latestProfile seq="65" name="Alice" description="..." location="..."
+                          url="..." image="..."/>   the author's latest profile
+                                      item, whatever the range (optional)
         <item>
           <title>alice@s1.example #61</title>
           <link>https://s1.example/alice/status/61</link>
@@ -240,6 +243,10 @@ class RangePage:
     items: list[FeedItem]
     #: The author's counts, when the feed carries them.
     counts: Counts | None = None
+    #: The number and content of the author's latest profile item, when
+    #: the feed carries it: a server that starts copying an author after
+    #: their last profile change still learns their profile.
+    latest_profile: "tuple[int, Profile] | None" = None
 
 
 # Rendering
@@ -261,6 +268,7 @@ def render_range_feed(
     last: int,
     more: bool,
     counts: Counts | None = None,
+    latest_profile: "tuple[int, Profile] | None" = None,
 ) -> bytes:
     """
     The RSS 2.0 range feed of ``author``'s messages ``first`` to ``last``.
@@ -309,6 +317,11 @@ def render_range_feed(
             f"<dw:followers>{int(counts.followers)}</dw:followers>"
             f"<dw:friends>{int(counts.friends)}</dw:friends>"
         )
+    if latest_profile is not None:
+        parts.append(
+            f'<dw:latestProfile seq="{int(latest_profile[0])}"'
+            f"{_profile_attributes(latest_profile[1])}/>"
+        )
     for item in items:
         url = _text(status_url(public_url, author, item.seq))
         deleted = " (deleted)" if item.deleted else ""
@@ -339,13 +352,7 @@ def render_range_feed(
             if item.profile is None:
                 parts.append("<dw:profile/>")
             else:
-                profile = item.profile.bounded()
-                parts.append(
-                    f'<dw:profile name="{_attribute(profile.name)}"'
-                    f' description="{_attribute(profile.description)}"'
-                    f' location="{_attribute(profile.location)}"'
-                    f' url="{_attribute(profile.url)}" image="{_attribute(profile.image)}"/>'
-                )
+                parts.append(f"<dw:profile{_profile_attributes(item.profile)}/>")
         if item.in_reply_to is not None and not item.deleted:
             reply_acct, reply_seq = item.in_reply_to
             parts.append(
@@ -368,6 +375,20 @@ def _for_people(item: FeedItem) -> str:
     if item.kind == PROFILE:
         return "Profile changed"
     return item.text
+
+
+def _profile_attributes(profile: Profile) -> str:
+    """
+    A profile as the attributes of ``dw:profile`` or ``dw:latestProfile``,
+    every field bounded.
+    """
+    profile = profile.bounded()
+    return (
+        f' name="{_attribute(profile.name)}"'
+        f' description="{_attribute(profile.description)}"'
+        f' location="{_attribute(profile.location)}"'
+        f' url="{_attribute(profile.url)}" image="{_attribute(profile.image)}"'
+    )
 
 
 _TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
@@ -750,6 +771,17 @@ def parse_range_feed(data: bytes, expected_acct: str, first: int, last: int) -> 
             followers=_number(channel, "dw_followers", "the channel"),
             friends=_number(channel, "dw_friends", "the channel"),
         )
+    latest_profile = None
+    value = channel.get("dw_latestprofile")
+    if value is not None:
+        seq = value.get("seq") if isinstance(value, dict) else None
+        if (not isinstance(seq, str) or _NUMBER_RE.match(seq) is None
+                or not 1 <= int(seq) <= _MAX_NUMBER):
+            raise FeedError(f"the channel: dw:latestProfile seq {seq!r} is not a message number")
+        profile = _profile({"dw_profile": value}, "the channel")
+        assert profile is not None
+        latest_profile = (int(seq), profile)
     return RangePage(
-        acct=acct, first=served_first, last=served_last, more=more, items=items, counts=counts
+        acct=acct, first=served_first, last=served_last, more=more, items=items, counts=counts,
+        latest_profile=latest_profile,
     )

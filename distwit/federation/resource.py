@@ -8,6 +8,8 @@ What a twitter server answers to other servers:
   servers of other federations (docs/design/reach.md);
 - ``POST /s2s/notice``: signed mention and reply notices
   (:mod:`distwit.federation.notices`);
+- ``GET /s2s/replies/HANDLE/SEQ.json``: the replies held to a user's
+  message, signed (docs/design/threads.md);
 - ``GET /.well-known/webfinger?resource=acct:HANDLE@AUTHORITY``.
 
 The person feeds people read (``/HANDLE.rss``, ``/HANDLE.atom``) are the
@@ -30,7 +32,7 @@ from twisted.web.server import NOT_DONE_YET
 from distwit.federation import range_feed as feeds
 from distwit.http import json_body
 from distwit.core.images import image_url
-from distwit.model import PROFILE, RETWEET, Post
+from distwit.model import PROFILE, RETWEET, Account, Post
 from distwit.s2s import paths
 from distwit.s2s.interfaces import ForbiddenAuthority, IRequestVerifier, SignatureError
 from distwit.core.accts import BadAcct, split_acct
@@ -43,6 +45,7 @@ from distwit.federation.notices import (
     NoticeReceiver,
     NotAboutUs,
 )
+from distwit.federation.threads import Threads
 
 #: The largest follow notice accepted.
 MAX_NOTICE_BYTES = 16 * 1024
@@ -50,6 +53,43 @@ MAX_NOTICE_BYTES = 16 * 1024
 
 def _error(request: IRequest, code: int, message: str) -> bytes:
     return json_body(request, {"error": message}, code)
+
+
+def profile_of(author: Account, public_url: str) -> "feeds.Profile":
+    """
+    A local author's profile as range feeds carry it.
+    """
+    return feeds.Profile(
+        name=author.name, description=author.description,
+        location=author.location, url=author.url,
+        image=image_url(author, public_url) if author.profile_image else "",
+    )
+
+
+def author_range_feed(
+    author: Account,
+    posts: list[Post],
+    first: int,
+    last: int,
+    more: bool,
+    authority: str,
+    public_url: str,
+) -> bytes:
+    """
+    The range feed of local ``author``'s messages ``first`` to ``last``
+    (``posts``, as held), with the author's counts and latest profile.
+    """
+    return feeds.render_range_feed(
+        author,
+        authority,
+        public_url,
+        [feed_item(post, authority, public_url) for post in posts],
+        first,
+        last,
+        more,
+        feeds.Counts(author.statuses_count, author.followers_count, author.friends_count),
+        (author.profile_seq, profile_of(author, public_url)) if author.profile_seq else None,
+    )
 
 
 def feed_item(post: Post, own_authority: str, public_url: str = "") -> "feeds.FeedItem":
@@ -69,11 +109,7 @@ def feed_item(post: Post, own_authority: str, public_url: str = "") -> "feeds.Fe
         author = post.author
         profile = None
         if post.seq == author.profile_seq:
-            profile = feeds.Profile(
-                name=author.name, description=author.description,
-                location=author.location, url=author.url,
-                image=image_url(author, public_url) if author.profile_image else "",
-            )
+            profile = profile_of(author, public_url)
         return feeds.FeedItem(
             seq=post.seq, text="", created_at=post.created_at, deleted=False,
             source="", kind=PROFILE, profile=profile,
@@ -118,7 +154,9 @@ class FederationAPI:
         federation: Federation,
         verifier: IRequestVerifier,
         public_url: str,
+        *,
         notices: NoticeReceiver | None = None,
+        threads: Threads | None = None,
     ) -> None:
         self.microblog = microblog
         self.federation = federation
@@ -126,6 +164,7 @@ class FederationAPI:
         self.verifier = verifier
         self.public_url = public_url
         self.authority = federation.authority
+        self.threads = threads
 
     def resource(self) -> IResource:
         return self.app.resource()  # type: ignore[no-any-return]
@@ -153,15 +192,8 @@ class FederationAPI:
         posts = []
         if last >= first:
             posts = await self.microblog.messages(author, first, last)
-        body = feeds.render_range_feed(
-            author,
-            self.authority,
-            self.public_url,
-            [feed_item(post, self.authority, self.public_url) for post in posts],
-            first,
-            max(last, first - 1),
-            more,
-            feeds.Counts(author.statuses_count, author.followers_count, author.friends_count),
+        body = author_range_feed(
+            author, posts, first, max(last, first - 1), more, self.authority, self.public_url
         )
         request.setHeader(b"content-type", b"application/rss+xml; charset=utf-8")
         return body
@@ -192,6 +224,32 @@ class FederationAPI:
             return b""
         acct = f"{author.handle.lower()}@{self.authority}"
         return json_body(request, {"acct": acct, "last": author.last_seq, "registry": registry})
+
+    @app.route(paths.REPLIES + "<name>/<number>", methods=["GET", "HEAD"])
+    async def replies_index(self, request: IRequest, name: str, number: str) -> bytes:
+        """
+        ``{"acct": "alice@s1.example", "seq": 5, "replies": [["bob@s2.example",
+        3], ...]}``: the live replies held here to a local user's message,
+        newest first (docs/design/threads.md).  Signed requests only.
+        """
+        try:
+            signer = await self.verifier.verify(request, b"")
+        except SignatureError as e:
+            return _error(request, 401, str(e))
+        seq_text, dot, extension = number.rpartition(".")
+        if (
+            not dot or extension != "json" or not seq_text.isascii()
+            or not seq_text.isdigit() or len(seq_text) > 18
+        ):
+            return _error(request, 404, "replies indexes are HANDLE/SEQ.json")
+        if self.threads is None:
+            return _error(request, 404, "this server serves no replies index")
+        index = await self.threads.served_replies(name, int(seq_text))
+        if index is None:
+            return _error(request, 404, f"{name} has no message {seq_text} here")
+        self.log.debug("replies of {name} #{seq} for {signer}",
+                       name=name, seq=seq_text, signer=signer)
+        return json_body(request, index)
 
     @app.route(paths.FOLLOW, methods=["POST"])
     async def follow_notice(self, request: IRequest) -> bytes:

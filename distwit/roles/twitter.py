@@ -35,6 +35,7 @@ from distwit.federation.lookup import Lookup
 from distwit.federation.notices import NoticeReceiver, PostNotices
 from distwit.federation.outbox import Outbox
 from distwit.federation.resource import FederationAPI, WebFinger
+from distwit.federation.threads import Threads
 from distwit.federation.interfaces import IPingList
 from distwit.federation.sync import RegistryPingList, StaticPingList, SyncService
 from distwit.oidc.keys import SigningKeys
@@ -231,6 +232,12 @@ class TwitterService(MultiService):
         #: of authors of other federations.
         self.http_client = http_client
         self.direct: DirectPoller | None = None
+        #: Conversations across servers (docs/design/threads.md); of what
+        #: is held alone on a server on its own.
+        self.threads = Threads(
+            store, client if verifier is not None else None, reactor, self.authority,
+            settings.public_url,
+        )
         if client is not None and verifier is not None:
             self._federate(reactor, client)
 
@@ -350,7 +357,7 @@ class TwitterWeb:
         )
         self.api = TwitterAPI(
             self.microblog, limiter, public_url=settings.public_url, oauth=self.oauth,
-            address_limits=address_limits,
+            address_limits=address_limits, threads=service.threads,
         )
         self.rp = RelyingParty(
             service.fetcher_for_signin,
@@ -387,7 +394,8 @@ class TwitterWeb:
             )
         public_url = service.settings.public_url
         s2s = FederationAPI(
-            self.microblog, service.federation, service.verifier, public_url, service.notices
+            self.microblog, service.federation, service.verifier, public_url,
+            notices=service.notices, threads=service.threads,
         )
         feeds = PersonFeeds(self.microblog, public_url)
         return TwitterRoot(

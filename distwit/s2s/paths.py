@@ -46,6 +46,9 @@ LAST = "/last/"
 NOTICE = "/notice"
 #: ``GET /s2s/status/HANDLE/SEQ.json``: a post's counts, as its author's server has them.
 STATUS_COUNTS = "/status/"
+#: ``GET /s2s/replies/HANDLE/SEQ.json``: the replies held to a local
+#: user's message (signed; docs/design/threads.md).
+REPLIES = "/replies/"
 
 # Routes of the ping role, under PING.
 
@@ -97,6 +100,14 @@ def last_url(public_url: str, handle: str) -> str:
     The last-number document of ``handle`` on the server at ``public_url``.
     """
     return f"{public_url}{S2S}{LAST}{quote(handle.lower())}.json"
+
+
+def replies_url(public_url: str, handle: str, seq: int) -> str:
+    """
+    The replies index of message ``seq`` of ``handle`` on the server at
+    ``public_url``.
+    """
+    return f"{public_url}{S2S}{REPLIES}{quote(handle.lower())}/{seq}.json"
 
 
 def follow_url(public_url: str) -> str:
@@ -180,6 +191,7 @@ def endpoints(public_url: str, roles: list[str]) -> dict[str, str]:
             follow=follow_url(public_url),
             last=f"{public_url}{S2S}{LAST}",
             notice=notice_url(public_url),
+            replies=f"{public_url}{S2S}{REPLIES}",
             webfinger=f"{public_url}{WELL_KNOWN}/{WEBFINGER}",
         )
     if "ping" in roles:

@@ -147,6 +147,12 @@ class SessionRecord:
     created_at: int
 
 
+#: A notice to keep in the outbox in the same transaction as the change
+#: it tells of (``follow``, ``unfollow``): ``(target, kind, body, now)``,
+#: the body JSON text.
+QueuedNotice = tuple[str, str, str, int]
+
+
 class IAccountStore(Interface):
     """
     Local users and the accounts this server knows, local and remote.
@@ -341,15 +347,20 @@ class IFollowStore(Interface):
     Every method returns a Deferred.
     """
 
-    def follow(follower_id, followee_id, created_at):
+    def follow(follower_id, followee_id, created_at, notice=None):
         """
-        Record that a local user follows an account.
+        Record that a local user follows an account; with ``notice`` (a
+        :data:`QueuedNotice`), queue it in the outbox in the same
+        transaction when the follow is new, so that a follow is never kept
+        without the notice to its server.
 
         :return: Deferred firing with ``True`` if this is a new follow.
         """
 
-    def unfollow(follower_id, followee_id):
+    def unfollow(follower_id, followee_id, notice=None):
         """
+        Remove a follow; ``notice`` as for :meth:`follow`.
+
         :return: Deferred firing with ``True`` if a follow was removed.
         """
 
@@ -574,8 +585,16 @@ class IRemoteStore(Interface):
         :return: Deferred firing with whether it was new here.
         """
 
+    def replies_to(account_id, seq, limit):
+        """
+        Deferred firing with ``(handle, authority, seq)`` of the live posts
+        held here that reply to the account's message ``seq`` (held or
+        not: by the reference replies keep), newest first, at most
+        ``limit``.  ``authority`` is ``""`` for this server's users.
+        """
+
     def store_remote_items(account_id, first, last, items, own_authority, stored_at,
-                           counts=None, aside=False):
+                           counts=None, aside=False, latest_profile=None):
         """
         Store a page of a remote author's messages (idempotently: a number
         already held is not stored twice; a tombstone replaces a post).
@@ -584,7 +603,10 @@ class IRemoteStore(Interface):
         the account's profile; ``counts`` (the author's server's figures)
         replace its counts.  With ``aside`` (one post fetched for a notice)
         neither ``synced_seq`` nor ``last_seq`` moves, so the copier is not
-        made to copy the author.
+        made to copy the author.  ``latest_profile`` (``(seq, profile)``, the
+        author's latest profile item as the feed's channel names it) is
+        taken unless a later one is held: a server that begins copying an
+        author after their last profile change still learns it.
 
         :return: Deferred firing with how many messages were new here.
         """

@@ -149,6 +149,20 @@ class SQLBase:
             converted = self._sql[sql] = self._engine.convert(sql)
         return converted
 
+    def _insert_notice(self, txn: Any, target: str, kind: str, body: str, now: int) -> int:
+        """
+        Queue a notice in the outbox within ``txn`` (so that it is kept
+        exactly when what it tells of is): its id.
+        """
+        txn.execute(
+            self._q(
+                "INSERT INTO outbox (target, kind, body, created_at, attempts, next_at,"
+                " last_error) VALUES (?, ?, ?, ?, 0, ?, '') RETURNING id"
+            ),
+            (target, kind, body, now, now),
+        )
+        return int(txn.fetchone()[0])
+
     def _run(self, interaction: Callable[..., T], *args: Any) -> "Deferred[T]":
         """
         Run ``interaction(cursor, *args)`` in one transaction, in the pool.

@@ -10,7 +10,7 @@ from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from distwit.model import Account
-from distwit.store.interfaces import IFollowStore
+from distwit.store.interfaces import IFollowStore, QueuedNotice
 from distwit.store.sql.base import ACCOUNT_COLUMNS, SQLBase, account_from_row
 
 
@@ -21,7 +21,11 @@ class FollowsStore(SQLBase):
     """
 
     def follow(
-        self, follower_id: int, followee_id: int, created_at: int
+        self,
+        follower_id: int,
+        followee_id: int,
+        created_at: int,
+        notice: "QueuedNotice | None" = None,
     ) -> "Deferred[bool]":
         def interaction(txn: Any) -> bool:
             txn.execute(
@@ -43,6 +47,8 @@ class FollowsStore(SQLBase):
                     return False
                 raise
             self._adjust_follow_counts(txn, follower_id, followee_id, 1)
+            if notice is not None:
+                self._insert_notice(txn, *notice)
             return True
 
         return self._run(interaction)
@@ -61,7 +67,9 @@ class FollowsStore(SQLBase):
             (delta, followee_id),
         )
 
-    def unfollow(self, follower_id: int, followee_id: int) -> "Deferred[bool]":
+    def unfollow(
+        self, follower_id: int, followee_id: int, notice: "QueuedNotice | None" = None
+    ) -> "Deferred[bool]":
         def interaction(txn: Any) -> bool:
             txn.execute(
                 self._q("DELETE FROM follows WHERE follower_id = ? AND followee_id = ?"),
@@ -70,6 +78,8 @@ class FollowsStore(SQLBase):
             if txn.rowcount < 1:
                 return False
             self._adjust_follow_counts(txn, follower_id, followee_id, -1)
+            if notice is not None:
+                self._insert_notice(txn, *notice)
             return True
 
         return self._run(interaction)

@@ -37,16 +37,6 @@ class OutboxStore(SQLBase):
     The outbox part of :class:`~distwit.store.sql.SQLStore`.
     """
 
-    def _insert_notice(self, txn: Any, target: str, kind: str, body: str, now: int) -> int:
-        txn.execute(
-            self._q(
-                "INSERT INTO outbox (target, kind, body, created_at, attempts, next_at,"
-                " last_error) VALUES (?, ?, ?, ?, 0, ?, '') RETURNING id"
-            ),
-            (target, kind, body, now, now),
-        )
-        return int(txn.fetchone()[0])
-
     def queue_notice(self, target: str, kind: str, body: str, now: int) -> "Deferred[int]":
         return self._run(self._insert_notice, target, kind, body, now)
 

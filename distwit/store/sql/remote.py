@@ -147,6 +147,7 @@ class RemoteStore(PostsStore):
         stored_at: int,
         counts: "Any | None" = None,
         aside: bool = False,
+        latest_profile: "tuple[int, Any] | None" = None,
     ) -> "Deferred[int]":
         def interaction(txn: Any) -> int:
             account = self._get_account(txn, account_id)
@@ -213,6 +214,8 @@ class RemoteStore(PostsStore):
                 ),
                 (max(synced, account.synced_seq), last, account_id, account_id),
             )
+            if latest_profile is not None:
+                self._apply_profile(txn, account, *latest_profile)
             if counts is not None:
                 # The author's server's own figures: what this server holds
                 # of them is only part.
@@ -241,6 +244,28 @@ class RemoteStore(PostsStore):
                 (account_id, first, last),
             )
             return [(str(row[0]), int(row[1])) for row in txn.fetchall()]
+
+        return self._run(interaction)
+
+    def replies_to(
+        self, account_id: int, seq: int, limit: int
+    ) -> "Deferred[list[tuple[str, str, int]]]":
+        def interaction(txn: Any) -> list[tuple[str, str, int]]:
+            account = self._get_account(txn, account_id)
+            # Every reply keeps its target's reference (the screen name as
+            # it was written here, and the number), held or not.
+            name = account.screen_name
+            txn.execute(
+                self._q(
+                    "SELECT a.handle, a.authority, p.seq FROM posts p"
+                    " JOIN accounts a ON a.id = p.author_id"
+                    " WHERE p.reply_acct IN (?, ?) AND p.reply_seq = ?"
+                    " AND p.deleted_at IS NULL AND p.kind = 'post'"
+                    " ORDER BY p.id DESC LIMIT ?"
+                ),
+                (name, name.lower(), seq, limit),
+            )
+            return [(str(row[0]), str(row[1]), int(row[2])) for row in txn.fetchall()]
 
         return self._run(interaction)
 
@@ -308,19 +333,25 @@ class RemoteStore(PostsStore):
             self._link_references(txn, post_id, account, item.seq)
         profile = getattr(item, "profile", None)
         if kind == PROFILE and profile is not None:
-            # Only the author's own server speaks for them: the item came
-            # from their home URL.  An older profile never replaces a newer.
-            txn.execute(
-                self._q(
-                    "UPDATE accounts SET name = ?, description = ?, location = ?,"
-                    " url = ?, profile_image = ?, profile_seq = ?"
-                    " WHERE id = ? AND profile_seq < ?"
-                ),
-                (profile.name or account.handle, profile.description,
-                 profile.location, profile.url, profile.image, item.seq,
-                 account.id, item.seq),
-            )
+            self._apply_profile(txn, account, item.seq, profile)
         return post_id
+
+    def _apply_profile(self, txn: Any, account: Account, seq: int, profile: Any) -> None:
+        """
+        Take the profile of a remote author's profile item ``seq``, unless
+        a later one is held.  Only the author's own server speaks for them:
+        it came from their home URL.
+        """
+        txn.execute(
+            self._q(
+                "UPDATE accounts SET name = ?, description = ?, location = ?,"
+                " url = ?, profile_image = ?, profile_seq = ?"
+                " WHERE id = ? AND profile_seq < ?"
+            ),
+            (profile.name or account.handle, profile.description,
+             profile.location, profile.url, profile.image, seq,
+             account.id, seq),
+        )
 
     def _link_references(self, txn: Any, post_id: int, author: Account, seq: int) -> None:
         """
