@@ -5,6 +5,8 @@ relationships, id lists with cursors, search, profile, rate limits.
 
 from __future__ import annotations
 
+import html
+
 
 from typing import Any
 from urllib.parse import urlencode
@@ -403,8 +405,13 @@ class FormatTests(APITestCase):
             self.assertIn(extension, kind)
             parsed = feedparser.parse(body)
             self.assertFalse(parsed.bozo, parsed.get("bozo_exception"))
-            self.assertEqual([e.title for e in parsed.entries],
-                             ["alice: second", "alice: first <b>"])
+            # Shown as typed: an RSS title with markup is escaped HTML,
+            # an Atom title plain text.
+            shown = [html.unescape(e.title) if e.title_detail.type == "text/html" else e.title
+                     for e in parsed.entries]
+            self.assertEqual(shown, ["alice: second", "alice: first <b>"])
+            if extension == "rss":
+                self.assertNotIn("<b>", parsed.entries[1].title)
         code, _, _ = self.raw("/1.1/account/verify_credentials.rss", "alice")
         self.assertEqual(code, 404)
         code, _, _ = self.raw("/1.1/statuses/public_timeline.yaml")

@@ -463,3 +463,105 @@ class TwythonTests(SynchronousTestCase):
         wrong.api_url = s1.url + "/%s"
         with self.assertRaises(TwythonAuthError):
             wrong.verify_credentials()
+
+
+class GetTokenClientTests(SynchronousTestCase):
+    """
+    Client libraries of the time that take tokens by GET (issue 15):
+    rauth 0.7 (requests; GET is its default on the token endpoints, the
+    OAuth parameters in the query) and python-oauth2 1.9 (httplib2, as in
+    the xAuth examples of 2010), each through PIN sign-in and xAuth on a
+    real server.
+    """
+
+    def setUp(self) -> None:
+        federation = Federation(self, pings=1)
+        self.server = federation.twitter("s1", ["alice", "bob"])
+        self.key, self.secret = create_app(self.server, "bob")
+
+    def test_rauth(self) -> None:
+        from rauth import OAuth1Service
+
+        url = self.server.url
+        for prefix, header_auth in (("/oauth", False), ("/1.1/oauth", True)):
+            service = OAuth1Service(
+                name="distwit", consumer_key=self.key, consumer_secret=self.secret,
+                request_token_url=f"{url}{prefix}/request_token",
+                access_token_url=f"{url}{prefix}/access_token",
+                authorize_url=f"{url}{prefix}/authorize", base_url=url + "/1.1/",
+            )
+            token, token_secret = service.get_request_token(
+                params={"oauth_callback": "oob"}, header_auth=header_auth)
+            pin = approve(service.get_authorize_url(token), "alice", PASSWORD)
+            self.assertRegex(pin, r"\A[0-9]{7}\Z")
+            session = service.get_auth_session(
+                token, token_secret, params={"oauth_verifier": pin}, header_auth=header_auth)
+            me = session.get("account/verify_credentials.json", params={},
+                             header_auth=header_auth)
+            self.assertEqual((prefix, me.status_code, me.json()["screen_name"]),
+                             (prefix, 200, "alice"))
+
+        answer = service.get_raw_access_token("", "", params={
+            "x_auth_mode": "client_auth", "x_auth_username": "bob",
+            "x_auth_password": PASSWORD,
+        })
+        self.assertEqual(answer.status_code, 200, answer.text)
+        xauth = _form_answer(answer.text)
+        session = service.get_session((xauth["oauth_token"], xauth["oauth_token_secret"]))
+        posted = session.post("statuses/update.json", data={"status": "by rauth"})
+        self.assertEqual(posted.status_code, 200, posted.text)
+        self.assertEqual(posted.json()["user"]["screen_name"], "bob")
+        wrong = service.get_raw_access_token("", "", params={
+            "x_auth_mode": "client_auth", "x_auth_username": "bob",
+            "x_auth_password": "wrong",
+        })
+        self.assertEqual(wrong.status_code, 401)
+        self.assertEqual(wrong.json()["errors"][0]["code"], 32)
+        self.assertNotIn("Traceback", self.server.log_text())
+
+    def test_python_oauth2(self) -> None:
+        import json
+        from urllib.parse import urlencode
+
+        import oauth2
+
+        url = self.server.url
+        consumer = oauth2.Consumer(self.key, self.secret)
+        response, content = oauth2.Client(consumer).request(url + "/oauth/request_token?"
+                                                            + urlencode({"oauth_callback": "oob"}),
+                                                            "GET")
+        self.assertEqual(response.status, 200, content)
+        request_token = _form_answer(content.decode())
+        pin = approve(f"{url}/oauth/authorize?oauth_token={request_token['oauth_token']}",
+                      "alice", PASSWORD)
+        token = oauth2.Token(request_token["oauth_token"], request_token["oauth_token_secret"])
+        token.set_verifier(pin)
+        response, content = oauth2.Client(consumer, token).request(
+            url + "/oauth/access_token", "GET")
+        self.assertEqual(response.status, 200, content)
+        access = _form_answer(content.decode())
+        self.assertEqual(access["screen_name"], "alice")
+
+        response, content = oauth2.Client(consumer).request(
+            url + "/oauth/access_token", "POST", body=urlencode({
+                "x_auth_mode": "client_auth", "x_auth_username": "bob",
+                "x_auth_password": PASSWORD,
+            }))
+        self.assertEqual(response.status, 200, content)
+        xauth = _form_answer(content.decode())
+        self.assertEqual(xauth["screen_name"], "bob")
+
+        for answer in (access, xauth):
+            client = oauth2.Client(consumer, oauth2.Token(answer["oauth_token"],
+                                                          answer["oauth_token_secret"]))
+            response, content = client.request(url + "/1.1/account/verify_credentials.json",
+                                               "GET")
+            self.assertEqual(response.status, 200, content)
+            self.assertEqual(json.loads(content)["screen_name"], answer["screen_name"])
+        self.assertNotIn("Traceback", self.server.log_text())
+
+
+def _form_answer(text: str) -> dict[str, str]:
+    from urllib.parse import parse_qs
+
+    return {k: v[0] for k, v in parse_qs(text).items()}

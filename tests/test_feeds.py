@@ -843,7 +843,10 @@ class PersonFeedTests(SynchronousTestCase):
             [calendar.timegm(entry.published_parsed) for entry in parsed.entries],
             [(T0 + seq * 1000) // 1000 for seq in (4, 3, 1)],
         )
-        self.assertEqual(parsed.entries[0].title, "Alice: <b>x</b> & y 😀")
+        # The title, which feedparser guesses is HTML, shows as typed.
+        self.assertEqual(parsed.entries[0].title_detail.type, "text/html")
+        self.assertNotIn("<b>", parsed.entries[0].title)
+        self.assertEqual(html.unescape(parsed.entries[0].title), "Alice: <b>x</b> & y 😀")
         self.assertEqual(html.unescape(parsed.entries[0].summary), "<b>x</b> & y 😀")
         self.assertNotIn("<b>", parsed.entries[0].summary)
 

@@ -181,9 +181,9 @@ class FetcherTests(SynchronousTestCase):
         asked_when_storing: list[list[str]] = []
         store_items = self.store.store_remote_items
 
-        def store(*args: Any) -> Any:
+        def store(*args: Any, **kwargs: Any) -> Any:
             asked_when_storing.append([url for url, _, d in self.client.pending if not d.called])
-            return store_items(*args)
+            return store_items(*args, **kwargs)
 
         self.store.store_remote_items = store  # type: ignore[method-assign]
         self.fetcher.want(carol)

@@ -699,6 +699,32 @@ class DiscoveryTests(ProviderTestCase):
             [{"rel": link.get("rel"), "href": link.get("href")} for link in links],
         )
 
+    def test_webfinger_rel(self) -> None:
+        """
+        ``rel`` (repeatable) keeps only the links of those relations (RFC
+        7033 section 4.3); a relation the user has none of leaves an empty
+        list; without ``rel``, every link.
+        """
+        authority = urlsplit(self.issuer).netloc
+        resource = ("resource", f"acct:alice@{authority}")
+        issuer_rel = "http://openid.net/specs/connect/1.0/issuer"
+
+        def rels(*asked: str) -> list[str]:
+            response = _requests().get(
+                self.issuer + "/.well-known/webfinger",
+                params=[resource, *(("rel", rel) for rel in asked)], timeout=TIMEOUT,
+            )
+            self.assertEqual(response.status_code, 200, response.text)
+            self.assertEqual(response.json()["subject"], f"acct:alice@{authority}")
+            return [link["rel"] for link in response.json()["links"]]
+
+        everything = rels()
+        self.assertIn(issuer_rel, everything)
+        self.assertIn("alternate", everything)
+        self.assertEqual(rels(issuer_rel), [issuer_rel])
+        self.assertEqual(sorted(rels(issuer_rel, "alternate")), sorted([issuer_rel, "alternate"]))
+        self.assertEqual(rels("http://example.com/no-such-rel"), [])
+
 
 # Misuse
 
@@ -1045,6 +1071,47 @@ class RegistrationTests(ProviderTestCase):
                     response.json().get("error"),
                     ("invalid_redirect_uri", "invalid_client_metadata"),
                 )
+        self.assertNoTraceback()
+
+    def test_supported_subset_registered(self) -> None:
+        """
+        A relying party asking for the implicit and refresh grants (and
+        the token response types) besides the code flow is registered
+        with what this provider supports (RFC 7591 section 3.2.1), and
+        the answer says so.
+        """
+        response = _requests().post(
+            self.issuer + "/oidc/register",
+            json={
+                "client_name": "Greedy",
+                "redirect_uris": [REDIRECT_URI],
+                "grant_types": ["authorization_code", "implicit", "refresh_token"],
+                "response_types": ["code", "id_token", "token id_token"],
+            },
+            timeout=TIMEOUT,
+        )
+        self.assertEqual(response.status_code, 201, response.text)
+        registration = response.json()
+        self.assertEqual(registration["grant_types"], ["authorization_code"])
+        self.assertEqual(registration["response_types"], ["code"])
+
+    def test_nothing_supported_refused(self) -> None:
+        """
+        A registration none of whose grant types (or response types) is
+        supported here is refused, naming the field.
+        """
+        for field, value in (("grant_types", ["implicit"]), ("response_types", ["token"]),
+                             ("grant_types", "authorization_code")):
+            response = _requests().post(
+                self.issuer + "/oidc/register",
+                json={"client_name": "Implicit", "redirect_uris": [REDIRECT_URI],
+                      field: value},
+                timeout=TIMEOUT,
+            )
+            with self.subTest(field=field, value=value):
+                self.assertEqual(response.status_code, 400, response.text)
+                self.assertEqual(response.json()["error"], "invalid_client_metadata")
+                self.assertIn(field, response.json()["error_description"])
         self.assertNoTraceback()
 
 

@@ -75,6 +75,10 @@ class FollowRecorder:
     async def resolve(self, acct: str) -> Account:
         return self.remote
 
+    def follow_notice(self, user: Account, target: Account, action: str) -> None:
+        # No outbox here: the notice is what followed() records.
+        return None
+
     async def followed(self, user: Account, target: Account, new: bool) -> None:
         self.notices.append((user.handle, target.acct(""), "follow"))
 

@@ -28,7 +28,7 @@ from distwit.api.endpoints import OPTIONAL, REQUIRED, Endpoint, endpoint, endpoi
 from distwit.api.errors import TwitterError
 from distwit.api.conversations import ConversationEndpoints, ConversationSource
 from distwit.api.favorites import FavoriteEndpoints
-from distwit.api.feeds import render_timeline_feed
+from distwit.api.feeds import conditional, newest, render_timeline_feed, timeline_title
 from distwit.api.friendships import FriendshipEndpoints
 from distwit.api.help import HelpEndpoints
 from distwit.api.images import ImageEndpoints
@@ -169,7 +169,7 @@ class TwitterAPI:
                 user, caller, source = await self._signed_in(request, endpoint_)
                 params = Params(request, found.groupdict(), caller, source)
                 result = await endpoint_.handler(request, user, params)
-                return self._render(request, endpoint_, format, result)
+                return self._render(request, endpoint_, format, result, user)
             raise errors.page_not_found()
         except TwitterError as e:
             return self._error(request, e, format)
@@ -180,7 +180,8 @@ class TwitterAPI:
                              method=request.method, path=request.path)
             return self._error(request, errors.internal_error(), format)
 
-    def _render(self, request: IRequest, endpoint: Endpoint, format: str, result: Any) -> bytes:
+    def _render(self, request: IRequest, endpoint: Endpoint, format: str, result: Any,
+                user: Account | None = None) -> bytes:
         if format == "json":
             return json_body(request, result)
         if format == "xml":
@@ -195,9 +196,11 @@ class TwitterAPI:
             else b"application/rss+xml; charset=utf-8",
         )
         public_url = self.public_url or "http://localhost"
-        title = f"{endpoint.name.replace('_', ' ')} on {public_url.split('//', 1)[-1]}"
+        title = timeline_title(endpoint.name, public_url.split("//", 1)[-1], user,
+                               result.subject)
         self_url = public_url + request.uri.decode("utf-8", "replace")
-        return render_timeline_feed(title, self_url, public_url, result.posts, atom)
+        document = render_timeline_feed(title, self_url, public_url, result.posts, atom)
+        return conditional(request, document, newest(result.posts))
 
     def _error(self, request: IRequest, error: TwitterError, format: str) -> bytes:
         if error.status == 401:

@@ -20,11 +20,15 @@ class StatusList(list[Any]):
     """
     A timeline's statuses as JSON objects, with the posts they came from
     (for the feeds).
+
+    :ivar subject: whose timeline it is, where that is not the viewer's
+        (a user timeline): the feed's title names them.
     """
 
     def __init__(self, posts: list[Post], statuses: list[dict[str, Any]]) -> None:
         super().__init__(statuses)
         self.posts = posts
+        self.subject: Account | None = None
 
 
 class Area:
@@ -85,14 +89,29 @@ class Area:
         return post_id
 
     async def named_user(self, params: Params, resolve: bool = False) -> Account | None:
+        """
+        The user ``user_id`` or ``screen_name`` names, else ``id`` (a
+        screen name or, as Twitter had it, a user id: see
+        :meth:`Params.user_id_or_name`), else ``None``.
+
+        :raise RuleError: nobody has that id or name.
+        """
         user_id = params.integer("user_id", minimum=1)
         if user_id is not None:
             return await self.microblog.user_by_id(user_id)
-        screen_name = params.text("screen_name") or params.text("id")
+        screen_name = params.text("screen_name")
+        number = None
+        if not screen_name:
+            screen_name, number = params.user_id_or_name("id")
         if screen_name:
-            if resolve:
-                return await self.microblog.resolve(screen_name)
-            return await self.microblog.user(screen_name)
+            try:
+                if resolve:
+                    return await self.microblog.resolve(screen_name)
+                return await self.microblog.user(screen_name)
+            except RuleError:
+                if number is None:
+                    raise
+                return await self.microblog.user_by_id(number)
         return None
 
     async def named_or_self(

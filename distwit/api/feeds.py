@@ -4,8 +4,19 @@ Feeds for people: a person's latest posts and the API's timelines, as RSS
 
 :func:`render_person_rss` and :func:`render_person_atom`: the latest
 posts, newest first, with permalinks as ids.  The text shows as typed:
-Atom content is ``type="text"``; the RSS description, which readers take
-as HTML, is the text HTML-escaped.
+Atom content and titles are ``type="text"``; the RSS description, which
+readers take as HTML, is the text HTML-escaped; an RSS title, which
+readers guess about (feedparser takes one with a closing tag or an entity
+as HTML), is the text when nothing in it could be taken for markup, else
+the text HTML-escaped, so that a reader guessing HTML shows it as typed
+and never renders a ``<b>``.  Every entry names its author: Atom's
+``<author>``, RSS's ``<dc:creator>`` (RSS 2.0's ``<author>`` must be an
+e-mail address, which we do not publish; feed readers, feedparser
+included, read ``dc:creator`` as the author).
+
+:func:`conditional`: every feed has an ``ETag`` (a digest of the
+document) and a ``Last-Modified`` (its newest post), and answers 304 to a
+reader that has it already (docs/design/clients.md).
 
 ``public_url`` is always this server's, as the settings hold it (no
 trailing slash).
@@ -13,10 +24,14 @@ trailing slash).
 
 from __future__ import annotations
 
+import hashlib
 import html
+import re
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, Iterable
 
 from feedgen.feed import FeedGenerator
+from twisted.web.iweb import IRequest
 
 from distwit.core.rss import datetime_of, status_url, xml_safe
 from distwit.model import Account, Post
@@ -37,9 +52,10 @@ def _person_feed(author: Account, public_url: str, posts: list[Post], atom: bool
     latest = _latest(posts)
     updated = datetime_of(latest[0].created_at if latest else author.created_at)
 
-    feed = FeedGenerator()
+    feed = _new_feed(atom)
     feed.id(profile)
-    feed.title(f"{name} (@{author.screen_name})")
+    title = f"{name} (@{author.screen_name})"
+    feed.title(title if atom else rss_title(title))
     feed.author(name=name, uri=profile)
     # feedgen makes the RSS <link> of the last link given: self goes first.
     feed.link(href=f"{profile}.{'atom' if atom else 'rss'}", rel="self")
@@ -49,14 +65,35 @@ def _person_feed(author: Account, public_url: str, posts: list[Post], atom: bool
     feed.updated(updated)
     feed.lastBuildDate(updated)
     for post in latest:
-        _add_entry(feed, post, status_url(public_url, author, post.seq), atom)
+        _add_entry(feed, post, status_url(public_url, author, post.seq), atom, profile)
     return feed
 
 
-def _add_entry(feed: Any, post: Post, url: str, atom: bool, author_uri: str = "") -> None:
+#: What a feed reader could take for HTML in an RSS title: a tag's start
+#: (``<b``, ``</``, ``<!``, ``<?``) or an entity (``&amp;``, ``&#38;``).
+_MARKUP_RE = re.compile(r"<[A-Za-z/!?]|&#?[A-Za-z0-9]+;")
+
+
+def rss_title(text: str) -> str:
     """
-    One post as a feed entry at ``url``; with ``author_uri``, its author
-    is named (a timeline of several authors).
+    ``text`` as an RSS title shown as typed: itself if no reader could
+    take it for markup, else HTML-escaped (a reader then guesses HTML and
+    shows the text, never bold).
+    """
+    return html.escape(text, quote=False) if _MARKUP_RE.search(text) else text
+
+
+def _new_feed(atom: bool) -> Any:
+    feed = FeedGenerator()
+    if not atom:
+        feed.load_extension("dc", atom=False, rss=True)
+    return feed
+
+
+def _add_entry(feed: Any, post: Post, url: str, atom: bool, author_uri: str) -> None:
+    """
+    One post as a feed entry at ``url``, its author named, with
+    ``author_uri`` their profile.
     """
     author = post.author
     text = xml_safe(post.display_text)
@@ -65,9 +102,14 @@ def _add_entry(feed: Any, post: Post, url: str, atom: bool, author_uri: str = ""
     entry.id(url)
     entry.guid(url, permalink=True)
     entry.link(href=url, rel="alternate")
-    entry.title(f"{author.screen_name}: {text}")
-    if author_uri:
-        entry.author(name=xml_safe(author.name or author.handle), uri=author_uri)
+    title = f"{author.screen_name}: {text}"
+    name = xml_safe(author.name or author.handle)
+    if atom:
+        entry.title(title)
+        entry.author(name=name, uri=author_uri)
+    else:
+        entry.title(rss_title(title))
+        entry.dc.dc_creator(f"{name} (@{author.screen_name})")
     entry.published(created)
     entry.updated(created)
     if atom:
@@ -78,6 +120,39 @@ def _add_entry(feed: Any, post: Post, url: str, atom: bool, author_uri: str = ""
         entry.description(html.escape(text, quote=False))
 
 
+#: The titles of the timeline feeds, by endpoint: ``{viewer}`` is the
+#: signed-in user's screen name, ``{subject}`` the author's of a user
+#: timeline, ``{host}`` this server's.
+_TIMELINE_TITLES = {
+    "statuses/home_timeline": "{viewer}'s home timeline",
+    "statuses/mentions_timeline": "Mentions of {viewer}",
+    "statuses/user_timeline": "{subject}'s posts",
+    "statuses/public_timeline": "Public timeline of {host}",
+    "statuses/retweets_of_me": "{viewer}'s posts retweeted",
+}
+
+
+def timeline_title(endpoint: str, host: str, viewer: Account | None,
+                   subject: Account | None) -> str:
+    """
+    The title of the feed of timeline ``endpoint`` ("alice's home
+    timeline"); a timeline without a title of its own is named by its
+    endpoint ("statuses/lookup on example.org").
+    """
+    template = _TIMELINE_TITLES.get(endpoint)
+    if (
+        template is None
+        or ("{viewer}" in template and viewer is None)
+        or ("{subject}" in template and subject is None)
+    ):
+        return f"{endpoint.replace('_', ' ')} on {host}"
+    return template.format(
+        viewer=viewer.screen_name if viewer is not None else "",
+        subject=subject.screen_name if subject is not None else "",
+        host=host,
+    )
+
+
 def render_timeline_feed(
     title: str, self_url: str, public_url: str, posts: list[Post], atom: bool
 ) -> bytes:
@@ -86,17 +161,17 @@ def render_timeline_feed(
     RSS 2.0 or Atom, in the order given.  Posts of remote authors link to
     their home servers' pages.
     """
-    feed = FeedGenerator()
+    feed = _new_feed(atom)
     feed.id(self_url)
-    feed.title(xml_safe(title))
+    feed.title(xml_safe(title) if atom else rss_title(xml_safe(title)))
     feed.author(name="distwit", uri=public_url)
     feed.link(href=self_url, rel="self")
     feed.link(href=public_url + "/", rel="alternate")
     feed.description(title)
     feed.generator("distwit")
-    newest = max((post.created_at for post in posts), default=0)
-    feed.updated(datetime_of(newest))
-    feed.lastBuildDate(datetime_of(newest))
+    latest = newest(posts)
+    feed.updated(datetime_of(latest))
+    feed.lastBuildDate(datetime_of(latest))
     for post in posts:
         if post.deleted:
             continue
@@ -123,4 +198,45 @@ def render_person_atom(author: Account, public_url: str, posts: list[Post]) -> b
     Deleted posts are left out.
     """
     document: bytes = _person_feed(author, public_url, posts, atom=True).atom_str(pretty=True)
+    return document
+
+
+def newest(posts: Iterable[Post], default: int = 0) -> int:
+    """
+    The time of the newest of ``posts`` (milliseconds), ``default`` when
+    there are none: a feed's ``Last-Modified``.
+    """
+    return max((post.created_at for post in posts), default=default)
+
+
+def conditional(request: IRequest, document: bytes, modified_ms: int) -> bytes:
+    """
+    Answer ``document`` with its ``ETag`` and ``Last-Modified``; or 304
+    and no body to a reader whose ``If-None-Match`` names the ETag, or,
+    sending no ``If-None-Match``, whose ``If-Modified-Since`` is not
+    before ``modified_ms`` (RFC 9110 section 13.2.2: the ETag decides when
+    both are sent).
+
+    The ETag is a digest of the document, so it changes with anything in
+    it (a deletion, a new name), which the newest post's time does not.
+    """
+    etag = '"' + hashlib.sha256(document).hexdigest()[:32] + '"'
+    modified = datetime_of(modified_ms - modified_ms % 1000)
+    request.setHeader(b"etag", etag.encode("ascii"))
+    request.setHeader(b"last-modified", format_datetime(modified, usegmt=True).encode("ascii"))
+    fresh = False
+    match = request.getHeader(b"if-none-match")
+    if match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in match.decode("latin-1").split(",")}
+        fresh = etag in tags or "*" in tags
+    else:
+        since = request.getHeader(b"if-modified-since")
+        if since is not None:
+            try:
+                fresh = modified <= parsedate_to_datetime(since.decode("latin-1"))
+            except (TypeError, ValueError, IndexError):
+                fresh = False  # not a date: as if not sent
+    if fresh:
+        request.setResponseCode(304)
+        return b""
     return document

@@ -3,15 +3,16 @@ OAuth for the Twitter API, as Twitter had it: OAuth 1.0a (three-legged,
 with PIN for apps without a callback, and xAuth), and app-only bearer
 tokens for public reads.
 
-Routes (:class:`OAuthProvider`, mounted at ``/oauth/``, ``/api/oauth/``
-and, for the bearer tokens, ``/oauth2/``):
+Routes (:class:`OAuthProvider`, mounted at ``/oauth/``, ``/api/oauth/``,
+``/1.1/oauth/`` and, for the bearer tokens, ``/oauth2/``):
 
-``POST /oauth/request_token``
+``GET|POST /oauth/request_token``
     signed by the app; ``oauth_callback`` a URL or ``oob``.
 ``GET|POST /oauth/authorize`` (and ``/oauth/authenticate``)
     the page where a user signs in and approves or denies the app.
-``POST /oauth/access_token``
-    the request token and its ``oauth_verifier`` for an access token; or
+``GET|POST /oauth/access_token``
+    the request token and its ``oauth_verifier`` (a seven-digit PIN
+    for ``oob``) for an access token; or
     with ``x_auth_mode=client_auth``, ``x_auth_username`` and
     ``x_auth_password`` (xAuth) one straight away.  Every app of this
     server may use xAuth.
@@ -21,9 +22,14 @@ and, for the bearer tokens, ``/oauth2/``):
 Signatures are checked with oauthlib against the URL made of the
 configured public URL and the request's path, not the Host header: a
 server behind a proxy checks what its clients signed.  ``oauth_*``
-parameters may come in the Authorization header, the query or a form
-body.  A nonce is taken once (stored, per app and token); timestamps
-more than five minutes off are refused (code 135).
+parameters (and xAuth's ``x_auth_*``) may come in the Authorization
+header, the query or a form body; one sent alike in several of them is
+counted once in the signature base string, as Twitter did (a signature
+counting each copy, as RFC 5849 has it, is accepted too), and one sent
+with different values is refused (32, naming it).  Errors are Twitter's
+JSON, a wrong method or path too (never an HTML page).  A nonce is
+taken once (stored, per app and token); timestamps more than five
+minutes off are refused (code 135).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from typing import Any, Coroutine
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from klein import Klein
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 from oauthlib.oauth1.rfc5849 import utils as oauth_utils
 from twisted.internet.defer import Deferred, ensureDeferred
@@ -83,11 +90,14 @@ class _Verified:
 
     :ivar token: the token it names, ``None`` when it names none.
     :ivar params: its ``oauth_*`` parameters.
+    :ivar signed: all its signed parameters.
     """
 
     app: AppRecord
     token: TokenRecord | None
     params: dict[str, str]
+    #: every signed parameter (the first value of each), wherever it came.
+    signed: dict[str, str]
 
 
 #: The characters of keys and secrets: letters and digits, as Twitter's,
@@ -106,6 +116,16 @@ def new_secret() -> str:
 
 def new_key() -> str:
     return _random_text(24)  # 142 bits
+
+
+def new_pin() -> str:
+    """
+    A PIN for an app without a callback (``oob``): seven digits, as
+    Twitter's, which PIN dialogs of the time accept (some take digits
+    only).  Guessing it needs the request token's secret, which only the
+    app holds, and the request token lasts 15 minutes.
+    """
+    return f"{secrets.randbelow(10**7):07d}"
 
 
 def _form(request: IRequest) -> list[tuple[str, str]]:
@@ -135,6 +155,35 @@ class _Signed:
         self.http_method = http_method
         self.params = params
         self.signature = signature
+
+
+def _once(sources: list[list[tuple[str, str]]]
+          ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """
+    The parameters of a request from its sources (query, Authorization
+    header, form body), with an OAuth or xAuth parameter that several
+    sources carry alike counted once, as Twitter did; and all of them as
+    sent.
+
+    :raise TwitterError: 32 when two sources give one such parameter
+        different values.
+    """
+    everywhere = [p for source in sources for p in source]
+    seen: dict[str, tuple[int, str]] = {}
+    params = []
+    for index, source in enumerate(sources):
+        for name, value in source:
+            if not name.startswith(("oauth_", "x_auth_")):
+                params.append((name, value))
+                continue
+            first = seen.setdefault(name, (index, value))
+            if first[0] == index:
+                params.append((name, value))
+            elif first[1] != value:
+                raise _oauth_error(
+                    f"Could not authenticate you: {name} is sent twice with different values."
+                )
+    return params, everywhere
 
 
 def _oauth_error(message: str, code: int = 32, status: int = 401) -> TwitterError:
@@ -236,12 +285,15 @@ class OAuthProvider:
         headers = {"Authorization": header} if header[:6].lower() == "oauth " else {}
         query = urlsplit(request.uri.decode("latin-1")).query
         try:
-            params = oauth_signature.collect_parameters(
-                uri_query=query, body=_form(request), headers=headers,
-                exclude_oauth_signature=False,
-            )
+            sources = [
+                oauth_signature.collect_parameters(uri_query=query, exclude_oauth_signature=False),
+                oauth_signature.collect_parameters(headers=headers, exclude_oauth_signature=False),
+                oauth_signature.collect_parameters(body=_form(request),
+                                                   exclude_oauth_signature=False),
+            ]
         except (ValueError, TypeError) as e:
             raise _oauth_error(f"Could not authenticate you: {e}.") from None
+        params, everywhere = _once(sources)
         oauth = dict(p for p in params if p[0].startswith("oauth_"))
         signed_params = [p for p in params if p[0] != "oauth_signature"]
         for name in ("oauth_consumer_key", "oauth_signature", "oauth_signature_method",
@@ -288,14 +340,20 @@ class OAuthProvider:
             "PLAINTEXT": oauth_signature.verify_plaintext,
         }[method]
         if not verify(signed, app.consumer_secret, token_secret):
-            raise _oauth_error("Could not authenticate you.")
+            # A client that, as RFC 5849 3.4.1.3.1 has it, signed each
+            # copy of a parameter it sent twice.
+            everywhere = [p for p in everywhere if p[0] != "oauth_signature"]
+            signed.params = everywhere
+            if everywhere == signed_params or not verify(signed, app.consumer_secret,
+                                                         token_secret):
+                raise _oauth_error("Could not authenticate you.")
         fresh = await self.microblog.apps.use_nonce(
             app.consumer_key, oauth.get("oauth_token", ""), oauth["oauth_nonce"],
             timestamp, int(now) - 2 * TIMESTAMP_WINDOW,
         )
         if not fresh:
             raise _oauth_error("Could not authenticate you: the nonce was used before.")
-        return _Verified(app, token, oauth)
+        return _Verified(app, token, oauth, dict(reversed(signed_params)))
 
     # The routes
 
@@ -324,7 +382,21 @@ class OAuthProvider:
 
         return ensureDeferred(run())
 
-    @app.route("/oauth/request_token", methods=["POST"])
+    @app.handle_errors(NotFound)
+    def not_found(self, request: IRequest, failure: Any) -> bytes:
+        error = errors.page_not_found()
+        return json_body(request, error.body(), error.status)
+
+    @app.handle_errors(MethodNotAllowed)
+    def not_allowed(self, request: IRequest, failure: Any) -> bytes:
+        allowed = ", ".join(sorted(failure.value.valid_methods or ()))
+        request.setHeader(b"allow", allowed.encode("ascii"))
+        error = TwitterError(
+            34, f"Sorry, that page does not exist: it takes {allowed}.", 405
+        )
+        return json_body(request, error.body(), error.status)
+
+    @app.route("/oauth/request_token", methods=["GET", "POST"])
     def request_token(self, request: IRequest) -> "Deferred[bytes]":
         return self._route(request, self._request_token(request))
 
@@ -428,7 +500,7 @@ class OAuthProvider:
             if user is None:
                 error = "That handle and password do not match."
             else:
-                verifier = secrets.token_hex(4) if token.callback == "oob" else new_key()
+                verifier = new_pin() if token.callback == "oob" else new_key()
                 if not await self.microblog.apps.approve_token(token.token, user.id, verifier):
                     return self._page(request, "This link has expired", 400,
                                       message="Start again from the app.")
@@ -441,21 +513,19 @@ class OAuthProvider:
                 return b""
         return self._page(request, f"Authorize {app_name}", token=token, error=error)
 
-    @app.route("/oauth/access_token", methods=["POST"])
+    @app.route("/oauth/access_token", methods=["GET", "POST"])
     def access_token(self, request: IRequest) -> "Deferred[bytes]":
         return self._route(request, self._access_token(request))
 
     async def _access_token(self, request: IRequest) -> bytes:
-        mode = request.args.get(b"x_auth_mode", [b""])[0]
-        if mode == b"client_auth":
-            checked = await self.verify(request, need_token=False)
-            handle = request.args.get(b"x_auth_username", [b""])[0].decode("utf-8", "replace")
-            password = request.args.get(b"x_auth_password", [b""])[0].decode("utf-8", "replace")
+        checked = await self.verify(request, need_token=False)
+        if checked.signed.get("x_auth_mode") == "client_auth":
+            handle = checked.signed.get("x_auth_username", "")
+            password = checked.signed.get("x_auth_password", "")
             user = await self.microblog.authenticate(handle, password, client_address(request))
             if user is None:
                 raise TwitterError(32, "Could not authenticate you.", 401)
         else:
-            checked = await self.verify(request, need_token=True)
             token = checked.token
             verifier = checked.params.get("oauth_verifier", "")
             if (

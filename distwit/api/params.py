@@ -63,6 +63,26 @@ class Params:
             )
         return number
 
+    def user_id_or_name(self, name: str) -> tuple[str | None, int | None]:
+        """
+        A parameter that names a user by screen name or by id, as
+        Twitter's ``id`` did (``users/show/12.json``,
+        ``statuses/user_timeline.rss?id=alice``): the text, and the user
+        id it also may be when it is all digits (and in range).
+
+        Handles may be all digits, so the rule (docs/design/clients.md):
+        a screen name first, and only when no one has that name, the user
+        of that id.  ``user_id`` and ``screen_name`` are never ambiguous.
+        """
+        value = self.text(name)
+        if not value:
+            return None, None
+        value = value.strip()
+        number = None
+        if value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_STATUS_ID:
+            number = int(value)
+        return value, number
+
     def status_id(self, name: str) -> int | None:
         return self.integer(name, minimum=1)
 

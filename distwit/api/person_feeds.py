@@ -2,6 +2,9 @@
 ``GET /HANDLE.rss`` and ``GET /HANDLE.atom``: a person's latest posts, for
 any feed reader.
 
+Each has an ``ETag`` and a ``Last-Modified`` and answers 304 to a reader
+that has it already (:func:`distwit.api.feeds.conditional`).
+
 These are feeds people read, so they belong to the API face; the range
 feeds other servers copy posts with are the federation's
 (:mod:`distwit.federation.resource`).  The documents are rendered by
@@ -15,7 +18,7 @@ from typing import Any
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from distwit.api.feeds import render_person_atom, render_person_rss
+from distwit.api.feeds import conditional, newest, render_person_atom, render_person_rss
 from distwit.core.microblog import Microblog, RuleError
 
 #: How many of the latest posts a person feed carries.
@@ -54,6 +57,9 @@ class PersonFeeds:
         )
         if extension == "atom":
             request.setHeader(b"content-type", b"application/atom+xml; charset=utf-8")
-            return render_person_atom(author, self.public_url, posts)
-        request.setHeader(b"content-type", b"application/rss+xml; charset=utf-8")
-        return render_person_rss(author, self.public_url, posts)
+            document = render_person_atom(author, self.public_url, posts)
+        else:
+            request.setHeader(b"content-type", b"application/rss+xml; charset=utf-8")
+            document = render_person_rss(author, self.public_url, posts)
+        # A reader asking again gets 304 until something changes.
+        return conditional(request, document, newest(posts, default=author.created_at))

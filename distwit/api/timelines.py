@@ -62,7 +62,9 @@ class TimelineEndpoints(Area):
         posts = await self.microblog.timelines.user_timeline(
             author.id, count * page, since_id, max_id, params.boolean("include_rts", True)
         )
-        return await self.statuses(user, posts[(page - 1) * count:], params)
+        result = await self.statuses(user, posts[(page - 1) * count:], params)
+        result.subject = author
+        return result
 
     @endpoint("statuses/public_timeline")
     async def public_timeline(self, request: IRequest, user: Account | None, params: Params

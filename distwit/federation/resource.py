@@ -377,16 +377,19 @@ class WebFinger(Resource):
         if account is None:
             return _error(request, 404, f"no user {handle!r} here")
         profile = f"{self.public_url}/{account.handle}"
+        links = [
+            {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html",
+             "href": profile},
+            {"rel": "alternate", "type": "application/rss+xml", "href": profile + ".rss"},
+            # OpenID Connect Discovery 1.0, section 2: who signs this user in.
+            {"rel": OIDC_ISSUER, "href": self.public_url},
+        ]
+        # RFC 7033 section 4.3: with one or more "rel", only those links.
+        wanted = {v.decode("utf-8", "replace") for v in request.args.get(b"rel", [])}
         body = {
             "subject": f"acct:{account.handle.lower()}@{self.authority}",
             "aliases": [profile],
-            "links": [
-                {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html",
-                 "href": profile},
-                {"rel": "alternate", "type": "application/rss+xml", "href": profile + ".rss"},
-                # OpenID Connect Discovery 1.0, section 2: who signs this user in.
-                {"rel": OIDC_ISSUER, "href": self.public_url},
-            ],
+            "links": [link for link in links if not wanted or link["rel"] in wanted],
         }
         request.setHeader(b"access-control-allow-origin", b"*")
         data = json_body(request, body)

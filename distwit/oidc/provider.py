@@ -797,6 +797,19 @@ class OIDCProvider:
                 "token_endpoint_auth_method must be client_secret_basic, "
                 "client_secret_post or none.",
             )
+        # RFC 7591 section 3.2.1: the server may register fewer response
+        # and grant types than asked, and says so in its answer.
+        for name, supported in (("response_types", "code"),
+                                ("grant_types", "authorization_code")):
+            if name not in data:
+                continue
+            asked = data[name]
+            if not isinstance(asked, list) or supported not in asked:
+                return _oauth_error(
+                    request, 400, "invalid_client_metadata",
+                    f"{name} must include {supported!r}: the only one supported here.",
+                )
+            data[name] = [supported]
         headers = {"Content-Type": "application/json"}
         r = _JsonRequest("POST", self.issuer + "/oidc/register", headers, data)
         response = self.server.create_endpoint_response("client_registration", r)

@@ -93,7 +93,8 @@ class TwitterRoot(Resource):
         self._pages = pages
         self._person_feeds = person_feeds
         self._oauth = oauth
-        self.putChild(b"1.1", api)
+        # /1.1/oauth/... too: a client or two of 2013 asked there.
+        self.putChild(b"1.1", _WithOAuth(api, oauth) if oauth is not None else api)
         self.putChild(b"api", _WithOAuth(api, oauth) if oauth is not None else api)
         if s2s is not None:
             self.putChild(paths.child_name(paths.S2S), s2s)
@@ -119,7 +120,8 @@ class TwitterRoot(Resource):
 
 class _WithOAuth(Resource):
     """
-    ``/api/``: the OAuth routes under ``/api/oauth/``, the API elsewhere.
+    ``/api/`` and ``/1.1/``: the OAuth routes under ``oauth/``, the API
+    elsewhere.
     """
 
     def __init__(self, api: IResource, oauth: IResource) -> None:
