@@ -27,6 +27,9 @@ ROLES = ("all", "ping", "registry", "twitter")
 PING_INTERVAL = 5.0
 #: Seconds a ping server may hold an exchange open (0: no long-poll).
 LONG_POLL = 0.0
+#: Seconds a remote post's counts (favorites, retweets) from its author's
+#: server are believed before they are asked for again.
+COUNTS_TTL = 30.0
 #: Posts a user may make in any 24 hours (Twitter's 2,400).
 DAILY_POST_LIMIT = 2400
 #: Seconds of one API rate-limit window, and the calls per window and
@@ -259,6 +262,14 @@ SETTINGS = (
     ),
     Setting(
         "federation",
+        "counts_ttl",
+        f"{COUNTS_TTL:g}",
+        _positive_seconds,
+        "seconds a remote post's favorite and retweet counts, as its author's"
+        " server gave them, are shown before they are asked for again",
+    ),
+    Setting(
+        "federation",
         "ca_file",
         "",
         _text,
@@ -338,6 +349,7 @@ class Settings:
     allow_private: bool
     peers_allow_private: bool
     admission: str
+    counts_ttl: float = COUNTS_TTL
 
     @property
     def data_folder(self) -> DataFolder:

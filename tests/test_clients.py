@@ -4,8 +4,11 @@ Real Twitter client libraries against real distwit servers on loopback.
 Each library runs the same smoke sequence (tests/clients/): verify
 credentials, post, reply, timelines with since_id and max_id, show, user
 lookups, follow and unfollow of a local and a remote user, id lists
-through cursors, delete, and the errors for a 141-character post and for
-bad credentials.  A library that shares its module name with another runs
+through cursors, a retweet (its ``retweeted_status``) and
+``statuses/retweets_of_me``, a remote user's profile (users/show of
+``handle@authority``, changed on their server) and a retweet of their post
+(which their server then counts), delete, and the errors for a
+141-character post and for bad credentials.  A library that shares its module name with another runs
 in a virtualenv of its own, made (once) under ``.cache/client-venvs``.
 """
 
@@ -19,10 +22,37 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.processes import ROOT, run_cli
-from tests.test_federation import PASSWORD, Federation, acct
+from tests.test_federation import PASSWORD, Federation, acct, call, post, wait_for
 
 CLIENTS = os.path.join(ROOT, "tests", "clients")
+#: The remote user's profile and post, made on their server before a
+#: client runs; the clients read them through the server they talk to.
+REMOTE_PROFILE = {"name": "Dave Remote", "description": "far away", "location": "Elsewhere"}
+REMOTE_TEXT = "dave's post, from the other server"
 VENVS = os.path.join(ROOT, ".cache", "client-venvs")
+
+
+def prepare_remote(server: Any, handle: str = "dave") -> dict[str, Any]:
+    """
+    Give the remote user a profile and a post (on their own server).
+
+    :return: the post, as their server shows it.
+    """
+    call(server, "POST", "/1.1/account/update_profile.json", handle, **REMOTE_PROFILE)
+    return post(server, handle, REMOTE_TEXT)
+
+
+def counted_on_author_server(case: SynchronousTestCase, server: Any, original: dict[str, Any],
+                             handle: str = "dave") -> None:
+    """
+    Wait until the remote author's server counts the client's retweet of
+    their post (the retweet notice): the retweet reached them.
+    """
+    def counted() -> bool:
+        shown = call(server, "GET", f"/1.1/statuses/show/{original['id']}.json", handle)
+        return bool(shown["retweet_count"] == 1)
+
+    wait_for(counted, 30, "the retweet counted on the author's server", step=0.25)
 
 
 def client_venv(name: str, *requirements: str) -> str:
@@ -57,6 +87,7 @@ class PythonTwitterToolsTests(SynchronousTestCase):
         self.python = client_venv("ptt", "twitter==1.19.6")
         federation = Federation(self, pings=1)
         self.remote_server = federation.twitter("s2", ["dave"])
+        self.remote_post = prepare_remote(self.remote_server)
         self.federation = federation
 
     def run_smoke(self, fmt: str) -> None:
@@ -68,9 +99,13 @@ class PythonTwitterToolsTests(SynchronousTestCase):
             capture_output=True,
             text=True,
             timeout=120,
+            # Its own virtualenv's packages only: trial -j gives its
+            # workers a PYTHONPATH holding this one's (python-twitter).
+            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
         )
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
-        self.assertEqual(done.stdout.count("ok "), 8, done.stdout)
+        self.assertEqual(done.stdout.count("ok "), 9, done.stdout)
+        counted_on_author_server(self, self.remote_server, self.remote_post)
         self.assertNotIn("Traceback", server.log_text())
 
     def test_json(self) -> None:
@@ -131,6 +166,7 @@ class TweepyTests(SynchronousTestCase):
         os.environ["REQUESTS_CA_BUNDLE"] = helper.ca_file
         self.addCleanup(os.environ.pop, "REQUESTS_CA_BUNDLE", None)
         self.s1, self.s2 = helper.two_twitter_servers(("alice", "bob", "carol"), ("dave",))
+        self.remote_post = prepare_remote(self.s2)
 
     def test_tweepy(self) -> None:
         import tweepy
@@ -183,6 +219,38 @@ class TweepyTests(SynchronousTestCase):
         alice.destroy_friendship(screen_name=dave)
         self.assertEqual(len(alice.get_friend_ids()), 1)
 
+        # Retweets, retweets_of_me, a remote user's profile and post.
+        rt = alice.retweet(posted[0])
+        self.assertEqual((rt.retweeted_status.id, rt.retweeted_status.user.screen_name),
+                         (posted[0], "bob"))
+        self.assertEqual(rt.text, "RT @bob: bob's post 0")
+        shown = alice.get_status(rt.id)
+        self.assertEqual((shown.retweeted_status.id, shown.retweeted_status.retweet_count),
+                         (posted[0], 1))
+        mine = bob.get_retweets_of_me()
+        self.assertEqual([(s.id, s.retweet_count) for s in mine], [(posted[0], 1)])
+        alice.create_friendship(screen_name=dave)
+
+        def profile() -> Any:
+            user = alice.get_user(screen_name=dave)
+            return user if user.name == REMOTE_PROFILE["name"] else None
+
+        user, _ = wait_for(profile, 30, "dave's profile on s1", step=0.25)
+        self.assertEqual((user.screen_name, user.description, user.location),
+                         (dave, REMOTE_PROFILE["description"], REMOTE_PROFILE["location"]))
+        self.assertTrue(user.profile_image_url_https.endswith(".png"), user.profile_image_url)
+
+        def remote_post() -> Any:
+            return next((s for s in alice.home_timeline() if s.text == REMOTE_TEXT), None)
+
+        theirs, _ = wait_for(remote_post, 30, "dave's post on s1", step=0.25)
+        self.assertEqual(theirs.user.screen_name, dave)
+        remote_rt = alice.retweet(theirs.id)
+        self.assertEqual((remote_rt.retweeted_status.user.screen_name,
+                          remote_rt.retweeted_status.text), (dave, REMOTE_TEXT))
+        counted_on_author_server(self, self.s2, self.remote_post)
+        alice.destroy_friendship(screen_name=dave)
+
         alice.destroy_status(first.id)
         with self.assertRaises(tweepy.errors.NotFound):
             alice.get_status(first.id)
@@ -212,6 +280,7 @@ class PythonTwitterTests(SynchronousTestCase):
         federation = Federation(self, pings=1)
         s2 = federation.twitter("s2", ["dave"])
         s1 = federation.twitter("s1", ["alice", "bob", "carol"])
+        remote_post = prepare_remote(s2)
         key, secret = create_app(s1, "carol")
 
         tokens = {}
@@ -256,6 +325,36 @@ class PythonTwitterTests(SynchronousTestCase):
         alice.DestroyFriendship(screen_name="carol")
         alice.DestroyFriendship(screen_name=dave)
         self.assertEqual(len(alice.GetFriendIDs()), 1)
+
+        # Retweets, retweets_of_me, a remote user's profile and post.
+        rt = alice.PostRetweet(posted[0])
+        self.assertEqual((rt.retweeted_status.id, rt.retweeted_status.user.screen_name),
+                         (posted[0], "bob"))
+        shown = alice.GetStatus(rt.id)
+        self.assertEqual((shown.retweeted_status.id, shown.retweeted_status.retweet_count),
+                         (posted[0], 1))
+        mine = bob.GetRetweetsOfMe()
+        self.assertEqual([(s.id, s.retweet_count) for s in mine], [(posted[0], 1)])
+        alice.CreateFriendship(screen_name=dave)
+
+        def profile() -> Any:
+            user = alice.GetUser(screen_name=dave)
+            return user if user.name == REMOTE_PROFILE["name"] else None
+
+        user, _ = wait_for(profile, 30, "dave's profile on s1", step=0.25)
+        self.assertEqual((user.screen_name, user.description, user.location),
+                         (dave, REMOTE_PROFILE["description"], REMOTE_PROFILE["location"]))
+
+        def arrived() -> Any:
+            return next((s for s in alice.GetHomeTimeline() if s.text == REMOTE_TEXT), None)
+
+        theirs, _ = wait_for(arrived, 30, "dave's post on s1", step=0.25)
+        remote_rt = alice.PostRetweet(theirs.id)
+        self.assertEqual((remote_rt.retweeted_status.user.screen_name,
+                          remote_rt.retweeted_status.text), (dave, REMOTE_TEXT))
+        counted_on_author_server(self, s2, remote_post)
+        alice.DestroyFriendship(screen_name=dave)
+
         alice.DestroyStatus(first.id)
         with self.assertRaises(twitter.TwitterError):
             alice.GetStatus(first.id)
@@ -300,6 +399,7 @@ class NodeClientTests(SynchronousTestCase):
         # their throwaway CA.
         tls = TLSFederation(self)
         s1, s2 = tls.two_twitter_servers(("alice", "bob", "carol"), ("dave",))
+        remote_post = prepare_remote(s2)
         key, secret = create_app(s1, "carol")
         credentials: dict[str, Any] = {"key": key, "secret": secret}
         for handle in ("alice", "bob"):
@@ -315,7 +415,8 @@ class NodeClientTests(SynchronousTestCase):
             env={**os.environ, "NODE_EXTRA_CA_CERTS": tls.ca_file},
         )
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
-        self.assertEqual(done.stdout.count("ok "), 8, done.stdout)
+        self.assertEqual(done.stdout.count("ok "), 9, done.stdout)
+        counted_on_author_server(self, s2, remote_post)
 
 
 class TwythonTests(SynchronousTestCase):

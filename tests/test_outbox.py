@@ -24,6 +24,7 @@ from distwit.federation.outbox import MAX_DELAY, NoticeRefused, Outbox, retry_de
 from distwit.federation.range_feed import FeedItem, render_range_feed
 from distwit.federation.resource import FederationAPI
 from distwit.federation.sync import StaticPingList, SyncService
+from distwit.model import RETWEET
 from distwit.s2s.interfaces import S2SResponseError
 from distwit.store.interfaces import OutboxItem
 
@@ -499,7 +500,7 @@ class FavoriteNoticeTests(SynchronousTestCase):
         self.favorite(favoriter="zed@s3.test", signer=S3)
         self.assertEqual(self.count(), 2)
         self.assertEqual(self.counts_answer(f"/status/alice/{self.mine.seq}.json"),
-                         {"favorite_count": 2})
+                         {"favorite_count": 2, "retweet_count": 0})
         self.favorite("unfavorite")
         self.favorite("unfavorite")
         self.assertEqual(self.count(), 1)
@@ -551,3 +552,157 @@ class FavoriteNoticeTests(SynchronousTestCase):
         self.successResultOf(self.microblog.unfavorite(self.alice, hers.id))
         kinds = [i.kind for i in self.successResultOf(self.store.pending_notices(10))]
         self.assertEqual(kinds, ["favorite", "unfavorite"])
+
+
+class RetweetNoticeTests(FavoriteNoticeTests):
+    """
+    Retweets across servers in memory: s1 (alice's post) counts the
+    retweets of other servers' users once it has fetched each retweet from
+    the retweeter's server; alice's retweets of remote posts queue notices;
+    the counts come from the author's server.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        # As the twitter role wires it.
+        self.microblog.on_retweet.append(self.federation.retweeted)
+        #: eve's log on s2, as s2 serves it.
+        self.eve_items: list[FeedItem] = []
+        self.client.routes[S2 + "/s2s/feed/eve.rss"] = self.eve_feed
+
+    def eve_feed(self, url: str, body: Any) -> bytes:
+        from urllib.parse import parse_qs, urlsplit
+
+        query = parse_qs(urlsplit(url).query)
+        first, last = int(query["from"][0]), int(query["to"][0])
+        top = max([item.seq for item in self.eve_items], default=0)
+        if first > top:
+            raise S2SResponseError("no such message", status=404)
+        have = [item for item in self.eve_items if first <= item.seq <= last]
+        return feed("eve", "s2.test", have, first, min(last, top))
+
+    def eve_retweets(self, seq: int, of: tuple[str, int] | None = None) -> None:
+        of = ("alice@s1.test", self.mine.seq) if of is None else of
+        self.eve_items = [i for i in self.eve_items if i.seq != seq]
+        self.eve_items.append(FeedItem(seq, "", T0, False, kind=RETWEET, retweet_of=of))
+
+    def eve_deletes(self, seq: int) -> None:
+        self.eve_items = [i for i in self.eve_items if i.seq != seq]
+        self.eve_items.append(FeedItem(seq, "", T0, True))
+
+    def retweet(self, kind: str = "retweet", seq: int = 3, retweeter: str = "eve@s2.test",
+                signer: str = S2, original_seq: Any = None, code: int = 200) -> Any:
+        body = {"kind": kind, "retweeter": retweeter, "author": "alice@s1.test", "seq": seq,
+                "original_seq": self.mine.seq if original_seq is None else original_seq,
+                "targets": ["alice@s1.test"]}
+        answer, _ = json_answer(
+            self, self.stub, post_signed(self.stub, ME + "/notice", signer, body), code
+        )
+        return answer
+
+    def retweets(self) -> int:
+        return self.successResultOf(self.microblog.status(self.mine.id)).retweet_count
+
+    def test_retweet_fetched_counted_once_and_undone(self) -> None:
+        """
+        A retweet notice is checked against the retweet fetched from the
+        retweeter's server (one number) and counts once however often it
+        comes; the counts are served with the favorites; an unretweet
+        counts only once the retweet is a tombstone there.
+        """
+        self.eve_retweets(3)
+        self.assertEqual(self.retweet()["retweet_count"], 1)
+        self.assertEqual(self.retweet()["retweet_count"], 1)
+        fetched = [url for _, url, _ in self.client.requests if "/s2s/feed/eve.rss" in url]
+        self.assertIn("from=3", fetched[0])
+        self.assertIn("to=3", fetched[0])
+        self.assertEqual(self.retweets(), 1)
+        self.assertEqual(self.counts_answer(f"/status/alice/{self.mine.seq}.json"),
+                         {"favorite_count": 0, "retweet_count": 1})
+        # Still live on s2: an unretweet is refused, the count stays.
+        self.retweet("unretweet", code=422)
+        self.assertEqual(self.retweets(), 1)
+        self.eve_deletes(3)
+        self.assertEqual(self.retweet("unretweet")["retweet_count"], 0)
+        self.assertEqual(self.retweet("unretweet")["retweet_count"], 0)
+        self.assertEqual(self.retweets(), 0)
+        # A retweet the retweeter's server no longer has at all is gone too.
+        self.eve_retweets(4)
+        self.retweet(seq=4)
+        self.eve_items = []
+        self.assertEqual(self.retweet("unretweet", seq=4)["retweet_count"], 0)
+
+    def test_refused(self) -> None:
+        """
+        Nothing of a retweet notice is believed: another server's user
+        (403), a message that is no retweet of that post or not there
+        (422, 404), a post not here (404), malformed (400), the
+        retweeter's server down (502); nothing is counted.
+        """
+        super().test_refused()
+        self.eve_retweets(3)
+        self.retweet(retweeter="eve@s3.test", signer=S2, code=403)
+        self.retweet(retweeter="alice@s1.test", signer=ME, code=400)
+        self.retweet(original_seq=99, code=404)
+        self.retweet(original_seq="1", code=400)
+        self.retweet(seq=9, code=404)
+        self.eve_items = [FeedItem(3, "just a post", T0, False)]
+        self.retweet(code=422)
+        self.eve_retweets(3, of=("alice@s1.test", self.mine.seq + 1))
+        self.retweet(code=422)
+        self.eve_retweets(3, of=("bob@s3.test", self.mine.seq))
+        self.retweet(code=422)
+        self.eve_deletes(3)
+        self.retweet(code=404)
+        self.client.routes[S2 + "/s2s/feed/eve.rss"] = S2SResponseError("no answer")
+        self.retweet(code=502)
+        self.assertEqual(self.retweets(), 0)
+
+    def test_remote_post_retweeted_notice_and_counts(self) -> None:
+        """
+        alice retweeting carol's post (of s3) queues a retweet notice for
+        s3 naming alice's retweet's own number; unretweeting (or deleting
+        the retweet) queues an unretweet; showing the post shows s3's
+        retweet count, asked again after the counts TTL (a setting).
+        """
+        self.federation.counts_ttl = 5
+        carol = self.successResultOf(self.store.ensure_account("carol", "s3.test", T0))
+        self.successResultOf(self.store.note_remote_last("carol", "s3.test", 0, S3))
+        self.successResultOf(self.store.store_remote_items(
+            carol.id, 5, 5, [FeedItem(5, "hers", T0, False)], "s1.test", T0, aside=True
+        ))
+        [hers] = self.successResultOf(self.store.range_posts(carol.id, 5, 5))
+        counts = {"favorite_count": 2, "retweet_count": 4}
+        self.client.routes[S3 + "/s2s/status/carol/5.json"] = lambda url, body: dict(counts)
+        retweet = self.successResultOf(self.microblog.retweet(self.alice, hers.id))
+        [item] = self.successResultOf(self.store.pending_notices(10))
+        self.assertEqual((item.target, item.kind), (S3, "retweet"))
+        self.assertEqual(json.loads(item.body), {
+            "kind": "retweet", "retweeter": "alice@s1.test", "seq": retweet.seq,
+            "author": "carol@s3.test", "original_seq": 5, "targets": ["carol@s3.test"],
+        })
+        # The first showing asks s3 and shows the count held here (alice's).
+        self.assertEqual(self.successResultOf(self.microblog.status(hers.id)).retweet_count, 1)
+        shown = self.successResultOf(self.microblog.status(hers.id))
+        self.assertEqual((shown.favorite_count, shown.retweet_count), (2, 4))
+        counts["retweet_count"] = 5
+        self.clock.advance(3)
+        self.assertEqual(self.successResultOf(self.microblog.status(hers.id)).retweet_count, 4)
+        self.clock.advance(3)
+        self.successResultOf(self.microblog.status(hers.id))
+        self.assertEqual(self.successResultOf(self.microblog.status(hers.id)).retweet_count, 5)
+        self.successResultOf(self.microblog.unretweet(self.alice, hers.id))
+        again = self.successResultOf(self.microblog.retweet(self.alice, hers.id))
+        self.successResultOf(self.microblog.delete(self.alice, again.id))
+        notices = self.successResultOf(self.store.pending_notices(10))
+        self.assertEqual([i.kind for i in notices],
+                         ["retweet", "unretweet", "retweet", "unretweet"])
+        self.assertEqual([json.loads(i.body)["seq"] for i in notices],
+                         [retweet.seq, retweet.seq, again.seq, again.seq])
+        # Retweets of local posts make no notice.
+        mine = self.successResultOf(self.microblog.retweet(self.alice, hers.id))
+        bob = self.successResultOf(self.microblog.create_user("bob", "correct horse"))
+        self.successResultOf(self.microblog.retweet(bob, self.mine.id))
+        self.assertEqual(len(self.successResultOf(self.store.pending_notices(10))), 5)
+        self.assertEqual(json.loads(
+            self.successResultOf(self.store.pending_notices(10))[-1].body)["seq"], mine.seq)

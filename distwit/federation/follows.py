@@ -17,6 +17,7 @@ from typing import Any
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
+from distwit.config import COUNTS_TTL as CONFIG_COUNTS_TTL
 from distwit.model import Account, Post
 from distwit.s2s import paths
 from distwit.s2s.interfaces import ForbiddenAuthority, IS2SClient, S2SResponseError
@@ -38,8 +39,8 @@ from distwit.store.interfaces import IStore, OutboxItem, QueuedNotice
 HISTORY = 20
 
 #: How long a remote post's counts from its author's server are believed
-#: (seconds) before they are asked for again.
-COUNTS_TTL = 30.0
+#: (seconds) before they are asked for again (the ``counts_ttl`` setting).
+COUNTS_TTL = CONFIG_COUNTS_TTL
 #: Remote posts whose counts are remembered at most.
 MAX_COUNTS = 10_000
 
@@ -83,14 +84,18 @@ class Federation:
         *,
         registry: str = "",
         outbox: Outbox | None = None,
+        counts_ttl: float = COUNTS_TTL,
     ) -> None:
         self._store = store
         #: The registry of the ping servers this server uses: a remote
         #: server that names another is of another federation.
         self.registry = registry
         self._outbox = outbox
-        #: Remote posts' favorite counts by status id: (count, when asked).
-        self._counts: dict[int, tuple[int, float]] = {}
+        #: Remote posts' counts by status id, as their authors' servers
+        #: gave them: (favorites, retweets or ``None`` when the server does
+        #: not say, when asked).
+        self._counts: dict[int, tuple[int, int | None, float]] = {}
+        self.counts_ttl = counts_ttl
         self._counting: dict[int, Deferred[None]] = {}
         self._client = client
         self._sync = sync
@@ -305,22 +310,50 @@ class Federation:
         }
         await self._outbox.queue(post.author.home_url, kind, body)
 
+    def retweeted(self, retweet: Post, original: Post, undo: bool) -> None:
+        """
+        A local user retweeted (or, with ``undo``, no longer retweets)
+        ``original``: when it is a remote post, queue a ``retweet`` /
+        ``unretweet`` notice for its author's server, which counts it (a
+        :attr:`distwit.core.microblog.Microblog.on_retweet` callback).
+        """
+        if original.author.is_local or not retweet.author.is_local:
+            return
+        self._counts.pop(original.id, None)
+        if self._outbox is None:
+            return
+        kind = "unretweet" if undo else "retweet"
+        author = make_acct(original.author.handle, original.author.authority)
+        body = {
+            "kind": kind,
+            "retweeter": make_acct(retweet.author.handle, self.authority),
+            "seq": retweet.seq,
+            "author": author,
+            "original_seq": original.seq,
+            "targets": [author],
+        }
+        d = ensureDeferred(self._outbox.queue(original.author.home_url, kind, body))
+        d.addErrback(lambda f: self.log.failure("queueing a {kind} notice", f, kind=kind))
+
     def with_remote_counts(self, post: Post) -> Post:
         """
-        The remote ``post`` with the favorite count its author's server
-        gave (asked again, in the background, when older than
-        :data:`COUNTS_TTL`; until then the count held here).
+        The remote ``post`` with the favorite and retweet counts its
+        author's server gave (asked again, in the background, when older
+        than :attr:`counts_ttl`; until then the counts held here).
         """
         known = self._counts.get(post.id)
         now = self._clock.seconds()
-        if (known is None or now - known[1] >= COUNTS_TTL) and post.author.home_url:
+        if (known is None or now - known[2] >= self.counts_ttl) and post.author.home_url:
             if post.id not in self._counting:
                 d = ensureDeferred(self._refresh_counts(post))
                 self._counting[post.id] = d
                 d.addBoth(lambda _: self._counting.pop(post.id, None))
         if known is None:
             return post
-        return replace(post, favorite_count=known[0])
+        favorites, retweets, _ = known
+        if retweets is None:
+            return replace(post, favorite_count=favorites)
+        return replace(post, favorite_count=favorites, retweet_count=retweets)
 
     async def _refresh_counts(self, post: Post) -> None:
         url = paths.status_counts_url(post.author.home_url, post.author.handle, post.seq)
@@ -329,13 +362,18 @@ class Federation:
         except S2SResponseError as e:
             self.log.info("no counts for {url}: {error}", url=url, error=str(e))
             return
-        count: Any = answer.get("favorite_count") if isinstance(answer, dict) else None
+        if not isinstance(answer, dict):
+            answer = {}
+        count: Any = answer.get("favorite_count")
         if not is_number(count):
             self.log.info("no counts for {url}: not a count", url=url)
             return
+        retweets: Any = answer.get("retweet_count")
+        if not is_number(retweets):
+            retweets = None  # an older server: the retweets held here
         if len(self._counts) >= MAX_COUNTS:
             self._counts.clear()
-        self._counts[post.id] = (count, self._clock.seconds())
+        self._counts[post.id] = (count, retweets, self._clock.seconds())
 
     async def receive_notice(self, signer_url: str, body: Any) -> dict[str, Any]:
         """

@@ -35,7 +35,7 @@ from distwit.federation.lookup import Lookup
 from distwit.federation.outbox import Outbox
 from distwit.federation.range_feed import FeedError, FeedItem
 from distwit.federation.sync import is_number
-from distwit.model import Post
+from distwit.model import POST, RETWEET, Post
 from distwit.s2s.interfaces import ForbiddenAuthority, S2SResponseError
 from distwit.store.interfaces import IStore
 
@@ -49,6 +49,8 @@ MAX_TARGETS = 50
 KINDS = ("mention", "reply")
 #: The kinds of notice a favorite makes.
 FAVORITE_KINDS = ("favorite", "unfavorite")
+#: The kinds of notice a retweet makes.
+RETWEET_KINDS = ("retweet", "unretweet")
 
 
 class BadPostNotice(RuleError):
@@ -67,6 +69,14 @@ class NotAboutUs(RuleError):
     """
     The post a notice names neither mentions a user here nor replies to a
     post here (HTTP 422).
+    """
+
+
+class NotThatRetweet(NotAboutUs):
+    """
+    The retweeter's server does not hold what a retweet notice says: the
+    message is no retweet of that post, or (unretweet) it is still a live
+    retweet (HTTP 422).
     """
 
 
@@ -205,7 +215,7 @@ class NoticeReceiver:
         :raise NotAboutUs: the post concerns nobody here.
         :raise AuthorUnreachable: the author's server did not answer well.
         """
-        kinds = KINDS + FAVORITE_KINDS
+        kinds = KINDS + FAVORITE_KINDS + RETWEET_KINDS
         if not isinstance(body, dict) or body.get("kind") not in kinds:
             raise BadPostNotice(f"a notice has a kind, one of {', '.join(kinds)}")
         seq: Any = body.get("seq")
@@ -213,6 +223,8 @@ class NoticeReceiver:
             raise BadPostNotice("a notice names a message number (seq)")
         if body["kind"] in FAVORITE_KINDS:
             return await self._favorite(signer_url, body, seq)
+        if body["kind"] in RETWEET_KINDS:
+            return await self._retweet(signer_url, body, seq)
         targets = body.get("targets")
         if not isinstance(targets, list) or not 0 < len(targets) <= MAX_TARGETS:
             raise BadPostNotice(f"a notice names 1 to {MAX_TARGETS} targets")
@@ -288,6 +300,93 @@ class NoticeReceiver:
         [post] = await self._store.range_posts(author.id, seq, seq)
         return {"ok": True, "favorite_count": post.favorite_count}
 
+    async def _retweet(self, signer_url: str, body: dict[str, Any], seq: int) -> dict[str, Any]:
+        """
+        A user of the signer retweeted (or no longer retweets) a post of a
+        user here.  Nothing of the notice is believed but who it is about:
+        the retweet (``seq``, the retweeter's number) is fetched from the
+        retweeter's server, and must be a live retweet of the post
+        (``retweet``) or a tombstone or gone (``unretweet``).
+        """
+        original_seq: Any = body.get("original_seq")
+        if not is_number(original_seq) or original_seq < 1:
+            raise BadPostNotice("a retweet notice names the original's number (original_seq)")
+        try:
+            handle, authority = split_acct(str(body.get("retweeter")))
+            author_handle, author_authority = split_acct(str(body.get("author")))
+        except BadAcct as e:
+            raise BadPostNotice(str(e)) from None
+        signer = authority_of(signer_url)
+        if signer != authority:
+            raise ForbiddenAuthority(f"{signer} may not speak for {handle}@{authority}")
+        if authority == self.authority:
+            raise BadPostNotice("a retweet notice is about a user of the sender")
+        if author_authority != self.authority:
+            raise BadPostNotice("a retweet notice goes to the original author's server")
+        author = await self._store.get_local_user(author_handle)
+        if author is None:
+            raise BadPostNotice(f"no user {author_handle} here")
+        posts = await self._store.range_posts(author.id, original_seq, original_seq)
+        if (
+            not posts
+            or posts[0].kind != POST
+            or posts[0].deleted
+            or posts[0].deletes_seq is not None
+        ):
+            raise NoSuchNoticedPost(f"{author_handle} has no message {original_seq}")
+        original = posts[0]
+        await self._store.ensure_account(handle, authority, self.now_ms())
+        retweeter = await self._store.note_remote_last(
+            handle, authority, 0, signer_url.rstrip("/")
+        )
+        if retweeter is None:
+            raise BadPostNotice(f"no account {handle}@{authority}")
+        undo = body["kind"] == "unretweet"
+        item: FeedItem | None = None
+        try:
+            page = await self._lookup.fetch_range(retweeter, seq, seq)
+            item = next((item for item in page.items if item.seq == seq), None)
+        except S2SResponseError as e:
+            if e.status is None or not 400 <= e.status < 500:
+                self.log.info("fetching a noticed retweet failed: {error}", error=str(e))
+                raise AuthorUnreachable(f"{authority} did not give message {seq}") from None
+            # The retweeter's server has no such message.
+        except FeedError as e:
+            raise AuthorUnreachable(f"{authority} gave no range feed ({e})") from None
+        acct = make_acct(handle, authority)
+        live = item is not None and not item.deleted
+        if not undo:
+            if not live or item is None:
+                raise NoSuchNoticedPost(f"{acct} has no message {seq}")
+            if item.kind != RETWEET or not self._is_retweet_of(item, author_handle, original_seq):
+                raise NotThatRetweet(
+                    f"message {seq} of {acct} is no retweet of"
+                    f" {author_handle}'s message {original_seq}"
+                )
+        elif live:
+            raise NotThatRetweet(f"message {seq} of {acct} is not deleted")
+        counted = await self._store.record_remote_retweet(original.id, acct, seq, undo)
+        self.log.info(
+            "{kind} notice: {acct} message {seq} of {author}'s {original}",
+            kind=body["kind"], acct=acct, seq=seq, author=author_handle, original=original_seq,
+        )
+        count = counted.retweet_count if counted is not None else original.retweet_count
+        return {"ok": True, "retweet_count": count}
+
+    def _is_retweet_of(self, item: FeedItem, handle: str, seq: int) -> bool:
+        if item.retweet_of is None:
+            return False
+        acct, original_seq = item.retweet_of
+        try:
+            item_handle, item_authority = split_acct(acct)
+        except BadAcct:
+            return False
+        return (
+            item_handle.lower() == handle.lower()
+            and item_authority == self.authority
+            and original_seq == seq
+        )
+
     async def counts(self, handle: str, seq: int) -> dict[str, Any] | None:
         """
         The counts of a local user's message, as served to other servers;
@@ -299,7 +398,10 @@ class NoticeReceiver:
         posts = await self._store.range_posts(author.id, seq, seq)
         if not posts or posts[0].deleted or posts[0].deletes_seq is not None:
             return None
-        return {"favorite_count": posts[0].favorite_count}
+        return {
+            "favorite_count": posts[0].favorite_count,
+            "retweet_count": posts[0].retweet_count,
+        }
 
     async def _names_local_user(self, targets: list[Any]) -> bool:
         for target in targets:

@@ -61,6 +61,8 @@ NOTICE_URLS: dict[str, Callable[[str], str]] = {
     "reply": paths.notice_url,
     "favorite": paths.notice_url,
     "unfavorite": paths.notice_url,
+    "retweet": paths.notice_url,
+    "unretweet": paths.notice_url,
 }
 
 #: HTTP statuses of a refusal that trying again could change.

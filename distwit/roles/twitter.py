@@ -273,6 +273,7 @@ class TwitterService(MultiService):
         self.federation = Federation(
             self.store, client, self.sync, reactor, settings.public_url,
             registry=settings.registry, outbox=self.outbox,
+            counts_ttl=settings.counts_ttl,
         )
         self.outbox.locate = self.federation.notice_home
         self.outbox.sweep = PostNotices(self.store, self.outbox, self.authority).sweep
@@ -302,6 +303,8 @@ class TwitterService(MultiService):
 
         self.microblog.local_changed = local_changed
         self.microblog.federation = self.federation
+        # Retweets of remote posts: a notice to the original's server.
+        self.microblog.on_retweet.append(self.federation.retweeted)
 
     def startService(self) -> None:
         super().startService()

@@ -5,17 +5,23 @@ against a live distwit server, on the unversioned 2008 paths.
 
 Usage: python ptt_smoke.py HOST:PORT FORMAT REMOTE_ACCT
 
+The remote user has the profile and the post of tests.test_clients
+(``REMOTE_PROFILE``, ``REMOTE_TEXT``) on their server.
+
 Exits 0 after printing one line per step; an AssertionError or a client
 exception otherwise.
 """
 
 import sys
+import time
 import xml.etree.ElementTree as ElementTree
 
 from twitter import Twitter, TwitterHTTPError, UserPassAuth
 
 domain, fmt, remote = sys.argv[1], sys.argv[2], sys.argv[3]
 PASSWORD = "correct horse battery"
+REMOTE_NAME, REMOTE_DESCRIPTION = "Dave Remote", "far away"
+REMOTE_TEXT = "dave's post, from the other server"
 
 
 def client(user, password=PASSWORD):
@@ -50,6 +56,21 @@ def ids_of(statuses):
 
 def step(name):
     print("ok", name, flush=True)
+
+
+def eventually(find, what, timeout=30.0):
+    """
+    What ``find()`` gives once it gives something, within ``timeout``
+    seconds (what comes from another server takes a moment).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        found = find()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout}s")
+        time.sleep(0.25)
 
 
 alice, bob = client("alice"), client("bob")
@@ -105,6 +126,34 @@ alice.friendships.destroy(screen_name=remote)
 friends = parse(alice.friends.ids())
 assert len(friends["ids"]) == 1, friends
 step("follow and unfollow local and remote, ids through cursors")
+
+rt = parse(alice.statuses.retweet(_id=posted[0]))
+assert int(rt["retweeted_status"]["id"]) == posted[0], rt
+assert rt["retweeted_status"]["user"]["screen_name"] == "bob", rt
+assert rt["text"] == "RT @bob: bob's post 0", rt
+shown = parse(alice.statuses.show(_id=rt["id"]))
+assert int(shown["retweeted_status"]["id"]) == posted[0], shown
+assert int(shown["retweet_count"]) == 1, shown
+mine = parse(bob.statuses.retweets_of_me())
+assert [(int(s["id"]), int(s["retweet_count"])) for s in mine] == [(posted[0], 1)], mine
+alice.friendships.create(screen_name=remote)
+remote_user = eventually(
+    lambda: (lambda u: u if u["name"] == REMOTE_NAME else None)(
+        parse(alice.users.show(screen_name=remote))),
+    "the remote profile",
+)
+assert (remote_user["screen_name"], remote_user["description"]) == (
+    remote, REMOTE_DESCRIPTION), remote_user
+theirs = eventually(
+    lambda: next((s for s in parse(alice.statuses.home_timeline())
+                  if s["text"] == REMOTE_TEXT), None),
+    "the remote post",
+)
+remote_rt = parse(alice.statuses.retweet(_id=theirs["id"]))
+assert remote_rt["retweeted_status"]["user"]["screen_name"] == remote, remote_rt
+assert remote_rt["retweeted_status"]["text"] == REMOTE_TEXT, remote_rt
+alice.friendships.destroy(screen_name=remote)
+step("retweets, retweets_of_me, a remote user's profile and post")
 
 alice.statuses.destroy(_id=first["id"])
 try:

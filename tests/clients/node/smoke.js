@@ -2,6 +2,8 @@
 // server.  Usage: node smoke.js BASE_URL REMOTE_ACCT CREDENTIALS_JSON
 // CREDENTIALS_JSON: {"key", "secret", "alice": [token, secret], "bob": [...]}
 // Prints one "ok" line per step; exits 1 with the reason on a failure.
+// The remote user has the profile and the post of tests.test_clients
+// (REMOTE_PROFILE, REMOTE_TEXT) on their server.
 'use strict';
 const assert = require('assert/strict');
 const { TwitterApi, ApiResponseError } = require('twitter-api-v2');
@@ -18,8 +20,25 @@ function client(user, appSecret = credentials.secret) {
   return v1;
 }
 
+const REMOTE_NAME = 'Dave Remote';
+const REMOTE_DESCRIPTION = 'far away';
+const REMOTE_TEXT = "dave's post, from the other server";
+
 const ids = (tweets) => tweets.map((t) => t.id_str);
 const step = (name) => console.log('ok', name);
+const textOf = (tweet) => tweet.full_text ?? tweet.text;
+
+// What find() gives once it gives something, within 30 s (what comes from
+// another server takes a moment).
+async function eventually(find, what) {
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    const found = await find();
+    if (found) return found;
+    if (Date.now() > deadline) assert.fail(`${what}: not within 30 s`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
 
 async function expectError(promise, status, code) {
   try {
@@ -84,6 +103,32 @@ async function main() {
   await alice.destroyFriendship({ screen_name: remote });
   assert.equal((await alice.userFollowingIds()).ids.length, 1);
   step('follow and unfollow local and remote, ids through cursors');
+
+  const rt = await alice.post(`statuses/retweet/${posted[0]}.json`);
+  assert.equal(rt.retweeted_status.id_str, posted[0]);
+  assert.equal(rt.retweeted_status.user.screen_name, 'bob');
+  assert.equal(textOf(rt), "RT @bob: bob's post 0");
+  const shownRt = await alice.singleTweet(rt.id_str);
+  assert.equal(shownRt.retweeted_status.id_str, posted[0]);
+  assert.equal(shownRt.retweet_count, 1);
+  const ofMe = await bob.get('statuses/retweets_of_me.json');
+  assert.deepEqual(ofMe.map((t) => [t.id_str, t.retweet_count]), [[posted[0], 1]]);
+  await alice.createFriendship({ screen_name: remote });
+  const remoteUser = await eventually(async () => {
+    const u = await alice.user({ screen_name: remote });
+    return u.name === REMOTE_NAME ? u : null;
+  }, 'the remote profile');
+  assert.equal(remoteUser.screen_name, remote);
+  assert.equal(remoteUser.description, REMOTE_DESCRIPTION);
+  const theirs = await eventually(async () => {
+    const tweets = (await alice.homeTimeline()).tweets;
+    return tweets.find((t) => textOf(t) === REMOTE_TEXT);
+  }, 'the remote post');
+  const remoteRt = await alice.post(`statuses/retweet/${theirs.id_str}.json`);
+  assert.equal(remoteRt.retweeted_status.user.screen_name, remote);
+  assert.equal(textOf(remoteRt.retweeted_status), REMOTE_TEXT);
+  await alice.destroyFriendship({ screen_name: remote });
+  step("retweets, retweets_of_me, a remote user's profile and post");
 
   await alice.deleteTweet(first.id_str);
   await expectError(alice.singleTweet(first.id_str), 404, 144);
