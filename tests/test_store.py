@@ -953,6 +953,15 @@ class LogItemsStoreTestsMixin:
         after = yield self.store.record_remote_retweet(original.id, "carol@s3:80", 4, True)
         self.assertEqual(after.retweet_count, 0)
         self.assertEqual((yield self.store.retweets_of_me(alice.id, 10, None, None)), [])
+        # Out of order: carol retweets (6), undoes it, retweets again (8);
+        # the second retweet's notice comes before the undo of the first:
+        # the undo removes only the retweet it names.
+        yield self.store.record_remote_retweet(original.id, "carol@s3:80", 6)
+        yield self.store.record_remote_retweet(original.id, "carol@s3:80", 8)
+        late = yield self.store.record_remote_retweet(original.id, "carol@s3:80", 6, True)
+        self.assertEqual(late.retweet_count, 1)
+        gone = yield self.store.record_remote_retweet(original.id, "carol@s3:80", 8, True)
+        self.assertEqual(gone.retweet_count, 0)
 
     @inlineCallbacks
     def test_original_kept_aside(self):

@@ -207,12 +207,17 @@ class PostsStore(SQLBase):
             if original is None or original.kind != POST:
                 return None
             acct = retweeter_acct.lower()
+            # One row per retweeter, with the number of their latest
+            # retweet of it: notices may arrive out of order (a retweet, its
+            # undo, a second retweet), and an undo removes only the retweet
+            # it names.
             if undo:
                 txn.execute(
                     self._q(
                         "DELETE FROM remote_retweets WHERE post_id = ? AND retweeter_acct = ?"
+                        " AND seq = ?"
                     ),
-                    (original_id, acct),
+                    (original_id, acct, seq),
                 )
             else:
                 txn.execute(
@@ -221,13 +226,22 @@ class PostsStore(SQLBase):
                     ),
                     (original_id, acct),
                 )
-                if txn.fetchone() is None:
+                row = txn.fetchone()
+                if row is None:
                     txn.execute(
                         self._q(
                             "INSERT INTO remote_retweets (post_id, retweeter_acct, seq)"
                             " VALUES (?, ?, ?)"
                         ),
                         (original_id, acct, seq),
+                    )
+                elif int(row[0]) < seq:
+                    txn.execute(
+                        self._q(
+                            "UPDATE remote_retweets SET seq = ?"
+                            " WHERE post_id = ? AND retweeter_acct = ?"
+                        ),
+                        (seq, original_id, acct),
                     )
             self._recount_retweets(txn, original_id)
             return self._get_post(txn, original_id)
