@@ -192,6 +192,10 @@ class TweepyTests(SynchronousTestCase):
         question = bob.update_status("@alice are you there?")
         reply = alice.update_status("@bob yes", in_reply_to_status_id=question.id)
         self.assertEqual(reply.in_reply_to_status_id, question.id)
+        thread = alice.request("GET", f"statuses/conversation/{reply.id}",
+                               payload_list=True, payload_type="status")
+        self.assertEqual([(s.id, s.in_reply_to_status_id) for s in thread],
+                         [(question.id, None), (reply.id, question.id)])
 
         alice.create_friendship(screen_name="bob")
         posted = [bob.update_status(f"bob's post {i}").id for i in range(5)]

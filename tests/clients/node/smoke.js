@@ -64,7 +64,10 @@ async function main() {
   const question = await bob.tweet('@alice are you there?');
   const reply = await alice.reply('@bob yes', question.id_str);
   assert.equal(reply.in_reply_to_status_id_str, question.id_str);
-  step('update and reply');
+  const thread = await alice.get(`statuses/conversation/${reply.id_str}.json`);
+  assert.deepEqual(thread.map((t) => t.id_str), [question.id_str, reply.id_str]);
+  assert.equal(thread[1].in_reply_to_status_id_str, question.id_str);
+  step('update, reply and conversation');
 
   await alice.createFriendship({ screen_name: 'bob' });
   const posted = [];
