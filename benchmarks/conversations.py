@@ -175,6 +175,24 @@ def _view(client: Client, screen_name: str, viewer: str) -> tuple[Any, ...]:
                       viewer))
 
 
+def _difference(seen: tuple[Any, ...], expected: tuple[Any, ...]) -> str:
+    """
+    How alice's view differs from the author's, in a few words.
+    """
+    parts = []
+    for name, a, b in zip(PROFILE_FIELDS, seen[0], expected[0]):
+        if a != b:
+            parts.append(f"{name} {a!r} not {b!r}")
+    mine, theirs = seen[1], expected[1]
+    if mine != theirs:
+        at = next((i for i, (a, b) in enumerate(zip(mine, theirs)) if a != b),
+                  min(len(mine), len(theirs)))
+        parts.append(f"{len(mine)} items not {len(theirs)}, first difference at {at}:"
+                     f" {mine[at] if at < len(mine) else None}"
+                     f" not {theirs[at] if at < len(theirs) else None}")
+    return "; ".join(parts)
+
+
 def _make_gap(client: Client, author: str, items: int, mixed: bool, originals: list[int],
               rng: random.Random) -> dict[str, int]:
     """
@@ -226,14 +244,16 @@ def mixed_catch_up(workspace: Workspace, quick: bool) -> list[Result]:
                           {"s1": ["alice"], "s2": ["pat", "bob", "cat"]})
     s1, s2 = servers["s1"], servers["s2"]
     authors = {"posts": "pat", "mixed": "bob"}
-    on2 = Client(s2)
-    # Originals for bob to retweet: cat's, which alice's server holds too.
-    originals = [int(on2("POST", "/1.1/statuses/update.json", "cat",
-                         status=f"cat's original {n}")["id"])
-                 for n in range(max(40, items * 15 // 100 + 10))]
     on1 = Client(s1)
     for handle in ("pat", "bob", "cat"):
         on1("POST", "/1.1/friendships/create.json", "alice", screen_name=_acct(handle, s2))
+    on2 = Client(s2)
+    # Originals for bob to retweet: cat's, posted after alice followed her,
+    # so alice's server copies them all (a new follow copies only an
+    # author's last 20; an original not held is fetched on its own, later).
+    originals = [int(on2("POST", "/1.1/statuses/update.json", "cat",
+                         status=f"cat's original {n}")["id"])
+                 for n in range(max(40, items * 15 // 100 + 10))]
     for handle in ("pat", "bob"):
         on2("POST", "/1.1/statuses/update.json", handle, status="before the gap")
     wait_until(lambda: all(_synced_seq(s1, h) >= _last_seq(s2, h)
@@ -258,11 +278,15 @@ def mixed_catch_up(workspace: Workspace, quick: bool) -> list[Result]:
         on1 = Client(s1)
         try:
             checks = 0
+            first_difference = ""
             while True:
                 checks += 1
                 seen = _view(on1, _acct(author, s2), "alice")
                 if seen == expected:
                     break
+                if not first_difference:
+                    first_difference = _difference(seen, expected)
+                    print(f"catch-up-mixed, {label}: {first_difference}", flush=True)
                 if time.perf_counter() - start > 600:
                     raise RuntimeError(f"alice's view of {author} differs after 600 s:"
                                        f" {seen[0]} != {expected[0]},"
@@ -272,7 +296,7 @@ def mixed_catch_up(workspace: Workspace, quick: bool) -> list[Result]:
             on1.close()
         elapsed = time.perf_counter() - start
         results[label] = {"seconds": elapsed, "rate": items / elapsed, "synced_s": synced,
-                          "healthy_s": healthy,
+                          "healthy_s": healthy, "first_difference": first_difference,
                           "checks": checks, "kinds": made,
                           "timeline": len(expected[1])}
     on2.close()
@@ -287,6 +311,7 @@ def mixed_catch_up(workspace: Workspace, quick: bool) -> list[Result]:
                "posts_synced_s": posts_r["synced_s"],
                "start_to_health_s": f"{posts_r['healthy_s']:.1f} and {mixed_r['healthy_s']:.1f}",
                "checks": f"{posts_r['checks']} then {mixed_r['checks']}",
+               "first_difference": mixed_r["first_difference"] or "none",
                "items": ", ".join(f"{k} {v}" for k, v in kinds.items()),
                "timeline_items": mixed_r["timeline"]},
     )]
