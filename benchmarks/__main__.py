@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 
-from benchmarks import api, chaos, federation, growth, ping, timelines
+from benchmarks import api, chaos, conversations, federation, growth, ping, timelines
 from benchmarks.harness import ROOT, Result, Workspace, to_json
 
 BENCHMARKS = {
@@ -21,6 +21,8 @@ BENCHMARKS = {
     "api-write": lambda w, q, pg: api.api_write(w, q, pg),
     "federation-latency": lambda w, q, pg: federation.latency(w, q),
     "catch-up": lambda w, q, pg: federation.catch_up(w, q),
+    "mention-latency": lambda w, q, pg: conversations.mention_latency(w, q),
+    "catch-up-mixed": lambda w, q, pg: conversations.mixed_catch_up(w, q),
     "ping-bytes": lambda w, q, pg: ping.idle_exchange(w, q),
     "ping-memory": lambda w, q, pg: ping.directory_memory(q),
     "ping-throughput": lambda w, q, pg: ping.exchange_throughput(w, q),

@@ -9,13 +9,19 @@ the chaos stops, everything is up, and once the federation has settled
 every server is read through its API: each acknowledged post is on its
 author's server and in the home timeline of each follower exactly once,
 each acknowledged delete is gone everywhere, each acknowledged follow (and
-unfollow) is what ``friends/list`` shows.  An action that got no answer,
+unfollow) is what ``friends/list`` shows on the follower's server and
+``followers/list`` on the followee's (follow notices go through the
+durable outbox), and each acknowledged mention is in the mentioned user's
+``mentions_timeline`` exactly once.  An action that got no answer,
 or an error, may or may not have happened; it is left out of the checks
 until a later acknowledged action settles the same thing.
 
 One user on each server (the "reader") follows every other user from the
 start and never unfollows, so every server copies every author's posts
 and a follow made during the chaos finds the author's whole history there.
+A fourth user on each server, whom nobody follows, mentions users of the
+other servers (about one post a second): those posts reach them only as
+mention notices.
 """
 
 from __future__ import annotations
@@ -40,6 +46,9 @@ SERVERS = ("s1", "s2", "s3")
 #: Users on each server: the first is the reader, the others churn follows.
 HANDLES = {"s1": ["ann", "amy", "ava"], "s2": ["bob", "ben", "bea"],
            "s3": ["cal", "cat", "cy"]}
+#: A user on each server whom nobody follows, who mentions users of the
+#: other servers: each mention reaches them only as a notice.
+MENTIONERS = {"s1": "moe", "s2": "max", "s3": "mia"}
 PAGE = 200
 
 
@@ -70,8 +79,11 @@ class Ledger:
     follows: dict[tuple[str, str], bool] = field(default_factory=dict)
     #: pairs whose last follow or unfollow got no acknowledgement
     unsure_follows: set[tuple[str, str]] = field(default_factory=set)
+    #: token -> the handle its post mentions (a user of another server)
+    mentions: dict[str, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: {
-        "posts": 0, "deletes": 0, "follows": 0, "unfollows": 0, "unacknowledged": 0})
+        "posts": 0, "deletes": 0, "follows": 0, "unfollows": 0, "mentions": 0,
+        "unacknowledged": 0})
 
 
 class Federation:
@@ -92,7 +104,7 @@ class Federation:
                    30, step=0.1)
         for name in SERVERS:
             self._start(name, "--role", "twitter", "--registry", registry.url,
-                        "--ping-interval", "1", users=HANDLES[name])
+                        "--ping-interval", "1", users=[*HANDLES[name], MENTIONERS[name]])
 
     def _start(self, role: str, *options: str, users: list[str] | None = None
                ) -> ServerProcess:
@@ -247,6 +259,36 @@ def _drive(federation: Federation, ledger: Ledger, user: User, everyone: list[Us
     client.close()
 
 
+def _mention(federation: Federation, ledger: Ledger, server: str, everyone: list[User],
+             stop: threading.Event, seed: int) -> None:
+    """
+    The mentioner of ``server`` until ``stop``: posts that mention one user
+    of another server each, about one a second (a server takes 300 notices
+    a minute from another).
+    """
+    rng = random.Random(seed)
+    client = Client(federation)
+    handle = MENTIONERS[server]
+    others = [u for u in everyone if u.server != server]
+    n = 0
+    while not stop.is_set():
+        time.sleep(rng.uniform(0.5, 1.5))
+        n += 1
+        target = rng.choice(others)
+        token = f"chaos-{handle}-{seed}-{n}"
+        code, body = client.request(
+            server, "POST", "/1.1/statuses/update.json", handle,
+            {"status": f"{token} hello @{target.handle}@{federation.authority(target.server)}"})
+        with ledger.lock:
+            if code == 200 and isinstance(body, dict):
+                ledger.mentions[token] = target.handle
+                ledger.counts["mentions"] += 1
+            else:
+                ledger.uncertain.add(token)
+                ledger.counts["unacknowledged"] += 1
+    client.close()
+
+
 def _chaos(federation: Federation, stop: threading.Event, kills: dict[str, int],
            rng: random.Random) -> None:
     """
@@ -272,17 +314,24 @@ class Check:
     duplicated: list[str] = field(default_factory=list)
     undeleted: list[str] = field(default_factory=list)
     follows_wrong: list[str] = field(default_factory=list)
-    #: on the followee's server (followers/list): reported, not counted in ``bad``
+    #: on the followee's server (followers/list)
     followers_wrong: list[str] = field(default_factory=list)
+    mentions_found: int = 0
+    mentions_lost: list[str] = field(default_factory=list)
+    mentions_duplicated: list[str] = field(default_factory=list)
+
+    def wrong(self) -> list[str]:
+        return (self.lost + self.duplicated + self.undeleted + self.follows_wrong
+                + self.followers_wrong + self.mentions_lost + self.mentions_duplicated)
 
     @property
     def bad(self) -> int:
-        return (len(self.lost) + len(self.duplicated) + len(self.undeleted)
-                + len(self.follows_wrong))
+        return len(self.wrong())
 
     def signature(self) -> tuple[int, ...]:
-        return (self.found, len(self.lost), len(self.duplicated), len(self.undeleted),
-                len(self.follows_wrong))
+        return (self.found, self.mentions_found, len(self.lost), len(self.duplicated),
+                len(self.undeleted), len(self.follows_wrong), len(self.followers_wrong),
+                len(self.mentions_lost), len(self.mentions_duplicated))
 
 
 def _pages(client: Client, server: str, path: str, user: str) -> list[dict[str, Any]]:
@@ -332,6 +381,7 @@ def check(federation: Federation, ledger: Ledger, users: list[User]) -> Check:
         deleted = set(ledger.deleted)
         follows = dict(ledger.follows)
         unsure = set(ledger.unsure_follows)
+        mentions = dict(ledger.mentions)
     live: dict[str, set[str]] = {u.handle: set() for u in users}
     for token, (author, _) in posts.items():
         if token not in uncertain and token not in deleted:
@@ -362,6 +412,20 @@ def check(federation: Federation, ledger: Ledger, users: list[User]) -> Check:
                                   user.handle))
             own = _tokens(_pages(client, user.server,
                                  "/1.1/statuses/user_timeline.json", user.handle))
+            mentioned = _tokens(_pages(client, user.server,
+                                       "/1.1/statuses/mentions_timeline.json", user.handle))
+            for token, target in mentions.items():
+                if target != user.handle or token in uncertain:
+                    continue
+                found = mentioned.get(token, 0)
+                if found == 0:
+                    result.mentions_lost.append(f"{token} in mentions of {user.handle}")
+                else:
+                    result.mentions_found += 1
+            for token, count in mentioned.items():
+                if count > 1:
+                    result.mentions_duplicated.append(
+                        f"{token} x{count} in mentions of {user.handle}")
             for place, counts, expected in (
                 (f"home of {user.handle}", home, set().union(*(live[a] for a in authors))),
                 (f"timeline of {user.handle}", own, live[user.handle]),
@@ -409,7 +473,8 @@ def _settle(federation: Federation, ledger: Ledger, users: list[User], quiet: fl
 def chaos(workspace: Workspace, quick: bool, minutes: float | None = None) -> list[Result]:
     """
     Acknowledged actions under kill -9 of every role: lost + duplicated +
-    undeleted + wrong follows, which must be 0.
+    undeleted + wrong follows (either side) + lost or duplicated mentions,
+    which must be 0.
     """
     seconds = 60 * minutes if minutes else (40.0 if quick else 20 * 60.0)
     least_kills = 1 if quick else 5
@@ -441,6 +506,10 @@ def chaos(workspace: Workspace, quick: bool, minutes: float | None = None) -> li
     threads = [threading.Thread(target=_drive, args=(federation, ledger, user, users,
                                                      stop_clients, seed + i), daemon=True)
                for i, user in enumerate(users)]
+    threads += [threading.Thread(target=_mention, args=(federation, ledger, server, users,
+                                                        stop_clients, seed + 100 + i),
+                                 daemon=True)
+                for i, server in enumerate(SERVERS)]
     chaos_thread = threading.Thread(target=_chaos, args=(federation, stop_chaos, kills,
                                                          random.Random(seed)), daemon=True)
     started = time.monotonic()
@@ -464,13 +533,10 @@ def chaos(workspace: Workspace, quick: bool, minutes: float | None = None) -> li
     for role in federation.down():
         raise RuntimeError(f"{role} died after the chaos")
     bad = result.bad
-    for line in result.followers_wrong[:20]:
-        print("chaos (followee side, not counted):", line, flush=True)
     if bad:
         kept = tempfile.mkdtemp(prefix="distwit-chaos-kept-")
         shutil.copytree(workspace.folder, kept, dirs_exist_ok=True)
-        for line in (result.lost + result.duplicated + result.undeleted
-                     + result.follows_wrong)[:40]:
+        for line in result.wrong()[:40]:
             print("chaos:", line, flush=True)
         print(f"chaos: the servers' data and logs are kept in {kept}", flush=True)
     counts = ledger.counts
@@ -485,13 +551,17 @@ def chaos(workspace: Workspace, quick: bool, minutes: float | None = None) -> li
             "deletes_acked": counts["deletes"],
             "follows_acked": counts["follows"],
             "unfollows_acked": counts["unfollows"],
+            "mentions_acked": counts["mentions"],
             "unacknowledged": counts["unacknowledged"],
             "found": result.found,
             "lost": len(result.lost),
             "duplicated": len(result.duplicated),
             "undeleted": len(result.undeleted),
             "follows_wrong": len(result.follows_wrong),
-            "followers_wrong (not counted)": len(result.followers_wrong),
+            "followers_wrong": len(result.followers_wrong),
+            "mentions_found": result.mentions_found,
+            "mentions_lost": len(result.mentions_lost),
+            "mentions_duplicated": len(result.mentions_duplicated),
             "failed_restarts": len(federation.failed_starts),
             "kills": ", ".join(f"{role} {n}" for role, n in kills.items()),
         },

@@ -10,10 +10,11 @@ import sqlite3
 import time
 
 from benchmarks.harness import Result, Workspace, call, load, median, wait_until
+from tests.processes import ServerProcess
 
 
 def _federation(workspace: Workspace, tag: str, interval: float, long_poll: float,
-                users: dict[str, list[str]]) -> dict[str, object]:
+                users: dict[str, list[str]]) -> dict[str, ServerProcess]:
     registry = workspace.server(f"{tag}-registry", "--role", "registry")
     for i in range(2):
         workspace.server(f"{tag}-ping{i}", "--role", "ping", "--registry", registry.url)

@@ -46,6 +46,11 @@ def _fill(path: str, authors: int, posts: int) -> None:
         (per_author, per_author, first),
     )
     db.execute("UPDATE id_clock SET last_id = ?", (base + posts,))
+    # Posts from before the outbox: its sweep (mention and reply notices)
+    # starts after them, as the migration does on an upgrade, instead of
+    # reading a backlog of 100,000s posts while the timelines are measured.
+    db.execute("UPDATE outbox_cursors SET position = ? WHERE name = 'posts'",
+               (base + posts,))
     db.commit()
     db.close()
 
