@@ -462,7 +462,7 @@ class FavoritesStoreTestsMixin:
     def test_favorites(self):
         """
         Favoriting is idempotent and counts on the post and the account;
-        the favorites timeline and ``favorited_among`` show what an account
+        the favorites timeline and ``marked_among`` show what an account
         favorited; unfavoriting undoes it once.
         """
         alice = yield self.store.create_user("alice", "", "h", T0)
@@ -475,11 +475,11 @@ class FavoritesStoreTestsMixin:
         self.assertEqual((yield self.store.get_post(first.id)).favorite_count, 1)
         self.assertEqual((yield self.store.get_account(alice.id)).favourites_count, 2)
         self.assertEqual(
-            (yield self.store.favorited_among(alice.id, [first.id, second.id, 12345])),
+            (yield self.store.marked_among(alice.id, [first.id, second.id, 12345]))[0],
             {first.id, second.id},
         )
-        self.assertEqual((yield self.store.favorited_among(bob.id, [first.id])), set())
-        self.assertEqual((yield self.store.favorited_among(alice.id, [])), set())
+        self.assertEqual((yield self.store.marked_among(bob.id, [first.id]))[0], set())
+        self.assertEqual((yield self.store.marked_among(alice.id, []))[0], set())
         page = yield self.store.favorites_timeline(alice.id, 20, None, None)
         self.assertEqual([p.id for p in page], [second.id, first.id])
         page = yield self.store.favorites_timeline(alice.id, 20, None, first.id)
@@ -918,7 +918,7 @@ class LogItemsStoreTestsMixin:
         original (acct and number); a second live retweet of the same post
         is refused; the original's count takes local retweets and other
         servers' notices, each retweeter once, and drops an undone one;
-        retweets_of, retweets_of_me and retweeted_among see them.
+        retweets_of, retweets_of_me and marked_among see them.
         """
         from distwit.store.interfaces import DuplicatePost, NoSuchPost
 
@@ -938,7 +938,7 @@ class LogItemsStoreTestsMixin:
         again = yield self.store.record_remote_retweet(original.id, "carol@s3:80", 4)
         self.assertEqual(again.retweet_count, 2)
         self.assertEqual(
-            (yield self.store.retweeted_among(bob.id, [original.id, retweet.id])),
+            (yield self.store.marked_among(bob.id, [original.id, retweet.id]))[1],
             {original.id},
         )
         self.assertEqual(

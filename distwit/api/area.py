@@ -43,24 +43,26 @@ class Area:
 
     # Statuses as the reader sees them
 
-    async def shape(self, user: Account | None, params: Params, posts: list[Post]) -> Shape:
+    async def shape(self, user: Account | None, params: Params, posts: list[Post],
+                    fresh: bool = False) -> Shape:
         """
         How to show ``posts`` to ``user``: the client's choices, and which
-        of them the reader favorited.
+        of them the reader favorited or retweeted (not asked of ``fresh``
+        posts, just written: nobody can have yet).
         """
         shape = replace(params.shape(), public_url=self.microblog.public_url)
-        if user is None or not posts:
+        if user is None or not posts or fresh:
             return shape
         # The originals of retweets are shown too.
         ids = [p.id for p in posts] + [
             p.retweeted_status.id for p in posts if p.retweeted_status is not None
         ]
-        favorited = await self.microblog.timelines.favorited_among(user.id, ids)
-        retweeted = await self.microblog.timelines.retweeted_among(user.id, ids)
+        favorited, retweeted = await self.microblog.timelines.marked_among(user.id, ids)
         return replace(shape, favorited=frozenset(favorited), retweeted=frozenset(retweeted))
 
-    async def status(self, user: Account | None, params: Params, post: Post) -> dict[str, Any]:
-        return status_json(post, shape=await self.shape(user, params, [post]))
+    async def status(self, user: Account | None, params: Params, post: Post,
+                     fresh: bool = False) -> dict[str, Any]:
+        return status_json(post, shape=await self.shape(user, params, [post], fresh))
 
     async def statuses(self, user: Account | None, posts: list[Post], params: Params
                        ) -> StatusList:

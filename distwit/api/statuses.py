@@ -35,7 +35,7 @@ class StatusEndpoints(Area):
             source=params.source,
             in_reply_to_status_id=params.status_id("in_reply_to_status_id"),
         )
-        return await self.status(user, params, post)
+        return await self.status(user, params, post, fresh=True)
 
     @endpoint(r"statuses/show/(?P<id>[^/]+)", "statuses/show")
     async def show(self, request: IRequest, user: Account | None, params: Params) -> Any:

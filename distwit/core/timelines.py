@@ -92,13 +92,6 @@ class Timelines:
         posts: list[Post] = await self._store.retweets_of(post_id, count)
         return posts
 
-    async def retweeted_among(self, account_id: int, post_ids: list[int]) -> set[int]:
-        """
-        Which of ``post_ids`` the account retweeted.
-        """
-        found: set[int] = await self._store.retweeted_among(account_id, post_ids)
-        return found
-
     async def public_timeline(
         self, count: int, since_id: int | None, max_id: int | None
     ) -> list[Post]:
@@ -139,11 +132,13 @@ class Timelines:
         posts: list[Post] = await self._store.search_posts(query, count, since_id, max_id)
         return posts
 
-    async def favorited_among(self, account_id: int, post_ids: list[int]) -> set[int]:
+    async def marked_among(
+        self, account_id: int, post_ids: list[int]
+    ) -> tuple[set[int], set[int]]:
         """
-        Which of ``post_ids`` the account favorited.
+        Which of ``post_ids`` the account favorited, and which it retweeted.
         """
-        found: set[int] = await self._store.favorited_among(account_id, post_ids)
+        found: tuple[set[int], set[int]] = await self._store.marked_among(account_id, post_ids)
         return found
 
     async def following_page(

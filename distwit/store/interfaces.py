@@ -269,11 +269,6 @@ class IPostStore(Interface):
         Deferred firing with the author's live retweet of the post, or ``None``.
         """
 
-    def retweeted_among(account_id, post_ids):
-        """
-        Deferred firing with which of ``post_ids`` the account retweeted.
-        """
-
     def record_remote_retweet(original_id, retweeter_acct, seq, undo=False):
         """
         Count (or with ``undo`` no longer count) another server's user's
@@ -399,9 +394,12 @@ class IFavoriteStore(Interface):
         Deferred firing with ``True`` if a favorite was removed.
         """
 
-    def favorited_among(account_id, post_ids):
+    def marked_among(account_id, post_ids):
         """
-        Deferred firing with the set of ``post_ids`` the account favorited.
+        Deferred firing with ``(favorited, retweeted)``: which of
+        ``post_ids`` the account favorited, and which it retweeted (a live
+        retweet of its own), in one trip to the database (every status
+        answer asks it).
         """
 
 

@@ -63,10 +63,12 @@ class FavoritesStore(SQLBase):
             (delta, account_id),
         )
 
-    def favorited_among(self, account_id: int, post_ids: "list[int]") -> "Deferred[set[int]]":
-        def interaction(txn: Any) -> set[int]:
+    def marked_among(
+        self, account_id: int, post_ids: "list[int]"
+    ) -> "Deferred[tuple[set[int], set[int]]]":
+        def interaction(txn: Any) -> tuple[set[int], set[int]]:
             if not post_ids:
-                return set()
+                return set(), set()
             marks = ", ".join("?" for _ in post_ids)
             txn.execute(
                 self._q(
@@ -75,6 +77,15 @@ class FavoritesStore(SQLBase):
                 ),
                 [account_id, *post_ids],
             )
-            return {row[0] for row in txn.fetchall()}
+            favorited = {int(row[0]) for row in txn.fetchall()}
+            txn.execute(
+                self._q(
+                    "SELECT retweet_of_id FROM posts WHERE author_id = ? AND kind = 'retweet'"
+                    f" AND deleted_at IS NULL AND retweet_of_id IN ({marks})"
+                ),
+                [account_id, *post_ids],
+            )
+            return favorited, {int(row[0]) for row in txn.fetchall()}
 
         return self._run(interaction)
+

@@ -183,22 +183,6 @@ class PostsStore(SQLBase):
 
         return self._run(interaction)
 
-    def retweeted_among(self, account_id: int, post_ids: list[int]) -> "Deferred[set[int]]":
-        def interaction(txn: Any) -> set[int]:
-            if not post_ids:
-                return set()
-            marks = ", ".join("?" for _ in post_ids)
-            txn.execute(
-                self._q(
-                    "SELECT retweet_of_id FROM posts WHERE author_id = ? AND kind = 'retweet'"
-                    f" AND deleted_at IS NULL AND retweet_of_id IN ({marks})"
-                ),
-                [account_id, *post_ids],
-            )
-            return {int(row[0]) for row in txn.fetchall()}
-
-        return self._run(interaction)
-
     def record_remote_retweet(
         self, original_id: int, retweeter_acct: str, seq: int, undo: bool = False
     ) -> "Deferred[Post | None]":
