@@ -291,3 +291,27 @@ class ProfileTravelsTests(SynchronousTestCase):
         # The image is served by her server.
         code, _ = s1.request("GET", image[len(s1.url):])
         self.assertEqual(code, 200)
+
+    def test_profile_of_someone_not_followed(self) -> None:
+        """
+        Nobody on server 2 follows carol (server 1), who changed her
+        profile and posted three times: users/show of her there gives her
+        profile and her server's counts, asked of her server when read,
+        and her latest post as its status.
+        """
+        from tests.test_federation import Federation, acct, call, post
+
+        federation = Federation(self)
+        s1 = federation.twitter("s1", ["carol"], interval=self.INTERVAL)
+        s2 = federation.twitter("s2", ["bob"], interval=self.INTERVAL)
+        carol = acct("carol", s1)
+        call(s1, "POST", "/1.1/account/update_profile.json", "carol",
+             name="Carol C.", description="Not followed")
+        for n in range(3):
+            post(s1, "carol", f"carol {n}")
+        user = call(s2, "GET", f"/1.1/users/show.json?screen_name={carol}", "bob")
+        self.assertEqual(
+            (user["name"], user["description"], user["statuses_count"]),
+            ("Carol C.", "Not followed", 3),
+        )
+        self.assertEqual(user["status"]["text"], "carol 2")

@@ -39,6 +39,7 @@ class UserEndpoints(Area):
             raise errors.user_not_found() from None
         if account is None:
             raise errors.missing_parameter("screen_name or user_id")
+        account = await self.microblog.fresh_profile(account)
         return await self.user_with_status(account, params)
 
     @endpoint("users/lookup", methods=GET_OR_POST)

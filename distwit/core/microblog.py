@@ -490,6 +490,17 @@ class Microblog:
             raise NoSuchUser(f"There is no user {screen_name!r} here.")
         return account
 
+    async def fresh_profile(self, account: Account) -> Account:
+        """
+        ``account``; a remote one not copied here with its profile and
+        counts as its home server has them now (asked at most every few
+        seconds, waiting briefly): see ``Federation.refreshed``.
+        """
+        if self.federation is None or account.is_local:
+            return account
+        refreshed: Account = await self.federation.refreshed(account)
+        return refreshed
+
     async def resolve(self, screen_name: str) -> Account:
         """
         Like :meth:`user`, but a ``handle@authority`` not yet known here is

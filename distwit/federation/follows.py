@@ -31,6 +31,7 @@ from distwit.core.accts import (
     split_acct,
 )
 from distwit.core.microblog import NoSuchUser, RuleError
+from distwit.federation.lookup import Lookup
 from distwit.federation.outbox import NoticeRefused, Outbox, notice_text
 from distwit.federation.sync import SyncService, is_number
 from distwit.store.interfaces import IStore, OutboxItem, QueuedNotice
@@ -43,6 +44,9 @@ HISTORY = 20
 COUNTS_TTL = CONFIG_COUNTS_TTL
 #: Remote posts whose counts are remembered at most.
 MAX_COUNTS = 10_000
+#: The longest a read of a remote user waits for their server's profile
+#: and counts (seconds) before it answers with what is held.
+PROFILE_WAIT = 3.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,9 @@ class Federation:
         #: not say, when asked).
         self._counts: dict[int, tuple[int, int | None, float]] = {}
         self.counts_ttl = counts_ttl
+        #: Remote accounts not copied here whose profile and counts were
+        #: asked of their server: when.
+        self._profiles_asked: dict[int, float] = {}
         self._counting: dict[int, Deferred[None]] = {}
         self._client = client
         self._sync = sync
@@ -334,6 +341,38 @@ class Federation:
         }
         d = ensureDeferred(self._outbox.queue(original.author.home_url, kind, body))
         d.addErrback(lambda f: self.log.failure("queueing a {kind} notice", f, kind=kind))
+
+    async def refreshed(self, account: Account) -> Account:
+        """
+        A remote account whose messages this server does not copy (nobody
+        here follows it, so no range of it brings its profile and counts),
+        as its home server has it now: its latest message is asked for,
+        whose range feed carries its profile and counts.  At most once per
+        :attr:`counts_ttl` per account, waiting at most
+        :data:`PROFILE_WAIT`; otherwise, or when its server does not
+        answer, the account as held.
+        """
+        if account.is_local or not account.home_url or account.synced_seq > 0:
+            return account
+        now = self._clock.seconds()
+        if now - self._profiles_asked.get(account.id, float("-inf")) < self.counts_ttl:
+            return account
+        if len(self._profiles_asked) >= MAX_COUNTS:
+            self._profiles_asked.clear()
+        self._profiles_asked[account.id] = now
+        seq = max(account.last_seq, 1)
+        lookup = Lookup(self._store, self._client, self._clock, self.authority)
+        asked = ensureDeferred(lookup.fetch_aside(account, seq, seq))
+        asked.addTimeout(PROFILE_WAIT, self._clock)
+        try:
+            await asked
+        except Exception as e:
+            self.log.info(
+                "the profile of {acct} was not had from its server: {error}",
+                acct=account.screen_name, error=str(e) or type(e).__name__,
+            )
+            return account
+        return await self._store.get_account(account.id) or account
 
     def with_remote_counts(self, post: Post) -> Post:
         """

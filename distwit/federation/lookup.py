@@ -70,7 +70,7 @@ class Lookup:
 
         :return: the messages of the page's range held here now.
         """
-        if page.items:
+        if page.items or page.counts is not None or page.latest_profile is not None:
             await self._store.store_remote_items(
                 account.id,
                 page.first,
@@ -78,7 +78,9 @@ class Lookup:
                 page.items,
                 self._own_authority,
                 int(self._clock.seconds() * 1000),
+                page.counts,
                 aside=True,
+                latest_profile=page.latest_profile,
             )
         if page.last < page.first:
             return []

@@ -190,30 +190,30 @@ class RemoteStore(PostsStore):
                     target = txn.fetchone()
                     if target is not None:
                         self._tombstone(txn, target[0], stored_at)
-            if aside:
-                # Kept for a notice (a mention, a reply) of an author this
-                # server may not copy: no claim on what is held changes.
-                return stored
-            synced = account.synced_seq
-            while synced < last:
-                if synced + 1 not in present:
-                    txn.execute(
-                        self._q("SELECT 1 FROM posts WHERE author_id = ? AND seq = ?"),
-                        (account_id, synced + 1),
-                    )
-                    if txn.fetchone() is None:
-                        break
-                synced += 1
-            txn.execute(
-                self._q(
-                    "UPDATE accounts SET synced_seq = ?,"
-                    f" last_seq = {self._engine.greatest}(last_seq, ?),"
-                    " statuses_count = (SELECT COUNT(*) FROM posts"
-                    " WHERE author_id = ? AND deleted_at IS NULL AND kind <> 'profile')"
-                    " WHERE id = ?"
-                ),
-                (max(synced, account.synced_seq), last, account_id, account_id),
-            )
+            if not aside:
+                # (Kept aside, for a notice or a read, of an author this
+                # server may not copy: no claim on what is held changes;
+                # the author's own figures below are taken all the same.)
+                synced = account.synced_seq
+                while synced < last:
+                    if synced + 1 not in present:
+                        txn.execute(
+                            self._q("SELECT 1 FROM posts WHERE author_id = ? AND seq = ?"),
+                            (account_id, synced + 1),
+                        )
+                        if txn.fetchone() is None:
+                            break
+                    synced += 1
+                txn.execute(
+                    self._q(
+                        "UPDATE accounts SET synced_seq = ?,"
+                        f" last_seq = {self._engine.greatest}(last_seq, ?),"
+                        " statuses_count = (SELECT COUNT(*) FROM posts"
+                        " WHERE author_id = ? AND deleted_at IS NULL AND kind <> 'profile')"
+                        " WHERE id = ?"
+                    ),
+                    (max(synced, account.synced_seq), last, account_id, account_id),
+                )
             if latest_profile is not None:
                 self._apply_profile(txn, account, *latest_profile)
             if counts is not None:
