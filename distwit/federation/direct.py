@@ -14,7 +14,6 @@ import json
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, DeferredList, DeferredSemaphore
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import LoopingCall
@@ -26,7 +25,7 @@ from distwit import __version__
 from distwit.config import PING_INTERVAL
 from distwit.core.accts import make_acct
 from distwit.federation.interfaces import IFetcher
-from distwit.federation.sync import is_number
+from distwit.federation.sync import RoundService, is_number
 from distwit.model import Account
 from distwit.s2s import paths
 from distwit.s2s.interfaces import S2SResponseError
@@ -125,7 +124,7 @@ class _PollState:
     not_before: float = 0.0
 
 
-class DirectPoller(Service):
+class DirectPoller(RoundService):
     """
     Polls the servers of direct authors that local users follow.
 
@@ -137,6 +136,8 @@ class DirectPoller(Service):
     :param concurrency: polls running at once.
     :param max_backoff: the longest wait after failures, in seconds.
     """
+
+    round_failed = "direct poll round failed"
 
     name = "direct"
     log = Logger()
@@ -181,22 +182,6 @@ class DirectPoller(Service):
         for d in pending:
             d.cancel()
         return DeferredList(pending, consumeErrors=True).addCallback(lambda _: None)
-
-    def _guarded_round(self) -> "Deferred[None]":
-        """
-        One round; a failure is logged and the loop goes on.
-        """
-        self._round = ensureDeferred(self.round())
-
-        def failed(failure: Any) -> None:
-            if self.running:
-                self.log.failure("direct poll round failed", failure)
-
-        def done(result: Any) -> Any:
-            self._round = None
-            return result
-
-        return self._round.addErrback(failed).addBoth(done)
 
     async def round(self) -> None:
         """

@@ -35,7 +35,7 @@ from distwit.federation.lookup import Lookup
 from distwit.federation.outbox import Outbox
 from distwit.federation.range_feed import FeedError, FeedItem
 from distwit.federation.sync import is_number
-from distwit.model import POST, RETWEET, Post
+from distwit.model import POST, RETWEET, Account, Post
 from distwit.s2s.interfaces import ForbiddenAuthority, S2SResponseError
 from distwit.store.interfaces import IStore
 
@@ -269,8 +269,28 @@ class NoticeReceiver:
         A user of the signer favorites (or no longer) a post of a user
         here: count it, once per (favoriter, post).
         """
+        favoriter, post = await self._remote_act(signer_url, body, "favoriter", seq, "favorite")
+        if body["kind"] == "favorite":
+            await self._store.favorite(favoriter.id, post.id, self.now_ms())
+        else:
+            await self._store.unfavorite(favoriter.id, post.id)
+        [post] = await self._store.range_posts(post.author.id, post.seq, post.seq)
+        return {"ok": True, "favorite_count": post.favorite_count}
+
+    async def _remote_act(
+        self, signer_url: str, body: dict[str, Any], actor: str, seq: int, kind: str
+    ) -> tuple[Account, Post]:
+        """
+        The remote user who acts (``body[actor]``: a favoriter, a
+        retweeter), whom the signer must speak for, and the live post
+        ``seq`` of the local author (``body["author"]``) they act on.
+
+        :raise ForbiddenAuthority: the signer is not the actor's server.
+        :raise BadPostNotice: the notice names nobody it could be about.
+        :raise NoSuchNoticedPost: the author has no such live post.
+        """
         try:
-            handle, authority = split_acct(str(body.get("favoriter")))
+            handle, authority = split_acct(str(body.get(actor)))
             author_handle, author_authority = split_acct(str(body.get("author")))
         except BadAcct as e:
             raise BadPostNotice(str(e)) from None
@@ -278,27 +298,25 @@ class NoticeReceiver:
         if signer != authority:
             raise ForbiddenAuthority(f"{signer} may not speak for {handle}@{authority}")
         if authority == self.authority:
-            raise BadPostNotice("a favorite notice is about a user of the sender")
+            raise BadPostNotice(f"a {kind} notice is about a user of the sender")
         if author_authority != self.authority:
-            raise BadPostNotice("a favorite notice goes to the author's server")
+            raise BadPostNotice(f"a {kind} notice goes to the author's server")
         author = await self._store.get_local_user(author_handle)
         if author is None:
             raise BadPostNotice(f"no user {author_handle} here")
         posts = await self._store.range_posts(author.id, seq, seq)
-        if not posts or posts[0].deleted or posts[0].deletes_seq is not None:
+        if (
+            not posts
+            or posts[0].kind != POST
+            or posts[0].deleted
+            or posts[0].deletes_seq is not None
+        ):
             raise NoSuchNoticedPost(f"{author_handle} has no message {seq}")
         await self._store.ensure_account(handle, authority, self.now_ms())
-        favoriter = await self._store.note_remote_last(
-            handle, authority, 0, signer_url.rstrip("/")
-        )
-        if favoriter is None:
+        acting = await self._store.note_remote_last(handle, authority, 0, signer_url.rstrip("/"))
+        if acting is None:
             raise BadPostNotice(f"no account {handle}@{authority}")
-        if body["kind"] == "favorite":
-            await self._store.favorite(favoriter.id, posts[0].id, self.now_ms())
-        else:
-            await self._store.unfavorite(favoriter.id, posts[0].id)
-        [post] = await self._store.range_posts(author.id, seq, seq)
-        return {"ok": True, "favorite_count": post.favorite_count}
+        return acting, posts[0]
 
     async def _retweet(self, signer_url: str, body: dict[str, Any], seq: int) -> dict[str, Any]:
         """
@@ -311,36 +329,11 @@ class NoticeReceiver:
         original_seq: Any = body.get("original_seq")
         if not is_number(original_seq) or original_seq < 1:
             raise BadPostNotice("a retweet notice names the original's number (original_seq)")
-        try:
-            handle, authority = split_acct(str(body.get("retweeter")))
-            author_handle, author_authority = split_acct(str(body.get("author")))
-        except BadAcct as e:
-            raise BadPostNotice(str(e)) from None
-        signer = authority_of(signer_url)
-        if signer != authority:
-            raise ForbiddenAuthority(f"{signer} may not speak for {handle}@{authority}")
-        if authority == self.authority:
-            raise BadPostNotice("a retweet notice is about a user of the sender")
-        if author_authority != self.authority:
-            raise BadPostNotice("a retweet notice goes to the original author's server")
-        author = await self._store.get_local_user(author_handle)
-        if author is None:
-            raise BadPostNotice(f"no user {author_handle} here")
-        posts = await self._store.range_posts(author.id, original_seq, original_seq)
-        if (
-            not posts
-            or posts[0].kind != POST
-            or posts[0].deleted
-            or posts[0].deletes_seq is not None
-        ):
-            raise NoSuchNoticedPost(f"{author_handle} has no message {original_seq}")
-        original = posts[0]
-        await self._store.ensure_account(handle, authority, self.now_ms())
-        retweeter = await self._store.note_remote_last(
-            handle, authority, 0, signer_url.rstrip("/")
+        retweeter, original = await self._remote_act(
+            signer_url, body, "retweeter", original_seq, "retweet"
         )
-        if retweeter is None:
-            raise BadPostNotice(f"no account {handle}@{authority}")
+        handle, authority = retweeter.handle, retweeter.authority
+        author_handle = original.author.handle
         undo = body["kind"] == "unretweet"
         item: FeedItem | None = None
         try:

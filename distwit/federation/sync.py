@@ -58,6 +58,38 @@ def is_number(value: Any) -> bool:
     return type(value) is int and 0 <= value <= MAX_NUMBER
 
 
+class RoundService(Service):
+    """
+    A service whose ``LoopingCall`` runs :meth:`round` through
+    :meth:`_guarded_round`: a round that fails is logged (as
+    :attr:`round_failed` says) and the loop goes on; the round in progress
+    is kept in ``_round`` for ``stopService`` to cancel.
+    """
+
+    log = Logger()
+    round_failed = "round failed"
+    _round: "Deferred[Any] | None" = None
+
+    async def round(self) -> None:
+        raise NotImplementedError
+
+    def _guarded_round(self) -> "Deferred[None]":
+        """
+        One round; a failure is logged and the loop goes on.
+        """
+        self._round = ensureDeferred(self.round())
+
+        def failed(failure: Any) -> None:
+            if self.running:
+                self.log.failure(self.round_failed, failure)
+
+        def done(result: Any) -> Any:
+            self._round = None
+            return result
+
+        return self._round.addErrback(failed).addBoth(done)
+
+
 @implementer(IPingList)
 class RegistryPingList:
     """
@@ -139,7 +171,7 @@ class PingState:
     failures: int = 0
 
 
-class SyncService(Service):
+class SyncService(RoundService):
     """
     Keeps this server's users' numbers known to the ping servers and this
     server's copies of followed remote authors complete.
@@ -149,6 +181,8 @@ class SyncService(Service):
     :param long_poll: seconds a ping server may hold an exchange open to
         answer as soon as something changes; 0 turns long-polling off.
     """
+
+    round_failed = "sync round failed"
 
     name = "sync"
     log = Logger()
@@ -250,22 +284,6 @@ class SyncService(Service):
         for d in pending:
             d.cancel()
         return DeferredList(pending, consumeErrors=True).addCallback(lambda _: None)
-
-    def _guarded_round(self) -> "Deferred[None]":
-        """
-        One round; a failure is logged and the loop goes on.
-        """
-        self._round = ensureDeferred(self.round())
-
-        def failed(failure: Any) -> None:
-            if self.running:
-                self.log.failure("sync round failed", failure)
-
-        def done(result: Any) -> Any:
-            self._round = None
-            return result
-
-        return self._round.addErrback(failed).addBoth(done)
 
     async def _load(self) -> None:
         if self._loaded:

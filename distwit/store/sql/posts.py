@@ -40,18 +40,7 @@ class PostsStore(SQLBase):
         def interaction(txn: Any) -> Post:
             # Taking the next number locks the author's row (PostgreSQL) so
             # concurrent posts by one author queue up here: numbers stay dense.
-            txn.execute(
-                self._q(
-                    "UPDATE accounts SET last_seq = last_seq + 1,"
-                    " statuses_count = statuses_count + 1"
-                    " WHERE id = ? AND authority = '' RETURNING last_seq"
-                ),
-                (author_id,),
-            )
-            row = txn.fetchone()
-            if row is None:
-                raise NoSuchAccount(author_id)
-            (seq,) = row
+            seq = self._take_number(txn, author_id)
             txn.execute(
                 self._q(
                     "SELECT text FROM posts WHERE author_id = ? AND deleted_at IS NULL"
@@ -136,18 +125,7 @@ class PostsStore(SQLBase):
             # The next number first: it locks the author's row, so two
             # retweets of one post by one author queue up and the second
             # sees the first.
-            txn.execute(
-                self._q(
-                    "UPDATE accounts SET last_seq = last_seq + 1,"
-                    " statuses_count = statuses_count + 1"
-                    " WHERE id = ? AND authority = '' RETURNING last_seq"
-                ),
-                (author_id,),
-            )
-            row = txn.fetchone()
-            if row is None:
-                raise NoSuchAccount(author_id)
-            (seq,) = row
+            seq = self._take_number(txn, author_id)
             txn.execute(
                 self._q(
                     "SELECT 1 FROM posts WHERE author_id = ? AND kind = 'retweet'"
@@ -231,6 +209,28 @@ class PostsStore(SQLBase):
             return self._get_post(txn, original_id)
 
         return self._run(interaction)
+
+    def _take_number(self, txn: Any, author_id: int) -> int:
+        """
+        The next number of a local author's log (a post or a retweet),
+        counted among their statuses.  It locks the author's row
+        (PostgreSQL) until commit, so concurrent items of one author queue
+        up here: numbers stay dense.
+
+        :raise NoSuchAccount: no local user has that id.
+        """
+        txn.execute(
+            self._q(
+                "UPDATE accounts SET last_seq = last_seq + 1,"
+                " statuses_count = statuses_count + 1"
+                " WHERE id = ? AND authority = '' RETURNING last_seq"
+            ),
+            (author_id,),
+        )
+        row = txn.fetchone()
+        if row is None:
+            raise NoSuchAccount(author_id)
+        return int(row[0])
 
     def _recount_retweets(self, txn: Any, post_id: int) -> None:
         """
