@@ -131,14 +131,42 @@ class OutboxTests(SynchronousTestCase):
         another notice to it gets through.
         """
         self.client.routes[S2] = S2SResponseError("no answer")
-        self.queue(n=1)
+        self.queue(kind="mention", n=1)
         self.clock.advance(0)
         for _ in range(12):
             self.clock.advance(MAX_DELAY)
         self.client.routes[S2] = {"ok": True}
-        self.queue(n=2)
+        self.queue(kind="mention", n=2)
         self.clock.advance(0)
         self.clock.advance(0)
+        self.assertEqual(self.pending(), [])
+
+    def test_follows_go_in_order(self) -> None:
+        """
+        A follow and the unfollow after it, to one server, go one by one
+        in the order they were queued, also when the first fails and
+        backs off: the receiver never gets the unfollow first.
+        """
+        self.client.hold = True
+        self.queue(S2, "follow")
+        self.queue(S2, "unfollow")
+        sent: list[str] = []
+
+        def next_sent() -> Any:
+            for _ in range(20):
+                self.clock.advance(1)
+                if self.client.pending:
+                    [(url, body, d)] = self.client.pending
+                    self.client.pending.clear()
+                    sent.append(body["action"])
+                    return d
+            return None
+
+        self.clock.advance(0)
+        next_sent().errback(S2SResponseError("no answer"))
+        next_sent().callback({"ok": True})
+        next_sent().callback({"ok": True})
+        self.assertEqual(sent, ["follow", "follow", "unfollow"])
         self.assertEqual(self.pending(), [])
 
     def test_refused_for_good_is_dropped_once(self) -> None:
@@ -184,15 +212,15 @@ class OutboxTests(SynchronousTestCase):
         """
         At most two notices are in flight to one server (another server
         is not held up); stopping cancels what is in flight and keeps it
-        queued.
+        queued.  (Mentions: follows to one server go one by one, below.)
         """
         self.client.hold = True
         for n in range(5):
-            self.queue(S2, n=n)
+            self.queue(S2, kind="mention", n=n)
         self.queue(S3)
         self.clock.advance(0)
         self.assertEqual(sorted(url for url, _, _ in self.client.pending),
-                         [S2 + "/s2s/follow"] * 2 + [S3 + "/s2s/follow"])
+                         [S2 + "/s2s/notice"] * 2 + [S3 + "/s2s/follow"])
         self.successResultOf(self.outbox.stopService())
         # Each was cancelled (its failure handed on to the outbox's try).
         self.assertTrue(all(d.called for _, _, d in self.client.pending))

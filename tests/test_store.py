@@ -1048,6 +1048,29 @@ class OutboxStoreTestsMixin:
         self.assertEqual(len((yield self.store.pending_notices(10))), 2)
 
     @inlineCallbacks
+    def test_state_notices_in_order(self):
+        """
+        Notices that change a state the receiver keeps (follow, unfollow,
+        favorite...) go to one server in the order they were queued: the
+        younger is not claimed while an older one is there (even one
+        backing off, due later); mentions are not held up; another server's
+        are not either.
+        """
+        follow = yield self.store.queue_notice("http://s2:80", "follow", '{"a":1}', T0)
+        mention = yield self.store.queue_notice("http://s2:80", "mention", '{"m":1}', T0)
+        unfollow = yield self.store.queue_notice("http://s2:80", "unfollow", '{"a":2}', T0)
+        other = yield self.store.queue_notice("http://s3:80", "follow", '{"b":1}', T0)
+        claimed = yield self.store.claim_notices(T0 + 1, T0 + 100, 10)
+        self.assertEqual(sorted(i.id for i in claimed), sorted([follow, mention, other]))
+        yield self.store.notice_done(mention)
+        yield self.store.notice_done(other)
+        yield self.store.notice_failed(follow, T0 + 5000, "HTTP 503")
+        self.assertEqual((yield self.store.claim_notices(T0 + 200, T0 + 300, 10)), [])
+        yield self.store.notice_done(follow)
+        claimed = yield self.store.claim_notices(T0 + 400, T0 + 500, 10)
+        self.assertEqual([i.id for i in claimed], [unfollow])
+
+    @inlineCallbacks
     def test_notice_lifecycle(self):
         """
         A queued notice is due at once and claimed once (a second claim in

@@ -31,6 +31,11 @@ def _item(row: Any) -> OutboxItem:
     )
 
 
+#: The kinds of notice delivered in the order they were queued, per
+#: receiving server (see claim_notices).
+ORDERED_KINDS = ("follow", "unfollow", "favorite", "unfavorite", "retweet", "unretweet")
+
+
 @implementer(IOutboxStore)
 class OutboxStore(SQLBase):
     """
@@ -44,10 +49,18 @@ class OutboxStore(SQLBase):
         self, now: int, lease_until: int, limit: int
     ) -> "Deferred[list[OutboxItem]]":
         def interaction(txn: Any) -> list[OutboxItem]:
+            # A notice that changes a state the receiver keeps (follows,
+            # favorites, retweets) waits for every older one of those to
+            # the same server: sent two at a time, or retried after a
+            # failure, an "unfollow" would otherwise overtake the "follow"
+            # before it, and the receiver would keep the wrong one.
+            ordered = ", ".join(f"'{kind}'" for kind in ORDERED_KINDS)
             txn.execute(
                 self._q(
-                    f"SELECT {_ITEM_COLUMNS} FROM outbox WHERE next_at <= ?"
-                    " ORDER BY next_at, id LIMIT ?"
+                    f"SELECT {_ITEM_COLUMNS} FROM outbox o WHERE o.next_at <= ?"
+                    f" AND NOT (o.kind IN ({ordered}) AND EXISTS (SELECT 1 FROM outbox p"
+                    f" WHERE p.target = o.target AND p.kind IN ({ordered}) AND p.id < o.id))"
+                    " ORDER BY o.next_at, o.id LIMIT ?"
                 ),
                 (now, limit),
             )
