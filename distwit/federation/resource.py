@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Callable
 
 from klein import Klein
 from twisted.internet.defer import ensureDeferred
@@ -49,6 +49,18 @@ from distwit.federation.threads import Threads
 
 #: The largest follow notice accepted.
 MAX_NOTICE_BYTES = 16 * 1024
+
+
+class _Refused(Exception):
+    """
+    A request refused before it is read further: the status and message
+    to answer with.
+    """
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 def _error(request: IRequest, code: int, message: str) -> bytes:
@@ -251,20 +263,37 @@ class FederationAPI:
                        name=name, seq=seq_text, signer=signer)
         return json_body(request, index)
 
-    @app.route(paths.FOLLOW, methods=["POST"])
-    async def follow_notice(self, request: IRequest) -> bytes:
+    async def _signed_notice(
+        self, request: IRequest, what: str, allow: "Callable[[str], bool] | None" = None
+    ) -> tuple[str, Any]:
+        """
+        The signer and the JSON body of a notice: at most
+        :data:`MAX_NOTICE_BYTES`, signed, from a signer ``allow`` lets in
+        (a rate limit).
+
+        :raise _Refused: why not, as the answer to give.
+        """
         body = request.content.read(MAX_NOTICE_BYTES + 1)
         if len(body) > MAX_NOTICE_BYTES:
-            return _error(request, 413, f"a notice is at most {MAX_NOTICE_BYTES} bytes")
+            raise _Refused(413, f"a notice is at most {MAX_NOTICE_BYTES} bytes")
         try:
             signer = await self.verifier.verify(request, body)
         except SignatureError as e:
-            self.log.warn("refused follow notice: {error}", error=str(e))
-            return _error(request, 401, str(e))
+            self.log.warn("refused {what}: {error}", what=what, error=str(e))
+            raise _Refused(401, str(e)) from None
+        if allow is not None and not allow(signer):
+            raise _Refused(429, "too many notices; try again later")
         try:
-            notice = json.loads(body)
+            return signer, json.loads(body)
         except ValueError:
-            return _error(request, 400, "a notice is a JSON object")
+            raise _Refused(400, "a notice is a JSON object") from None
+
+    @app.route(paths.FOLLOW, methods=["POST"])
+    async def follow_notice(self, request: IRequest) -> bytes:
+        try:
+            signer, notice = await self._signed_notice(request, "follow notice")
+        except _Refused as refused:
+            return _error(request, refused.code, refused.message)
         try:
             answer = await self.federation.receive_notice(signer, notice)
         except ForbiddenAuthority as e:
@@ -280,20 +309,10 @@ class FederationAPI:
     async def post_notice(self, request: IRequest) -> bytes:
         if self.notices is None:
             return _error(request, 404, "this server takes no mention or reply notices")
-        body = request.content.read(MAX_NOTICE_BYTES + 1)
-        if len(body) > MAX_NOTICE_BYTES:
-            return _error(request, 413, f"a notice is at most {MAX_NOTICE_BYTES} bytes")
         try:
-            signer = await self.verifier.verify(request, body)
-        except SignatureError as e:
-            self.log.warn("refused notice: {error}", error=str(e))
-            return _error(request, 401, str(e))
-        if not self.notices.allow(signer):
-            return _error(request, 429, "too many notices; try again later")
-        try:
-            notice = json.loads(body)
-        except ValueError:
-            return _error(request, 400, "a notice is a JSON object")
+            signer, notice = await self._signed_notice(request, "notice", self.notices.allow)
+        except _Refused as refused:
+            return _error(request, refused.code, refused.message)
         try:
             answer = await self.notices.receive(signer, notice)
         except ForbiddenAuthority as e:
