@@ -1108,8 +1108,8 @@ class OutboxStoreTestsMixin:
     @inlineCallbacks
     def test_post_sweep_cursor(self):
         """
-        The sweep reads the live local posts after its cursor (not remote
-        ones); queueing its notices moves the cursor in the same
+        The sweep reads the live local posts after its cursor that have an
+        @ or reply (not remote ones, not plain ones); queueing its notices moves the cursor in the same
         transaction, only from where it was read, so a second sweeper from
         the same cursor queues nothing.
         """
@@ -1117,7 +1117,10 @@ class OutboxStoreTestsMixin:
         carol = yield self.store.ensure_account("carol", "s3:80", T0)
         one = yield self.store.create_post(alice.id, "hi @carol@s3:80", "web", None, T0)
         yield self.store.store_remote_items(carol.id, 1, 1, [Item(1, "mine")], "s1:80", T0 + 1)
-        two = yield self.store.create_post(alice.id, "again", "web", None, T0 + 2)
+        two = yield self.store.create_post(alice.id, "again @bob", "web", None, T0 + 2)
+        # Neither an @ nor a reply: it cannot call for a notice, and is not
+        # read, but the cursor moves past it.
+        three = yield self.store.create_post(alice.id, "plain words", "web", None, T0 + 3)
         cursor, upto, posts = yield self.store.posts_to_notice(1)
         self.assertEqual([p.id for p in posts], [one.id])
         self.assertEqual(upto, one.id)
@@ -1128,10 +1131,10 @@ class OutboxStoreTestsMixin:
         self.assertFalse((yield self.store.queue_post_notices(cursor, upto, [("", "x", "")], T0)))
         self.assertEqual([i.body for i in (yield self.store.pending_notices(10))], ['{"seq":1}'])
         cursor, upto, posts = yield self.store.posts_to_notice(10)
-        self.assertEqual((cursor, [p.id for p in posts]), (one.id, [two.id]))
+        self.assertEqual((cursor, upto, [p.id for p in posts]), (one.id, three.id, [two.id]))
         self.assertTrue((yield self.store.queue_post_notices(cursor, upto, [], T0 + 4)))
         cursor, upto, posts = yield self.store.posts_to_notice(10)
-        self.assertEqual((cursor, upto, posts), (upto, upto, []))
+        self.assertEqual((cursor, upto, posts), (three.id, three.id, []))
 
     @inlineCallbacks
     def test_remote_item_aside(self):

@@ -221,6 +221,10 @@ class Microblog:
         #: retweets a post or undoes it: the hook that tells the original's
         #: server (its notice) so that it counts the retweet.
         self.on_retweet: list[Callable[[Post, Post, bool], None]] = []
+        #: Called with each new local post once it is committed: the hook
+        #: that wakes the outbox when the post mentions or replies to
+        #: someone elsewhere (most posts do not, and need no round).
+        self.on_post: list[Callable[[Post], None]] = []
         #: This server's public URL (no trailing slash), for the URLs of
         #: profile images; set by the composition root.
         self.public_url = ""
@@ -574,6 +578,11 @@ class Microblog:
             raise DuplicateStatus("Status is a duplicate.") from None
         recent.append(now)
         self._changed(author, post.seq)
+        for callback in self.on_post:
+            try:
+                callback(post)
+            except Exception:
+                self.log.failure("an on_post callback failed")
         return post
 
     async def status(self, post_id: int) -> Post:

@@ -32,7 +32,7 @@ from distwit.federation.direct import ConditionalGetter, DirectPoller
 from distwit.federation.history import History
 from distwit.federation.follows import Federation
 from distwit.federation.lookup import Lookup
-from distwit.federation.notices import NoticeReceiver, PostNotices
+from distwit.federation.notices import NoticeReceiver, PostNotices, targets_of
 from distwit.federation.outbox import Outbox
 from distwit.federation.resource import FederationAPI, WebFinger
 from distwit.federation.threads import Threads
@@ -47,6 +47,7 @@ from distwit.roles.process import ProcessParts, open_or_exit, thread_runner
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IRequestVerifier, IS2SClient
 from distwit.s2s.outbound import OutboundPolicy
+from distwit.model import Post
 from distwit.store.interfaces import IStore
 from distwit.web.pages import Pages
 from distwit.web.secrets import load_or_create_secret
@@ -296,12 +297,17 @@ class TwitterService(MultiService):
             self.direct.setServiceParent(self)
         sync, outbox = self.sync, self.outbox
 
-        def local_changed(handle: str, last: int) -> None:
-            # A new post: tell the ping servers, and queue what it mentions.
-            sync.local_changed(handle, last)
-            outbox.wake()
+        authority = self.authority
 
-        self.microblog.local_changed = local_changed
+        def posted(post: Post) -> None:
+            # A post that names someone elsewhere: its notices go now.  The
+            # others wait for the outbox's next round, which moves the sweep's
+            # cursor past them (a round per post cost a fifth of the writes).
+            if targets_of(post, authority):
+                outbox.wake()
+
+        self.microblog.local_changed = sync.local_changed
+        self.microblog.on_post.append(posted)
         self.microblog.federation = self.federation
         # Retweets of remote posts: a notice to the original's server.
         self.microblog.on_retweet.append(self.federation.retweeted)

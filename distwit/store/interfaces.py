@@ -741,7 +741,9 @@ class IOutboxStore(Interface):
         """
         Deferred firing with ``(cursor, upto, posts)``: the sweep's cursor,
         how far this read goes, and the live local posts (at most
-        ``limit``) with ids in ``(cursor, upto]``.
+        ``limit``) with ids in ``(cursor, upto]`` that can concern another
+        server: those with an ``@`` in their text or replying to a post
+        (the others cannot call for a notice, and are skipped).
         """
 
     def queue_post_notices(cursor, upto, notices, now):

@@ -145,9 +145,14 @@ class OutboxStore(SQLBase):
                 self._q(
                     f"SELECT {POST_COLUMNS} FROM {POSTS_FROM}"
                     " WHERE p.id > ? AND p.id <= ? AND a.authority = ''"
-                    " AND p.deleted_at IS NULL ORDER BY p.id LIMIT ?"
+                    " AND p.deleted_at IS NULL"
+                    # Only what can name someone elsewhere: an @ in the text
+                    # or a reply (most posts are neither, and are not read).
+                    " AND (p.text LIKE ? OR p.in_reply_to_status_id IS NOT NULL"
+                    " OR p.reply_acct IS NOT NULL)"
+                    " ORDER BY p.id LIMIT ?"
                 ),
-                (cursor, upto, limit),
+                (cursor, upto, "%@%", limit),
             )
             posts = [post_from_row(row) for row in txn.fetchall()]
             if len(posts) >= limit:
