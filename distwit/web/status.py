@@ -53,6 +53,10 @@ _TAG_BATCH = 100
 #: Batches looked through for one page of a hashtag.
 _TAG_BATCHES = 10
 
+#: The visitor's latest posts looked at for replies a cached
+#: conversation does not have yet.
+_OWN_RECENT = 20
+
 _NO_POST = ("No such post", "There is no post at this address.")
 
 
@@ -105,6 +109,7 @@ class StatusPages:
         conversation = [post]
         if self._threads is not None:
             conversation = await self._threads.conversation(post) or [post]
+        conversation = await self._with_own_replies(visitor, conversation)
         ancestors, below = _around(post, conversation)
         back = status_path(item)
         views = await post_views(
@@ -117,13 +122,33 @@ class StatusPages:
             view=focus,
             ancestors=views[:len(ancestors)],
             replies=views[len(ancestors) + 1:],
-            retweeted_by=item.author if item is not post else None,
+            retweeted_by=item.author if item.is_retweet else None,
             title=f"{name} (@{post.author.screen_name})",
             absolute_url=self._public_url + status_path(post),
             json_url=f"/1.1/statuses/show/{post.id}.json",
             reply_text=self._reply_prefill(visitor, post),
             site_name=self._authority,
         )
+
+    async def _with_own_replies(self, visitor: Visitor, conversation: list[Post]) -> list[Post]:
+        """
+        ``conversation`` with the visitor's own latest replies to it: an
+        assembled conversation is kept a little while (docs/design/
+        threads.md), and someone who just replied expects to see it.
+        """
+        user = visitor.user
+        if user is None or not user.is_local:
+            return conversation
+        recent = await self.microblog.timelines.user_timeline(
+            user.id, _OWN_RECENT, None, None, include_rts=False
+        )
+        ids = {p.id for p in conversation}
+        added = []
+        for reply in reversed(recent):
+            if reply.in_reply_to_status_id in ids and reply.id not in ids:
+                ids.add(reply.id)
+                added.append(reply)
+        return conversation + added
 
     async def _author(self, handle: str) -> Account:
         """
