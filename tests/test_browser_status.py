@@ -19,7 +19,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import shutil
 import time
 from typing import Any
 from xml.etree import ElementTree
@@ -40,6 +39,9 @@ class StatusPagesInABrowserTests(SynchronousTestCase):
         self.executable = chromium_path()
         self.sync_playwright = playwright()
         os.makedirs(ARTIFACTS, exist_ok=True)
+        for name in os.listdir(ARTIFACTS):
+            if name.startswith(self._testMethodName + "-"):
+                os.remove(os.path.join(ARTIFACTS, name))
         self.step = 0
 
     def shot(self, page: Any, name: str) -> None:
@@ -85,7 +87,7 @@ class StatusPagesInABrowserTests(SynchronousTestCase):
             self.sign_in(page, s1, "alice")
             self.shot(page, "home")
             # From home to the post's page, by its time.
-            page.click(f"li.post:has-text('#distwit') a.permalink")
+            page.click("li.post:has-text('#distwit') a.permalink")
             page.wait_for_url(f"{s1.url}/@{carol}/status/1")
             self.assertIn("What do you think of", page.text_content("li.post.focus") or "")
             self.assertEqual(
@@ -234,24 +236,27 @@ class StatusPagesInABrowserTests(SynchronousTestCase):
         seen(s3, "carol", FIVE[3])
         seen(s1, "alice", FIVE[4])
 
+        # The posts a post replies to above it, then the rest of the
+        # conversation, oldest first.
         pages = [
-            (s1, "/alice/status/1", FIVE[0]),
-            (s1, f"/@{acct('bob', s2)}/status/1", FIVE[1]),
-            (s3, "/carol/status/1", FIVE[2]),
-            (s2, "/dave/status/1", FIVE[4]),
+            (s1, "/alice/status/1", FIVE[0], FIVE),
+            (s1, f"/@{acct('bob', s2)}/status/1", FIVE[1], FIVE),
+            (s3, "/carol/status/1", FIVE[2], FIVE),
+            (s2, "/dave/status/1", FIVE[4], [FIVE[0], FIVE[4], *FIVE[1:4]]),
         ]
 
         def steps(page: Any) -> None:
-            for server, path, focus in pages:
+            for server, path, focus, expected in pages:
                 last: list[list[str]] = []
 
-                def whole() -> bool:
+                def whole(server: Any = server, path: str = path,
+                          expected: list[str] = expected) -> bool:
                     page.goto(server.url + path)
                     last[:] = [[
                         re.sub(r"\s+", " ", text).strip()
                         for text in page.locator("ol.posts li.post p.text").all_text_contents()
                     ]]
-                    return last[0] == FIVE
+                    return last[0] == expected
 
                 try:
                     wait_for(whole, 60, f"the five posts on {server.url}{path}", step=1.0)
