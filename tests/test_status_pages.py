@@ -506,3 +506,37 @@ class HostileTextTests(StatusPagesTestCase):
             '<meta property="og:description" content="&#34;&gt;&lt;img src=x '
             'onerror=alert(1)&gt; #hostile">', status,
         )
+
+
+class OddInputTests(StatusPagesTestCase):
+    def test_odd_values_get_pages_not_errors(self) -> None:
+        """
+        Any id, next, text or path on the new pages and forms gets a page
+        (or a redirect), never a server error.
+        """
+        post = self.post(self.alice, "target #tag")
+        own = self.post(self.bob, "own")
+        bob = self.signed_in("bob")
+        token = bob.get("/home").csrf()
+        odd = ["", "0", "-1", "1.5", "9" * 30, "\x00", "\x0c", "<b>", "x" * 500,
+               "javascript:alert(1)", "//evil.example", "/ok?max_id=3", "é", "🎉"]
+        ids = [str(post.id), str(own.id), *odd[:5]]
+        for action in ["retweet", "unretweet", "favorite", "unfavorite", "reply", "delete"]:
+            for post_id in ids:
+                for value in odd:
+                    fields = {"csrf": token, "next": value, "status": value}
+                    page = bob.post(f"/status/{post_id}/{action}", fields)
+                    self.assertIn(page.code, (303, 400, 404, 410), (action, post_id, value))
+                    self.assertNotIn("Traceback", page.text)
+                    if page.code == 303:
+                        self.assertTrue(page.location.startswith("/"), page.location)
+                        self.assertFalse(page.location.startswith("//"), page.location)
+        for path in ["/hashtag/%00", "/hashtag/%C3%A9t%C3%A9", "/hashtag/" + "a" * 300,
+                     "/alice/status/%00", "/@/status/1", "/@alice@/status/1",
+                     "/@alice@localhost:8080/status/1", "/status/1/reply?next=%00",
+                     f"/status/{post.id}/reply?next=//evil.example"]:
+            page = bob.get(path)
+            self.assertIn(page.code, (200, 303, 404), path)
+            self.assertNotIn("Traceback", page.text)
+            if path.endswith("evil.example"):
+                self.assertIn('name="next" value="/alice/status/1"', page.text)
