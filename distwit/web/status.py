@@ -310,6 +310,8 @@ class StatusPages:
                 "#" + tag, _TAG_BATCH, None, max_id
             )
             for post in batch:
+                if post.is_retweet:
+                    continue
                 if any(h.text.casefold() == wanted for h in entities.hashtags(post.text)):
                     found.append(post)
             if len(found) > PAGE_SIZE or len(batch) < _TAG_BATCH:
