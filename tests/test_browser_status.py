@@ -34,6 +34,14 @@ from tests.test_threads import FIVE
 ARTIFACTS = os.path.join(ROOT, "test-artifacts", "status-pages")
 
 
+def page_id(page: Any) -> str:
+    """
+    The status id of the first post with a reply link on the page.
+    """
+    href = page.get_attribute("li.post a.reply", "href") or ""
+    return href.split("/")[2]
+
+
 class StatusPagesInABrowserTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.executable = chromium_path()
@@ -140,6 +148,16 @@ class StatusPagesInABrowserTests(SynchronousTestCase):
             self.assertIn("retweeted", page.text_content("li.post") or "")
             self.shot(page, "home-with-retweet")
 
+            # On a phone, nothing scrolls sideways.
+            page.set_viewport_size({"width": 375, "height": 812})
+            for path in [f"/@{carol}/status/1", "/home", "/hashtag/distwit",
+                         f"/status/{page_id(page)}/reply"]:
+                page.goto(s1.url + path)
+                self.assertTrue(page.evaluate(
+                    "document.documentElement.scrollWidth <= window.innerWidth"
+                ), path)
+                self.shot(page, "phone-" + path.strip("/").split("/")[0].replace("@", ""))
+
         self.browse(steps)
 
     def test_feed_links(self) -> None:
@@ -149,12 +167,14 @@ class StatusPagesInABrowserTests(SynchronousTestCase):
         """
         federation = Federation(self, pings=1)
         s1 = federation.twitter("s1", ["alice", "bob"])
-        texts = ["first <b>post</b>", "second with #tag", "third & last"]
+        texts = ["first <b>post</b>", "second with #tag", "third & last",
+                 "<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
         first = call(s1, "POST", "/1.1/statuses/update.json", "alice", status=texts[0])
         call(s1, "POST", "/1.1/statuses/update.json", "alice", status=texts[1])
         call(s1, "POST", "/1.1/statuses/update.json", "bob", status="@alice hi",
              in_reply_to_status_id=first["id"])
-        call(s1, "POST", "/1.1/statuses/update.json", "alice", status=texts[2])
+        for text in texts[2:]:
+            call(s1, "POST", "/1.1/statuses/update.json", "alice", status=text)
         links: dict[str, str] = {}
         code, rss = s1.request("GET", "/alice.rss")
         self.assertEqual(code, 200)
@@ -168,10 +188,13 @@ class StatusPagesInABrowserTests(SynchronousTestCase):
             for entry in ElementTree.fromstring(atom).iterfind("a:entry", ns)
             for link in entry.iterfind("a:link", ns)
         ]
-        self.assertEqual(len(links), 3, links)
+        self.assertEqual(len(links), len(texts), links)
         self.assertEqual(set(atom_links), set(links))
 
         def steps(page: Any) -> None:
+            # Hostile text stays text: no dialog opens, no image is made.
+            dialogs: list[str] = []
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
             for n, (url, description) in enumerate(sorted(links.items())):
                 response = page.goto(url)
                 self.assertEqual(response.status, 200, url)
@@ -179,6 +202,12 @@ class StatusPagesInABrowserTests(SynchronousTestCase):
                 self.assertIn(shown, texts)
                 self.assertIn(shown, html.unescape(description))
                 self.shot(page, f"feed-item-{n + 1}")
+                self.assertIsNone(page.query_selector("main img[src=x]"))
+            for path in ["/", "/alice", "/hashtag/tag"]:
+                page.goto(s1.url + path)
+                self.assertIsNone(page.query_selector("main img[src=x]"), path)
+                self.assertIsNone(page.query_selector("main script"), path)
+            self.assertEqual(dialogs, [])
             # The first has bob's reply below it.
             page.goto(sorted(links)[0])
             self.assertIn("@alice hi", page.text_content("ol.replies") or "")
