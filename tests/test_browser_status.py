@@ -150,13 +150,14 @@ class StatusPagesInABrowserTests(SynchronousTestCase):
 
             # On a phone, nothing scrolls sideways.
             page.set_viewport_size({"width": 375, "height": 812})
-            for path in [f"/@{carol}/status/1", "/home", "/hashtag/distwit",
-                         f"/status/{page_id(page)}/reply"]:
+            for name, path in [("status", f"/@{carol}/status/1"), ("home", "/home"),
+                               ("hashtag", "/hashtag/distwit"),
+                               ("reply", f"/status/{page_id(page)}/reply")]:
                 page.goto(s1.url + path)
                 self.assertTrue(page.evaluate(
                     "document.documentElement.scrollWidth <= window.innerWidth"
                 ), path)
-                self.shot(page, "phone-" + path.strip("/").split("/")[0].replace("@", ""))
+                self.shot(page, "phone-" + name)
 
         self.browse(steps)
 
