@@ -384,6 +384,7 @@ class TwitterWeb:
             oauth=self.oauth,
             oidc=self.oidc,
             rp=self.rp,
+            threads=service.threads,
         )
         self.root = self._root(service)
         webfinger = WebFinger(self.microblog, settings.public_url, service.authority)

@@ -23,8 +23,10 @@ from distwit.web.public import PublicPages
 from distwit.web.settings import SettingsPages
 from distwit.web.signin import SignInPages
 from distwit.web.site import Site
+from distwit.web.status import StatusPages
 
 if TYPE_CHECKING:
+    from distwit.api.conversations import ConversationSource
     from distwit.api.oauth1 import OAuthProvider
     from distwit.oidc.provider import OIDCProvider
     from distwit.oidc.rp import RelyingParty
@@ -45,6 +47,7 @@ class Pages:
         elsewhere: the consent page), if any.
     :param rp: the relying party (visitors signing in here with their home
         server), if any.
+    :param threads: assembles the conversations of status pages, if any.
     """
 
     def __init__(self, microblog: Microblog, secret: bytes, clock: IReactorTime,
@@ -52,13 +55,15 @@ class Pages:
                  public_url: str = "http://localhost:8080",
                  oauth: OAuthProvider | None = None,
                  oidc: OIDCProvider | None = None,
-                 rp: RelyingParty | None = None) -> None:
+                 rp: RelyingParty | None = None,
+                 threads: ConversationSource | None = None) -> None:
         self.site = Site(microblog, secret, clock, open_registration, secure_cookies)
         self.site.mount(PublicPages(self.site, public_url))
         self.site.mount(SignInPages(self.site, public_url, rp))
         self.site.mount(ConsentPages(self.site, oidc))
         self.site.mount(SettingsPages(self.site, oauth))
         self.site.mount(RemoteFollowPages(self.site))
+        self.site.mount(StatusPages(self.site, public_url, threads))
 
     def resource(self) -> IResource:
         return self.site.resource()

@@ -7,16 +7,16 @@ for client authors, and the static files.
 from __future__ import annotations
 
 from importlib.resources import files
-from typing import Any
 from urllib.parse import urlencode
 
 from twisted.web.iweb import IRequest
 
 from distwit.core.microblog import NoSuchUser, RuleError
-from distwit.model import Account, Post, is_valid_handle
+from distwit.model import Account, is_valid_handle
 from distwit.urls import authority_of
 from distwit.web.site import PAGE_SIZE, PageError, Site, Visitor, login_url, page
 from distwit.web.templating import content_security_policy
+from distwit.web.text import timeline
 
 
 class PublicPages:
@@ -46,7 +46,10 @@ class PublicPages:
         posts = await self.microblog.timelines.public_timeline(
             PAGE_SIZE + 1, None, self.site.max_id(request)
         )
-        return self.site.render(request, "public.html", visitor, **_timeline("/", posts))
+        return self.site.render(
+            request, "public.html", visitor,
+            **await timeline(self.site, request, visitor, "/", posts, self._authority),
+        )
 
     @page("GET", "/home")
     async def home(self, request: IRequest, visitor: Visitor) -> bytes:
@@ -93,7 +96,9 @@ class PublicPages:
         return self.site.render(
             request, "profile.html", visitor,
             account=account, following=following,
-            **_timeline("/" + account.handle, posts),
+            **await timeline(
+                self.site, request, visitor, "/" + account.handle, posts, self._authority
+            ),
         )
 
     @page("POST", "/<handle>/follow", follow=True)
@@ -165,7 +170,8 @@ class PublicPages:
         )
         return self.site.render(
             request, "home.html", visitor, status,
-            draft=draft, error=error, **_timeline("/home", posts),
+            draft=draft, error=error,
+            **await timeline(self.site, request, visitor, "/home", posts, self._authority),
         )
 
     async def _local_user(self, handle: str) -> Account:
@@ -179,13 +185,3 @@ class PublicPages:
                     return account
         raise PageError(404, "No such user", "Nobody here has that handle.")
 
-
-def _timeline(path: str, posts: list[Post]) -> dict[str, Any]:
-    """
-    One page of ``posts`` (fetched one too many, to know whether there are
-    older ones) and the link to the next page.
-    """
-    older_url = None
-    if len(posts) > PAGE_SIZE:
-        older_url = f"{path}?max_id={posts[PAGE_SIZE - 1].id - 1}"
-    return {"posts": posts[:PAGE_SIZE], "older_url": older_url}
