@@ -333,8 +333,8 @@ class ClientLibraryTests(SynchronousTestCase):
     def test_tweepy(self) -> None:
         """
         tweepy 4 (over https, OAuth 1.0a) blocks and unblocks, lists blocks
-        and their ids, mutes and unmutes, and gets 162 when following
-        someone who blocks it.
+        and their ids, mutes and unmutes, gets 162 when following someone
+        who blocks it, and turns off someone's retweets.
         """
         import tweepy
 
@@ -376,7 +376,11 @@ class ClientLibraryTests(SynchronousTestCase):
         self.assertEqual([u.screen_name for u in alice.get_mutes()], ["bob"])
         alice.destroy_mute(screen_name="bob")
         self.assertEqual(alice.get_muted_ids(), [])
-        self.assertEqual(alice.get_no_retweets_ids(), [])
+        self.assertEqual(alice.no_retweets_friendships(), [])
+        alice.create_friendship(screen_name="bob")
+        source, _ = alice.update_friendship(screen_name="bob", retweets=False)
+        self.assertFalse(source.want_retweets)
+        self.assertEqual(alice.no_retweets_friendships(), [blocked.id])
         self.assertEqual(alice.get_lists(), [])
         self.assertNotIn("Traceback", server.log_text())
 
