@@ -15,6 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from tests.processes import ServerProcess, run_cli
 from tests.test_api import BASE, APITestCase
 from tests.test_federation import PASSWORD, Federation, acct, call, follow, post, wait_for
+from tests.test_pages import PagesTestCase
 
 
 def ids(statuses: list[dict[str, Any]]) -> list[int]:
@@ -224,6 +225,26 @@ class BlocksAPITests(APITestCase):
             self.stub.flush()
             root = ElementTree.fromstring(self.successResultOf(body_d))
             self.assertEqual(len(root.findall(f".//{element}")), 1, path)
+
+
+class BlockedOnPagesTests(PagesTestCase):
+    def test_pages_hide_the_blocked(self) -> None:
+        """
+        Once alice blocks bob, his posts leave her home page, the public
+        page and his profile page as she sees them; a visitor not signed in
+        still sees them on the public page.
+        """
+        self.run_(self.microblog.follow(self.alice, self.bob))
+        self.run_(self.microblog.post(self.bob, "bob writes zebra"))
+        alice = self.signed_in("alice")
+        for path in ("/home", "/", "/bob"):
+            self.assertIn("bob writes zebra", alice.get(path).text, path)
+        self.run_(self.microblog.block(self.alice, self.bob))
+        for path in ("/home", "/", "/bob"):
+            page = alice.get(path)
+            self.assertEqual(page.code, 200, path)
+            self.assertNotIn("bob writes zebra", page.text, path)
+        self.assertIn("bob writes zebra", self.browser().get("/").text)
 
 
 class BlockAcrossServersTests(SynchronousTestCase):
