@@ -216,7 +216,12 @@ class BlocksAPITests(APITestCase):
         self.assertEqual(self.get("/1.1/lists/list.json"), [])
         self.assertEqual(self.get("/1.1/lists/list.json", None, screen_name="bob"), [])
         self.do("/blocks/create/bob.json")
-        for path, element in (("/blocks/ids.xml", "id"), ("/blocks/list.xml", "screen_name")):
+        self.do("/1.1/friendships/update.json", screen_name="carol", retweets="false")
+        for path, element in (("/blocks/ids.xml", "id"), ("/blocks/list.xml", "screen_name"),
+                              ("/blocks/exists.xml?screen_name=bob", "screen_name"),
+                              ("/blocks/blocking/ids.xml", "id"),
+                              ("/1.1/friendships/no_retweets/ids.xml", "id"),
+                              ("/1.1/mutes/users/ids.xml", "ids")):
             d = self.stub.get(BASE + path, auth=("alice", "alice-password"))
             self.stub.flush()
             response = self.successResultOf(d)
@@ -224,7 +229,8 @@ class BlocksAPITests(APITestCase):
             body_d = response.content()
             self.stub.flush()
             root = ElementTree.fromstring(self.successResultOf(body_d))
-            self.assertEqual(len(root.findall(f".//{element}")), 1, path)
+            found = [root] if root.tag == element else root.findall(f".//{element}")
+            self.assertEqual(len(found), 1, (path, ElementTree.tostring(root)))
 
 
 class BlockedOnPagesTests(PagesTestCase):
