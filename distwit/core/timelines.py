@@ -249,4 +249,4 @@ class Timelines:
         return found
 
 
-__all__ = ["Timelines"]
+__all__ = ["Hidden", "Timelines"]
