@@ -20,12 +20,15 @@ from zope.interface import Interface
 from zope.interface.verify import verifyClass, verifyObject
 
 from distwit.store.interfaces import (
+    NOTHING_HIDDEN,
     AccessTokenSummary,
     AppRecord,
     DuplicatePost,
+    FollowBlocked,
     HandleTaken,
     IAccountStore,
     IAppStore,
+    IBlockStore,
     IFavoriteStore,
     IFollowStore,
     IHistoryStore,
@@ -45,6 +48,7 @@ from distwit.store.schema import SchemaTooNew, migrations, prepare_database, sch
 from distwit.store.sql import SQLStore, status_id_floor
 from distwit.store.sql.accounts import AccountsStore
 from distwit.store.sql.apps import AppsStore
+from distwit.store.sql.blocks import BlocksStore
 from distwit.store.sql.favorites import FavoritesStore
 from distwit.store.sql.follows import FollowsStore
 from distwit.store.sql.history import HistoryStore
@@ -1161,6 +1165,153 @@ class OutboxStoreTestsMixin:
         self.assertEqual([(p.seq, p.text) for p in mentions], [(7, "hello @alice@s1:80")])
 
 
+class BlocksStoreTestsMixin:
+    """
+    Blocks, mutes and "no retweets" (docs/design/blocks.md), on every
+    engine.
+    """
+
+    store: SQLStore
+
+    @inlineCallbacks
+    def test_block_removes_follows_and_refuses_them(self):
+        """
+        A block removes the follow both ways with the counts, queues the
+        unfollow notice given, and refuses a follow either way with
+        ``FollowBlocked`` saying who blocks; unblocking restores no follow
+        and lets the follow be made again.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        bob = yield self.store.ensure_account("bob", "s2:80", T0)
+        self.assertEqual((yield self.store.hidden_accounts(alice.id)), NOTHING_HIDDEN)
+        self.assertFalse((yield self.store.hidden_accounts(alice.id)))
+        yield self.store.follow(alice.id, bob.id, T0)
+        yield self.store.follow(bob.id, alice.id, T0)
+        notice = ("http://s2:80", "unfollow", '{"action": "unfollow"}', T0)
+        self.assertEqual((yield self.store.block(alice.id, bob.id, T0, notice)),
+                         (True, True, True))
+        self.assertFalse((yield self.store.is_following(alice.id, bob.id)))
+        self.assertFalse((yield self.store.is_following(bob.id, alice.id)))
+        after = yield self.store.get_account(alice.id)
+        self.assertEqual((after.friends_count, after.followers_count), (0, 0))
+        pending = yield self.store.pending_notices(10)
+        self.assertEqual([(item.target, item.kind) for item in pending],
+                         [("http://s2:80", "unfollow")])
+        self.assertEqual((yield self.store.block(alice.id, bob.id, T0, notice)),
+                         (False, False, False))
+        self.assertEqual(len((yield self.store.pending_notices(10))), 1)
+        failure = yield self.assertFailure(self.store.follow(bob.id, alice.id, T0),
+                                           FollowBlocked)
+        self.assertTrue(failure.by_followee)
+        failure = yield self.assertFailure(self.store.follow(alice.id, bob.id, T0),
+                                           FollowBlocked)
+        self.assertFalse(failure.by_followee)
+        self.assertFalse((yield self.store.is_following(bob.id, alice.id)))
+        hidden = yield self.store.hidden_accounts(alice.id)
+        self.assertEqual((hidden.blocked, hidden.muted, hidden.silenced),
+                         (frozenset({bob.id}), frozenset(), frozenset({bob.id})))
+        self.assertEqual((yield self.store.hiding_between(alice.id, bob.id)), {"blocking"})
+        self.assertEqual((yield self.store.hiding_between(bob.id, alice.id)), set())
+        self.assertTrue((yield self.store.set_hiding(alice.id, bob.id, "blocking", False, T0)))
+        self.assertFalse((yield self.store.set_hiding(alice.id, bob.id, "blocking", False, T0)))
+        self.assertEqual((yield self.store.hidden_accounts(alice.id)), NOTHING_HIDDEN)
+        self.assertFalse((yield self.store.is_following(alice.id, bob.id)))
+        self.assertTrue((yield self.store.follow(bob.id, alice.id, T0)))
+
+    @inlineCallbacks
+    def test_hiding_pages_and_kinds(self):
+        """
+        Blocks, mutes and "no retweets" are kept apart, each paged by
+        account id, highest first; an unknown kind is refused.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        others = []
+        for name in ("bob", "carol", "dave"):
+            others.append((yield self.store.create_user(name, "", "h", T0)))
+        bob, carol, dave = others
+        yield self.store.set_hiding(alice.id, bob.id, "blocking", True, T0)
+        yield self.store.set_hiding(alice.id, carol.id, "blocking", True, T0)
+        self.assertTrue((yield self.store.set_hiding(alice.id, carol.id, "muting", True, T0)))
+        self.assertFalse((yield self.store.set_hiding(alice.id, carol.id, "muting", True, T0)))
+        yield self.store.set_hiding(alice.id, dave.id, "no_retweets", True, T0)
+        page = yield self.store.hiding_page(alice.id, "blocking", None, 1)
+        self.assertEqual([a.id for a in page], [carol.id])
+        page = yield self.store.hiding_page(alice.id, "blocking", carol.id, 5)
+        self.assertEqual([a.id for a in page], [bob.id])
+        page = yield self.store.hiding_page(alice.id, "muting", None, 5)
+        self.assertEqual([a.handle for a in page], ["carol"])
+        page = yield self.store.hiding_page(alice.id, "no_retweets", None, 5)
+        self.assertEqual([a.handle for a in page], ["dave"])
+        hidden = yield self.store.hidden_accounts(alice.id)
+        self.assertEqual(hidden.blocked, {bob.id, carol.id})
+        self.assertEqual(hidden.muted, {carol.id})
+        self.assertEqual(hidden.no_retweets, {dave.id})
+        yield self.store.set_hiding(alice.id, carol.id, "blocking", False, T0)
+        self.assertEqual((yield self.store.hiding_between(alice.id, carol.id)), {"muting"})
+        self.assertRaises(ValueError, self.store.set_hiding, alice.id, bob.id, "x", True, T0)
+
+    @inlineCallbacks
+    def test_timelines_leave_out_what_is_hidden(self):
+        """
+        The home timeline leaves out blocked and muted authors, retweets of
+        their posts, and the retweets of an account taken without retweets;
+        mentions leave out blocked and muted authors; the other timelines,
+        given the viewer, leave out blocked authors and retweets of them;
+        without a viewer, nothing is left out.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        carol = yield self.store.create_user("carol", "", "h", T0)
+        mallory = yield self.store.create_user("mallory", "", "h", T0)
+        for followee in (bob, carol, mallory):
+            yield self.store.follow(alice.id, followee.id, T0)
+        nasty = yield self.store.create_post(mallory.id, "word @alice nasty", "web", None, T0)
+        boring = yield self.store.create_post(carol.id, "word @alice boring", "web", None, T0)
+        fine = yield self.store.create_post(bob.id, "word fine", "web", None, T0)
+        rt_nasty = yield self.store.create_retweet(bob.id, nasty.id, T0)
+        rt_fine = yield self.store.create_retweet(carol.id, fine.id, T0)
+        yield self.store.favorite(bob.id, nasty.id, T0)
+        yield self.store.favorite(bob.id, fine.id, T0)
+
+        def ids(posts):
+            return [p.id for p in posts]
+
+        home = yield self.store.home_timeline(alice.id, 20, None, None)
+        self.assertEqual(ids(home), [rt_fine.id, rt_nasty.id, fine.id, boring.id, nasty.id])
+        yield self.store.block(alice.id, mallory.id, T0)
+        yield self.store.set_hiding(alice.id, carol.id, "muting", True, T0)
+        home = yield self.store.home_timeline(alice.id, 20, None, None)
+        self.assertEqual(ids(home), [fine.id])
+        mentions = yield self.store.mentions_timeline(alice.id, 20, None, None)
+        self.assertEqual(ids(mentions), [])
+        yield self.store.set_hiding(alice.id, carol.id, "muting", False, T0)
+        yield self.store.set_hiding(alice.id, carol.id, "no_retweets", True, T0)
+        home = yield self.store.home_timeline(alice.id, 20, None, None)
+        self.assertEqual(ids(home), [fine.id, boring.id])
+        home = yield self.store.home_timeline(alice.id, 20, None, None, False)
+        self.assertEqual(ids(home), [fine.id, boring.id])
+        mentions = yield self.store.mentions_timeline(alice.id, 20, None, None)
+        self.assertEqual(ids(mentions), [boring.id])
+        timeline = yield self.store.user_timeline(bob.id, 20, None, None, True, alice.id)
+        self.assertEqual(ids(timeline), [fine.id])
+        timeline = yield self.store.user_timeline(bob.id, 20, None, None)
+        self.assertEqual(ids(timeline), [rt_nasty.id, fine.id])
+        found = yield self.store.search_posts("word", 20, None, None, alice.id)
+        self.assertEqual(ids(found), [fine.id, boring.id])
+        found = yield self.store.search_posts("word", 20, None, None)
+        self.assertEqual(ids(found), [fine.id, boring.id, nasty.id])
+        favorites = yield self.store.favorites_timeline(bob.id, 20, None, None, alice.id)
+        self.assertEqual(ids(favorites), [fine.id])
+        retweets = yield self.store.retweets_of(nasty.id, 20, alice.id)
+        self.assertEqual(ids(retweets), [])
+        retweets = yield self.store.retweets_of(nasty.id, 20)
+        self.assertEqual(ids(retweets), [rt_nasty.id])
+        public = yield self.store.public_timeline(20, None, None, alice.id)
+        self.assertNotIn(nasty.id, ids(public))
+        self.assertNotIn(rt_nasty.id, ids(public))
+        self.assertIn(nasty.id, ids((yield self.store.public_timeline(20, None, None))))
+
+
 #: The whole storage suite, area by area; each engine runs all of it.
 STORE_SUITE = (
     StoreTestsMixin,
@@ -1172,6 +1323,7 @@ STORE_SUITE = (
     HistoryStoreTestsMixin,
     LogItemsStoreTestsMixin,
     OutboxStoreTestsMixin,
+    BlocksStoreTestsMixin,
 )
 
 
@@ -1290,7 +1442,7 @@ class StoreAreasTests(SynchronousTestCase):
             (FavoritesStore, IFavoriteStore), (AppsStore, IAppStore),
             (OIDCStore, IOIDCStore), (RemoteStore, IRemoteStore),
             (SessionsStore, ISessionStore), (HistoryStore, IHistoryStore),
-            (OutboxStore, IOutboxStore),
+            (OutboxStore, IOutboxStore), (BlocksStore, IBlockStore),
         ]:
             self.assertTrue(interface.implementedBy(area), area)
             self.assertTrue(verifyClass(interface, area))
@@ -1301,7 +1453,7 @@ class StoreAreasTests(SynchronousTestCase):
         more than 30.
         """
         areas = [base for base in IStore.__bases__ if base is not Interface]
-        self.assertEqual(len(areas), 11)
+        self.assertEqual(len(areas), 12)
         self.assertEqual(
             set(IStore.names(all=True)),
             set(IStore.names()).union(*(area.names(all=True) for area in areas)),

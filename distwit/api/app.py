@@ -24,6 +24,7 @@ from twisted.web.resource import IResource
 from distwit.api import errors
 from distwit.api.account import AccountEndpoints
 from distwit.api.area import StatusList
+from distwit.api.blocks import BlockEndpoints
 from distwit.api.endpoints import OPTIONAL, REQUIRED, Endpoint, endpoint, endpoints_of
 from distwit.api.errors import TwitterError
 from distwit.api.conversations import ConversationEndpoints, ConversationSource
@@ -51,7 +52,7 @@ _FORMAT = re.compile(r"\A(?P<path>.*?)(?:\.(?P<format>[A-Za-z0-9]+))?\Z")
 #: The first path segments of the unversioned 2008 API, served at the root.
 API_SECTIONS = frozenset(
     {"account", "favorites", "followers", "friends", "friendships", "help", "search",
-     "statuses", "users"}
+     "statuses", "users", "blocks", "mutes", "lists"}
 )
 
 #: The formats of answers: JSON everywhere, the 2008 XML everywhere, feeds
@@ -132,6 +133,7 @@ class TwitterAPI:
             FavoriteEndpoints(microblog),
             UserEndpoints(microblog),
             FriendshipEndpoints(microblog),
+            BlockEndpoints(microblog),
         )
         #: The endpoints whose path is plain text, by path: most requests
         #: are answered without trying ~60 patterns in turn.

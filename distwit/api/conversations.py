@@ -50,4 +50,8 @@ class ConversationEndpoints(Area):
         if self.threads is None:
             return await self.statuses(user, [post], params)
         posts = await self.threads.conversation(post)
+        # Not what the reader blocks (docs/design/blocks.md).
+        posts = await self.microblog.timelines.visible(
+            user.id if user is not None else None, posts
+        )
         return await self.statuses(user, posts, params)

@@ -76,6 +76,7 @@ RULE_ERRORS: dict[type[core.RuleError], tuple[int, int]] = {
     core.BadImage: (324, 400),
     core.AccountLocked: (326, 403),
     core.TooManyWrongPasswords: (88, 429),
+    core.BlockedFromFollowing: (162, 403),
 }
 
 

@@ -37,6 +37,6 @@ class FavoriteEndpoints(Area):
         account = await self.named_or_self(params, user, errors.user_not_found())
         count, since_id, max_id = self.timeline_args(params)
         posts = await self.microblog.timelines.favorites_timeline(
-            account.id, count, since_id, max_id
+            account.id, count, since_id, max_id, viewer=user.id if user is not None else None
         )
         return await self.statuses(user, posts, params)

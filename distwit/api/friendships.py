@@ -11,6 +11,7 @@ from twisted.web.iweb import IRequest
 
 from distwit.api import errors
 from distwit.api.area import Area
+from distwit.api.blocks import relationship
 from distwit.api.endpoints import GET_OR_POST, POST, REQUIRED, endpoint
 from distwit.api.params import Params
 from distwit.api.render import user_json
@@ -73,28 +74,10 @@ class FriendshipEndpoints(Area):
                               ) -> Any:
         source = await self._one_user(params, "source_id", "source_screen_name", user)
         target = await self._one_user(params, "target_id", "target_screen_name")
-        timelines = self.microblog.timelines
-        following = await timelines.is_following(source.id, target.id)
-        followed_by = await timelines.is_following(target.id, source.id)
-
-        def side(me: Account, other_follows: bool, follows: bool) -> dict[str, Any]:
-            return {
-                "id": me.id,
-                "id_str": str(me.id),
-                "screen_name": me.screen_name,
-                "following": follows,
-                "followed_by": other_follows,
-            }
-
-        source_side = side(source, followed_by, following)
-        source_side.update(
-            can_dm=False, blocking=False, muting=False, marked_spam=False,
-            notifications_enabled=False, want_retweets=False, all_replies=False,
-            following_received=False, following_requested=False,
-        )
-        target_side = side(target, following, followed_by)
-        target_side.update(following_received=False, following_requested=False)
-        return {"relationship": {"source": source_side, "target": target_side}}
+        # blocking, muting and want_retweets: told only to the source itself.
+        if user is None:
+            return await relationship(self, source, target, viewer=target)
+        return await relationship(self, source, target, viewer=user)
 
     @endpoint("friendships/exists")
     async def friendship_exists(self, request: IRequest, user: Account | None, params: Params
@@ -112,6 +95,8 @@ class FriendshipEndpoints(Area):
                 connections.append("following")
             if await self.microblog.timelines.is_following(account.id, user.id):
                 connections.append("followed_by")
+            hiding = await self.microblog.timelines.hiding_between(user.id, account.id)
+            connections.extend(what for what in ("blocking", "muting") if what in hiding)
             answer.append({
                 "name": account.name or account.handle,
                 "screen_name": account.screen_name,

@@ -37,7 +37,9 @@ class RetweetEndpoints(Area):
         if post.retweeted_status is not None:
             post = post.retweeted_status
         count = params.count(default=100, maximum=100)
-        retweets = await self.microblog.timelines.retweets_of(post.id, count)
+        retweets = await self.microblog.timelines.retweets_of(
+            post.id, count, viewer=user.id if user is not None else None
+        )
         return await self.statuses(user, retweets, params)
 
     @endpoint("statuses/retweets_of_me", auth=REQUIRED)

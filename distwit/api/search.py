@@ -28,7 +28,9 @@ class SearchEndpoints(Area):
             raise errors.invalid_parameter("q", "at most 500 characters")
         count = params.count(default=15, maximum=100)
         since_id, max_id = params.status_id("since_id"), params.status_id("max_id")
-        posts = await self.microblog.timelines.search_posts(query, count, since_id, max_id)
+        posts = await self.microblog.timelines.search_posts(
+            query, count, since_id, max_id, viewer=user.id if user is not None else None
+        )
         statuses = await self.statuses(user, posts, params)
         metadata: dict[str, Any] = {
             "completed_in": 0.0,

@@ -60,7 +60,8 @@ class TimelineEndpoints(Area):
         count, since_id, max_id = self.timeline_args(params)
         page = params.integer("page", minimum=1, maximum=MAX_PAGED // count) or 1
         posts = await self.microblog.timelines.user_timeline(
-            author.id, count * page, since_id, max_id, params.boolean("include_rts", True)
+            author.id, count * page, since_id, max_id, params.boolean("include_rts", True),
+            viewer=user.id if user is not None else None,
         )
         result = await self.statuses(user, posts[(page - 1) * count:], params)
         result.subject = author
@@ -70,5 +71,7 @@ class TimelineEndpoints(Area):
     async def public_timeline(self, request: IRequest, user: Account | None, params: Params
                               ) -> Any:
         count, since_id, max_id = self.timeline_args(params)
-        posts = await self.microblog.timelines.public_timeline(count, since_id, max_id)
+        posts = await self.microblog.timelines.public_timeline(
+            count, since_id, max_id, viewer=user.id if user is not None else None
+        )
         return await self.statuses(user, posts, params)

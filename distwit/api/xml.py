@@ -49,6 +49,9 @@ def root_name(value: Any) -> str:
     if isinstance(value, list):
         if value and _is_user(value[0]):
             return "users"
+        if value and isinstance(value[0], (int, str)) and not isinstance(value[0], bool):
+            # A plain list of ids (blocks/blocking/ids, no_retweets/ids).
+            return "ids"
         return "statuses"
     if _is_status(value):
         return "status"

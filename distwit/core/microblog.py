@@ -38,7 +38,13 @@ from distwit.core.oidc import OIDCRecords
 from distwit.core.passwords import CredentialCache, PasswordHasher
 from distwit.core.sessions import Sessions
 from distwit.core.timelines import Timelines
-from distwit.store.interfaces import DuplicatePost, HandleTaken, IStore, NoSuchPost
+from distwit.store.interfaces import (
+    DuplicatePost,
+    FollowBlocked,
+    HandleTaken,
+    IStore,
+    NoSuchPost,
+)
 
 #: The shortest password a new user may choose.
 MIN_PASSWORD_LENGTH = 8
@@ -169,6 +175,16 @@ class NotYourStatus(RuleError):
 
 
 class CannotFollowSelf(RuleError):
+    pass
+
+
+class BlockedFromFollowing(RuleError):
+    """
+    A follow refused because of a block, either way (Twitter's 162).
+    """
+
+
+class CannotBlockSelf(RuleError):
     pass
 
 
@@ -751,7 +767,17 @@ class Microblog:
             self.federation.follow_notice(user, target, "follow")
             if self.federation is not None and remote else None
         )
-        new = await self.store.follow(user.id, target.id, self.now_ms(), notice)
+        try:
+            new = await self.store.follow(user.id, target.id, self.now_ms(), notice)
+        except FollowBlocked as e:
+            if e.by_followee:
+                raise BlockedFromFollowing(
+                    "You have been blocked from following this account at the request of"
+                    " the user."
+                ) from None
+            raise BlockedFromFollowing(
+                "You are blocking this account: unblock it to follow it."
+            ) from None
         if self.federation is not None and remote:
             await self.federation.followed(user, target, new)
         return await self.user_by_id(target.id)
@@ -769,3 +795,50 @@ class Microblog:
 
     async def is_following(self, user: Account, target: Account) -> bool:
         return await self.store.is_following(user.id, target.id)
+
+    # Blocks, mutes, retweets (docs/design/blocks.md)
+
+    async def block(self, user: Account, target: Account) -> Account:
+        """
+        ``user`` blocks ``target`` (local or remote): the follow both ways
+        goes, in the same transaction: ``user``'s as an unfollow (with its
+        notice to a remote target's server), ``target``'s removed here
+        (its server is not told: as on Twitter, the blocked is not told).
+        Everything of ``target`` is hidden from ``user`` from now on, and
+        it can no longer follow ``user`` here.  Idempotent.
+
+        :return: ``target`` as it is now.
+        """
+        if target.id == user.id:
+            raise CannotBlockSelf("You can't block yourself.")
+        remote = self.federation is not None and not target.is_local
+        notice = self.federation.follow_notice(user, target, "unfollow") if remote else None
+        _, unfollowed, _ = await self.store.block(user.id, target.id, self.now_ms(), notice)
+        if remote and unfollowed:
+            await self.federation.unfollowed(user, target, True)
+        return await self.user_by_id(target.id)
+
+    async def unblock(self, user: Account, target: Account) -> Account:
+        """
+        ``user`` no longer blocks ``target``; no follow comes back.
+        """
+        await self.store.set_hiding(user.id, target.id, "blocking", False, self.now_ms())
+        return await self.user_by_id(target.id)
+
+    async def mute(self, user: Account, target: Account, on: bool = True) -> Account:
+        """
+        ``user`` mutes ``target`` (``on``) or no longer does: a muted
+        account's posts and retweets leave the home timeline and mentions;
+        the follow stays.
+        """
+        if on and target.id == user.id:
+            raise CannotBlockSelf("You can't mute yourself.")
+        await self.store.set_hiding(user.id, target.id, "muting", on, self.now_ms())
+        return await self.user_by_id(target.id)
+
+    async def want_retweets(self, user: Account, target: Account, wanted: bool) -> None:
+        """
+        Whether ``user``'s home timeline shows ``target``'s retweets.
+        """
+        await self.store.set_hiding(user.id, target.id, "no_retweets", not wanted,
+                                    self.now_ms())

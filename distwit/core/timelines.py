@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from distwit.model import Account, Post
-from distwit.store.interfaces import IStore
+from distwit.store.interfaces import Hidden, IStore
 
 
 class HistorySource(Protocol):
@@ -56,10 +56,11 @@ class Timelines:
 
     async def user_timeline(
         self, account_id: int, count: int, since_id: int | None, max_id: int | None,
-        include_rts: bool = True,
+        include_rts: bool = True, viewer: int | None = None,
     ) -> list[Post]:
         """
-        One author's posts (and retweets, unless ``include_rts`` is false).
+        One author's posts (and retweets, unless ``include_rts`` is false;
+        without retweets of what ``viewer`` blocks).
         For a remote author, when fewer than ``count`` are held below
         ``max_id``, older ones are fetched from the author's server first
         (:attr:`history`): any post of any age can be read by paging with
@@ -67,12 +68,12 @@ class Timelines:
         never history.
         """
         posts: list[Post] = await self._store.user_timeline(
-            account_id, count, since_id, max_id, include_rts
+            account_id, count, since_id, max_id, include_rts, viewer
         )
         if len(posts) < count and since_id is None and self.history is not None:
             if await self.history.fetch_older(account_id, count - len(posts)):
                 posts = await self._store.user_timeline(
-                    account_id, count, since_id, max_id, include_rts
+                    account_id, count, since_id, max_id, include_rts, viewer
                 )
         return posts
 
@@ -85,20 +86,22 @@ class Timelines:
         posts: list[Post] = await self._store.retweets_of_me(account_id, count, since_id, max_id)
         return posts
 
-    async def retweets_of(self, post_id: int, count: int) -> list[Post]:
+    async def retweets_of(self, post_id: int, count: int, viewer: int | None = None
+                          ) -> list[Post]:
         """
-        The retweets of a post held here, newest first.
+        The retweets of a post held here, newest first (not those by
+        accounts ``viewer`` blocks).
         """
-        posts: list[Post] = await self._store.retweets_of(post_id, count)
+        posts: list[Post] = await self._store.retweets_of(post_id, count, viewer)
         return posts
 
     async def public_timeline(
-        self, count: int, since_id: int | None, max_id: int | None
+        self, count: int, since_id: int | None, max_id: int | None, viewer: int | None = None
     ) -> list[Post]:
         """
-        The posts of this server's own users.
+        The posts of this server's own users (not those ``viewer`` blocks).
         """
-        posts: list[Post] = await self._store.public_timeline(count, since_id, max_id)
+        posts: list[Post] = await self._store.public_timeline(count, since_id, max_id, viewer)
         return posts
 
     async def mentions_timeline(
@@ -113,24 +116,87 @@ class Timelines:
         return posts
 
     async def favorites_timeline(
-        self, account_id: int, count: int, since_id: int | None, max_id: int | None
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None,
+        viewer: int | None = None,
     ) -> list[Post]:
         """
-        The posts the user favorited, latest favorite first.
+        The posts the user favorited, latest favorite first (not those of
+        accounts ``viewer`` blocks).
         """
         posts: list[Post] = await self._store.favorites_timeline(
-            account_id, count, since_id, max_id
+            account_id, count, since_id, max_id, viewer
         )
         return posts
 
     async def search_posts(
-        self, query: str, count: int, since_id: int | None, max_id: int | None
+        self, query: str, count: int, since_id: int | None, max_id: int | None,
+        viewer: int | None = None,
     ) -> list[Post]:
         """
-        Posts whose text holds ``query``.
+        Posts whose text holds ``query`` (not those of accounts ``viewer``
+        blocks or mutes).
         """
-        posts: list[Post] = await self._store.search_posts(query, count, since_id, max_id)
+        posts: list[Post] = await self._store.search_posts(
+            query, count, since_id, max_id, viewer
+        )
         return posts
+
+    # What a reader hides (docs/design/blocks.md)
+
+    async def hidden(self, account_id: int | None) -> Hidden:
+        """
+        What the account hides of others: the ids of the accounts it
+        blocks (``.blocked``: nothing of theirs anywhere), mutes
+        (``.muted``; ``.silenced`` is both: not in the home timeline,
+        mentions, notifications) and takes no retweets of
+        (``.no_retweets``).  The one place every face asks; one indexed
+        read, falsy when the account hides nobody (and for ``None``, a
+        reader not signed in).
+        """
+        if account_id is None:
+            return Hidden()
+        found: Hidden = await self._store.hidden_accounts(account_id)
+        return found
+
+    async def hiding_page(
+        self, account_id: int, what: str, before: int | None, count: int
+    ) -> list[Account]:
+        """
+        Up to ``count`` accounts the account blocks (``what``
+        ``"blocking"``), mutes (``"muting"``) or takes no retweets of
+        (``"no_retweets"``), with an id below ``before``, highest id first.
+        """
+        page: list[Account] = await self._store.hiding_page(account_id, what, before, count)
+        return page
+
+    async def hiding_between(self, account_id: int, target_id: int) -> set[str]:
+        """
+        What the account hides of the target: ``"blocking"``, ``"muting"``,
+        ``"no_retweets"``, or fewer.
+        """
+        found: set[str] = await self._store.hiding_between(account_id, target_id)
+        return found
+
+    async def visible(self, account_id: int | None, posts: list[Post],
+                      silenced: bool = False) -> list[Post]:
+        """
+        ``posts`` without those ``account_id`` blocks (with ``silenced``,
+        mutes too): by their author, or, for a retweet, its original's
+        author.  For lists assembled outside the timelines' SQL
+        (conversations, notifications).
+        """
+        hidden = await self.hidden(account_id)
+        if not hidden:
+            return posts
+        authors = hidden.silenced if silenced else hidden.blocked
+
+        def shown(post: Post) -> bool:
+            if post.author.id in authors:
+                return False
+            original = post.retweeted_status
+            return original is None or original.author.id not in authors
+
+        return [post for post in posts if shown(post)]
 
     async def marked_among(
         self, account_id: int, post_ids: list[int]
@@ -183,4 +249,4 @@ class Timelines:
         return found
 
 
-__all__ = ["Timelines"]
+__all__ = ["Hidden", "Timelines"]

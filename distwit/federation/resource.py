@@ -46,6 +46,7 @@ from distwit.federation.notices import (
     NotAboutUs,
 )
 from distwit.federation.threads import Threads
+from distwit.store.interfaces import FollowBlocked
 
 #: The largest follow notice accepted.
 MAX_NOTICE_BYTES = 16 * 1024
@@ -301,6 +302,11 @@ class FederationAPI:
                 "refused follow notice from {signer}: {error}", signer=signer, error=str(e)
             )
             return _error(request, 403, str(e))
+        except FollowBlocked:
+            # The followee blocks the follower: refused for good, nothing
+            # recorded (docs/design/blocks.md).
+            return _error(request, 403, "You have been blocked from following this account"
+                          " at the request of the user.")
         except (BadNotice, RuleError) as e:
             return _error(request, 400, str(e))
         return json_body(request, answer)

@@ -39,6 +39,51 @@ class NoSuchAccount(StoreError):
     """
 
 
+class FollowBlocked(StoreError):
+    """
+    A follow refused because one of the two accounts blocks the other
+    (docs/design/blocks.md).
+
+    :ivar by_followee: the account to be followed blocks the follower (else
+        the follower blocks the account it wanted to follow).
+    """
+
+    def __init__(self, by_followee: bool) -> None:
+        super().__init__("blocked by the followee" if by_followee else "blocking the followee")
+        self.by_followee = by_followee
+
+
+@dataclass(frozen=True)
+class Hidden:
+    """
+    What one user hides of other accounts (docs/design/blocks.md): account
+    ids.  Empty sets when nothing is hidden (:data:`NOTHING_HIDDEN`).
+
+    :ivar blocked: blocked accounts: nothing of theirs shows anywhere.
+    :ivar muted: muted accounts: not in the home timeline nor mentions.
+    :ivar no_retweets: accounts whose retweets the home timeline leaves out.
+    """
+
+    blocked: frozenset[int] = frozenset()
+    muted: frozenset[int] = frozenset()
+    no_retweets: frozenset[int] = frozenset()
+
+    @property
+    def silenced(self) -> frozenset[int]:
+        """
+        Blocked or muted: left out of the home timeline, mentions and
+        notifications.
+        """
+        return self.blocked | self.muted
+
+    def __bool__(self) -> bool:
+        return bool(self.blocked or self.muted or self.no_retweets)
+
+
+#: Nobody hidden.
+NOTHING_HIDDEN = Hidden()
+
+
 @dataclass(frozen=True)
 class OutboxItem:
     """
@@ -299,37 +344,43 @@ class ITimelineStore(Interface):
         The account's posts that someone retweeted.
         """
 
-    def retweets_of(post_id, count):
+    def retweets_of(post_id, count, viewer=None):
         """
-        The live retweets of a post held here, newest first.
+        The live retweets of a post held here, newest first.  With
+        ``viewer`` (an account id), leaving out what the viewer blocks
+        (docs/design/blocks.md), as every ``viewer`` below.
         """
 
     def home_timeline(account_id, count, since_id, max_id, include_rts=True):
         """
-        The user's own posts and those of everyone they follow.
+        The user's own posts and those of everyone they follow, without
+        what they block or mute, nor the retweets of those they take no
+        retweets of.
         """
 
-    def user_timeline(account_id, count, since_id, max_id, include_rts=True):
+    def user_timeline(account_id, count, since_id, max_id, include_rts=True, viewer=None):
         """
         One author's posts.
         """
 
-    def public_timeline(count, since_id, max_id):
+    def public_timeline(count, since_id, max_id, viewer=None):
         """
         Posts by the local users of this server.
         """
 
     def mentions_timeline(account_id, count, since_id, max_id):
         """
-        Posts that mention the account.
+        Posts that mention the account, without those of accounts it
+        blocks or mutes.
         """
 
-    def search_posts(query, count, since_id, max_id):
+    def search_posts(query, count, since_id, max_id, viewer=None):
         """
-        Posts whose text holds ``query``, in any case.
+        Posts whose text holds ``query``, in any case (without those of
+        accounts the viewer blocks or mutes).
         """
 
-    def favorites_timeline(account_id, count, since_id, max_id):
+    def favorites_timeline(account_id, count, since_id, max_id, viewer=None):
         """
         The posts the account favorited (by status id, newest first).
         """
@@ -755,6 +806,52 @@ class IOutboxStore(Interface):
         """
 
 
+class IBlockStore(Interface):
+    """
+    Blocks, mutes and "no retweets" of local users (docs/design/blocks.md).
+
+    Every method returns a Deferred.
+    """
+
+    def hidden_accounts(account_id):
+        """
+        Deferred firing with the :class:`Hidden` sets of the account (one
+        read of an index range: :data:`NOTHING_HIDDEN` when it hides
+        nobody).
+        """
+
+    def block(account_id, target_id, created_at, notice=None):
+        """
+        Record that the account blocks ``target_id``, and in the same
+        transaction remove the follow both ways; ``notice`` (a
+        :data:`QueuedNotice`, the unfollow for the target's server) is
+        queued when the account's follow of the target is removed.
+
+        :return: Deferred firing with ``(new, unfollowed, follower_removed)``.
+        """
+
+    def set_hiding(account_id, target_id, what, on, created_at):
+        """
+        Set (``on``) or clear one of ``"blocking"``, ``"muting"``,
+        ``"no_retweets"`` for the pair (clearing a block does not restore
+        a follow).  Deferred firing with whether it changed.
+        """
+
+    def hiding_page(account_id, what, before, count):
+        """
+        Up to ``count`` accounts the account blocks (``what``
+        ``"blocking"``), mutes (``"muting"``) or takes no retweets of
+        (``"no_retweets"``), with an id below ``before`` (``None``: any),
+        highest id first.
+        """
+
+    def hiding_between(account_id, target_id):
+        """
+        Deferred firing with the set of what the account hides of the
+        target (``{"blocking", "muting", "no_retweets"}`` or fewer).
+        """
+
+
 class IStore(
     IAccountStore,
     IPostStore,
@@ -767,6 +864,7 @@ class IStore(
     IHistoryStore,
     ISessionStore,
     IOutboxStore,
+    IBlockStore,
 ):
     """
     Everything the twitter role keeps: users, posts, timelines, follows,

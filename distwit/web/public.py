@@ -44,7 +44,8 @@ class PublicPages:
         ``GET /``: everyone's posts, newest first.
         """
         posts = await self.microblog.timelines.public_timeline(
-            PAGE_SIZE + 1, None, self.site.max_id(request)
+            PAGE_SIZE + 1, None, self.site.max_id(request),
+            viewer=visitor.user.id if visitor.user is not None else None,
         )
         return self.site.render(
             request, "public.html", visitor,
@@ -82,7 +83,8 @@ class PublicPages:
         """
         account = await self._local_user(handle)
         posts = await self.microblog.timelines.user_timeline(
-            account.id, PAGE_SIZE + 1, None, self.site.max_id(request)
+            account.id, PAGE_SIZE + 1, None, self.site.max_id(request),
+            viewer=visitor.user.id if visitor.user is not None else None,
         )
         following = None
         if visitor.user is not None and visitor.user.id != account.id:

@@ -10,7 +10,7 @@ from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from distwit.model import Account
-from distwit.store.interfaces import IFollowStore, QueuedNotice
+from distwit.store.interfaces import FollowBlocked, IFollowStore, QueuedNotice
 from distwit.store.sql.base import ACCOUNT_COLUMNS, SQLBase, account_from_row
 
 
@@ -28,6 +28,17 @@ class FollowsStore(SQLBase):
         notice: "QueuedNotice | None" = None,
     ) -> "Deferred[bool]":
         def interaction(txn: Any) -> bool:
+            # A block either way refuses the follow (docs/design/blocks.md).
+            txn.execute(
+                self._q(
+                    "SELECT account_id FROM blocks WHERE blocking = 1 AND"
+                    " ((account_id = ? AND target_id = ?) OR (account_id = ? AND target_id = ?))"
+                ),
+                (followee_id, follower_id, follower_id, followee_id),
+            )
+            row = txn.fetchone()
+            if row is not None:
+                raise FollowBlocked(by_followee=row[0] == followee_id)
             txn.execute(
                 self._q("SELECT 1 FROM follows WHERE follower_id = ? AND followee_id = ?"),
                 (follower_id, followee_id),

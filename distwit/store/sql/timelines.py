@@ -13,6 +13,7 @@ from zope.interface import implementer
 from distwit.model import MAX_STATUS_ID, Post
 from distwit.store.interfaces import ITimelineStore
 from distwit.store.sql.base import POST_COLUMNS, POSTS_FROM, SQLBase, like_pattern
+from distwit.store.sql.blocks import hiding_clause
 
 #: From how many followees on a home timeline walks the posts newest first
 #: (see :meth:`TimelinesStore.home_timeline`).
@@ -36,17 +37,23 @@ class TimelinesStore(SQLBase):
 
     def _timeline(
         self, where: str, args: tuple[Any, ...], count: int, since_id: int, max_id: int,
-        include_rts: bool = True,
+        include_rts: bool = True, viewer: int | None = None, silenced: bool = False,
     ) -> "Deferred[list[Post]]":
-        sql = self._q(
-            f"SELECT {POST_COLUMNS} FROM {POSTS_FROM}"
-            f" WHERE p.deleted_at IS NULL AND {_kinds(include_rts)} AND ({where})"
-            " AND p.id > ? AND p.id <= ?"
-            " ORDER BY p.id DESC LIMIT ?"
-        )
+        """
+        Posts matching ``where``; of them, what ``viewer`` hides is left
+        out (:func:`~distwit.store.sql.blocks.hiding_clause`; ``silenced``:
+        muted accounts too).
+        """
 
         def interaction(txn: Any) -> list[Post]:
-            txn.execute(sql, args + (since_id or 0, max_id or MAX_STATUS_ID, count))
+            hiding, hiding_args = hiding_clause(self, txn, viewer, silenced)
+            sql = self._q(
+                f"SELECT {POST_COLUMNS} FROM {POSTS_FROM}"
+                f" WHERE p.deleted_at IS NULL AND {_kinds(include_rts)} AND ({where})"
+                f"{hiding} AND p.id > ? AND p.id <= ?"
+                " ORDER BY p.id DESC LIMIT ?"
+            )
+            txn.execute(sql, args + hiding_args + (since_id or 0, max_id or MAX_STATUS_ID, count))
             return self._posts_from_rows(txn, txn.fetchall())
 
         return self._run(interaction)
@@ -61,19 +68,25 @@ class TimelinesStore(SQLBase):
         # first and keep those of followees, stopping at ``count``.  SQLite
         # takes the first unless told; "+" on the column keeps it off the
         # index.  (PostgreSQL's planner weighs the two itself.)
-        index_plan = self._q(
+        index_plan = (
             f"SELECT {POST_COLUMNS} FROM {POSTS_FROM}"
             f" WHERE p.deleted_at IS NULL AND {_kinds(include_rts)}"
             " AND (p.author_id = ? OR p.author_id IN"
             " (SELECT followee_id FROM follows WHERE follower_id = ?))"
-            " AND p.id > ? AND p.id <= ? ORDER BY p.id DESC LIMIT ?"
+            "{hiding} AND p.id > ? AND p.id <= ? ORDER BY p.id DESC LIMIT ?"
         )
         scan_plan = index_plan.replace(
             "(p.author_id = ? OR p.author_id IN", "(+p.author_id = ? OR +p.author_id IN"
         )
-        args = (account_id, account_id, since_id or 0, max_id or MAX_STATUS_ID, count)
 
         def interaction(txn: Any) -> list[Post]:
+            # What the reader blocks or mutes, and the retweets of those
+            # they take none of, are left out (docs/design/blocks.md).
+            hiding, hiding_args = hiding_clause(
+                self, txn, account_id, silenced=True, no_retweets=True
+            )
+            args = (account_id, account_id, *hiding_args,
+                    since_id or 0, max_id or MAX_STATUS_ID, count)
             sql = index_plan
             if self._engine.walk_newest_first:
                 txn.execute(self._q("SELECT friends_count FROM accounts WHERE id = ?"),
@@ -81,18 +94,18 @@ class TimelinesStore(SQLBase):
                 row = txn.fetchone()
                 if row is not None and row[0] >= WALK_FROM_FOLLOWING:
                     sql = scan_plan
-            txn.execute(sql, args)
+            txn.execute(self._q(sql.replace("{hiding}", hiding)), args)
             return self._posts_from_rows(txn, txn.fetchall())
 
         return self._run(interaction)
 
     def user_timeline(
         self, account_id: int, count: int, since_id: int | None, max_id: int | None,
-        include_rts: bool = True,
+        include_rts: bool = True, viewer: int | None = None,
     ) -> "Deferred[list[Post]]":
         return self._timeline(
             "p.author_id = ?", (account_id,), count, since_id or 0, max_id or MAX_STATUS_ID,
-            include_rts,
+            include_rts, viewer,
         )
 
     def retweets_of_me(
@@ -104,16 +117,19 @@ class TimelinesStore(SQLBase):
             (account_id,), count, since_id or 0, max_id or MAX_STATUS_ID,
         )
 
-    def retweets_of(self, post_id: int, count: int) -> "Deferred[list[Post]]":
+    def retweets_of(self, post_id: int, count: int, viewer: int | None = None
+                    ) -> "Deferred[list[Post]]":
         return self._timeline(
-            "p.kind = 'retweet' AND p.retweet_of_id = ?", (post_id,), count, 0, MAX_STATUS_ID
+            "p.kind = 'retweet' AND p.retweet_of_id = ?", (post_id,), count, 0, MAX_STATUS_ID,
+            viewer=viewer,
         )
 
     def public_timeline(
-        self, count: int, since_id: int | None, max_id: int | None
+        self, count: int, since_id: int | None, max_id: int | None, viewer: int | None = None
     ) -> "Deferred[list[Post]]":
         return self._timeline(
-            "a.authority = ''", (), count, since_id or 0, max_id or MAX_STATUS_ID
+            "a.authority = ''", (), count, since_id or 0, max_id or MAX_STATUS_ID,
+            viewer=viewer,
         )
 
     def mentions_timeline(
@@ -125,10 +141,13 @@ class TimelinesStore(SQLBase):
             count,
             since_id or 0,
             max_id or MAX_STATUS_ID,
+            viewer=account_id,
+            silenced=True,
         )
 
     def search_posts(
-        self, query: str, count: int, since_id: int | None, max_id: int | None
+        self, query: str, count: int, since_id: int | None, max_id: int | None,
+        viewer: int | None = None,
     ) -> "Deferred[list[Post]]":
         return self._timeline(
             "LOWER(p.text) LIKE ? ESCAPE '!'",
@@ -136,10 +155,13 @@ class TimelinesStore(SQLBase):
             count,
             since_id or 0,
             max_id or MAX_STATUS_ID,
+            viewer=viewer,
+            silenced=True,
         )
 
     def favorites_timeline(
-        self, account_id: int, count: int, since_id: int | None, max_id: int | None
+        self, account_id: int, count: int, since_id: int | None, max_id: int | None,
+        viewer: int | None = None,
     ) -> "Deferred[list[Post]]":
         return self._timeline(
             "p.id IN (SELECT post_id FROM favorites WHERE account_id = ?)",
@@ -147,4 +169,5 @@ class TimelinesStore(SQLBase):
             count,
             since_id or 0,
             max_id or MAX_STATUS_ID,
+            viewer=viewer,
         )
