@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from tests.processes import ServerProcess, run_cli
 from tests.test_api import BASE, APITestCase
 from tests.test_federation import PASSWORD, Federation, acct, call, follow, post, wait_for
-from tests.test_pages import PagesTestCase
+from tests.test_status_pages import StatusPagesTestCase
 
 
 def ids(statuses: list[dict[str, Any]]) -> list[int]:
@@ -233,20 +233,25 @@ class BlocksAPITests(APITestCase):
             self.assertEqual(len(found), 1, (path, ElementTree.tostring(root)))
 
 
-class BlockedOnPagesTests(PagesTestCase):
+class BlockedOnPagesTests(StatusPagesTestCase):
     def test_pages_hide_the_blocked(self) -> None:
         """
         Once alice blocks bob, his posts leave her home page, the public
-        page and his profile page as she sees them; a visitor not signed in
+        page, his profile page, the thread of her status page and the
+        hashtag page as she sees them; a visitor not signed in
         still sees them on the public page.
         """
         self.run_(self.microblog.follow(self.alice, self.bob))
-        self.run_(self.microblog.post(self.bob, "bob writes zebra"))
+        question = self.run_(self.microblog.post(self.alice, "a #zebra question"))
+        self.run_(self.microblog.post(
+            self.bob, "bob writes zebra #zebra", in_reply_to_status_id=question.id))
         alice = self.signed_in("alice")
-        for path in ("/home", "/", "/bob"):
+        # The thread on alice's status page and the hashtag page too.
+        paths = ("/home", "/", "/bob", f"/alice/status/{question.seq}", "/hashtag/zebra")
+        for path in paths:
             self.assertIn("bob writes zebra", alice.get(path).text, path)
         self.run_(self.microblog.block(self.alice, self.bob))
-        for path in ("/home", "/", "/bob"):
+        for path in paths:
             page = alice.get(path)
             self.assertEqual(page.code, 200, path)
             self.assertNotIn("bob writes zebra", page.text, path)

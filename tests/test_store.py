@@ -1113,9 +1113,9 @@ class OutboxStoreTestsMixin:
     def test_post_sweep_cursor(self):
         """
         The sweep reads the live local posts after its cursor that have an
-        @ or reply (not remote ones, not plain ones); queueing its notices moves the cursor in the same
-        transaction, only from where it was read, so a second sweeper from
-        the same cursor queues nothing.
+        @ or reply (not remote ones, not plain ones); queueing its notices
+        moves the cursor in the same transaction, only from where it was
+        read, so a second sweeper from the same cursor queues nothing.
         """
         alice = yield self.store.create_user("alice", "", "h", T0)
         carol = yield self.store.ensure_account("carol", "s3:80", T0)
