@@ -8,6 +8,7 @@ docs/design/direct-messages.md.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from twisted.web.iweb import IRequest
@@ -15,7 +16,7 @@ from twisted.web.iweb import IRequest
 from distwit import entities
 from distwit.api import errors
 from distwit.api.area import Area
-from distwit.api.endpoints import POST, REQUIRED, endpoint
+from distwit.api.endpoints import GET, POST, REQUIRED, endpoint
 from distwit.api.errors import TwitterError
 from distwit.api.params import Params
 from distwit.api.render import twitter_time, user_json
@@ -26,6 +27,12 @@ from distwit.store.interfaces import DirectMessage
 
 #: The most messages on one page, as Twitter.
 MAX_COUNT = 200
+#: The most events on one page of ``direct_messages/events/list``, as Twitter.
+MAX_EVENTS = 50
+#: The largest JSON body of ``direct_messages/events/new``.
+MAX_EVENT_BYTES = 16 * 1024
+#: ``direct_messages/events/destroy`` is a DELETE (POST accepted too).
+DELETE_OR_POST = frozenset({"DELETE", "POST"})
 
 
 class DirectMessageList(list[Any]):
@@ -79,6 +86,23 @@ def direct_message_json(message: DirectMessage, public_url: str = "") -> dict[st
         "sender": user_json(sender, public_url),
         "recipient": user_json(recipient, public_url),
         "entities": message_entities(message.text),
+    }
+
+
+def event_json(message: DirectMessage) -> dict[str, Any]:
+    """
+    A message as the 2016+ API's ``message_create`` event (what tweepy 4
+    and python-twitter 3.5 read).
+    """
+    return {
+        "type": "message_create",
+        "id": str(message.id),
+        "created_timestamp": str(message.created_at),
+        "message_create": {
+            "target": {"recipient_id": str(message.recipient.id)},
+            "sender_id": str(message.sender.id),
+            "message_data": {"text": message.text, "entities": message_entities(message.text)},
+        },
     }
 
 
@@ -156,6 +180,75 @@ class DirectMessageEndpoints(Area):
     @endpoint("direct_messages", auth=REQUIRED)
     async def received(self, request: IRequest, user: Account, params: Params) -> Any:
         return self._list(await self.direct.received(user, *self._page_args(params)))
+
+    # The 2016+ events API (tweepy 4, python-twitter 3.5)
+
+    @endpoint("direct_messages/events/new", methods=POST, auth=REQUIRED)
+    async def event_new(self, request: IRequest, user: Account, params: Params) -> Any:
+        body = b""
+        if request.content is not None:
+            request.content.seek(0)
+            body = request.content.read(MAX_EVENT_BYTES + 1)
+        if len(body) > MAX_EVENT_BYTES:
+            raise errors.invalid_parameter("event", f"at most {MAX_EVENT_BYTES} bytes")
+        try:
+            create = json.loads(body)["event"]["message_create"]
+            recipient_id = int(create["target"]["recipient_id"])
+            text = create["message_data"]["text"]
+        except (ValueError, TypeError, KeyError):
+            raise errors.invalid_parameter(
+                "event", "a JSON message_create event with target.recipient_id and"
+                " message_data.text"
+            ) from None
+        if not isinstance(text, str):
+            raise errors.invalid_parameter("event", "message_data.text is text")
+        try:
+            recipient = await self.microblog.user_by_id(recipient_id)
+        except RuleError:
+            raise errors.user_not_found() from None
+        try:
+            message = await self.direct.send(user, recipient, text)
+        except RuleError as e:
+            raise _refused(e) from None
+        return {"event": event_json(message)}
+
+    @endpoint("direct_messages/events/list", methods=GET, auth=REQUIRED)
+    async def event_list(self, request: IRequest, user: Account, params: Params) -> Any:
+        """
+        Sent and received, newest first; ``cursor`` is the id of the last
+        event of the page before (``next_cursor`` while there may be more).
+        """
+        count = params.count(default=20, maximum=MAX_EVENTS)
+        cursor = params.text("cursor")
+        max_id = None
+        if cursor:
+            try:
+                max_id = int(cursor) - 1
+            except ValueError:
+                raise errors.invalid_parameter("cursor", f"{cursor!r} is no cursor") from None
+        both = await self.direct.received(user, count, None, max_id)
+        both += await self.direct.sent(user, count, None, max_id)
+        page = sorted({m.id: m for m in both}.values(), key=lambda m: -m.id)[:count]
+        answer: dict[str, Any] = {"events": [event_json(m) for m in page]}
+        if len(page) == count:
+            answer["next_cursor"] = str(page[-1].id)
+        return answer
+
+    @endpoint("direct_messages/events/show", methods=GET, auth=REQUIRED)
+    async def event_show(self, request: IRequest, user: Account, params: Params) -> Any:
+        try:
+            message = await self.direct.show(user, self._message_id(params))
+        except RuleError as e:
+            raise _refused(e) from None
+        return {"event": event_json(message)}
+
+    @endpoint("direct_messages/events/destroy", methods=DELETE_OR_POST, auth=REQUIRED)
+    async def event_destroy(self, request: IRequest, user: Account, params: Params) -> Any:
+        try:
+            await self.direct.destroy(user, self._message_id(params))
+        except RuleError as e:
+            raise _refused(e) from None
+        return {}
 
     async def _recipient(self, params: Params) -> Account:
         """
