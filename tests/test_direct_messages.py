@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
-import urllib.parse
 from typing import Any
 from xml.etree import ElementTree
 
@@ -23,11 +23,14 @@ from twisted.trial.unittest import SynchronousTestCase
 from tests.test_api import BASE, PASSWORDS, APITestCase
 
 TEXT_141 = "x" * 141
+#: The password of every user of the servers the tests start
+#: (tests.test_federation.PASSWORD).
+PASSWORD_OF = "correct horse battery"
 
 
 class DirectMessageAPITests(APITestCase):
-    def send(self, sender: str, recipient: str, text: str, path: str = "/1.1/direct_messages/new.json",
-             **extra: Any) -> tuple[int, Any, Any]:
+    def send(self, sender: str, recipient: str, text: str,
+             path: str = "/1.1/direct_messages/new.json", **extra: Any) -> tuple[int, Any, Any]:
         return self.call("POST", path, sender, data={"screen_name": recipient, "text": text,
                                                      **extra})
 
@@ -304,3 +307,252 @@ class DirectMessageAPITests(APITestCase):
             self.assertNotIn(b"secretword", body, path)
         _, alice, _ = self.call("GET", "/1.1/users/show.json?screen_name=alice", "bob")
         self.assertEqual((alice["statuses_count"], alice["favourites_count"]), (0, 0))
+
+
+def followers_count(server: Any, handle: str) -> int:
+    from tests.test_federation import call
+
+    return int(call(server, "GET", f"/1.1/users/show.json?screen_name={handle}",
+                    handle)["followers_count"])
+
+
+class DirectMessagesAcrossServersTests(SynchronousTestCase):
+    """
+    Real processes: a registry, a ping server, alice and carol on s1, bob
+    on s2.
+    """
+
+    def setUp(self) -> None:
+        from tests.test_federation import Federation, acct
+
+        self.federation = Federation(self, pings=1)
+        self.s1 = self.federation.twitter("s1", ["alice", "carol"])
+        self.s2 = self.federation.twitter("s2", ["bob"])
+        self.alice, self.bob = acct("alice", self.s1), acct("bob", self.s2)
+
+    def follow_both(self) -> None:
+        """
+        Bob follows alice and alice bob, each from their own server, and
+        each server has heard of the other's follow.
+        """
+        from tests.test_federation import follow, wait_for
+
+        follow(self.s2, "bob", self.alice)
+        follow(self.s1, "alice", self.bob)
+        wait_for(lambda: followers_count(self.s1, "alice") == 1, 30, "bob's follow on s1",
+                 step=0.2)
+        wait_for(lambda: followers_count(self.s2, "bob") == 1, 30, "alice's follow on s2",
+                 step=0.2)
+
+    def ptt(self, server: Any, fmt: str, who: str, path: str, **arguments: str) -> Any:
+        """
+        One call of Python Twitter Tools (in its own virtualenv): the
+        answer (JSON decoded, XML as an element), or ``{"status": code}``
+        for an HTTP error.
+        """
+        from tests.test_clients import CLIENTS, client_venv
+        from tests.test_federation import PASSWORD
+
+        python = client_venv("ptt", "twitter==1.19.6")
+        done = subprocess.run(
+            [python, os.path.join(CLIENTS, "ptt_call.py"), server.url.split("//", 1)[1], fmt,
+             who, PASSWORD, path, *(f"{k}={v}" for k, v in arguments.items())],
+            capture_output=True, text=True, timeout=120,
+            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        )
+        if done.returncode == 3:
+            return json.loads(done.stdout)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        if fmt == "json":
+            return json.loads(done.stdout)
+        return ElementTree.fromstring(done.stdout)
+
+    def python_twitter(self, server: Any, handle: str) -> Any:
+        """
+        python-twitter 3.5 signed in as ``handle`` with OAuth 1.0a.
+        """
+        import twitter
+
+        from tests.processes import run_cli
+        from tests.test_clients import create_app
+
+        key, secret = create_app(server, handle)
+        done = run_cli("token", "create", "--consumer-key", key, "--user", handle,
+                       "--data", server.data)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        token = dict(line.split("=", 1) for line in done.stdout.splitlines())
+        return twitter.Api(key, secret, token["access_token"], token["access_token_secret"],
+                           base_url=server.url + "/1.1")
+
+    def test_both_ways_with_clients(self) -> None:
+        """
+        Alice (s1) and bob (s2) write to each other with Python Twitter
+        Tools, alice in 2008 XML and bob in JSON, then with python-twitter
+        (the events API to send, the classic lists to read, destroy).  Each
+        message arrives on the other server, with the sender as
+        ``handle@authority``; carol cannot read alice's.
+        """
+        from tests.test_federation import wait_for
+
+        self.follow_both()
+        sent = self.ptt(self.s1, "xml", "alice", "direct_messages/new", user=self.bob,
+                        text="hello from s1 <xml> & co")
+        self.assertEqual(sent.tag, "direct_message", ElementTree.tostring(sent))
+        self.assertEqual(sent.findtext("recipient_screen_name"), self.bob)
+        self.assertEqual(sent.findtext("text"), "hello from s1 <xml> & co")
+
+        def bob_received() -> Any:
+            return [m for m in self.ptt(self.s2, "json", "bob", "direct_messages")
+                    if m["text"] == "hello from s1 <xml> & co"]
+
+        (arrived,), _ = wait_for(bob_received, 60, "alice's message on s2", step=0.5)
+        self.assertEqual((arrived["sender_screen_name"], arrived["recipient_screen_name"]),
+                         (self.alice, "bob"))
+        shown = self.ptt(self.s2, "json", "bob", "direct_messages/show", id=str(arrived["id"]))
+        self.assertEqual(shown["text"], "hello from s1 <xml> & co")
+        back = self.ptt(self.s2, "json", "bob", "direct_messages/new", screen_name=self.alice,
+                        text="hello back from s2")
+        self.assertEqual(back["recipient_screen_name"], self.alice)
+
+        def alice_received() -> Any:
+            root = self.ptt(self.s1, "xml", "alice", "direct_messages")
+            self.assertEqual(root.tag, "direct-messages")
+            return [m for m in root.findall("direct_message")
+                    if m.findtext("text") == "hello back from s2"]
+
+        (answer,), _ = wait_for(alice_received, 60, "bob's message on s1", step=0.5)
+        self.assertEqual(answer.findtext("sender_screen_name"), self.bob)
+        self.assertEqual(answer.find("sender").findtext("screen_name"), self.bob)
+        self.assertEqual(
+            self.ptt(self.s1, "json", "carol", "direct_messages/show",
+                     id=answer.findtext("id")).get("status"), 404
+        )
+        # python-twitter: sent with the events API, read with the classic one.
+        alice, bob = self.python_twitter(self.s1, "alice"), self.python_twitter(self.s2, "bob")
+        posted = alice.PostDirectMessage("via python-twitter", screen_name=self.bob)
+        self.assertEqual(posted.text, "via python-twitter")
+        self.assertIn("via python-twitter", [m.text for m in alice.GetSentDirectMessages()])
+
+        def in_bobs_list() -> Any:
+            return [m for m in bob.GetDirectMessages() if m.text == "via python-twitter"]
+
+        (message,), _ = wait_for(in_bobs_list, 60, "python-twitter's message on s2", step=0.5)
+        alice_on_s2 = bob.GetUser(screen_name=self.alice)
+        self.assertEqual(message.sender_id, alice_on_s2.id)
+        bob.DestroyDirectMessage(message.id)
+        self.assertNotIn("via python-twitter", [m.text for m in bob.GetDirectMessages()])
+        self.assertNotIn("Traceback", self.s1.log_text())
+        self.assertNotIn("Traceback", self.s2.log_text())
+
+    def test_outage_and_nowhere_public(self) -> None:
+        """
+        Bob's server is down when alice writes to him: the message waits
+        in s1's outbox and arrives once s2 is back.  Neither that message
+        nor bob's answer is in any public output of either server: feeds,
+        range feeds, timelines, mentions, search, conversations, counts.
+        """
+        from tests.test_federation import call, post, wait_for
+
+        self.follow_both()
+        public = post(self.s1, "alice", "a public post of alice")
+        self.s2.stop()
+        code, body = self.s1.request(
+            "POST", "/1.1/direct_messages/new.json", auth=("alice", PASSWORD_OF),
+            data={"screen_name": self.bob, "text": "secretword while you were away"},
+        )
+        self.assertEqual(code, 200, body)
+        failed_try = re.compile(r"direct_message notice \d+ to \S+ failed")
+        wait_for(lambda: failed_try.search(self.s1.log_text()), 30,
+                 "a failed try while s2 is down", step=0.2)
+        self.s2 = self.federation.start("s2", *self.s2.options, port=self.s2.port)
+
+        def bob_has_it() -> bool:
+            received = call(self.s2, "GET", "/1.1/direct_messages.json", "bob")
+            return any(m["text"] == "secretword while you were away" for m in received)
+
+        wait_for(bob_has_it, 90, "the message after s2 came back", step=0.5)
+        call(self.s2, "POST", "/1.1/direct_messages/new.json", "bob",
+             screen_name=self.alice, text=f"@{self.alice} secretword answered")
+
+        def alice_has_it() -> bool:
+            received = call(self.s1, "GET", "/1.1/direct_messages.json", "alice")
+            return any("secretword answered" in m["text"] for m in received)
+
+        wait_for(alice_has_it, 60, "bob's answer on s1", step=0.5)
+        for server, user, names in [
+            (self.s1, "alice", ("alice", self.bob)),
+            (self.s1, "carol", ("alice", self.bob)),
+            (self.s2, "bob", ("bob", self.alice)),
+        ]:
+            paths = [
+                "/1.1/statuses/home_timeline.json",
+                "/1.1/statuses/mentions_timeline.json",
+                "/1.1/statuses/public_timeline.json",
+                "/1.1/search/tweets.json?q=secretword",
+                *(f"/1.1/statuses/user_timeline.json?screen_name={n}" for n in names),
+                *(f"/1.1/users/show.json?screen_name={n}" for n in names),
+            ]
+            if server is self.s1:
+                paths.append(f"/1.1/statuses/conversation/{public['id']}.json")
+            for path in paths:
+                body = call(server, "GET", path, user)
+                if "search" in path:
+                    body = body["statuses"]
+                self.assertNotIn("secretword", json.dumps(body), (server.url, path))
+        for server, handle in [(self.s1, "alice"), (self.s2, "bob")]:
+            for path in (f"/{handle}.rss", f"/{handle}.atom", f"/s2s/feed/{handle}.rss",
+                         f"/s2s/feed/{handle}.rss?from=1&to=20",
+                         f"/statuses/user_timeline.rss?screen_name={handle}",
+                         f"/s2s/last/{handle}"):
+                code, body = server.request("GET", path)
+                self.assertNotIn("secretword", body if isinstance(body, str) else
+                                 json.dumps(body), (server.url, path))
+        bob_on_s2 = call(self.s2, "GET", "/1.1/users/show.json?screen_name=bob", "bob")
+        self.assertEqual(bob_on_s2["statuses_count"], 0)
+
+    def test_refused_unless_followed(self) -> None:
+        """
+        On the sender's server: 150 when the recipient (remote) does not
+        follow the sender.  On the recipient's server: a signed notice of
+        a message from someone the recipient does not follow is refused
+        (403, which the sender's outbox takes as final), so is one signed
+        by a server that is not the sender's (403), one for nobody here
+        (400) and an unsigned one (401); none is kept.
+        """
+        from tests.test_federation import HostilePeer, call, follow, wait_for
+
+        follow(self.s2, "bob", self.alice)
+        wait_for(lambda: followers_count(self.s1, "alice") == 1, 30, "bob's follow on s1",
+                 step=0.2)
+        for server, user, to in [(self.s1, "carol", self.bob), (self.s2, "bob", self.alice)]:
+            code, body = server.request("POST", "/1.1/direct_messages/new.json",
+                                        auth=(user, PASSWORD_OF),
+                                        data={"screen_name": to, "text": "may I?"})
+            self.assertEqual((code, body["errors"][0]["code"]), (403, 150), body)
+        # Bob follows alice: she may.
+        call(self.s1, "POST", "/1.1/direct_messages/new.json", "alice",
+             screen_name=self.bob, text="yes you may")
+        peer = HostilePeer(self)
+        notice_url = self.s2.url + "/s2s/notice"
+
+        def notice(sender: str, recipient: str = "", key: str = "0123456789abcdef") -> Any:
+            to = recipient or self.bob
+            return {"kind": "direct_message", "sender": sender, "recipient": to,
+                    "targets": [to], "text": "from the peer", "created_at": 1, "key": key}
+
+        code, body = peer.post(notice_url, notice(f"mallory@{peer.authority}"))
+        self.assertEqual(code, 403, body)
+        self.assertIn("not following you", json.dumps(body))
+        code, body = peer.post(notice_url, notice(self.alice, key="forgedforgedforged"))
+        self.assertEqual(code, 403, body)
+        self.assertIn("may not speak for", json.dumps(body))
+        code, body = peer.post(notice_url, notice(f"mallory@{peer.authority}",
+                                                  recipient=f"nobody@{self.bob.split('@')[1]}"))
+        self.assertEqual(code, 400, body)
+        code, body = peer.post(notice_url, notice(f"mallory@{peer.authority}"), sign=False)
+        self.assertEqual(code, 401, body)
+
+        def received() -> list[str]:
+            return [m["text"] for m in call(self.s2, "GET", "/1.1/direct_messages.json", "bob")]
+
+        wait_for(lambda: received() == ["yes you may"], 60, "alice's message alone", step=0.5)
