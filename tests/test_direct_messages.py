@@ -556,3 +556,79 @@ class DirectMessagesAcrossServersTests(SynchronousTestCase):
             return [m["text"] for m in call(self.s2, "GET", "/1.1/direct_messages.json", "bob")]
 
         wait_for(lambda: received() == ["yes you may"], 60, "alice's message alone", step=0.5)
+
+
+class TweepyDirectMessagesTests(SynchronousTestCase):
+    """
+    tweepy 4, which speaks the 2016+ events API and always https: alice
+    (s1) and dave (s2) write to each other, list, show and delete.
+    """
+
+    def setUp(self) -> None:
+        from tests.test_tls import TLSFederation
+
+        helper = self.tls = TLSFederation(self)
+        os.environ["REQUESTS_CA_BUNDLE"] = helper.ca_file
+        self.addCleanup(os.environ.pop, "REQUESTS_CA_BUNDLE", None)
+        self.s1, self.s2 = helper.two_twitter_servers(("alice",), ("dave",))
+
+    def tweepy_api(self, server: Any, handle: str) -> Any:
+        import tweepy
+
+        from tests.processes import run_cli
+        from tests.test_clients import create_app
+
+        key, secret = create_app(server, handle)
+        done = run_cli("token", "create", "--consumer-key", key, "--user", handle,
+                       "--data", server.data)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        token = dict(line.split("=", 1) for line in done.stdout.splitlines())
+        auth = tweepy.OAuth1UserHandler(key, secret, token["access_token"],
+                                        token["access_token_secret"])
+        return tweepy.API(auth, host=server.url.split("//", 1)[1])
+
+    def test_tweepy_both_ways(self) -> None:
+        import tweepy
+
+        from tests.test_federation import acct, wait_for
+
+        alice, dave = self.tweepy_api(self.s1, "alice"), self.tweepy_api(self.s2, "dave")
+        alice_acct, dave_acct = acct("alice", self.s1), acct("dave", self.s2)
+        alice.create_friendship(screen_name=dave_acct)
+        dave.create_friendship(screen_name=alice_acct)
+        wait_for(lambda: alice.get_user(screen_name="alice").followers_count == 1, 30,
+                 "dave's follow on s1", step=0.25)
+        wait_for(lambda: dave.get_user(screen_name="dave").followers_count == 1, 30,
+                 "alice's follow on s2", step=0.25)
+        dave_on_s1 = alice.get_user(screen_name=dave_acct)
+        sent = alice.send_direct_message(dave_on_s1.id, "hello dave, from tweepy")
+        self.assertEqual(sent.message_create["message_data"]["text"], "hello dave, from tweepy")
+
+        def dave_has(text: str) -> Any:
+            return [m for m in dave.get_direct_messages()
+                    if m.message_create["message_data"]["text"] == text]
+
+        (arrived,), _ = wait_for(lambda: dave_has("hello dave, from tweepy"), 60,
+                                 "alice's message on s2", step=0.5)
+        alice_on_s2 = dave.get_user(screen_name=alice_acct)
+        self.assertEqual(arrived.message_create["sender_id"], str(alice_on_s2.id))
+        dave.send_direct_message(alice_on_s2.id, "hello alice, from tweepy")
+
+        def alice_texts() -> list[str]:
+            return [m.message_create["message_data"]["text"]
+                    for m in alice.get_direct_messages()]
+
+        wait_for(lambda: alice_texts() == ["hello alice, from tweepy",
+                                           "hello dave, from tweepy"], 60,
+                 "dave's answer on s1, above alice's message", step=0.5)
+        shown = dave.get_direct_message(arrived.id)
+        self.assertEqual(shown.id, arrived.id)
+        dave.delete_direct_message(arrived.id)
+        self.assertEqual(dave_has("hello dave, from tweepy"), [])
+        with self.assertRaises(tweepy.errors.NotFound):
+            dave.get_direct_message(arrived.id)
+        # Still alice's: destroying hides a message for one side only.
+        self.assertIn("hello dave, from tweepy", alice_texts())
+        with self.assertRaises(tweepy.errors.Forbidden) as raised:
+            dave.send_direct_message(dave.get_user(screen_name="dave").id, "myself")
+        self.assertEqual(raised.exception.api_codes, [150])
