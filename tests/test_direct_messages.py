@@ -18,9 +18,14 @@ import subprocess
 from typing import Any
 from xml.etree import ElementTree
 
+from urllib.parse import quote
+
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.test_api import BASE, PASSWORDS, APITestCase
+from tests.test_fuzz import API_VALUES, FUZZ, FuzzCase
 
 TEXT_141 = "x" * 141
 #: The password of every user of the servers the tests start
@@ -632,3 +637,78 @@ class TweepyDirectMessagesTests(SynchronousTestCase):
         with self.assertRaises(tweepy.errors.Forbidden) as raised:
             dave.send_direct_message(dave.get_user(screen_name="dave").id, "myself")
         self.assertEqual(raised.exception.api_codes, [150])
+
+
+#: The direct message paths, with their arguments filled in.
+FUZZ_PATHS = [
+    "direct_messages", "direct_messages/sent", "direct_messages/show", "direct_messages/show/1",
+    "direct_messages/new", "direct_messages/destroy", "direct_messages/destroy/1",
+    "direct_messages/events/new", "direct_messages/events/list", "direct_messages/events/show",
+    "direct_messages/events/destroy",
+]
+FUZZ_NAMES = ["text", "user", "user_id", "screen_name", "id", "count", "since_id", "max_id",
+              "page", "cursor"]
+
+
+_FUZZ_PARAMS = st.dictionaries(st.sampled_from(FUZZ_NAMES), API_VALUES, max_size=4)
+_FUZZ_BODIES = st.one_of(
+    st.binary(max_size=200),
+    st.recursive(
+        st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20)),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3),
+            st.dictionaries(st.sampled_from(
+                ["event", "message_create", "target", "recipient_id", "message_data",
+                 "text", "type"]), inner, max_size=3),
+        ),
+        max_leaves=10,
+    ).map(lambda value: json.dumps(value).encode()),
+)
+
+
+class DirectMessageFuzzTests(FuzzCase, APITestCase):
+    """
+    The fuzzer of tests/test_fuzz.py over the direct message endpoints.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.call("POST", "/1.1/friendships/create.json", "bob", data={"screen_name": "alice"})
+        code, _, _ = self.call("POST", "/1.1/direct_messages/new.json", "alice",
+                               data={"screen_name": "bob", "text": "fuzz me"})
+        self.assertEqual(code, 200)
+
+    @FUZZ
+    @given(
+        path=st.sampled_from(FUZZ_PATHS),
+        method=st.sampled_from(["GET", "POST", "DELETE"]),
+        fmt=st.sampled_from(["json", "xml", "rss"]),
+        user=st.sampled_from(["alice", "bob", "carol", None]),
+        query=_FUZZ_PARAMS,
+        form=_FUZZ_PARAMS,
+        body=_FUZZ_BODIES,
+    )
+    def test_any_request(self, path: str, method: str, fmt: str, user: str | None,
+                         query: dict[str, str], form: dict[str, str], body: bytes) -> None:
+        """
+        No request to a direct message endpoint answers 500 or logs a
+        traceback; answers are well-formed XML or JSON.
+        """
+        url = f"{BASE}/1.1/{path}.{fmt}"
+        if query:
+            url += "?" + "&".join(
+                f"{quote(k)}={quote(v.encode('utf-8', 'surrogatepass'), safe='')}"
+                for k, v in query.items()
+            )
+        kwargs: dict[str, Any] = {"headers": {}}
+        if user is not None:
+            kwargs["auth"] = (user, PASSWORDS[user])
+        if method == "POST" and path.endswith("events/new"):
+            kwargs["data"] = body
+            kwargs["headers"]["content-type"] = "application/json"
+        elif method == "POST" and form:
+            kwargs["data"] = {k: v.encode("utf-8", "surrogatepass") for k, v in form.items()}
+        what = f"{method} {url} {user} form={form!r} body={body[:80]!r}"
+        answer = self.fetch(method, url, **kwargs)
+        self.assertNoServerError(answer, what)
+        self.assertWellFormed(answer, fmt, what)
