@@ -64,14 +64,17 @@ class DirectMessagesStore(SQLBase):
             found = self._select(txn, where, (sender_id, origin_key))
             if found:
                 return found[0], False
+            # An id from the status ids' clock: time-ordered like
+            # Twitter's, and (its row locked to commit) visible in id
+            # order, so since_id polling never skips a message.
+            message_id = self._next_status_id(txn, created_at)
             txn.execute(
                 self._q(
-                    "INSERT INTO direct_messages (sender_id, recipient_id, text, created_at,"
-                    " origin_key) VALUES (?, ?, ?, ?, ?) RETURNING id"
+                    "INSERT INTO direct_messages (id, sender_id, recipient_id, text,"
+                    " created_at, origin_key) VALUES (?, ?, ?, ?, ?, ?)"
                 ),
-                (sender_id, recipient_id, text, created_at, origin_key),
+                (message_id, sender_id, recipient_id, text, created_at, origin_key),
             )
-            message_id = int(txn.fetchone()[0])
             if notice is not None:
                 self._insert_notice(txn, *notice)
             [message] = self._select(txn, "WHERE d.id = ?", (message_id,))
