@@ -460,6 +460,8 @@ class DirectMessagesAcrossServersTests(SynchronousTestCase):
 
         self.follow_both()
         public = post(self.s1, "alice", "a public post of alice")
+        public_seq = call(self.s1, "GET", "/1.1/users/show.json?screen_name=alice",
+                          "alice")["statuses_count"]
         self.s2.stop()
         code, body = self.s1.request(
             "POST", "/1.1/direct_messages/new.json", auth=("alice", PASSWORD_OF),
@@ -514,6 +516,28 @@ class DirectMessagesAcrossServersTests(SynchronousTestCase):
                                  json.dumps(body), (server.url, path))
         bob_on_s2 = call(self.s2, "GET", "/1.1/users/show.json?screen_name=bob", "bob")
         self.assertEqual(bob_on_s2["statuses_count"], 0)
+        # The replies index of alice's post, as another server reads it
+        # (signed): bob's answer mentions her, and is no reply of hers.
+        self.assertEqual(self.replies_index(self.s1, "alice", public_seq)["replies"], [])
+
+    def replies_index(self, server: Any, handle: str, seq: int) -> Any:
+        """
+        ``GET /s2s/replies/HANDLE/SEQ.json`` signed by a server of our own.
+        """
+        import secrets
+        import time
+        import urllib.request
+
+        from distwit.s2s.signatures import sign_request
+        from tests.test_federation import HostilePeer
+
+        peer = HostilePeer(self)
+        url = f"{server.url}/s2s/replies/{handle}/{seq}.json"
+        headers = sign_request(peer.key, peer.url, "GET", url, b"", time.time(),
+                               secrets.token_hex(8))
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
 
     def test_refused_unless_followed(self) -> None:
         """
