@@ -736,3 +736,130 @@ class DirectMessageFuzzTests(FuzzCase, APITestCase):
         answer = self.fetch(method, url, **kwargs)
         self.assertNoServerError(answer, what)
         self.assertWellFormed(answer, fmt, what)
+
+
+class DirectMessageNoticeTests(SynchronousTestCase):
+    """
+    In memory: the notice a message to another server's user queues (in
+    the same transaction), and ``POST /s2s/notice`` taking one on s1.
+    """
+
+    T0 = 1_700_000_000_000
+    ME, S3 = "http://s1.test", "http://s3.test"
+
+    def setUp(self) -> None:
+        from treq.testing import StubTreq
+        from twisted.internet.task import Clock
+
+        from distwit.core.direct_messages import DirectMessages
+        from distwit.core.microblog import Microblog
+        from distwit.federation.copier import Fetcher
+        from distwit.federation.direct_messages import DirectMessageNotices
+        from distwit.federation.follows import Federation
+        from distwit.federation.lookup import Lookup
+        from distwit.federation.notices import NoticeReceiver
+        from distwit.federation.outbox import Outbox
+        from distwit.federation.resource import FederationAPI
+        from distwit.federation.sync import StaticPingList, SyncService
+        from tests.fakes import FakeVerifier, ScriptedClient
+        from tests.support import cheap_hasher, synchronous_sqlite_store
+
+        self.clock = Clock()
+        self.clock.advance(self.T0 / 1000)
+        self.store = store = synchronous_sqlite_store(self.mktemp())
+        self.client = ScriptedClient()
+        self.microblog = Microblog(store, cheap_hasher(), self.clock)
+        sync = SyncService(store, self.client, StaticPingList([]),
+                           Fetcher(store, self.client, self.clock, "s1.test"), self.clock, self.ME)
+        federation = Federation(store, self.client, sync, self.clock, self.ME)
+        self.microblog.federation = federation
+        self.outbox = Outbox(store, self.client, self.clock)
+        self.direct = DirectMessages(store, self.clock)
+        notices = DirectMessageNotices(store, self.direct, self.outbox, self.clock, "s1.test")
+        self.direct.federation = notices
+        receiver = NoticeReceiver(store, Lookup(store, self.client, self.clock, "s1.test"),
+                                  self.clock, "s1.test", per_minute=20)
+        receiver.direct_messages = notices
+        api = FederationAPI(self.microblog, federation, FakeVerifier(), self.ME, notices=receiver)
+        self.stub = StubTreq(api.resource())
+        self.alice = self.successResultOf(self.microblog.create_user("alice", "correct horse"))
+        self.bob = self.successResultOf(self.microblog.create_user("bob", "correct horse"))
+        self.successResultOf(store.ensure_account("dave", "s3.test", self.T0))
+        self.dave = self.successResultOf(store.note_remote_last("dave", "s3.test", 0, self.S3))
+
+    def follow(self, follower: Any, followee: Any) -> None:
+        self.successResultOf(self.store.follow(follower.id, followee.id, self.T0))
+
+    def send(self, sender: Any, recipient: Any, text: str) -> Any:
+        from twisted.internet.defer import Deferred
+
+        return Deferred.fromCoroutine(self.direct.send(sender, recipient, text))
+
+    def test_notice_queued_with_the_message(self) -> None:
+        """
+        A message to dave (s3) queues one notice for s3 carrying it; one to
+        bob (here) queues none; a refused one keeps nothing, queues nothing.
+        """
+        from distwit.core.direct_messages import CannotMessage
+
+        self.failureResultOf(self.send(self.alice, self.dave, "not yet"), CannotMessage)
+        self.assertEqual(self.successResultOf(self.store.pending_notices(10)), [])
+        self.follow(self.dave, self.alice)
+        self.follow(self.bob, self.alice)
+        message = self.successResultOf(self.send(self.alice, self.dave, "hi dave"))
+        self.successResultOf(self.send(self.alice, self.bob, "hi bob"))
+        (item,) = self.successResultOf(self.store.pending_notices(10))
+        body = json.loads(item.body)
+        self.assertEqual((item.target, item.kind), (self.S3, "direct_message"))
+        self.assertEqual(
+            {k: body[k] for k in ("kind", "sender", "recipient", "targets", "text", "created_at")},
+            {"kind": "direct_message", "sender": "alice@s1.test", "recipient": "dave@s3.test",
+             "targets": ["dave@s3.test"], "text": "hi dave", "created_at": self.T0},
+        )
+        self.assertEqual(body["key"], message.origin_key)
+
+    def notice(self, body: Any, signer: str | None = "http://s3.test", code: int = 200) -> Any:
+        from tests.fakes import json_answer, post_signed
+
+        answer, _ = json_answer(
+            self, self.stub, post_signed(self.stub, self.ME + "/notice", signer, body), code
+        )
+        return answer
+
+    def dm(self, **changes: Any) -> dict[str, Any]:
+        body = {"kind": "direct_message", "sender": "dave@s3.test",
+                "recipient": "alice@s1.test", "targets": ["alice@s1.test"],
+                "text": "hello alice", "created_at": self.T0 - 5000, "key": "k" * 16}
+        body.update(changes)
+        return body
+
+    def received(self) -> list[Any]:
+        return self.successResultOf(self.direct.received(self.alice, 20))
+
+    def test_receive(self) -> None:
+        """
+        s1 takes a message from dave (s3, the signer) to alice once she
+        follows him: kept once however often it comes, with dave's time.
+        Refused: not followed (403), a signer that is not dave's server
+        (403), malformed or for nobody here (400), unsigned (401).
+        """
+        self.assertIn("not following you", self.notice(self.dm(), code=403)["error"])
+        self.follow(self.alice, self.dave)
+        self.notice(self.dm(), signer="http://s4.test", code=403)
+        for bad in (self.dm(key="short"), self.dm(text=""), self.dm(text="x" * 141),
+                    self.dm(text=7), self.dm(created_at="then"), self.dm(sender="nobody"),
+                    self.dm(recipient="carol@s1.test"), self.dm(recipient="alice@s9.test"),
+                    self.dm(sender="bob@s1.test")):
+            self.notice(bad, signer="http://s1.test" if bad["sender"] == "bob@s1.test"
+                        else self.S3, code=400)
+        self.notice(self.dm(), signer=None, code=401)
+        self.assertEqual(self.received(), [])
+        first = self.notice(self.dm())
+        again = self.notice(self.dm())
+        self.assertEqual(first["id"], again["id"])
+        (message,) = self.received()
+        self.assertEqual((message.sender.screen_name, message.text, message.created_at),
+                         ("dave@s3.test", "hello alice", self.T0 - 5000))
+        self.notice(self.dm(key="m" * 16, created_at=self.T0 + 10**9))
+        newest = self.received()[0]
+        self.assertEqual(newest.created_at, self.T0)
