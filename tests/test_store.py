@@ -29,6 +29,7 @@ from distwit.store.interfaces import (
     IAccountStore,
     IAppStore,
     IBlockStore,
+    IDirectMessageStore,
     IFavoriteStore,
     IFollowStore,
     IHistoryStore,
@@ -49,6 +50,7 @@ from distwit.store.sql import SQLStore, status_id_floor
 from distwit.store.sql.accounts import AccountsStore
 from distwit.store.sql.apps import AppsStore
 from distwit.store.sql.blocks import BlocksStore
+from distwit.store.sql.direct import DirectMessagesStore
 from distwit.store.sql.favorites import FavoritesStore
 from distwit.store.sql.follows import FollowsStore
 from distwit.store.sql.history import HistoryStore
@@ -1313,6 +1315,70 @@ class BlocksStoreTestsMixin:
 
 
 #: The whole storage suite, area by area; each engine runs all of it.
+class DirectMessagesStoreTestsMixin:
+    """
+    Direct messages, on every engine: kept apart from posts, once per
+    (sender, key), with their notice in the same transaction, listed and
+    hidden per side.
+    """
+
+    store: SQLStore
+
+    @inlineCallbacks
+    def test_direct_messages(self):
+        """
+        A message is kept with both accounts; the same (sender, key) keeps
+        one message and queues no second notice; lists are newest first
+        within (since_id, max_id], skipping an offset; hiding is per side
+        and once; no timeline, search or count sees a message.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        notice = ("http://s3:80", "direct_message", '{"kind":"direct_message"}', T0)
+        first, new = yield self.store.create_direct_message(
+            alice.id, carol.id, "to carol", T0, "key-one-1", notice
+        )
+        self.assertTrue(new)
+        self.assertEqual((first.sender.handle, first.recipient.screen_name, first.text),
+                         ("alice", "carol@s3:80", "to carol"))
+        again, new = yield self.store.create_direct_message(
+            alice.id, carol.id, "to carol", T0, "key-one-1", notice
+        )
+        self.assertEqual((again.id, new), (first.id, False))
+        self.assertEqual([i.kind for i in (yield self.store.pending_notices(10))],
+                         ["direct_message"])
+        ids = []
+        for i in range(4):
+            message, _ = yield self.store.create_direct_message(
+                carol.id, alice.id, f"from carol {i}", T0 + i, f"key-carol-{i}"
+            )
+            ids.append(message.id)
+        local, _ = yield self.store.create_direct_message(
+            bob.id, alice.id, "from bob", T0 + 9, "key-bob-1"
+        )
+        received = yield self.store.direct_messages(alice.id, False, 10, None, None)
+        self.assertEqual([m.id for m in received], [local.id, *ids[::-1]])
+        sent = yield self.store.direct_messages(alice.id, True, 10, None, None)
+        self.assertEqual([m.id for m in sent], [first.id])
+        page = yield self.store.direct_messages(alice.id, False, 2, ids[0], ids[3], 1)
+        self.assertEqual([m.id for m in page], [ids[2], ids[1]])
+        self.assertTrue((yield self.store.hide_direct_message(local.id, alice.id)))
+        self.assertFalse((yield self.store.hide_direct_message(local.id, alice.id)))
+        self.assertFalse((yield self.store.hide_direct_message(local.id, carol.id)))
+        shown = yield self.store.get_direct_message(local.id)
+        self.assertEqual((shown.recipient_hidden, shown.sender_hidden), (True, False))
+        self.assertEqual([m.id for m in (yield self.store.direct_messages(
+            bob.id, True, 10, None, None))], [local.id])
+        self.assertNotIn(local.id, [m.id for m in (yield self.store.direct_messages(
+            alice.id, False, 10, None, None))])
+        self.assertIsNone((yield self.store.get_direct_message(10_000)))
+        self.assertEqual((yield self.store.search_posts("carol", 10, None, None)), [])
+        self.assertEqual((yield self.store.home_timeline(alice.id, 10, None, None)), [])
+        after = yield self.store.get_account(alice.id)
+        self.assertEqual((after.statuses_count, after.last_seq), (0, 0))
+
+
 STORE_SUITE = (
     StoreTestsMixin,
     FederationStoreTestsMixin,
@@ -1324,6 +1390,7 @@ STORE_SUITE = (
     LogItemsStoreTestsMixin,
     OutboxStoreTestsMixin,
     BlocksStoreTestsMixin,
+    DirectMessagesStoreTestsMixin,
 )
 
 
@@ -1443,6 +1510,7 @@ class StoreAreasTests(SynchronousTestCase):
             (OIDCStore, IOIDCStore), (RemoteStore, IRemoteStore),
             (SessionsStore, ISessionStore), (HistoryStore, IHistoryStore),
             (OutboxStore, IOutboxStore), (BlocksStore, IBlockStore),
+            (DirectMessagesStore, IDirectMessageStore),
         ]:
             self.assertTrue(interface.implementedBy(area), area)
             self.assertTrue(verifyClass(interface, area))
@@ -1453,7 +1521,7 @@ class StoreAreasTests(SynchronousTestCase):
         more than 30.
         """
         areas = [base for base in IStore.__bases__ if base is not Interface]
-        self.assertEqual(len(areas), 12)
+        self.assertEqual(len(areas), 13)
         self.assertEqual(
             set(IStore.names(all=True)),
             set(IStore.names()).union(*(area.names(all=True) for area in areas)),

@@ -28,6 +28,7 @@ from distwit.api.blocks import BlockEndpoints
 from distwit.api.endpoints import OPTIONAL, REQUIRED, Endpoint, endpoint, endpoints_of
 from distwit.api.errors import TwitterError
 from distwit.api.conversations import ConversationEndpoints, ConversationSource
+from distwit.api.direct import DirectMessageEndpoints
 from distwit.api.favorites import FavoriteEndpoints
 from distwit.api.feeds import conditional, newest, render_timeline_feed, timeline_title
 from distwit.api.friendships import FriendshipEndpoints
@@ -41,6 +42,7 @@ from distwit.api.statuses import StatusEndpoints
 from distwit.api.timelines import TimelineEndpoints
 from distwit.api.users import UserEndpoints
 from distwit.api.xml import error_xml, to_xml
+from distwit.core.direct_messages import DirectMessages
 from distwit.core.limits import AddressLimits, Allowance, RateLimiter, tighter
 from distwit.core.microblog import Microblog, RuleError
 from distwit.http import client_address, json_body
@@ -52,7 +54,7 @@ _FORMAT = re.compile(r"\A(?P<path>.*?)(?:\.(?P<format>[A-Za-z0-9]+))?\Z")
 #: The first path segments of the unversioned 2008 API, served at the root.
 API_SECTIONS = frozenset(
     {"account", "favorites", "followers", "friends", "friendships", "help", "search",
-     "statuses", "users", "blocks", "mutes", "lists"}
+     "statuses", "users", "blocks", "mutes", "lists", "direct_messages"}
 )
 
 #: The formats of answers: JSON everywhere, the 2008 XML everywhere, feeds
@@ -99,6 +101,8 @@ class TwitterAPI:
     :param public_url: this server's public URL as the settings hold it
         (no trailing slash).
     :param oauth: the OAuth provider, if OAuth is on.
+    :param direct_messages: the rules of direct messages (the composition
+        root's, which tell other servers; else local ones only).
     """
 
     app = Klein()
@@ -112,6 +116,7 @@ class TwitterAPI:
         oauth: OAuthProvider | None = None,
         address_limits: AddressLimits | None = None,
         threads: ConversationSource | None = None,
+        direct_messages: DirectMessages | None = None,
     ) -> None:
         self.microblog = microblog
         self.oauth = oauth
@@ -134,6 +139,10 @@ class TwitterAPI:
             UserEndpoints(microblog),
             FriendshipEndpoints(microblog),
             BlockEndpoints(microblog),
+            DirectMessageEndpoints(
+                microblog,
+                direct_messages or DirectMessages(microblog.store, microblog.clock),
+            ),
         )
         #: The endpoints whose path is plain text, by path: most requests
         #: are answered without trying ~60 patterns in turn.

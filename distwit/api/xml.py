@@ -31,6 +31,7 @@ _SINGULAR = {
     "photo_sizes": "photo_size",
     "non_username_paths": "path",
     "display_text_range": "index",
+    "direct-messages": "direct_message",
 }
 
 
@@ -42,10 +43,20 @@ def _is_user(value: Any) -> bool:
     return isinstance(value, dict) and "screen_name" in value and "followers_count" in value
 
 
+def _is_direct_message(value: Any) -> bool:
+    return isinstance(value, dict) and "sender_id" in value and "recipient_id" in value
+
+
 def root_name(value: Any) -> str:
     """
-    The root element for an answer, as the 2008 API named it.
+    The root element for an answer, as the 2008 API named it (a list that
+    names its own, ``xml_root``, is named so even when empty).
     """
+    named = getattr(value, "xml_root", None)
+    if isinstance(named, str):
+        return named
+    if _is_direct_message(value):
+        return "direct_message"
     if isinstance(value, list):
         if value and _is_user(value[0]):
             return "users"

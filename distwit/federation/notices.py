@@ -31,6 +31,8 @@ from distwit import entities
 from distwit.core.accts import BadAcct, authority_of, make_acct, split_acct
 from distwit.core.limits import RateLimiter
 from distwit.core.microblog import RuleError
+from distwit.federation.direct_messages import KIND as DIRECT_MESSAGE
+from distwit.federation.direct_messages import DirectMessageNotices
 from distwit.federation.lookup import Lookup
 from distwit.federation.outbox import Outbox
 from distwit.federation.range_feed import FeedError, FeedItem
@@ -192,6 +194,8 @@ class NoticeReceiver:
         self._clock = clock
         self.authority = own_authority
         self._limiter = RateLimiter(clock, window=60.0, limits={"notice": per_minute})
+        #: Takes direct message notices (set by the composition root).
+        self.direct_messages: DirectMessageNotices | None = None
 
     def now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
@@ -216,6 +220,12 @@ class NoticeReceiver:
         :raise AuthorUnreachable: the author's server did not answer well.
         """
         kinds = KINDS + FAVORITE_KINDS + RETWEET_KINDS
+        if (
+            isinstance(body, dict)
+            and body.get("kind") == DIRECT_MESSAGE
+            and self.direct_messages is not None
+        ):
+            return await self.direct_messages.receive(signer_url, body)
         if not isinstance(body, dict) or body.get("kind") not in kinds:
             raise BadPostNotice(f"a notice has a kind, one of {', '.join(kinds)}")
         seq: Any = body.get("seq")

@@ -63,6 +63,7 @@ NOTICE_URLS: dict[str, Callable[[str], str]] = {
     "unfavorite": paths.notice_url,
     "retweet": paths.notice_url,
     "unretweet": paths.notice_url,
+    "direct_message": paths.notice_url,
 }
 
 #: HTTP statuses of a refusal that trying again could change.

@@ -37,6 +37,7 @@ from distwit.s2s import paths
 from distwit.s2s.interfaces import ForbiddenAuthority, IRequestVerifier, SignatureError
 from distwit.core.accts import BadAcct, split_acct
 from distwit.core.microblog import Microblog, RuleError
+from distwit.federation.direct_messages import DirectMessageRefused
 from distwit.federation.follows import BadNotice, Federation
 from distwit.federation.notices import (
     AuthorUnreachable,
@@ -330,6 +331,8 @@ class FederationAPI:
             return _error(request, 422, str(e))
         except AuthorUnreachable as e:
             return _error(request, 502, str(e))
+        except DirectMessageRefused as e:
+            return _error(request, 403, str(e))
         except (BadPostNotice, RuleError) as e:
             return _error(request, 400, str(e))
         return json_body(request, answer)

@@ -24,11 +24,13 @@ from distwit.api.images import ProfileImageResource
 from distwit.api.oauth1 import OAuthProvider
 from distwit.api.person_feeds import PersonFeeds
 from distwit.config import Settings
+from distwit.core.direct_messages import DirectMessages
 from distwit.core.limits import AddressLimits, RateLimiter
 from distwit.core.microblog import Microblog
 from distwit.core.passwords import PasswordHasher
 from distwit.federation.copier import Fetcher
 from distwit.federation.direct import ConditionalGetter, DirectPoller
+from distwit.federation.direct_messages import DirectMessageNotices
 from distwit.federation.history import History
 from distwit.federation.follows import Federation
 from distwit.federation.lookup import Lookup
@@ -109,6 +111,9 @@ class TwitterRoot(Resource):
             request.prepath.append(request.postpath.pop(0))
             return self._oidc
         if path.decode("utf-8", "replace") in API_SECTIONS:
+            return self._api
+        if path.partition(b".")[0] == b"direct_messages":
+            # /direct_messages.json: an endpoint that is a whole section.
             return self._api
         if (
             self._person_feeds is not None
@@ -216,6 +221,8 @@ class TwitterService(MultiService):
             # Resizing images is CPU work: off the reactor thread.
             self.microblog.images.in_thread = thread_runner(reactor)
         self.microblog.daily_posts = settings.daily_post_limit
+        #: Direct messages (docs/design/direct-messages.md).
+        self.direct_messages = DirectMessages(store, reactor)
         #: Outgoing requests made for visitors signing in with their home
         #: server (OpenID Connect discovery, registration, tokens).
         self.fetcher_for_signin = SafeFetcher(
@@ -282,6 +289,12 @@ class TwitterService(MultiService):
             self.store, Lookup(self.store, client, reactor, self.authority), reactor,
             self.authority,
         )
+        # Direct messages to and from other servers' users: notices.
+        direct_notices = DirectMessageNotices(
+            self.store, self.direct_messages, self.outbox, reactor, self.authority
+        )
+        self.direct_messages.federation = direct_notices
+        self.notices.direct_messages = direct_notices
         # Older messages of remote authors, when read (docs/design/reach.md).
         self.microblog.timelines.history = History(self.store, client, reactor, self.authority)
         if self.http_client is not None:
@@ -366,6 +379,7 @@ class TwitterWeb:
         self.api = TwitterAPI(
             self.microblog, limiter, public_url=settings.public_url, oauth=self.oauth,
             address_limits=address_limits, threads=service.threads,
+            direct_messages=service.direct_messages,
         )
         self.rp = RelyingParty(
             service.fetcher_for_signin,

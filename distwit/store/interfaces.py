@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from zope.interface import Interface
 
+from distwit.model import Account
+
 
 class StoreError(Exception):
     """
@@ -852,6 +854,67 @@ class IBlockStore(Interface):
         """
 
 
+@dataclass(frozen=True)
+class DirectMessage:
+    """
+    A direct message as one server holds it (docs/design/direct-messages.md).
+
+    :ivar origin_key: the sender's server's key of the message (one message
+        however often its notice comes).
+    :ivar sender_hidden: destroyed by the sender, who no longer sees it;
+        :ivar recipient_hidden: by the recipient.
+    """
+
+    id: int
+    sender: Account
+    recipient: Account
+    text: str
+    created_at: int
+    origin_key: str
+    sender_hidden: bool = False
+    recipient_hidden: bool = False
+
+
+class IDirectMessageStore(Interface):
+    """
+    Direct messages, kept apart from posts: no feed, range, timeline or
+    search reads this table.
+
+    Every method returns a Deferred.
+    """
+
+    def create_direct_message(sender_id, recipient_id, text, created_at, origin_key,
+                              notice=None):
+        """
+        Keep a message; with ``notice`` (a :data:`QueuedNotice`, for the
+        recipient's server) queue it in the outbox in the same transaction.
+        A message of the same sender and ``origin_key`` already kept is
+        not kept twice (nor its notice queued).
+
+        :return: Deferred firing with ``(message, new)``.
+        """
+
+    def get_direct_message(message_id):
+        """
+        Deferred firing with the :class:`DirectMessage` of that id (hidden
+        or not), or ``None``.
+        """
+
+    def direct_messages(account_id, sent, count, since_id, max_id, offset=0):
+        """
+        Deferred firing with up to ``count`` messages received by the
+        account (``sent``: sent by it), newest first, not hidden for it,
+        with ids in ``(since_id, max_id]``, skipping ``offset``.
+        """
+
+    def hide_direct_message(message_id, account_id):
+        """
+        Hide a message for the account (its sender or recipient).
+
+        :return: Deferred firing with whether it was shown to it before.
+        """
+
+
 class IStore(
     IAccountStore,
     IPostStore,
@@ -865,6 +928,7 @@ class IStore(
     ISessionStore,
     IOutboxStore,
     IBlockStore,
+    IDirectMessageStore,
 ):
     """
     Everything the twitter role keeps: users, posts, timelines, follows,

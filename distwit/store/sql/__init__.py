@@ -10,7 +10,7 @@ module of this package holds one area's SQL in a class of its own
 :mod:`~distwit.store.sql.favorites`, :mod:`~distwit.store.sql.apps`,
 :mod:`~distwit.store.sql.oidc`, :mod:`~distwit.store.sql.remote`,
 :mod:`~distwit.store.sql.sessions`, :mod:`~distwit.store.sql.outbox`,
-:mod:`~distwit.store.sql.blocks`), all on
+:mod:`~distwit.store.sql.blocks`, :mod:`~distwit.store.sql.direct`), all on
 :class:`~distwit.store.sql.base.SQLBase` (the pool, the engine, reading
 rows), and provides that area's interface (``IAccountStore``,
 ``IPostStore``, ...); :class:`SQLStore` is their composition, and
@@ -28,6 +28,7 @@ from distwit.store.schema import Engine, prepare_database
 from distwit.store.sql.accounts import AccountsStore
 from distwit.store.sql.apps import AppsStore
 from distwit.store.sql.blocks import BlocksStore
+from distwit.store.sql.direct import DirectMessagesStore
 from distwit.store.sql.favorites import FavoritesStore
 from distwit.store.sql.follows import FollowsStore
 from distwit.store.sql.history import HistoryStore
@@ -52,6 +53,7 @@ class SQLStore(
     SessionsStore,
     OutboxStore,
     BlocksStore,
+    DirectMessagesStore,
 ):
     """
     The twitter role's data in SQLite or PostgreSQL: every area in one
