@@ -14,6 +14,7 @@ in a virtualenv of its own, made (once) under ``.cache/client-venvs``.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import venv
@@ -63,17 +64,22 @@ def client_venv(name: str, *requirements: str) -> str:
     python = os.path.join(folder, "bin", "python")
     marker = os.path.join(folder, "requirements.txt")
     wanted = "\n".join(requirements)
-    if os.path.exists(marker) and open(marker).read() == wanted:
-        return python
-    venv.EnvBuilder(clear=True, with_pip=True).create(folder)
-    subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         *requirements],
-        check=True,
-        timeout=600,
-    )
-    with open(marker, "w") as f:
-        f.write(wanted)
+    os.makedirs(VENVS, exist_ok=True)
+    # One maker at a time (trial -j runs test modules that share a client
+    # in parallel processes: one cleared the other's half-made venv).
+    with open(os.path.join(VENVS, f"{name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(marker) and open(marker).read() == wanted:
+            return python
+        venv.EnvBuilder(clear=True, with_pip=True).create(folder)
+        subprocess.run(
+            [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             *requirements],
+            check=True,
+            timeout=600,
+        )
+        with open(marker, "w") as f:
+            f.write(wanted)
     return python
 
 
