@@ -29,6 +29,7 @@ from distwit.store.sql.apps import AppsStore
 from distwit.store.sql.favorites import FavoritesStore
 from distwit.store.sql.follows import FollowsStore
 from distwit.store.sql.history import HistoryStore
+from distwit.store.sql.notifications import NotificationsStore
 from distwit.store.sql.oidc import OIDCStore
 from distwit.store.sql.outbox import OutboxStore
 from distwit.store.sql.posts import ID_EPOCH_MS, ID_SEQUENCE_BITS, status_id_floor
@@ -49,6 +50,7 @@ class SQLStore(
     OIDCStore,
     SessionsStore,
     OutboxStore,
+    NotificationsStore,
 ):
     """
     The twitter role's data in SQLite or PostgreSQL: every area in one
