@@ -40,6 +40,7 @@ RESERVED_HANDLES = frozenset(
     1.1 api account accounts admin docs favorites followers friends friendships
     health help home login logout me oauth oauth2 openid search settings
     signin signout signup static statuses users well_known
+    notifications people
     """.split()
 )
 
