@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from twisted.web.iweb import IRequest
 
-from distwit.core.accts import BadAcct, HomeUnreachable, as_typed, split_acct
+from distwit.core.accts import BadAcct, HomeUnreachable, split_acct
 from distwit.core.microblog import NoSuchUser, RuleError
 from distwit.model import Account, is_valid_handle
 from distwit.urls import authority_of
@@ -172,11 +172,11 @@ class PeoplePages:
 
         :raise PageError: not an address, or nobody there.
         """
-        typed = as_typed(typed.strip())
-        if not typed:
-            raise PageError(400, "Not followed", NOT_AN_ADDRESS)
+        typed = typed.strip().removeprefix("@")
         if "@" not in typed:
-            return await self._local_user(typed.removeprefix("@"))
+            if not is_valid_handle(typed):
+                raise PageError(400, "Not followed", NOT_AN_ADDRESS)
+            return await self._local_user(typed)
         try:
             handle, authority = split_acct(typed)
         except BadAcct:
