@@ -1,0 +1,222 @@
+"""
+Every page at a phone's width (375 px) and a desktop's (1280 px), in a real
+browser (Playwright driving Debian's Chromium) against real servers: none
+may scroll sideways (``document.scrollingElement.scrollWidth >
+innerWidth`` fails the test, naming the elements that stick out).
+
+The pages are listed in :data:`PAGES` (add a line for a new page); long
+names, bios, words and addresses are put where they show, since they are
+what widens a page.  A screenshot of each page at each width is written to
+``test-artifacts/pages/`` as ``NAME-375.png`` and ``NAME-1280.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any, Callable
+from urllib.parse import urlencode
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.processes import ROOT, ServerProcess
+from tests.test_browser import LOOPBACK_SIGNIN, chromium_path, playwright
+from tests.test_browser_people import sign_in
+from tests.test_federation import Federation, acct, call, post, wait_for
+
+#: Where the screenshots go.
+ARTIFACTS = os.path.join(ROOT, "test-artifacts", "pages")
+
+#: The widths every page is seen at.
+WIDTHS = (375, 1280)
+
+#: Long text without a break, as people do paste.
+LONG_WORD = "Supercalifragilistic" * 6
+LONG_URL = "https://example.org/" + "a-very-long-path-segment/" * 4 + "?q=" + "x" * 20
+
+
+class Servers:
+    """
+    What the pages are read from: s2 (bob's and alice's server) and s3
+    (carol's), and the values :data:`PAGES` may name in its paths.
+    """
+
+    def __init__(self, s2: ServerProcess, s3: ServerProcess, values: dict[str, Any]) -> None:
+        self.s2 = s2
+        self.s3 = s3
+        self.values = values
+
+
+#: A page: its name, who is signed in on s2 (``None``: nobody), and either
+#: a path on s2 (``{name}`` filled from :attr:`Servers.values`) or what
+#: the browser does to get there.
+Step = tuple[str, "str | None", "str | Callable[[Any, Servers], None]"]
+
+
+def home_server_sign_in(page: Any, servers: Servers) -> None:
+    """
+    On s3, sign in with one's home server s2: s2's sign-in page, naming
+    s3 (signed out on s2) or its consent page (signed in).
+    """
+    page.goto(servers.s3.url + "/login")
+    page.fill("#identifier", acct("bob", servers.s2))
+    page.click("section.signin-remote button[type=submit]")
+    page.wait_for_url(servers.s2.url + "/**")
+    page.wait_for_selector(".asking-host, .consent-host")
+    shown = page.text_content(".asking-host, .consent-host")
+    assert shown == servers.s3.url.split("//", 1)[1], shown
+
+
+def home_server_sign_in_failed(page: Any, servers: Servers) -> None:
+    """
+    On s3, a sign-in with a home server that has no such user: a short
+    sentence, the detail folded away.
+    """
+    page.goto(servers.s3.url + "/login")
+    page.fill("#identifier", "nobody-" + LONG_WORD[:20] + "@" + servers.s2.url.split("//")[1])
+    page.click("section.signin-remote button[type=submit]")
+    page.wait_for_selector("section.signin-remote details.detail")
+    page.click("details.detail summary")
+
+
+def follow_box_error(page: Any, servers: Servers) -> None:
+    page.goto(servers.s2.url + "/home")
+    page.fill("#follow-acct", LONG_WORD + "@" + LONG_WORD + ".example")
+    page.click("form.follow-box button")
+    page.wait_for_selector("form.follow-box .error")
+
+
+def remote_page_error(page: Any, servers: Servers) -> None:
+    page.goto(servers.s2.url + "/@nobody@" + servers.s3.url.split("//", 1)[1])
+    page.wait_for_selector("details.detail")
+    page.click("details.detail summary")
+
+
+PAGES: list[Step] = [
+    # Signed out
+    ("public", None, "/"),
+    ("public-older", None, "/?max_id={oldest}"),
+    ("sign-in", None, "/login"),
+    ("sign-up", None, "/signup"),
+    ("clients", None, "/docs/clients"),
+    ("profile", None, "/bob"),
+    ("followers", None, "/bob/followers"),
+    ("following", None, "/bob/following"),
+    ("remote-user", None, "/@{carol}"),
+    ("remote-user-unknown", None, remote_page_error),
+    ("not-found", None, "/nobody"),
+    ("bad-request", None, "/bob?max_id=x"),
+    ("sign-in-asked", None, "/login?{asked}"),
+    ("home-server-sign-in", None, home_server_sign_in),
+    ("home-server-sign-in-failed", None, home_server_sign_in_failed),
+    # Signed in as bob
+    ("home", "bob", "/home"),
+    ("follow-box-error", "bob", follow_box_error),
+    ("notifications", "bob", "/notifications"),
+    ("settings", "bob", "/settings"),
+    ("apps", "bob", "/settings/apps"),
+    ("connected-servers", "bob", "/settings/servers"),
+    ("own-profile", "bob", "/bob"),
+    ("other-profile", "bob", "/alice"),
+    ("remote-user-signed-in", "bob", "/@{carol}"),
+    ("confirm-follow", "bob", "/follow?acct={carol}"),
+    ("consent", "bob", home_server_sign_in),
+]
+
+
+def overflow(page: Any) -> list[str]:
+    """
+    What sticks out of the page sideways (empty: nothing does).
+    """
+    found: list[str] = page.evaluate(
+        """() => {
+          const width = window.innerWidth;
+          if (document.scrollingElement.scrollWidth <= width) return [];
+          const out = [];
+          for (const e of document.querySelectorAll('body *')) {
+            const r = e.getBoundingClientRect();
+            if (r.right > width + 0.5 && out.length < 8)
+              out.push(e.tagName.toLowerCase() + (e.className ? '.' + e.className : '')
+                       + ' right=' + Math.round(r.right));
+          }
+          return out.length ? out : ['scrollWidth ' + document.scrollingElement.scrollWidth];
+        }"""
+    )
+    return found
+
+
+class PageWidthTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.executable = chromium_path()
+        self.sync_playwright = playwright()
+        shutil.rmtree(ARTIFACTS, ignore_errors=True)
+        os.makedirs(ARTIFACTS)
+
+    def servers(self) -> Servers:
+        """
+        s2 with bob and alice, s3 with carol, and long text everywhere it
+        shows: names, bios, web sites, posts, notifications.
+        """
+        federation = Federation(self, pings=1)
+        s2 = federation.twitter("s2", ["bob", "alice"], host="127.0.0.2", options=LOOPBACK_SIGNIN)
+        s3 = federation.twitter("s3", ["carol"], host="127.0.0.3", options=LOOPBACK_SIGNIN)
+        for server, user in [(s2, "bob"), (s2, "alice"), (s3, "carol")]:
+            call(server, "POST", "/1.1/account/update_profile.json", user,
+                 name=LONG_WORD[:50], description=LONG_WORD + " " + LONG_URL[:35],
+                 location=LONG_WORD[:30], url=LONG_URL[:100])
+        carol = acct("carol", s3)
+        call(s2, "POST", "/1.1/friendships/create.json", "bob", screen_name=carol)
+        call(s2, "POST", "/1.1/friendships/create.json", "alice", screen_name="bob")
+        call(s2, "POST", "/1.1/friendships/create.json", "bob", screen_name="alice")
+        first = post(s2, "bob", LONG_WORD[:120])
+        for i in range(21):
+            post(s2, "bob", f"Post {i} of bob's {LONG_URL[:90]}")
+        post(s2, "alice", f"@bob {LONG_WORD[:100]}")
+        post(s3, "carol", LONG_WORD[:130])
+        wait_for(
+            lambda: call(s2, "GET", f"/1.1/statuses/user_timeline.json?screen_name={carol}",
+                         "bob"),
+            30, "carol's post on s2",
+        )
+        asked = urlencode({"next": "/oidc/authorize?" + urlencode({
+            "client_id": "x", "redirect_uri": f"https://{LONG_WORD}.example/login/callback",
+        })})
+        return Servers(s2, s3, {"carol": carol, "oldest": first["id"], "asked": asked})
+
+    def test_no_page_scrolls_sideways(self) -> None:
+        """
+        Every page of :data:`PAGES`, signed out and signed in, at 375 and
+        1280 px: no horizontal overflow.
+        """
+        servers = self.servers()
+        failures = []
+        with self.sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=self.executable, headless=True, args=["--no-sandbox"]
+            )
+            page = browser.new_page(viewport={"width": WIDTHS[0], "height": 800})
+            page.set_default_timeout(20000)
+            signed_in = None
+            for name, who, how in PAGES:
+                if who != signed_in:
+                    assert who is not None, "list signed-out pages first"
+                    sign_in(page, servers.s2, who)
+                    signed_in = who
+                for width in WIDTHS:
+                    page.set_viewport_size({"width": width, "height": 800})
+                    if callable(how):
+                        how(page, servers)
+                    else:
+                        page.goto(servers.s2.url + how.format(**servers.values))
+                    page.wait_for_load_state("load")
+                    self.assertIn(
+                        "lang", page.evaluate("document.documentElement.outerHTML.slice(0, 40)")
+                    )
+                    page.screenshot(
+                        path=os.path.join(ARTIFACTS, f"{name}-{width}.png"), full_page=True
+                    )
+                    found = overflow(page)
+                    if found:
+                        failures.append(f"{name} at {width}px ({page.url}): {found}")
+        self.assertEqual(failures, [])
+        self.assertEqual(len(os.listdir(ARTIFACTS)), len(PAGES) * len(WIDTHS))
