@@ -145,6 +145,47 @@ def overflow(page: Any) -> list[str]:
     return found
 
 
+def low_contrast(page: Any) -> list[str]:
+    """
+    Text whose contrast with what is behind it is below WCAG AA (4.5:1;
+    3:1 for large text): each such element, with its ratio.
+    """
+    found: list[str] = page.evaluate(
+        """() => {
+          const rgb = s => (s.match(/[\\d.]+/g) || []).map(Number);
+          const lum = ([r, g, b]) => {
+            const f = c => { c /= 255; return c <= 0.03928 ? c / 12.92
+                                              : Math.pow((c + 0.055) / 1.055, 2.4); };
+            return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+          };
+          const behind = e => {
+            for (; e; e = e.parentElement) {
+              const c = rgb(getComputedStyle(e).backgroundColor);
+              if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+            }
+            return [255, 255, 255];
+          };
+          const out = [];
+          for (const e of document.querySelectorAll('body *')) {
+            const text = [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+            const style = getComputedStyle(e);
+            if (!text || style.visibility === 'hidden' || e.getClientRects().length === 0)
+              continue;
+            const r = e.getBoundingClientRect();
+            if (r.right < 0 || r.bottom < 0) continue;  // the skip link, off screen
+            const a = lum(rgb(style.color).slice(0, 3)), b = lum(behind(e));
+            const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+            const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
+            const large = size >= 24 || (bold && size >= 18.66);
+            if (ratio < (large ? 3 : 4.5) && out.length < 8)
+              out.push(e.tagName.toLowerCase() + '.' + e.className + ' ' + ratio.toFixed(2));
+          }
+          return out;
+        }"""
+    )
+    return found
+
+
 class PageWidthTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.executable = chromium_path()
@@ -186,7 +227,8 @@ class PageWidthTests(SynchronousTestCase):
     def test_no_page_scrolls_sideways(self) -> None:
         """
         Every page of :data:`PAGES`, signed out and signed in, at 375 and
-        1280 px: no horizontal overflow.
+        1280 px: no horizontal overflow; no text under WCAG AA contrast; the
+        keyboard's focus shows.
         """
         servers = self.servers()
         failures = []
@@ -218,5 +260,15 @@ class PageWidthTests(SynchronousTestCase):
                     found = overflow(page)
                     if found:
                         failures.append(f"{name} at {width}px ({page.url}): {found}")
+                    if width == WIDTHS[-1]:
+                        dim = low_contrast(page)
+                        if dim:
+                            failures.append(f"{name}: low contrast {dim}")
+            # The keyboard's focus is visible.
+            page.goto(servers.s2.url + "/")
+            page.keyboard.press("Tab")
+            page.keyboard.press("Tab")
+            outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+            self.assertNotEqual(outline, "none")
         self.assertEqual(failures, [])
         self.assertEqual(len(os.listdir(ARTIFACTS)), len(PAGES) * len(WIDTHS))
