@@ -1,8 +1,9 @@
 """
 People across real servers in a real browser (Playwright driving Debian's
 Chromium, as tests/test_browser.py does), issue 14: bob, on s2, follows
-``carol@s3`` from the box on his home page and her post then shows on his
-home; carol (through the API of her own server) follows, mentions,
+``carol@s3`` from the box on his home page, pages back through her older
+posts on her page on s2 (fetched from s3 on demand) and her next post then
+shows on his home; carol (through the API of her own server) follows, mentions,
 replies to, retweets and favorites bob, and each shows on bob's
 notifications page, the unread count in his header counting them until he
 opens it.  carol's hostile name and bio are escaped on every page of s2
@@ -83,6 +84,8 @@ class PeopleAcrossServersTests(SynchronousTestCase):
     def walk(self, page: Any, s2: ServerProcess, s3: ServerProcess) -> None:
         carol = acct("carol", s3)
         bob = acct("bob", s2)
+        for i in range(25):
+            post(s3, "carol", f"Old post {i}")
         sign_in(page, s2, "bob")
 
         # A wrong address first: a short sentence, what was typed kept.
@@ -103,6 +106,22 @@ class PeopleAcrossServersTests(SynchronousTestCase):
         for href in page.eval_on_selector_all("main a", "links => links.map(a => a.href)"):
             self.assertTrue(href.startswith(("http://", "https://")), href)
         self.shot(page, "remote-page")
+
+        # Her older posts come from s3 as bob pages back on her page.
+        def oldest_reached() -> bool:
+            page.goto(s2.url + "/@" + carol)
+            while "Old post 0\n" not in (page.text_content("ol.posts") or "") + "\n":
+                older = page.query_selector("a[rel=next]")
+                if older is None:
+                    return False
+                older.click()
+                page.wait_for_load_state("load")
+            return True
+
+        wait_for(oldest_reached, 30, "carol's oldest post on her page on s2", step=0.5)
+        texts = page.eval_on_selector_all("ol.posts .text", "ps => ps.map(p => p.textContent)")
+        self.assertEqual(texts[-1], "Old post 0")
+        self.shot(page, "remote-page-oldest")
 
         # Her next post shows on his home page.
         post(s3, "carol", "Hello bob, from s3")

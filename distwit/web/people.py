@@ -154,6 +154,8 @@ class PeoplePages:
         posts = await self.microblog.timelines.user_timeline(
             account.id, PAGE_SIZE + 1, None, self.site.max_id(request)
         )
+        # Older messages fetched just now carry the profile as of then.
+        account = await self.microblog.timelines.account(account.id) or account
         following = None
         if visitor.user is not None and visitor.user.is_local:
             following = await self.microblog.is_following(visitor.user, account)
