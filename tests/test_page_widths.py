@@ -92,6 +92,23 @@ def remote_page_error(page: Any, servers: Servers) -> None:
     page.click("details.detail summary")
 
 
+def settings_image_refused(page: Any, servers: Servers) -> None:
+    page.goto(servers.s2.url + "/settings")
+    page.set_input_files(
+        "#image", files=[{"name": "x.png", "mimeType": "image/png", "buffer": b"not an image"}]
+    )
+    page.click("form[action='/settings/image'] button")
+    page.wait_for_selector("p.error")
+
+
+def apps_with_an_app(page: Any, servers: Servers) -> None:
+    page.goto(servers.s2.url + "/settings/apps")
+    if page.query_selector("table.apps") is None:
+        page.fill("#name", "An app with a long name " + LONG_WORD[:30])
+        page.click("form.account button")
+        page.wait_for_selector("table.apps")
+
+
 PAGES: list[Step] = [
     # Signed out
     ("public", None, "/"),
@@ -109,12 +126,14 @@ PAGES: list[Step] = [
     ("sign-in-asked", None, "/login?{asked}"),
     ("home-server-sign-in", None, home_server_sign_in),
     ("home-server-sign-in-failed", None, home_server_sign_in_failed),
+    ("app-authorize-error", None, "/oauth/authorize?oauth_token=nope"),
     # Signed in as bob
     ("home", "bob", "/home"),
     ("follow-box-error", "bob", follow_box_error),
     ("notifications", "bob", "/notifications"),
     ("settings", "bob", "/settings"),
-    ("apps", "bob", "/settings/apps"),
+    ("settings-image-refused", "bob", settings_image_refused),
+    ("apps", "bob", apps_with_an_app),
     ("connected-servers", "bob", "/settings/servers"),
     ("own-profile", "bob", "/bob"),
     ("other-profile", "bob", "/alice"),
