@@ -270,12 +270,32 @@ class NotificationsPageTests(PeopleTestCase):
         page = browser.get("/notifications")
         self.assertEqual(page.text.count('<li class="notification'), 20)
         self.assertIn("number 22", page.text)
-        older = re.search(r'href="(/notifications\?before=\d+)"', page.text)
+        older = re.search(r'href="(/notifications\?before=[\d.]+)"', page.text)
         assert older is not None
         page = browser.get(older.group(1))
         self.assertEqual(page.text.count('<li class="notification'), 3)
         self.assertIn("number 0 ", page.text)
         self.assertEqual(browser.get("/notifications?before=abc").code, 400)
+
+    def test_paged_within_one_millisecond(self) -> None:
+        """
+        Notifications of the same millisecond are each shown once across
+        the pages.
+        """
+        for i in range(45):
+            self.run_(self.microblog.post(self.bob, f"same time {i} @alice"))
+        browser = self.signed_in("alice")
+        path: str | None = "/notifications"
+        seen: list[str] = []
+        while path is not None:
+            page = browser.get(path)
+            self.assertEqual(page.code, 200, path)
+            seen += re.findall(r"same time (\d+) @alice", page.text)
+            older = re.search(r'href="(/notifications\?before=[\d.]+)"', page.text)
+            path = older.group(1) if older else None
+        self.assertEqual(sorted(seen, key=int), [str(i) for i in range(45)])
+        for bad in ["1.x", "x", "1." + "9" * 16, "1.10001"]:
+            self.assertEqual(browser.get("/notifications?before=" + bad).code, 400, bad)
 
     def test_needs_sign_in(self) -> None:
         page = self.browser().get("/notifications")
