@@ -41,6 +41,7 @@ RESERVED_HANDLES = frozenset(
     health help home login logout me oauth oauth2 openid search settings
     signin signout signup static statuses users well_known
     direct_messages
+    notifications people
     """.split()
 )
 

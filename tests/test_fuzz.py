@@ -238,6 +238,8 @@ FORMS = {
     "/settings/apps/revoke": ("/settings/apps", ["app", "id", "token"]),
     "/settings/servers/forget": ("/settings/servers", ["server", "authority"]),
     "/logout": ("/home", []),
+    "/people/follow": ("/home", ["acct", "action", "from"]),
+    "/settings/image": ("/settings", ["image"]),
 }
 
 FORM_VALUES = st.one_of(

@@ -33,6 +33,7 @@ from distwit.store.interfaces import (
     IFavoriteStore,
     IFollowStore,
     IHistoryStore,
+    INotificationStore,
     IOIDCStore,
     IOutboxStore,
     IPostStore,
@@ -54,6 +55,7 @@ from distwit.store.sql.direct import DirectMessagesStore
 from distwit.store.sql.favorites import FavoritesStore
 from distwit.store.sql.follows import FollowsStore
 from distwit.store.sql.history import HistoryStore
+from distwit.store.sql.notifications import NotificationsStore
 from distwit.store.sql.oidc import OIDCStore
 from distwit.store.sql.outbox import OutboxStore
 from distwit.store.sql.posts import PostsStore
@@ -1379,6 +1381,59 @@ class DirectMessagesStoreTestsMixin:
         self.assertEqual((after.statuses_count, after.last_seq), (0, 0))
 
 
+class NotificationsStoreTestsMixin:
+    """
+    Notifications (issue 14), on every engine.
+    """
+
+    store: SQLStore
+
+    @inlineCallbacks
+    def test_notifications(self):
+        """
+        A mention, a reply (not also a mention), a follow, a retweet and a
+        favorite of alice's post are her notifications, newest first, paged
+        by time; nobody is notified of their own acts; hidden actors are
+        left out; the unread count falls to what came after her mark.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        carol = yield self.store.create_user("carol", "", "h", T0)
+        own = yield self.store.create_post(alice.id, "mine", "web", None, T0 + 1)
+        yield self.store.create_post(alice.id, "me, @alice", "web", None, T0 + 2)
+        mention = yield self.store.create_post(bob.id, "hi @alice", "web", None, T0 + 3)
+        reply = yield self.store.create_post(carol.id, "@alice yes", "web", own.id, T0 + 4)
+        yield self.store.follow(bob.id, alice.id, T0 + 5)
+        yield self.store.create_retweet(carol.id, own.id, T0 + 6)
+        yield self.store.favorite(bob.id, own.id, T0 + 7)
+        yield self.store.favorite(alice.id, own.id, T0 + 8)
+        found = yield self.store.notifications(alice.id, None, 20, [])
+        self.assertEqual(
+            [(n.kind, n.at, n.actor.handle, n.post.id if n.post else None) for n in found],
+            [
+                ("favorite", T0 + 7, "bob", own.id),
+                ("retweet", T0 + 6, "carol", own.id),
+                ("follow", T0 + 5, "bob", None),
+                ("reply", T0 + 4, "carol", reply.id),
+                ("mention", T0 + 3, "bob", mention.id),
+            ],
+        )
+        older = yield self.store.notifications(alice.id, T0 + 5, 2, [])
+        self.assertEqual([n.kind for n in older], ["reply", "mention"])
+        without_bob = yield self.store.notifications(alice.id, None, 20, [bob.id])
+        self.assertEqual([n.kind for n in without_bob], ["retweet", "reply"])
+        self.assertEqual((yield self.store.unread_notifications(alice.id, 99, [])), 5)
+        self.assertEqual((yield self.store.unread_notifications(alice.id, 3, [])), 3)
+        self.assertEqual((yield self.store.unread_notifications(alice.id, 99, [carol.id])), 3)
+        yield self.store.see_notifications(alice.id, T0 + 5)
+        self.assertEqual((yield self.store.unread_notifications(alice.id, 99, [])), 2)
+        yield self.store.see_notifications(alice.id, T0 + 4)  # never back
+        self.assertEqual((yield self.store.unread_notifications(alice.id, 99, [])), 2)
+        yield self.store.see_notifications(alice.id, T0 + 7)
+        self.assertEqual((yield self.store.unread_notifications(alice.id, 99, [])), 0)
+        self.assertEqual((yield self.store.notifications(bob.id, None, 20, [])), [])
+
+
 STORE_SUITE = (
     StoreTestsMixin,
     FederationStoreTestsMixin,
@@ -1391,6 +1446,7 @@ STORE_SUITE = (
     OutboxStoreTestsMixin,
     BlocksStoreTestsMixin,
     DirectMessagesStoreTestsMixin,
+    NotificationsStoreTestsMixin,
 )
 
 
@@ -1511,6 +1567,7 @@ class StoreAreasTests(SynchronousTestCase):
             (SessionsStore, ISessionStore), (HistoryStore, IHistoryStore),
             (OutboxStore, IOutboxStore), (BlocksStore, IBlockStore),
             (DirectMessagesStore, IDirectMessageStore),
+            (NotificationsStore, INotificationStore),
         ]:
             self.assertTrue(interface.implementedBy(area), area)
             self.assertTrue(verifyClass(interface, area))
@@ -1521,7 +1578,7 @@ class StoreAreasTests(SynchronousTestCase):
         more than 30.
         """
         areas = [base for base in IStore.__bases__ if base is not Interface]
-        self.assertEqual(len(areas), 13)
+        self.assertEqual(len(areas), 14)
         self.assertEqual(
             set(IStore.names(all=True)),
             set(IStore.names()).union(*(area.names(all=True) for area in areas)),

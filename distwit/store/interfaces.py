@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from zope.interface import Interface
 
-from distwit.model import Account
+from distwit.model import Account, Post
 
 
 class StoreError(Exception):
@@ -198,6 +198,25 @@ class SessionRecord:
 #: it tells of (``follow``, ``unfollow``): ``(target, kind, body, now)``,
 #: the body JSON text.
 QueuedNotice = tuple[str, str, str, int]
+
+
+@dataclass(frozen=True)
+class NotificationRecord:
+    """
+    Something that happened to an account (``notifications``).
+
+    :ivar kind: ``mention``, ``reply``, ``follow``, ``retweet`` or
+        ``favorite``.
+    :ivar at: when (ms since the epoch).
+    :ivar actor: who did it.
+    :ivar post: the post that mentions or replies; the account's own post
+        retweeted or favorited; ``None`` for a follow (or a post gone).
+    """
+
+    kind: str
+    at: int
+    actor: Account
+    post: Post | None
 
 
 class IAccountStore(Interface):
@@ -915,6 +934,32 @@ class IDirectMessageStore(Interface):
         """
 
 
+class INotificationStore(Interface):
+    """
+    What happened to an account, and how far it has seen that.
+
+    Every method returns a Deferred.
+    """
+
+    def notifications(account_id, before, count, hidden):
+        """
+        Up to ``count`` :class:`NotificationRecord` of the account, newest
+        first, older than ``before`` (ms; ``None``: any), leaving out what
+        the accounts with ids in ``hidden`` did.
+        """
+
+    def unread_notifications(account_id, at_most, hidden):
+        """
+        How many notifications are newer than the account's mark (at most
+        ``at_most``), ``hidden`` as for :meth:`notifications`.
+        """
+
+    def see_notifications(account_id, seen_at):
+        """
+        Move the account's mark forward to ``seen_at`` (never back).
+        """
+
+
 class IStore(
     IAccountStore,
     IPostStore,
@@ -929,6 +974,7 @@ class IStore(
     IOutboxStore,
     IBlockStore,
     IDirectMessageStore,
+    INotificationStore,
 ):
     """
     Everything the twitter role keeps: users, posts, timelines, follows,

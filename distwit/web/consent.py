@@ -17,6 +17,12 @@ from distwit.web.templating import content_security_policy
 if TYPE_CHECKING:
     from distwit.oidc.provider import OIDCProvider
 
+#: What a refused sign-in request says (the reason folded away under it).
+REFUSED = (
+    "The server that sent you here asked in a way this server cannot answer. "
+    "Go back to it and try again."
+)
+
 
 class ConsentPages:
     """
@@ -47,7 +53,7 @@ class ConsentPages:
                 params, visitor.user if signed_in else None
             )
         except ConsentError as e:
-            raise PageError(400, "Sign-in request refused", str(e)) from None
+            raise PageError(400, "Sign-in request refused", REFUSED, str(e)) from None
         if grant is None:
             return self.site.redirect(request, found)
         prompts = (params.get("prompt") or [""])[0].split()
@@ -60,7 +66,9 @@ class ConsentPages:
                 client_id = grant.request.payload.client_id
                 if user is not None and await oidc.approved(user, client_id):
                     return self.site.redirect(request, oidc.login_required(grant))
-                raise PageError(400, "Sign-in request refused", SIGNED_OUT_PROMPT_NONE)
+                raise PageError(
+                    400, "Sign-in request refused", REFUSED, SIGNED_OUT_PROMPT_NONE
+                )
             # After this sign-in, login_after shows that it was fresh.
             fresh = {k: v for k, v in params.items() if k != "login_after"}
             fresh["login_after"] = [str(self.site.now_ms())]
@@ -73,7 +81,7 @@ class ConsentPages:
                     grant, params, visitor.user, _seconds(visitor.signed_in_at)
                 )
             except ConsentError as e:
-                raise PageError(400, "Sign-in request refused", str(e)) from None
+                raise PageError(400, "Sign-in request refused", REFUSED, str(e)) from None
             return self.site.redirect(request, location)
         redirect_uri = grant.request.payload.redirect_uri or found.get_default_redirect_uri()
         target = urlsplit(redirect_uri)
@@ -108,7 +116,7 @@ class ConsentPages:
                 params, visitor.user, decision == "approve", _seconds(visitor.signed_in_at)
             )
         except ConsentError as e:
-            raise PageError(400, "Sign-in request refused", str(e)) from None
+            raise PageError(400, "Sign-in request refused", REFUSED, str(e)) from None
         return self.site.redirect(request, location)
 
     def _stale(self, params: dict[str, list[str]], visitor: Visitor) -> bool:

@@ -19,6 +19,8 @@ from twisted.web.resource import IResource
 from distwit.core.microblog import Microblog
 from distwit.web.consent import ConsentPages
 from distwit.web.follow import RemoteFollowPages
+from distwit.web.notifications import NotificationPages
+from distwit.web.people import PeoplePages
 from distwit.web.public import PublicPages
 from distwit.web.settings import SettingsPages
 from distwit.web.signin import SignInPages
@@ -58,12 +60,15 @@ class Pages:
                  rp: RelyingParty | None = None,
                  threads: ConversationSource | None = None) -> None:
         self.site = Site(microblog, secret, clock, open_registration, secure_cookies)
-        self.site.mount(PublicPages(self.site, public_url))
+        public = PublicPages(self.site, public_url)
+        self.site.mount(public)
         self.site.mount(SignInPages(self.site, public_url, rp))
         self.site.mount(ConsentPages(self.site, oidc))
         self.site.mount(SettingsPages(self.site, oauth))
         self.site.mount(RemoteFollowPages(self.site))
         self.site.mount(StatusPages(self.site, public_url, threads))
+        self.site.mount(PeoplePages(self.site, public, public_url))
+        self.site.mount(NotificationPages(self.site))
 
     def resource(self) -> IResource:
         return self.site.resource()

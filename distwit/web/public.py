@@ -1,12 +1,14 @@
 """
 The pages anyone reads and a member's own timeline: the public timeline,
-profiles with follow buttons, the home page with its post box, the page
-for client authors, and the static files.
+the follow buttons of profiles (the profiles are in
+:mod:`distwit.web.people`), the home page with its post box, the page for
+client authors, and the static files.
 """
 
 from __future__ import annotations
 
 from importlib.resources import files
+from typing import Any
 from urllib.parse import urlencode
 
 from twisted.web.iweb import IRequest
@@ -15,7 +17,6 @@ from distwit.core.microblog import NoSuchUser, RuleError
 from distwit.model import Account, is_valid_handle
 from distwit.urls import authority_of
 from distwit.web.site import PAGE_SIZE, PageError, Site, Visitor, login_url, page
-from distwit.web.templating import content_security_policy
 from distwit.web.text import timeline
 
 
@@ -74,34 +75,6 @@ class PublicPages:
         except RuleError as e:
             return await self._home_page(request, visitor, 400, text, str(e))
         return self.site.redirect(request, "/home")
-
-    @page("GET", "/<handle>")
-    async def profile(self, request: IRequest, visitor: Visitor, handle: str) -> bytes:
-        """
-        ``GET /{handle}``: a local user, their counts and posts, and a
-        follow or unfollow button for someone else signed in.
-        """
-        account = await self._local_user(handle)
-        posts = await self.microblog.timelines.user_timeline(
-            account.id, PAGE_SIZE + 1, None, self.site.max_id(request),
-            viewer=visitor.user.id if visitor.user is not None else None,
-        )
-        following = None
-        if visitor.user is not None and visitor.user.id != account.id:
-            following = await self.microblog.is_following(visitor.user, account)
-        if visitor.user is not None and not visitor.user.is_local and visitor.user.home_url:
-            # The follow button leads, by a redirect, to the visitor's home
-            # server (see follow below).
-            request.setHeader(
-                b"content-security-policy", content_security_policy(visitor.user.home_url)
-            )
-        return self.site.render(
-            request, "profile.html", visitor,
-            account=account, following=following,
-            **await timeline(
-                self.site, request, visitor, "/" + account.handle, posts, self._authority
-            ),
-        )
 
     @page("POST", "/<handle>/follow", follow=True)
     @page("POST", "/<handle>/unfollow", follow=False)
@@ -165,16 +138,19 @@ class PublicPages:
         return body
 
     async def _home_page(self, request: IRequest, visitor: Visitor, status: int = 200,
-                         draft: str = "", error: str | None = None) -> bytes:
+                         draft: str = "", error: str | None = None, **extra: Any) -> bytes:
         assert visitor.user is not None
         posts = await self.microblog.timelines.home_timeline(
             visitor.user.id, PAGE_SIZE + 1, None, self.site.max_id(request)
         )
         return self.site.render(
             request, "home.html", visitor, status,
-            draft=draft, error=error,
+            draft=draft, error=error, **extra,
             **await timeline(self.site, request, visitor, "/home", posts, self._authority),
         )
+
+    #: The home page, for other areas (the follow box's errors).
+    home_page = _home_page
 
     async def _local_user(self, handle: str) -> Account:
         if is_valid_handle(handle):

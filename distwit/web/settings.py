@@ -35,7 +35,7 @@ class SettingsPages:
     @page("GET", "/settings")
     async def settings(self, request: IRequest, visitor: Visitor, status: int = 200,
                        profile_error: str | None = None, password_error: str | None = None,
-                       ) -> bytes:
+                       image_error: str | None = None) -> bytes:
         """
         ``GET /settings``: one's profile and password, and links to the apps
         and the connected servers.
@@ -45,7 +45,9 @@ class SettingsPages:
         return self.site.render(
             request, "settings.html", visitor, status, account=current,
             profile_error=profile_error, password_error=password_error,
-            done={"profile": "Profile saved.", "password": "Password changed."}.get(
+            image_error=image_error,
+            done={"profile": "Profile saved.", "password": "Password changed.",
+                  "image": "Profile image changed."}.get(
                 self.site.field(request, "saved") or ""),
         )
 
@@ -65,6 +67,25 @@ class SettingsPages:
         except RuleError as e:
             return await self.settings(request, visitor, 400, profile_error=str(e))
         return self.site.redirect(request, "/settings?saved=profile")
+
+    @page("POST", "/settings/image")
+    async def update_image(self, request: IRequest, visitor: Visitor) -> bytes:
+        """
+        ``POST /settings/image``: a new profile image (a multipart form's
+        ``image`` file), checked as the API's ``update_profile_image``.
+        """
+        self.site.check_csrf(request, visitor)
+        user = self.site.member(visitor, "/settings")
+        values = (request.args or {}).get(b"image")
+        if not values or not values[0]:
+            return await self.settings(
+                request, visitor, 400, image_error="Choose an image file to upload."
+            )
+        try:
+            await self.microblog.update_profile_image(user, values[0])
+        except RuleError as e:
+            return await self.settings(request, visitor, 400, image_error=str(e))
+        return self.site.redirect(request, "/settings?saved=image")
 
     @page("POST", "/settings/password")
     async def change_password(self, request: IRequest, visitor: Visitor) -> bytes:

@@ -6,6 +6,7 @@ one's home server (this server is then an OpenID Connect relying party).
 from __future__ import annotations
 
 import secrets
+from urllib.parse import parse_qs, urlsplit
 from typing import TYPE_CHECKING
 
 from twisted.logger import Logger
@@ -40,6 +41,30 @@ ADDRESS_REMOTE_SIGNINS = 30
 ADDRESS_WINDOW = 15 * 60
 
 WRONG_CREDENTIALS = "Wrong handle or password."
+
+#: What a failed sign-in with a home server says (the detail folded away).
+REMOTE_FAILED = "We could not sign you in with your home server. Check the address and try again."
+CALLBACK_FAILED = (
+    "Your home server did not confirm who you are. Start again from the sign-in page."
+)
+
+
+def asking_server(next_path: str) -> str | None:
+    """
+    The server that sent a visitor to sign in here, when they are to go
+    on to this server's consent page (``/oidc/authorize``): the host of
+    the address it asked to be answered at.
+    """
+    path, _, query = next_path.partition("?")
+    if path != "/oidc/authorize":
+        return None
+    for value in parse_qs(query).get("redirect_uri", [])[:1]:
+        try:
+            host = urlsplit(value).netloc
+        except ValueError:
+            return None
+        return host or None
+    return None
 
 
 class SignInPages:
@@ -153,7 +178,8 @@ class SignInPages:
             url, pending = await rp.begin(identifier)
         except SignInError as e:
             return self._login_page(
-                request, visitor, 400, next_path, identifier=identifier, remote_error=str(e)
+                request, visitor, 400, next_path, identifier=identifier,
+                remote_error=REMOTE_FAILED, remote_detail=str(e),
             )
         token = secrets.token_urlsafe(32)
         self._keep_pending(token, pending, next_path)
@@ -183,7 +209,7 @@ class SignInPages:
         try:
             identity = await rp.finish(pending, params)
         except SignInError as e:
-            raise PageError(400, "Sign-in failed", str(e)) from None
+            raise PageError(400, "Sign-in failed", CALLBACK_FAILED, str(e)) from None
         account = await self._visiting_account(identity.handle, identity.authority)
         await self.site.sign_in(request, visitor, account)
         self.log.info(
@@ -210,7 +236,7 @@ class SignInPages:
 
     def _login_page(self, request: IRequest, visitor: Visitor, status: int, next_path: str,
                     handle: str = "", error: str | None = None, identifier: str = "",
-                    remote_error: str | None = None) -> bytes:
+                    remote_error: str | None = None, remote_detail: str = "") -> bytes:
         """
         The sign-in page: a password for an account here, or the address of
         one's home server.
@@ -224,6 +250,7 @@ class SignInPages:
             request, "login.html", visitor, status,
             handle=handle, next=next_path, error=error, identifier=identifier,
             remote_error=remote_error, remote=self._rp is not None,
+            remote_detail=remote_detail, asking=asking_server(next_path),
         )
 
     def _require_open_registration(self) -> None:

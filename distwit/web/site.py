@@ -32,6 +32,7 @@ from twisted.web.resource import IResource
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from distwit.core.microblog import Microblog
+from distwit.core.notifications import Notifications
 from distwit.model import MAX_STATUS_ID, Account
 from distwit.web.templating import content_security_policy, templates
 
@@ -97,11 +98,13 @@ class PageError(Exception):
     :param message: what went wrong, for a person.
     """
 
-    def __init__(self, status: int, title: str, message: str) -> None:
+    def __init__(self, status: int, title: str, message: str, detail: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.title = title
         self.message = message
+        #: Technical detail, shown folded away under the message.
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,9 @@ class Visitor:
     csrf: str | None
     #: When the signed-in user signed in (ms since the epoch).
     signed_in_at: int | None = None
+    #: How many notifications a signed-in member has not seen (pages read
+    #: with GET only).
+    unread: int = 0
 
 
 def session_hash(token: str) -> str:
@@ -214,6 +220,8 @@ class Site:
         self._secret = secret
         self._secure_cookies = secure_cookies
         self._templates = templates()
+        #: Members' notifications and their unread counts (the header).
+        self.notifications = Notifications(microblog.store)
         self._app = Klein()
         self._app.handle_errors(NotFound)(self._not_found)
         self._app.handle_errors(MethodNotAllowed)(self._wrong_method)
@@ -271,7 +279,8 @@ class Site:
         except PageError as e:
             try:
                 return self.render(
-                    request, "error.html", visitor, e.status, title=e.title, message=e.message
+                    request, "error.html", visitor, e.status, title=e.title, message=e.message,
+                    detail=e.detail,
                 )
             except Exception:
                 self.log.failure("rendering an error page failed")
@@ -289,6 +298,7 @@ class Site:
             viewer=visitor.user,
             csrf=visitor.csrf or "",
             open_registration=self.open_registration,
+            unread=visitor.unread,
             **context,
         )
         return html.encode("utf-8")
@@ -392,7 +402,12 @@ class Site:
                 if found is not None:
                     account = await self.microblog.timelines.account(found.account_id)
                     if account is not None:
-                        return Visitor(account, hashed, found.csrf_token, found.created_at)
+                        unread = 0
+                        if account.is_local and request.method in (b"GET", b"HEAD"):
+                            unread = await self.notifications.unread(account)
+                        return Visitor(
+                            account, hashed, found.csrf_token, found.created_at, unread
+                        )
             # Ended or expired: stop the browser sending it.
             self.clear_cookie(request, SESSION_COOKIE)
         anon = self.cookie(request, ANON_COOKIE)

@@ -6,6 +6,7 @@ server that writes a page.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -49,6 +50,7 @@ def templates() -> Environment:
     environment.filters.update(
         utc_time=utc_time, iso_time=iso_time, profile_url=profile_url, avatar_url=avatar_url
     )
+    environment.filters.update(person_url=person_url, safe_url=safe_url, face_url=face_url)
     return environment
 
 
@@ -84,6 +86,44 @@ def avatar_url(account: Account) -> str | None:
     if not account.is_local:
         return None
     return image_url(account, "", "normal")
+
+
+def person_url(account: Account) -> str:
+    """
+    An account's page on this server: ``/handle`` for a local user,
+    ``/@handle@authority`` for a remote one (what this server holds).
+    """
+    if account.is_local:
+        return "/" + account.handle
+    return f"/@{account.handle}@{account.authority}"
+
+
+def safe_url(url: str | None) -> str | None:
+    """
+    ``url`` if a page may link to it (an http or https address with a
+    host), else ``None``: a profile's web site is someone else's text.
+    """
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.geturl()
+
+
+def face_url(account: Account, size: str = "normal") -> str:
+    """
+    The image beside an account's name: theirs for a local user (served
+    here), this server's default for a remote one (the pages'
+    Content-Security-Policy, and the visitor's privacy, keep other
+    servers' images out).
+    """
+    if not account.is_local:
+        return image_url(replace(account, profile_image=""), "", size)
+    return image_url(account, "", size)
 
 
 class PageRenderer:

@@ -10,7 +10,8 @@ module of this package holds one area's SQL in a class of its own
 :mod:`~distwit.store.sql.favorites`, :mod:`~distwit.store.sql.apps`,
 :mod:`~distwit.store.sql.oidc`, :mod:`~distwit.store.sql.remote`,
 :mod:`~distwit.store.sql.sessions`, :mod:`~distwit.store.sql.outbox`,
-:mod:`~distwit.store.sql.blocks`, :mod:`~distwit.store.sql.direct`), all on
+:mod:`~distwit.store.sql.blocks`, :mod:`~distwit.store.sql.direct`,
+:mod:`~distwit.store.sql.notifications`), all on
 :class:`~distwit.store.sql.base.SQLBase` (the pool, the engine, reading
 rows), and provides that area's interface (``IAccountStore``,
 ``IPostStore``, ...); :class:`SQLStore` is their composition, and
@@ -32,6 +33,7 @@ from distwit.store.sql.direct import DirectMessagesStore
 from distwit.store.sql.favorites import FavoritesStore
 from distwit.store.sql.follows import FollowsStore
 from distwit.store.sql.history import HistoryStore
+from distwit.store.sql.notifications import NotificationsStore
 from distwit.store.sql.oidc import OIDCStore
 from distwit.store.sql.outbox import OutboxStore
 from distwit.store.sql.posts import ID_EPOCH_MS, ID_SEQUENCE_BITS, status_id_floor
@@ -54,6 +56,7 @@ class SQLStore(
     OutboxStore,
     BlocksStore,
     DirectMessagesStore,
+    NotificationsStore,
 ):
     """
     The twitter role's data in SQLite or PostgreSQL: every area in one
