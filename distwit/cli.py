@@ -5,7 +5,9 @@ The ``distwit`` command: administration beside the server.
 registers an OAuth app and ``distwit token create`` gives a user's access
 token for one; ``distwit rotate-oidc-key`` makes a new key for the ID
 tokens of OpenID Connect; ``distwit registry approve URL``, ``revoke URL``
-and ``list`` decide which ping servers the registry lists.  Each takes the
+and ``list`` decide which ping servers the registry lists; ``distwit
+backup DEST`` copies a running server's database and keys, ``distwit
+restore SRC`` puts them back (:mod:`distwit.backup`).  Each takes the
 same ``--data``, ``--database`` and ``--config`` as ``twistd distwit``, so it
 finds the same database.
 """
@@ -121,7 +123,56 @@ def _parser() -> argparse.ArgumentParser:
             "server to sign with the new key."
         ),
     )
+    _add_backup_commands(commands, common)
     return parser
+
+
+def _add_backup_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    backup = commands.add_parser(
+        "backup",
+        parents=[common],
+        help="copy a running server's database and keys",
+        description=(
+            "Back up the server's database (SQLite through its online backup API, "
+            "safe while the server writes; PostgreSQL with pg_dump) and the keys and "
+            "secrets of its data folder, with a manifest, into DEST: a new folder, or "
+            "a file ending in .tar.gz."
+        ),
+    )
+    backup.add_argument("destination", metavar="DEST", help="new folder, or FILE.tar.gz")
+    restore = commands.add_parser(
+        "restore",
+        parents=[common],
+        help="put a backup back into a data folder",
+        description=(
+            "Restore a backup made by `distwit backup` into the data folder (and the "
+            "database) given by --data, --database or --config. Stop the server first. "
+            "A data folder or PostgreSQL database that is not empty is refused unless "
+            "--force is given; a backup of a newer schema is refused."
+        ),
+    )
+    restore.add_argument("source", metavar="SRC", help="a backup folder or .tar.gz")
+    restore.add_argument(
+        "--force", action="store_true", help="replace what the data folder holds"
+    )
+
+
+def backup_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+    from distwit.backup import BackupError, Progress, backup, describe, restore
+
+    settings = settings_for(args)
+    progress = Progress(err)
+    try:
+        if args.command == "backup":
+            manifest = backup(settings, args.destination, err, progress)
+            out.write(f"backed up to {args.destination}: {describe(manifest)}\n")
+        else:
+            manifest = restore(settings, args.source, err, args.force, progress)
+            out.write(
+                f"restored into {settings.data_folder.path} the backup {describe(manifest)}\n"
+            )
+    except BackupError as e:
+        raise CommandError(str(e)) from None
 
 
 def read_password(path: str | None, stdin: TextIO) -> str:
@@ -276,6 +327,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "rotate-oidc-key":
         try:
             rotate_oidc_key(args, sys.stdout)
+        except CommandError as e:
+            _fail(e)
+    elif args.command in ("backup", "restore"):
+        try:
+            backup_command(args, sys.stdout, sys.stderr)
         except CommandError as e:
             _fail(e)
     elif args.command == "registry":
