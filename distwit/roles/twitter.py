@@ -23,10 +23,12 @@ from distwit.api.app import API_SECTIONS, TwitterAPI
 from distwit.api.images import ProfileImageResource
 from distwit.api.oauth1 import OAuthProvider
 from distwit.api.person_feeds import PersonFeeds
+from distwit import __version__
 from distwit.config import Settings
 from distwit.core.direct_messages import DirectMessages
 from distwit.core.limits import AddressLimits, RateLimiter
 from distwit.core.microblog import Microblog
+from distwit.core.usage import ServerUsage
 from distwit.core.passwords import PasswordHasher
 from distwit.federation.copier import Fetcher
 from distwit.federation.direct import ConditionalGetter, DirectPoller
@@ -34,6 +36,7 @@ from distwit.federation.direct_messages import DirectMessageNotices
 from distwit.federation.history import History
 from distwit.federation.follows import Federation
 from distwit.federation.lookup import Lookup
+from distwit.federation.nodeinfo import NodeInfoDiscovery, NodeInfoDocument
 from distwit.federation.notices import NoticeReceiver, PostNotices, targets_of
 from distwit.federation.outbox import Outbox
 from distwit.federation.resource import FederationAPI, WebFinger
@@ -87,9 +90,11 @@ class TwitterRoot(Resource):
         oauth: IResource | None = None,
         oidc: IResource | None = None,
         images: IResource | None = None,
+        nodeinfo: IResource | None = None,
     ) -> None:
         super().__init__()
         self._oidc = oidc
+        self._nodeinfo = nodeinfo
         if images is not None:
             self.putChild(b"profile_images", images)
         self._api = api
@@ -110,6 +115,13 @@ class TwitterRoot(Resource):
             # /oidc/authorize is a page (sign-in and consent); the rest is JSON.
             request.prepath.append(request.postpath.pop(0))
             return self._oidc
+        if self._nodeinfo is not None and path == b"nodeinfo" and request.postpath[1:] == [
+            b"2.1"
+        ]:
+            # /nodeinfo/2.1 only: /nodeinfo is the page of a user so named.
+            request.prepath.extend(request.postpath[:2])
+            del request.postpath[:2]
+            return self._nodeinfo
         if path.decode("utf-8", "replace") in API_SECTIONS:
             return self._api
         if path.partition(b".")[0] == b"direct_messages":
@@ -400,11 +412,17 @@ class TwitterWeb:
             rp=self.rp,
             threads=service.threads,
         )
+        #: NodeInfo 2.1 (federation crawlers count servers with it).
+        self.nodeinfo = NodeInfoDocument(
+            ServerUsage(service.store, reactor), __version__, settings.open_registration,
+            service.authority,
+        )
         self.root = self._root(service)
         webfinger = WebFinger(self.microblog, settings.public_url, service.authority)
         self.well_known: dict[bytes, IResource] = {
             paths.WEBFINGER.encode(): webfinger.resource(),
             b"openid-configuration": _Discovery(self.oidc),
+            b"nodeinfo": NodeInfoDiscovery(settings.public_url),
         }
 
     def _root(self, service: TwitterService) -> IResource:
@@ -413,7 +431,7 @@ class TwitterWeb:
         if service.federation is None or service.verifier is None:
             return TwitterRoot(
                 self.api.resource(), self.pages.resource(), oauth=oauth, oidc=self.oidc.resource(),
-                images=images,
+                images=images, nodeinfo=self.nodeinfo,
             )
         public_url = service.settings.public_url
         s2s = FederationAPI(
@@ -423,7 +441,7 @@ class TwitterWeb:
         feeds = PersonFeeds(self.microblog, public_url)
         return TwitterRoot(
             self.api.resource(), self.pages.resource(), s2s.resource(), feeds.resource(), oauth,
-            self.oidc.resource(), images=images,
+            self.oidc.resource(), images=images, nodeinfo=self.nodeinfo,
         )
 
 

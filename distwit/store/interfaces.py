@@ -960,6 +960,35 @@ class INotificationStore(Interface):
         """
 
 
+@dataclass(frozen=True)
+class UsageCounts:
+    """
+    How much this server's own users use it (NodeInfo's ``usage``).
+
+    :ivar users: local users.
+    :ivar active_month: local users who posted or retweeted in the last
+        30 days; :ivar active_halfyear: in the last 180 days.
+    :ivar local_posts: their posts (not retweets, not deleted).
+    """
+
+    users: int
+    active_month: int
+    active_halfyear: int
+    local_posts: int
+
+
+class IUsageStore(Interface):
+    """
+    Counts of this server's own users and posts.
+    """
+
+    def usage_counts(month_start, halfyear_start):
+        """
+        Deferred firing with the :class:`UsageCounts`, users active since
+        ``month_start`` and ``halfyear_start`` (ms since the epoch).
+        """
+
+
 class IStore(
     IAccountStore,
     IPostStore,
@@ -975,6 +1004,7 @@ class IStore(
     IBlockStore,
     IDirectMessageStore,
     INotificationStore,
+    IUsageStore,
 ):
     """
     Everything the twitter role keeps: users, posts, timelines, follows,

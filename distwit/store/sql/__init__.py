@@ -11,7 +11,7 @@ module of this package holds one area's SQL in a class of its own
 :mod:`~distwit.store.sql.oidc`, :mod:`~distwit.store.sql.remote`,
 :mod:`~distwit.store.sql.sessions`, :mod:`~distwit.store.sql.outbox`,
 :mod:`~distwit.store.sql.blocks`, :mod:`~distwit.store.sql.direct`,
-:mod:`~distwit.store.sql.notifications`), all on
+:mod:`~distwit.store.sql.notifications`, :mod:`~distwit.store.sql.usage`), all on
 :class:`~distwit.store.sql.base.SQLBase` (the pool, the engine, reading
 rows), and provides that area's interface (``IAccountStore``,
 ``IPostStore``, ...); :class:`SQLStore` is their composition, and
@@ -40,6 +40,7 @@ from distwit.store.sql.posts import ID_EPOCH_MS, ID_SEQUENCE_BITS, status_id_flo
 from distwit.store.sql.remote import RemoteStore
 from distwit.store.sql.sessions import SessionsStore
 from distwit.store.sql.timelines import TimelinesStore
+from distwit.store.sql.usage import UsageStore
 
 
 @implementer(IStore)
@@ -57,6 +58,7 @@ class SQLStore(
     BlocksStore,
     DirectMessagesStore,
     NotificationsStore,
+    UsageStore,
 ):
     """
     The twitter role's data in SQLite or PostgreSQL: every area in one
