@@ -304,7 +304,8 @@ def dump_postgres(url: str, target: str, progress: Progress,
     try:
         connection = psycopg.connect(url)
     except psycopg.Error as e:
-        raise BackupError(f"cannot connect to {_without_password(url)}: {e}".strip()) from None
+        reason = " ".join(str(e).split())
+        raise BackupError(f"cannot connect to {_without_password(url)}: {reason}") from None
     try:
         cursor = connection.cursor()
         cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -351,6 +352,10 @@ def backup(
         os.path.isdir(destination) and not os.listdir(destination)
     ):
         raise BackupError(f"{destination} already exists: name a new folder or .tar.gz file")
+    if os.path.commonpath([destination, folder.path]) == folder.path:
+        raise BackupError(
+            f"{destination} is inside the data folder {folder.path}: put the backup elsewhere"
+        )
     parent = os.path.dirname(destination)
     if not os.path.isdir(parent):
         raise BackupError(f"there is no folder {parent} to put the backup in")

@@ -324,7 +324,8 @@ class RestoreRefusalTests(SynchronousTestCase):
     def test_damaged_or_not_a_backup(self) -> None:
         """
         A file of the backup that changed since it was taken, a folder that
-        is no backup, and an existing destination are refused.
+        is no backup, an existing destination and one inside the data folder
+        are refused.
         """
         with open(os.path.join(self.backup, "data", "web-secret"), "ab") as f:
             f.write(b"x")
@@ -342,4 +343,10 @@ class RestoreRefusalTests(SynchronousTestCase):
             self.refused("backup", self.backup, "--data", os.path.join(self.base, "source")),
             f"distwit: {os.path.abspath(self.backup)} already exists: name a new folder or"
             " .tar.gz file",
+        )
+        source = os.path.join(self.base, "source")
+        self.assertEqual(
+            self.refused("backup", os.path.join(source, "b.tar.gz"), "--data", source),
+            f"distwit: {source}/b.tar.gz is inside the data folder {source}: put the backup"
+            " elsewhere",
         )
