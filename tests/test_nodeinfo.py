@@ -13,7 +13,7 @@ from typing import Any
 
 from treq.testing import StubTreq
 from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from twisted.web.resource import Resource
 
 from distwit import __version__
@@ -22,7 +22,14 @@ from distwit.core.usage import DAY_MS
 from distwit.roles.twitter import TwitterService, make_twitter_web
 
 from tests.processes import ServerProcess, run_cli
-from tests.support import cheap_hasher, synchronous_sqlite_store
+from tests.support import (
+    POSTGRES_SKIP,
+    SynchronousPool,
+    cheap_hasher,
+    postgres_url,
+    synchronous_sqlite_store,
+    wipe_postgres,
+)
 
 PASSWORD = "nodeinfo password"
 PROFILE = 'application/json; profile="http://nodeinfo.diaspora.software/ns/schema/2.1#"'
@@ -40,7 +47,7 @@ class NodeInfoTests(SynchronousTestCase):
              "open_registration": "true" if open_registration else "false"},
             None,
         )
-        self.store = synchronous_sqlite_store(os.path.join(data, "db.sqlite3"))
+        self.store = self.make_store(data)
         self.clock = Clock()
         self.clock.advance(1_763_971_200)  # 2025-11-24
         self.service = TwitterService(settings, self.store, self.clock, cheap_hasher())
@@ -52,6 +59,9 @@ class NodeInfoTests(SynchronousTestCase):
         root.putChild(b".well-known", well_known)  # type: ignore[attr-defined]
         self.stub = StubTreq(root)
         self.microblog = self.service.microblog
+
+    def make_store(self, data: str) -> Any:
+        return synchronous_sqlite_store(os.path.join(data, "db.sqlite3"))
 
     def get(self, path: str) -> tuple[int, dict[str, str], Any]:
         d = self.stub.get("https://tw.example" + path)
@@ -154,6 +164,27 @@ class NodeInfoTests(SynchronousTestCase):
         self.assertTrue(headers["content-type"].startswith("text/html"), headers)
         self.assertIn("@nodeinfo", body)
         self.assertEqual(self.get("/nodeinfo/2.1")[0], 200)
+
+
+class PostgresNodeInfoTests(NodeInfoTests):
+    """
+    The same on PostgreSQL (``DISTWIT_TEST_POSTGRES``).
+    """
+
+    def make_store(self, data: str) -> Any:
+        from distwit.store.engines.postgres import PostgresEngine
+        from distwit.store.schema import prepare_database
+        from distwit.store.sql import SQLStore
+
+        url = postgres_url()
+        if url is None:
+            raise SkipTest(POSTGRES_SKIP)
+        wipe_postgres(url)
+        engine = PostgresEngine(url)
+        prepare_database(engine)
+        store = SQLStore(SynchronousPool(engine.connect()), engine)
+        self.addCleanup(store.close)
+        return store
 
 
 class NodeInfoProcessTests(SynchronousTestCase):
