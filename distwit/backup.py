@@ -365,9 +365,14 @@ def backup(
         if _is_tarball(destination):
             progress.say(f"writing {destination}")
             partial = destination + ".partial"
-            with tarfile.open(partial, "w:gz") as tar:
-                for name in sorted(os.listdir(work)):
-                    tar.add(os.path.join(work, name), arcname=name)
+            # Owner only from the start: it holds the server's private keys.
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                with tarfile.open(fileobj=f, mode="w:gz") as tar:
+                    for name in sorted(os.listdir(work)):
+                        tar.add(os.path.join(work, name), arcname=name)
+                f.flush()
+                os.fsync(f.fileno())
             os.replace(partial, destination)
         else:
             if os.path.isdir(destination):

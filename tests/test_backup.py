@@ -177,6 +177,8 @@ class BackupUnderLoad:
         server.stop()
         case.assertEqual(writer.failures, [])
         case.assertIn("backed up to", out)
+        # It holds the server's private keys: its owner's only.
+        case.assertEqual(os.stat(destination).st_mode & 0o777, 0o600)
         case.assertGreater(written_during, 0, "no post was written while the backup ran")
 
         restored = os.path.join(base, "restored")
