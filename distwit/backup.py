@@ -41,6 +41,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, TextIO
+from urllib.parse import quote
 
 from distwit import __version__
 from distwit.config import DataFolder, Settings
@@ -246,7 +247,9 @@ def copy_sqlite(source: str, target: str, progress: Progress, what: str) -> None
     """
     try:
         # mode=ro: a backup never creates nor changes the source.
-        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, isolation_level=None)
+        src = sqlite3.connect(
+            f"file:{quote(source)}?mode=ro", uri=True, isolation_level=None
+        )
     except sqlite3.Error as e:
         raise BackupError(f"cannot open {what} {source}: {e}") from None
     try:
