@@ -238,7 +238,8 @@ def _is_tarball(path: str) -> bool:
 # -- backup -------------------------------------------------------------------
 
 
-def copy_sqlite(source: str, target: str, progress: Progress, what: str) -> None:
+def copy_sqlite(source: str, target: str, progress: Progress, what: str,
+                pages_per_step: int = PAGES_PER_STEP) -> None:
     """
     Copy the SQLite database ``source`` (in use by a running server) to
     the new file ``target``, page by page, as one consistent snapshot.
@@ -263,7 +264,7 @@ def copy_sqlite(source: str, target: str, progress: Progress, what: str) -> None
         try:
             src.backup(
                 dst,
-                pages=PAGES_PER_STEP,
+                pages=pages_per_step,
                 progress=lambda status, remaining, total: progress.step(
                     f"copying {what}", total - remaining, total
                 ),

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import io
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -21,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from distwit.store.schema import TWITTER
-from distwit.backup import newest_version
+from distwit.backup import Progress, copy_sqlite, newest_version
 
 from tests.processes import ServerProcess, run_cli
 from tests.support import POSTGRES_SKIP, postgres_url, wipe_postgres
@@ -352,3 +355,69 @@ class RestoreRefusalTests(SynchronousTestCase):
             f"distwit: {source}/b.tar.gz is inside the data folder {source}: put the backup"
             " elsewhere",
         )
+
+
+#: A process committing one row after another into the database it is
+#: given, until killed.
+WRITER = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("PRAGMA journal_mode=WAL")
+connection.execute("PRAGMA busy_timeout=10000")
+while True:
+    connection.execute("INSERT INTO t (payload) VALUES (randomblob(2000))")
+"""
+
+
+class OnlineCopyTests(SynchronousTestCase):
+    def test_copy_is_one_snapshot_while_another_process_writes(self) -> None:
+        """
+        While another process commits rows without pause, the online copy
+        of a database of some 2,000 pages, 50 pages a step, goes through
+        in one pass (SQLite restarts a copy whenever another connection
+        commits, unless the copy's read transaction holds one snapshot), and
+        the copy is whole: every row there before it began, and its
+        progress ends at 100%.
+        """
+        path = os.path.abspath(self.mktemp())
+        connection = sqlite3.connect(path, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, payload BLOB)")
+        connection.execute("BEGIN")
+        for _ in range(3000):
+            connection.execute("INSERT INTO t (payload) VALUES (randomblob(2000))")
+        connection.execute("COMMIT")
+        pages = connection.execute("PRAGMA page_count").fetchone()[0]
+        self.assertGreater(pages, 1500)
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, path])
+        self.addCleanup(writer.wait)
+        self.addCleanup(writer.kill)
+
+        def rows() -> int:
+            return int(connection.execute("SELECT COUNT(*) FROM t").fetchone()[0])
+
+        wait_until(lambda: rows() > 3100, 60, "the writer committing")
+        before = rows()
+        out = io.StringIO()
+        steps: list[int] = []
+
+        class Counting(Progress):
+            def step(self, what: str, done: int, total: int) -> None:
+                steps.append(done)
+                super().step(what, done, total)
+
+        target = os.path.join(os.path.dirname(path), "copy.sqlite3")
+        copy_sqlite(path, target, Counting(out, interval=0), "the test database",
+                    pages_per_step=50)
+        after = rows()
+        self.assertGreater(after, before, "the writer stopped during the copy")
+        copied = sqlite3.connect(target)
+        self.addCleanup(copied.close)
+        held = int(copied.execute("SELECT COUNT(*) FROM t").fetchone()[0])
+        self.assertTrue(before <= held <= after, (before, held, after))
+        self.assertEqual(copied.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+        # One pass: the pages done only ever grow.
+        self.assertEqual(steps, sorted(steps))
+        self.assertLessEqual(len(steps), pages // 50 + 20)
+        self.assertTrue(out.getvalue().endswith(f"of {steps[-1]:,})\n"), out.getvalue())
+        self.assertIn("copying the test database: 100%", out.getvalue())
