@@ -41,6 +41,8 @@ from distwit.store.interfaces import (
     ISessionStore,
     IStore,
     ITimelineStore,
+    IUsageStore,
+    UsageCounts,
     OIDCClientRecord,
     OIDCGrantRecord,
     SessionRecord,
@@ -56,6 +58,7 @@ from distwit.store.sql.favorites import FavoritesStore
 from distwit.store.sql.follows import FollowsStore
 from distwit.store.sql.history import HistoryStore
 from distwit.store.sql.notifications import NotificationsStore
+from distwit.store.sql.usage import UsageStore
 from distwit.store.sql.oidc import OIDCStore
 from distwit.store.sql.outbox import OutboxStore
 from distwit.store.sql.posts import PostsStore
@@ -1434,6 +1437,40 @@ class NotificationsStoreTestsMixin:
         self.assertEqual((yield self.store.notifications(bob.id, None, 20, [])), [])
 
 
+class UsageStoreTestsMixin:
+    """
+    The counts of NodeInfo (issue 17), on every engine.
+    """
+
+    store: SQLStore
+
+    @inlineCallbacks
+    def test_usage_counts(self):
+        """
+        Local users; those with a message (post or retweet) since each
+        start; their posts, not retweets nor deleted ones; remote authors
+        and their posts count for nothing.
+        """
+        day = 24 * 3600 * 1000
+        old = yield self.store.create_user("old", "", "h", T0)
+        spring = yield self.store.create_user("spring", "", "h", T0)
+        lately = yield self.store.create_user("lately", "", "h", T0)
+        yield self.store.create_user("quiet", "", "h", T0)
+        remote = yield self.store.ensure_account("carol", "s3:80", T0)
+        yield self.store.create_post(old.id, "a year ago", "web", None, T0)
+        first = yield self.store.create_post(spring.id, "spring", "web", None, T0 + 200 * day)
+        yield self.store.create_retweet(lately.id, first.id, T0 + 360 * day)
+        gone = yield self.store.create_post(lately.id, "gone", "web", None, T0 + 361 * day)
+        yield self.store.delete_post(gone.id, T0 + 362 * day)
+        yield self.store.note_remote_last("carol", "s3:80", 1, "http://s3:80")
+        yield self.store.store_remote_items(
+            remote.id, 1, 1, [Item(1, "elsewhere")], "s1:80", T0 + 362 * day
+        )
+        now = T0 + 365 * day
+        found = yield self.store.usage_counts(now - 30 * day, now - 180 * day)
+        self.assertEqual(found, UsageCounts(4, 1, 2, 2))
+
+
 STORE_SUITE = (
     StoreTestsMixin,
     FederationStoreTestsMixin,
@@ -1447,6 +1484,7 @@ STORE_SUITE = (
     BlocksStoreTestsMixin,
     DirectMessagesStoreTestsMixin,
     NotificationsStoreTestsMixin,
+    UsageStoreTestsMixin,
 )
 
 
@@ -1568,6 +1606,7 @@ class StoreAreasTests(SynchronousTestCase):
             (OutboxStore, IOutboxStore), (BlocksStore, IBlockStore),
             (DirectMessagesStore, IDirectMessageStore),
             (NotificationsStore, INotificationStore),
+            (UsageStore, IUsageStore),
         ]:
             self.assertTrue(interface.implementedBy(area), area)
             self.assertTrue(verifyClass(interface, area))
@@ -1578,7 +1617,7 @@ class StoreAreasTests(SynchronousTestCase):
         more than 30.
         """
         areas = [base for base in IStore.__bases__ if base is not Interface]
-        self.assertEqual(len(areas), 14)
+        self.assertEqual(len(areas), 15)
         self.assertEqual(
             set(IStore.names(all=True)),
             set(IStore.names()).union(*(area.names(all=True) for area in areas)),
