@@ -64,6 +64,9 @@ _SKIPPED_SUFFIXES = (
     ".db-shm", ".db-journal", ".log", ".pid", ".new", ".tmp",
 )
 
+#: Bytes read and written at a time when a file is put back.
+_BLOCK = 4 << 20
+
 #: SQLite pages copied per step of the online backup (4 MiB of 4 KiB
 #: pages): small enough to show progress, large enough to be quick.
 PAGES_PER_STEP = 1024
@@ -606,10 +609,17 @@ def _put_sqlite(copy: str, target: str, progress: Progress) -> None:
     journals (a stale WAL beside a new database would corrupt it), goes.
     """
     os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-    progress.say(f"restoring {target}")
     partial = target + ".new"
-    with open(copy, "rb") as f:
-        _write_private(partial, f.read())
+    total = os.path.getsize(copy)
+    done = 0
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(copy, "rb") as source, os.fdopen(fd, "wb") as written:
+        for block in iter(lambda: source.read(_BLOCK), b""):
+            written.write(block)
+            done += len(block)
+            progress.step(f"restoring {target}, bytes", done, total)
+        written.flush()
+        os.fsync(written.fileno())
     for suffix in ("-wal", "-shm", "-journal"):
         if os.path.exists(target + suffix):
             os.unlink(target + suffix)
