@@ -10,6 +10,7 @@ passes silently.
 from __future__ import annotations
 
 import configparser
+import ipaddress
 import os
 from dataclasses import dataclass
 from typing import Callable, Mapping
@@ -139,6 +140,22 @@ def _positive_seconds(value: str) -> float:
     return seconds
 
 
+#: Addresses or networks, as ``trusted_proxies`` holds them.
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def _networks(value: str) -> Networks:
+    found = []
+    for part in value.replace(",", " ").split():
+        try:
+            found.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"expected addresses or networks (127.0.0.1, 10.0.0.0/8), got {part!r}"
+            ) from None
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class Setting:
     section: str
@@ -187,6 +204,15 @@ SETTINGS = (
         str(MAX_CONNECTIONS),
         _positive_integer,
         "connections open at once; more are refused",
+    ),
+    Setting(
+        "server",
+        "trusted_proxies",
+        "",
+        _networks,
+        "addresses or networks of the fronts (nginx, HAProxy) before this server:"
+        " a request from one of them is from the last address its X-Forwarded-For"
+        " names that is not itself a front (per-address limits, sign-in counts)",
     ),
     Setting(
         "twitter",
@@ -350,6 +376,7 @@ class Settings:
     peers_allow_private: bool
     admission: str
     counts_ttl: float = COUNTS_TTL
+    trusted_proxies: Networks = ()
 
     @property
     def data_folder(self) -> DataFolder:

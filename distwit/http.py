@@ -6,10 +6,12 @@ the site that keeps strangers within limits (:class:`LimitedSite`).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from typing import Any
 
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
@@ -296,9 +298,38 @@ class LimitedRequest(Request):
     """
     A request whose body stops at its site's ``max_body_bytes``: a body
     without a length (chunked) is cut off with 413 once it passes it.
+
+    Its client address is the one a trusted front names: see
+    :meth:`getClientAddress`.
     """
 
     _body_bytes = 0
+
+    def getClientAddress(self) -> IAddress:
+        """
+        The peer, unless it is one of the site's ``trusted_proxies``: then
+        the last address of ``X-Forwarded-For`` that is not a trusted front
+        (the one the nearest front saw; those before it could be forged by
+        the client).
+        """
+        address: IAddress = super().getClientAddress()
+        site = getattr(self.channel, "site", None)
+        trusted = getattr(site, "trusted_proxies", ())
+        host = getattr(address, "host", None)
+        if not trusted or host is None or not _within(host, trusted):
+            return address
+        header = self.requestHeaders.getRawHeaders(b"x-forwarded-for") or []
+        hops = [h.strip() for line in header for h in line.decode("latin-1").split(",")]
+        for hop in reversed(hops):
+            try:
+                ip = ipaddress.ip_address(hop)
+            except ValueError:
+                break  # not an address: what came before it is not to be trusted
+            if not _within(hop, trusted):
+                if ip.version == 6:
+                    return IPv6Address("TCP", hop, 0)
+                return IPv4Address("TCP", hop, 0)
+        return address
 
     def handleContentChunk(self, data: bytes) -> None:
         channel = self.channel
@@ -309,6 +340,14 @@ class LimitedRequest(Request):
             if channel._refused_body:
                 return
         super().handleContentChunk(data)
+
+
+def _within(host: str, networks: Any) -> bool:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def _limited_channel_protocol(site: LimitedSite) -> Protocol:
@@ -337,8 +376,11 @@ class LimitedSite(Site):
         max_body_bytes: int,
         max_connections: int,
         reactor: IReactorTime | None = None,
+        trusted_proxies: Any = (),
     ) -> None:
         super().__init__(resource, timeout=idle_timeout, reactor=reactor)
+        #: The fronts whose X-Forwarded-For is believed (networks).
+        self.trusted_proxies = tuple(trusted_proxies)
         self.max_body_bytes = max_body_bytes
         self.max_connections = max_connections
         self.open_connections = 0

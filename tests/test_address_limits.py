@@ -86,11 +86,14 @@ def call(
         connection.close()
 
 
-class AddressLimitTests(SynchronousTestCase):
+class LimitedServer(SynchronousTestCase):
     """
     A server allowing :data:`READS` reads and :data:`WRITES` writes per
     address in 15 minutes, with alice and an OAuth app.
     """
+
+    #: The config file's [server] section.
+    server_section = ""
 
     def setUp(self) -> None:
         data = os.path.abspath(self.mktemp())
@@ -98,7 +101,8 @@ class AddressLimitTests(SynchronousTestCase):
         config = os.path.join(data, "..", "limits.ini")
         with open(config, "w") as f:
             f.write(
-                "[twitter]\n"
+                self.server_section
+                + "[twitter]\n"
                 f"rate_limit_address_reads = {READS}\n"
                 f"rate_limit_address_writes = {WRITES}\n"
             )
@@ -148,6 +152,12 @@ class AddressLimitTests(SynchronousTestCase):
         self.assertEqual(answer.headers["x-rate-limit-remaining"], "0")
         reset = int(answer.headers["x-rate-limit-reset"])
         self.assertTrue(time.time() < reset <= time.time() + 900 + 5, reset)
+
+
+class AddressLimitTests(LimitedServer):
+    """
+    Every door counts against the address, before credentials.
+    """
 
     def test_stranger_cannot_use_up_the_owner(self) -> None:
         """
@@ -211,3 +221,35 @@ class AddressLimitTests(SynchronousTestCase):
         answer = call(self.server, "127.0.0.5", "POST", "/1.1/statuses/update.json",
                       basic("alice", PASSWORD), form={"status": "one too many"})
         self.assertRateLimited(answer, WRITES)
+
+
+class TrustedProxyTests(LimitedServer):
+    """
+    Behind a front (nginx at 127.0.0.5, ``trusted_proxies``), the address
+    that counts is the one the front names in X-Forwarded-For; the header
+    from anyone else is ignored.
+    """
+
+    server_section = "[server]\ntrusted_proxies = 127.0.0.5/32, ::1\n"
+
+    def through(self, forwarded: str, source: str = "127.0.0.5") -> Answer:
+        return call(self.server, source, "GET", "/1.1/help/configuration.json",
+                    headers={"X-Forwarded-For": forwarded})
+
+    def test_forwarded_address_counts(self) -> None:
+        """
+        Reads forwarded for 10.1.1.1 use up 10.1.1.1's allowance, not the
+        front's nor 10.1.1.2's; a client's forged first hop does not help
+        it (the front appends the address it saw: the last one counts); a
+        client at 127.0.0.6, not a front, is counted as itself whatever it
+        sends.
+        """
+        for _ in range(READS):
+            self.assertEqual(self.through("10.1.1.1").status, 200)
+        self.assertRateLimited(self.through("10.1.1.1"), READS)
+        self.assertRateLimited(self.through("10.9.9.9, 10.1.1.1"), READS)
+        self.assertEqual(self.through("10.1.1.2").status, 200)
+        for _ in range(READS):
+            self.assertEqual(self.through("10.1.1.1", source="127.0.0.6").status, 200)
+        self.assertRateLimited(self.through("10.1.1.2", source="127.0.0.6"), READS)
+

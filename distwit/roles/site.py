@@ -54,6 +54,7 @@ def make_site(
         max_body_bytes=settings.max_body_bytes,
         max_connections=settings.max_connections,
         reactor=reactor,
+        trusted_proxies=settings.trusted_proxies,
     )
     site.displayTracebacks = False
     return site
