@@ -31,6 +31,8 @@ _KINDS = {
     "reply": (
         "SELECT 'reply' AS kind, p.created_at AS at, p.author_id AS actor, p.id AS post"
         " FROM posts q JOIN posts p ON p.in_reply_to_status_id = q.id"
+        # (Implies the partial index's condition: migration 017.)
+        " AND p.in_reply_to_status_id IS NOT NULL"
         " WHERE q.author_id = ? AND p.created_at < ? AND p.kind = 'post'"
         " AND p.deleted_at IS NULL AND p.author_id <> q.author_id"
     ),
@@ -42,6 +44,7 @@ _KINDS = {
     "retweet": (
         "SELECT 'retweet' AS kind, p.created_at AS at, p.author_id AS actor, q.id AS post"
         " FROM posts q JOIN posts p ON p.retweet_of_id = q.id"
+        " AND p.retweet_of_id IS NOT NULL"
         " WHERE q.author_id = ? AND p.created_at < ? AND p.kind = 'retweet'"
         " AND p.deleted_at IS NULL AND p.author_id <> q.author_id"
     ),
