@@ -43,6 +43,7 @@ from distwit.oidc.provider import OIDCProvider
 from distwit.oidc.registrations import StoreRegistrations
 from distwit.oidc.rp import RelyingParty
 from distwit.oidc.safe_fetch import SafeFetcher
+from distwit.roles.local_https import trust_line
 from distwit.roles.process import ProcessParts, open_or_exit, thread_runner
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IRequestVerifier, IS2SClient
@@ -347,7 +348,8 @@ class TwitterWeb:
             reactor,
         )
         self.oauth = OAuthProvider(
-            self.microblog, reactor, settings.public_url, secret, render_page=PageRenderer()
+            self.microblog, reactor, settings.public_url, secret, render_page=PageRenderer(),
+            local_https_url=settings.local_https_url,
         )
         address_limits = AddressLimits(
             reactor,
@@ -378,6 +380,8 @@ class TwitterWeb:
             oauth=self.oauth,
             oidc=self.oidc,
             rp=self.rp,
+            local_https=(settings.local_https_url, trust_line(settings.data_folder))
+            if settings.local_https else None,
         )
         self.root = self._root(service)
         webfinger = WebFinger(self.microblog, settings.public_url, service.authority)
