@@ -45,6 +45,9 @@ class Pages:
         elsewhere: the consent page), if any.
     :param rp: the relying party (visitors signing in here with their home
         server), if any.
+    :param local_https: ``(URL, the shell line that trusts its CA)`` of
+        ``--local-https``, if it is on (the page for client authors shows
+        them).
     """
 
     def __init__(self, microblog: Microblog, secret: bytes, clock: IReactorTime,
@@ -52,9 +55,10 @@ class Pages:
                  public_url: str = "http://localhost:8080",
                  oauth: OAuthProvider | None = None,
                  oidc: OIDCProvider | None = None,
-                 rp: RelyingParty | None = None) -> None:
+                 rp: RelyingParty | None = None,
+                 local_https: tuple[str, str] | None = None) -> None:
         self.site = Site(microblog, secret, clock, open_registration, secure_cookies)
-        self.site.mount(PublicPages(self.site, public_url))
+        self.site.mount(PublicPages(self.site, public_url, local_https))
         self.site.mount(SignInPages(self.site, public_url, rp))
         self.site.mount(ConsentPages(self.site, oidc))
         self.site.mount(SettingsPages(self.site, oauth))
