@@ -224,6 +224,34 @@ class OptionTests(SynchronousTestCase):
         self.assertEqual(len(lines), 1)
         self.assertEqual(lines[0]["line"], trust_line(options.settings.data_folder))
 
+    def test_renewed_while_running(self) -> None:
+        """
+        A server that runs past its certificate's end renews it (checked
+        daily) and serves the new one from the next connection on, with
+        the same CA.
+        """
+        options = self.parse("--listen", "tcp:8080", "--local-https")
+        folder = options.settings.data_folder
+        reactor = MemoryReactorClock()
+        reactor.advance(NOW.timestamp())
+        service = makeService(options, reactor)
+        service.startService()
+        self.addCleanup(service.stopService)
+        context_factory = reactor.sslServers[0][2]
+        first = context_factory.getContext()
+        ca, server = read(folder.local_ca), read(folder.local_https_certificate)
+        reactor.advance(24 * 3600)
+        self.assertIs(context_factory.getContext(), first)
+        self.assertEqual(read(folder.local_https_certificate), server)
+        for _ in range(365):
+            reactor.advance(24 * 3600)
+        self.assertNotEqual(read(folder.local_https_certificate), server)
+        self.assertEqual(read(folder.local_ca), ca)
+        self.assertIsNot(context_factory.getContext(), first)
+        renewed = certificate(folder.local_https_certificate)
+        self.assertGreater(renewed.not_valid_after_utc,
+                           NOW + datetime.timedelta(days=366 + 300))
+
     def test_bad_port(self) -> None:
         """
         A port that is not one is refused with a message naming the setting.

@@ -8,9 +8,10 @@ folder (``local-ca.pem``, its key ``local-ca-key.pem``) and a server
 certificate for ``localhost``, ``127.0.0.1`` and ``::1`` issued by it
 (``local-https-cert.pem``, ``local-https-key.pem``); the keys are mode
 0600.  Later starts keep them, so a client told once to trust the CA goes
-on trusting it; a certificate is made again only when it is missing,
-unreadable, expired or about to be (the server certificate also when it
-was not issued by the present CA).  The CA may only vouch for the loopback
+on trusting it; a certificate is made again (at start, and checked daily
+while the server runs) only when it is missing, unreadable, expired or
+about to be (the server certificate also when it was not issued by the
+present CA).  The CA may only vouch for the loopback
 names (X.509 name constraints), so trusting it trusts nothing else, even
 if its key leaked.
 
@@ -33,8 +34,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from twisted.application import strports
+from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService, Service
+from twisted.internet import ssl
+from twisted.internet.endpoints import SSL4ServerEndpoint
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from distwit.config import DataFolder, Settings
@@ -49,6 +53,9 @@ DNS_NAMES = ("localhost",)
 ADDRESSES = ("127.0.0.1", "::1")
 #: Where the port listens: loopback only (the certificate names nothing else).
 INTERFACE = "127.0.0.1"
+#: Seconds between checks, while the server runs, that the certificates
+#: are still good (a server may run longer than a certificate lasts).
+CHECK_INTERVAL = 24 * 3600.0
 
 
 class LocalHTTPSError(Exception):
@@ -260,41 +267,82 @@ def trust_line(folder: DataFolder) -> str:
     return f"export REQUESTS_CA_BUNDLE={ca} SSL_CERT_FILE={ca} NODE_EXTRA_CA_CERTS={ca}"
 
 
-def endpoint(settings: Settings) -> str:
+def _clock_now(reactor: Any) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(reactor.seconds(), datetime.timezone.utc)
+
+
+class CurrentCertificate:
     """
-    The Twisted endpoint string of the local https port.
+    The TLS context of the port, made from the files, and made again when
+    they change (each new connection asks for it).
     """
-    folder = settings.data_folder
 
-    def quoted(path: str) -> str:
-        return path.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
+    def __init__(self, folder: DataFolder) -> None:
+        self._folder = folder
+        self._context = self._load()
 
-    return (
-        f"ssl:{settings.local_https_port}:interface={INTERFACE}"
-        f":privateKey={quoted(folder.local_https_key)}"
-        f":certKey={quoted(folder.local_https_certificate)}"
-    )
+    def _load(self) -> Any:
+        try:
+            with open(self._folder.local_https_certificate, "rb") as f:
+                pem = f.read()
+            with open(self._folder.local_https_key, "rb") as f:
+                pem += f.read()
+        except OSError as e:
+            raise LocalHTTPSError(f"cannot read {e.filename}: {e.strerror}") from None
+        return ssl.PrivateCertificate.loadPEM(pem).options().getContext()
+
+    def reload(self) -> None:
+        self._context = self._load()
+
+    def getContext(self) -> Any:
+        return self._context
 
 
-class _Announce(Service):
+class _Keeper(Service):
     """
-    Says, once the port listens, where it is and how to trust it.
+    Says, once the port listens, where it is and how to trust it; then
+    checks every day that the certificates are still good, renews them
+    when they are not (a server may run longer than they last) and serves
+    the new one from the next connection on.
     """
 
     log = Logger()
 
-    def __init__(self, url: str, line: str, made: LocalCertificates) -> None:
-        self._url = url
-        self._line = line
+    def __init__(self, settings: Settings, current: CurrentCertificate, reactor: Any,
+                 made: LocalCertificates) -> None:
+        self._settings = settings
+        self._current = current
+        self._reactor = reactor
         self._made = made
+        self._loop = LoopingCall(self._check)
+        self._loop.clock = reactor
+
+    def _announce(self, made: LocalCertificates) -> None:
+        fresh = " (its CA made just now)" if made.made_ca else ""
+        self.log.info(
+            "https for local clients at {url}{fresh}; to trust it: {line}",
+            url=self._settings.local_https_url, fresh=fresh,
+            line=trust_line(self._settings.data_folder),
+        )
+
+    def _check(self) -> None:
+        try:
+            made = ensure_certificates(self._settings.data_folder, _clock_now(self._reactor))
+            if made.made_server:
+                self._current.reload()
+                self._announce(made)
+        except Exception:
+            self.log.failure("local https: renewing the certificates failed")
 
     def startService(self) -> None:
         super().startService()
-        fresh = " (its CA made just now)" if self._made.made_ca else ""
-        self.log.info(
-            "https for local clients at {url}{fresh}; to trust it: {line}",
-            url=self._url, fresh=fresh, line=self._line,
-        )
+        self._announce(self._made)
+        self._loop.start(CHECK_INTERVAL, now=False)
+
+    def stopService(self) -> Any:
+        if self._loop.running:
+            self._loop.stop()
+        return super().stopService()
 
 
 def local_https_service(settings: Settings, site: Any, reactor: Any) -> MultiService:
@@ -306,13 +354,14 @@ def local_https_service(settings: Settings, site: Any, reactor: Any) -> MultiSer
         names the file).
     """
     try:
-        made = ensure_certificates(settings.data_folder)
+        made = ensure_certificates(settings.data_folder, _clock_now(reactor))
+        current = CurrentCertificate(settings.data_folder)
     except LocalHTTPSError as e:
         raise SystemExit(f"distwit: local https: {e}") from None
     service = MultiService()
     service.setName("local-https")
-    port = strports.service(endpoint(settings), site, reactor=reactor)
-    port.setServiceParent(service)
-    _Announce(settings.local_https_url, trust_line(settings.data_folder), made
-              ).setServiceParent(service)
+    endpoint = SSL4ServerEndpoint(reactor, settings.local_https_port, current,
+                                  interface=INTERFACE)
+    StreamServerEndpointService(endpoint, site).setServiceParent(service)
+    _Keeper(settings, current, reactor, made).setServiceParent(service)
     return service
