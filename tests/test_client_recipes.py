@@ -174,6 +174,23 @@ class PageTests(SynchronousTestCase):
         self.assertIn(server.server.url + "/1.1", server.code("python-twitter"))
 
 
+    def test_without_local_https(self) -> None:
+        """
+        On a server started as the README has it (plain http), the page
+        tells how to start it with ``--local-https`` for the https
+        recipes, and shows no trust line yet.
+        """
+        data = os.path.abspath(self.mktemp())
+        server = ServerProcess(data)
+        self.addCleanup(server.stop)
+        code, page = server.request("GET", "/docs/clients")
+        self.assertEqual(code, 200)
+        self.assertIn(".venv/bin/twistd -n distwit --local-https", shell_lines(page))
+        self.assertFalse([line for line in shell_lines(page) if line.startswith("export ")])
+        self.assertIn('host="localhost:8443"', recipes(page)["tweepy"][1])
+        self.assertIn(server.url + "/1.1", recipes(page)["python-twitter"][1])
+
+
 class PythonRecipeTests(SynchronousTestCase):
     """
     The Python recipes, each in a python of its own.
