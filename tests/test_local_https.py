@@ -29,7 +29,8 @@ from distwit.roles.local_https import (
 )
 from distwit.tap import Options, makeService
 
-from tests.processes import ServerProcess, free_port
+from tests.processes import ServerProcess, free_port, run_cli
+from tests.test_federation import PASSWORD
 
 NOW = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.timezone.utc)
 
@@ -270,6 +271,8 @@ class ProcessTests(SynchronousTestCase):
         restart, and the trust line in its output.
         """
         data = os.path.abspath(self.mktemp())
+        done = run_cli("adduser", "alice", "--data", data, stdin=PASSWORD + "\n")
+        self.assertEqual(done.returncode, 0, done.stderr)
         port = free_port()
         options = ("--local-https", "--local-https-port", str(port))
         server = ServerProcess(data, *options)
@@ -287,6 +290,7 @@ class ProcessTests(SynchronousTestCase):
         self.assertIn("CERTIFICATE_VERIFY_FAILED", str(raised.exception))
         self.assertIn(f"https for local clients at https://localhost:{port}", server.log_text())
         self.assertIn(f"NODE_EXTRA_CA_CERTS={ca_file}", server.log_text())
+        self.oauth_signatures(server, data, port, ca_file)
         ca = read(ca_file)
         server.stop()
         again = ServerProcess(data, *options)
@@ -294,3 +298,33 @@ class ProcessTests(SynchronousTestCase):
         self.assertEqual(read(ca_file), ca)
         self.assertNotIn("made just now", again.log_text())
         self.assertIn("made just now", server.log_text())
+
+    def oauth_signatures(self, server: ServerProcess, data: str, port: int, ca_file: str
+                         ) -> None:
+        """
+        OAuth 1.0a requests are checked as signed for the URL they came
+        to: HMAC-SHA1 at either address; PLAINTEXT (the secrets in the
+        clear) only on https.
+        """
+        import requests
+        from requests_oauthlib import OAuth1
+
+        from tests.test_clients import create_app
+
+        key, secret = create_app(server, "alice")
+        done = run_cli("token", "create", "--consumer-key", key, "--user", "alice",
+                       "--data", data)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        token = dict(line.split("=", 1) for line in done.stdout.splitlines())
+        path = "/1.1/account/verify_credentials.json"
+        for base, method, expected in (
+            (server.url, "HMAC-SHA1", 200),
+            (f"https://localhost:{port}", "HMAC-SHA1", 200),
+            (f"https://localhost:{port}", "PLAINTEXT", 200),
+            (server.url, "PLAINTEXT", 401),
+        ):
+            auth = OAuth1(key, secret, token["access_token"], token["access_token_secret"],
+                          signature_method=method)
+            answer = requests.get(base + path, auth=auth, verify=ca_file, timeout=30)
+            self.assertEqual((base, method, answer.status_code), (base, method, expected),
+                             answer.text)

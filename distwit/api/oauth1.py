@@ -318,7 +318,10 @@ class OAuthProvider:
         if oauth.get("oauth_version", "1.0") != "1.0":
             raise _oauth_error("Could not authenticate you: oauth_version must be 1.0.")
         method = oauth["oauth_signature_method"]
-        if method not in _SIGNATURE_METHODS or (method == "PLAINTEXT" and not self.https):
+        signed_for = self._signed_for(request)
+        if method not in _SIGNATURE_METHODS or (
+            method == "PLAINTEXT" and not signed_for.startswith("https:")
+        ):
             raise _oauth_error(
                 f"Could not authenticate you: signature method {method} is not accepted"
                 + (" over plain http" if method == "PLAINTEXT" else "") + "."
@@ -346,7 +349,7 @@ class OAuthProvider:
             token_secret = token.secret
         elif need_token:
             raise _oauth_error("Invalid or expired token.", 89)
-        uri = self._signed_for(request) + request.uri.decode("latin-1")
+        uri = signed_for + request.uri.decode("latin-1")
         signed = _Signed(uri, request.method.decode("ascii").upper(), signed_params,
                          oauth["oauth_signature"])
         verify = {
