@@ -53,6 +53,9 @@ DATA = "distwit-data"
 IDLE_TIMEOUT = 60.0
 MAX_BODY_BYTES = 1024 * 1024
 MAX_CONNECTIONS = 10000
+#: The loopback port of ``--local-https`` (https for clients on this
+#: machine that speak nothing else, with a CA made in the data folder).
+LOCAL_HTTPS_PORT = 8443
 
 
 class ConfigError(ValueError):
@@ -131,6 +134,16 @@ def _seconds(value: str) -> float:
     if not 0 <= seconds <= 3600:
         raise ConfigError(f"expected 0 to 3600 seconds, got {value!r}")
     return seconds
+
+
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"expected a port number, got {value!r}") from None
+    if not 1 <= number <= 65535:
+        raise ConfigError(f"expected a port from 1 to 65535, got {value!r}")
+    return number
 
 
 def _positive_seconds(value: str) -> float:
@@ -213,6 +226,22 @@ SETTINGS = (
         "addresses or networks of the fronts (nginx, HAProxy) before this server:"
         " a request from one of them is from the last address its X-Forwarded-For"
         " names that is not itself a front (per-address limits, sign-in counts)",
+    ),
+    Setting(
+        "server",
+        "local_https",
+        "false",
+        _boolean,
+        "also serve https on 127.0.0.1 for clients on this machine that speak"
+        " nothing else (tweepy, twitter-api-v2), with a certificate from a CA"
+        " made once in the data folder (docs/local-https.md)",
+    ),
+    Setting(
+        "server",
+        "local_https_port",
+        str(LOCAL_HTTPS_PORT),
+        _port,
+        "the port of local_https (on 127.0.0.1)",
     ),
     Setting(
         "twitter",
@@ -377,6 +406,8 @@ class Settings:
     admission: str
     counts_ttl: float = COUNTS_TTL
     trusted_proxies: Networks = ()
+    local_https: bool = False
+    local_https_port: int = LOCAL_HTTPS_PORT
 
     @property
     def data_folder(self) -> DataFolder:
@@ -392,6 +423,16 @@ class Settings:
         ``handle@authority`` (:func:`distwit.urls.authority_of`).
         """
         return authority_of(self.public_url)
+
+    @property
+    def local_https_url(self) -> str:
+        """
+        Where ``local_https`` serves (``https://localhost:8443``), or ``""``
+        when it is off.
+        """
+        if not self.local_https:
+            return ""
+        return f"https://localhost:{self.local_https_port}"
 
 
 @dataclass(frozen=True)
@@ -431,6 +472,36 @@ class DataFolder:
         The OpenID Connect provider's ID-token keys (JSON).
         """
         return self.file("oidc-keys.json")
+
+    @property
+    def local_ca(self) -> str:
+        """
+        The certificate of the CA that ``local_https`` made (PEM): what a
+        client on this machine trusts.
+        """
+        return self.file("local-ca.pem")
+
+    @property
+    def local_ca_key(self) -> str:
+        """
+        That CA's private key (PEM, mode 0600).
+        """
+        return self.file("local-ca-key.pem")
+
+    @property
+    def local_https_certificate(self) -> str:
+        """
+        ``local_https``'s server certificate for localhost, 127.0.0.1 and
+        ::1, issued by :attr:`local_ca` (PEM).
+        """
+        return self.file("local-https-cert.pem")
+
+    @property
+    def local_https_key(self) -> str:
+        """
+        The server certificate's private key (PEM, mode 0600).
+        """
+        return self.file("local-https-key.pem")
 
     @property
     def twitter_database(self) -> str:

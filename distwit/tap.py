@@ -67,6 +67,8 @@ class Options(ServerOptions):
         ["ca-file", None, None, "PEM file of CAs to trust for https peers [default: the system's]"],
         ["admission", None, None,
          f"which ping servers the registry lists: approval|open [default: {default('admission')}]"],
+        ["local-https-port", None, None,
+         f"the port of --local-https on 127.0.0.1 [default: {default('local_https_port')}]"],
     ]
     optFlags = [
         ["peers-allow-private", None,
@@ -74,6 +76,9 @@ class Options(ServerOptions):
         ["signin-allow-http", None, "let visitors sign in with home servers on plain http"],
         ["signin-allow-private", None,
          "let visitors sign in with home servers at private or loopback addresses"],
+        ["local-https", None,
+         "also serve https on 127.0.0.1 for local clients that speak nothing else"
+         " (tweepy, twitter-api-v2), with a CA made in the data folder"],
     ]
 
     def postOptions(self) -> None:
@@ -92,6 +97,8 @@ class Options(ServerOptions):
             allow_private="true" if self["signin-allow-private"] else None,
             peers_allow_private="true" if self["peers-allow-private"] else None,
             admission=self["admission"],
+            local_https="true" if self["local-https"] else None,
+            local_https_port=self["local-https-port"],
         )
         self.settings = self.settings_from(given)
 
@@ -143,4 +150,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     web = strports.service(settings.listen, site, reactor=reactor)
     web.setName("web")
     web.setServiceParent(top)
+    if settings.local_https:
+        from distwit.roles.local_https import local_https_service
+
+        local_https_service(settings, site, reactor).setServiceParent(top)
     return top

@@ -514,7 +514,7 @@ class ClientsPageTests(APITestCase):
         body = self.successResultOf(response.content()).decode()
         self.assertEqual(response.code, 200)
         for expected in ("tweepy", "python-twitter", "twython", "twitter-api-v2",
-                         "twitter-lite", "twit", 'host="localhost:8080"',
+                         "twitter-lite", "twit", 'host="localhost:8443"',
                          "http://localhost:8080/1.1"):
             self.assertIn(expected, body)
 

@@ -202,18 +202,33 @@ class OAuthProvider:
     :param secret: a server secret (the CSRF tokens of the authorize page).
     :param render_page: renders the authorize page in the site's look;
         without it (the command line) the provider serves no page.
+    :param local_https_url: where ``--local-https`` serves this site too
+        (``https://localhost:8443``), or ``""``: a request that came on
+        that port is checked as signed for that URL.
     """
 
     log = Logger()
 
     def __init__(self, microblog: Microblog, clock: Any, public_url: str, secret: bytes,
-                 render_page: RenderPage | None = None) -> None:
+                 render_page: RenderPage | None = None, local_https_url: str = "") -> None:
         self._render_page = render_page
         self.microblog = microblog
         self.clock = clock
         self.public_url = public_url
         self.https = self.public_url.startswith("https:")
         self._secret = secret
+        self.local_https_url = local_https_url
+        self._local_https_port = urlsplit(local_https_url).port if local_https_url else None
+
+    def _signed_for(self, request: IRequest) -> str:
+        """
+        The base URL a client signed its request for: the public URL, or
+        the local https one for a request that came on that port.
+        """
+        if self._local_https_port is not None and request.isSecure():
+            if getattr(request.getHost(), "port", None) == self._local_https_port:
+                return self.local_https_url
+        return self.public_url
 
     # Apps and tokens, for the command line and the settings page
 
@@ -303,7 +318,10 @@ class OAuthProvider:
         if oauth.get("oauth_version", "1.0") != "1.0":
             raise _oauth_error("Could not authenticate you: oauth_version must be 1.0.")
         method = oauth["oauth_signature_method"]
-        if method not in _SIGNATURE_METHODS or (method == "PLAINTEXT" and not self.https):
+        signed_for = self._signed_for(request)
+        if method not in _SIGNATURE_METHODS or (
+            method == "PLAINTEXT" and not signed_for.startswith("https:")
+        ):
             raise _oauth_error(
                 f"Could not authenticate you: signature method {method} is not accepted"
                 + (" over plain http" if method == "PLAINTEXT" else "") + "."
@@ -331,7 +349,7 @@ class OAuthProvider:
             token_secret = token.secret
         elif need_token:
             raise _oauth_error("Invalid or expired token.", 89)
-        uri = self.public_url + request.uri.decode("latin-1")
+        uri = signed_for + request.uri.decode("latin-1")
         signed = _Signed(uri, request.method.decode("ascii").upper(), signed_params,
                          oauth["oauth_signature"])
         verify = {

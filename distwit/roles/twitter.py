@@ -48,6 +48,7 @@ from distwit.oidc.provider import OIDCProvider
 from distwit.oidc.registrations import StoreRegistrations
 from distwit.oidc.rp import RelyingParty
 from distwit.oidc.safe_fetch import SafeFetcher
+from distwit.roles.local_https import trust_line
 from distwit.roles.process import ProcessParts, open_or_exit, thread_runner
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IRequestVerifier, IS2SClient
@@ -378,7 +379,8 @@ class TwitterWeb:
             reactor,
         )
         self.oauth = OAuthProvider(
-            self.microblog, reactor, settings.public_url, secret, render_page=PageRenderer()
+            self.microblog, reactor, settings.public_url, secret, render_page=PageRenderer(),
+            local_https_url=settings.local_https_url,
         )
         address_limits = AddressLimits(
             reactor,
@@ -411,6 +413,8 @@ class TwitterWeb:
             oidc=self.oidc,
             rp=self.rp,
             threads=service.threads,
+            local_https=(settings.local_https_url, trust_line(settings.data_folder))
+            if settings.local_https else None,
         )
         #: NodeInfo 2.1 (federation crawlers count servers with it).
         self.nodeinfo = NodeInfoDocument(

@@ -50,6 +50,9 @@ class Pages:
     :param rp: the relying party (visitors signing in here with their home
         server), if any.
     :param threads: assembles the conversations of status pages, if any.
+    :param local_https: ``(URL, the shell line that trusts its CA)`` of
+        ``--local-https``, if it is on (the page for client authors shows
+        them).
     """
 
     def __init__(self, microblog: Microblog, secret: bytes, clock: IReactorTime,
@@ -58,9 +61,10 @@ class Pages:
                  oauth: OAuthProvider | None = None,
                  oidc: OIDCProvider | None = None,
                  rp: RelyingParty | None = None,
-                 threads: ConversationSource | None = None) -> None:
+                 threads: ConversationSource | None = None,
+                 local_https: tuple[str, str] | None = None) -> None:
         self.site = Site(microblog, secret, clock, open_registration, secure_cookies)
-        public = PublicPages(self.site, public_url)
+        public = PublicPages(self.site, public_url, local_https)
         self.site.mount(public)
         self.site.mount(SignInPages(self.site, public_url, rp))
         self.site.mount(ConsentPages(self.site, oidc))

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from twisted.web.iweb import IRequest
 
+from distwit.config import LOCAL_HTTPS_PORT
 from distwit.core.microblog import NoSuchUser, RuleError
 from distwit.model import Account, is_valid_handle
 from distwit.urls import authority_of
@@ -24,13 +25,18 @@ class PublicPages:
     """
     :param site: the plumbing the pages are mounted on.
     :param public_url: where this site is, for the page for client authors.
+    :param local_https: ``(URL, the shell line that trusts its CA)`` of
+        ``--local-https``, if it is on: the https recipes on that page use
+        them.
     """
 
-    def __init__(self, site: Site, public_url: str) -> None:
+    def __init__(self, site: Site, public_url: str,
+                 local_https: tuple[str, str] | None = None) -> None:
         self.site = site
         self.microblog = site.microblog
         self._public_url = public_url.rstrip("/")
         self._authority = authority_of(public_url)
+        self._local_https = local_https
         folder = files("distwit.web") / "static"
         self._static = {
             "site.css": (b"text/css; charset=utf-8", (folder / "site.css").read_bytes()),
@@ -116,11 +122,21 @@ class PublicPages:
         """
         ``GET /docs/clients``: how to point Twitter libraries here.
         """
+        https = self._public_url.startswith("https:")
+        local_url, local_trust = self._local_https or ("", "")
+        # The recipes of clients that speak only https: the public URL
+        # when it is https, else --local-https's (or where it would be).
+        https_base = (self._public_url if https
+                      else local_url or f"https://localhost:{LOCAL_HTTPS_PORT}")
         return self.site.render(
             request, "clients.html", visitor,
             base=self._public_url,
             authority=self._authority,
-            https=self._public_url.startswith("https:"),
+            https=https,
+            https_base=https_base,
+            https_authority=authority_of(https_base),
+            local_https=bool(local_url) and not https,
+            local_trust=local_trust,
         )
 
     @page("GET", "/static/<name>", guarded=False)
