@@ -307,6 +307,14 @@ SETTINGS = (
         _boolean,
         "let visitors sign in with home servers at private or loopback addresses",
     ),
+    Setting(
+        "server",
+        "metrics_listen",
+        "",
+        _text,
+        "Twisted endpoint for Prometheus metrics at /metrics, e.g."
+        " tcp:9100:interface=127.0.0.1 (default: none, no metrics listener)",
+    ),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -350,6 +358,7 @@ class Settings:
     peers_allow_private: bool
     admission: str
     counts_ttl: float = COUNTS_TTL
+    metrics_listen: str = ""
 
     @property
     def data_folder(self) -> DataFolder:

@@ -67,6 +67,8 @@ class Options(ServerOptions):
         ["ca-file", None, None, "PEM file of CAs to trust for https peers [default: the system's]"],
         ["admission", None, None,
          f"which ping servers the registry lists: approval|open [default: {default('admission')}]"],
+        ["metrics-listen", None, None,
+         "Twisted endpoint serving Prometheus metrics at /metrics [default: none]"],
     ]
     optFlags = [
         ["peers-allow-private", None,
@@ -92,6 +94,7 @@ class Options(ServerOptions):
             allow_private="true" if self["signin-allow-private"] else None,
             peers_allow_private="true" if self["peers-allow-private"] else None,
             admission=self["admission"],
+            metrics_listen=self["metrics-listen"],
         )
         self.settings = self.settings_from(given)
 
@@ -111,6 +114,11 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     public_url = settings.public_url
 
     parts = make_process_parts(settings, reactor)
+    metrics = None
+    if settings.metrics_listen:
+        from distwit.roles.metrics import Metrics
+
+        metrics = Metrics(settings.role)
     verifier = parts.verifier
     top = MultiService()
     parts.closer.setServiceParent(top)
@@ -122,6 +130,10 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
 
         twitter = make_twitter_service(settings, reactor, parts)
         twitter.setServiceParent(top)
+        if metrics is not None:
+            metrics.instrument_twitter(
+                twitter, min(max(settings.ping_interval, 1.0), 15.0)
+            ).setServiceParent(top)
         twitter_web = make_twitter_web(twitter)
         resources["twitter"] = twitter_web.root
         for name, child in twitter_web.well_known.items():
@@ -131,16 +143,25 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
 
         ping = make_ping_service(settings, reactor, parts)
         ping.setServiceParent(top)
+        if metrics is not None:
+            metrics.instrument_ping(ping)
         resources["ping"] = make_ping_resource(ping)
     if "registry" in roles:
         from distwit.roles.registry import make_registry_resource, make_registry_service
 
         registry = make_registry_service(settings, reactor, parts.key)
         registry.setServiceParent(top)
+        if metrics is not None:
+            metrics.instrument_registry(registry)
         resources["registry"] = make_registry_resource(registry, verifier)
 
     site = make_site(settings, roles, parts.key, resources, well_known, endpoints, reactor)
     web = strports.service(settings.listen, site, reactor=reactor)
     web.setName("web")
     web.setServiceParent(top)
+    if metrics is not None:
+        metrics.wrap_site(site)
+        metrics_web = strports.service(settings.metrics_listen, metrics.site(), reactor=reactor)
+        metrics_web.setName("metrics")
+        metrics_web.setServiceParent(top)
     return top

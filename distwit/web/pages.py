@@ -17,6 +17,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource
 
 from distwit.core.microblog import Microblog
+from distwit.web.admin import AdminPages
 from distwit.web.consent import ConsentPages
 from distwit.web.follow import RemoteFollowPages
 from distwit.web.notifications import NotificationPages
@@ -30,6 +31,7 @@ from distwit.web.status import StatusPages
 if TYPE_CHECKING:
     from distwit.api.conversations import ConversationSource
     from distwit.api.oauth1 import OAuthProvider
+    from distwit.federation.health import FederationHealth
     from distwit.oidc.provider import OIDCProvider
     from distwit.oidc.rp import RelyingParty
 
@@ -50,6 +52,7 @@ class Pages:
     :param rp: the relying party (visitors signing in here with their home
         server), if any.
     :param threads: assembles the conversations of status pages, if any.
+    :param health: the federation health view (the operator page), if any.
     """
 
     def __init__(self, microblog: Microblog, secret: bytes, clock: IReactorTime,
@@ -58,7 +61,8 @@ class Pages:
                  oauth: OAuthProvider | None = None,
                  oidc: OIDCProvider | None = None,
                  rp: RelyingParty | None = None,
-                 threads: ConversationSource | None = None) -> None:
+                 threads: ConversationSource | None = None,
+                 health: FederationHealth | None = None) -> None:
         self.site = Site(microblog, secret, clock, open_registration, secure_cookies)
         public = PublicPages(self.site, public_url)
         self.site.mount(public)
@@ -69,6 +73,7 @@ class Pages:
         self.site.mount(StatusPages(self.site, public_url, threads))
         self.site.mount(PeoplePages(self.site, public, public_url))
         self.site.mount(NotificationPages(self.site))
+        self.site.mount(AdminPages(self.site, health))
 
     def resource(self) -> IResource:
         return self.site.resource()

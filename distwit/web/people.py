@@ -168,6 +168,7 @@ class PeoplePages:
             request, "remote.html", visitor,
             account=account, following=following, acct=f"{account.handle}@{authority}",
             home_profile=_home_profile(account), login=login_url(path),
+            held=held_line(account, bool(following)),
             **await timeline(self.site, request, visitor, path, posts, self._authority),
         )
 
@@ -229,3 +230,17 @@ def _home_profile(account: Account) -> str | None:
         return account.home_url.rstrip("/") + "/" + quote(account.handle)
     return None
 
+
+
+def held_line(account: Account, following: bool) -> str | None:
+    """
+    How complete this server's copy of a remote author is, for their page:
+    "all 1,234 posts held" or "fetching 12 of 1,234" (``None`` when this
+    server does not keep a copy: nobody here has followed them yet).
+    """
+    known, held = account.last_seq, account.synced_seq
+    if known <= 0 or (held <= 0 and not following):
+        return None
+    if held >= known:
+        return f"all {known:,} post{'' if known == 1 else 's'} held"
+    return f"fetching {known - held:,} of {known:,}"

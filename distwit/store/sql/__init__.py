@@ -32,6 +32,7 @@ from distwit.store.sql.blocks import BlocksStore
 from distwit.store.sql.direct import DirectMessagesStore
 from distwit.store.sql.favorites import FavoritesStore
 from distwit.store.sql.follows import FollowsStore
+from distwit.store.sql.health import HealthStore
 from distwit.store.sql.history import HistoryStore
 from distwit.store.sql.notifications import NotificationsStore
 from distwit.store.sql.oidc import OIDCStore
@@ -57,6 +58,7 @@ class SQLStore(
     BlocksStore,
     DirectMessagesStore,
     NotificationsStore,
+    HealthStore,
 ):
     """
     The twitter role's data in SQLite or PostgreSQL: every area in one
