@@ -54,7 +54,7 @@ class AdminPages:
             for p in report.peers
         ]
         authors = [
-            {"copy": a, "complete": a.held >= a.known, "percent": f"{completeness(a):.1%}"}
+            {"author": a, "complete": a.held >= a.known, "percent": f"{completeness(a):.1%}"}
             for a in report.authors
         ]
         outbox = [{"target": t, "oldest": ago(now, t.oldest)} for t in report.outbox]
