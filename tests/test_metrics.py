@@ -9,6 +9,9 @@ are patterns, never raw paths.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import urllib.request
 from typing import Any
 
@@ -16,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from twisted.trial.unittest import SynchronousTestCase
 
 from distwit.roles.metrics import route_of, route_words
-from tests.processes import ServerProcess, free_port
+from tests.processes import ROOT, ServerProcess, free_port
 from tests.test_federation import Federation, acct, call, follow, home, post, wait_for
 
 INTERVAL = 1.0
@@ -184,6 +187,19 @@ class MetricsTests(SynchronousTestCase):
                 and value(samples, "distwit_notices_total", outcome="failed") >= 1
                 and value(samples, "distwit_peer_up", peer=s2_authority) == 0
             ) else None
+
+        # Every metric the example dashboard charts is one of these.
+        names = set().union(*(set(m) for m in (s1m, s2m, ping, registry)))
+        with open(os.path.join(ROOT, "conf", "grafana-distwit.json"), encoding="utf-8") as f:
+            dashboard = json.load(f)
+        charted = {
+            name
+            for panel in dashboard["panels"]
+            for target in panel["targets"]
+            for name in re.findall(r"distwit_[a-z_]+", target["expr"])
+        }
+        self.assertGreaterEqual(len(charted), 15)
+        self.assertEqual(sorted(charted - names), [])
 
         samples, _ = wait_for(waiting, 30, "the waiting notice in s1's metrics", 0.5)
         self.assertGreater(value(samples, "distwit_peer_failures", peer=s2_authority), 0)

@@ -16,8 +16,17 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from typing import Any
 
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from distwit.federation.health import MeasuredClient, PeerHealth, peer_state
+from distwit.s2s.interfaces import IS2SClient, S2SResponseError
+from distwit.store.interfaces import PeerRecord
 
 from tests.processes import free_port, run_cli
 from tests.test_federation import PASSWORD, Federation, follow, home, post, wait_for
@@ -245,3 +254,118 @@ class StatusTests(SynchronousTestCase):
         done = run_cli("admin", "grant", "zed", "--data", base)
         self.assertEqual(done.returncode, 1)
         self.assertEqual(done.stderr, "distwit: there is no user 'zed' here\n")
+
+
+class _Peers:
+    """
+    Keeps what :class:`PeerHealth` saves.
+    """
+
+    def __init__(self) -> None:
+        self.saved: list[list[PeerRecord]] = []
+
+    def save_peers(self, records: list[PeerRecord]) -> Deferred[None]:
+        self.saved.append(records)
+        return succeed(None)
+
+
+@implementer(IS2SClient)
+class _Client:
+    def __init__(self) -> None:
+        self.pending: list[Deferred[Any]] = []
+
+    def _next(self) -> Deferred[Any]:
+        d: Deferred[Any] = Deferred()
+        self.pending.append(d)
+        return d
+
+    def get_json(self, url: str) -> Deferred[Any]:
+        return self._next()
+
+    def post_json(self, url: str, value: Any, timeout: float | None = None) -> Deferred[Any]:
+        return self._next()
+
+    def get_bytes(self, url: str, max_size: int | None = None) -> Deferred[bytes]:
+        return self._next()
+
+
+class PeerHealthTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(1_700_000_000)
+        self.store = _Peers()
+        self.health = PeerHealth(self.store, self.clock)  # type: ignore[arg-type]
+        self.client = _Client()
+        self.measured = MeasuredClient(self.client, self.health, self.clock)
+        verifyObject(IS2SClient, self.measured)
+        self.health.startService()
+        self.addCleanup(self.health.stopService)
+
+    def test_success_failure_certificate(self) -> None:
+        """
+        An answer records the latency; a refusal (an HTTP status) is an
+        answer too; no answer counts a failure in a row, with its cause; a
+        TLS failure is a certificate problem; a cancelled request says
+        nothing of the peer; the ping server and the registry are told
+        apart by path.
+        """
+        feed = "http://s2:80/s2s/feed/carol.rss?from=1&to=2"
+        self.measured.get_bytes(feed).addErrback(lambda _: None)
+        self.clock.advance(0.25)
+        self.client.pending.pop().callback(b"feed")
+        self.measured.post_json("http://s2:80/s2s/notice", {}).addErrback(lambda _: None)
+        self.clock.advance(0.1)
+        self.client.pending.pop().errback(S2SResponseError("HTTP 400", status=400))
+        exchange = "http://p:80/ping/exchange?wait=50"
+        self.measured.post_json(exchange, {}, timeout=80).addErrback(lambda _: None)
+        self.clock.advance(50)
+        self.client.pending.pop().callback({})
+        self.measured.get_json("http://r:80/registry/pings").addErrback(lambda _: None)
+        self.client.pending.pop().cancel()
+        records = {r.authority: r for r in self.health.records()}
+        self.assertEqual(sorted(records), ["p:80", "s2:80"])
+        self.assertEqual((records["s2:80"].kind, records["s2:80"].latency_ms), ("twitter", 100))
+        self.assertEqual((records["p:80"].kind, records["p:80"].latency_ms), ("ping", 0))
+        self.assertEqual(records["s2:80"].failures, 0)
+
+        for detail in ("ConnectionRefusedError: Connection was refused",
+                       "Error: [('SSL routines', '', 'certificate verify failed')]"):
+            self.measured.get_json("http://s2:80/s2s/last/carol").addErrback(lambda _: None)
+            error = S2SResponseError("GET http://s2:80/s2s/last/carol: no answer")
+            error.detail = detail
+            self.client.pending.pop().errback(error)
+        record = {r.authority: r for r in self.health.records()}["s2:80"]
+        self.assertEqual(record.failures, 2)
+        self.assertIn("certificate verify failed", record.certificate_error)
+        self.assertIn("no answer (Error: [('SSL routines'", record.last_error)
+        self.assertEqual(
+            peer_state(record.__class__(**{**record.__dict__, "updated_at": 0})), "CERTIFICATE"
+        )
+
+    def test_written_when_state_changes(self) -> None:
+        """
+        A change of state (first seen, down, up) is written within two
+        seconds; mere times of exchanges every 30 seconds; everything when
+        the service stops.
+        """
+        def answer(url: str) -> None:
+            self.measured.get_json(url).addErrback(lambda _: None)
+            self.client.pending.pop().callback({})
+
+        answer("http://s2:80/x")
+        self.clock.advance(2)
+        self.assertEqual([[r.authority for r in rs] for rs in self.store.saved], [["s2:80"]])
+        for _ in range(10):
+            answer("http://s2:80/x")
+            self.clock.advance(2)
+        self.assertEqual(len(self.store.saved), 1)
+        self.measured.get_json("http://s2:80/x").addErrback(lambda _: None)
+        self.client.pending.pop().errback(S2SResponseError("no answer"))
+        self.clock.advance(2)
+        self.assertEqual(len(self.store.saved), 2)
+        self.assertEqual(self.store.saved[-1][0].failures, 1)
+        self.clock.advance(40)
+        self.assertEqual(len(self.store.saved), 2)
+        answer("http://s2:80/x")
+        self.health.stopService()
+        self.assertEqual(self.store.saved[-1][0].failures, 0)

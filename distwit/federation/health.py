@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,8 +32,11 @@ from distwit.s2s import paths
 from distwit.s2s.interfaces import IS2SClient
 from distwit.store.interfaces import AuthorCopy, IStore, OutboxTarget, PeerRecord
 
-#: Seconds between writes of what changed to ``peer_health``.
+#: Seconds between writes to ``peer_health`` when a peer went down, came
+#: back or failed another way...
 FLUSH_INTERVAL = 2.0
+#: ... and when only the times of the last exchanges moved.
+QUIET_FLUSH_INTERVAL = 30.0
 
 #: A request given a timeout longer than this is a long-poll: its time
 #: says how long the ping server waited, not how fast it is.
@@ -112,6 +115,9 @@ class PeerHealth(Service):
         self.interval = interval
         self._peers: dict[str, _Peer] = {}
         self._dirty: set[str] = set()
+        #: A peer's state changed (up, down, another error): write soon.
+        self._changed = False
+        self._last_flush = float("-inf")
         self._loop: LoopingCall | None = None
         self._flushing: Deferred[None] | None = None
         self.observers: list[PeerObserver] = []
@@ -139,11 +145,13 @@ class PeerHealth(Service):
         (``None``: a long-poll).
         """
         peer = self._peer(url)
+        if peer.failures or not peer.last_success:
+            self._changed = True
         peer.last_success = self._now_ms()
         peer.failures = 0
         peer.certificate_error = ""
         if seconds is not None:
-            peer.latency_ms = int(seconds * 1000)
+            peer.latency_ms = round(seconds * 1000)
         for observe in self.observers:
             observe(peer.authority, peer.kind, True, seconds)
 
@@ -161,7 +169,10 @@ class PeerHealth(Service):
         peer = self._peer(url)
         peer.last_failure = self._now_ms()
         peer.failures += 1
+        before = peer.last_error
         peer.last_error, certificate = describe_failure(error)
+        if peer.failures == 1 or peer.last_error != before:
+            self._changed = True
         if certificate:
             peer.certificate_error = certificate
         for observe in self.observers:
@@ -180,6 +191,8 @@ class PeerHealth(Service):
         """
         if not self._dirty:
             return succeed(None)
+        self._changed = False
+        self._last_flush = self._clock.seconds()
         now = self._now_ms()
         records = [self._peers[a].record(now) for a in sorted(self._dirty)]
         self._dirty.clear()
@@ -190,6 +203,9 @@ class PeerHealth(Service):
             if not failure.check(CancelledError) and self.running:
                 self.log.failure("saving peer health failed", failure)
 
+        quiet = self._clock.seconds() - self._last_flush < QUIET_FLUSH_INTERVAL
+        if quiet and not self._changed:
+            return succeed(None)
         d = self.flush().addErrback(failed)
         self._flushing = d
 
@@ -412,11 +428,3 @@ def status_text(report: HealthReport) -> str:
     lines.extend(f"  {url}" for url in pings)
     return "\n".join(lines) + "\n"
 
-
-def with_live_peers(report: HealthReport, records: list[PeerRecord]) -> HealthReport:
-    """
-    ``report`` with ``records`` in place of the peers of the same authority.
-    """
-    kept = {p.authority: p for p in report.peers}
-    kept.update({p.authority: p for p in records})
-    return replace(report, peers=sorted(kept.values(), key=lambda p: (p.kind, p.authority)))
