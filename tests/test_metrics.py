@@ -66,6 +66,15 @@ def value(samples: dict[str, list[Any]], name: str, **labels: str) -> float:
     )
 
 
+def has(samples: dict[str, list[Any]], name: str, **labels: str) -> bool:
+    """
+    Whether a sample called ``name`` has ``labels``.
+    """
+    return any(
+        all(s.labels.get(k) == v for k, v in labels.items()) for s in samples.get(name, [])
+    )
+
+
 class MetricsTests(SynchronousTestCase):
     def test_every_role(self) -> None:
         """
@@ -101,6 +110,7 @@ class MetricsTests(SynchronousTestCase):
                 value(s1m, "distwit_notices_total", outcome="sent") >= 1
                 and value(s1m, "distwit_outbox_depth") == 0
                 and value(s2m, "distwit_gap_messages") == 0
+                and has(s2m, "distwit_peer_gap_messages", peer=s1_authority)
                 and value(s2m, "distwit_peer_up", peer=s1_authority) == 1
                 and value(s1m, "distwit_peer_up", peer=s2_authority) == 1
             )
