@@ -97,6 +97,24 @@ class Options(ServerOptions):
             metrics_listen=self["metrics-listen"],
         )
         self.settings = self.settings_from(given)
+        if self.settings.metrics_listen:
+            _check_endpoint("--metrics-listen", self.settings.metrics_listen)
+
+
+def _check_endpoint(option: str, description: str) -> None:
+    """
+    :raise usage.UsageError: ``description`` is not a Twisted server
+        endpoint string (nothing listens yet).
+    """
+    from twisted.internet.protocol import Factory
+
+    try:
+        strports.service(description, Factory())
+    except (ValueError, KeyError, TypeError) as e:
+        raise usage.UsageError(
+            f"{option} {description!r} is not a Twisted endpoint"
+            f" (like tcp:9100:interface=127.0.0.1): {e}"
+        ) from None
 
 
 def makeService(options: Options, reactor: Any = None) -> MultiService:

@@ -16,9 +16,13 @@ import urllib.request
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.wsgi import WSGIResource
 
 from distwit.roles.metrics import route_of, route_words
+from distwit.tap import Options, makeService
 from tests.processes import ROOT, ServerProcess, free_port
 from tests.test_federation import Federation, acct, call, follow, home, post, wait_for
 
@@ -242,3 +246,37 @@ class RouteTests(SynchronousTestCase):
         }
         for path, route in cases.items():
             self.assertEqual(route_of(path.encode(), words), route, path)
+
+
+class OptionTests(SynchronousTestCase):
+    def make(self, *args: str) -> Any:
+        options = Options()
+        options.parseOptions(["--data", self.mktemp(), "--listen", "tcp:0", *args])
+        return makeService(options, MemoryReactorClock())
+
+    def test_off_by_default(self) -> None:
+        """
+        Without ``--metrics-listen`` nothing listens for metrics; with it,
+        a listener of its own (not the site's) serves /metrics.
+        """
+        names = [s.name for s in self.make()]
+        self.assertNotIn("metrics", names)
+        service = self.make("--metrics-listen", "tcp:0:interface=127.0.0.1")
+        metrics = service.getServiceNamed("metrics")
+        # prometheus_client's resource (it renders in a thread: scraped
+        # for real in MetricsTests).
+        self.assertIsInstance(metrics.factory.resource.children[b"metrics"], WSGIResource)
+        self.assertIsNot(metrics.factory, service.getServiceNamed("web").factory)
+
+    def test_bad_endpoint(self) -> None:
+        """
+        A ``--metrics-listen`` that is no endpoint is refused with the
+        option's name, before anything is made.
+        """
+        data = self.mktemp()
+        error = self.assertRaises(
+            usage.UsageError, Options().parseOptions,
+            ["--data", data, "--metrics-listen", "tcp:abc"],
+        )
+        self.assertIn("--metrics-listen 'tcp:abc' is not a Twisted endpoint", str(error))
+        self.assertFalse(os.path.exists(data))
