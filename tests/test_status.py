@@ -238,6 +238,31 @@ class StatusTests(SynchronousTestCase):
         for server in (s1, s3):
             self.assertNotIn("Traceback", server.log_text())
 
+    def test_certificate_problem(self) -> None:
+        """
+        A server that does not trust its registry's certificate: ``distwit
+        status`` names the registry with a certificate problem, and why.
+        """
+        from tests.test_tls import TLSFederation
+
+        federation = TLSFederation(self)
+        registry = federation.start("registry", "--role", "registry")
+        s3 = federation.start(
+            "s3", "--role", "twitter", "--registry", registry.url, "--ping-interval", "1",
+            users=("carol",), trust=False,
+        )
+        authority = registry.url.split("//", 1)[1]
+
+        def says_so() -> str | None:
+            done = run_cli("status", "--data", s3.data)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            found = re.search(rf"CERTIFICATE +registry +{re.escape(authority)} ", done.stdout)
+            return done.stdout if found else None
+
+        text, _ = wait_for(says_so, 30, "the certificate problem in distwit status", 0.5)
+        self.assertIn("certificate: GET https://", text)
+        self.assertIn("certificate verify failed", text)
+
     def test_unknown_user_and_missing_database(self) -> None:
         """
         ``distwit admin grant`` of nobody, and ``distwit status`` of a data
