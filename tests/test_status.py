@@ -394,3 +394,34 @@ class PeerHealthTests(SynchronousTestCase):
         answer("http://s2:80/x")
         self.health.stopService()
         self.assertEqual(self.store.saved[-1][0].failures, 0)
+
+
+class HeldLineTests(SynchronousTestCase):
+    def test_words(self) -> None:
+        """
+        The line on a remote author's page: nothing when no copy is kept,
+        "fetching" while new messages are copied, "all N posts held" (the
+        author's post count) when everything from their first message is
+        held, and says so when older messages are left for paging.
+        """
+        from dataclasses import replace
+
+        from distwit.model import Account
+        from distwit.web.people import held_line
+
+        base = Account(id=7, handle="carol", authority="s3:80", name="", created_at=0,
+                       last_seq=1234, statuses_count=1200, followers_count=0,
+                       friends_count=0, synced_seq=0)
+        self.assertIsNone(held_line(base, False, 1))
+        self.assertIsNone(held_line(replace(base, last_seq=0), True, 1))
+        self.assertEqual(held_line(base, True, 1), "fetching 1,234 of 1,234")
+        self.assertEqual(held_line(replace(base, synced_seq=1222), False, 1),
+                         "fetching 12 of 1,234")
+        self.assertEqual(held_line(replace(base, synced_seq=1234), False, 1),
+                         "all 1,200 posts held")
+        self.assertEqual(held_line(replace(base, synced_seq=1, last_seq=1, statuses_count=1),
+                                   False, 1), "all 1 post held")
+        self.assertEqual(
+            held_line(replace(base, synced_seq=1234), True, 1215),
+            "all new posts held; older ones come from their server as you page",
+        )

@@ -343,6 +343,13 @@ class FederationHealth:
         """
         return self._store.is_admin(account_id)
 
+    def held_from(self, account_id: int) -> "Deferred[int]":
+        """
+        The lowest number of the remote account from which every number up
+        to what the copier keeps is held (1: all its history).
+        """
+        return self._store.held_from(account_id)
+
     async def report(self) -> HealthReport:
         now = int((self._clock.seconds() if self._clock is not None else time.time()) * 1000)
         kept = {p.authority: p for p in await self._store.peers()}

@@ -71,7 +71,7 @@ class Pages:
         self.site.mount(SettingsPages(self.site, oauth))
         self.site.mount(RemoteFollowPages(self.site))
         self.site.mount(StatusPages(self.site, public_url, threads))
-        self.site.mount(PeoplePages(self.site, public, public_url))
+        self.site.mount(PeoplePages(self.site, public, public_url, health))
         self.site.mount(NotificationPages(self.site))
         self.site.mount(AdminPages(self.site, health))
 
