@@ -991,8 +991,9 @@ class AuthorCopy:
     """
     How complete this server's copy of a followed remote author is.
 
-    :ivar held: the author's numbers held here, from 1 on without a gap
-        (``synced_seq``); :ivar known: the highest number known to exist.
+    :ivar held: the number up to which the copy is complete
+        (``synced_seq``: from where the copy began, every number up to it
+        is held); :ivar known: the highest number known to exist.
     :ivar followers: local users following the author.
     """
 
