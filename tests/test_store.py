@@ -1466,7 +1466,8 @@ class HealthStoreTestsMixin:
     @inlineCallbacks
     def test_peers_kept(self):
         """
-        A peer's record replaces the one of its authority.
+        A peer's record replaces the one of its authority and kind; one
+        server of two roles is two peers.
         """
         from distwit.store.interfaces import PeerRecord
 
@@ -1475,8 +1476,9 @@ class HealthStoreTestsMixin:
         yield self.store.save_peers([first, ping])
         down = PeerRecord("s2:80", "twitter", "http://s2:80", T0, T0 + 9, 4, 12,
                           "no answer", "certificate verify failed", T0 + 9)
-        yield self.store.save_peers([down])
-        self.assertEqual((yield self.store.peers()), [ping, down])
+        both = PeerRecord("s2:80", "registry", "http://s2:80", T0, 0, 0, 5, "", "", T0)
+        yield self.store.save_peers([down, both])
+        self.assertEqual((yield self.store.peers()), [ping, both, down])
 
     @inlineCallbacks
     def test_completeness_and_outbox(self):

@@ -113,8 +113,8 @@ class PeerHealth(Service):
         self._store = store
         self._clock = clock
         self.interval = interval
-        self._peers: dict[str, _Peer] = {}
-        self._dirty: set[str] = set()
+        self._peers: dict[tuple[str, str], _Peer] = {}
+        self._dirty: set[tuple[str, str]] = set()
         #: A peer's state changed (up, down, another error): write soon.
         self._changed = False
         self._last_flush = float("-inf")
@@ -127,16 +127,12 @@ class PeerHealth(Service):
 
     def _peer(self, url: str) -> _Peer:
         parts = urlsplit(url)
-        authority = parts.netloc.lower()
-        peer = self._peers.get(authority)
-        base = f"{parts.scheme}://{parts.netloc}"
+        # One process may serve several roles: a peer of each kind.
+        key = (parts.netloc.lower(), kind_of(url))
+        peer = self._peers.get(key)
         if peer is None:
-            peer = self._peers[authority] = _Peer(authority, kind_of(url), base)
-        elif peer.kind == "twitter" and kind_of(url) != "twitter":
-            # One process may serve several roles: the ping or registry
-            # role it serves is what matters to the federation.
-            peer.kind = kind_of(url)
-        self._dirty.add(authority)
+            peer = self._peers[key] = _Peer(key[0], key[1], f"{parts.scheme}://{parts.netloc}")
+        self._dirty.add(key)
         return peer
 
     def succeeded(self, url: str, seconds: float | None) -> None:
@@ -183,7 +179,7 @@ class PeerHealth(Service):
         What is known now of every peer, by authority.
         """
         now = self._now_ms()
-        return [self._peers[a].record(now) for a in sorted(self._peers)]
+        return [self._peers[key].record(now) for key in sorted(self._peers)]
 
     def flush(self) -> "Deferred[None]":
         """
@@ -194,7 +190,7 @@ class PeerHealth(Service):
         self._changed = False
         self._last_flush = self._clock.seconds()
         now = self._now_ms()
-        records = [self._peers[a].record(now) for a in sorted(self._dirty)]
+        records = [self._peers[key].record(now) for key in sorted(self._dirty)]
         self._dirty.clear()
         return self._store.save_peers(records)
 
@@ -352,9 +348,9 @@ class FederationHealth:
 
     async def report(self) -> HealthReport:
         now = int((self._clock.seconds() if self._clock is not None else time.time()) * 1000)
-        kept = {p.authority: p for p in await self._store.peers()}
+        kept = {(p.authority, p.kind): p for p in await self._store.peers()}
         if self._peers is not None:
-            kept.update({p.authority: p for p in self._peers.records()})
+            kept.update({(p.authority, p.kind): p for p in self._peers.records()})
         peers = sorted(kept.values(), key=lambda p: (p.kind, p.authority))
         pings = self._ping_servers() if self._ping_servers is not None else []
         return HealthReport(

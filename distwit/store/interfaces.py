@@ -1046,12 +1046,13 @@ class IHealthStore(Interface):
 
     def save_peers(records):
         """
-        Keep each :class:`PeerRecord` (replacing the one of its authority).
+        Keep each :class:`PeerRecord` (replacing the one of its authority
+        and kind).
         """
 
     def peers():
         """
-        Every :class:`PeerRecord` kept, by authority.
+        Every :class:`PeerRecord` kept, by kind and authority.
         """
 
     def followed_authors():

@@ -7,9 +7,11 @@ ALTER TABLE accounts ADD COLUMN admin {BIGINT} NOT NULL DEFAULT 0;
 -- that `distwit status` can tell the operator about the federation while
 -- the server runs or after it stopped.  Written by the running server a
 -- few seconds after something changes; times in ms since the epoch.
+-- One row per server and role: a process serving several roles (--role=all)
+-- is a peer of each kind.
 CREATE TABLE peer_health (
-    authority TEXT PRIMARY KEY,
-    kind TEXT NOT NULL DEFAULT 'twitter',     -- twitter, ping or registry
+    authority TEXT NOT NULL,
+    kind TEXT NOT NULL,                       -- twitter, ping or registry
     url TEXT NOT NULL DEFAULT '',
     last_success {BIGINT} NOT NULL DEFAULT 0, -- 0: never
     last_failure {BIGINT} NOT NULL DEFAULT 0,
@@ -17,5 +19,6 @@ CREATE TABLE peer_health (
     latency_ms {BIGINT} NOT NULL DEFAULT 0,   -- of the last successful request
     last_error TEXT NOT NULL DEFAULT '',
     certificate_error TEXT NOT NULL DEFAULT '',
-    updated_at {BIGINT} NOT NULL DEFAULT 0
+    updated_at {BIGINT} NOT NULL DEFAULT 0,
+    PRIMARY KEY (authority, kind)
 );

@@ -63,7 +63,7 @@ class HealthStore(SQLBase):
                     self._q(
                         f"INSERT INTO peer_health ({_PEER_COLUMNS})"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                        " ON CONFLICT (authority) DO UPDATE SET kind = excluded.kind,"
+                        " ON CONFLICT (authority, kind) DO UPDATE SET"
                         " url = excluded.url, last_success = excluded.last_success,"
                         " last_failure = excluded.last_failure, failures = excluded.failures,"
                         " latency_ms = excluded.latency_ms, last_error = excluded.last_error,"
