@@ -131,7 +131,8 @@ def _parser() -> argparse.ArgumentParser:
             "Every peer server (last successful exchange, latency, failures, certificate "
             "problems), every followed remote author (held vs known: the completeness of "
             "this server's copy), the outbox and the ping servers, read from the database "
-            "(the running server writes there what it sees: a change within seconds, the rest every 30 s)."
+            "(the running server writes there what it sees: a change within seconds, "
+            "the rest every 30 s)."
         ),
     )
     admin = commands.add_parser(
