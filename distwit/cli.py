@@ -7,7 +7,9 @@ token for one; ``distwit rotate-oidc-key`` makes a new key for the ID
 tokens of OpenID Connect; ``distwit registry approve URL``, ``revoke URL``
 and ``list`` decide which ping servers the registry lists; ``distwit
 backup DEST`` copies a running server's database and keys, ``distwit
-restore SRC`` puts them back (:mod:`distwit.backup`).  Each takes the
+restore SRC`` puts them back (:mod:`distwit.backup`); ``distwit status``
+shows the federation's health as the server last saw it, and ``distwit
+admin grant HANDLE`` / ``revoke HANDLE`` / ``list`` its operators.  Each takes the
 same ``--data``, ``--database`` and ``--config`` as ``twistd distwit``, so it
 finds the same database.
 """
@@ -124,6 +126,31 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     _add_backup_commands(commands, common)
+    commands.add_parser(
+        "status",
+        parents=[common],
+        help="the federation's health as this server sees it",
+        description=(
+            "Every peer server (last successful exchange, latency, failures, certificate "
+            "problems), every followed remote author (held vs known: the completeness of "
+            "this server's copy), the outbox and the ping servers, read from the database "
+            "(the running server writes there what it sees: a change within seconds, "
+            "the rest every 30 s)."
+        ),
+    )
+    admin = commands.add_parser(
+        "admin", help="operators: users with the admin flag"
+    ).add_subparsers(dest="admin_command", metavar="ACTION", required=True)
+    for action, text in (
+        ("grant", "give a local user the admin flag (the operator page)"),
+        ("revoke", "take the admin flag from a local user"),
+    ):
+        admin_action = admin.add_parser(action, parents=[common], help=text, description=text)
+        admin_action.add_argument("handle", help="the local user's handle")
+    admin.add_parser(
+        "list", parents=[common], help="the users with the admin flag",
+        description="The handles of the users with the admin flag, one a line.",
+    )
     return parser
 
 
@@ -281,6 +308,50 @@ async def registry_command(reactor: Any, args: argparse.Namespace, out: TextIO) 
         await store.close()
 
 
+def _existing_store(reactor: Any, args: argparse.Namespace) -> Any:
+    """
+    The twitter role's database named by ``args``; never a new one.
+    """
+    import os
+
+    from distwit.roles.twitter import open_twitter_store
+
+    settings = settings_for(args)
+    if not settings.database and not os.path.exists(settings.data_folder.twitter_database):
+        raise CommandError(
+            f"no database at {settings.data_folder.twitter_database}"
+            " (give the server's --data, --database or --config)"
+        )
+    return open_twitter_store(settings, reactor)
+
+
+async def status_command(reactor: Any, args: argparse.Namespace, out: TextIO) -> None:
+    from distwit.federation.health import FederationHealth, status_text
+
+    store = _existing_store(reactor, args)
+    try:
+        out.write(status_text(await FederationHealth(store, reactor).report()))
+    finally:
+        await store.close()
+
+
+async def admin_command(reactor: Any, args: argparse.Namespace, out: TextIO) -> None:
+    store = _existing_store(reactor, args)
+    try:
+        if args.admin_command == "list":
+            for handle in await store.admins():
+                out.write(handle + "\n")
+            return
+        grant = args.admin_command == "grant"
+        if not await store.set_admin(args.handle, grant):
+            raise CommandError(f"there is no user {args.handle!r} here")
+        out.write(
+            f"{args.handle} is {'now' if grant else 'no longer'} an operator (admin flag)\n"
+        )
+    finally:
+        await store.close()
+
+
 def rotate_oidc_key(args: argparse.Namespace, out: TextIO) -> None:
     from distwit.oidc.keys import SigningKeys
     from distwit.roles.process import prepare_data_folder
@@ -334,6 +405,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             backup_command(args, sys.stdout, sys.stderr)
         except CommandError as e:
             _fail(e)
+    elif args.command == "status":
+        _react(lambda reactor: status_command(reactor, args, sys.stdout))
+    elif args.command == "admin":
+        _react(lambda reactor: admin_command(reactor, args, sys.stdout))
     elif args.command == "registry":
         _react(lambda reactor: registry_command(reactor, args, sys.stdout))
     else:

@@ -362,6 +362,14 @@ SETTINGS = (
         _boolean,
         "let visitors sign in with home servers at private or loopback addresses",
     ),
+    Setting(
+        "server",
+        "metrics_listen",
+        "",
+        _text,
+        "Twisted endpoint for Prometheus metrics at /metrics, e.g."
+        " tcp:9100:interface=127.0.0.1 (default: none, no metrics listener)",
+    ),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -408,6 +416,7 @@ class Settings:
     trusted_proxies: Networks = ()
     local_https: bool = False
     local_https_port: int = LOCAL_HTTPS_PORT
+    metrics_listen: str = ""
 
     @property
     def data_folder(self) -> DataFolder:

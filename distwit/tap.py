@@ -69,6 +69,8 @@ class Options(ServerOptions):
          f"which ping servers the registry lists: approval|open [default: {default('admission')}]"],
         ["local-https-port", None, None,
          f"the port of --local-https on 127.0.0.1 [default: {default('local_https_port')}]"],
+        ["metrics-listen", None, None,
+         "Twisted endpoint serving Prometheus metrics at /metrics [default: none]"],
     ]
     optFlags = [
         ["peers-allow-private", None,
@@ -99,8 +101,27 @@ class Options(ServerOptions):
             admission=self["admission"],
             local_https="true" if self["local-https"] else None,
             local_https_port=self["local-https-port"],
+            metrics_listen=self["metrics-listen"],
         )
         self.settings = self.settings_from(given)
+        if self.settings.metrics_listen:
+            _check_endpoint("--metrics-listen", self.settings.metrics_listen)
+
+
+def _check_endpoint(option: str, description: str) -> None:
+    """
+    :raise usage.UsageError: ``description`` is not a Twisted server
+        endpoint string (nothing listens yet).
+    """
+    from twisted.internet.protocol import Factory
+
+    try:
+        strports.service(description, Factory())
+    except (ValueError, KeyError, TypeError) as e:
+        raise usage.UsageError(
+            f"{option} {description!r} is not a Twisted endpoint"
+            f" (like tcp:9100:interface=127.0.0.1): {e}"
+        ) from None
 
 
 def makeService(options: Options, reactor: Any = None) -> MultiService:
@@ -118,6 +139,11 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     public_url = settings.public_url
 
     parts = make_process_parts(settings, reactor)
+    metrics = None
+    if settings.metrics_listen:
+        from distwit.roles.metrics import Metrics
+
+        metrics = Metrics(settings.role)
     verifier = parts.verifier
     top = MultiService()
     parts.closer.setServiceParent(top)
@@ -129,6 +155,10 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
 
         twitter = make_twitter_service(settings, reactor, parts)
         twitter.setServiceParent(top)
+        if metrics is not None:
+            metrics.instrument_twitter(
+                twitter, min(max(settings.ping_interval, 1.0), 15.0)
+            ).setServiceParent(top)
         twitter_web = make_twitter_web(twitter)
         resources["twitter"] = twitter_web.root
         for name, child in twitter_web.well_known.items():
@@ -138,12 +168,16 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
 
         ping = make_ping_service(settings, reactor, parts)
         ping.setServiceParent(top)
+        if metrics is not None:
+            metrics.instrument_ping(ping)
         resources["ping"] = make_ping_resource(ping)
     if "registry" in roles:
         from distwit.roles.registry import make_registry_resource, make_registry_service
 
         registry = make_registry_service(settings, reactor, parts.key)
         registry.setServiceParent(top)
+        if metrics is not None:
+            metrics.instrument_registry(registry)
         resources["registry"] = make_registry_resource(registry, verifier)
 
     site = make_site(settings, roles, parts.key, resources, well_known, endpoints, reactor)
@@ -154,4 +188,9 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         from distwit.roles.local_https import local_https_service
 
         local_https_service(settings, site, reactor).setServiceParent(top)
+    if metrics is not None:
+        metrics.wrap_site(site)
+        metrics_web = strports.service(settings.metrics_listen, metrics.site(), reactor=reactor)
+        metrics_web.setName("metrics")
+        metrics_web.setServiceParent(top)
     return top

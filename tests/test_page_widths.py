@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.processes import ROOT, ServerProcess
+from tests.processes import ROOT, ServerProcess, run_cli
 from tests.test_browser import LOOPBACK_SIGNIN, chromium_path, playwright
 from tests.test_browser_people import sign_in
 from tests.test_federation import Federation, acct, call, post, wait_for
@@ -147,6 +147,7 @@ PAGES: list[Step] = [
     ("status-signed-in", "bob", "{reply_page}"),
     ("reply-form", "bob", "/status/{reply}/reply"),
     ("confirm-delete", "bob", "/status/{oldest}/delete"),
+    ("operator-status", "bob", "/admin/status"),
 ]
 
 
@@ -249,6 +250,8 @@ class PageWidthTests(SynchronousTestCase):
                  name=LONG_WORD[:50], description=LONG_WORD + " " + LONG_URL[:35],
                  location=LONG_WORD[:30], url=LONG_URL[:100])
         carol = acct("carol", s3)
+        granted = run_cli("admin", "grant", "bob", "--data", s2.data)  # the operator page
+        self.assertEqual(granted.returncode, 0, granted.stderr)
         call(s2, "POST", "/1.1/friendships/create.json", "bob", screen_name=carol)
         call(s2, "POST", "/1.1/friendships/create.json", "alice", screen_name="bob")
         call(s2, "POST", "/1.1/friendships/create.json", "bob", screen_name="alice")

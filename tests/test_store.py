@@ -32,6 +32,7 @@ from distwit.store.interfaces import (
     IDirectMessageStore,
     IFavoriteStore,
     IFollowStore,
+    IHealthStore,
     IHistoryStore,
     INotificationStore,
     IOIDCStore,
@@ -56,6 +57,7 @@ from distwit.store.sql.blocks import BlocksStore
 from distwit.store.sql.direct import DirectMessagesStore
 from distwit.store.sql.favorites import FavoritesStore
 from distwit.store.sql.follows import FollowsStore
+from distwit.store.sql.health import HealthStore
 from distwit.store.sql.history import HistoryStore
 from distwit.store.sql.notifications import NotificationsStore
 from distwit.store.sql.usage import UsageStore
@@ -1471,6 +1473,89 @@ class UsageStoreTestsMixin:
         self.assertEqual(found, UsageCounts(4, 1, 2, 2))
 
 
+class HealthStoreTestsMixin:
+    """
+    Operations: the admin flag, and what the federation health view reads,
+    on every engine.
+    """
+
+    store: SQLStore
+
+    @inlineCallbacks
+    def test_admin_flag(self):
+        """
+        The admin flag is given and taken by handle (any case), to local
+        users only; nobody has it at first.
+        """
+        alice = yield self.store.create_user("Alice", "", "h", T0)
+        carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        self.assertFalse((yield self.store.is_admin(alice.id)))
+        self.assertEqual((yield self.store.admins()), [])
+        self.assertTrue((yield self.store.set_admin("ALICE", True)))
+        self.assertTrue((yield self.store.is_admin(alice.id)))
+        self.assertFalse((yield self.store.set_admin("carol", True)))
+        self.assertFalse((yield self.store.set_admin("zed", True)))
+        self.assertFalse((yield self.store.is_admin(carol.id)))
+        self.assertEqual((yield self.store.admins()), ["Alice"])
+        self.assertTrue((yield self.store.set_admin("alice", False)))
+        self.assertFalse((yield self.store.is_admin(alice.id)))
+
+    @inlineCallbacks
+    def test_peers_kept(self):
+        """
+        A peer's record replaces the one of its authority and kind; one
+        server of two roles is two peers.
+        """
+        from distwit.store.interfaces import PeerRecord
+
+        first = PeerRecord("s2:80", "twitter", "http://s2:80", T0, 0, 0, 12, "", "", T0)
+        ping = PeerRecord("p:80", "ping", "http://p:80", T0, 0, 0, 3, "", "", T0)
+        yield self.store.save_peers([first, ping])
+        down = PeerRecord("s2:80", "twitter", "http://s2:80", T0, T0 + 9, 4, 12,
+                          "no answer", "certificate verify failed", T0 + 9)
+        both = PeerRecord("s2:80", "registry", "http://s2:80", T0, 0, 0, 5, "", "", T0)
+        yield self.store.save_peers([down, both])
+        self.assertEqual((yield self.store.peers()), [ping, both, down])
+
+    @inlineCallbacks
+    def test_completeness_and_outbox(self):
+        """
+        Followed remote authors with what is held and known (the furthest
+        behind first; an author nobody here follows is left out), the
+        outbox by receiver, and the totals.
+        """
+        from distwit.store.interfaces import AuthorCopy, OutboxTarget
+
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        dave = yield self.store.ensure_account("dave", "s2:80", T0)
+        yield self.store.ensure_account("erin", "s2:80", T0)
+        for follower in (alice, bob):
+            yield self.store.follow(follower.id, carol.id, T0)
+        yield self.store.follow(alice.id, dave.id, T0)
+        yield self.store.note_remote_last("carol", "s3:80", 2, "http://s3:80")
+        yield self.store.store_remote_items(
+            carol.id, 1, 2, [Item(1, "a"), Item(2, "b")], "s1:80", T0
+        )
+        yield self.store.note_remote_last("dave", "s2:80", 5, "http://s2:80")
+        yield self.store.note_remote_last("erin", "s2:80", 7, "http://s2:80")
+        self.assertEqual((yield self.store.followed_authors()), [
+            AuthorCopy("dave", "s2:80", 0, 5, 1), AuthorCopy("carol", "s3:80", 2, 2, 2),
+        ])
+        self.assertEqual((yield self.store.outbox_targets()), [])
+        self.assertEqual((yield self.store.federation_totals()), (2, 12, 0, 0))
+        first = yield self.store.queue_notice("http://s2:80", "follow", "{}", T0 + 1)
+        yield self.store.queue_notice("http://s2:80", "mention", "{}", T0 + 2)
+        yield self.store.queue_notice("http://s3:80", "mention", "{}", T0 + 3)
+        yield self.store.notice_failed(first, T0 + 5000, "HTTP 503")
+        self.assertEqual((yield self.store.outbox_targets()), [
+            OutboxTarget("http://s2:80", 2, T0 + 1, 1, "HTTP 503"),
+            OutboxTarget("http://s3:80", 1, T0 + 3, 0, ""),
+        ])
+        self.assertEqual((yield self.store.federation_totals()), (2, 12, 3, T0 + 1))
+
+
 STORE_SUITE = (
     StoreTestsMixin,
     FederationStoreTestsMixin,
@@ -1485,6 +1570,7 @@ STORE_SUITE = (
     DirectMessagesStoreTestsMixin,
     NotificationsStoreTestsMixin,
     UsageStoreTestsMixin,
+    HealthStoreTestsMixin,
 )
 
 
@@ -1607,6 +1693,7 @@ class StoreAreasTests(SynchronousTestCase):
             (DirectMessagesStore, IDirectMessageStore),
             (NotificationsStore, INotificationStore),
             (UsageStore, IUsageStore),
+            (HealthStore, IHealthStore),
         ]:
             self.assertTrue(interface.implementedBy(area), area)
             self.assertTrue(verifyClass(interface, area))
@@ -1617,7 +1704,7 @@ class StoreAreasTests(SynchronousTestCase):
         more than 30.
         """
         areas = [base for base in IStore.__bases__ if base is not Interface]
-        self.assertEqual(len(areas), 15)
+        self.assertEqual(len(areas), 16)
         self.assertEqual(
             set(IStore.names(all=True)),
             set(IStore.names()).union(*(area.names(all=True) for area in areas)),

@@ -145,6 +145,13 @@ class Outbox(Service):
         self._sending: set[Deferred[None]] = set()
         #: Receivers (their public URLs) whose notices failed here lately.
         self._failing: set[str] = set()
+        #: Told of every try: the notice, its receiver's URL, and
+        #: ``"sent"``, ``"failed"`` (to be tried again) or ``"refused"``.
+        self.observers: list[Callable[[OutboxItem, str, str], None]] = []
+
+    def _tell(self, item: OutboxItem, target: str, outcome: str) -> None:
+        for observe in self.observers:
+            observe(item, target, outcome)
 
     def now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
@@ -285,6 +292,7 @@ class Outbox(Service):
             await self._failed(item, f"{type(e).__name__}: {e}")
         else:
             await self._store.notice_done(item.id)
+            self._tell(item, target, "sent")
             if target in self._failing:
                 # It answers again: what waits out a backoff for it goes now.
                 self._failing.discard(target)
@@ -303,6 +311,7 @@ class Outbox(Service):
             kind=item.kind, id=item.id, target=item.target or "(unresolved)", reason=reason,
         )
         await self._store.notice_done(item.id)
+        self._tell(item, item.target, "refused")
 
     async def _failed(self, item: OutboxItem, error: str) -> None:
         if item.target:
@@ -316,3 +325,4 @@ class Outbox(Service):
             attempts=attempts, error=error, delay=delay,
         )
         await self._store.notice_failed(item.id, self.now_ms() + int(delay * 1000), error)
+        self._tell(item, item.target, "failed")

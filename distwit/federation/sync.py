@@ -256,6 +256,13 @@ class SyncService(RoundService):
             self._states[url].unsubscribe.add(acct)
             self._states[url].subscribe.discard(acct)
 
+    @property
+    def ping_servers(self) -> list[str]:
+        """
+        The ping servers (base URLs) in use now.
+        """
+        return list(self._servers)
+
     def responsible(self, acct: str) -> list[str]:
         """
         The ping servers (base URLs) that answer for ``acct`` now.

@@ -33,6 +33,7 @@ from distwit.core.passwords import PasswordHasher
 from distwit.federation.copier import Fetcher
 from distwit.federation.direct import ConditionalGetter, DirectPoller
 from distwit.federation.direct_messages import DirectMessageNotices
+from distwit.federation.health import FederationHealth, MeasuredClient, PeerHealth
 from distwit.federation.history import History
 from distwit.federation.follows import Federation
 from distwit.federation.lookup import Lookup
@@ -255,6 +256,18 @@ class TwitterService(MultiService):
         #: of authors of other federations.
         self.http_client = http_client
         self.direct: DirectPoller | None = None
+        #: How every server this one talks to answers (issue 17): every
+        #: signed request goes through a client that tells it.
+        self.peer_health: PeerHealth | None = None
+        if client is not None and verifier is not None:
+            self.peer_health = PeerHealth(store, reactor)
+            self.peer_health.setServiceParent(self)
+            client = MeasuredClient(client, self.peer_health, reactor)
+        #: The federation health view (the operator page).
+        self.health = FederationHealth(
+            store, reactor, self.peer_health,
+            ping_servers=lambda: self.sync.ping_servers if self.sync is not None else [],
+        )
         #: Conversations across servers (docs/design/threads.md); of what
         #: is held alone on a server on its own.
         self.threads = Threads(
@@ -415,6 +428,7 @@ class TwitterWeb:
             threads=service.threads,
             local_https=(settings.local_https_url, trust_line(settings.data_folder))
             if settings.local_https else None,
+            health=service.health if service.peer_health is not None else None,
         )
         #: NodeInfo 2.1 (federation crawlers count servers with it).
         self.nodeinfo = NodeInfoDocument(

@@ -369,7 +369,10 @@ def _no_answer(what: str, detail: str) -> S2SResponseError:
     address is private, so they go to the log only.
     """
     _log.info("{what}: {detail}", what=what, detail=detail)
-    return S2SResponseError(f"{what}: no answer")
+    error = S2SResponseError(f"{what}: no answer")
+    # For this server's operator only (the federation health view).
+    error.detail = detail
+    return error
 
 
 def new_nonce() -> str:

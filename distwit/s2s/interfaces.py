@@ -39,6 +39,9 @@ class S2SResponseError(Exception):
     def __init__(self, message: str = "", status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        #: Why there was no answer, for this server's operator only (never
+        #: for the requester): a refused connection, a certificate problem.
+        self.detail = ""
 
 
 class IRequestVerifier(Interface):

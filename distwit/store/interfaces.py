@@ -989,6 +989,122 @@ class IUsageStore(Interface):
         """
 
 
+@dataclass(frozen=True)
+class PeerRecord:
+    """
+    What this server last saw of one server it talks to (``peer_health``).
+
+    :ivar kind: ``twitter``, ``ping`` or ``registry``.
+    :ivar last_success: ms since the epoch of the last answered request
+        (0: never); :ivar last_failure: of the last failed one.
+    :ivar failures: failures in a row since the last success.
+    :ivar latency_ms: how long the last successful request took.
+    :ivar certificate_error: the last TLS certificate problem, if the last
+        failure was one ('' otherwise).
+    """
+
+    authority: str
+    kind: str
+    url: str
+    last_success: int
+    last_failure: int
+    failures: int
+    latency_ms: int
+    last_error: str
+    certificate_error: str
+    updated_at: int
+
+
+@dataclass(frozen=True)
+class AuthorCopy:
+    """
+    How complete this server's copy of a followed remote author is.
+
+    :ivar held: the number up to which the copy is complete
+        (``synced_seq``: from where the copy began, every number up to it
+        is held); :ivar known: the highest number known to exist.
+    :ivar followers: local users following the author.
+    """
+
+    handle: str
+    authority: str
+    held: int
+    known: int
+    followers: int
+
+
+@dataclass(frozen=True)
+class OutboxTarget:
+    """
+    The notices waiting in the outbox for one receiving server.
+
+    :ivar oldest: when the oldest was queued (ms); :ivar attempts: the
+        most tries of one of them; :ivar last_error: why its last try failed.
+    """
+
+    target: str
+    depth: int
+    oldest: int
+    attempts: int
+    last_error: str
+
+
+class IHealthStore(Interface):
+    """
+    Operations: the admin flag, and what the federation health view reads
+    (peers, the completeness of copies, the outbox).
+
+    Every method returns a Deferred.
+    """
+
+    def set_admin(handle, admin):
+        """
+        Give (``admin`` true) or take the local user ``handle`` the admin
+        flag: ``True``, or ``False`` when there is no such local user.
+        """
+
+    def is_admin(account_id):
+        """
+        Whether the account has the admin flag.
+        """
+
+    def admins():
+        """
+        The handles of the local users with the admin flag, sorted.
+        """
+
+    def save_peers(records):
+        """
+        Keep each :class:`PeerRecord` (replacing the one of its authority
+        and kind).
+        """
+
+    def peers():
+        """
+        Every :class:`PeerRecord` kept, by kind and authority.
+        """
+
+    def followed_authors():
+        """
+        Every remote author a local user follows, as :class:`AuthorCopy`,
+        the furthest behind first.
+        """
+
+    def outbox_targets():
+        """
+        The outbox by receiving server, as :class:`OutboxTarget`, the
+        deepest first.
+        """
+
+    def federation_totals():
+        """
+        ``(authors_behind, missing, outbox_depth, outbox_oldest)``: remote
+        authors with numbers known but not held, how many numbers that is
+        in all, notices waiting, and when the oldest was queued (ms, 0 if
+        none).
+        """
+
+
 class IStore(
     IAccountStore,
     IPostStore,
@@ -1005,6 +1121,7 @@ class IStore(
     IDirectMessageStore,
     INotificationStore,
     IUsageStore,
+    IHealthStore,
 ):
     """
     Everything the twitter role keeps: users, posts, timelines, follows,

@@ -17,6 +17,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource
 
 from distwit.core.microblog import Microblog
+from distwit.web.admin import AdminPages
 from distwit.web.consent import ConsentPages
 from distwit.web.follow import RemoteFollowPages
 from distwit.web.notifications import NotificationPages
@@ -30,6 +31,7 @@ from distwit.web.status import StatusPages
 if TYPE_CHECKING:
     from distwit.api.conversations import ConversationSource
     from distwit.api.oauth1 import OAuthProvider
+    from distwit.federation.health import FederationHealth
     from distwit.oidc.provider import OIDCProvider
     from distwit.oidc.rp import RelyingParty
 
@@ -53,6 +55,7 @@ class Pages:
     :param local_https: ``(URL, the shell line that trusts its CA)`` of
         ``--local-https``, if it is on (the page for client authors shows
         them).
+    :param health: the federation health view (the operator page), if any.
     """
 
     def __init__(self, microblog: Microblog, secret: bytes, clock: IReactorTime,
@@ -62,7 +65,8 @@ class Pages:
                  oidc: OIDCProvider | None = None,
                  rp: RelyingParty | None = None,
                  threads: ConversationSource | None = None,
-                 local_https: tuple[str, str] | None = None) -> None:
+                 local_https: tuple[str, str] | None = None,
+                 health: FederationHealth | None = None) -> None:
         self.site = Site(microblog, secret, clock, open_registration, secure_cookies)
         public = PublicPages(self.site, public_url, local_https)
         self.site.mount(public)
@@ -71,8 +75,9 @@ class Pages:
         self.site.mount(SettingsPages(self.site, oauth))
         self.site.mount(RemoteFollowPages(self.site))
         self.site.mount(StatusPages(self.site, public_url, threads))
-        self.site.mount(PeoplePages(self.site, public, public_url))
+        self.site.mount(PeoplePages(self.site, public, public_url, health))
         self.site.mount(NotificationPages(self.site))
+        self.site.mount(AdminPages(self.site, health))
 
     def resource(self) -> IResource:
         return self.site.resource()

@@ -22,6 +22,7 @@ from distwit.web.templating import content_security_policy, person_url
 from distwit.web.text import timeline
 
 if TYPE_CHECKING:
+    from distwit.federation.health import FederationHealth
     from distwit.web.public import PublicPages
 
 #: What the follow box says when the address is not one.
@@ -34,10 +35,14 @@ class PeoplePages:
     :param public: the public pages (the home page, shown again with the
         follow box's error).
     :param public_url: where this site is.
+    :param health: the federation health view: how much of a remote
+        author is held, for the line on their page.
     """
 
-    def __init__(self, site: Site, public: PublicPages, public_url: str) -> None:
+    def __init__(self, site: Site, public: PublicPages, public_url: str,
+                 health: FederationHealth | None = None) -> None:
         self.site = site
+        self._health = health
         self.microblog = site.microblog
         self._public = public
         self._authority = authority_of(public_url)
@@ -168,6 +173,10 @@ class PeoplePages:
             request, "remote.html", visitor,
             account=account, following=following, acct=f"{account.handle}@{authority}",
             home_profile=_home_profile(account), login=login_url(path),
+            held=held_line(
+                account, bool(following),
+                await self._health.held_from(account.id) if self._health is not None else 1,
+            ),
             **await timeline(self.site, request, visitor, path, posts, self._authority),
         )
 
@@ -229,3 +238,27 @@ def _home_profile(account: Account) -> str | None:
         return account.home_url.rstrip("/") + "/" + quote(account.handle)
     return None
 
+
+
+def held_line(account: Account, following: bool, held_from: int) -> str | None:
+    """
+    How complete this server's copy of a remote author is, for their page:
+    "all 1,234 posts held", or "fetching 12 of 1,234" while new messages
+    are being copied (numbers of the author's log: posts, deletes,
+    retweets, profile changes).  A copy that is up to date but began
+    after the author's first message (following copies the latest 20;
+    older ones come as people page back: docs/design/reach.md) says so.
+    ``None`` when this server keeps no copy (nobody here followed them).
+
+    :param held_from: the lowest number from which all up to the copy's
+        top is held.
+    """
+    known, held = account.last_seq, account.synced_seq
+    if known <= 0 or (held <= 0 and not following):
+        return None
+    if held < known:
+        return f"fetching {known - held:,} of {known:,}"
+    if held_from > 1:
+        return "all new posts held; older ones come from their server as you page"
+    posts = account.statuses_count
+    return f"all {posts:,} post{'' if posts == 1 else 's'} held"

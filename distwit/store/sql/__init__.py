@@ -32,6 +32,7 @@ from distwit.store.sql.blocks import BlocksStore
 from distwit.store.sql.direct import DirectMessagesStore
 from distwit.store.sql.favorites import FavoritesStore
 from distwit.store.sql.follows import FollowsStore
+from distwit.store.sql.health import HealthStore
 from distwit.store.sql.history import HistoryStore
 from distwit.store.sql.notifications import NotificationsStore
 from distwit.store.sql.oidc import OIDCStore
@@ -59,6 +60,7 @@ class SQLStore(
     DirectMessagesStore,
     NotificationsStore,
     UsageStore,
+    HealthStore,
 ):
     """
     The twitter role's data in SQLite or PostgreSQL: every area in one
