@@ -65,6 +65,9 @@ class Options(ServerOptions):
         ["long-poll", None, None,
          f"seconds a ping server may hold an exchange (0: off) [default: {default('long_poll')}]"],
         ["ca-file", None, None, "PEM file of CAs to trust for https peers [default: the system's]"],
+        ["redis", None, None,
+         "redis://host[:port][/db]: share state with the other twitter processes"
+         " of this server (with --database postgresql://...) [default: none]"],
         ["admission", None, None,
          f"which ping servers the registry lists: approval|open [default: {default('admission')}]"],
     ]
@@ -92,6 +95,7 @@ class Options(ServerOptions):
             allow_private="true" if self["signin-allow-private"] else None,
             peers_allow_private="true" if self["peers-allow-private"] else None,
             admission=self["admission"],
+            redis=self["redis"],
         )
         self.settings = self.settings_from(given)
 
