@@ -263,7 +263,7 @@ class SeveralProcessesTests(SynchronousTestCase):
         def poster(server: ServerProcess, user: str) -> None:
             try:
                 for i in range(15):
-                    ids.append(post(server, user, f"{user} at once {i}")["id"])
+                    ids.append(post(server, user, f"{user} at once {i} ({server.port})")["id"])
             except BaseException as e:
                 errors.append(e)
 
