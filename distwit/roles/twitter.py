@@ -404,6 +404,8 @@ class TwitterWeb:
             self.microblog, SigningKeys(settings.data_folder.oidc_keys), settings.public_url,
             reactor,
         )
+        if service.shared is not None:
+            self.oidc.share(service.shared)
         self.oauth = OAuthProvider(
             self.microblog, reactor, settings.public_url, secret, render_page=PageRenderer()
         )
