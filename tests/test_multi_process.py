@@ -25,7 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from oauthlib.oauth1 import Client
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
@@ -417,3 +417,36 @@ class SeveralProcessesTests(SynchronousTestCase):
         through_front = ask(big.front_url, "GET", "/1.1/statuses/home_timeline.json",
                             auth=("alice", PASSWORD))
         self.assertEqual(through_front.status, 200, through_front)
+
+    def test_openid_connect_across_processes(self) -> None:
+        """
+        A code made by one process is exchanged at the other; the token it
+        bought answers at both; the code used again revokes it at both.
+        """
+        from tests.test_oidc_provider import Browser, HandMadeClient, callback_parameters
+
+        big = BigServer(self)
+        a, b = big.workers
+        client = HandMadeClient(a)
+        url = client.authorization_url()
+        state = parse_qs(urlsplit(url).query)["state"][0]
+        browser = Browser(a)
+        consent = browser.consent(url)
+        answer = browser.decide(consent, "approve")
+        self.assertEqual(answer.status_code, 303, answer.text)
+        code = callback_parameters(answer.headers["Location"])["code"]
+        client.server = b
+        tokens = client.token(code, client.requests[state][1])
+        self.assertEqual(tokens.status_code, 200, tokens.text)
+        access = tokens.json()["access_token"]
+        for server in (a, b):
+            info = ask(server.url, "GET", "/oidc/userinfo",
+                       headers={"Authorization": "Bearer " + access})
+            self.assertEqual(info.status, 200, info)
+        client.server = a
+        again = client.token(code, client.requests[state][1])
+        self.assertEqual(again.status_code, 400, again.text)
+        for server in (a, b):
+            info = ask(server.url, "GET", "/oidc/userinfo",
+                       headers={"Authorization": "Bearer " + access})
+            self.assertEqual(info.status, 401, info)

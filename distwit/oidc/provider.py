@@ -425,8 +425,11 @@ class OIDCProvider:
         Bring a code another process made (taken: a code is used once); a
         code used before revokes the token it bought, everywhere.
         """
-        if self._shared is None or not code or code in self._codes:
+        if self._shared is None or not code:
             return
+        # Whoever made it, the shared copy decides: the one taking it first
+        # is the one use (this process's own copy may be spent elsewhere).
+        self._codes.pop(code, None)
         raw = await self._shared.take("oidc-code:" + code)
         if raw is None:
             spent = await self._shared.get("oidc-spent:" + code)
@@ -440,8 +443,10 @@ class OIDCProvider:
             self._codes[code] = AuthorizationCode(code=code, user=user, **record)
 
     async def _load_token(self, token: str) -> None:
-        if self._shared is None or not token or token in self._tokens:
+        if self._shared is None or not token:
             return
+        # The shared copy decides (another process may have revoked it).
+        self._tokens.pop(token, None)
         raw = await self._shared.get("oidc-token:" + token)
         if raw is None:
             return
