@@ -213,3 +213,35 @@ class RedisSharedStateTests(TestCase):
         self.assertEqual(heard, ["up"])
         await task.deferLater(reactor, 0.6)
         self.assertIsNone(await self.state.counted("c"))
+
+
+class SharedSignInsTests(SynchronousTestCase):
+    def test_pending_sign_in_claimed_by_another_process(self) -> None:
+        """
+        A sign-in begun by one process (its relying party) is finished by
+        another, once; without a shared state none is kept there.
+        """
+        from distwit.oidc.rp import PendingSignIn, RelyingParty
+
+        clock = Clock()
+        state = MemorySharedState(clock)
+        one, two = (RelyingParty(None, None, "https://here.example", clock, "x")  # type: ignore[arg-type]
+                    for _ in range(2))
+        alone = RelyingParty(None, None, "https://here.example", clock, "x")  # type: ignore[arg-type]
+        one.shared = two.shared = state
+        pending = PendingSignIn(
+            identifier="alice@there.example", issuer="https://there.example",
+            client_id="c", state="s", nonce="n", code_verifier="v",
+            token_endpoint="https://there.example/oidc/token",
+            jwks_uri="https://there.example/oidc/jwks", iss_parameter_required=True,
+            created=0.0,
+        )
+        self.assertTrue(self.successResultOf(
+            ensureDeferred(one.keep_pending("cookie", pending, "/home", 600))
+        ))
+        claimed = self.successResultOf(ensureDeferred(two.claim_pending("cookie")))
+        self.assertEqual(claimed, (pending, "/home"))
+        self.assertIsNone(self.successResultOf(ensureDeferred(one.claim_pending("cookie"))))
+        self.assertFalse(self.successResultOf(
+            ensureDeferred(alone.keep_pending("cookie", pending, "/home", 600))
+        ))

@@ -430,6 +430,7 @@ class TwitterWeb:
             reactor,
             client_name=f"distwit at {service.authority}",
         )
+        self.rp.shared = service.shared
         self.pages = Pages(
             self.microblog,
             secret=secret,
