@@ -31,6 +31,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
 from distwit.federation.outbox import Outbox
+from distwit.core.accts import rendezvous
 from distwit.federation.sync import SyncService
 from distwit.store.shared import ISharedState
 
@@ -40,6 +41,11 @@ LEADER_LOCK_KEY = 0x6477_0001
 
 #: The channel of the wake-ups between processes.
 CHANNEL = "leader"
+
+#: Where the leader keeps its list of ping servers, and for how long (a
+#: list no leader refreshed for a day is forgotten).
+SERVERS_KEY = "ping-servers"
+SERVERS_TTL = 86400.0
 
 
 class Bus:
@@ -57,6 +63,10 @@ class Bus:
         self.me = secrets.token_hex(8)
         self._handlers: dict[str, Callable[..., None]] = {}
         state.listen(channel, self._received)
+
+    @property
+    def state(self) -> ISharedState:
+        return self._state
 
     def on(self, kind: str, handler: Callable[..., None]) -> None:
         self._handlers[kind] = handler
@@ -88,9 +98,35 @@ class SharedSyncService(SyncService):
 
     def share(self, bus: Bus) -> None:
         self._bus = bus
+        #: The leader's ping servers, for a process that is not the leader
+        #: (its lookups of remote accts ask them, as the leader's do).
+        self._leaders_servers: list[str] = []
         bus.on("local", lambda handle, last: SyncService.local_changed(self, handle, int(last)))
         bus.on("subscribe", lambda acct: SyncService.subscribe(self, acct))
         bus.on("unsubscribe", lambda acct: SyncService.unsubscribe(self, acct))
+        bus.on("servers", self._heard_servers)
+
+        def known(value: str | None) -> None:
+            if value and not self._leaders_servers:
+                self._leaders_servers = list(json.loads(value))
+
+        bus.state.get(SERVERS_KEY).addCallbacks(
+            known, lambda f: self.log.failure("could not read the ping servers", f)
+        )
+
+    def _heard_servers(self, servers: list[str]) -> None:
+        self._leaders_servers = list(servers)
+
+    def _set_servers(self, servers: list[str]) -> None:
+        super()._set_servers(servers)
+        self._bus.send("servers", servers)
+        d = self._bus.state.put(SERVERS_KEY, json.dumps(servers), SERVERS_TTL)
+        d.addErrback(lambda f: self.log.failure("could not share the ping servers", f))
+
+    def responsible(self, acct: str) -> list[str]:
+        if self.running:
+            return super().responsible(acct)
+        return rendezvous(acct, self._leaders_servers, self.replicas)
 
     def local_changed(self, handle: str, last: int) -> None:
         super().local_changed(handle, last)
