@@ -24,10 +24,9 @@ def two_workers(workspace: Workspace, quick: bool, postgres: str | None) -> list
 
     redis = redis_url()
     if postgres is None or nginx_binary() is None or not redis_answers(redis):
-        raise RuntimeError(
-            "two-workers needs --postgres (or DISTWIT_TEST_POSTGRES), nginx and a Redis"
-            " (DISTWIT_TEST_REDIS, default the machine's)"
-        )
+        print("two-workers: not measured: it needs --postgres (or DISTWIT_TEST_POSTGRES),"
+              " nginx and a Redis (DISTWIT_TEST_REDIS, default the machine's)", flush=True)
+        return []
     wipe_postgres(postgres)
     prefix = f"distwit-bench-{secrets.token_hex(4)}:"
     front_port = free_port()
