@@ -245,3 +245,58 @@ class SharedSignInsTests(SynchronousTestCase):
         self.assertFalse(self.successResultOf(
             ensureDeferred(alone.keep_pending("cookie", pending, "/home", 600))
         ))
+
+
+class LeaderElectionTests(TestCase):
+    """
+    The advisory-lock leader on a real PostgreSQL (``DISTWIT_TEST_POSTGRES``).
+    """
+
+    def setUp(self) -> None:
+        from tests.support import POSTGRES_SKIP, postgres_url
+
+        url = postgres_url()
+        if url is None:
+            raise SkipTest(POSTGRES_SKIP)
+        self.url = url
+
+    async def test_one_leader_then_another(self) -> None:
+        """
+        Of two processes' elections one leads and runs its duties; when it
+        stops (its connection closes), the other takes over at its next try.
+        """
+        from twisted.application.service import MultiService, Service
+
+        from distwit.roles.leader import LeaderElection
+
+        class Duty(Service):
+            pass
+
+        duties = [MultiService(), MultiService()]
+        for parent in duties:
+            Duty().setServiceParent(parent)
+        elections = [LeaderElection(self.url, reactor, d, interval=0.2, key=0x6477_7e57)
+                     for d in duties]
+        for election in elections:
+            election.startService()
+            self.addCleanup(lambda e=election: e.stopService() if e.running else None)
+
+        async def settle(condition: object) -> None:
+            for _ in range(250):
+                if condition():  # type: ignore[operator]
+                    return
+                await task.deferLater(reactor, 0.02)
+            self.fail("not within 5 s")
+
+        await settle(lambda: any(e.leading for e in elections))
+        await task.deferLater(reactor, 0.5)
+        leading = [e for e in elections if e.leading]
+        self.assertEqual(len(leading), 1)
+        first = leading[0]
+        second = elections[1 - elections.index(first)]
+        self.assertTrue(first.duties.running)
+        self.assertFalse(second.duties.running)
+        await first.stopService()
+        self.assertFalse(first.duties.running)
+        await settle(lambda: second.leading)
+        self.assertTrue(second.duties.running)
