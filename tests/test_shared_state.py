@@ -277,9 +277,12 @@ class LeaderElectionTests(TestCase):
             Duty().setServiceParent(parent)
         elections = [LeaderElection(self.url, reactor, d, interval=0.2, key=0x6477_7e57)
                      for d in duties]
+        def stop(election: LeaderElection) -> object:
+            return election.stopService() if election.running else None
+
         for election in elections:
             election.startService()
-            self.addCleanup(lambda e=election: e.stopService() if e.running else None)
+            self.addCleanup(stop, election)
 
         async def settle(condition: object) -> None:
             for _ in range(250):
