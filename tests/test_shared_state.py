@@ -15,7 +15,12 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
 from distwit.core.limits import AddressLimits, SharedRateLimiter
-from distwit.core.microblog import MAX_FAILED_SIGN_INS, AccountLocked, Microblog
+from distwit.core.microblog import (
+    MAX_FAILED_SIGN_INS,
+    AccountLocked,
+    Microblog,
+    OverDailyLimit,
+)
 from distwit.store.shared import ISharedState, MemorySharedState
 from tests.support import cheap_hasher, synchronous_sqlite_store
 from tests.test_multi_process import redis_answers, redis_forget, redis_url
@@ -303,3 +308,28 @@ class LeaderElectionTests(TestCase):
         self.assertFalse(first.duties.running)
         await settle(lambda: second.leading)
         self.assertTrue(second.duties.running)
+
+
+class SharedDailyLimitTests(SynchronousTestCase):
+    def test_daily_limit_counts_every_process(self) -> None:
+        """
+        The daily post limit counts a user's posts through every process.
+        """
+        clock = Clock()
+        clock.advance(1_700_000_000)
+        store = synchronous_sqlite_store(self.mktemp())
+        state = MemorySharedState(clock)
+        one = Microblog(store, cheap_hasher(), clock)
+        two = Microblog(store, cheap_hasher(), clock)
+        for microblog in (one, two):
+            microblog.daily_posts = 2
+            microblog.share(state)
+        alice = self.successResultOf(ensureDeferred(one.create_user("alice", PASSWORD)))
+        self.successResultOf(ensureDeferred(one.post(alice, "first", "web")))
+        self.successResultOf(ensureDeferred(two.post(alice, "second", "web")))
+        failure = self.failureResultOf(ensureDeferred(one.post(alice, "third", "web")))
+        failure.trap(OverDailyLimit)
+        failure = self.failureResultOf(ensureDeferred(two.post(alice, "third", "web")))
+        failure.trap(OverDailyLimit)
+        clock.advance(86400)
+        self.successResultOf(ensureDeferred(two.post(alice, "a day later", "web")))

@@ -607,7 +607,13 @@ class Microblog:
         now = self.now_ms()
         while recent and recent[0] <= now - DAY_MS:
             recent.popleft()
-        if len(recent) >= self.daily_posts:
+        over = len(recent) >= self.daily_posts
+        if self._shared is not None and not over:
+            # Several processes: their posts together, in windows of a day
+            # from the first (each process keeps its own sliding day too).
+            counted = await self._shared.counted(f"daily-posts:{author.id}")
+            over = counted is not None and counted[0] >= self.daily_posts
+        if over:
             raise OverDailyLimit(
                 f"User is over daily status update limit ({self.daily_posts} in 24 hours)."
             )
@@ -628,6 +634,8 @@ class Microblog:
         except DuplicatePost:
             raise DuplicateStatus("Status is a duplicate.") from None
         recent.append(now)
+        if self._shared is not None:
+            await self._shared.count(f"daily-posts:{author.id}", DAY_MS / 1000)
         self._changed(author, post.seq)
         for callback in self.on_post:
             try:
