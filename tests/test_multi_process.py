@@ -450,3 +450,29 @@ class SeveralProcessesTests(SynchronousTestCase):
             info = ask(server.url, "GET", "/oidc/userinfo",
                        headers={"Authorization": "Bearer " + access})
             self.assertEqual(info.status, 401, info)
+
+    def test_password_change_reaches_the_other_process(self) -> None:
+        """
+        A password changed on the settings page through one process stops
+        working through the other at once, though the other had just
+        accepted it (and remembered it); the new one works there.
+        """
+        from tests.test_oidc_provider import Browser, form_to
+
+        big = BigServer(self)
+        a, b = big.workers
+        path = "/1.1/account/verify_credentials.json"
+        self.assertEqual(ask(b.url, "GET", path, auth=("alice", PASSWORD)).status, 200)
+        browser = Browser(a)
+        signed_in = browser.sign_in(handle="alice", password=PASSWORD)
+        self.assertEqual(signed_in.status_code, 303, signed_in.text)
+        settings = browser.get("/settings")
+        self.assertEqual(settings.status_code, 200, settings.text)
+        form = form_to(settings.text, "/settings/password")
+        new = "an entirely new password"
+        changed = browser.post("/settings/password", dict(
+            form.fields, current=PASSWORD, password=new, password_again=new,
+        ))
+        self.assertEqual(changed.status_code, 303, changed.text)
+        self.assertEqual(ask(b.url, "GET", path, auth=("alice", PASSWORD)).status, 401)
+        self.assertEqual(ask(b.url, "GET", path, auth=("alice", new)).status, 200)
