@@ -333,3 +333,21 @@ class SharedDailyLimitTests(SynchronousTestCase):
         failure.trap(OverDailyLimit)
         clock.advance(86400)
         self.successResultOf(ensureDeferred(two.post(alice, "a day later", "web")))
+
+
+class RedisDownTests(TestCase):
+    async def test_redis_down_fails_quickly(self) -> None:
+        """
+        With nothing listening at the Redis URL a command fails with
+        RedisUnavailable after the command timeout: a request that needs
+        Redis gets an error, never waits for ever.
+        """
+        from distwit.store.redis import COMMAND_TIMEOUT, RedisSharedState, RedisUnavailable
+        from tests.processes import free_port
+
+        state = RedisSharedState(f"redis://127.0.0.1:{free_port()}/0", reactor)
+        self.addCleanup(state.close)
+        started = reactor.seconds()
+        with self.assertRaises(RedisUnavailable):
+            await state.count("c", 10)
+        self.assertLess(reactor.seconds() - started, COMMAND_TIMEOUT + 2)

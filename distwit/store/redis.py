@@ -49,6 +49,17 @@ return v
 """
 
 
+#: Seconds a command may wait for Redis (connecting included) before it
+#: fails: a Redis that is down fails requests quickly, never hangs them.
+COMMAND_TIMEOUT = 5.0
+
+
+class RedisUnavailable(Exception):
+    """
+    Redis did not answer within :data:`COMMAND_TIMEOUT`.
+    """
+
+
 class RedisURLError(ValueError):
     """
     A ``--redis`` value that is not ``redis://host[:port][/db][?prefix=...]``.
@@ -146,12 +157,24 @@ class RedisSharedState:
     def prefix(self) -> str:
         return self._prefix
 
+    def _timed(self, d: "Deferred[Any]", what: str) -> "Deferred[Any]":
+        def unavailable(failure: Any) -> Any:
+            from twisted.internet.defer import TimeoutError as DeferredTimeout
+
+            if failure.check(DeferredTimeout, txredisapi.ConnectionError):
+                raise RedisUnavailable(f"Redis did not answer ({what})")
+            return failure
+
+        d.addTimeout(COMMAND_TIMEOUT, self._reactor)
+        return d.addErrback(unavailable)
+
     def count(self, key: str, window: float) -> "Deferred[tuple[int, float]]":
-        d = self._redis.eval(_COUNT, [self._prefix + key], [max(1, int(window * 1000))])
+        ms = max(1, int(window * 1000))
+        d = self._timed(self._redis.eval(_COUNT, [self._prefix + key], [ms]), key)
         return d.addCallback(lambda r: (int(r[0]), int(r[1]) / 1000.0))
 
     def counted(self, key: str) -> "Deferred[tuple[int, float] | None]":
-        d = self._redis.eval(_COUNTED, [self._prefix + key], [])
+        d = self._timed(self._redis.eval(_COUNTED, [self._prefix + key], []), key)
 
         def read(r: Any) -> tuple[int, float] | None:
             if not r:
@@ -161,33 +184,35 @@ class RedisSharedState:
         return d.addCallback(read)
 
     def bump(self, key: str) -> "Deferred[int]":
-        return self._redis.incr(self._prefix + key).addCallback(int)  # type: ignore[no-any-return]
+        return self._timed(self._redis.incr(self._prefix + key), key).addCallback(int)
 
     def version(self, key: str) -> "Deferred[int]":
-        d = self._redis.get(self._prefix + key)
-        return d.addCallback(lambda v: int(v or 0))  # type: ignore[no-any-return]
+        d = self._timed(self._redis.get(self._prefix + key), key)
+        return d.addCallback(lambda v: int(v or 0))
 
     def put(self, key: str, value: str, ttl: float) -> "Deferred[None]":
-        d = self._redis.set(self._prefix + key, value, pexpire=max(1, int(ttl * 1000)))
-        return d.addCallback(lambda _: None)  # type: ignore[no-any-return]
+        ms = max(1, int(ttl * 1000))
+        d = self._timed(self._redis.set(self._prefix + key, value, pexpire=ms), key)
+        return d.addCallback(lambda _: None)
 
     def add(self, key: str, value: str, ttl: float) -> "Deferred[bool]":
-        d = self._redis.set(
-            self._prefix + key, value, pexpire=max(1, int(ttl * 1000)), only_if_not_exists=True
+        ms = max(1, int(ttl * 1000))
+        d = self._timed(
+            self._redis.set(self._prefix + key, value, pexpire=ms, only_if_not_exists=True), key
         )
-        return d.addCallback(lambda answer: answer is not None and answer != 0)  # type: ignore[no-any-return]
+        return d.addCallback(lambda answer: answer is not None and answer != 0)
 
     def get(self, key: str) -> "Deferred[str | None]":
-        d = self._redis.get(self._prefix + key)
-        return d.addCallback(lambda v: None if v is None else str(v))  # type: ignore[no-any-return]
+        d = self._timed(self._redis.get(self._prefix + key), key)
+        return d.addCallback(lambda v: None if v is None else str(v))
 
     def take(self, key: str) -> "Deferred[str | None]":
-        d = self._redis.eval(_TAKE, [self._prefix + key], [])
-        return d.addCallback(lambda v: None if v is None else str(v))  # type: ignore[no-any-return]
+        d = self._timed(self._redis.eval(_TAKE, [self._prefix + key], []), key)
+        return d.addCallback(lambda v: None if v is None else str(v))
 
     def publish(self, channel: str, message: str) -> "Deferred[None]":
-        d = self._redis.publish(self._prefix + channel, message)
-        return d.addCallback(lambda _: None)  # type: ignore[no-any-return]
+        d = self._timed(self._redis.publish(self._prefix + channel, message), channel)
+        return d.addCallback(lambda _: None)
 
     def listen(self, channel: str, callback: Callable[[str], None]) -> None:
         first = channel not in self._listeners
