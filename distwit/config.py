@@ -106,6 +106,22 @@ def _text(value: str) -> str:
     return value
 
 
+def _redis_url(value: str) -> str:
+    if not value:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme != "redis" or not parts.hostname:
+        raise ConfigError(
+            f"expected redis://host[:port][/db][?prefix=...], got {value!r}"
+        )
+    try:
+        parts.port
+        int(parts.path.strip("/") or 0)
+    except ValueError:
+        raise ConfigError(f"bad port or database number in {value!r}") from None
+    return value
+
+
 def _positive_integer(value: str) -> int:
     try:
         number = int(value)
@@ -349,6 +365,16 @@ SETTINGS = (
         " approved with `distwit registry approve`) or open (any that signs; labs)",
     ),
     Setting(
+        "twitter",
+        "redis",
+        "",
+        _redis_url,
+        "redis://host[:port][/db][?prefix=...]: several twitter processes on one"
+        " PostgreSQL database share rate limits, locks and wake-ups there, and"
+        " one of them at a time reports to the ping servers (default: none,"
+        " one process keeps them in memory)",
+    ),
+    Setting(
         "signin",
         "allow_http",
         "false",
@@ -417,6 +443,7 @@ class Settings:
     local_https: bool = False
     local_https_port: int = LOCAL_HTTPS_PORT
     metrics_listen: str = ""
+    redis: str = ""
 
     @property
     def data_folder(self) -> DataFolder:

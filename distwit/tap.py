@@ -65,6 +65,9 @@ class Options(ServerOptions):
         ["long-poll", None, None,
          f"seconds a ping server may hold an exchange (0: off) [default: {default('long_poll')}]"],
         ["ca-file", None, None, "PEM file of CAs to trust for https peers [default: the system's]"],
+        ["redis", None, None,
+         "redis://host[:port][/db]: share state with the other twitter processes"
+         " of this server (with --database postgresql://...) [default: none]"],
         ["admission", None, None,
          f"which ping servers the registry lists: approval|open [default: {default('admission')}]"],
         ["local-https-port", None, None,
@@ -102,6 +105,7 @@ class Options(ServerOptions):
             local_https="true" if self["local-https"] else None,
             local_https_port=self["local-https-port"],
             metrics_listen=self["metrics-listen"],
+            redis=self["redis"],
         )
         self.settings = self.settings_from(given)
         if self.settings.metrics_listen:

@@ -230,13 +230,13 @@ class TwitterAPI:
         if not allowance.allowed:
             raise TwitterError(88, "Rate limit exceeded.", 429)
 
-    def _limit(self, request: IRequest, caller: str, endpoint: Endpoint,
-               by_address: Allowance) -> None:
+    async def _limit(self, request: IRequest, caller: str, endpoint: Endpoint,
+                     by_address: Allowance) -> None:
         """
         Count the call against ``caller``'s allowance for ``endpoint``; the
         headers show the tighter of it and the address's.
         """
-        allowance = self.limiter.hit(caller, endpoint.name, endpoint.kind)
+        allowance = await self.limiter.take(caller, endpoint.name, endpoint.kind)
         self._show(request, tighter(allowance, by_address))
 
     async def _signed_in(self, request: IRequest, endpoint: Endpoint
@@ -257,7 +257,7 @@ class TwitterAPI:
         user's.
         """
         address = client_address(request)
-        by_address = self.address_limits.hit(address, endpoint.kind)
+        by_address = await self.address_limits.take(address, endpoint.kind)
         self._show(request, by_address)
         if self.oauth is not None and self.oauth.carries_oauth(request):
             credentials = await self.oauth.authenticate(request)
@@ -271,21 +271,21 @@ class TwitterAPI:
                 f"user:{user.screen_name.lower()}" if user is not None
                 else f"app:{credentials.app_id}"
             )
-            self._limit(request, caller, endpoint, by_address)
+            await self._limit(request, caller, endpoint, by_address)
             # The signature checked, so the name is the app's own.
             return user, caller, credentials.app_name or WEB_SOURCE
         basic = basic_credentials(request)
         if basic is None:
             if endpoint.auth == REQUIRED:
                 raise errors.missing_credentials()
-            self._limit(request, f"address:{address}", endpoint, by_address)
+            await self._limit(request, f"address:{address}", endpoint, by_address)
             return None, f"address:{address}", WEB_SOURCE
         handle, password = basic
         user = await self.microblog.authenticate(handle, password, address)
         if user is None:
             raise errors.bad_credentials()
         caller = f"user:{user.screen_name.lower()}"
-        self._limit(request, caller, endpoint, by_address)
+        await self._limit(request, caller, endpoint, by_address)
         return user, caller, WEB_SOURCE
 
     @endpoint("account/rate_limit_status", "application/rate_limit_status")
@@ -297,7 +297,7 @@ class TwitterAPI:
             section = endpoint_.name.split("/", 1)[0]
             if wanted and section not in wanted:
                 continue
-            allowance = self.limiter.peek(params.caller, endpoint_.name, endpoint_.kind)
+            allowance = await self.limiter.look(params.caller, endpoint_.name, endpoint_.kind)
             resources.setdefault(section, {})["/" + endpoint_.name] = {
                 "limit": allowance.limit,
                 "remaining": allowance.remaining,

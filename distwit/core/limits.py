@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from distwit.store.shared import ISharedState
 from distwit.config import (
     RATE_LIMIT_ADDRESS_READS,
     RATE_LIMIT_ADDRESS_WRITES,
@@ -108,6 +109,65 @@ class RateLimiter:
             limit, max(0, limit - window.used), int(window.started + self.window), True
         )
 
+    async def take(self, caller: str, endpoint: str, kind: str) -> Allowance:
+        """
+        :meth:`hit`, as every door calls it: awaited, because a
+        :class:`SharedRateLimiter` asks the processes' shared state.
+        """
+        return self.hit(caller, endpoint, kind)
+
+    async def look(self, caller: str, endpoint: str, kind: str) -> Allowance:
+        """
+        :meth:`peek`, awaited (see :meth:`take`).
+        """
+        return self.peek(caller, endpoint, kind)
+
+
+class SharedRateLimiter(RateLimiter):
+    """
+    A :class:`RateLimiter` whose windows are counted in the state several
+    processes share (:class:`~distwit.store.shared.ISharedState`, Redis
+    with ``--redis``): a caller has one allowance whichever process
+    answers.  Only :meth:`take` and :meth:`look` count there; :meth:`hit`
+    and :meth:`peek` would count in this process alone.
+
+    A call past the limit is still counted (Redis ``INCR``), which changes
+    nothing a client sees: it is refused, with 0 remaining, until the
+    window ends.
+
+    :param name: tells this limiter's keys from other limiters'.
+    """
+
+    def __init__(
+        self,
+        state: ISharedState,
+        clock: Any,
+        name: str,
+        window: float = RATE_LIMIT_WINDOW,
+        limits: dict[str, int] | None = None,
+    ) -> None:
+        super().__init__(clock, window, limits)
+        self._state = state
+        self._name = name
+
+    def _key(self, caller: str, endpoint: str) -> str:
+        return f"limit:{self._name}:{endpoint}:{caller}"
+
+    async def take(self, caller: str, endpoint: str, kind: str) -> Allowance:
+        limit = self.limits[kind]
+        used, left = await self._state.count(self._key(caller, endpoint), self.window)
+        reset = int(self._clock.seconds() + left)
+        return Allowance(limit, max(0, limit - used), reset, used <= limit)
+
+    async def look(self, caller: str, endpoint: str, kind: str) -> Allowance:
+        limit = self.limits[kind]
+        found = await self._state.counted(self._key(caller, endpoint))
+        now = self._clock.seconds()
+        if found is None:
+            return Allowance(limit, limit, int(now + self.window), True)
+        used, left = found
+        return Allowance(limit, max(0, limit - used), int(now + left), True)
+
 
 class AddressLimits:
     """
@@ -125,6 +185,8 @@ class AddressLimits:
     limits there (``rate_limit_address_reads``, ``_writes``).
 
     :param limits: calls per window by kind (``read``, ``write``).
+    :param state: count in the state several processes share (``--redis``)
+        rather than in this process.
     """
 
     def __init__(
@@ -132,9 +194,12 @@ class AddressLimits:
         clock: Any,
         window: float = RATE_LIMIT_WINDOW,
         limits: dict[str, int] | None = None,
+        state: ISharedState | None = None,
     ) -> None:
-        self._counts = RateLimiter(
-            clock, window, DEFAULT_ADDRESS_LIMITS if limits is None else limits
+        chosen = DEFAULT_ADDRESS_LIMITS if limits is None else limits
+        self._counts = (
+            RateLimiter(clock, window, chosen) if state is None
+            else SharedRateLimiter(state, clock, "address", window, chosen)
         )
 
     def hit(self, address: str, kind: str) -> Allowance:
@@ -149,6 +214,13 @@ class AddressLimits:
         Where ``address`` stands, without counting a call.
         """
         return self._counts.peek(address, kind, kind)
+
+    async def take(self, address: str, kind: str) -> Allowance:
+        """
+        :meth:`hit`, awaited: shared between processes when built with a
+        shared ``state``.
+        """
+        return await self._counts.take(address, kind, kind)
 
 
 def tighter(first: Allowance, second: Allowance) -> Allowance:

@@ -33,11 +33,12 @@ from distwit.model import (
 from distwit.config import DAILY_POST_LIMIT
 from distwit.core.apps import Apps
 from distwit.core.images import ImageRefused, ProfileImages
-from distwit.core.limits import RateLimiter
+from distwit.core.limits import RateLimiter, SharedRateLimiter
 from distwit.core.oidc import OIDCRecords
 from distwit.core.passwords import CredentialCache, PasswordHasher
 from distwit.core.sessions import Sessions
 from distwit.core.timelines import Timelines
+from distwit.store.shared import ISharedState
 from distwit.store.interfaces import (
     DuplicatePost,
     FollowBlocked,
@@ -228,6 +229,9 @@ class Microblog:
         self._wrong_from = RateLimiter(
             clock, window=ADDRESS_WINDOW, limits={"wrong-password": ADDRESS_FAILURES}
         )
+        #: The state several processes share (``--redis``), set by
+        #: :meth:`share`; ``None``: this process alone keeps it.
+        self._shared: ISharedState | None = None
         #: When each author posted in the last day (for the daily limit).
         self._recent_posts: dict[int, deque[int]] = {}
         #: Follows across servers (:class:`distwit.federation.follows.Federation`);
@@ -248,6 +252,29 @@ class Microblog:
     @property
     def clock(self) -> Any:
         return self._clock
+
+    def share(self, state: ISharedState) -> None:
+        """
+        Keep the wrong-password counts and locks in ``state``, shared by
+        the processes of this server, and check a remembered password
+        against its version there, so that a password changed through one
+        process stops working through every other at once
+        (docs/design/several-processes.md).
+        """
+        self._shared = state
+        self._wrong_for = SharedRateLimiter(
+            state, self._clock, "wrong-for", window=LOCK_WINDOW,
+            limits={"from-address": MAX_FAILED_SIGN_INS, "all": ACCOUNT_FAILURES},
+        )
+        self._wrong_from = SharedRateLimiter(
+            state, self._clock, "wrong-from", window=ADDRESS_WINDOW,
+            limits={"wrong-password": ADDRESS_FAILURES},
+        )
+
+    async def _password_version(self, handle: str) -> int:
+        if self._shared is None:
+            return 0
+        return int(await self._shared.version("password-version:" + handle.lower()))
 
     def now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
@@ -360,20 +387,20 @@ class Microblog:
             lately from this address (or from everywhere, a much higher
             count), and this one is not known to be right.
         """
-        if not self._wrong_from.peek(address, "sign-in", "wrong-password").remaining:
+        if not (await self._wrong_from.look(address, "sign-in", "wrong-password")).remaining:
             raise TooManyWrongPasswords(
                 "Too many wrong passwords from your address; try again in"
                 f" {ADDRESS_WINDOW // 60} minutes."
             )
         account = await self._check_password(handle, password, address)
         if account is None:
-            self._wrong_from.hit(address, "sign-in", "wrong-password")
+            await self._wrong_from.take(address, "sign-in", "wrong-password")
         return account
 
-    def _locked(self, handle: str, address: str) -> bool:
+    async def _locked(self, handle: str, address: str) -> bool:
         return not (
-            self._wrong_for.peek(address, handle, "from-address").remaining
-            and self._wrong_for.peek("*", handle, "all").remaining
+            (await self._wrong_for.look(address, handle, "from-address")).remaining
+            and (await self._wrong_for.look("*", handle, "all")).remaining
         )
 
     async def _check_password(
@@ -386,8 +413,10 @@ class Microblog:
         if known is not None:
             # Verified a moment ago: no database read.  The account's
             # counts may be a little old; what shows them reads them anew.
-            return known  # type: ignore[no-any-return]
-        if self._locked(handle, address):
+            cached, version = known
+            if self._shared is None or version == await self._password_version(handle):
+                return cached  # type: ignore[no-any-return]
+        if await self._locked(handle, address):
             raise AccountLocked(
                 "To protect this account from password guessing, it is locked for"
                 f" {LOCK_WINDOW // 60} minutes after {MAX_FAILED_SIGN_INS} wrong passwords."
@@ -397,8 +426,8 @@ class Microblog:
             return account
         # Counted for unknown handles too: a lock that only known
         # accounts reach would tell which exist.
-        self._wrong_for.hit(address, handle, "from-address")
-        self._wrong_for.hit("*", handle, "all")
+        await self._wrong_for.take(address, handle, "from-address")
+        await self._wrong_for.take("*", handle, "all")
         return None
 
     async def _verify_once(self, handle: str, password: str) -> Account | None:
@@ -429,6 +458,9 @@ class Microblog:
         return account
 
     async def _verify(self, handle: str, password: str) -> Account | None:
+        # The version before the hash is read: a change in between makes
+        # the remembered entry stale, never a stale entry look fresh.
+        version = await self._password_version(handle)
         login = await self.store.get_login(handle)
         if login is None:
             # The same work as for a known user, so that the time of the
@@ -437,7 +469,7 @@ class Microblog:
             return None
         account, password_hash = login
         if await self._hasher.verify(password_hash, password):
-            self._credentials.remember(handle, password, account)
+            self._credentials.remember(handle, password, (account, version))
             return account
         return None
 
@@ -469,6 +501,9 @@ class Microblog:
         password_hash = await self._hasher.hash(password)
         await self.store.set_password_hash(account.id, password_hash)
         self._credentials.forget(account.handle)
+        if self._shared is not None:
+            # Every other process's remembered password for them is stale.
+            await self._shared.bump("password-version:" + account.handle.lower())
         await self.sessions.end_other_sessions(account.id, keep_session)
         if end_tokens:
             await self.apps.revoke_all(account.id)
@@ -572,7 +607,13 @@ class Microblog:
         now = self.now_ms()
         while recent and recent[0] <= now - DAY_MS:
             recent.popleft()
-        if len(recent) >= self.daily_posts:
+        over = len(recent) >= self.daily_posts
+        if self._shared is not None and not over:
+            # Several processes: their posts together, in windows of a day
+            # from the first (each process keeps its own sliding day too).
+            counted = await self._shared.counted(f"daily-posts:{author.id}")
+            over = counted is not None and counted[0] >= self.daily_posts
+        if over:
             raise OverDailyLimit(
                 f"User is over daily status update limit ({self.daily_posts} in 24 hours)."
             )
@@ -593,6 +634,8 @@ class Microblog:
         except DuplicatePost:
             raise DuplicateStatus("Status is a duplicate.") from None
         recent.append(now)
+        if self._shared is not None:
+            await self._shared.count(f"daily-posts:{author.id}", DAY_MS / 1000)
         self._changed(author, post.seq)
         for callback in self.on_post:
             try:

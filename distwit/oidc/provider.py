@@ -56,11 +56,12 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 
-from distwit.core.limits import RateLimiter
+from distwit.core.limits import RateLimiter, SharedRateLimiter
 from distwit.http import HTTPError, client_address, read_body
 from distwit.model import Account
 from distwit.oidc.keys import ALGORITHM, SigningKeys
 from distwit.core.microblog import Microblog
+from distwit.store.shared import ISharedState
 
 #: How long an authorization code may wait to be exchanged, in seconds.
 CODE_LIFETIME = 60
@@ -352,7 +353,107 @@ class OIDCProvider:
         self._registrations = RateLimiter(
             clock, window=REGISTRATION_WINDOW, limits={"register": REGISTRATIONS_PER_ADDRESS}
         )
+        #: The state shared with the other processes of this server
+        #: (:meth:`share`), else ``None``.
+        self._shared: ISharedState | None = None
+        #: Codes and tokens made by the request in progress, to share.
+        self._fresh_codes: list[str] = []
+        self._fresh_tokens: list[tuple[str, str | None]] = []
+        self._fresh_revoked: list[str] = []
         self.server = self._authorization_server()
+
+    def share(self, state: ISharedState) -> None:
+        """
+        Keep codes, tokens, used codes, nonces and registration counts in
+        ``state`` too, so that a code made by one process of this server is
+        exchanged by another, and a token it bought answers at any
+        (docs/design/several-processes.md).  Authlib asks for them without
+        waiting, so each request brings what it needs from ``state`` before
+        Authlib runs, and shares what Authlib made after.
+        """
+        self._shared = state
+        self._registrations = SharedRateLimiter(
+            state, self.clock, "oidc-register", window=REGISTRATION_WINDOW,
+            limits={"register": REGISTRATIONS_PER_ADDRESS},
+        )
+
+    async def _load_nonce(self, params: Mapping[str, list[str]]) -> None:
+        client_id = (params.get("client_id") or [""])[0]
+        nonce = (params.get("nonce") or [""])[0]
+        if self._shared is None or not nonce:
+            return
+        if await self._shared.get(f"oidc-nonce:{client_id}:{nonce}") is not None:
+            self._nonces[(client_id, nonce)] = self._now() + TOKEN_LIFETIME
+
+    async def _share_fresh(self) -> None:
+        codes, self._fresh_codes = self._fresh_codes, []
+        tokens, self._fresh_tokens = self._fresh_tokens, []
+        revoked, self._fresh_revoked = self._fresh_revoked, []
+        if self._shared is None:
+            return
+        for token in revoked:
+            await self._shared.take("oidc-token:" + token)
+        for code in codes:
+            found = self._codes.get(code)
+            if found is None:
+                continue
+            record = {
+                "client_id": found.client_id, "redirect_uri": found.redirect_uri,
+                "scope": found.scope, "nonce": found.nonce,
+                "code_challenge": found.code_challenge,
+                "code_challenge_method": found.code_challenge_method,
+                "user": found.user.screen_name, "auth_time": found.auth_time,
+                "expires": found.expires,
+            }
+            await self._shared.put("oidc-code:" + code, json.dumps(record), CODE_LIFETIME)
+            if found.nonce:
+                await self._shared.put(
+                    f"oidc-nonce:{found.client_id}:{found.nonce}", "1", TOKEN_LIFETIME
+                )
+        for token, code_used in tokens:
+            access = self._tokens.get(token)
+            if access is None:
+                continue
+            record = {"user": access.user.screen_name, "client_id": access.client_id,
+                      "scope": access.scope, "expires": access.expires}
+            await self._shared.put("oidc-token:" + token, json.dumps(record), TOKEN_LIFETIME)
+            if code_used is not None:
+                await self._shared.put("oidc-spent:" + code_used, token, TOKEN_LIFETIME)
+
+    async def _load_code(self, code: str) -> None:
+        """
+        Bring a code another process made (taken: a code is used once); a
+        code used before revokes the token it bought, everywhere.
+        """
+        if self._shared is None or not code:
+            return
+        # Whoever made it, the shared copy decides: the one taking it first
+        # is the one use (this process's own copy may be spent elsewhere).
+        self._codes.pop(code, None)
+        raw = await self._shared.take("oidc-code:" + code)
+        if raw is None:
+            spent = await self._shared.get("oidc-spent:" + code)
+            if spent:
+                await self._shared.take("oidc-token:" + spent)
+                self._spent[code] = (spent, self._now() + TOKEN_LIFETIME)
+            return
+        record = json.loads(raw)
+        user = await self.microblog.local_user(record.pop("user"))
+        if user is not None:
+            self._codes[code] = AuthorizationCode(code=code, user=user, **record)
+
+    async def _load_token(self, token: str) -> None:
+        if self._shared is None or not token:
+            return
+        # The shared copy decides (another process may have revoked it).
+        self._tokens.pop(token, None)
+        raw = await self._shared.get("oidc-token:" + token)
+        if raw is None:
+            return
+        record = json.loads(raw)
+        user = await self.microblog.local_user(record.pop("user"))
+        if user is not None:
+            self._tokens[token] = AccessToken(user=user, **record)
 
     def resource(self) -> Any:
         return self.app.resource()
@@ -480,6 +581,7 @@ class OIDCProvider:
             auth_time=int(getattr(request, "auth_time", None) or self._now()),
             expires=self._now() + CODE_LIFETIME,
         )
+        self._fresh_codes.append(code)
         if data.get("nonce"):
             self._nonces[(request.client.get_client_id(), data["nonce"])] = (
                 self._now() + TOKEN_LIFETIME
@@ -493,6 +595,7 @@ class OIDCProvider:
                 # A code used twice: whoever holds it now may have stolen
                 # it, so the token the first use bought stops working.
                 self._tokens.pop(spent[0], None)
+                self._fresh_revoked.append(spent[0])
                 self.log.warn("authorization code used twice: its token is revoked")
             return None
         if found.client_id != client.get_client_id() or found.expires < self._now():
@@ -508,6 +611,7 @@ class OIDCProvider:
             expires=self._now() + TOKEN_LIFETIME,
         )
         code = request.authorization_code
+        self._fresh_tokens.append((token["access_token"], code.code if code else None))
         if code is not None:
             self._spent[code.code] = (token["access_token"], self._now() + TOKEN_LIFETIME)
 
@@ -641,6 +745,7 @@ class OIDCProvider:
                 "The request names no redirect_uri, which OpenID Connect requires; "
                 "the server that sent you here has to fix its request."
             )
+        await self._load_nonce(params)
         request = self._authorize_request(params)
         approved = user is not None and await self.approved(user, client.client_id)
         try:
@@ -727,9 +832,11 @@ class OIDCProvider:
             return str(found)
         request = grant.request
         request.auth_time = auth_time
+        self._fresh_codes = []
         location = self.server.create_authorization_response(
             request, grant_user=user if approve else None, grant=grant
         ).location
+        await self._share_fresh()
         if not location:
             raise ConsentError("This sign-in request cannot be answered.")
         if approve:
@@ -753,7 +860,8 @@ class OIDCProvider:
     async def register(self, request: IRequest) -> bytes:
         if self.insecure:
             return _oauth_error(request, 400, "invalid_request", INSECURE)
-        if not self._registrations.hit(client_address(request), "register", "register").allowed:
+        address = client_address(request)
+        if not (await self._registrations.take(address, "register", "register")).allowed:
             request.setHeader(b"retry-after", str(REGISTRATION_WINDOW).encode("ascii"))
             return _oauth_error(
                 request, 429, "invalid_request",
@@ -829,14 +937,18 @@ class OIDCProvider:
         r = self._request(request, form=True)
         await self.load_client(_client_id_of(r))
         self._expire()
+        await self._load_code(str(r.payload.data.get("code") or ""))
+        self._fresh_tokens = []
+        self._fresh_revoked = []
         response = self.server.create_token_response(r)
+        await self._share_fresh()
         for name, value in response.headers:
             if name.lower() == "www-authenticate":
                 request.setHeader(b"www-authenticate", value.encode("latin-1"))
         return _json(request, response.status, response.body)
 
     @app.route("/userinfo", methods=["GET", "POST"])
-    def userinfo(self, request: IRequest) -> bytes:
+    async def userinfo(self, request: IRequest) -> bytes:
         auth = (request.getHeader(b"authorization") or b"").decode("latin-1")
         scheme, _, value = auth.partition(" ")
         posted = (request.args or {}).get(b"access_token") if request.method == b"POST" else None
@@ -849,6 +961,8 @@ class OIDCProvider:
             )
         if posted:
             scheme, value = "bearer", posted[0].decode("latin-1")
+        if scheme.lower() == "bearer":
+            await self._load_token(value.strip())
         token = self._tokens.get(value.strip()) if scheme.lower() == "bearer" else None
         if token is None or token.expires < self._now():
             request.setHeader(b"www-authenticate", b'Bearer error="invalid_token"')

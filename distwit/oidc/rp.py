@@ -57,6 +57,7 @@ from distwit.oidc.interfaces import IRegistrations
 from distwit.oidc.safe_fetch import FetchError, SafeFetcher, quoted
 from distwit.s2s import client as s2s_client
 from distwit.core.accts import authority_of
+from distwit.store.shared import ISharedState
 
 #: The WebFinger link relation naming an account's OpenID Connect issuer.
 ISSUER_REL = "http://openid.net/specs/connect/1.0/issuer"
@@ -341,6 +342,37 @@ class RelyingParty:
         self.client_name = client_name
         self._registering: dict[str, DeferredLock] = {}
         self._jwks: dict[str, tuple[float, KeySet]] = {}
+        #: The state shared by the processes of this server (``--redis``),
+        #: set by the composition root: sign-ins on their way are kept
+        #: there, since the callback may come to another process.
+        self.shared: ISharedState | None = None
+
+    async def keep_pending(self, token: str, pending: PendingSignIn, next_path: str,
+                           lifetime: float) -> bool:
+        """
+        Keep a sign-in on its way, found by ``token`` (the visitor's
+        cookie), in the shared state; ``False`` when there is none (the
+        caller keeps it in memory).
+        """
+        if self.shared is None:
+            return False
+        record = json.dumps({"pending": pending.to_json(), "next": next_path})
+        await self.shared.put("signin:" + token, record, lifetime)
+        return True
+
+    async def claim_pending(self, token: str) -> tuple[PendingSignIn, str] | None:
+        """
+        The sign-in kept by :meth:`keep_pending` (gone from the shared state
+        at once: a callback is used once), and where to go after; ``None``
+        if there is none, or it expired.
+        """
+        if self.shared is None:
+            return None
+        raw = await self.shared.take("signin:" + token)
+        if raw is None:
+            return None
+        record = json.loads(raw)
+        return PendingSignIn.from_json(record["pending"]), str(record["next"])
 
     # The two steps.
 

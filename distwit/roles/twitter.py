@@ -26,7 +26,7 @@ from distwit.api.person_feeds import PersonFeeds
 from distwit import __version__
 from distwit.config import Settings
 from distwit.core.direct_messages import DirectMessages
-from distwit.core.limits import AddressLimits, RateLimiter
+from distwit.core.limits import AddressLimits, RateLimiter, SharedRateLimiter
 from distwit.core.microblog import Microblog
 from distwit.core.usage import ServerUsage
 from distwit.core.passwords import PasswordHasher
@@ -50,12 +50,19 @@ from distwit.oidc.registrations import StoreRegistrations
 from distwit.oidc.rp import RelyingParty
 from distwit.oidc.safe_fetch import SafeFetcher
 from distwit.roles.local_https import trust_line
+from distwit.roles.leader import (
+    Bus,
+    LeaderElection,
+    SharedOutbox,
+    SharedSyncService,
+)
 from distwit.roles.process import ProcessParts, open_or_exit, thread_runner
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IRequestVerifier, IS2SClient
 from distwit.s2s.outbound import OutboundPolicy
 from distwit.model import Post
 from distwit.store.interfaces import IStore
+from distwit.store.shared import ISharedState
 from distwit.web.pages import Pages
 from distwit.web.secrets import load_or_create_secret
 from distwit.web.templating import PageRenderer
@@ -222,9 +229,16 @@ class TwitterService(MultiService):
         verifier: IRequestVerifier | None = None,
         policy: OutboundPolicy | None = None,
         http_client: Any = None,
+        shared: ISharedState | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
+        #: The state the processes of this server share (``--redis``);
+        #: ``None``: a process on its own keeps it in memory.
+        self.shared = shared
+        #: With ``shared`` and PostgreSQL: who reports and copies
+        #: (docs/design/several-processes.md).
+        self.leader: LeaderElection | None = None
         self.store = store
         self.reactor = reactor
         self.authority = settings.authority
@@ -235,6 +249,8 @@ class TwitterService(MultiService):
             # Resizing images is CPU work: off the reactor thread.
             self.microblog.images.in_thread = thread_runner(reactor)
         self.microblog.daily_posts = settings.daily_post_limit
+        if shared is not None:
+            self.microblog.share(shared)
         #: Direct messages (docs/design/direct-messages.md).
         self.direct_messages = DirectMessages(store, reactor)
         #: Outgoing requests made for visitors signing in with their home
@@ -291,7 +307,16 @@ class TwitterService(MultiService):
             )
             pings = StaticPingList([])
         self.fetcher = Fetcher(self.store, client, reactor, self.authority)
-        self.sync = SyncService(
+        # What only one process at a time may do: its parent, the leader's
+        # duties when several processes share the database, else this.
+        duties: MultiService = self
+        bus = Bus(self.shared) if self.shared is not None else None
+        if bus is not None and settings.database.startswith(("postgresql:", "postgres:")):
+            duties = MultiService()
+            self.leader = LeaderElection(
+                settings.database, reactor, duties, interval=settings.ping_interval
+            )
+        self.sync = (SharedSyncService if bus is not None else SyncService)(
             self.store,
             client,
             pings,
@@ -301,9 +326,14 @@ class TwitterService(MultiService):
             interval=settings.ping_interval,
             long_poll=settings.long_poll,
         )
-        self.sync.setServiceParent(self)
-        self.outbox = Outbox(self.store, client, reactor)
-        self.outbox.setServiceParent(self)
+        self.sync.setServiceParent(duties)
+        self.outbox = (SharedOutbox if bus is not None else Outbox)(self.store, client, reactor)
+        self.outbox.setServiceParent(duties)
+        if bus is not None:
+            assert isinstance(self.sync, SharedSyncService)
+            assert isinstance(self.outbox, SharedOutbox)
+            self.sync.share(bus)
+            self.outbox.share(bus)
         self.federation = Federation(
             self.store, client, self.sync, reactor, settings.public_url,
             registry=settings.registry, outbox=self.outbox,
@@ -333,7 +363,9 @@ class TwitterService(MultiService):
                 registry=settings.registry,
                 interval=settings.ping_interval,
             )
-            self.direct.setServiceParent(self)
+            self.direct.setServiceParent(duties)
+        if self.leader is not None:
+            self.leader.setServiceParent(self)
         sync, outbox = self.sync, self.outbox
 
         authority = self.authority
@@ -362,6 +394,9 @@ class TwitterService(MultiService):
                 stopping.append(part.stop())
         stopping.append(self.fetcher_for_signin.close())
         d = DeferredList(stopping, consumeErrors=True)
+        shared = self.shared
+        if shared is not None:
+            d.addCallback(lambda _: shared.close())
         return d.addCallback(lambda _: self.store.close())
 
 
@@ -381,16 +416,22 @@ class TwitterWeb:
         settings = service.settings
         reactor = service.reactor
         self.microblog = service.microblog
-        limiter = RateLimiter(
-            reactor,
-            window=settings.rate_limit_window,
-            limits={"read": settings.rate_limit_reads, "write": settings.rate_limit_writes},
+        limits = {"read": settings.rate_limit_reads, "write": settings.rate_limit_writes}
+        limiter = (
+            RateLimiter(reactor, window=settings.rate_limit_window, limits=limits)
+            if service.shared is None
+            else SharedRateLimiter(
+                service.shared, reactor, "api", window=settings.rate_limit_window,
+                limits=limits,
+            )
         )
         secret = load_or_create_secret(settings.data_folder.web_secret)
         self.oidc = OIDCProvider(
             self.microblog, SigningKeys(settings.data_folder.oidc_keys), settings.public_url,
             reactor,
         )
+        if service.shared is not None:
+            self.oidc.share(service.shared)
         self.oauth = OAuthProvider(
             self.microblog, reactor, settings.public_url, secret, render_page=PageRenderer(),
             local_https_url=settings.local_https_url,
@@ -402,6 +443,7 @@ class TwitterWeb:
                 "read": settings.rate_limit_address_reads,
                 "write": settings.rate_limit_address_writes,
             },
+            state=service.shared,
         )
         self.api = TwitterAPI(
             self.microblog, limiter, public_url=settings.public_url, oauth=self.oauth,
@@ -415,6 +457,7 @@ class TwitterWeb:
             reactor,
             client_name=f"distwit at {service.authority}",
         )
+        self.rp.shared = service.shared
         self.pages = Pages(
             self.microblog,
             secret=secret,
@@ -468,6 +511,13 @@ def make_twitter_service(settings: Settings, reactor: Any, parts: ProcessParts) 
     The twitter role's service on its database, federated through the
     process's client and verifier.
     """
+    shared: ISharedState | None = None
+    if settings.redis:
+        # Imported only when asked for: a server without --redis needs no
+        # Redis, and connects to none.
+        from distwit.store.redis import RedisSharedState
+
+        shared = RedisSharedState(settings.redis, reactor)
     return TwitterService(
         settings,
         open_twitter_store(settings, reactor),
@@ -476,6 +526,7 @@ def make_twitter_service(settings: Settings, reactor: Any, parts: ProcessParts) 
         verifier=parts.verifier,
         policy=parts.policy,
         http_client=parts.http_client,
+        shared=shared,
     )
 
 

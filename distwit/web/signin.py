@@ -182,7 +182,11 @@ class SignInPages:
                 remote_error=REMOTE_FAILED, remote_detail=str(e),
             )
         token = secrets.token_urlsafe(32)
-        self._keep_pending(token, pending, next_path)
+        # Several processes (--redis): kept where any of them finds it.
+        if getattr(rp, "shared", None) is None or not await rp.keep_pending(
+            token, pending, next_path, SIGNIN_LIFETIME
+        ):
+            self._keep_pending(token, pending, next_path)
         self.site.set_cookie(request, SIGNIN_COOKIE, token, SIGNIN_LIFETIME)
         return self.site.redirect(request, url)
 
@@ -196,6 +200,11 @@ class SignInPages:
         rp = self._require_rp()
         token = self.site.cookie(request, SIGNIN_COOKIE)
         found = self._pending.pop(token, None) if token is not None else None
+        if found is None and token is not None and getattr(rp, "shared", None) is not None:
+            # Kept by whichever process of this server began it (--redis).
+            shared = await rp.claim_pending(token)
+            if shared is not None:
+                found = (shared[0], shared[1], float("inf"))
         if request.getCookie(SIGNIN_COOKIE) is not None:
             self.site.clear_cookie(request, SIGNIN_COOKIE)
         if found is None or found[2] < self.site.clock.seconds():
