@@ -95,6 +95,14 @@ class RateLimiter:
             limit, max(0, limit - window.used), int(window.started + self.window), allowed
         )
 
+    def forget(self, endpoint: str) -> None:
+        """
+        Forget every caller's count of ``endpoint`` (an operator lifted a
+        lock: ``distwit user unlock``).
+        """
+        for key in [key for key in self._windows if key[1] == endpoint]:
+            del self._windows[key]
+
     def peek(self, caller: str, endpoint: str, kind: str) -> Allowance:
         """
         Where the caller stands, without counting a call.

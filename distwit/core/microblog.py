@@ -38,6 +38,7 @@ from distwit.core.oidc import OIDCRecords
 from distwit.core.passwords import CredentialCache, PasswordHasher
 from distwit.core.sessions import Sessions
 from distwit.core.timelines import Timelines
+from distwit.store.interfaces import Moderation
 from distwit.store.interfaces import (
     DuplicatePost,
     FollowBlocked,
@@ -120,6 +121,18 @@ class AccountLocked(RuleError):
 #: window ends (against guessing many accounts' passwords from one place).
 ADDRESS_FAILURES = 30
 ADDRESS_WINDOW = 15 * 60
+
+
+class AccountSuspended(RuleError):
+    """
+    The signed-in user is suspended by the operator (Twitter's 64).
+    """
+
+
+class UserSuspended(RuleError):
+    """
+    The user asked for is suspended by the operator (Twitter's 63).
+    """
 
 
 class TooManyWrongPasswords(RuleError):
@@ -228,6 +241,11 @@ class Microblog:
         self._wrong_from = RateLimiter(
             clock, window=ADDRESS_WINDOW, limits={"wrong-password": ADDRESS_FAILURES}
         )
+        #: What the operator decided (suspended accounts, locks, blocked
+        #: servers), as last read from the store (:meth:`refresh_moderation`).
+        self.moderation = Moderation()
+        #: The newest operator unlock applied, by lower-case handle.
+        self._unlocks_applied: dict[str, int] = {}
         #: When each author posted in the last day (for the daily limit).
         self._recent_posts: dict[int, deque[int]] = {}
         #: Follows across servers (:class:`distwit.federation.follows.Federation`);
@@ -347,6 +365,42 @@ class Microblog:
         self.log.info("new user {handle}", handle=handle)
         return account
 
+    # The operator's decisions (docs/operating.md)
+
+    async def refresh_moderation(self) -> None:
+        """
+        Read what the operator decided (``distwit user``, ``distwit
+        server``) from the store; an unlock newer than the last applied
+        forgets the wrong-password counts of that user.
+        """
+        moderation: Moderation = await self.store.moderation()
+        for handle, (_, unlocked_at) in moderation.locks.items():
+            if unlocked_at > self._unlocks_applied.get(handle, 0):
+                self._unlocks_applied[handle] = unlocked_at
+                self._wrong_for.forget(handle)
+        self.moderation = moderation
+
+    def is_suspended(self, account: Account) -> bool:
+        return account.id in self.moderation.suspended
+
+    def is_blocked_server(self, authority: str) -> bool:
+        """
+        Whether the operator blocked the server at ``authority``.
+        """
+        return authority.lower() in self.moderation.blocked
+
+    def check_not_suspended(self, account: Account) -> Account:
+        """
+        ``account``, unless the operator suspended it (or blocked its server).
+
+        :raise UserSuspended: it is.
+        """
+        if self.is_suspended(account) or (
+            account.authority and self.is_blocked_server(account.authority)
+        ):
+            raise UserSuspended("User has been suspended.")
+        return account
+
     async def authenticate(self, handle: str, password: str, address: str) -> Account | None:
         """
         The local user if ``password`` is theirs, else ``None``: the one
@@ -368,6 +422,10 @@ class Microblog:
         account = await self._check_password(handle, password, address)
         if account is None:
             self._wrong_from.hit(address, "sign-in", "wrong-password")
+        elif self.is_suspended(account):
+            raise AccountSuspended(
+                "Your account is suspended and is not permitted to access this feature."
+            )
         return account
 
     def _locked(self, handle: str, address: str) -> bool:
@@ -382,6 +440,9 @@ class Microblog:
         if not is_valid_handle(handle):
             return None
         handle = handle.lower()
+        lock = self.moderation.locks.get(handle)
+        if lock is not None and lock[0] > self.now_ms():
+            raise AccountLocked("This account is locked by the server's operator.")
         known = self._credentials.lookup(handle, password)
         if known is not None:
             # Verified a moment ago: no database read.  The account's

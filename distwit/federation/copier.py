@@ -13,7 +13,7 @@ number of fetches running at once per peer server is bounded.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, DeferredSemaphore, ensureDeferred
 from twisted.logger import Logger
@@ -72,13 +72,16 @@ class Fetcher:
         #: Originals of retweets being fetched, by (screen name, number).
         self._originals: dict[tuple[str, int], Deferred[Any]] = {}
         self.stopped = False
+        #: Whether the operator blocked the server at an authority: nothing
+        #: is fetched from it (``distwit server block``).
+        self.blocked: Callable[[str], bool] = lambda authority: False
 
     def want(self, account: Account) -> None:
         """
         Fetch what is missing of ``account`` soon (unless a fetch of it is
         running, or it is backing off after a failure).
         """
-        if self.stopped or account.id in self._running:
+        if self.stopped or account.id in self._running or self.blocked(account.authority):
             return
         if account.last_seq > self._last_when_failed.get(account.id, account.last_seq):
             # A higher number than when it failed: the author's server was
@@ -209,7 +212,7 @@ class Fetcher:
         """
         handle, _, authority = name.rpartition("@")
         key = (name, seq)
-        if self.stopped or not handle or key in self._originals:
+        if self.stopped or not handle or key in self._originals or self.blocked(authority):
             return
         # The retweeter's server's scheme: the federation's servers share one.
         scheme = retweeter.home_url.split("://", 1)[0] if "://" in retweeter.home_url else "https"

@@ -160,6 +160,10 @@ class PublicPages:
                 pass
             else:
                 if account.is_local:
+                    if self.microblog.is_suspended(account):
+                        raise PageError(
+                            403, "Account suspended", "This account has been suspended."
+                        )
                     return account
         raise PageError(404, "No such user", "Nobody here has that handle.")
 
