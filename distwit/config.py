@@ -489,6 +489,11 @@ def default_public_url(listen: str) -> str:
     return f"{scheme}://{host}:{port}"
 
 
+#: The settings that are paths: relative in a config file, they are
+#: relative to the file's folder (on the command line, to the current one).
+FILE_PATHS = ("data", "ca_file")
+
+
 def resolve(command_line: Mapping[str, str | None], config_path: str | None) -> Settings:
     """
     Combine defaults, the config file and the command line.
@@ -498,7 +503,14 @@ def resolve(command_line: Mapping[str, str | None], config_path: str | None) -> 
     """
     values = {setting.key: setting.default for setting in SETTINGS}
     if config_path:
-        values.update(read_config_file(config_path))
+        from_file = read_config_file(config_path)
+        # A relative path in the file is relative to the file's folder, so
+        # that the command finds the server's data from any folder.
+        folder = os.path.dirname(os.path.abspath(config_path))
+        for key in FILE_PATHS:
+            if from_file.get(key):
+                from_file[key] = os.path.join(folder, os.path.expanduser(from_file[key]))
+        values.update(from_file)
     for key, value in command_line.items():
         if value is not None:
             values[key] = value

@@ -92,7 +92,7 @@ class Federation:
     ) -> ServerProcess:
         data = os.path.join(self.base, name)
         for handle in users:
-            done = run_cli("adduser", handle, "--data", data, stdin=PASSWORD + "\n")
+            done = run_cli("adduser", "--create", handle, "--data", data, stdin=PASSWORD + "\n")
             self.case.assertEqual(done.returncode, 0, done.stderr)
         server = self.start(
             name,

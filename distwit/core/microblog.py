@@ -378,7 +378,15 @@ class Microblog:
             if unlocked_at > self._unlocks_applied.get(handle, 0):
                 self._unlocks_applied[handle] = unlocked_at
                 self._wrong_for.forget(handle)
+        newly_deleted = moderation.deleted - self.moderation.deleted
         self.moderation = moderation
+        for account_id in sorted(newly_deleted):
+            # Deleted by `distwit user delete` (another process): its
+            # tombstones are told to the ping servers, so that the
+            # followers' servers fetch them and delete their copies.
+            account = await self.store.get_account(account_id)
+            if account is not None:
+                self._changed(account, account.last_seq)
 
     def is_suspended(self, account: Account) -> bool:
         return account.id in self.moderation.suspended
