@@ -67,6 +67,13 @@ class Options(ServerOptions):
         ["ca-file", None, None, "PEM file of CAs to trust for https peers [default: the system's]"],
         ["admission", None, None,
          f"which ping servers the registry lists: approval|open [default: {default('admission')}]"],
+        ["log-format", None, None,
+         f"text|json: how the log is written [default: {default('log_format')}]"],
+        ["log-level", None, None,
+         f"debug|info|warn|error: the least level logged [default: {default('log_level')}]"],
+        ["access-log", None, None,
+         "on|off|FILE: one line per HTTP request, in the log or a file"
+         f" [default: {default('access_log')}]"],
     ]
     optFlags = [
         ["peers-allow-private", None,
@@ -92,6 +99,9 @@ class Options(ServerOptions):
             allow_private="true" if self["signin-allow-private"] else None,
             peers_allow_private="true" if self["peers-allow-private"] else None,
             admission=self["admission"],
+            log_format=self["log-format"],
+            log_level=self["log-level"],
+            access_log=self["access-log"],
         )
         self.settings = self.settings_from(given)
 
@@ -101,6 +111,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
+    from distwit.roles.logs import LoggingService
     from distwit.roles.process import make_process_parts, prepare_data_folder
     from distwit.roles.site import make_site
     from distwit.s2s import paths
@@ -112,7 +123,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
 
     parts = make_process_parts(settings, reactor)
     verifier = parts.verifier
-    top = MultiService()
+    top = LoggingService(settings, getattr(options, "parent", None))
     parts.closer.setServiceParent(top)
     resources: dict[str, IResource] = {}
     well_known = Resource()

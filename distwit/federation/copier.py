@@ -19,6 +19,7 @@ from twisted.internet.defer import Deferred, DeferredSemaphore, ensureDeferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from distwit.http import PeerLog
 from distwit.federation.interfaces import IFetcher
 from distwit.federation.lookup import fetch_one
 from distwit.federation.range_feed import (
@@ -75,6 +76,8 @@ class Fetcher:
         #: Whether the operator blocked the server at an authority: nothing
         #: is fetched from it (``distwit server block``).
         self.blocked: Callable[[str], bool] = lambda authority: False
+        #: Which servers fail (logged once per change).
+        self._peers = PeerLog(self.log, "server")
 
     def want(self, account: Account) -> None:
         """
@@ -107,14 +110,16 @@ class Fetcher:
             self._last_when_failed[account.id] = account.last_seq
             self._peer_of[account.id] = account.authority
             if not self.stopped:
-                self.log.warn(
-                    "fetching {acct} failed ({error}); again in {delay:.0f}s",
-                    acct=account.screen_name,
-                    error=failure.getErrorMessage(),
-                    delay=delay,
+                self._peers.failed(account.authority, failure, f"fetching {account.screen_name}")
+                self.log.debug(
+                    "fetching {acct} again in {delay:.0f}s", acct=account.screen_name, delay=delay
                 )
 
-        d.addCallbacks(lambda _: self._succeeded(account.id), failed).addBoth(done)
+        def succeeded(_: Any) -> None:
+            self._peers.answered(account.authority)
+            self._succeeded(account.id)
+
+        d.addCallbacks(succeeded, failed).addBoth(done)
 
     def _succeeded(self, account_id: int) -> None:
         self._failures.pop(account_id, None)

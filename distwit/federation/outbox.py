@@ -34,6 +34,7 @@ from twisted.internet.defer import (
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from distwit.http import PeerLog
 from distwit.core.accts import authority_of
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IS2SClient, S2SResponseError
@@ -145,6 +146,8 @@ class Outbox(Service):
         self._sending: set[Deferred[None]] = set()
         #: Receivers (their public URLs) whose notices failed here lately.
         self._failing: set[str] = set()
+        #: Which servers fail (logged once per change).
+        self._peers = PeerLog(self.log, "server")
 
     def now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
@@ -285,6 +288,7 @@ class Outbox(Service):
             await self._failed(item, f"{type(e).__name__}: {e}")
         else:
             await self._store.notice_done(item.id)
+            self._peers.answered(target)
             if target in self._failing:
                 # It answers again: what waits out a backoff for it goes now.
                 self._failing.discard(target)
@@ -309,7 +313,8 @@ class Outbox(Service):
             self._failing.add(item.target)
         attempts = item.attempts + 1
         delay = retry_delay(attempts, self.first_delay, self.max_delay)
-        self.log.info(
+        self._peers.failed(item.target or "(unresolved)", error, "sending notices")
+        self.log.debug(
             "{kind} notice {id} to {target} failed (try {attempts}): {error};"
             " again in {delay:.0f}s",
             kind=item.kind, id=item.id, target=item.target or "(unresolved)",

@@ -16,8 +16,9 @@ from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
+from distwit.http import one_line
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IS2SClient, S2SResponseError
 
@@ -150,17 +151,18 @@ class Heartbeat(Service):
         def failed(failure: Any) -> None:
             if not self.running and failure.check(CancelledError):
                 return  # stopService cancelled it
+            # The registry is down or refused: the operator's business, told
+            # once in one line (again when it answers, and if it fails again).
+            self.log.emit(
+                LogLevel.debug if self._failing else LogLevel.warn,
+                "heartbeat to {url} failed: {error}",
+                url=self.register_url,
+                error=one_line(failure),
+            )
+            if not failure.check(S2SResponseError):
+                self.log.failure("heartbeat to {url} failed", failure, url=self.register_url,
+                                 level=LogLevel.debug)
             self._failing = True
-            if failure.check(S2SResponseError):
-                # The registry is down or refused: the operator's business,
-                # not a bug here.
-                self.log.warn(
-                    "heartbeat to {url} failed: {error}",
-                    url=self.register_url,
-                    error=failure.getErrorMessage(),
-                )
-            else:
-                self.log.failure("heartbeat to {url} failed", failure, url=self.register_url)
 
         def done(result: Any) -> Any:
             self._round = None
