@@ -112,11 +112,13 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
 
         reactor = global_reactor
     from distwit.roles.logs import LoggingService
+    from distwit.roles.preflight import check_before_start
     from distwit.roles.process import make_process_parts, prepare_data_folder
     from distwit.roles.site import make_site
     from distwit.s2s import paths
 
     settings = options.settings
+    check_before_start(settings, reactor)
     prepare_data_folder(settings.data_folder)
     roles = ["twitter", "ping", "registry"] if settings.role == "all" else [settings.role]
     public_url = settings.public_url
