@@ -9,6 +9,7 @@ so the command takes effect there without a restart.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime, timezone
 from typing import Callable
@@ -16,6 +17,9 @@ from typing import Callable
 from distwit.core.microblog import Microblog, RuleError
 from distwit.store.interfaces import Standing
 from distwit.urls import authority_of_http_url
+
+#: host[:port] as :func:`~distwit.urls.authority_of` gives it.
+_AUTHORITY = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]*[a-z0-9])?)(:[0-9]{1,5})?")
 
 #: An operator's lock lasts until it is lifted: this far in the future (ms).
 FOREVER_MS = 2**62
@@ -58,7 +62,9 @@ def server_authority(text: str) -> str:
     try:
         authority = authority_of_http_url(value)
     except ValueError:
-        raise AdminError(f"{text!r} is not a server's host[:port] or URL") from None
+        authority = ""
+    if not _AUTHORITY.fullmatch(authority):
+        raise AdminError(f"{text!r} is not a server's host[:port] or URL")
     return authority
 
 
