@@ -386,6 +386,7 @@ class Microblog:
             # followers' servers fetch them and delete their copies.
             account = await self.store.get_account(account_id)
             if account is not None:
+                self._credentials.forget(account.handle)
                 self._changed(account, account.last_seq)
 
     def is_suspended(self, account: Account) -> bool:
