@@ -50,7 +50,8 @@ def make_observer(settings: Settings, output: IO[Any]) -> ILogObserver:
     the events of ``settings.log_level`` and above.
     """
     if settings.log_format == "json":
-        observer = jsonFileLogObserver(output)
+        # One JSON object a line, no RFC 7464 separator: what log shippers read.
+        observer = jsonFileLogObserver(output, recordSeparator="")
     else:
         observer = textFileLogObserver(output)
     level = LogLevel.levelWithName(settings.log_level)
