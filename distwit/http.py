@@ -439,6 +439,10 @@ def one_line(failure: Any) -> str:
     reason ("certificate verify failed"), a refused connection as such.
     """
     value = getattr(failure, "value", failure)
+    detail = getattr(value, "detail", "")
+    if detail:
+        # The signed client's "no answer", with its cause (for our log only).
+        return one_line(f"{value}: {_tls_reason(detail)}")
     reasons = getattr(value, "reasons", None)
     if reasons:
         return "; ".join(dict.fromkeys(one_line(reason) for reason in reasons))
@@ -447,8 +451,19 @@ def one_line(failure: Any) -> str:
         found = re.findall(r"'([^']*)'\)", str(args))
         return "TLS error: " + (", ".join(found) if found else str(value))
     text = str(value) if not hasattr(failure, "getErrorMessage") else failure.getErrorMessage()
-    text = " ".join(text.split()) or type(value).__name__
+    text = " ".join(_tls_reason(text).split()) or type(value).__name__
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _tls_reason(text: str) -> str:
+    """
+    pyOpenSSL's error list (``[('SSL routines', '', 'certificate verify
+    failed')]``) as its reasons, in words.
+    """
+    if "SSL routines" not in text and "OpenSSL" not in text:
+        return text
+    found = re.findall(r"'([a-z][^']*)'\)", text)
+    return "TLS error: " + ", ".join(dict.fromkeys(found)) if found else text
 
 
 class PeerLog:

@@ -70,7 +70,9 @@ class IdleFederationTests(SynchronousTestCase):
             self.assertEqual(len([line for line in lines if failing.search(line)]), 1, lines)
             # One line: no traceback under it.
             self.assertNotIn("Traceback", server.log_text())
-            self.assertFalse([line for line in lines if "/ping/exchange" in line], lines)
+            self.assertFalse([line for line in lines
+                              if "/ping/exchange" in line and not failing.search(line)], lines)
+            self.assertIn("Connection refused", failing.search("\n".join(lines)).group(0))
 
         # It answers again: one more line.
         back = federation.start(

@@ -34,7 +34,7 @@ from twisted.internet.defer import (
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from distwit.http import PeerLog
+from distwit.http import PeerLog, one_line
 from distwit.core.accts import authority_of
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IS2SClient, S2SResponseError
@@ -283,7 +283,7 @@ class Outbox(Service):
             if refused_for_good(e):
                 await self._refused(item, str(e))
             else:
-                await self._failed(item, str(e))
+                await self._failed(item, str(e), one_line(e))
         except Exception as e:
             await self._failed(item, f"{type(e).__name__}: {e}")
         else:
@@ -308,12 +308,12 @@ class Outbox(Service):
         )
         await self._store.notice_done(item.id)
 
-    async def _failed(self, item: OutboxItem, error: str) -> None:
+    async def _failed(self, item: OutboxItem, error: str, cause: str = "") -> None:
         if item.target:
             self._failing.add(item.target)
         attempts = item.attempts + 1
         delay = retry_delay(attempts, self.first_delay, self.max_delay)
-        self._peers.failed(item.target or "(unresolved)", error, "sending notices")
+        self._peers.failed(item.target or "(unresolved)", cause or error, "sending notices")
         self.log.debug(
             "{kind} notice {id} to {target} failed (try {attempts}): {error};"
             " again in {delay:.0f}s",

@@ -121,8 +121,12 @@ class Heartbeat(Service):
                 self.log.info("the registry at {url} lists this ping server", url=self.register_url)
         version = answer.get("version")
         if version != self.registry_version:
+            # Told once at start; later versions (other ping servers come
+            # and go) at debug level.
+            level = LogLevel.info if self.registry_version is None else LogLevel.debug
             self.registry_version = version if isinstance(version, str) else None
-            self.log.info(
+            self.log.emit(
+                level,
                 "registered with {url}: the list is at version {version}",
                 url=self.register_url,
                 version=version,
