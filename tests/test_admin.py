@@ -186,6 +186,8 @@ class AcrossServersTests(SynchronousTestCase):
         wait_for(lambda: not [s for s in home(s2, "bob") if s["text"].startswith("alice")],
                  DEADLINE, "alice's posts deleted on s2")
         self.assertEqual(answer(s1, "/1.1/account/verify_credentials.json", "alice")[0], 401)
+        code, body = answer(s1, "/1.1/users/show.json?screen_name=alice", "carol")
+        self.assertEqual((code, code_of(body)), (404, 50))
         carol = call(s1, "GET", "/1.1/account/verify_credentials.json", "carol")
         self.assertEqual(carol["friends_count"], 0)
         self.assertIn("alice\tdeleted", cli(self, "user", "list", "--data", s1.data))

@@ -99,6 +99,8 @@ class Area:
         :raise RuleError: nobody has that id or name.
         """
         account = await self._named_user(params, resolve)
+        if account is not None and account.id in self.microblog.moderation.deleted:
+            raise errors.user_not_found()
         if account is not None and self._suspended(account):
             raise TwitterError(63, "User has been suspended.", 403)
         return account

@@ -3,11 +3,11 @@
 -- `distwit` command reaches a running server (it reads them every second).
 --
 -- suspended: 1 when the operator suspended the account (local: it may not
--- use the API, answers 63 to others; remote: hidden here).  deleted_at: when
+-- use the API, answers 63 to others; remote: hidden here).  removed_at: when
 -- the operator deleted a local user (ms); its handle stays taken, its log of
 -- tombstones stays readable by its followers' servers.
 ALTER TABLE accounts ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE accounts ADD COLUMN deleted_at {BIGINT};
+ALTER TABLE accounts ADD COLUMN removed_at {BIGINT};
 -- The few suspended accounts, for every timeline's check.
 CREATE INDEX accounts_suspended ON accounts (id) WHERE suspended = 1;
 -- The operator's lock of a local user's sign-ins (locked_until, ms; 0: not

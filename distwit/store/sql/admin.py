@@ -17,7 +17,7 @@ from distwit.store.interfaces import IAdminStore, Moderation, Standing
 from distwit.store.sql.base import ACCOUNT_COLUMNS, SQLBase, account_from_row
 
 _STANDING = (
-    f"SELECT {ACCOUNT_COLUMNS}, a.suspended, a.deleted_at,"
+    f"SELECT {ACCOUNT_COLUMNS}, a.suspended, a.removed_at,"
     " COALESCE(l.locked_until, 0), COALESCE(l.unlocked_at, 0)"
     " FROM accounts a JOIN local_users u ON u.account_id = a.id"
     " LEFT JOIN account_locks l ON l.account_id = a.id"
@@ -85,7 +85,7 @@ class AdminStore(SQLBase):
 
     def moderation(self) -> "Deferred[Moderation]":
         def interaction(txn: Any) -> Moderation:
-            txn.execute(self._q("SELECT id, deleted_at FROM accounts WHERE suspended = 1"))
+            txn.execute(self._q("SELECT id, removed_at FROM accounts WHERE suspended = 1"))
             rows = txn.fetchall()
             suspended = frozenset(row[0] for row in rows)
             deleted = frozenset(row[0] for row in rows if row[1] is not None)
@@ -143,7 +143,7 @@ class AdminStore(SQLBase):
                 (account_id,),
             )
             txn.execute(
-                self._q("UPDATE accounts SET suspended = 1, deleted_at = ? WHERE id = ?"),
+                self._q("UPDATE accounts SET suspended = 1, removed_at = ? WHERE id = ?"),
                 (deleted_at, account_id),
             )
 
