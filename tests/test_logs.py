@@ -12,7 +12,9 @@ import json
 import os
 import re
 import time
+from typing import Any
 
+from twisted.logger import formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.processes import ServerProcess
@@ -126,3 +128,62 @@ class LogFormatTests(SynchronousTestCase):
         # /health is a routine request: in the file, not in the server's log.
         with open(access) as f:
             self.assertIn("GET /health", f.read())
+
+
+class PeerLogTests(SynchronousTestCase):
+    """
+    :class:`distwit.http.PeerLog` and :func:`distwit.http.one_line` alone.
+    """
+
+    def test_once_per_change(self) -> None:
+        """
+        fails, fails, fails (another cause), answers, answers, fails: a
+        warning, two debug lines, an info line, nothing, a warning.
+        """
+        from twisted.logger import Logger
+
+        from distwit.http import PeerLog
+
+        events: list[dict[str, Any]] = []
+        peers = PeerLog(Logger(observer=events.append), "server")
+        refused = ConnectionRefusedError("Connection refused")
+        peers.failed("s2.test", refused, "fetching bob@s2.test")
+        peers.failed("s2.test", refused)
+        peers.failed("s2.test", "HTTP 502 Bad Gateway")
+        self.assertTrue(peers.is_failing("s2.test"))
+        peers.answered("s2.test")
+        peers.answered("s2.test")
+        peers.answered("s3.test")
+        peers.failed("s2.test", refused)
+        self.assertEqual([e["log_level"].name for e in events],
+                         ["warn", "debug", "debug", "info", "warn"])
+        first = formatEvent(events[0])
+        self.assertEqual(
+            first, "server s2.test fails (fetching bob@s2.test): Connection refused"
+        )
+        self.assertEqual(formatEvent(events[3]), "server s2.test answers again")
+
+    def test_one_line_of_wrapped_tls_error(self) -> None:
+        """
+        A certificate refused inside Twisted's wrappers, and the signed
+        client's "no answer" with its cause: one line each, the reason in
+        words.
+        """
+        from OpenSSL import SSL
+        from twisted.python.failure import Failure
+        from twisted.web._newclient import ResponseNeverReceived
+
+        from distwit.http import one_line
+        from distwit.s2s.interfaces import S2SResponseError
+
+        tls = SSL.Error([("SSL routines", "", "certificate verify failed")])
+        wrapped = ResponseNeverReceived([Failure(tls)])
+        self.assertEqual(one_line(Failure(wrapped)), "TLS error: certificate verify failed")
+        error = S2SResponseError(
+            "GET https://s3.test/s2s/feed/carol.rss: no answer",
+            detail=f"ResponseNeverReceived: {[Failure(tls)]!r}\nmore\nlines",
+        )
+        line = one_line(error)
+        self.assertNotIn("\n", line)
+        self.assertTrue(line.startswith("GET https://s3.test/s2s/feed/carol.rss: no answer: "))
+        self.assertIn("certificate verify failed", line)
