@@ -168,13 +168,16 @@ class AcrossServersTests(SynchronousTestCase):
         """
         ``distwit user delete alice --yes`` on s1: her posts are gone from
         s1 and, through the tombstones of her log, from bob's home timeline
-        on s2; she can no longer sign in; her follows are gone.
+        on s2; she can no longer sign in; her follows are gone, on s2 too.
         """
         federation = Federation(self, pings=1)
         s1 = federation.twitter("s1", ["alice", "carol"])
         s2 = federation.twitter("s2", ["bob"])
         follow(s2, "bob", acct("alice", s1))
         follow(s1, "carol", "alice")
+        follow(s1, "alice", acct("bob", s2))
+        wait_for(lambda: call(s2, "GET", "/1.1/account/verify_credentials.json", "bob")
+                 ["followers_count"] == 1, DEADLINE, "alice's follow on s2")
         for text in ("alice one", "alice two"):
             post(s1, "alice", text)
         wait_for(lambda: {"alice one", "alice two"} <= {s["text"] for s in home(s2, "bob")},
@@ -191,6 +194,10 @@ class AcrossServersTests(SynchronousTestCase):
         carol = call(s1, "GET", "/1.1/account/verify_credentials.json", "carol")
         self.assertEqual(carol["friends_count"], 0)
         self.assertIn("alice\tdeleted", cli(self, "user", "list", "--data", s1.data))
+        # Her follow of bob ends on s2 too: the running s1 sends the
+        # unfollow notice the command queued.
+        wait_for(lambda: call(s2, "GET", "/1.1/account/verify_credentials.json", "bob")
+                 ["followers_count"] == 0, DEADLINE, "alice's unfollow on s2")
 
     def test_server_block(self) -> None:
         """

@@ -1490,21 +1490,28 @@ class AdminStoreTestsMixin:
     @inlineCallbacks
     def test_remove_user(self):
         """
-        Removing a user takes its follows both ways (with the counts), its
-        sessions and its login; it is deleted and suspended, its handle
-        taken.
+        Removing a user takes its followers and its follows of local users
+        (with the counts), its sessions and its login; it is deleted and
+        suspended, its handle taken.
         """
         alice = yield self.store.create_user("alice", "", "h", T0)
         bob = yield self.store.create_user("bob", "", "h", T0)
         post = yield self.store.create_post(alice.id, "gone soon", "web", None, T0)
+        carol = yield self.store.ensure_account("carol", "s3.test", T0)
         yield self.store.follow(alice.id, bob.id, T0)
         yield self.store.follow(bob.id, alice.id, T0)
+        yield self.store.follow(alice.id, carol.id, T0)
         self.assertEqual((yield self.store.live_post_ids(alice.id)), [post.id])
         yield self.store.delete_post(post.id, T0 + 1)
         self.assertEqual((yield self.store.live_post_ids(alice.id)), [])
         yield self.store.remove_user(alice.id, T0 + 2)
         bob_now = yield self.store.get_account(bob.id)
         self.assertEqual((bob_now.friends_count, bob_now.followers_count), (0, 0))
+        # The follow of a remote account stays, for the running server to
+        # end with its notice.
+        alice_now = yield self.store.get_account(alice.id)
+        self.assertEqual((alice_now.friends_count, alice_now.followers_count), (1, 0))
+        self.assertTrue((yield self.store.is_following(alice.id, carol.id)))
         self.assertIsNone((yield self.store.get_login("alice")))
         standing = yield self.store.standing("alice")
         self.assertEqual((standing.suspended, standing.deleted_at), (True, T0 + 2))

@@ -388,6 +388,21 @@ class Microblog:
             if account is not None:
                 self._credentials.forget(account.handle)
                 self._changed(account, account.last_seq)
+                await self._end_remote_follows(account)
+
+    async def _end_remote_follows(self, account: Account) -> None:
+        """
+        A deleted user's follows of remote accounts end, each with its
+        unfollow notice (the command that deleted it has no federation).
+        """
+        if self.federation is None:
+            return
+        while page := await self.store.following_page(account.id, False, None, 200):
+            remote = [target for target in page if not target.is_local]
+            if not remote:
+                return
+            for target in remote:
+                await self.unfollow(account, target)
 
     def is_suspended(self, account: Account) -> bool:
         return account.id in self.moderation.suspended

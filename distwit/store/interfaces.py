@@ -1039,8 +1039,10 @@ class IAdminStore(Interface):
     def remove_user(account_id, deleted_at):
         """
         The last step of deleting a local user (its posts are tombstoned
-        before, one by one): its follows both ways, access tokens, web
-        sessions and password go, and it is marked deleted and suspended.
+        before, one by one): its followers, its follows of local users,
+        access tokens, web sessions and password go, and it is marked
+        deleted and suspended.  Its follows of remote accounts stay, for
+        the running server to end with their unfollow notices.
         """
 
     def block_server(authority, blocked_at, reason):

@@ -117,14 +117,23 @@ class AdminStore(SQLBase):
 
     def remove_user(self, account_id: int, deleted_at: int) -> "Deferred[None]":
         def interaction(txn: Any) -> None:
-            for mine, theirs, count_mine, count_theirs in (
-                ("follower_id", "followee_id", "friends_count", "followers_count"),
-                ("followee_id", "follower_id", "followers_count", "friends_count"),
+            # Its follows of local users and every follow of it; its follows
+            # of remote accounts stay for the running server to end with
+            # their notices (Microblog.refresh_moderation).
+            for mine, theirs, count_mine, count_theirs, only_local in (
+                ("follower_id", "followee_id", "friends_count", "followers_count", True),
+                ("followee_id", "follower_id", "followers_count", "friends_count", False),
             ):
+                local = " AND a.authority = ''" if only_local else ""
                 txn.execute(
-                    self._q(f"SELECT {theirs} FROM follows WHERE {mine} = ?"), (account_id,)
+                    self._q(
+                        f"SELECT f.{theirs} FROM follows f JOIN accounts a ON a.id = f.{theirs}"
+                        f" WHERE f.{mine} = ?{local}"
+                    ),
+                    (account_id,),
                 )
-                for (other,) in txn.fetchall():
+                others = [row[0] for row in txn.fetchall()]
+                for other in others:
                     txn.execute(
                         self._q(
                             f"UPDATE accounts SET {count_theirs} = {count_theirs} - 1"
@@ -132,9 +141,13 @@ class AdminStore(SQLBase):
                         ),
                         (other,),
                     )
-                txn.execute(self._q(f"DELETE FROM follows WHERE {mine} = ?"), (account_id,))
+                    txn.execute(
+                        self._q(f"DELETE FROM follows WHERE {mine} = ? AND {theirs} = ?"),
+                        (account_id, other),
+                    )
                 txn.execute(
-                    self._q(f"UPDATE accounts SET {count_mine} = 0 WHERE id = ?"), (account_id,)
+                    self._q(f"UPDATE accounts SET {count_mine} = {count_mine} - ? WHERE id = ?"),
+                    (len(others), account_id),
                 )
             txn.execute(self._q("DELETE FROM oauth_tokens WHERE account_id = ?"), (account_id,))
             txn.execute(self._q("DELETE FROM web_sessions WHERE account_id = ?"), (account_id,))
