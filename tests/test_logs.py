@@ -187,3 +187,32 @@ class PeerLogTests(SynchronousTestCase):
         self.assertNotIn("\n", line)
         self.assertTrue(line.startswith("GET https://s3.test/s2s/feed/carol.rss: no answer: "))
         self.assertIn("certificate verify failed", line)
+
+
+class UntrustedPeerTests(SynchronousTestCase):
+    def test_self_signed_registry_is_one_line(self) -> None:
+        """
+        A twitter server that does not trust the certificate of its
+        registry (the issue's self-signed peer, which gave a 22-line
+        traceback every round) says so in one line, once, while the rounds
+        go on every second.
+        """
+        from tests.test_tls import TLSFederation
+
+        federation = TLSFederation(self)
+        registry = federation.start("registry", "--role", "registry")
+        s3 = federation.start(
+            "s3", "--role", "twitter", "--registry", registry.url, "--ping-interval", "1",
+            users=("carol",), trust=False,
+        )
+        wait_for(lambda: "certificate verify failed" in s3.log_text(), 30,
+                 "the certificate refused and logged")
+        watched = time.monotonic() + 8
+        while time.monotonic() < watched:
+            time.sleep(0.5)
+        lines = [line for line in s3.log_text().splitlines()
+                 if "certificate verify failed" in line]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn(f"registry {registry.url}", lines[0])
+        self.assertIn("TLS error: certificate verify failed", lines[0])
+        self.assertNotIn("Traceback", s3.log_text())
