@@ -191,6 +191,7 @@ class AcrossServersTests(SynchronousTestCase):
         self.assertEqual(answer(s1, "/1.1/account/verify_credentials.json", "alice")[0], 401)
         code, body = answer(s1, "/1.1/users/show.json?screen_name=alice", "carol")
         self.assertEqual((code, code_of(body)), (404, 50))
+        self.assertEqual(s1.request("GET", "/alice")[0], 404)
         carol = call(s1, "GET", "/1.1/account/verify_credentials.json", "carol")
         self.assertEqual(carol["friends_count"], 0)
         self.assertIn("alice\tdeleted", cli(self, "user", "list", "--data", s1.data))

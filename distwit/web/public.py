@@ -160,6 +160,8 @@ class PublicPages:
                 pass
             else:
                 if account.is_local:
+                    if account.id in self.microblog.moderation.deleted:
+                        raise PageError(404, "No such user", "Nobody here has that handle.")
                     if self.microblog.is_suspended(account):
                         raise PageError(
                             403, "Account suspended", "This account has been suspended."
