@@ -86,7 +86,7 @@ class Workspace:
 
     def users(self, data: str, handles: list[str], database: tuple[str, ...] = ()) -> None:
         for handle in handles:
-            done = run_cli("adduser", handle, "--data", data, *database,
+            done = run_cli("adduser", "--create", handle, "--data", data, *database,
                            stdin=PASSWORD + "\n")
             if done.returncode != 0:
                 raise RuntimeError(done.stderr)

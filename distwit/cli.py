@@ -59,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     adduser.add_argument(
         "--password-file", help="file whose first line is the password"
     )
+    adduser.add_argument(
+        "--create", action="store_true",
+        help="make a new database if there is none (else that is an error)",
+    )
 
     app = commands.add_parser("app", help="OAuth apps").add_subparsers(
         dest="app_command", metavar="ACTION", required=True
@@ -151,6 +155,9 @@ def _parser() -> argparse.ArgumentParser:
         "list", parents=[common], help="the users with the admin flag",
         description="The handles of the users with the admin flag, one a line.",
     )
+    from distwit.roles.admin import add_commands as add_admin_commands
+
+    add_admin_commands(commands, common)
     return parser
 
 
@@ -231,34 +238,78 @@ def settings_for(args: argparse.Namespace) -> Settings:
 async def adduser(reactor: Any, args: argparse.Namespace, password: str, out: TextIO) -> None:
     from distwit.core.passwords import PasswordHasher
     from distwit.core.microblog import Microblog, RuleError
-    from distwit.roles.process import prepare_data_folder, thread_runner
-    from distwit.roles.twitter import open_twitter_store
+    from distwit.roles.process import thread_runner
 
     settings = settings_for(args)
-    prepare_data_folder(settings.data_folder)
-    store = open_twitter_store(settings, reactor)
+    store, engine = _open_database(settings, reactor, create=args.create)
     try:
         microblog = Microblog(store, PasswordHasher(thread_runner(reactor)), reactor)
         try:
             account = await microblog.create_user(args.handle, password, args.name)
         except RuleError as e:
             raise CommandError(str(e)) from None
-        out.write(f"created user {account.handle} (id {account.id})\n")
+        out.write(f"created user {account.handle} (id {account.id}) in {where(engine)}\n")
     finally:
         await store.close()
+
+
+def _open_database(settings: Settings, reactor: Any, create: bool = False) -> Any:
+    """
+    The twitter role's database and its engine; a new one only with
+    ``create`` (``adduser --create``).
+    """
+    from distwit.roles.admin import NoDatabase, open_twitter_database
+
+    try:
+        return open_twitter_database(settings, reactor, create)
+    except NoDatabase as e:
+        raise CommandError(str(e)) from None
+
+
+def where(engine: Any) -> str:
+    from distwit.roles.admin import where as where_
+
+    return where_(engine)
+
+
+async def admin_command(
+    reactor: Any, args: argparse.Namespace, out: TextIO, password: Any = None
+) -> None:
+    from distwit.core.microblog import RuleError
+    from distwit.roles.admin import NoDatabase, run
+
+    try:
+        await run(reactor, args, settings_for(args), out, password)
+    except (NoDatabase, RuleError) as e:
+        raise CommandError(str(e)) from None
+
+
+def confirm_delete(args: argparse.Namespace, stdin: TextIO) -> None:
+    """
+    Ask before ``distwit user delete`` (unless ``--yes``).
+    """
+    if args.yes:
+        return
+    if not stdin.isatty():
+        raise CommandError(f"deleting {args.handle} cannot be undone: give --yes to do it")
+    sys.stderr.write(
+        f"Delete {args.handle}, every post of theirs, their follows, tokens and sessions?"
+        " This cannot be undone. Type the handle to confirm: "
+    )
+    sys.stderr.flush()
+    if stdin.readline().strip().lower() != args.handle.lower():
+        raise CommandError("not confirmed; nothing deleted")
 
 
 async def oauth_command(reactor: Any, args: argparse.Namespace, out: TextIO) -> None:
     from distwit.api.oauth1 import OAuthProvider
     from distwit.core.passwords import PasswordHasher
     from distwit.core.microblog import Microblog
-    from distwit.roles.process import prepare_data_folder, thread_runner
-    from distwit.roles.twitter import open_twitter_store
+    from distwit.roles.process import thread_runner
     from distwit.web.secrets import load_or_create_secret
 
     settings = settings_for(args)
-    prepare_data_folder(settings.data_folder)
-    store = open_twitter_store(settings, reactor)
+    store, _ = _open_database(settings, reactor)
     try:
         microblog = Microblog(store, PasswordHasher(thread_runner(reactor)), reactor)
         provider = OAuthProvider(
@@ -335,7 +386,7 @@ async def status_command(reactor: Any, args: argparse.Namespace, out: TextIO) ->
         await store.close()
 
 
-async def admin_command(reactor: Any, args: argparse.Namespace, out: TextIO) -> None:
+async def operators_command(reactor: Any, args: argparse.Namespace, out: TextIO) -> None:
     store = _existing_store(reactor, args)
     try:
         if args.admin_command == "list":
@@ -408,9 +459,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "status":
         _react(lambda reactor: status_command(reactor, args, sys.stdout))
     elif args.command == "admin":
-        _react(lambda reactor: admin_command(reactor, args, sys.stdout))
+        _react(lambda reactor: operators_command(reactor, args, sys.stdout))
     elif args.command == "registry":
         _react(lambda reactor: registry_command(reactor, args, sys.stdout))
+    elif args.command in ("user", "server"):
+        new_password = None
+        try:
+            if args.command == "user" and args.user_command == "delete":
+                confirm_delete(args, sys.stdin)
+            if args.command == "user" and args.user_command == "set-password":
+                given = read_password(args.password_file, sys.stdin)
+                new_password = lambda: given  # noqa: E731
+        except CommandError as e:
+            _fail(e)
+        _react(lambda reactor: admin_command(reactor, args, sys.stdout, new_password))
     else:
         _react(lambda reactor: oauth_command(reactor, args, sys.stdout))
 

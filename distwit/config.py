@@ -122,6 +122,25 @@ def _redis_url(value: str) -> str:
     return value
 
 
+#: How the server writes its log: lines of text, or one JSON object a line
+#: (Twisted's ``jsonFileLogObserver``, for log shippers).
+LOG_FORMATS = ("text", "json")
+#: The least level of event the log keeps.
+LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
+
+
+def _log_format(value: str) -> str:
+    if value not in LOG_FORMATS:
+        raise ConfigError(f"must be one of {', '.join(LOG_FORMATS)}, not {value!r}")
+    return value
+
+
+def _log_level(value: str) -> str:
+    if value not in LOG_LEVELS:
+        raise ConfigError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+    return value
+
+
 def _positive_integer(value: str) -> int:
     try:
         number = int(value)
@@ -258,6 +277,30 @@ SETTINGS = (
         str(LOCAL_HTTPS_PORT),
         _port,
         "the port of local_https (on 127.0.0.1)",
+    ),
+    Setting(
+        "server",
+        "log_format",
+        "text",
+        _log_format,
+        "how the log is written: text, or json (one JSON object a line, for log shippers)",
+    ),
+    Setting(
+        "server",
+        "log_level",
+        "info",
+        _log_level,
+        "the least level the log keeps: " + "|".join(LOG_LEVELS)
+        + " (debug shows the routine exchanges between servers)",
+    ),
+    Setting(
+        "server",
+        "access_log",
+        "on",
+        _text,
+        "one line per HTTP request (combined log format): on (in the server's log;"
+        " the routine exchanges between servers at debug level), off, or a file"
+        " (every request, appended)",
     ),
     Setting(
         "twitter",
@@ -444,6 +487,9 @@ class Settings:
     local_https_port: int = LOCAL_HTTPS_PORT
     metrics_listen: str = ""
     redis: str = ""
+    log_format: str = "text"
+    log_level: str = "info"
+    access_log: str = "on"
 
     @property
     def data_folder(self) -> DataFolder:
@@ -623,6 +669,11 @@ def default_public_url(listen: str) -> str:
     return f"{scheme}://{host}:{port}"
 
 
+#: The settings that are paths: relative in a config file, they are
+#: relative to the file's folder (on the command line, to the current one).
+FILE_PATHS = ("data", "ca_file", "access_log")
+
+
 def resolve(command_line: Mapping[str, str | None], config_path: str | None) -> Settings:
     """
     Combine defaults, the config file and the command line.
@@ -632,7 +683,14 @@ def resolve(command_line: Mapping[str, str | None], config_path: str | None) -> 
     """
     values = {setting.key: setting.default for setting in SETTINGS}
     if config_path:
-        values.update(read_config_file(config_path))
+        from_file = read_config_file(config_path)
+        # A relative path in the file is relative to the file's folder, so
+        # that the command finds the server's data from any folder.
+        folder = os.path.dirname(os.path.abspath(config_path))
+        for key in FILE_PATHS:
+            if from_file.get(key) and from_file[key] not in ("on", "off"):
+                from_file[key] = os.path.join(folder, os.path.expanduser(from_file[key]))
+        values.update(from_file)
     for key, value in command_line.items():
         if value is not None:
             values[key] = value
@@ -649,4 +707,6 @@ def resolve(command_line: Mapping[str, str | None], config_path: str | None) -> 
     parsed["data"] = os.path.abspath(str(parsed["data"]))
     if parsed["ca_file"]:
         parsed["ca_file"] = os.path.abspath(str(parsed["ca_file"]))
+    if parsed["access_log"] not in ("on", "off"):
+        parsed["access_log"] = os.path.abspath(str(parsed["access_log"]))
     return Settings(**parsed)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from typing import Any
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Protocol
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel, _GenericHTTPChannelProtocol
 from twisted.web.iweb import IRequest
@@ -25,6 +25,8 @@ from distwit import __version__
 from distwit.s2s.interfaces import ForbiddenAuthority, IRequestVerifier, SignatureError
 
 _log = Logger()
+#: The access log: one event per HTTP request (:meth:`LimitedSite.log`).
+_access = Logger(namespace="distwit.access")
 
 
 class HTTPError(Exception):
@@ -385,6 +387,60 @@ class LimitedSite(Site):
         self.max_connections = max_connections
         self.open_connections = 0
         self._refused = 0
+        #: Whether each request is a line of the server's log (namespace
+        #: ``distwit.access``, combined log format).
+        self.access_log = True
+        #: A file that takes every request's line too (opened when the
+        #: site starts, appended to), and the file once open.
+        self.access_path: str | None = None
+        self.access_file: Any = None
+        #: Paths of the routine exchanges between servers (ping exchanges,
+        #: range copies, ...): their lines are at debug level when they
+        #: succeed, so an idle server's log stays quiet.
+        self.routine_paths: tuple[bytes, ...] = ()
+
+    def log(self, request: Any) -> None:
+        """
+        One line per request in the combined log format: in the server's
+        log (``distwit.access``, info; debug for a routine exchange that
+        succeeded) and in :attr:`access_file` if any.
+        """
+        if not self.access_log and self.access_file is None:
+            return
+        if self._logDateTime is None:
+            self._updateLogDateTime()
+        line = self._logFormatter(self._logDateTime, request)
+        if self.access_file is not None:
+            self.access_file.write(line + "\n")
+        if not self.access_log:
+            return
+        code = request.code or 0
+        path = request.path or b""
+        routine = code < 400 and path.startswith(self.routine_paths)
+        _access.emit(
+            LogLevel.debug if routine else LogLevel.info,
+            "{access_line}",
+            access_line=line,
+            method=request.method.decode("latin-1"),
+            path=request.uri.decode("latin-1"),
+            status=code,
+        )
+
+    def startFactory(self) -> None:
+        super().startFactory()
+        if self.access_path and self.access_file is None:
+            try:
+                self.access_file = open(self.access_path, "a", 1, encoding="utf-8",
+                                        newline="\n")
+            except OSError as e:
+                _log.error("cannot open the access log {path}: {error}",
+                           path=self.access_path, error=e.strerror)
+
+    def stopFactory(self) -> None:
+        super().stopFactory()
+        if self.access_file is not None:
+            self.access_file.close()
+            self.access_file = None
 
     def buildProtocol(self, addr: IAddress) -> Protocol | None:  # type: ignore[override]
         if self.open_connections >= self.max_connections:
@@ -415,3 +471,80 @@ class LimitedSite(Site):
                 refused=self._refused,
             )
             self._refused = 0
+
+
+def one_line(failure: Any) -> str:
+    """
+    What went wrong with a request to another server, in one line and
+    without a traceback: the causes inside Twisted's wrappers
+    (``ResponseNeverReceived``, ``ResponseFailed``), a TLS error by its
+    reason ("certificate verify failed"), a refused connection as such.
+    """
+    value = getattr(failure, "value", failure)
+    detail = getattr(value, "detail", "")
+    if detail:
+        # The signed client's "no answer", with its cause (for our log only).
+        return one_line(f"{value}: {_tls_reason(detail)}")
+    reasons = getattr(value, "reasons", None)
+    if reasons:
+        return "; ".join(dict.fromkeys(one_line(reason) for reason in reasons))
+    args = getattr(value, "args", ())
+    if type(value).__name__ == "Error" and type(value).__module__.startswith("OpenSSL"):
+        found = re.findall(r"'([^']*)'\)", str(args))
+        return "TLS error: " + (", ".join(found) if found else str(value))
+    text = str(value) if not hasattr(failure, "getErrorMessage") else failure.getErrorMessage()
+    text = " ".join(_tls_reason(text).split()) or type(value).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _tls_reason(text: str) -> str:
+    """
+    pyOpenSSL's error list (``[('SSL routines', '', 'certificate verify
+    failed')]``) as its reasons, in words.
+    """
+    if "SSL routines" not in text and "OpenSSL" not in text:
+        return text
+    found = re.findall(r"'([a-z][^']*)'\)", text)
+    return "TLS error: " + ", ".join(dict.fromkeys(found)) if found else text
+
+
+class PeerLog:
+    """
+    The log of what happens with other servers, quiet when nothing
+    changes: a peer that fails is logged once, at warn level, with its
+    cause in one line; again (info) when it answers; again when it fails
+    after that.  A repeated failure, or one with another cause, is at
+    debug level only.
+
+    :param what: what the peers are, for the messages ("ping server",
+        "registry", "server").
+    """
+
+    def __init__(self, log: Logger, what: str) -> None:
+        self._log = log
+        self._what = what
+        self._failing: dict[str, str] = {}
+
+    def failed(self, peer: str, failure: Any, doing: str = "") -> None:
+        """
+        ``peer`` failed (``failure``: a Failure, an exception or a message).
+        """
+        error = failure if isinstance(failure, str) else one_line(failure)
+        level = LogLevel.debug if peer in self._failing else LogLevel.warn
+        self._failing[peer] = error
+        self._log.emit(
+            level, "{what} {peer} fails{doing}: {error}",
+            what=self._what, peer=peer, error=error, doing=f" ({doing})" if doing else "",
+            peer_state="failing",
+        )
+
+    def answered(self, peer: str) -> None:
+        """
+        ``peer`` answered: logged if it was failing.
+        """
+        if self._failing.pop(peer, None) is not None:
+            self._log.info("{what} {peer} answers again", what=self._what, peer=peer,
+                           peer_state="answering")
+
+    def is_failing(self, peer: str) -> bool:
+        return peer in self._failing

@@ -74,6 +74,13 @@ class Options(ServerOptions):
          f"the port of --local-https on 127.0.0.1 [default: {default('local_https_port')}]"],
         ["metrics-listen", None, None,
          "Twisted endpoint serving Prometheus metrics at /metrics [default: none]"],
+        ["log-format", None, None,
+         f"text|json: how the log is written [default: {default('log_format')}]"],
+        ["log-level", None, None,
+         f"debug|info|warn|error: the least level logged [default: {default('log_level')}]"],
+        ["access-log", None, None,
+         "on|off|FILE: one line per HTTP request, in the log or a file"
+         f" [default: {default('access_log')}]"],
     ]
     optFlags = [
         ["peers-allow-private", None,
@@ -106,6 +113,9 @@ class Options(ServerOptions):
             local_https_port=self["local-https-port"],
             metrics_listen=self["metrics-listen"],
             redis=self["redis"],
+            log_format=self["log-format"],
+            log_level=self["log-level"],
+            access_log=self["access-log"],
         )
         self.settings = self.settings_from(given)
         if self.settings.metrics_listen:
@@ -133,11 +143,14 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
+    from distwit.roles.logs import LoggingService
+    from distwit.roles.preflight import check_before_start
     from distwit.roles.process import make_process_parts, prepare_data_folder
     from distwit.roles.site import make_site
     from distwit.s2s import paths
 
     settings = options.settings
+    check_before_start(settings, reactor)
     prepare_data_folder(settings.data_folder)
     roles = ["twitter", "ping", "registry"] if settings.role == "all" else [settings.role]
     public_url = settings.public_url
@@ -149,7 +162,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
 
         metrics = Metrics(settings.role)
     verifier = parts.verifier
-    top = MultiService()
+    top = LoggingService(settings, getattr(options, "parent", None))
     parts.closer.setServiceParent(top)
     resources: dict[str, IResource] = {}
     well_known = Resource()

@@ -106,7 +106,7 @@ class LimitedServer(SynchronousTestCase):
                 f"rate_limit_address_reads = {READS}\n"
                 f"rate_limit_address_writes = {WRITES}\n"
             )
-        self.cli("adduser", "alice", "--data", data, stdin=PASSWORD + "\n")
+        self.cli("adduser", "--create", "alice", "--data", data, stdin=PASSWORD + "\n")
         app = self.cli("app", "create", "Limited", "--owner", "alice", "--data", data)
         self.consumer = dict(line.split("=", 1) for line in app.split())
         token = self.cli("token", "create", "--consumer-key",

@@ -428,7 +428,7 @@ class ClientLibraryTests(SynchronousTestCase):
         base = os.path.abspath(self.mktemp())
         data = os.path.join(base, "s1")
         for handle in ("alice", "bob", "carol"):
-            done = run_cli("adduser", handle, "--data", data, stdin=PASSWORD + "\n")
+            done = run_cli("adduser", "--create", handle, "--data", data, stdin=PASSWORD + "\n")
             self.assertEqual(done.returncode, 0, done.stderr)
         server = ServerProcess(data)
         self.addCleanup(server.stop)

@@ -491,7 +491,7 @@ class DirectMessagesAcrossServersTests(SynchronousTestCase):
             data={"screen_name": self.bob, "text": "secretword while you were away"},
         )
         self.assertEqual(code, 200, body)
-        failed_try = re.compile(r"direct_message notice \d+ to \S+ failed")
+        failed_try = re.compile(r"server \S+ fails \(sending notices\)")
         wait_for(lambda: failed_try.search(self.s1.log_text()), 30,
                  "a failed try while s2 is down", step=0.2)
         self.s2 = self.federation.start("s2", *self.s2.options, port=self.s2.port)

@@ -189,7 +189,7 @@ class IdleConnectionTests(SynchronousTestCase):
     def start_server(self) -> ServerProcess:
         data = os.path.abspath(self.mktemp())
         os.makedirs(data)
-        done = run_cli("adduser", "alice", "--data", data, stdin=PASSWORD + "\n")
+        done = run_cli("adduser", "--create", "alice", "--data", data, stdin=PASSWORD + "\n")
         self.assertEqual(done.returncode, 0, done.stderr)
         config = os.path.join(data, "..", "idle.ini")
         with open(config, "w") as f:

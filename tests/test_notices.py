@@ -65,7 +65,7 @@ class OutboxProcessTests(SynchronousTestCase):
 
         s1.stop()
         follow(s2, "bob", alice)
-        wait_for(lambda: "follow notice" in s2.log_text(), 10, "a failed try logged")
+        wait_for(lambda: "fails (sending notices)" in s2.log_text(), 10, "a failed try logged")
         s2.kill()
         s1 = federation.restart("s1", s1)
         self.assertEqual(followers_count(s1, "alice"), 0)

@@ -313,7 +313,9 @@ def start_provider(case: SynchronousTestCase) -> ServerProcess:
     end of the test.
     """
     data = os.path.join(os.path.abspath(case.mktemp()), "provider")
-    done = run_cli("adduser", HANDLE, "--name", NAME, "--data", data, stdin=PASSWORD + "\n")
+    done = run_cli(
+        "adduser", "--create", HANDLE, "--name", NAME, "--data", data, stdin=PASSWORD + "\n"
+    )
     case.assertEqual(done.returncode, 0, done.stderr)
     server = ServerProcess(data)
     case.addCleanup(server.stop)

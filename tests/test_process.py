@@ -47,9 +47,14 @@ class AddUserTests(SynchronousTestCase):
         password_file = self.mktemp()
         with open(password_file, "w") as f:
             f.write(PASSWORD + "\n")
-        done = run_cli("adduser", "alice", "--data", data, "--password-file", password_file)
-        self.assertEqual((done.returncode, done.stdout), (0, "created user alice (id 1)\n"))
-        done = run_cli("adduser", "bob", "--data", data, stdin=PASSWORD + "\n")
+        done = run_cli(
+            "adduser", "--create", "alice", "--data", data, "--password-file", password_file
+        )
+        database = os.path.join(os.path.abspath(data), "distwit.sqlite3")
+        self.assertEqual(
+            (done.returncode, done.stdout), (0, f"created user alice (id 1) in {database}\n")
+        )
+        done = run_cli("adduser", "--create", "bob", "--data", data, stdin=PASSWORD + "\n")
         self.assertEqual(done.returncode, 0, done.stderr)
         for args, stdin, message in [
             (["Alice"], PASSWORD, "taken"),
@@ -58,7 +63,7 @@ class AddUserTests(SynchronousTestCase):
             (["carol", "--database", "oracle://x"], PASSWORD, "oracle://x"),
             (["carol", "--password-file", "/nonexistent"], "", "/nonexistent"),
         ]:
-            done = run_cli("adduser", *args, "--data", data, stdin=stdin + "\n")
+            done = run_cli("adduser", "--create", *args, "--data", data, stdin=stdin + "\n")
             self.assertEqual(done.returncode, 1, (args, done.stdout, done.stderr))
             self.assertIn(message, done.stderr)
             self.assertNotIn("Traceback", done.stderr)
@@ -82,7 +87,9 @@ class DurabilityTestsMixin:
         """
         data = os.path.abspath(self.mktemp())
         options = self.database_options()
-        done = run_cli("adduser", "alice", "--data", data, *options, stdin=PASSWORD + "\n")
+        done = run_cli(
+            "adduser", "--create", "alice", "--data", data, *options, stdin=PASSWORD + "\n"
+        )
         self.assertEqual(done.returncode, 0, done.stderr)
         server = ServerProcess(data, *options)
         auth = ("alice", PASSWORD)
@@ -149,7 +156,7 @@ class TourTests(SynchronousTestCase):
         """
         data = os.path.abspath(self.mktemp())
         for handle in ("alice", "bob"):
-            done = run_cli("adduser", handle, "--data", data, stdin=PASSWORD + "\n")
+            done = run_cli("adduser", "--create", handle, "--data", data, stdin=PASSWORD + "\n")
             self.assertEqual(done.returncode, 0, done.stderr)
         server = ServerProcess(data)
         alice, bob = ("alice", PASSWORD), ("bob", PASSWORD)

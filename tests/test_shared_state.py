@@ -99,6 +99,28 @@ class SharedLimitsTests(SynchronousTestCase):
         clock.advance(60)
         self.assertTrue(take(second))
 
+    def test_forgotten_by_every_process(self) -> None:
+        """
+        An operator's unlock (``forget`` at the unlock's generation, read by
+        every process from the database) lifts a shared lock in every
+        process: both count afresh, in the same keys.
+        """
+        clock = Clock()
+        state = MemorySharedState(clock)
+        first = SharedRateLimiter(state, clock, "pw", window=600, limits={"all": 2})
+        second = SharedRateLimiter(state, clock, "pw", window=600, limits={"all": 2})
+
+        def take(limiter: SharedRateLimiter) -> bool:
+            allowance = self.successResultOf(
+                ensureDeferred(limiter.take("*", "alice", "all"))
+            )
+            return allowance.allowed
+
+        self.assertEqual([take(first), take(second), take(first)], [True, True, False])
+        first.forget("alice", 1234)
+        second.forget("alice", 1234)
+        self.assertEqual([take(second), take(first), take(second)], [True, True, False])
+
     def test_address_limits_shared(self) -> None:
         """
         Per-address limits built on a shared state count there.

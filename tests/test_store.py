@@ -35,6 +35,8 @@ from distwit.store.interfaces import (
     IHealthStore,
     IHistoryStore,
     INotificationStore,
+    IAdminStore,
+    Moderation,
     IOIDCStore,
     IOutboxStore,
     IPostStore,
@@ -52,6 +54,7 @@ from distwit.store.interfaces import (
 from distwit.store.schema import SchemaTooNew, migrations, prepare_database, schema_version
 from distwit.store.sql import SQLStore, status_id_floor
 from distwit.store.sql.accounts import AccountsStore
+from distwit.store.sql.admin import AdminStore
 from distwit.store.sql.apps import AppsStore
 from distwit.store.sql.blocks import BlocksStore
 from distwit.store.sql.direct import DirectMessagesStore
@@ -1556,6 +1559,90 @@ class HealthStoreTestsMixin:
         self.assertEqual((yield self.store.federation_totals()), (2, 12, 3, T0 + 1))
 
 
+class AdminStoreTestsMixin:
+    """
+    The operator's decisions (``distwit user``, ``distwit server``), on
+    every engine.
+    """
+
+    store: SQLStore
+
+    @inlineCallbacks
+    def test_suspend_lock_and_moderation(self):
+        """
+        Suspending, locking and unlocking show in the standings and in the
+        moderation a running server reads; a suspended author's posts and
+        a blocked server's leave the timelines.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        eve = yield self.store.ensure_account("eve", "evil.test", T0)
+        yield self.store.create_post(alice.id, "alice speaks", "web", None, T0)
+        yield self.store.create_post(bob.id, "bob speaks", "web", None, T0)
+        yield self.store.follow(bob.id, eve.id, T0)
+        moderation = yield self.store.moderation()
+        self.assertEqual(moderation, Moderation())
+        self.assertTrue((yield self.store.set_suspended(alice.id, True)))
+        self.assertFalse((yield self.store.set_suspended(alice.id, True)))
+        yield self.store.set_lock(bob.id, 2**62)
+        yield self.store.set_lock(bob.id, 0, T0 + 5)
+        yield self.store.set_lock(bob.id, 7)
+        self.assertTrue((yield self.store.block_server("Evil.test", T0, "spam")))
+        self.assertFalse((yield self.store.block_server("evil.test", T0, "")))
+        moderation = yield self.store.moderation()
+        self.assertEqual(moderation.suspended, {alice.id})
+        self.assertEqual(moderation.locks, {"bob": (7, T0 + 5)})
+        self.assertEqual(moderation.blocked, {"evil.test"})
+        self.assertEqual(moderation.deleted, frozenset())
+        self.assertEqual((yield self.store.blocked_servers()), [("evil.test", T0, "spam")])
+        standings = yield self.store.standings()
+        self.assertEqual([(s.account.handle, s.suspended, s.locked_until, s.unlocked_at)
+                          for s in standings],
+                         [("alice", True, 0, 0), ("bob", False, 7, T0 + 5)])
+        self.assertIsNone((yield self.store.standing("nobody")))
+        public = yield self.store.public_timeline(20, None, None)
+        self.assertEqual([p.text for p in public], ["bob speaks"])
+        self.assertEqual((yield self.store.user_timeline(alice.id, 20, None, None)), [])
+        self.assertTrue((yield self.store.unblock_server("evil.test")))
+        self.assertFalse((yield self.store.unblock_server("evil.test")))
+        yield self.store.set_suspended(alice.id, False)
+        public = yield self.store.public_timeline(20, None, None)
+        self.assertEqual(sorted(p.text for p in public), ["alice speaks", "bob speaks"])
+
+    @inlineCallbacks
+    def test_remove_user(self):
+        """
+        Removing a user takes its followers and its follows of local users
+        (with the counts), its sessions and its login; it is deleted and
+        suspended, its handle taken.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        post = yield self.store.create_post(alice.id, "gone soon", "web", None, T0)
+        carol = yield self.store.ensure_account("carol", "s3.test", T0)
+        yield self.store.follow(alice.id, bob.id, T0)
+        yield self.store.follow(bob.id, alice.id, T0)
+        yield self.store.follow(alice.id, carol.id, T0)
+        self.assertEqual((yield self.store.live_post_ids(alice.id)), [post.id])
+        yield self.store.delete_post(post.id, T0 + 1)
+        self.assertEqual((yield self.store.live_post_ids(alice.id)), [])
+        yield self.store.remove_user(alice.id, T0 + 2)
+        bob_now = yield self.store.get_account(bob.id)
+        self.assertEqual((bob_now.friends_count, bob_now.followers_count), (0, 0))
+        # The follow of a remote account stays, for the running server to
+        # end with its notice.
+        alice_now = yield self.store.get_account(alice.id)
+        self.assertEqual((alice_now.friends_count, alice_now.followers_count), (1, 0))
+        self.assertTrue((yield self.store.is_following(alice.id, carol.id)))
+        self.assertIsNone((yield self.store.get_login("alice")))
+        standing = yield self.store.standing("alice")
+        self.assertEqual((standing.suspended, standing.deleted_at), (True, T0 + 2))
+        moderation = yield self.store.moderation()
+        self.assertEqual((moderation.suspended, moderation.deleted), ({alice.id}, {alice.id}))
+        with self.assertRaises(HandleTaken):
+            yield self.store.create_user("Alice", "", "h", T0)
+
+
 STORE_SUITE = (
     StoreTestsMixin,
     FederationStoreTestsMixin,
@@ -1571,6 +1658,7 @@ STORE_SUITE = (
     NotificationsStoreTestsMixin,
     UsageStoreTestsMixin,
     HealthStoreTestsMixin,
+    AdminStoreTestsMixin,
 )
 
 
@@ -1694,6 +1782,7 @@ class StoreAreasTests(SynchronousTestCase):
             (NotificationsStore, INotificationStore),
             (UsageStore, IUsageStore),
             (HealthStore, IHealthStore),
+            (AdminStore, IAdminStore),
         ]:
             self.assertTrue(interface.implementedBy(area), area)
             self.assertTrue(verifyClass(interface, area))
@@ -1704,7 +1793,7 @@ class StoreAreasTests(SynchronousTestCase):
         more than 30.
         """
         areas = [base for base in IStore.__bases__ if base is not Interface]
-        self.assertEqual(len(areas), 16)
+        self.assertEqual(len(areas), 17)
         self.assertEqual(
             set(IStore.names(all=True)),
             set(IStore.names()).union(*(area.names(all=True) for area in areas)),

@@ -119,7 +119,13 @@ class OptionsTests(SynchronousTestCase):
         """
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         path = os.path.join(root, "conf", "distwit.ini")
-        self.assertEqual(self.parse("--config", path).settings, self.parse().settings)
+        from dataclasses import replace
+
+        settings = self.parse("--config", path).settings
+        defaults = self.parse().settings
+        # A relative path in a config file is relative to the file's folder.
+        self.assertEqual(settings.data, os.path.join(root, "conf", "distwit-data"))
+        self.assertEqual(replace(settings, data=defaults.data), defaults)
         from distwit.config import SETTINGS, read_config_file
 
         self.assertEqual(set(read_config_file(path)), {setting.key for setting in SETTINGS})

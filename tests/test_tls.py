@@ -76,7 +76,7 @@ class TLSFederation:
               trust: bool = True) -> ServerProcess:
         data = os.path.join(self.base, name)
         for handle in users:
-            done = run_cli("adduser", handle, "--data", data, stdin=PASSWORD + "\n")
+            done = run_cli("adduser", "--create", handle, "--data", data, stdin=PASSWORD + "\n")
             self.case.assertEqual(done.returncode, 0, done.stderr)
         extra = ("--ca-file", self.ca_file) if trust else ()
         server = ServerProcess(data, *options, *extra, tls=self.tls)

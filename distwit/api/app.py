@@ -239,6 +239,13 @@ class TwitterAPI:
         allowance = await self.limiter.take(caller, endpoint.name, endpoint.kind)
         self._show(request, tighter(allowance, by_address))
 
+    def _not_suspended(self, user: Account) -> None:
+        if self.microblog.is_suspended(user):
+            raise TwitterError(
+                64, "Your account is suspended and is not permitted to access this feature.",
+                403,
+            )
+
     async def _signed_in(self, request: IRequest, endpoint: Endpoint
                          ) -> tuple[Account | None, str, str]:
         """
@@ -263,6 +270,8 @@ class TwitterAPI:
             credentials = await self.oauth.authenticate(request)
             assert credentials is not None
             user = credentials.user
+            if user is not None:
+                self._not_suspended(user)
             if user is None and endpoint.auth == REQUIRED:
                 raise TwitterError(
                     220, "Your credentials do not allow access to this resource.", 403
@@ -284,6 +293,7 @@ class TwitterAPI:
         user = await self.microblog.authenticate(handle, password, address)
         if user is None:
             raise errors.bad_credentials()
+        self._not_suspended(user)
         caller = f"user:{user.screen_name.lower()}"
         await self._limit(request, caller, endpoint, by_address)
         return user, caller, WEB_SOURCE

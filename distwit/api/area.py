@@ -98,6 +98,21 @@ class Area:
 
         :raise RuleError: nobody has that id or name.
         """
+        account = await self._named_user(params, resolve)
+        if account is not None and account.id in self.microblog.moderation.deleted:
+            raise errors.user_not_found()
+        if account is not None and self._suspended(account):
+            raise TwitterError(63, "User has been suspended.", 403)
+        return account
+
+    def _suspended(self, account: Account) -> bool:
+        try:
+            self.microblog.check_not_suspended(account)
+        except RuleError:
+            return True
+        return False
+
+    async def _named_user(self, params: Params, resolve: bool) -> Account | None:
         user_id = params.integer("user_id", minimum=1)
         if user_id is not None:
             return await self.microblog.user_by_id(user_id)
@@ -158,4 +173,4 @@ class Area:
             except RuleError:
                 continue
             found.setdefault(account.id, account)
-        return list(found.values())
+        return [account for account in found.values() if not self._suspended(account)]

@@ -75,6 +75,8 @@ RULE_ERRORS: dict[type[core.RuleError], tuple[int, int]] = {
     # Twitter's "media type unrecognized" and "image is too large".
     core.BadImage: (324, 400),
     core.AccountLocked: (326, 403),
+    core.AccountSuspended: (64, 403),
+    core.UserSuspended: (63, 403),
     core.TooManyWrongPasswords: (88, 429),
     core.BlockedFromFollowing: (162, 403),
 }

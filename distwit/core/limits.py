@@ -96,6 +96,15 @@ class RateLimiter:
             limit, max(0, limit - window.used), int(window.started + self.window), allowed
         )
 
+    def forget(self, endpoint: str, generation: int = 0) -> None:
+        """
+        Forget every caller's count of ``endpoint`` (an operator lifted a
+        lock: ``distwit user unlock``).  ``generation`` (the unlock's time)
+        names the counts that follow, the same in every process.
+        """
+        for key in [key for key in self._windows if key[1] == endpoint]:
+            del self._windows[key]
+
     def peek(self, caller: str, endpoint: str, kind: str) -> Allowance:
         """
         Where the caller stands, without counting a call.
@@ -149,9 +158,23 @@ class SharedRateLimiter(RateLimiter):
         super().__init__(clock, window, limits)
         self._state = state
         self._name = name
+        #: The counts of an endpoint since it was last forgotten: every
+        #: process forgets at the same generation (the operator's unlock,
+        #: read from the database), so they all count in the same keys.
+        self._generations: dict[str, int] = {}
 
     def _key(self, caller: str, endpoint: str) -> str:
+        generation = self._generations.get(endpoint)
+        if generation:
+            return f"limit:{self._name}:{endpoint}:g{generation}:{caller}"
         return f"limit:{self._name}:{endpoint}:{caller}"
+
+    def forget(self, endpoint: str, generation: int = 0) -> None:
+        """
+        The counts before are left to expire in Redis; from now on, and in
+        every process that forgets the same generation, new keys count.
+        """
+        self._generations[endpoint] = generation or int(self._clock.seconds() * 1000)
 
     async def take(self, caller: str, endpoint: str, kind: str) -> Allowance:
         limit = self.limits[kind]

@@ -39,6 +39,7 @@ from distwit.core.passwords import CredentialCache, PasswordHasher
 from distwit.core.sessions import Sessions
 from distwit.core.timelines import Timelines
 from distwit.store.shared import ISharedState
+from distwit.store.interfaces import Moderation
 from distwit.store.interfaces import (
     DuplicatePost,
     FollowBlocked,
@@ -121,6 +122,18 @@ class AccountLocked(RuleError):
 #: window ends (against guessing many accounts' passwords from one place).
 ADDRESS_FAILURES = 30
 ADDRESS_WINDOW = 15 * 60
+
+
+class AccountSuspended(RuleError):
+    """
+    The signed-in user is suspended by the operator (Twitter's 64).
+    """
+
+
+class UserSuspended(RuleError):
+    """
+    The user asked for is suspended by the operator (Twitter's 63).
+    """
 
 
 class TooManyWrongPasswords(RuleError):
@@ -232,6 +245,11 @@ class Microblog:
         #: The state several processes share (``--redis``), set by
         #: :meth:`share`; ``None``: this process alone keeps it.
         self._shared: ISharedState | None = None
+        #: What the operator decided (suspended accounts, locks, blocked
+        #: servers), as last read from the store (:meth:`refresh_moderation`).
+        self.moderation = Moderation()
+        #: The newest operator unlock applied, by lower-case handle.
+        self._unlocks_applied: dict[str, int] = {}
         #: When each author posted in the last day (for the daily limit).
         self._recent_posts: dict[int, deque[int]] = {}
         #: Follows across servers (:class:`distwit.federation.follows.Federation`);
@@ -374,6 +392,66 @@ class Microblog:
         self.log.info("new user {handle}", handle=handle)
         return account
 
+    # The operator's decisions (docs/operating.md)
+
+    async def refresh_moderation(self) -> None:
+        """
+        Read what the operator decided (``distwit user``, ``distwit
+        server``) from the store; an unlock newer than the last applied
+        forgets the wrong-password counts of that user.
+        """
+        moderation: Moderation = await self.store.moderation()
+        for handle, (_, unlocked_at) in moderation.locks.items():
+            if unlocked_at > self._unlocks_applied.get(handle, 0):
+                self._unlocks_applied[handle] = unlocked_at
+                self._wrong_for.forget(handle, unlocked_at)
+        newly_deleted = moderation.deleted - self.moderation.deleted
+        self.moderation = moderation
+        for account_id in sorted(newly_deleted):
+            # Deleted by `distwit user delete` (another process): its
+            # tombstones are told to the ping servers, so that the
+            # followers' servers fetch them and delete their copies.
+            account = await self.store.get_account(account_id)
+            if account is not None:
+                self._credentials.forget(account.handle)
+                self._changed(account, account.last_seq)
+                await self._end_remote_follows(account)
+
+    async def _end_remote_follows(self, account: Account) -> None:
+        """
+        A deleted user's follows of remote accounts end, each with its
+        unfollow notice (the command that deleted it has no federation).
+        """
+        if self.federation is None:
+            return
+        while page := await self.store.following_page(account.id, False, None, 200):
+            remote = [target for target in page if not target.is_local]
+            if not remote:
+                return
+            for target in remote:
+                await self.unfollow(account, target)
+
+    def is_suspended(self, account: Account) -> bool:
+        return account.id in self.moderation.suspended
+
+    def is_blocked_server(self, authority: str) -> bool:
+        """
+        Whether the operator blocked the server at ``authority``.
+        """
+        return authority.lower() in self.moderation.blocked
+
+    def check_not_suspended(self, account: Account) -> Account:
+        """
+        ``account``, unless the operator suspended it (or blocked its server).
+
+        :raise UserSuspended: it is.
+        """
+        if self.is_suspended(account) or (
+            account.authority and self.is_blocked_server(account.authority)
+        ):
+            raise UserSuspended("User has been suspended.")
+        return account
+
     async def authenticate(self, handle: str, password: str, address: str) -> Account | None:
         """
         The local user if ``password`` is theirs, else ``None``: the one
@@ -395,6 +473,10 @@ class Microblog:
         account = await self._check_password(handle, password, address)
         if account is None:
             await self._wrong_from.take(address, "sign-in", "wrong-password")
+        elif self.is_suspended(account):
+            raise AccountSuspended(
+                "Your account is suspended and is not permitted to access this feature."
+            )
         return account
 
     async def _locked(self, handle: str, address: str) -> bool:
@@ -409,6 +491,9 @@ class Microblog:
         if not is_valid_handle(handle):
             return None
         handle = handle.lower()
+        lock = self.moderation.locks.get(handle)
+        if lock is not None and lock[0] > self.now_ms():
+            raise AccountLocked("This account is locked by the server's operator.")
         known = self._credentials.lookup(handle, password)
         if known is not None:
             # Verified a moment ago: no database read.  The account's

@@ -13,12 +13,13 @@ number of fetches running at once per peer server is bounded.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, DeferredSemaphore, ensureDeferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from distwit.http import PeerLog
 from distwit.federation.interfaces import IFetcher
 from distwit.federation.lookup import fetch_one
 from distwit.federation.range_feed import (
@@ -72,13 +73,18 @@ class Fetcher:
         #: Originals of retweets being fetched, by (screen name, number).
         self._originals: dict[tuple[str, int], Deferred[Any]] = {}
         self.stopped = False
+        #: Whether the operator blocked the server at an authority: nothing
+        #: is fetched from it (``distwit server block``).
+        self.blocked: Callable[[str], bool] = lambda authority: False
+        #: Which servers fail (logged once per change).
+        self._peers = PeerLog(self.log, "server")
 
     def want(self, account: Account) -> None:
         """
         Fetch what is missing of ``account`` soon (unless a fetch of it is
         running, or it is backing off after a failure).
         """
-        if self.stopped or account.id in self._running:
+        if self.stopped or account.id in self._running or self.blocked(account.authority):
             return
         if account.last_seq > self._last_when_failed.get(account.id, account.last_seq):
             # A higher number than when it failed: the author's server was
@@ -104,14 +110,16 @@ class Fetcher:
             self._last_when_failed[account.id] = account.last_seq
             self._peer_of[account.id] = account.authority
             if not self.stopped:
-                self.log.warn(
-                    "fetching {acct} failed ({error}); again in {delay:.0f}s",
-                    acct=account.screen_name,
-                    error=failure.getErrorMessage(),
-                    delay=delay,
+                self._peers.failed(account.authority, failure, f"fetching {account.screen_name}")
+                self.log.debug(
+                    "fetching {acct} again in {delay:.0f}s", acct=account.screen_name, delay=delay
                 )
 
-        d.addCallbacks(lambda _: self._succeeded(account.id), failed).addBoth(done)
+        def succeeded(_: Any) -> None:
+            self._peers.answered(account.authority)
+            self._succeeded(account.id)
+
+        d.addCallbacks(succeeded, failed).addBoth(done)
 
     def _succeeded(self, account_id: int) -> None:
         self._failures.pop(account_id, None)
@@ -209,7 +217,7 @@ class Fetcher:
         """
         handle, _, authority = name.rpartition("@")
         key = (name, seq)
-        if self.stopped or not handle or key in self._originals:
+        if self.stopped or not handle or key in self._originals or self.blocked(authority):
             return
         # The retweeter's server's scheme: the federation's servers share one.
         scheme = retweeter.home_url.split("://", 1)[0] if "://" in retweeter.home_url else "https"

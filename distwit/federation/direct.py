@@ -23,6 +23,7 @@ import treq
 
 from distwit import __version__
 from distwit.config import PING_INTERVAL
+from distwit.http import PeerLog
 from distwit.core.accts import make_acct
 from distwit.federation.interfaces import IFetcher
 from distwit.federation.sync import RoundService, is_number
@@ -161,6 +162,8 @@ class DirectPoller(RoundService):
         self.interval = interval
         self.max_backoff = max_backoff
         self._semaphore = DeferredSemaphore(concurrency)
+        #: Which servers fail (logged once per change).
+        self._peers = PeerLog(self.log, "server")
         self._states: dict[int, _PollState] = {}
         self._polls: dict[int, Deferred[Any]] = {}
         self._loop: LoopingCall | None = None
@@ -205,6 +208,7 @@ class DirectPoller(RoundService):
         self._polls[account.id] = d
 
         def succeeded(result: Any) -> None:
+            self._peers.answered(account.authority)
             state.failures = 0
             state.not_before = 0.0
 
@@ -214,9 +218,9 @@ class DirectPoller(RoundService):
             state.failures += 1
             delay = min(self.interval * 2.0**state.failures, self.max_backoff)
             state.not_before = self._clock.seconds() + delay
-            self.log.warn(
-                "could not poll {acct} ({error}); again in {delay:.0f}s",
-                acct=account.screen_name, error=failure.getErrorMessage(), delay=delay,
+            self._peers.failed(account.authority, failure, f"polling {account.screen_name}")
+            self.log.debug(
+                "polling {acct} again in {delay:.0f}s", acct=account.screen_name, delay=delay,
             )
 
         def done(result: Any) -> None:

@@ -34,6 +34,7 @@ from twisted.internet.defer import (
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from distwit.http import PeerLog, one_line
 from distwit.core.accts import authority_of
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IS2SClient, S2SResponseError
@@ -152,6 +153,8 @@ class Outbox(Service):
     def _tell(self, item: OutboxItem, target: str, outcome: str) -> None:
         for observe in self.observers:
             observe(item, target, outcome)
+        #: Which servers fail (logged once per change).
+        self._peers = PeerLog(self.log, "server")
 
     def now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
@@ -287,12 +290,13 @@ class Outbox(Service):
             if refused_for_good(e):
                 await self._refused(item, str(e))
             else:
-                await self._failed(item, str(e))
+                await self._failed(item, str(e), one_line(e))
         except Exception as e:
             await self._failed(item, f"{type(e).__name__}: {e}")
         else:
             await self._store.notice_done(item.id)
             self._tell(item, target, "sent")
+            self._peers.answered(target)
             if target in self._failing:
                 # It answers again: what waits out a backoff for it goes now.
                 self._failing.discard(target)
@@ -313,12 +317,13 @@ class Outbox(Service):
         await self._store.notice_done(item.id)
         self._tell(item, item.target, "refused")
 
-    async def _failed(self, item: OutboxItem, error: str) -> None:
+    async def _failed(self, item: OutboxItem, error: str, cause: str = "") -> None:
         if item.target:
             self._failing.add(item.target)
         attempts = item.attempts + 1
         delay = retry_delay(attempts, self.first_delay, self.max_delay)
-        self.log.info(
+        self._peers.failed(item.target or "(unresolved)", cause or error, "sending notices")
+        self.log.debug(
             "{kind} notice {id} to {target} failed (try {attempts}): {error};"
             " again in {delay:.0f}s",
             kind=item.kind, id=item.id, target=item.target or "(unresolved)",

@@ -48,6 +48,7 @@ from distwit.federation.notices import (
 )
 from distwit.federation.threads import Threads
 from distwit.store.interfaces import FollowBlocked
+from distwit.urls import authority_of
 
 #: The largest follow notice accepted.
 MAX_NOTICE_BYTES = 16 * 1024
@@ -192,6 +193,13 @@ class FederationAPI:
             author = await self.microblog.user(handle)
         except RuleError:
             return _error(request, 404, f"no user {handle!r} here")
+        if (
+            self.microblog.is_suspended(author)
+            and author.id not in self.microblog.moderation.deleted
+        ):
+            # A deleted user's range stays readable: its tombstones tell
+            # the followers' servers to delete the posts.
+            return _error(request, 403, f"{handle} is suspended")
         try:
             first = int(request.args.get(b"from", [b"1"])[0])
             last = int(request.args.get(b"to", [str(author.last_seq).encode()])[0])
@@ -250,6 +258,8 @@ class FederationAPI:
             signer = await self.verifier.verify(request, b"")
         except SignatureError as e:
             return _error(request, 401, str(e))
+        if self.microblog.is_blocked_server(authority_of(signer)):
+            return _error(request, 403, "this server does not take requests from yours")
         seq_text, dot, extension = number.rpartition(".")
         if (
             not dot or extension != "json" or not seq_text.isascii()
@@ -283,6 +293,8 @@ class FederationAPI:
         except SignatureError as e:
             self.log.warn("refused {what}: {error}", what=what, error=str(e))
             raise _Refused(401, str(e)) from None
+        if self.microblog.is_blocked_server(authority_of(signer)):
+            raise _Refused(403, "this server does not take requests from yours")
         if allow is not None and not allow(signer):
             raise _Refused(429, "too many notices; try again later")
         try:
@@ -345,6 +357,8 @@ class FederationAPI:
             signer = await self.verifier.verify(request, b"")
         except SignatureError as e:
             return _error(request, 401, str(e))
+        if self.microblog.is_blocked_server(authority_of(signer)):
+            return _error(request, 403, "this server does not take requests from yours")
         number, dot, extension = name.rpartition(".")
         if not dot or extension != "json" or not number.isdigit() or len(number) > 18:
             return _error(request, 404, "counts are at HANDLE/NUMBER.json")

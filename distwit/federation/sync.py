@@ -24,10 +24,11 @@ from typing import Any, cast
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from zope.interface import implementer
 
 from distwit.config import LONG_POLL, PING_INTERVAL
+from distwit.http import PeerLog, one_line
 from distwit.federation.interfaces import IFetcher, IPingList
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IS2SClient
@@ -69,6 +70,7 @@ class RoundService(Service):
     log = Logger()
     round_failed = "round failed"
     _round: "Deferred[Any] | None" = None
+    _round_error: str | None = None
 
     async def round(self) -> None:
         raise NotImplementedError
@@ -80,14 +82,25 @@ class RoundService(Service):
         self._round = ensureDeferred(self.round())
 
         def failed(failure: Any) -> None:
-            if self.running:
-                self.log.failure(self.round_failed, failure)
+            if not self.running:
+                return
+            # One line, once per cause (the traceback at debug level): a
+            # round fails the same way every interval while a peer is down.
+            error = one_line(failure)
+            if error != self._round_error:
+                self.log.warn("{what}: {error}", what=self.round_failed, error=error)
+            self._round_error = error
+            self.log.failure(self.round_failed, failure, level=LogLevel.debug)
+
+        def succeeded(result: Any) -> Any:
+            self._round_error = None
+            return result
 
         def done(result: Any) -> Any:
             self._round = None
             return result
 
-        return self._round.addErrback(failed).addBoth(done)
+        return self._round.addCallbacks(succeeded, failed).addBoth(done)
 
 
 @implementer(IPingList)
@@ -119,7 +132,7 @@ class RegistryPingList:
             return list(found)
 
         def outage(failure: Any) -> list[str]:
-            error = failure.getErrorMessage() or failure.type.__name__
+            error = one_line(failure)
             if error != self._outage:
                 self.log.warn(
                     "registry {url} unavailable ({error}); keeping the {count}"
@@ -219,6 +232,8 @@ class SyncService(RoundService):
         self._report_call: Any = None
         self._retry_call: Any = None
         self._last_report = float("-inf")
+        #: Which ping servers fail (logged once per change).
+        self._peers = PeerLog(self.log, "ping server")
 
     # Hooks for the rest of the twitter role
 
@@ -398,11 +413,7 @@ class SyncService(RoundService):
         def failed(failure: Any) -> None:
             state.failures += 1
             if self.running:
-                self.log.warn(
-                    "exchange with {url} failed: {error}",
-                    url=state.url,
-                    error=failure.getErrorMessage(),
-                )
+                self._peers.failed(state.url, failure, "exchange")
 
         d.addCallbacks(succeeded, failed)
         d.addBoth(done)
@@ -428,11 +439,7 @@ class SyncService(RoundService):
         def failed(failure: Any) -> None:
             state.failures += 1
             if self.running:
-                self.log.warn(
-                    "long-poll with {url} failed: {error}",
-                    url=state.url,
-                    error=failure.getErrorMessage(),
-                )
+                self._peers.failed(state.url, failure, "long poll")
 
         d.addErrback(failed).addBoth(done)
 
@@ -464,6 +471,7 @@ class SyncService(RoundService):
         }
         url = paths.ping_exchange_url(state.url, wait)
         answer = await self._client.post_json(url, body, timeout=wait + 30)
+        self._peers.answered(state.url)
         epoch, cursor, changes, refused = _parse_answer(answer)
         if refused:
             self.log.warn(

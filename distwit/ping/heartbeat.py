@@ -16,8 +16,9 @@ from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
+from distwit.http import one_line
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IS2SClient, S2SResponseError
 
@@ -120,8 +121,12 @@ class Heartbeat(Service):
                 self.log.info("the registry at {url} lists this ping server", url=self.register_url)
         version = answer.get("version")
         if version != self.registry_version:
+            # Told once at start; later versions (other ping servers come
+            # and go) at debug level.
+            level = LogLevel.info if self.registry_version is None else LogLevel.debug
             self.registry_version = version if isinstance(version, str) else None
-            self.log.info(
+            self.log.emit(
+                level,
                 "registered with {url}: the list is at version {version}",
                 url=self.register_url,
                 version=version,
@@ -150,17 +155,18 @@ class Heartbeat(Service):
         def failed(failure: Any) -> None:
             if not self.running and failure.check(CancelledError):
                 return  # stopService cancelled it
+            # The registry is down or refused: the operator's business, told
+            # once in one line (again when it answers, and if it fails again).
+            self.log.emit(
+                LogLevel.debug if self._failing else LogLevel.warn,
+                "heartbeat to {url} failed: {error}",
+                url=self.register_url,
+                error=one_line(failure),
+            )
+            if not failure.check(S2SResponseError):
+                self.log.failure("heartbeat to {url} failed", failure, url=self.register_url,
+                                 level=LogLevel.debug)
             self._failing = True
-            if failure.check(S2SResponseError):
-                # The registry is down or refused: the operator's business,
-                # not a bug here.
-                self.log.warn(
-                    "heartbeat to {url} failed: {error}",
-                    url=self.register_url,
-                    error=failure.getErrorMessage(),
-                )
-            else:
-                self.log.failure("heartbeat to {url} failed", failure, url=self.register_url)
 
         def done(result: Any) -> Any:
             self._round = None

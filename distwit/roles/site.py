@@ -57,4 +57,28 @@ def make_site(
         trusted_proxies=settings.trusted_proxies,
     )
     site.displayTracebacks = False
+    site.routine_paths = ROUTINE_PATHS
+    site.access_log = settings.access_log != "off"
+    if settings.access_log not in ("on", "off"):
+        site.access_log = False
+        site.access_path = settings.access_log
     return site
+
+
+#: The paths of the exchanges servers make with each other all the time
+#: (ping exchanges and long polls, the registry's list and heartbeats,
+#: range copies, last numbers, metadata) and of health checks: their access
+#: lines are at debug level when they succeed.
+ROUTINE_PATHS = tuple(
+    path.encode("ascii")
+    for path in (
+        paths.PING + paths.PING_EXCHANGE,
+        paths.REGISTRY + paths.REGISTRY_PINGS,
+        paths.REGISTRY + paths.REGISTRY_REGISTER,
+        paths.S2S + paths.RANGE_FEED,
+        paths.S2S + paths.LAST,
+        paths.WELL_KNOWN + "/" + paths.METADATA,
+        "/health",
+    )
+)
+

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
@@ -81,6 +82,10 @@ def open_twitter_store(settings: Settings, reactor: Any) -> Any:
     return open_or_exit(
         lambda: engine_for(database, folder.path), lambda engine: open_store(engine, reactor)
     )
+
+
+#: Seconds between reads of the operator's decisions (docs/operating.md).
+MODERATION_INTERVAL = 1.0
 
 
 class TwitterRoot(Resource):
@@ -307,6 +312,7 @@ class TwitterService(MultiService):
             )
             pings = StaticPingList([])
         self.fetcher = Fetcher(self.store, client, reactor, self.authority)
+        self.fetcher.blocked = self.microblog.is_blocked_server
         # What only one process at a time may do: its parent, the leader's
         # duties when several processes share the database, else this.
         duties: MultiService = self
@@ -386,8 +392,22 @@ class TwitterService(MultiService):
     def startService(self) -> None:
         super().startService()
         self.log.info("twitter role serving {url}", url=self.settings.public_url)
+        # The operator's decisions (`distwit user`, `distwit server`) reach
+        # this running server through the database: read every second.
+        self._moderation = LoopingCall(lambda: ensureDeferred(self._refresh_moderation()))
+        self._moderation.clock = self.reactor
+        self._moderation.start(MODERATION_INTERVAL, now=True)
+
+    async def _refresh_moderation(self) -> None:
+        try:
+            await self.microblog.refresh_moderation()
+        except Exception as e:
+            self.log.debug("reading the operator's decisions failed: {error}", error=str(e))
 
     def stopService(self) -> "Deferred[None]":
+        moderation = getattr(self, "_moderation", None)
+        if moderation is not None and moderation.running:
+            moderation.stop()
         stopping = [super().stopService()]
         for part in (self.fetcher, self.federation):
             if part is not None:

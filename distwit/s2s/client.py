@@ -368,11 +368,9 @@ def _no_answer(what: str, detail: str) -> S2SResponseError:
     out.  The words would tell a stranger whether a port is open or an
     address is private, so they go to the log only.
     """
-    _log.info("{what}: {detail}", what=what, detail=detail)
-    error = S2SResponseError(f"{what}: no answer")
-    # For this server's operator only (the federation health view).
-    error.detail = detail
-    return error
+    # At debug level: the callers log a failing peer once (distwit.http.PeerLog).
+    _log.debug("{what}: {detail}", what=what, detail=detail)
+    return S2SResponseError(f"{what}: no answer", detail=detail)
 
 
 def new_nonce() -> str:

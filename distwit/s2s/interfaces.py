@@ -34,14 +34,16 @@ class S2SResponseError(Exception):
 
     :ivar status: the peer's HTTP status when it answered with one (not
         2xx), else ``None``: a 4xx says the peer refused the request itself.
+    :ivar detail: why there was no answer (connection refused, a TLS
+        error...), for this server's log only, never for a stranger (it
+        tells whether a port is open).
     """
 
-    def __init__(self, message: str = "", status: int | None = None) -> None:
+    def __init__(self, message: str = "", status: int | None = None,
+                 detail: str = "") -> None:
         super().__init__(message)
         self.status = status
-        #: Why there was no answer, for this server's operator only (never
-        #: for the requester): a refused connection, a certificate problem.
-        self.detail = ""
+        self.detail = detail
 
 
 class IRequestVerifier(Interface):

@@ -4,7 +4,8 @@ What the twitter role needs from its storage.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 from zope.interface import Interface
 
@@ -1105,6 +1106,107 @@ class IHealthStore(Interface):
         """
 
 
+@dataclass(frozen=True)
+class Standing:
+    """
+    What the operator decided of a local user (``distwit user show``).
+
+    :ivar locked_until: the operator's lock of its sign-ins ends then (ms;
+        0: none).
+    :ivar unlocked_at: when the operator last lifted a lock (ms; 0: never).
+    :ivar deleted_at: when the operator deleted it (ms), else ``None``.
+    """
+
+    account: Account
+    suspended: bool
+    locked_until: int
+    unlocked_at: int
+    deleted_at: int | None
+
+
+@dataclass(frozen=True)
+class Moderation:
+    """
+    The operator's decisions a running server follows, read together
+    every second (:meth:`IAdminStore.moderation`).
+
+    :ivar suspended: ids of the suspended accounts (deleted ones too).
+    :ivar locks: ``(locked_until, unlocked_at)`` by lower-case handle of
+        the local users the operator locked or unlocked.
+    :ivar blocked: the authorities of the blocked servers.
+    """
+
+    suspended: frozenset[int] = frozenset()
+    locks: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    blocked: frozenset[str] = frozenset()
+    #: ids of the deleted local users (suspended too).
+    deleted: frozenset[int] = frozenset()
+
+
+class IAdminStore(Interface):
+    """
+    The operator's decisions (``distwit user ...``, ``distwit server ...``).
+    """
+
+    def standings():
+        """
+        Deferred firing with the :class:`Standing` of every local user, by id.
+        """
+
+    def standing(handle):
+        """
+        Deferred firing with the :class:`Standing` of a local user, or ``None``.
+        """
+
+    def set_suspended(account_id, on):
+        """
+        Suspend an account or lift it; Deferred firing with ``True`` if
+        that changed anything.
+        """
+
+    def set_lock(account_id, locked_until, unlocked_at=None):
+        """
+        Set the operator's lock of a local user (``unlocked_at``: also
+        record a lift at that moment).
+        """
+
+    def moderation():
+        """
+        Deferred firing with the :class:`Moderation` in force.
+        """
+
+    def live_post_ids(account_id):
+        """
+        Deferred firing with the ids of the account's posts and retweets
+        not deleted.
+        """
+
+    def remove_user(account_id, deleted_at):
+        """
+        The last step of deleting a local user (its posts are tombstoned
+        before, one by one): its followers, its follows of local users,
+        access tokens, web sessions and password go, and it is marked
+        deleted and suspended.  Its follows of remote accounts stay, for
+        the running server to end with their unfollow notices.
+        """
+
+    def block_server(authority, blocked_at, reason):
+        """
+        Deferred firing with ``True`` if the server was not blocked before.
+        """
+
+    def unblock_server(authority):
+        """
+        Deferred firing with ``True`` if the server was blocked.
+        """
+
+    def blocked_servers():
+        """
+        Deferred firing with ``(authority, blocked_at, reason)`` of every
+        blocked server, by authority.
+        """
+
+
 class IStore(
     IAccountStore,
     IPostStore,
@@ -1122,6 +1224,7 @@ class IStore(
     INotificationStore,
     IUsageStore,
     IHealthStore,
+    IAdminStore,
 ):
     """
     Everything the twitter role keeps: users, posts, timelines, follows,

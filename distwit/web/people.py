@@ -217,6 +217,10 @@ class PeoplePages:
         if is_valid_handle(handle):
             account = await self.microblog.local_user(handle)
             if account is not None:
+                if account.id in self.microblog.moderation.deleted:
+                    raise PageError(404, "No such user", "Nobody here has that handle.")
+                if self.microblog.is_suspended(account):
+                    raise PageError(403, "Account suspended", "This account has been suspended.")
                 return account
         raise PageError(404, "No such user", "Nobody here has that handle.")
 

@@ -176,6 +176,12 @@ class PublicPages:
                 pass
             else:
                 if account.is_local:
+                    if account.id in self.microblog.moderation.deleted:
+                        raise PageError(404, "No such user", "Nobody here has that handle.")
+                    if self.microblog.is_suspended(account):
+                        raise PageError(
+                            403, "Account suspended", "This account has been suspended."
+                        )
                     return account
         raise PageError(404, "No such user", "Nobody here has that handle.")
 

@@ -11,7 +11,8 @@ module of this package holds one area's SQL in a class of its own
 :mod:`~distwit.store.sql.oidc`, :mod:`~distwit.store.sql.remote`,
 :mod:`~distwit.store.sql.sessions`, :mod:`~distwit.store.sql.outbox`,
 :mod:`~distwit.store.sql.blocks`, :mod:`~distwit.store.sql.direct`,
-:mod:`~distwit.store.sql.notifications`, :mod:`~distwit.store.sql.usage`), all on
+:mod:`~distwit.store.sql.notifications`, :mod:`~distwit.store.sql.usage`,
+:mod:`~distwit.store.sql.health`, :mod:`~distwit.store.sql.admin`), all on
 :class:`~distwit.store.sql.base.SQLBase` (the pool, the engine, reading
 rows), and provides that area's interface (``IAccountStore``,
 ``IPostStore``, ...); :class:`SQLStore` is their composition, and
@@ -27,6 +28,7 @@ from zope.interface import implementer
 from distwit.store.interfaces import IStore
 from distwit.store.schema import Engine, prepare_database
 from distwit.store.sql.accounts import AccountsStore
+from distwit.store.sql.admin import AdminStore
 from distwit.store.sql.apps import AppsStore
 from distwit.store.sql.blocks import BlocksStore
 from distwit.store.sql.direct import DirectMessagesStore
@@ -61,6 +63,7 @@ class SQLStore(
     NotificationsStore,
     UsageStore,
     HealthStore,
+    AdminStore,
 ):
     """
     The twitter role's data in SQLite or PostgreSQL: every area in one

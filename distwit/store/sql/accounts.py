@@ -112,7 +112,7 @@ class AccountsStore(SQLBase):
                 self._q(
                     f"SELECT {ACCOUNT_COLUMNS}, u.password_hash FROM accounts a"
                     " JOIN local_users u ON u.account_id = a.id"
-                    " WHERE a.handle_key = ? AND a.authority = ''"
+                    " WHERE a.handle_key = ? AND a.authority = '' AND a.removed_at IS NULL"
                 ),
                 (handle.lower(),),
             )

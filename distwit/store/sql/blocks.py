@@ -47,6 +47,25 @@ def hidden_in(store: SQLBase, txn: Any, account_id: int) -> Hidden:
     )
 
 
+def operator_hiding(store: SQLBase, txn: Any) -> tuple[str, tuple[Any, ...]]:
+    """
+    What every timeline's ``WHERE`` adds to leave out what the operator
+    hides (docs/operating.md): the posts and retweets of suspended
+    accounts and of the accounts of blocked servers.  Nothing when there
+    are none: two reads of an empty index range.
+    """
+    txn.execute(store._q("SELECT 1 FROM accounts WHERE suspended = 1 LIMIT 1"))
+    suspended = txn.fetchone() is not None
+    txn.execute(store._q("SELECT 1 FROM blocked_servers LIMIT 1"))
+    blocked = txn.fetchone() is not None
+    if not (suspended or blocked):
+        return "", ()
+    hidden = "SELECT id FROM accounts WHERE suspended = 1"
+    if blocked:
+        hidden += " OR authority IN (SELECT authority FROM blocked_servers)"
+    return f" AND p.author_id NOT IN ({hidden})", ()
+
+
 def hiding_clause(store: SQLBase, txn: Any, viewer: int | None, silenced: bool = False,
                   no_retweets: bool = False) -> tuple[str, tuple[Any, ...]]:
     """
@@ -57,12 +76,12 @@ def hiding_clause(store: SQLBase, txn: Any, viewer: int | None, silenced: bool =
     no retweets of.  Nothing at all (the query unchanged) when the viewer
     hides nobody: one read of an empty index range.
     """
+    sql, args = operator_hiding(store, txn)
     if viewer is None:
-        return "", ()
+        return sql, args
     hidden = hidden_in(store, txn, viewer)
     if not hidden:
-        return "", ()
-    sql, args = "", ()  # type: tuple[str, tuple[Any, ...]]
+        return sql, args
     if hidden.silenced if silenced else hidden.blocked:
         flags = "(blocking = 1 OR muting = 1)" if silenced else "blocking = 1"
         authors = f"SELECT target_id FROM blocks WHERE account_id = ? AND {flags}"
