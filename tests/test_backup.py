@@ -159,7 +159,7 @@ class BackupUnderLoad:
         options = ("--config", config, *self.database_options(self.database))
         server = ServerProcess(source, *options)
         case.addCleanup(server.stop)
-        cli_ok(case, "adduser", "alice", "--data", source,
+        cli_ok(case, "adduser", "--create", "alice", "--data", source,
                *self.database_options(self.database), stdin=PASSWORD + "\n")
         keys = keys_of(server)
 
@@ -258,7 +258,7 @@ class RestoreRefusalTests(SynchronousTestCase):
         source = os.path.join(base, "source")
         server = ServerProcess(source)
         self.addCleanup(server.stop)
-        cli_ok(self, "adduser", "alice", "--data", source, stdin=PASSWORD + "\n")
+        cli_ok(self, "adduser", "--create", "alice", "--data", source, stdin=PASSWORD + "\n")
         code, _ = server.request("POST", "/1.1/statuses/update.json",
                                  auth=("alice", PASSWORD), data={"status": "kept"})
         self.assertEqual(code, 200)

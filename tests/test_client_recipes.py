@@ -84,7 +84,7 @@ class RecipeServer:
         base = os.path.abspath(case.mktemp())
         os.makedirs(base)
         self.data = os.path.join(base, "data")
-        done = run_cli("adduser", "alice", "--data", self.data, stdin=PASSWORD + "\n")
+        done = run_cli("adduser", "--create", "alice", "--data", self.data, stdin=PASSWORD + "\n")
         case.assertEqual(done.returncode, 0, done.stderr)
         self.https_port = free_port()
         self.server = ServerProcess(

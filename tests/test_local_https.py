@@ -271,7 +271,7 @@ class ProcessTests(SynchronousTestCase):
         restart, and the trust line in its output.
         """
         data = os.path.abspath(self.mktemp())
-        done = run_cli("adduser", "alice", "--data", data, stdin=PASSWORD + "\n")
+        done = run_cli("adduser", "--create", "alice", "--data", data, stdin=PASSWORD + "\n")
         self.assertEqual(done.returncode, 0, done.stderr)
         port = free_port()
         options = ("--local-https", "--local-https-port", str(port))

@@ -187,8 +187,8 @@ class BigServer:
                 "rate_limit_address_writes = 1000000\n" + settings
             )
         for handle in users:
-            done = run_cli("adduser", handle, "--data", self.data, "--database", database,
-                           stdin=PASSWORD + "\n")
+            done = run_cli("adduser", "--create", handle, "--data", self.data,
+                           "--database", database, stdin=PASSWORD + "\n")
             case.assertEqual(done.returncode, 0, done.stderr)
         self.front_port = free_port()
         self.front_url = f"http://127.0.0.1:{self.front_port}"

@@ -109,7 +109,7 @@ class NginxFrontTests(SynchronousTestCase):
         self.url = f"https://localhost:{self.https_port}"
         self.server = ServerProcess(os.path.join(base, "data"), "--public-url", self.url)
         self.addCleanup(self.server.stop)
-        done = run_cli("adduser", "alice", "--data", os.path.join(base, "data"),
+        done = run_cli("adduser", "--create", "alice", "--data", os.path.join(base, "data"),
                        stdin=PASSWORD + "\n")
         self.assertEqual(done.returncode, 0, done.stderr)
         config = front_config(self, front, self.server.port, self.https_port, self.http_port)

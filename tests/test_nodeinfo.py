@@ -196,7 +196,7 @@ class NodeInfoProcessTests(SynchronousTestCase):
         data = os.path.abspath(self.mktemp())
         server = ServerProcess(data)
         self.addCleanup(server.stop)
-        done = run_cli("adduser", "alice", "--data", data, stdin=PASSWORD + "\n")
+        done = run_cli("adduser", "--create", "alice", "--data", data, stdin=PASSWORD + "\n")
         self.assertEqual(done.returncode, 0, done.stderr)
         code, _ = server.request("POST", "/1.1/statuses/update.json", auth=("alice", PASSWORD),
                                  data={"status": "counted"})

@@ -274,7 +274,7 @@ class StatusTests(SynchronousTestCase):
         self.assertIn("no database at", done.stderr)
         self.assertEqual(done.stderr.count("\n"), 1)
         self.assertFalse(os.path.exists(base))
-        made = run_cli("adduser", "alice", "--data", base, stdin=PASSWORD + "\n")
+        made = run_cli("adduser", "--create", "alice", "--data", base, stdin=PASSWORD + "\n")
         self.assertEqual(made.returncode, 0, made.stderr)
         done = run_cli("admin", "grant", "zed", "--data", base)
         self.assertEqual(done.returncode, 1)
