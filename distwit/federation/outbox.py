@@ -149,12 +149,12 @@ class Outbox(Service):
         #: Told of every try: the notice, its receiver's URL, and
         #: ``"sent"``, ``"failed"`` (to be tried again) or ``"refused"``.
         self.observers: list[Callable[[OutboxItem, str, str], None]] = []
+        #: Which servers fail (logged once per change).
+        self._peers = PeerLog(self.log, "server")
 
     def _tell(self, item: OutboxItem, target: str, outcome: str) -> None:
         for observe in self.observers:
             observe(item, target, outcome)
-        #: Which servers fail (logged once per change).
-        self._peers = PeerLog(self.log, "server")
 
     def now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
