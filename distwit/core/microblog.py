@@ -436,9 +436,19 @@ class Microblog:
 
     def is_blocked_server(self, authority: str) -> bool:
         """
-        Whether the operator blocked the server at ``authority``.
+        Whether the operator blocked the server at ``authority`` (as last
+        read: at most a second old).
         """
         return authority.lower() in self.moderation.blocked
+
+    async def is_blocked_server_now(self, authority: str) -> bool:
+        """
+        :meth:`is_blocked_server`, read from the store first: for what a
+        server asks to change here (its notices), a block takes effect at
+        once, not at the next second's reading.
+        """
+        await self.refresh_moderation()
+        return self.is_blocked_server(authority)
 
     def check_not_suspended(self, account: Account) -> Account:
         """

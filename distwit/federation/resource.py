@@ -293,7 +293,7 @@ class FederationAPI:
         except SignatureError as e:
             self.log.warn("refused {what}: {error}", what=what, error=str(e))
             raise _Refused(401, str(e)) from None
-        if self.microblog.is_blocked_server(authority_of(signer)):
+        if await self.microblog.is_blocked_server_now(authority_of(signer)):
             raise _Refused(403, "this server does not take requests from yours")
         if allow is not None and not allow(signer):
             raise _Refused(429, "too many notices; try again later")
