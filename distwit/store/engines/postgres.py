@@ -62,6 +62,12 @@ class PostgresEngine:
         cursor.execute("BEGIN")
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
 
+    def begin_group(self, cursor: Any) -> None:
+        """
+        A group commit's transaction (distwit/store/sql/group_commit.py):
+        psycopg has opened it already.
+        """
+
     def begin_migrations(self, connection: psycopg.Connection) -> None:
         connection.autocommit = True
 

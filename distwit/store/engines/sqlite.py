@@ -73,6 +73,14 @@ class SQLiteEngine:
         # A write lock for the whole migration: other processes wait.
         cursor.execute("BEGIN IMMEDIATE")
 
+    def begin_group(self, cursor: Any) -> None:
+        """
+        Open a group commit's transaction (distwit/store/sql/group_commit.py)
+        explicitly, taking the write lock at once: else the first savepoint
+        would open it, and releasing that savepoint would commit.
+        """
+        cursor.execute("BEGIN IMMEDIATE")
+
     def begin_migrations(self, connection: sqlite3.Connection) -> None:
         # Let us issue BEGIN/COMMIT ourselves around each migration.
         connection.isolation_level = None

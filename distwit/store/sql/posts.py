@@ -21,12 +21,27 @@ from distwit.store.sql.base import (
     SQLBase,
     status_id_floor,
 )
+from distwit.store.sql.group_commit import GroupCommitter
 
 @implementer(IPostStore)
 class PostsStore(SQLBase):
     """
     The posts part of :class:`~distwit.store.sql.SQLStore`.
+
+    New posts are written in groups (:mod:`~distwit.store.sql.group_commit`):
+    those that arrive while one transaction runs share the next.
     """
+
+    _group_committer: GroupCommitter | None = None
+
+    @property
+    def group_committer(self) -> GroupCommitter:
+        """
+        The writer of new posts in groups (made on first use).
+        """
+        if self._group_committer is None:
+            self._group_committer = GroupCommitter(self._run, self._engine.begin_group)
+        return self._group_committer
 
     def create_post(
         self,
@@ -64,7 +79,7 @@ class PostsStore(SQLBase):
             self._record_mentions(txn, post_id, text, "", own_authority)
             return self._get_post(txn, post_id)  # type: ignore[return-value]
 
-        return self._run(interaction)
+        return self.group_committer.submit(interaction)
 
     def get_post(self, post_id: int) -> "Deferred[Post | None]":
         return self._run(self._get_post, post_id)
