@@ -97,7 +97,9 @@ class GroupCommitter:
         group = self._queue[: self._max_group]
         del self._queue[: self._max_group]
         done = self._run(self._interaction, group)
-        done.addCallbacks(self._committed, self._failed, (group,), None, (group,), None)
+        done.addCallbacks(
+            self._committed, self._failed, callbackArgs=(group,), errbackArgs=(group,)
+        )
 
     def _interaction(self, txn: Any, group: list[_Pending[Any]]) -> None:
         for pending in group:
