@@ -12,10 +12,11 @@ delete) shows at once, without a list of events to invalidate on.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Generic, Hashable, Protocol, TypeVar
+from typing import Any, Awaitable, Callable, Generic, Hashable, Protocol, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+T = TypeVar("T")
 K_in = TypeVar("K_in", bound=Hashable, contravariant=True)
 
 #: Entries of each cache by default (about 2 kB each for a rendered status:
@@ -106,7 +107,7 @@ class RenderCache(Generic[K]):
         The rendering of ``source`` kept under ``key``, or ``None``.
         """
         found = self._cache.get(key)
-        if found is None or found[0] != source:
+        if found is None or (found[0] is not source and found[0] != source):
             return None
         return found[1]
 
@@ -117,4 +118,45 @@ class RenderCache(Generic[K]):
         return len(self._cache)
 
 
-__all__ = ["DEFAULT_ENTRIES", "Cache", "LRUCache", "RenderCache"]
+class ReadCache:
+    """
+    Results of reads kept while nothing was written: each is kept with the
+    store's write generation from before the read, and answered again only
+    while the generation has not moved (every write of this process moves
+    it as it begins and as it ends: a read that overlapped a write is not
+    kept).
+
+    :param generation: the store's current write generation, or ``None``
+        when it has none (then nothing is kept).
+    :param cache: where entries live.
+    """
+
+    def __init__(self, generation: "Callable[[], int | None]",
+                 cache: Cache[Hashable, tuple[int, Any]] | None = None,
+                 size: int = DEFAULT_ENTRIES) -> None:
+        self._generation = generation
+        self._cache: Cache[Hashable, tuple[int, Any]] = (
+            cache if cache is not None else LRUCache(size)
+        )
+
+    async def read(self, key: Hashable, read: "Callable[[], Awaitable[T]]") -> T:
+        """
+        What ``read()`` gives, kept under ``key``: from the cache while no
+        write has begun or ended since it was read.
+        """
+        before = self._generation()
+        if before is None:
+            return await read()
+        found = self._cache.get(key)
+        if found is not None and found[0] == before:
+            return found[1]  # type: ignore[no-any-return]
+        value = await read()
+        if self._generation() == before:
+            self._cache.put(key, (before, value))
+        return value
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+
+__all__ = ["DEFAULT_ENTRIES", "Cache", "LRUCache", "ReadCache", "RenderCache"]

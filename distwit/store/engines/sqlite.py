@@ -12,6 +12,8 @@ from typing import Any
 
 from twisted.enterprise import adbapi
 
+from distwit.store.engines.pool import WriteCountingPool
+
 
 class SQLiteEngine:
     """
@@ -56,7 +58,7 @@ class SQLiteEngine:
         return connection
 
     def make_pool(self, reactor: Any) -> adbapi.ConnectionPool:
-        return adbapi.ConnectionPool(
+        return WriteCountingPool(
             "sqlite3",
             self.path,
             check_same_thread=False,

@@ -35,6 +35,15 @@ class TimelinesStore(SQLBase):
     The timelines part of :class:`~distwit.store.sql.SQLStore`.
     """
 
+    def write_generation(self) -> int | None:
+        """
+        A number that moves on whenever a write of this process begins or
+        ends (:class:`~distwit.store.engines.pool.WriteCountingPool`), for
+        caches of reads; ``None`` when the pool does not count.
+        """
+        generation: int | None = getattr(self._pool, "generation", None)
+        return generation
+
     def _timeline(
         self, where: str, args: tuple[Any, ...], count: int, since_id: int, max_id: int,
         include_rts: bool = True, viewer: int | None = None, silenced: bool = False,
