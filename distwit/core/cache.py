@@ -139,10 +139,15 @@ class ReadCache:
             cache if cache is not None else LRUCache(size)
         )
 
-    async def read(self, key: Hashable, read: "Callable[[], Awaitable[T]]") -> T:
+    async def read(self, key: Hashable, read: "Callable[[], Awaitable[T]]",
+                   keep_none: bool = True) -> T:
         """
         What ``read()`` gives, kept under ``key``: from the cache while no
         write has begun or ended since it was read.
+
+        :param keep_none: whether a ``None`` found is kept (not for what
+            another process may add, as the command line adds apps and
+            tokens).
         """
         before = self._generation()
         if before is None:
@@ -151,7 +156,7 @@ class ReadCache:
         if found is not None and found[0] == before:
             return found[1]  # type: ignore[no-any-return]
         value = await read()
-        if self._generation() == before:
+        if self._generation() == before and (keep_none or value is not None):
             self._cache.put(key, (before, value))
         return value
 

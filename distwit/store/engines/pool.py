@@ -18,6 +18,20 @@ from typing import Any
 from twisted.enterprise import adbapi
 
 
+#: Writes that change nothing a cache keeps: the OAuth nonces seen (one
+#: written by every signed request, which would otherwise make every
+#: cached read go stale).
+_UNWATCHED = ("INSERT INTO OAUTH_NONCES ", "DELETE FROM OAUTH_NONCES ")
+
+
+def _writes(sql: str) -> bool:
+    """
+    Whether ``sql`` may change what a read sees.
+    """
+    head = sql.lstrip()[:25].upper()
+    return not head.startswith("SELECT") and not head.startswith(_UNWATCHED)
+
+
 class _WatchedTransaction(adbapi.Transaction):  # type: ignore[misc]
     """
     adbapi's transaction, telling its pool when a statement writes.
@@ -26,7 +40,7 @@ class _WatchedTransaction(adbapi.Transaction):  # type: ignore[misc]
     _writing = False
 
     def execute(self, sql: str, *args: Any, **kwargs: Any) -> Any:
-        if not self._writing and not sql.lstrip()[:6].upper() == "SELECT":
+        if not self._writing and _writes(sql):
             self._writing = True
             self._pool._wrote()
         cursor: Any = self._cursor
