@@ -8,6 +8,8 @@ writes) on SQLite and on PostgreSQL (``DISTWIT_TEST_POSTGRES``).
 from __future__ import annotations
 
 import os
+import urllib.error
+import urllib.request
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -209,3 +211,72 @@ class PostgresEventsTests(EventsShowAtOnceMixin, TestCase):
         assert url is not None
         wipe_postgres(url)
         return ["--database", url]
+
+
+class ConditionalFeedsTests(TestCase):
+    """
+    Range feeds and person feeds say how long a cache may keep them, carry
+    an ETag and Last-Modified, and answer 304 to a conditional request;
+    a change (a delete) changes the ETag.
+    """
+
+    def setUp(self) -> None:
+        data = os.path.abspath(self.mktemp())
+        done = run_cli("adduser", "alice", "--data", data, stdin=PASSWORD + "\n")
+        assert done.returncode == 0, done.stderr
+        self.server = ServerProcess(data)
+        self.addCleanup(self.server.stop)
+
+    def get(self, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(self.server.url + path, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def test_range_feeds(self) -> None:
+        auth = ("alice", PASSWORD)
+        code, one = self.server.request("POST", "/1.1/statuses/update.json", auth,
+                                        {"status": "one"})
+        self.assertEqual(code, 200)
+        self.server.request("POST", "/1.1/statuses/update.json", auth, {"status": "two"})
+        code, headers, body = self.get("/s2s/feed/alice.rss?from=1&to=1")
+        self.assertEqual(code, 200)
+        self.assertIn(b"one", body)
+        self.assertEqual(headers["Cache-Control"], "public, max-age=1")
+        etag, modified = headers["ETag"], headers["Last-Modified"]
+        code, _, body = self.get("/s2s/feed/alice.rss?from=1&to=1", **{"If-None-Match": etag})
+        self.assertEqual((code, body), (304, b""))
+        code, _, body = self.get("/s2s/feed/alice.rss?from=1&to=1",
+                                 **{"If-Modified-Since": modified})
+        self.assertEqual((code, body), (304, b""))
+        # Open ranges grow with the next post: revalidated each time.
+        for path in ("/s2s/feed/alice.rss?from=1", "/s2s/feed/alice.rss?from=2&to=9"):
+            code, headers, _ = self.get(path)
+            self.assertEqual((code, headers["Cache-Control"]), (200, "public, no-cache"))
+        # A delete changes the range: a new ETag, the whole answer.
+        code, _ = self.server.request("POST", f"/1.1/statuses/destroy/{one['id']}.json", auth)
+        self.assertEqual(code, 200)
+        code, headers, body = self.get("/s2s/feed/alice.rss?from=1&to=1",
+                                       **{"If-None-Match": etag})
+        self.assertEqual(code, 200)
+        self.assertNotEqual(headers["ETag"], etag)
+        self.assertNotIn(b"<description>one", body)
+
+    def test_person_feeds(self) -> None:
+        auth = ("alice", PASSWORD)
+        self.server.request("POST", "/1.1/statuses/update.json", auth, {"status": "hello"})
+        for path in ("/alice.rss", "/alice.atom"):
+            code, headers, body = self.get(path)
+            self.assertEqual(code, 200)
+            self.assertIn(b"hello", body)
+            self.assertEqual(headers["Cache-Control"], "public, max-age=5")
+            code, _, again = self.get(path, **{"If-None-Match": headers["ETag"]})
+            self.assertEqual((code, again), (304, b""))
+        etag = self.get("/alice.rss")[1]["ETag"]
+        self.server.request("POST", "/1.1/statuses/update.json", auth, {"status": "more"})
+        code, headers, body = self.get("/alice.rss", **{"If-None-Match": etag})
+        self.assertEqual(code, 200)
+        self.assertIn(b"more", body)
+
