@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 
-from benchmarks import api, chaos, conversations, federation, growth, ping, timelines
+from benchmarks import api, chaos, conversations, fanout, federation, growth, ping, timelines
 from benchmarks.harness import ROOT, Result, Workspace, to_json
 
 BENCHMARKS = {
@@ -29,6 +29,8 @@ BENCHMARKS = {
     "timeline-scaling": lambda w, q, pg: timelines.scaling(w, q),
     "cost-growth": lambda w, q, pg: growth.growth(w, q),
     "chaos": lambda w, q, pg: chaos.chaos(w, q),
+    "range-fetch": lambda w, q, pg: fanout.range_fetch(w, q),
+    "reads-under-writes": lambda w, q, pg: fanout.reads_under_writes(w, q),
 }
 
 #: Benchmarks whose target is a correctness promise: missing it fails the run.

@@ -105,11 +105,11 @@ def api_write(workspace: Workspace, quick: bool, postgres: str | None) -> list[R
         server = workspace.server(f"write-{name}", *role, *options, users=["writer"])
         load(server.url, "POST", path, headers, post=True, duration=0.5)
         real = load(server.url, "POST", path, headers, post=True, duration=duration)
-        target = "≥ 1,000 posts/s" if name == "SQLite" else "(no target)"
+        # Both engines (issue 16), posts written by group commit.
         results.append(Result(
             f"API write: statuses/update on {name}", real.rate, "posts/s",
-            baseline.rate, "bare resource answering the POST", target,
-            real.rate >= 1000 if name == "SQLite" else None,
+            baseline.rate, "bare resource answering the POST", "≥ 1,000 posts/s",
+            real.rate >= 1000,
             extra={"p50_ms": real.percentile(50) * 1000,
                    "p99_ms": real.percentile(99) * 1000},
         ))
