@@ -12,6 +12,7 @@ import os
 import sqlite3
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 from twisted.internet import reactor
@@ -80,6 +81,35 @@ class GroupCommitStoreMixin:
         committer = self.store.group_committer
         self.assertEqual(committer.writes, 60)
         self.assertLess(committer.groups, 60)
+
+    async def test_answered_as_stored(self) -> None:
+        """
+        The post a write answers is the post read back: its author as
+        after the post, its reply, its mentions.
+        """
+        ann, bob = await self.users("ann", "bob")
+        first = await self.store.create_post(bob, "first", "web", None, 2000)
+        self.assertEqual(first, await self.store.get_post(first.id))
+        posts = await gatherResults([
+            self.store.create_post(ann, "hi @bob and @nobody, @bob", "x" * 300, first.id, 2001),
+            self.store.create_post(ann, "plain", "web", None, 2002),
+            self.store.create_post(bob, "to a lost one", "web", 10**15, 2003),
+        ])
+        for post in posts:
+            stored = await self.store.get_post(post.id)
+            assert stored is not None
+            if post is posts[0]:
+                # Its author and the account it mentions have posted
+                # since: their counts moved on.
+                self.assertEqual(post.author.statuses_count, 1)
+                self.assertEqual([(m[0].id, m[1], m[2]) for m in post.mentions],
+                                 [(m[0].id, m[1], m[2]) for m in stored.mentions])
+                post = replace(post, author=stored.author, mentions=stored.mentions)
+            self.assertEqual(post, stored)
+        self.assertEqual([m[0].handle for m in posts[0].mentions], ["bob", "bob"])
+        self.assertEqual((posts[0].in_reply_to_screen_name, posts[0].in_reply_to_seq),
+                         ("bob", 1))
+        self.assertEqual(posts[1].author.statuses_count, 2)
 
     async def test_refused_post_fails_alone(self) -> None:
         """
