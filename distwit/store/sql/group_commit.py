@@ -106,6 +106,12 @@ class GroupCommitter:
             # A retry of the transaction (a reconnection) starts afresh.
             pending.result, pending.error = None, None
         self._begin(txn)
+        if len(group) == 1:
+            # Alone, a write needs no savepoint: if it raises, the
+            # transaction is rolled back and it alone fails (_failed).
+            pending = group[0]
+            pending.result = pending.work(txn, *pending.args)
+            return
         for pending in group:
             txn.execute("SAVEPOINT group_write")
             try:
