@@ -62,8 +62,12 @@ class WriteCountingPool(adbapi.ConnectionPool):  # type: ignore[misc]
 
     transactionFactory = _WatchedTransaction
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, readers: adbapi.ConnectionPool | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        #: Read-only connections for the hot reads (SQLite: WAL lets them
+        #: read while the one writing connection writes), else ``None``.
+        self.readers = readers
         #: Moves on at the start and at the end of every write.
         self.generation = 0
         self._generation_lock = threading.Lock()
@@ -83,3 +87,18 @@ class WriteCountingPool(adbapi.ConnectionPool):  # type: ignore[misc]
                 self._local.wrote = False
                 with self._generation_lock:
                     self.generation += 1
+
+    def runReadInteraction(self, interaction: Any, *args: Any, **kwargs: Any) -> Any:
+        """
+        As ``runInteraction``, for an interaction that only reads: on a
+        reader connection when there are some (it sees every transaction
+        committed before it began, as the writing connection would).
+        """
+        if self.readers is None:
+            return self.runInteraction(interaction, *args, **kwargs)
+        return self.readers.runInteraction(interaction, *args, **kwargs)
+
+    def close(self) -> None:
+        super().close()
+        if self.readers is not None:
+            self.readers.close()
