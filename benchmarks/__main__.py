@@ -13,7 +13,9 @@ import sys
 import time
 import traceback
 
-from benchmarks import api, chaos, conversations, federation, growth, multi, ping, timelines
+from benchmarks import (
+    api, chaos, conversations, fanout, federation, growth, multi, ping, timelines,
+)
 from benchmarks.harness import ROOT, Result, Workspace, to_json
 
 BENCHMARKS = {
@@ -30,6 +32,8 @@ BENCHMARKS = {
     "cost-growth": lambda w, q, pg: growth.growth(w, q),
     "chaos": lambda w, q, pg: chaos.chaos(w, q),
     "two-workers": lambda w, q, pg: multi.two_workers(w, q, pg),
+    "range-fetch": lambda w, q, pg: fanout.range_fetch(w, q),
+    "reads-under-writes": lambda w, q, pg: fanout.reads_under_writes(w, q),
 }
 
 #: Benchmarks whose target is a correctness promise: missing it fails the run.

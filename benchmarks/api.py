@@ -44,6 +44,7 @@ def api_read(workspace: Workspace, quick: bool) -> list[Result]:
     body = connection.getresponse().read()
     bare = workspace.bare(body)
     duration = 2.0 if quick else 10.0
+    rss_before = _rss_kb(server)
     load(server.url, "GET", path, headers, duration=1.0)  # warm up
     real = load(server.url, "GET", path, headers, duration=duration)
     baseline = load(bare, "GET", path, headers, duration=duration)
@@ -67,8 +68,26 @@ def api_read(workspace: Workspace, quick: bool) -> list[Result]:
                extra={"p50_ms": real.percentile(50) * 1000,
                       "p99_ms": real.percentile(99) * 1000,
                       "bare_p50_ms": baseline.percentile(50) * 1000,
-                      "bytes": len(body)}),
+                      "bytes": len(body),
+                      # The caches' memory: the server's resident size
+                      # grown over the reads (issue 16).
+                      "rss_growth_kb": _rss_kb(server) - rss_before}),
     ]
+
+
+def _rss_kb(server: "object") -> int:
+    """
+    The server process's resident memory (kB), 0 where /proc has none.
+    """
+    pid = server.process.pid  # type: ignore[attr-defined]
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _oauth_credentials(server: "object", handle: str) -> dict[str, str]:
@@ -105,11 +124,11 @@ def api_write(workspace: Workspace, quick: bool, postgres: str | None) -> list[R
         server = workspace.server(f"write-{name}", *role, *options, users=["writer"])
         load(server.url, "POST", path, headers, post=True, duration=0.5)
         real = load(server.url, "POST", path, headers, post=True, duration=duration)
-        target = "≥ 1,000 posts/s" if name == "SQLite" else "(no target)"
+        # Both engines (issue 16), posts written by group commit.
         results.append(Result(
             f"API write: statuses/update on {name}", real.rate, "posts/s",
-            baseline.rate, "bare resource answering the POST", target,
-            real.rate >= 1000 if name == "SQLite" else None,
+            baseline.rate, "bare resource answering the POST", "≥ 1,000 posts/s",
+            real.rate >= 1000,
             extra={"p50_ms": real.percentile(50) * 1000,
                    "p99_ms": real.percentile(99) * 1000},
         ))

@@ -6,9 +6,12 @@ the site that keeps strangers within limits (:class:`LimitedSite`).
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
+from datetime import datetime, timezone
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from twisted.internet.address import IPv4Address, IPv6Address
@@ -134,6 +137,43 @@ def json_body(request: IRequest, value: Any, code: int = 200) -> bytes:
         # A lone surrogate (valid in JSON text, not in UTF-8), say echoed
         # from a request: as \u escapes, which JSON allows.
         return json.dumps(value, separators=(",", ":")).encode("ascii")
+
+
+def conditional(request: IRequest, document: bytes, modified_ms: int,
+                cache_control: bytes | None = None) -> bytes:
+    """
+    Answer ``document`` with its ``ETag`` and ``Last-Modified`` (and
+    ``cache_control`` as ``Cache-Control``, for the caches between: see
+    docs/design/fan-out.md); or 304 and no body to a reader whose
+    ``If-None-Match`` names the ETag, or, sending no ``If-None-Match``,
+    whose ``If-Modified-Since`` is not before ``modified_ms`` (RFC 9110
+    section 13.2.2: the ETag decides when both are sent).
+
+    The ETag is a digest of the document, so it changes with anything in
+    it (a deletion, a new name), which the newest post's time does not.
+    """
+    etag = '"' + hashlib.sha256(document).hexdigest()[:32] + '"'
+    modified = datetime.fromtimestamp(modified_ms // 1000, tz=timezone.utc)
+    request.setHeader(b"etag", etag.encode("ascii"))
+    request.setHeader(b"last-modified", format_datetime(modified, usegmt=True).encode("ascii"))
+    if cache_control is not None:
+        request.setHeader(b"cache-control", cache_control)
+    fresh = False
+    match = request.getHeader(b"if-none-match")
+    if match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in match.decode("latin-1").split(",")}
+        fresh = etag in tags or "*" in tags
+    else:
+        since = request.getHeader(b"if-modified-since")
+        if since is not None:
+            try:
+                fresh = modified <= parsedate_to_datetime(since.decode("latin-1"))
+            except (TypeError, ValueError, IndexError):
+                fresh = False  # not a date: as if not sent
+    if fresh:
+        request.setResponseCode(304)
+        return b""
+    return document
 
 
 class Health(Resource):

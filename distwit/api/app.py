@@ -23,7 +23,7 @@ from twisted.web.resource import IResource
 
 from distwit.api import errors
 from distwit.api.account import AccountEndpoints
-from distwit.api.area import StatusList
+from distwit.api.area import StatusList, Timeline
 from distwit.api.blocks import BlockEndpoints
 from distwit.api.endpoints import OPTIONAL, REQUIRED, Endpoint, endpoint, endpoints_of
 from distwit.api.errors import TwitterError
@@ -42,6 +42,7 @@ from distwit.api.statuses import StatusEndpoints
 from distwit.api.timelines import TimelineEndpoints
 from distwit.api.users import UserEndpoints
 from distwit.api.xml import error_xml, to_xml
+from distwit.core.cache import RenderCache
 from distwit.core.direct_messages import DirectMessages
 from distwit.core.limits import AddressLimits, Allowance, RateLimiter, tighter
 from distwit.core.microblog import Microblog, RuleError
@@ -117,12 +118,17 @@ class TwitterAPI:
         address_limits: AddressLimits | None = None,
         threads: ConversationSource | None = None,
         direct_messages: DirectMessages | None = None,
+        status_cache: "RenderCache[tuple[int, bool, bool, str]] | None" = None,
     ) -> None:
         self.microblog = microblog
         self.oauth = oauth
         self.public_url = public_url
         self.limiter = limiter or RateLimiter(microblog.clock)
         self.address_limits = address_limits or AddressLimits(microblog.clock)
+        #: Statuses rendered for any reader, kept for the timelines.
+        self.status_cache: RenderCache[tuple[int, bool, bool, str]] = (
+            status_cache if status_cache is not None else RenderCache()
+        )
         statuses = StatusEndpoints(microblog)
         statuses.threads = threads
         self._endpoints = endpoints_of(
@@ -133,7 +139,7 @@ class TwitterAPI:
             ConversationEndpoints(microblog, threads),
             RetweetEndpoints(microblog),
             ImageEndpoints(microblog),
-            TimelineEndpoints(microblog),
+            TimelineEndpoints(microblog, self.status_cache),
             SearchEndpoints(microblog),
             FavoriteEndpoints(microblog),
             UserEndpoints(microblog),
@@ -193,6 +199,12 @@ class TwitterAPI:
 
     def _render(self, request: IRequest, endpoint: Endpoint, format: str, result: Any,
                 user: Account | None = None) -> bytes:
+        if isinstance(result, Timeline):
+            if format == "json":
+                request.setResponseCode(200)
+                request.setHeader(b"content-type", b"application/json; charset=utf-8")
+                return result.as_json()
+            result = result.as_status_list()
         if format == "json":
             return json_body(request, result)
         if format == "xml":

@@ -11,7 +11,8 @@ from typing import Any
 from distwit.api import errors
 from distwit.api.errors import TwitterError
 from distwit.api.params import MAX_LOOKUP, Params
-from distwit.api.render import Shape, status_json, user_json
+from distwit.api.render import Shape, encode_json, join_status, status_json, status_parts, user_json
+from distwit.core.cache import RenderCache
 from distwit.core.microblog import Microblog, RuleError
 from distwit.model import Account, Post
 
@@ -31,6 +32,47 @@ class StatusList(list[Any]):
         self.subject: Account | None = None
 
 
+class Timeline:
+    """
+    A timeline's posts and how the reader sees them, not yet rendered: as
+    JSON it is put together from each status's bytes, kept in ``cache``
+    for every reader (:func:`~distwit.api.render.status_parts`); for the
+    other formats it becomes a :class:`StatusList`.
+
+    :ivar subject: as :attr:`StatusList.subject`.
+    """
+
+    def __init__(self, posts: list[Post], shape: Shape,
+                 cache: "RenderCache[tuple[int, bool, bool, str]]") -> None:
+        self.posts = posts
+        self.shape = shape
+        self.cache = cache
+        self.subject: Account | None = None
+
+    def as_json(self) -> bytes:
+        shape, cache = self.shape, self.cache
+        view = (shape.trim_user, shape.extended, shape.public_url)
+        encoded = []
+        for post in self.posts:
+            key = (post.id, *view)
+            parts = cache.get(key, post)
+            if parts is None:
+                parts = status_parts(post, shape)
+                if parts is None:
+                    encoded.append(encode_json(status_json(post, shape=shape)))
+                    continue
+                cache.put(key, post, parts)
+            encoded.append(join_status(post, parts, shape))
+        return b"[" + b",".join(encoded) + b"]"
+
+    def as_status_list(self) -> StatusList:
+        result = StatusList(
+            self.posts, [status_json(post, shape=self.shape) for post in self.posts]
+        )
+        result.subject = self.subject
+        return result
+
+
 class Area:
     """
     The base of each area's endpoints (statuses, users, ...).
@@ -38,8 +80,14 @@ class Area:
     :param microblog: the rules and reads of this server.
     """
 
-    def __init__(self, microblog: Microblog) -> None:
+    def __init__(self, microblog: Microblog,
+                 status_cache: "RenderCache[tuple[int, bool, bool, str]] | None" = None
+                 ) -> None:
         self.microblog = microblog
+        #: Statuses rendered for any reader (:class:`Timeline`).
+        self.status_cache: RenderCache[tuple[int, bool, bool, str]] = (
+            status_cache if status_cache is not None else RenderCache()
+        )
 
     # Statuses as the reader sees them
 
@@ -68,6 +116,15 @@ class Area:
                        ) -> StatusList:
         shape = await self.shape(user, params, posts)
         return StatusList(posts, [status_json(post, shape=shape) for post in posts])
+
+    async def timeline(self, user: Account | None, posts: list[Post], params: Params
+                       ) -> Timeline:
+        """
+        As :meth:`statuses`, left to be rendered in the format asked for
+        (JSON from the statuses' cached bytes).
+        """
+        shape = await self.shape(user, params, posts)
+        return Timeline(posts, shape, self.status_cache)
 
     async def user_with_status(self, account: Account, params: Params) -> dict[str, Any]:
         body = user_json(account, self.microblog.public_url)

@@ -24,16 +24,14 @@ trailing slash).
 
 from __future__ import annotations
 
-import hashlib
 import html
 import re
-from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, Iterable
 
 from feedgen.feed import FeedGenerator
-from twisted.web.iweb import IRequest
 
 from distwit.core.rss import datetime_of, status_url, xml_safe
+from distwit.http import conditional as conditional  # the feeds' 304s, shared
 from distwit.model import Account, Post
 
 
@@ -207,36 +205,3 @@ def newest(posts: Iterable[Post], default: int = 0) -> int:
     there are none: a feed's ``Last-Modified``.
     """
     return max((post.created_at for post in posts), default=default)
-
-
-def conditional(request: IRequest, document: bytes, modified_ms: int) -> bytes:
-    """
-    Answer ``document`` with its ``ETag`` and ``Last-Modified``; or 304
-    and no body to a reader whose ``If-None-Match`` names the ETag, or,
-    sending no ``If-None-Match``, whose ``If-Modified-Since`` is not
-    before ``modified_ms`` (RFC 9110 section 13.2.2: the ETag decides when
-    both are sent).
-
-    The ETag is a digest of the document, so it changes with anything in
-    it (a deletion, a new name), which the newest post's time does not.
-    """
-    etag = '"' + hashlib.sha256(document).hexdigest()[:32] + '"'
-    modified = datetime_of(modified_ms - modified_ms % 1000)
-    request.setHeader(b"etag", etag.encode("ascii"))
-    request.setHeader(b"last-modified", format_datetime(modified, usegmt=True).encode("ascii"))
-    fresh = False
-    match = request.getHeader(b"if-none-match")
-    if match is not None:
-        tags = {tag.strip().removeprefix("W/") for tag in match.decode("latin-1").split(",")}
-        fresh = etag in tags or "*" in tags
-    else:
-        since = request.getHeader(b"if-modified-since")
-        if since is not None:
-            try:
-                fresh = modified <= parsedate_to_datetime(since.decode("latin-1"))
-            except (TypeError, ValueError, IndexError):
-                fresh = False  # not a date: as if not sent
-    if fresh:
-        request.setResponseCode(304)
-        return b""
-    return document

@@ -25,6 +25,11 @@ from distwit.core.microblog import Microblog, RuleError
 PERSON_FEED_LENGTH = 20
 
 
+#: A person feed is the same for every reader and changes with each post:
+#: a front's cache may answer it for a few seconds (docs/design/fan-out.md).
+PERSON_FEED_CACHE = b"public, max-age=5"
+
+
 class PersonFeeds:
     """
     ``/HANDLE.rss`` and ``/HANDLE.atom``: the latest
@@ -62,4 +67,5 @@ class PersonFeeds:
             request.setHeader(b"content-type", b"application/rss+xml; charset=utf-8")
             document = render_person_rss(author, self.public_url, posts)
         # A reader asking again gets 304 until something changes.
-        return conditional(request, document, newest(posts, default=author.created_at))
+        return conditional(request, document, newest(posts, default=author.created_at),
+                           PERSON_FEED_CACHE)

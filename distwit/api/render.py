@@ -9,6 +9,7 @@ objects are left out, never sent as null.
 from __future__ import annotations
 
 import html
+import json
 import time
 from typing import Any
 
@@ -190,3 +191,75 @@ def _retweet_json(post: Post, include_user: bool, shape: Shape) -> dict[str, Any
         body["retweeted"] = original.id in shape.retweeted
         body["favorited"] = original.id in shape.favorited
     return body
+
+
+# Statuses encoded once (issue 16): the JSON of a status is the same for
+# every reader but for ``favorited`` and ``retweeted``, so it is kept as the
+# bytes around those two, and each reader's values are put in between.
+
+#: The reader's two fields as every status's JSON holds them when rendered
+#: for nobody.  A string in JSON has its quotes escaped, so these bytes
+#: are only ever the fields themselves.
+_NOBODYS_MARKS = b'"favorited":false,"retweeted":false'
+_MARKS = {
+    (False, False): _NOBODYS_MARKS,
+    (True, False): b'"favorited":true,"retweeted":false',
+    (False, True): b'"favorited":false,"retweeted":true',
+    (True, True): b'"favorited":true,"retweeted":true',
+}
+
+
+def encode_json(value: Any) -> bytes:
+    """
+    ``value`` as the API's JSON: UTF-8, no spaces; a lone surrogate (valid
+    in JSON text, not in UTF-8) as a ``\\u`` escape.
+    """
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
+
+
+def _marked_ids(post: Post) -> tuple[int, ...]:
+    """
+    Whose favorited and retweeted each status object in ``post``'s JSON
+    shows, in order: a retweet shows its original's, twice (its own fields
+    and ``retweeted_status``'s) when the original is held.
+    """
+    original = post.retweeted_status
+    if post.is_retweet and original is not None:
+        return (original.id, original.id)
+    return (post.id,)
+
+
+def status_parts(post: Post, shape: Shape) -> tuple[bytes, ...] | None:
+    """
+    ``post``'s JSON for any reader, cut where the reader's fields go (one
+    cut a status object); ``None`` when it cannot be cut so (it then goes
+    through :func:`status_json` each time).
+    """
+    nobody = replace(shape, favorited=frozenset(), retweeted=frozenset())
+    encoded = encode_json(status_json(post, shape=nobody))
+    parts = tuple(encoded.split(_NOBODYS_MARKS))
+    if len(parts) != len(_marked_ids(post)) + 1:
+        return None
+    return parts
+
+
+def join_status(post: Post, parts: tuple[bytes, ...], shape: Shape) -> bytes:
+    """
+    The JSON of ``post`` for the reader of ``shape``, from its
+    :func:`status_parts`: the same bytes as encoding
+    ``status_json(post, shape=shape)``.
+    """
+    if not shape.favorited and not shape.retweeted:
+        return _NOBODYS_MARKS.join(parts)
+    marks = [
+        _MARKS[(post_id in shape.favorited, post_id in shape.retweeted)]
+        for post_id in _marked_ids(post)
+    ]
+    joined = [parts[0]]
+    for mark, part in zip(marks, parts[1:]):
+        joined.append(mark)
+        joined.append(part)
+    return b"".join(joined)

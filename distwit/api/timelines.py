@@ -30,14 +30,14 @@ class TimelineEndpoints(Area):
         posts = await self.microblog.timelines.home_timeline(
             user.id, count, since_id, max_id, params.boolean("include_rts", True)
         )
-        return await self.statuses(user, posts, params)
+        return await self.timeline(user, posts, params)
 
     @endpoint("statuses/mentions_timeline", "statuses/mentions", "statuses/replies",
               auth=REQUIRED)
     async def mentions_timeline(self, request: IRequest, user: Account, params: Params) -> Any:
         count, since_id, max_id = self.timeline_args(params)
         posts = await self.microblog.timelines.mentions_timeline(user.id, count, since_id, max_id)
-        return await self.statuses(user, posts, params)
+        return await self.timeline(user, posts, params)
 
     @endpoint("statuses/user_timeline", r"statuses/user_timeline/(?P<id>[^/]+)")
     async def user_timeline(self, request: IRequest, user: Account | None, params: Params
@@ -63,7 +63,7 @@ class TimelineEndpoints(Area):
             author.id, count * page, since_id, max_id, params.boolean("include_rts", True),
             viewer=user.id if user is not None else None,
         )
-        result = await self.statuses(user, posts[(page - 1) * count:], params)
+        result = await self.timeline(user, posts[(page - 1) * count:], params)
         result.subject = author
         return result
 
@@ -74,4 +74,4 @@ class TimelineEndpoints(Area):
         posts = await self.microblog.timelines.public_timeline(
             count, since_id, max_id, viewer=user.id if user is not None else None
         )
-        return await self.statuses(user, posts, params)
+        return await self.timeline(user, posts, params)

@@ -7,12 +7,16 @@ pages keep them through here.
 
 from __future__ import annotations
 
+from distwit.core.cache import ReadCache
 from distwit.store.interfaces import AccessTokenSummary, AppRecord, IAppStore, TokenRecord
 
 
 class Apps:
     def __init__(self, store: IAppStore) -> None:
         self._store = store
+        #: Apps and tokens as every OAuth request reads them, kept while
+        #: nothing is written (:class:`~distwit.core.cache.ReadCache`).
+        self.reads = ReadCache(getattr(store, "write_generation", lambda: None))
 
     async def create_app(
         self, consumer_key: str, consumer_secret: str, name: str, owner_id: int,
@@ -27,7 +31,9 @@ class Apps:
         return app_id
 
     async def get_app(self, consumer_key: str) -> AppRecord | None:
-        app: AppRecord | None = await self._store.get_app(consumer_key)
+        app: AppRecord | None = await self.reads.read(
+            ("app", consumer_key), lambda: self._store.get_app(consumer_key), keep_none=False
+        )
         return app
 
     async def apps_of(self, owner_id: int) -> list[AppRecord]:
@@ -46,7 +52,9 @@ class Apps:
         )
 
     async def get_token(self, token: str) -> TokenRecord | None:
-        found: TokenRecord | None = await self._store.get_token(token)
+        found: TokenRecord | None = await self.reads.read(
+            ("token", token), lambda: self._store.get_token(token), keep_none=False
+        )
         return found
 
     async def tokens_of(self, account_id: int) -> list[AccessTokenSummary]:

@@ -35,6 +35,7 @@ from distwit.core.apps import Apps
 from distwit.core.images import ImageRefused, ProfileImages
 from distwit.core.limits import RateLimiter, SharedRateLimiter
 from distwit.core.oidc import OIDCRecords
+from distwit.core.cache import ReadCache
 from distwit.core.passwords import CredentialCache, PasswordHasher
 from distwit.core.sessions import Sessions
 from distwit.core.timelines import Timelines
@@ -288,6 +289,11 @@ class Microblog:
             state, self._clock, "wrong-from", window=ADDRESS_WINDOW,
             limits={"wrong-password": ADDRESS_FAILURES},
         )
+        # The caches of reads (timelines, apps and tokens) see only this
+        # process's writes: with other processes writing the same database,
+        # every read goes to it (docs/design/read-caches.md).
+        self.timelines.reads = ReadCache(lambda: None)
+        self.apps.reads = ReadCache(lambda: None)
 
     async def _password_version(self, handle: str) -> int:
         if self._shared is None:

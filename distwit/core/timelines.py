@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from distwit.core.cache import ReadCache
 from distwit.model import Account, Post
 from distwit.store.interfaces import Hidden, IStore
 
@@ -37,6 +38,10 @@ class Timelines:
 
     def __init__(self, store: IStore) -> None:
         self._store = store
+        #: The hot reads (a home timeline, what its reader favorited and
+        #: retweeted, what the reader hides), kept while nothing is written
+        #: (:class:`~distwit.core.cache.ReadCache`).
+        self.reads = ReadCache(getattr(store, "write_generation", lambda: None))
         #: Older messages of remote authors, fetched when read (set by the
         #: composition root when the server is federated).
         self.history: HistorySource | None = None
@@ -49,10 +54,11 @@ class Timelines:
         The user's own posts and those of everyone they follow (their
         retweets too, unless ``include_rts`` is false).
         """
-        posts: list[Post] = await self._store.home_timeline(
-            account_id, count, since_id, max_id, include_rts
+        posts: list[Post] = await self.reads.read(
+            ("home", account_id, count, since_id, max_id, include_rts),
+            lambda: self._store.home_timeline(account_id, count, since_id, max_id, include_rts),
         )
-        return posts
+        return list(posts)
 
     async def user_timeline(
         self, account_id: int, count: int, since_id: int | None, max_id: int | None,
@@ -155,7 +161,9 @@ class Timelines:
         """
         if account_id is None:
             return Hidden()
-        found: Hidden = await self._store.hidden_accounts(account_id)
+        found: Hidden = await self.reads.read(
+            ("hidden", account_id), lambda: self._store.hidden_accounts(account_id)
+        )
         return found
 
     async def hiding_page(
@@ -204,8 +212,11 @@ class Timelines:
         """
         Which of ``post_ids`` the account favorited, and which it retweeted.
         """
-        found: tuple[set[int], set[int]] = await self._store.marked_among(account_id, post_ids)
-        return found
+        found: tuple[set[int], set[int]] = await self.reads.read(
+            ("marked", account_id, tuple(post_ids)),
+            lambda: self._store.marked_among(account_id, post_ids),
+        )
+        return set(found[0]), set(found[1])
 
     async def following_page(
         self, account_id: int, followers: bool, before: int | None, count: int

@@ -30,7 +30,7 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET
 
 from distwit.federation import range_feed as feeds
-from distwit.http import json_body
+from distwit.http import conditional, json_body
 from distwit.core.images import image_url
 from distwit.model import PROFILE, RETWEET, Account, Post
 from distwit.s2s import paths
@@ -79,6 +79,13 @@ def profile_of(author: Account, public_url: str) -> "feeds.Profile":
         location=author.location, url=author.url,
         image=image_url(author, public_url) if author.profile_image else "",
     )
+
+
+#: Cache-Control of a range within the author's numbers (a front's cache
+#: may answer it for a second: the crowd fetching a fresh post), and of one
+#: reaching past them (a new post would change it).
+RANGE_CACHE = b"public, max-age=1"
+RANGE_OPEN_CACHE = b"public, no-cache"
 
 
 def author_range_feed(
@@ -207,6 +214,7 @@ class FederationAPI:
             return _error(request, 400, "from and to must be numbers")
         if first < 1 or last < first:
             return _error(request, 400, "the range must have 1 <= from <= to")
+        open_ended = b"to" not in request.args or last > author.last_seq
         last = min(last, author.last_seq)
         more = last - first + 1 > feeds.MAX_ITEMS_PER_FEED
         if more:
@@ -218,7 +226,16 @@ class FederationAPI:
             author, posts, first, max(last, first - 1), more, self.authority, self.public_url
         )
         request.setHeader(b"content-type", b"application/rss+xml; charset=utf-8")
-        return body
+        # Every range may still change (a delete makes an item a tombstone;
+        # the author's counts and profile ride along), so caches may keep
+        # it a moment only; one reaching past the author's last number
+        # grows with the next post: revalidated each time.
+        # docs/design/fan-out.md
+        newest = max((post.created_at for post in posts), default=author.created_at)
+        return conditional(
+            request, body, newest,
+            RANGE_OPEN_CACHE if open_ended else RANGE_CACHE,
+        )
 
     @app.route(paths.LAST + "<name>", methods=["GET", "HEAD"])
     async def last_number(self, request: IRequest, name: str) -> bytes:

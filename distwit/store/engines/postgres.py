@@ -10,6 +10,8 @@ from typing import Any
 import psycopg
 from twisted.enterprise import adbapi
 
+from distwit.store.engines.pool import WriteCountingPool
+
 #: Key of the advisory lock held while migrating, so that two processes
 #: starting together do not both apply a change.
 MIGRATION_LOCK_KEY = 0x64697374776974  # "distwit"
@@ -46,7 +48,7 @@ class PostgresEngine:
         return psycopg.connect(self.url)
 
     def make_pool(self, reactor: Any) -> adbapi.ConnectionPool:
-        return adbapi.ConnectionPool(
+        return WriteCountingPool(
             "psycopg",
             self.url,
             cp_min=1,
@@ -61,6 +63,12 @@ class PostgresEngine:
     def lock_for_migrations(self, cursor: Any) -> None:
         cursor.execute("BEGIN")
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+
+    def begin_group(self, cursor: Any) -> None:
+        """
+        A group commit's transaction (distwit/store/sql/group_commit.py):
+        psycopg has opened it already.
+        """
 
     def begin_migrations(self, connection: psycopg.Connection) -> None:
         connection.autocommit = True

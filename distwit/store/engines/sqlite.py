@@ -1,8 +1,10 @@
 """
 The SQLite engine: everything about SQLite that differs from PostgreSQL.
 
-One connection, in WAL mode: SQLite serialises writers anyway, and a
-single connection makes every transaction see the one before it.
+One connection writes, in WAL mode: SQLite serialises writers anyway, and a
+single connection makes every transaction see the one before it.  The hot
+reads (timelines) have read-only connections of their own, which see every
+transaction committed before they begin.
 """
 
 from __future__ import annotations
@@ -11,6 +13,12 @@ import sqlite3
 from typing import Any
 
 from twisted.enterprise import adbapi
+
+from distwit.store.engines.pool import WriteCountingPool
+
+
+#: Read-only connections beside the writing one.
+READERS = 2
 
 
 class SQLiteEngine:
@@ -55,8 +63,25 @@ class SQLiteEngine:
         self._setup(connection)
         return connection
 
+    @classmethod
+    def _setup_reader(cls, connection: sqlite3.Connection) -> None:
+        cls._setup(connection)
+        connection.execute("PRAGMA query_only=ON")
+
     def make_pool(self, reactor: Any) -> adbapi.ConnectionPool:
-        return adbapi.ConnectionPool(
+        # One connection writes (SQLite serialises writers anyway); the
+        # hot reads have connections of their own, read-only, so that they
+        # do not queue behind the writes (WAL: readers go on meanwhile).
+        readers = adbapi.ConnectionPool(
+            "sqlite3",
+            self.path,
+            check_same_thread=False,
+            cp_min=1,
+            cp_max=READERS,
+            cp_openfun=self._setup_reader,
+            cp_reactor=reactor,
+        )
+        return WriteCountingPool(
             "sqlite3",
             self.path,
             check_same_thread=False,
@@ -64,6 +89,7 @@ class SQLiteEngine:
             cp_max=1,
             cp_openfun=self._setup,
             cp_reactor=reactor,
+            readers=readers,
         )
 
     def is_unique_violation(self, error: BaseException) -> bool:
@@ -71,6 +97,14 @@ class SQLiteEngine:
 
     def lock_for_migrations(self, cursor: Any) -> None:
         # A write lock for the whole migration: other processes wait.
+        cursor.execute("BEGIN IMMEDIATE")
+
+    def begin_group(self, cursor: Any) -> None:
+        """
+        Open a group commit's transaction (distwit/store/sql/group_commit.py)
+        explicitly, taking the write lock at once: else the first savepoint
+        would open it, and releasing that savepoint would commit.
+        """
         cursor.execute("BEGIN IMMEDIATE")
 
     def begin_migrations(self, connection: sqlite3.Connection) -> None:

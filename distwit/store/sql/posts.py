@@ -11,22 +11,43 @@ from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from distwit import entities
-from distwit.model import POST, RETWEET, Post
+from distwit.model import POST, RETWEET, Account, Post, limit_source
 from distwit.store.interfaces import DuplicatePost, IPostStore, NoSuchAccount, NoSuchPost
 from distwit.store.sql.base import (
+    ACCOUNT_COLUMNS,
     ID_EPOCH_MS,
     ID_SEQUENCE_BITS,
     POST_COLUMNS,
     POSTS_FROM,
     SQLBase,
+    account_from_row,
     status_id_floor,
 )
+from distwit.store.sql.group_commit import GroupCommitter
+
+#: The account's columns as ``UPDATE accounts ... RETURNING`` names them.
+_RETURNED_ACCOUNT = ACCOUNT_COLUMNS.replace("a.", "")
+
 
 @implementer(IPostStore)
 class PostsStore(SQLBase):
     """
     The posts part of :class:`~distwit.store.sql.SQLStore`.
+
+    New posts are written in groups (:mod:`~distwit.store.sql.group_commit`):
+    those that arrive while one transaction runs share the next.
     """
+
+    _group_committer: GroupCommitter | None = None
+
+    @property
+    def group_committer(self) -> GroupCommitter:
+        """
+        The writer of new posts in groups (made on first use).
+        """
+        if self._group_committer is None:
+            self._group_committer = GroupCommitter(self._run, self._engine.begin_group)
+        return self._group_committer
 
     def create_post(
         self,
@@ -40,7 +61,8 @@ class PostsStore(SQLBase):
         def interaction(txn: Any) -> Post:
             # Taking the next number locks the author's row (PostgreSQL) so
             # concurrent posts by one author queue up here: numbers stay dense.
-            seq = self._take_number(txn, author_id)
+            author = self._take_number_of(txn, author_id)
+            seq = author.last_seq
             txn.execute(
                 self._q(
                     "SELECT text FROM posts WHERE author_id = ? AND deleted_at IS NULL"
@@ -50,21 +72,32 @@ class PostsStore(SQLBase):
             )
             latest = txn.fetchone()
             if latest is not None and latest[0] == text:
-                # Raising rolls the transaction back: the number is not used.
+                # Raising rolls the write back: the number is not used.
                 raise DuplicatePost(text)
             reply = None
+            reply_account_id = None
             if in_reply_to_status_id is not None:
                 target = self._get_post(txn, in_reply_to_status_id)
                 if target is not None:
                     reply = (target.author.screen_name, target.seq)
+                    reply_account_id = target.author.id
             post_id = self._insert_post(
                 txn, author_id, seq, text, created_at, source, in_reply_to_status_id,
                 None, None, reply=reply,
             )
-            self._record_mentions(txn, post_id, text, "", own_authority)
-            return self._get_post(txn, post_id)  # type: ignore[return-value]
+            mentions = self._record_mentions(txn, post_id, text, "", own_authority)
+            # The post as reading it back would give it (tests/test_group_commit.py
+            # checks they are equal), without the two queries.
+            return Post(
+                id=post_id, author=author, seq=seq, text=text, created_at=created_at,
+                source=limit_source(source), in_reply_to_status_id=in_reply_to_status_id,
+                deleted=False, in_reply_to_account_id=reply_account_id,
+                in_reply_to_screen_name=None if reply is None else reply[0],
+                in_reply_to_seq=None if reply is None else reply[1],
+                mentions=tuple(mentions),
+            )
 
-        return self._run(interaction)
+        return self.group_committer.submit(interaction)
 
     def get_post(self, post_id: int) -> "Deferred[Post | None]":
         return self._run(self._get_post, post_id)
@@ -232,6 +265,23 @@ class PostsStore(SQLBase):
             raise NoSuchAccount(author_id)
         return int(row[0])
 
+    def _take_number_of(self, txn: Any, author_id: int) -> Account:
+        """
+        As :meth:`_take_number`: the author's account, as it is after.
+        """
+        txn.execute(
+            self._q(
+                "UPDATE accounts SET last_seq = last_seq + 1,"
+                " statuses_count = statuses_count + 1"
+                f" WHERE id = ? AND authority = '' RETURNING {_RETURNED_ACCOUNT}"
+            ),
+            (author_id,),
+        )
+        row = txn.fetchone()
+        if row is None:
+            raise NoSuchAccount(author_id)
+        return account_from_row(row)
+
     def _recount_retweets(self, txn: Any, post_id: int) -> None:
         """
         Count the accounts that retweeted the post, each once: live
@@ -281,23 +331,29 @@ class PostsStore(SQLBase):
 
     def _record_mentions(
         self, txn: Any, post_id: int, text: str, author_authority: str, own_authority: str
-    ) -> None:
+    ) -> list[tuple[Account, int, int]]:
         """
         Note which known accounts ``text`` mentions: ``@handle`` is on the
         author's server, ``@handle@authority`` where it says (here, when
-        that is ``own_authority``).
+        that is ``own_authority``).  The mentions, as a post read back
+        carries them.
         """
+        found: list[tuple[Account, int, int]] = []
         for mention in entities.mentions(text):
             authority = author_authority if mention.authority is None else mention.authority
             authority = authority.lower()
             if authority == own_authority:
                 authority = ""
             txn.execute(
-                self._q("SELECT id FROM accounts WHERE handle_key = ? AND authority = ?"),
+                self._q(
+                    f"SELECT {ACCOUNT_COLUMNS} FROM accounts a"
+                    " WHERE a.handle_key = ? AND a.authority = ?"
+                ),
                 (mention.handle.lower(), authority),
             )
             row = txn.fetchone()
             if row is not None:
+                found.append((account_from_row(row), mention.start, mention.end))
                 txn.execute(
                     self._q(
                         "INSERT INTO mentions (post_id, account_id, start_index, end_index)"
@@ -305,6 +361,7 @@ class PostsStore(SQLBase):
                     ),
                     (post_id, row[0], mention.start, mention.end),
                 )
+        return found
 
 
 __all__ = ["ID_EPOCH_MS", "ID_SEQUENCE_BITS", "PostsStore", "status_id_floor"]

@@ -5,7 +5,7 @@ Timelines: pages of posts, newest first, between ``since_id`` and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
@@ -14,6 +14,8 @@ from distwit.model import MAX_STATUS_ID, Post
 from distwit.store.interfaces import ITimelineStore
 from distwit.store.sql.base import POST_COLUMNS, POSTS_FROM, SQLBase, like_pattern
 from distwit.store.sql.blocks import hiding_clause
+
+T = TypeVar("T")
 
 #: From how many followees on a home timeline walks the posts newest first
 #: (see :meth:`TimelinesStore.home_timeline`).
@@ -34,6 +36,23 @@ class TimelinesStore(SQLBase):
     """
     The timelines part of :class:`~distwit.store.sql.SQLStore`.
     """
+
+    def _read(self, interaction: Callable[[Any], T]) -> "Deferred[T]":
+        """
+        Run an interaction that only reads: on a reader connection where
+        the pool has some (:class:`~distwit.store.engines.pool.WriteCountingPool`).
+        """
+        run = getattr(self._pool, "runReadInteraction", None) or self._pool.runInteraction
+        return run(interaction)  # type: ignore[no-any-return]
+
+    def write_generation(self) -> int | None:
+        """
+        A number that moves on whenever a write of this process begins or
+        ends (:class:`~distwit.store.engines.pool.WriteCountingPool`), for
+        caches of reads; ``None`` when the pool does not count.
+        """
+        generation: int | None = getattr(self._pool, "generation", None)
+        return generation
 
     def _timeline(
         self, where: str, args: tuple[Any, ...], count: int, since_id: int, max_id: int,
@@ -56,7 +75,7 @@ class TimelinesStore(SQLBase):
             txn.execute(sql, args + hiding_args + (since_id or 0, max_id or MAX_STATUS_ID, count))
             return self._posts_from_rows(txn, txn.fetchall())
 
-        return self._run(interaction)
+        return self._read(interaction)
 
     def home_timeline(
         self, account_id: int, count: int, since_id: int | None, max_id: int | None,
@@ -97,7 +116,7 @@ class TimelinesStore(SQLBase):
             txn.execute(self._q(sql.replace("{hiding}", hiding)), args)
             return self._posts_from_rows(txn, txn.fetchall())
 
-        return self._run(interaction)
+        return self._read(interaction)
 
     def user_timeline(
         self, account_id: int, count: int, since_id: int | None, max_id: int | None,

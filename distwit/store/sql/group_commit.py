@@ -1,0 +1,142 @@
+"""
+Group commit: writes that arrive while a transaction runs go into the next
+one together, each in a savepoint of its own, and each is answered only
+after that transaction has committed.
+
+One post is a handful of short statements; what costs is everything
+around them: the hop to the database thread and back, ``BEGIN`` and the
+commit (a WAL append on SQLite, a flush of the WAL on PostgreSQL), and on
+SQLite the one connection every other read waits behind.  Doing the posts
+that queued up during one transaction in the next lets N posts share one
+hop and one commit.
+
+Correctness (docs/design/group-commit.md):
+
+- Each write runs in its own ``SAVEPOINT``.  A write that raises (a
+  duplicate refused, a unique violation, an unknown author) is rolled back
+  to its savepoint, alone: the others of its group go on and commit.  Its
+  caller gets its own error, after the group's commit (or failure).
+- Nobody is answered before the commit: a write's result is held until
+  the transaction holding it has committed, so an acknowledged write is a
+  committed one (kill -9 loses none).
+- When the transaction itself fails (the commit, the connection), every
+  write of the group fails with that error: none of them was committed.
+- One group at a time, in arrival order: writes are numbered and their
+  ids taken in the order they were asked for, as one by one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Generic, TypeVar
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+T = TypeVar("T")
+
+#: How many writes one transaction takes at most: a long group holds the
+#: write lock (and, on SQLite, the readers' one connection) that long.
+MAX_GROUP = 200
+
+
+class _Pending(Generic[T]):
+    __slots__ = ("work", "args", "deferred", "result", "error")
+
+    def __init__(self, work: Callable[..., T], args: tuple[Any, ...]) -> None:
+        self.work = work
+        self.args = args
+        self.deferred: Deferred[T] = Deferred()
+        self.result: Any = None
+        self.error: Failure | None = None
+
+
+class GroupCommitter:
+    """
+    Runs writes in groups, one transaction a group.
+
+    :param run: runs ``interaction(cursor)`` in one transaction in the
+        pool and returns a Deferred that fires after its commit
+        (``SQLBase._run``).
+    :param begin: called first in each group's transaction, with the cursor
+        (SQLite: ``BEGIN IMMEDIATE``, so the outermost savepoint's release
+        is not a commit of its own).
+    :param max_group: at most this many writes in one transaction.
+    """
+
+    def __init__(
+        self,
+        run: Callable[..., "Deferred[Any]"],
+        begin: Callable[[Any], None],
+        max_group: int = MAX_GROUP,
+    ) -> None:
+        self._run = run
+        self._begin = begin
+        self._max_group = max_group
+        self._queue: list[_Pending[Any]] = []
+        self._running = False
+        #: Groups committed and writes in them, for benchmarks and tests.
+        self.groups = 0
+        self.writes = 0
+
+    def submit(self, work: Callable[..., T], *args: Any) -> "Deferred[T]":
+        """
+        Run ``work(cursor, *args)`` in the next group's transaction: a
+        Deferred of its result (or its error), fired after the commit.
+        """
+        pending: _Pending[T] = _Pending(work, args)
+        self._queue.append(pending)
+        if not self._running:
+            self._next()
+        return pending.deferred
+
+    def _next(self) -> None:
+        if not self._queue:
+            self._running = False
+            return
+        self._running = True
+        group = self._queue[: self._max_group]
+        del self._queue[: self._max_group]
+        done = self._run(self._interaction, group)
+        done.addCallbacks(
+            self._committed, self._failed, callbackArgs=(group,), errbackArgs=(group,)
+        )
+
+    def _interaction(self, txn: Any, group: list[_Pending[Any]]) -> None:
+        for pending in group:
+            # A retry of the transaction (a reconnection) starts afresh.
+            pending.result, pending.error = None, None
+        self._begin(txn)
+        if len(group) == 1:
+            # Alone, a write needs no savepoint: if it raises, the
+            # transaction is rolled back and it alone fails (_failed).
+            pending = group[0]
+            pending.result = pending.work(txn, *pending.args)
+            return
+        for pending in group:
+            txn.execute("SAVEPOINT group_write")
+            try:
+                pending.result = pending.work(txn, *pending.args)
+            except Exception:
+                pending.error = Failure()
+                txn.execute("ROLLBACK TO SAVEPOINT group_write")
+            txn.execute("RELEASE SAVEPOINT group_write")
+
+    def _committed(self, ignored: None, group: list[_Pending[Any]]) -> None:
+        self.groups += 1
+        self.writes += len(group)
+        self._next()
+        for pending in group:
+            if pending.error is not None:
+                pending.deferred.errback(pending.error)
+            else:
+                pending.deferred.callback(pending.result)
+
+    def _failed(self, failure: Failure, group: list[_Pending[Any]]) -> None:
+        # Nothing of the group was committed: each write fails with the
+        # transaction's error.
+        self._next()
+        for pending in group:
+            pending.deferred.errback(failure)
+
+
+__all__ = ["MAX_GROUP", "GroupCommitter"]
