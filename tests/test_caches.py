@@ -115,7 +115,8 @@ class EventsShowAtOnceMixin:
         data = os.path.abspath(self.mktemp())  # type: ignore[attr-defined]
         options = self.database_options()
         for handle in ("alice", "bob", "carol"):
-            done = run_cli("adduser", handle, "--data", data, *options, stdin=PASSWORD + "\n")
+            done = run_cli("adduser", "--create", handle, "--data", data, *options,
+                           stdin=PASSWORD + "\n")
             assert done.returncode == 0, done.stderr
         self.server = ServerProcess(data, *options)
         self.addCleanup(self.server.stop)  # type: ignore[attr-defined]
@@ -222,7 +223,7 @@ class ConditionalFeedsTests(TestCase):
 
     def setUp(self) -> None:
         data = os.path.abspath(self.mktemp())
-        done = run_cli("adduser", "alice", "--data", data, stdin=PASSWORD + "\n")
+        done = run_cli("adduser", "--create", "alice", "--data", data, stdin=PASSWORD + "\n")
         assert done.returncode == 0, done.stderr
         self.server = ServerProcess(data)
         self.addCleanup(self.server.stop)

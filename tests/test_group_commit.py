@@ -209,7 +209,8 @@ class KillDuringPostsMixin:
         options = self.database_options()
         handles = ["ann", "bob", "cy", "dee"]
         for handle in handles:
-            done = run_cli("adduser", handle, "--data", data, *options, stdin=PASSWORD + "\n")
+            done = run_cli("adduser", "--create", handle, "--data", data, *options,
+                           stdin=PASSWORD + "\n")
             assert done.returncode == 0, done.stderr
         server = ServerProcess(data, *options)
         acknowledged: list[tuple[str, int]] = []
