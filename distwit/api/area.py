@@ -13,7 +13,8 @@ from distwit.api.errors import TwitterError
 from distwit.api.params import MAX_LOOKUP, Params
 from distwit.api.render import Shape, encode_json, join_status, status_json, status_parts, user_json
 from distwit.core.cache import RenderCache
-from distwit.core.microblog import Microblog, RuleError
+from distwit.core.accts import HomeUnreachable
+from distwit.core.microblog import Microblog, NoSuchUser, RuleError
 from distwit.model import Account, Post
 
 
@@ -162,6 +163,24 @@ class Area:
             raise TwitterError(63, "User has been suspended.", 403)
         return account
 
+    async def acted_on(self, params: Params) -> Account:
+        """
+        The account an action names (follow, block, mute...): as
+        :meth:`named_user`, a remote one looked up at its home server first
+        (docs/design/reach.md).  An unknown account is "User not found."
+        (50, 404), a server that does not answer as distwit is 50 with 502
+        and says so; nothing is recorded then.
+        """
+        try:
+            target = await self.named_user(params, resolve=True)
+        except HomeUnreachable as e:
+            raise errors.home_unreachable(e) from None
+        except NoSuchUser:
+            raise errors.user_not_found() from None
+        if target is None:
+            raise errors.missing_parameter("screen_name or user_id")
+        return target
+
     def _suspended(self, account: Account) -> bool:
         try:
             self.microblog.check_not_suspended(account)
@@ -174,6 +193,8 @@ class Area:
         if user_id is not None:
             return await self.microblog.user_by_id(user_id)
         screen_name = params.text("screen_name")
+        if screen_name and screen_name.startswith("@") and "@" in screen_name[1:]:
+            screen_name = screen_name[1:]  # @handle@authority, as people write it
         number = None
         if not screen_name:
             screen_name, number = params.user_id_or_name("id")

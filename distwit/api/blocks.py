@@ -17,8 +17,6 @@ from distwit.api.endpoints import GET, GET_OR_POST, POST, REQUIRED, endpoint
 from distwit.api.errors import TwitterError
 from distwit.api.params import Params
 from distwit.api.render import user_json
-from distwit.api.users import home_unreachable
-from distwit.core.accts import HomeUnreachable
 from distwit.core.microblog import RuleError
 from distwit.model import Account
 
@@ -39,29 +37,6 @@ def relationship_flags(hiding: set[str], following: bool) -> dict[str, bool]:
 
 
 class BlockEndpoints(Area):
-    async def _target(self, params: Params) -> Account:
-        """
-        The account named by ``user_id``, ``screen_name`` or ``id``; a
-        remote ``handle@authority`` (or ``@handle@authority``) not known
-        here is looked up at its server first.
-        """
-        name = params.text("screen_name")
-        if name and name.startswith("@") and "@" in name[1:]:
-            name = name[1:]
-        target: Account | None
-        try:
-            if name and params.integer("user_id", minimum=1) is None:
-                target = await self.microblog.resolve(name)
-            else:
-                target = await self.named_user(params, resolve=True)
-        except HomeUnreachable as e:
-            raise home_unreachable(e) from None
-        except RuleError:
-            raise errors.user_not_found() from None
-        if target is None:
-            raise errors.missing_parameter("screen_name or user_id")
-        return target
-
     async def _page(self, user: Account, params: Params, what: str, default: int,
                     maximum: int) -> tuple[list[Account], dict[str, Any]]:
         count = params.count(default=default, maximum=maximum)
@@ -102,13 +77,13 @@ class BlockEndpoints(Area):
 
     @endpoint("blocks/create", r"blocks/create/(?P<id>[^/]+)", methods=POST, auth=REQUIRED)
     async def block_create(self, request: IRequest, user: Account, params: Params) -> Any:
-        target = await self.microblog.block(user, await self._target(params))
+        target = await self.microblog.block(user, await self.acted_on(params))
         return user_json(target, self.microblog.public_url)
 
     @endpoint("blocks/destroy", r"blocks/destroy/(?P<id>[^/]+)", methods=POST,
               auth=REQUIRED)
     async def block_destroy(self, request: IRequest, user: Account, params: Params) -> Any:
-        target = await self.microblog.unblock(user, await self._target(params))
+        target = await self.microblog.unblock(user, await self.acted_on(params))
         return user_json(target, self.microblog.public_url)
 
     @endpoint("blocks/list", auth=REQUIRED)
@@ -158,12 +133,12 @@ class BlockEndpoints(Area):
 
     @endpoint("mutes/users/create", methods=POST, auth=REQUIRED)
     async def mute_create(self, request: IRequest, user: Account, params: Params) -> Any:
-        target = await self.microblog.mute(user, await self._target(params))
+        target = await self.microblog.mute(user, await self.acted_on(params))
         return user_json(target, self.microblog.public_url)
 
     @endpoint("mutes/users/destroy", methods=POST, auth=REQUIRED)
     async def mute_destroy(self, request: IRequest, user: Account, params: Params) -> Any:
-        target = await self.microblog.mute(user, await self._target(params), on=False)
+        target = await self.microblog.mute(user, await self.acted_on(params), on=False)
         return user_json(target, self.microblog.public_url)
 
     @endpoint("mutes/users/list", auth=REQUIRED)
@@ -198,7 +173,7 @@ class BlockEndpoints(Area):
         SMS) is accepted and changes nothing.  The answer is the
         relationship, as ``friendships/show``.
         """
-        target = await self._target(params)
+        target = await self.acted_on(params)
         params.boolean("device")  # checked, not kept
         if params.text("retweets") is not None:
             await self.microblog.want_retweets(user, target, params.boolean("retweets"))

@@ -53,6 +53,17 @@ def user_not_found() -> TwitterError:
     return TwitterError(50, "User not found.", 404)
 
 
+def home_unreachable(error: Exception) -> TwitterError:
+    """
+    A remote account that could not be looked up because its server does
+    not answer as a distwit server (``HomeUnreachable``): Twitter's "user
+    not found" code (the client can do nothing else with it), but 502, and
+    the message says which server (never what it answered: see
+    docs/design/reach.md).
+    """
+    return TwitterError(50, str(error), 502)
+
+
 def internal_error() -> TwitterError:
     return TwitterError(131, "Internal error.", 500)
 

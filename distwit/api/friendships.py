@@ -15,42 +15,23 @@ from distwit.api.blocks import relationship
 from distwit.api.endpoints import GET_OR_POST, POST, REQUIRED, endpoint
 from distwit.api.params import Params
 from distwit.api.render import user_json
-from distwit.api.users import home_unreachable
-from distwit.core.accts import HomeUnreachable
-from distwit.core.microblog import NoSuchUser, RuleError
+from distwit.core.microblog import RuleError
 from distwit.model import Account
 
 
 class FriendshipEndpoints(Area):
-    async def _target(self, params: Params) -> Account:
-        """
-        The account to follow or unfollow; a remote one is looked up at its
-        home server first (docs/design/reach.md): an unknown account is
-        "User not found." (50, 404), a server that does not answer as
-        distwit is 50 with 502 and says so.  Nothing is recorded then.
-        """
-        try:
-            target = await self.named_user(params, resolve=True)
-        except HomeUnreachable as e:
-            raise home_unreachable(e) from None
-        except NoSuchUser:
-            raise errors.user_not_found() from None
-        if target is None:
-            raise errors.missing_parameter("screen_name or user_id")
-        return target
-
     @endpoint("friendships/create", r"friendships/create/(?P<id>[^/]+)", methods=POST,
               auth=REQUIRED)
     async def friendship_create(self, request: IRequest, user: Account, params: Params
                                 ) -> Any:
-        return user_json(await self.microblog.follow(user, await self._target(params)),
+        return user_json(await self.microblog.follow(user, await self.acted_on(params)),
                          self.microblog.public_url)
 
     @endpoint("friendships/destroy", r"friendships/destroy/(?P<id>[^/]+)", methods=POST,
               auth=REQUIRED)
     async def friendship_destroy(self, request: IRequest, user: Account, params: Params
                                  ) -> Any:
-        return user_json(await self.microblog.unfollow(user, await self._target(params)),
+        return user_json(await self.microblog.unfollow(user, await self.acted_on(params)),
                          self.microblog.public_url)
 
     async def _one_user(

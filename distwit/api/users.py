@@ -18,23 +18,13 @@ from distwit.core.microblog import RuleError
 from distwit.model import Account
 
 
-def home_unreachable(error: HomeUnreachable) -> TwitterError:
-    """
-    A remote account that could not be looked up because its server does
-    not answer as a distwit server: Twitter's "user not found" code (the
-    client can do nothing else with it), but 502, and the message says
-    which server (never what it answered: see docs/design/reach.md).
-    """
-    return TwitterError(50, str(error), 502)
-
-
 class UserEndpoints(Area):
     @endpoint("users/show", r"users/show/(?P<id>[^/]+)")
     async def users_show(self, request: IRequest, user: Account | None, params: Params) -> Any:
         try:
             account = await self.named_user(params, resolve=True)
         except HomeUnreachable as e:
-            raise home_unreachable(e) from None
+            raise errors.home_unreachable(e) from None
         except RuleError:
             raise errors.user_not_found() from None
         if account is None:
