@@ -449,12 +449,13 @@ class Microblog:
 
     async def is_blocked_server_now(self, authority: str) -> bool:
         """
-        :meth:`is_blocked_server`, read from the store first: for what a
-        server asks to change here (its notices), a block takes effect at
-        once, not at the next second's reading.
+        :meth:`is_blocked_server`, read from the store: for what a server
+        asks to change here (its notices), a block takes effect at once,
+        not at the next second's reading (one read of the blocked servers
+        alone; the rest of the operator's decisions wait for their round).
         """
-        await self.refresh_moderation()
-        return self.is_blocked_server(authority)
+        blocked = await self.store.blocked_servers()
+        return any(found == authority.lower() for found, _, _ in blocked)
 
     def check_not_suspended(self, account: Account) -> Account:
         """
