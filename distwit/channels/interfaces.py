@@ -14,6 +14,8 @@ Addresses are written one way per kind, and the store keeps them so:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from zope.interface import Attribute, Interface
 
@@ -81,6 +83,21 @@ class IInboundChannel(IChannel):
         """
 
 
+@dataclass
+class ChannelParts:
+    """
+    What one configured channel brings to the twitter role: the channel,
+    the web resources its gateway calls back (mounted at
+    ``/channels/<key>``, e.g. Kannel's get-url), and the services it runs
+    (e.g. an XMPP client connection), started and stopped with the role.
+    """
+
+    channel: Any  # an IChannel (or IInboundChannel)
+    resources: dict[str, Any] = field(default_factory=dict)  # key -> IResource
+    services: list[Any] = field(default_factory=list)  # IService
+
+
 __all__ = [
+    "ChannelParts",
     "KINDS", "AddressRefused", "ChannelError", "IChannel", "IInboundChannel", "Inbound",
 ]
