@@ -56,6 +56,9 @@ MAX_CONNECTIONS = 10000
 #: The loopback port of ``--local-https`` (https for clients on this
 #: machine that speak nothing else, with a CA made in the data folder).
 LOCAL_HTTPS_PORT = 8443
+#: The XMPP client port a Jabber ID's server answers on when not told
+#: (RFC 6120's c2s port).
+XMPP_PORT = 5222
 
 
 class ConfigError(ValueError):
@@ -186,6 +189,40 @@ def _positive_seconds(value: str) -> float:
     if seconds < 0.05:
         raise ConfigError(f"expected at least 0.05 seconds, got {value!r}")
     return seconds
+
+
+def _bare_jid(value: str) -> str:
+    """
+    A bare Jabber ID (``updates@example.org``), as XMPP writes it (the
+    local part lower-cased), or ``""``.
+    """
+    if not value:
+        return value
+    from twisted.words.protocols.jabber.jid import JID, InvalidFormat
+
+    try:
+        parsed = JID(value.strip())
+    except InvalidFormat:
+        parsed = None
+    if parsed is None or not parsed.user or parsed.resource:
+        raise ConfigError(
+            f"expected a bare Jabber ID like updates@example.org, got {value!r}"
+        )
+    return str(parsed.userhost())
+
+
+def _host_name(value: str) -> str:
+    value = value.strip()
+    if value and (any(c.isspace() or c in "/@:" for c in value) and not _is_ipv6(value)):
+        raise ConfigError(f"expected a host name or address, got {value!r}")
+    return value
+
+
+def _is_ipv6(value: str) -> bool:
+    try:
+        return ipaddress.ip_address(value).version == 6
+    except ValueError:
+        return False
 
 
 #: Addresses or networks, as ``trusted_proxies`` holds them.
@@ -439,6 +476,44 @@ SETTINGS = (
         "Twisted endpoint for Prometheus metrics at /metrics, e.g."
         " tcp:9100:interface=127.0.0.1 (default: none, no metrics listener)",
     ),
+    Setting(
+        "im",
+        "xmpp_jid",
+        "",
+        _bare_jid,
+        "the server's own Jabber ID (updates@example.org), through which users"
+        " get updates and send posts and commands by instant message"
+        " (default: none, no instant messages)",
+    ),
+    Setting(
+        "im",
+        "xmpp_password",
+        "",
+        _text,
+        "the password of xmpp_jid on its XMPP server",
+    ),
+    Setting(
+        "im",
+        "xmpp_host",
+        "",
+        _host_name,
+        "the XMPP server to connect to (default: the domain of xmpp_jid)",
+    ),
+    Setting(
+        "im",
+        "xmpp_port",
+        str(XMPP_PORT),
+        _port,
+        "its client port (STARTTLS is required on it)",
+    ),
+    Setting(
+        "im",
+        "xmpp_tls_verify",
+        "true",
+        _boolean,
+        "check the XMPP server's certificate against the system's authorities"
+        " for the domain of xmpp_jid (false: any certificate, for a test server)",
+    ),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -490,6 +565,11 @@ class Settings:
     log_format: str = "text"
     log_level: str = "info"
     access_log: str = "on"
+    xmpp_jid: str = ""
+    xmpp_password: str = ""
+    xmpp_host: str = ""
+    xmpp_port: int = XMPP_PORT
+    xmpp_tls_verify: bool = True
 
     @property
     def data_folder(self) -> DataFolder:
@@ -707,6 +787,8 @@ def resolve(command_line: Mapping[str, str | None], config_path: str | None) -> 
     parsed["data"] = os.path.abspath(str(parsed["data"]))
     if parsed["ca_file"]:
         parsed["ca_file"] = os.path.abspath(str(parsed["ca_file"]))
+    if parsed["xmpp_jid"] and not parsed["xmpp_password"]:
+        raise ConfigError("xmpp_password: xmpp_jid is set, so its password is needed too")
     if parsed["access_log"] not in ("on", "off"):
         parsed["access_log"] = os.path.abspath(str(parsed["access_log"]))
     return Settings(**parsed)  # type: ignore[arg-type]
