@@ -518,7 +518,8 @@ class DevicesStore(SQLBase):
                 self._q(
                     f"SELECT f.followee_id, f.created_at, {ACCOUNT_COLUMNS} FROM follows f"
                     " JOIN accounts a ON a.id = f.follower_id"
-                    " WHERE f.devices_seen = 0 ORDER BY f.created_at LIMIT ?"
+                    " WHERE f.devices_seen = 0"
+                    " ORDER BY f.created_at, f.follower_id, f.followee_id LIMIT ?"
                 ),
                 (limit,),
             )
