@@ -434,7 +434,8 @@ class DevicesStore(SQLBase):
                     self._q(
                         "SELECT category, COUNT(*) FROM device_outbox WHERE account_id = ?"
                         " AND kind = 'sms' AND created_at > ?"
-                        " AND state IN ('pending', 'sent') GROUP BY category"
+                        " AND state IN ('pending', 'sent') AND category NOT IN ('code', 'answer')"
+                        " GROUP BY category"
                     ),
                     (account_id, now - WEEK_MS),
                 )
