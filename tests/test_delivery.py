@@ -12,7 +12,7 @@ from typing import Any
 
 from treq.testing import StubTreq
 from twisted.internet import reactor
-from twisted.internet.defer import DeferredList, inlineCallbacks
+from twisted.internet.defer import DeferredList, ensureDeferred, inlineCallbacks
 from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.resource import Resource
@@ -22,6 +22,8 @@ from distwit.channels import configured
 from distwit.channels.delivery import FIRST_DELAY, MAX_DELAY, Delivery, retry_delay
 from distwit.channels.interfaces import AddressRefused, ChannelError, ChannelParts
 from distwit.config import resolve
+from distwit.federation.health import FederationHealth, status_text
+from distwit.roles.metrics import Metrics
 from distwit.roles.twitter import TwitterService, make_twitter_web
 from distwit.store.schema import prepare_database
 
@@ -315,3 +317,39 @@ class WiringTests(SynchronousTestCase):
         stub = StubTreq(web.root)
         response = self.successResultOf(stub.get("http://localhost/channels/kannel"))
         self.assertEqual(self.successResultOf(response.content()), b"kannel was here")
+
+    def test_health(self) -> None:
+        """
+        The devices' outbox shows in ``distwit status`` (the health report)
+        and in the metrics: waiting, failing, given up, the oldest's age,
+        and each try by kind, category and outcome.
+        """
+        channel = RecordingChannel("sms")
+        channel.failures = [ChannelError("down")] * 100
+        self.patch(configured, "ADAPTERS", [lambda settings, reactor: ChannelParts(channel)])
+        service = self.service()
+        metrics = Metrics("twitter")
+        refresher = metrics.instrument_twitter(service, 1.0)
+        clock = service.reactor
+        now = int(clock.seconds() * 1000)
+        self.successResultOf(service.store.queue_device_message(
+            1, "sms", ALICE_PHONE, "answer", "hi", "", "", "k", now, now
+        ))
+        service.startService()
+        self.addCleanup(service.stopService)
+        clock.advance(30)
+        self.assertEqual(channel.sent, [])  # failing, waiting its backoff
+        text = status_text(self.successResultOf(FederationHealth(service.store, clock).report()))
+        self.assertIn(
+            "Devices: 1 message waiting (1 failing), oldest due 30s ago;"
+            " last week 0 sent, 0 given up", text,
+        )
+        self.successResultOf(ensureDeferred(refresher.refresh()))
+        value = metrics.registry.get_sample_value
+        self.assertEqual(value("distwit_device_outbox_depth"), 1)
+        self.assertEqual(value("distwit_device_outbox_failing"), 1)
+        self.assertEqual(value("distwit_device_outbox_oldest_age_seconds"), 30)
+        failed = value("distwit_device_messages_total",
+                       {"kind": "sms", "category": "answer", "outcome": "failed"})
+        self.assertEqual(failed, 100 - len(channel.failures))
+        self.assertGreaterEqual(failed, 1)
