@@ -21,7 +21,7 @@ from typing import Any
 from twisted.logger import Logger
 
 from distwit.config import SMS_WEEKLY_CAP
-from distwit.core.commands import Commands
+from distwit.core.commands import STOP_WORDS, Commands
 from distwit.core.device_texts import SMS_LENGTH, device_text, fit
 from distwit.core.direct_messages import DirectMessages
 from distwit.core.microblog import Microblog, RuleError
@@ -451,6 +451,11 @@ class Devices:
             self.log.info("a {kind} message from a malformed address, dropped", kind=kind)
             return
         owner = await self._store.device_owner(kind, address)
+        if owner is None and text.strip().upper() in STOP_WORDS:
+            # Someone's code to a number that is not theirs: honoured, and
+            # nothing answers.
+            await self._stop(kind, address)
+            return
         if owner is None:
             where = f" ({self.public_url}/settings/devices)" if self.public_url else ""
             await self._queue(
@@ -578,8 +583,13 @@ class Devices:
         """
         decided = _Batch(self, found, now)
         silenced: dict[int, frozenset[int]] = {}
+        # Suspended and deleted accounts (the operator's) neither get nor
+        # give anything.
+        gone = self.microblog.moderation.suspended | self.microblog.moderation.deleted
 
         async def hides(account_id: int, other_id: int) -> bool:
+            if account_id in gone or other_id in gone:
+                return True
             if account_id not in silenced:
                 silenced[account_id] = (await self._store.hidden_accounts(account_id)).silenced
             return other_id in silenced[account_id]
