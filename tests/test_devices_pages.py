@@ -13,11 +13,14 @@ Screenshots of each step, at 375 and 1280 px, are kept in
 
 from __future__ import annotations
 
+import html
 import os
 import shutil
 from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
+
+from distwit.core.devices import Devices
 
 from tests.device_channels import code_in, recording_server, sent
 from tests.processes import ROOT, ServerProcess
@@ -25,6 +28,7 @@ from tests.test_browser import chromium_path, playwright
 from tests.test_browser_people import sign_in
 from tests.test_federation import PASSWORD, call, wait_for
 from tests.test_page_widths import WIDTHS, overflow
+from tests.test_pages import PagesTestCase
 
 #: Where the screenshots go.
 ARTIFACTS = os.path.join(ROOT, "test-artifacts", "devices")
@@ -171,3 +175,113 @@ class DevicesPageTests(SynchronousTestCase):
         self.assertIsNotNone(page.query_selector("#address-sms"))
         self.assertEqual(call(server, "GET", "/1.1/account/devices.json", "bob")["devices"], [])
         self.shot(page, "removed")
+
+
+class DevicesPageInMemoryTests(PagesTestCase):
+    """
+    The page in memory (StubTreq over the real pages, a real SQLite
+    store): what it offers, and each mistake as a sentence.
+    """
+
+    def make_devices(self, *kinds: str) -> Devices:
+        devices = Devices(self.store, self.microblog, self.clock, kinds=frozenset(kinds))
+        self.make_pages(devices=devices)
+        return devices
+
+    def test_no_channel_configured(self) -> None:
+        """
+        With no channel, the page says plainly that the server sends
+        nothing, and has no forms but the sign-out.
+        """
+        self.make_devices()
+        browser = self.signed_in("bob")
+        page = browser.get("/settings/devices")
+        self.assertHTML(page)
+        self.assertEqual(page.code, 200)
+        self.assertIn("sends nothing to phones", page.text)
+        self.assertNotIn("/settings/devices/add", page.text)
+        self.assertIn('href="/settings/devices"', browser.get("/settings").text)
+
+    def test_without_devices_no_link(self) -> None:
+        """
+        A server built without the devices' rules has no such page and
+        no link to it.
+        """
+        browser = self.signed_in("bob")
+        self.assertNotIn("/settings/devices", browser.get("/settings").text)
+        self.assertEqual(browser.get("/settings/devices").code, 404)
+
+    def test_mistakes_are_sentences(self) -> None:
+        """
+        A bad number, an empty code, a wrong code, a delivery device
+        without a verified address and quiet hours ending when they start
+        are each a sentence on the page (400), nothing changed; a form
+        without its token is refused; signed out, the page asks to sign in.
+        """
+        devices = self.make_devices("sms", "email")
+        self.assertEqual(self.browser().get("/settings/devices").location,
+                         "/login?next=%2Fsettings%2Fdevices")
+        browser = self.signed_in("bob")
+        page = browser.get("/settings/devices")
+        self.assertIn("Phone (SMS)", page.text)
+        self.assertIn("It does not offer instant messages.", page.text)
+        page = browser.submit("/settings/devices", {"kind": "sms", "address": "call me"},
+                              "/settings/devices/add")
+        self.assertEqual(page.code, 400)
+        self.assertIn("written with its country code", html.unescape(page.text))
+        self.assertIn('value="call me"', page.text)
+        page = browser.submit("/settings/devices", {"delivery_device": "sms"},
+                              "/settings/devices/choices")
+        self.assertEqual(page.code, 400)
+        self.assertIn("Add and verify a phone number first", page.text)
+        page = browser.submit("/settings/devices", {"kind": "sms", "address": "+15555550100"},
+                              "/settings/devices/add")
+        self.assertEqual((page.code, page.location),
+                         (303, "/settings/devices?done=added-sms#sms"))
+        page = browser.get("/settings/devices?done=added-sms")
+        self.assertIn("We sent a code to your phone", page.text)
+        self.assertIn("+15555550100", page.text)
+        page = browser.submit("/settings/devices", {"kind": "sms", "code": ""},
+                              "/settings/devices/verify")
+        self.assertIn("Type the code we sent you first.", page.text)
+        page = browser.submit("/settings/devices", {"kind": "sms", "code": "12345x"},
+                              "/settings/devices/verify")
+        self.assertEqual(page.code, 400)
+        self.assertIn("tries left", page.text)
+        page = browser.submit("/settings/devices",
+                              {"quiet": "1", "quiet_start": "6", "quiet_end": "6",
+                               "utc_offset": "0"}, "/settings/devices/quiet")
+        self.assertIn("Quiet hours must end at another hour than they start.", page.text)
+        page = browser.submit("/settings/devices",
+                              {"quiet": "1", "quiet_start": "23", "quiet_end": "6",
+                               "utc_offset": "-330"}, "/settings/devices/quiet")
+        self.assertEqual(page.code, 303)
+        settings = self.run_(devices.settings(self.bob))
+        self.assertEqual((settings.quiet_start, settings.quiet_end, settings.utc_offset),
+                         (23, 6, -330 * 60))
+        page = browser.post("/settings/devices/remove", {"kind": "sms"})
+        self.assertEqual(page.code, 403)
+        self.assertEqual(len(self.run_(devices.addresses(self.bob))), 1)
+        page = browser.submit("/settings/devices", {"kind": "sms"}, "/settings/devices/remove")
+        self.assertEqual(page.code, 303)
+        self.assertEqual(self.run_(devices.addresses(self.bob)), [])
+
+    def test_choices_saved(self) -> None:
+        """
+        The boxes ticked are the choices kept (an unticked box is off).
+        """
+        devices = self.make_devices("sms", "email")
+        browser = self.signed_in("bob")
+        page = browser.submit("/settings/devices",
+                              {"delivery_device": "none", "email_mentions": "1",
+                               "sms_followers": "1"}, "/settings/devices/choices")
+        self.assertEqual(page.code, 303)
+        choices = self.run_(devices.settings(self.bob)).choices
+        self.assertEqual(
+            {k: v for k, v in choices.items() if k.startswith(("sms_", "email_"))},
+            {"sms_mentions": False, "sms_direct_messages": False, "sms_followers": True,
+             "email_mentions": True, "email_direct_messages": False, "email_followers": False},
+        )
+        page = browser.get("/settings/devices?done=choices")
+        self.assertIn("Saved: what is sent, and where.", page.text)
+        self.assertIn('name="email_mentions" value="1" checked', page.text)

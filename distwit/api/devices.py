@@ -167,9 +167,8 @@ def utc_offset_of(name: str, now: float) -> int:
             f"{name!r} is not a time zone: use a tz database name such as "
             "Europe/Paris, or UTC+2",
         ) from None
-    moment = datetime.datetime.fromtimestamp(now, tz=zone)
-    offset = moment.utcoffset()
-    return 0 if offset is None else int(offset.total_seconds())
+    delta = datetime.datetime.fromtimestamp(now, tz=zone).utcoffset()
+    return 0 if delta is None else int(delta.total_seconds())
 
 
 def hour(params: Params, name: str) -> int | None:

@@ -21,12 +21,14 @@ from distwit.web.site import PageError, Site, Visitor, page
 #: page calls them.
 KINDS = {
     "sms": {"title": "Phone (SMS)", "address": "Phone number", "input": "tel",
-            "hint": "With your country code, e.g. +1 555 123 4567.", "your": "phone"},
+            "hint": "With your country code, e.g. +1 555 123 4567.", "your": "phone",
+            "name": "SMS"},
     "im": {"title": "Instant messages (Jabber / XMPP)", "address": "Jabber ID",
            "input": "text", "hint": "As you sign in to your messenger, e.g. dave@jabber.example.",
-           "your": "Jabber ID"},
+           "your": "Jabber ID", "name": "instant messages"},
     "email": {"title": "E-mail", "address": "E-mail address", "input": "email",
-              "hint": "We send a code there first.", "your": "e-mail address"},
+              "hint": "We send a code there first.", "your": "e-mail address",
+              "name": "e-mail"},
 }
 
 #: What each channel may send besides friends' posts.
