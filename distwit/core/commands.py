@@ -178,7 +178,8 @@ class Commands:
         target = await self._named(name)
         self._microblog.check_not_suspended(target)
         target = await self._microblog.fresh_profile(target)
-        parts = [f"{target.screen_name}" + (f" ({target.name})" if target.name else "")]
+        named = target.name and target.name != target.handle
+        parts = [target.screen_name + (f" ({target.name})" if named else "")]
         if target.description:
             parts.append(target.description)
         if target.location:

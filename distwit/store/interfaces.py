@@ -1273,8 +1273,8 @@ class DeviceRecipient:
     kind, and their SMS of the last seven days.
 
     :ivar sms_week: SMS queued to them in the last seven days (not counting
-        the one saying the cap is reached); :ivar cap_told: that one was
-        queued in those seven days.
+        codes, answers to commands, nor the one saying the cap is reached);
+        :ivar cap_told: that one was queued in those seven days.
     """
 
     account_id: int

@@ -434,7 +434,8 @@ class DevicesStore(SQLBase):
                     self._q(
                         "SELECT category, COUNT(*) FROM device_outbox WHERE account_id = ?"
                         " AND kind = 'sms' AND created_at > ?"
-                        " AND state IN ('pending', 'sent') GROUP BY category"
+                        " AND state IN ('pending', 'sent') AND category NOT IN ('code', 'answer')"
+                        " GROUP BY category"
                     ),
                     (account_id, now - WEEK_MS),
                 )
@@ -518,7 +519,8 @@ class DevicesStore(SQLBase):
                 self._q(
                     f"SELECT f.followee_id, f.created_at, {ACCOUNT_COLUMNS} FROM follows f"
                     " JOIN accounts a ON a.id = f.follower_id"
-                    " WHERE f.devices_seen = 0 ORDER BY f.created_at LIMIT ?"
+                    " WHERE f.devices_seen = 0"
+                    " ORDER BY f.created_at, f.follower_id, f.followee_id LIMIT ?"
                 ),
                 (limit,),
             )
