@@ -88,6 +88,11 @@ class DeviceEndpointTests(APITestCase):
         install(["sms", "im"], self.sent_log)
         self.addCleanup(configured.ADAPTERS.__setitem__, slice(None), before)
         super().setUp()
+        # The devices' outbox is sent on the test's clock.
+        delivery = self.service.delivery
+        assert delivery is not None
+        delivery.startService()
+        self.addCleanup(delivery.stopService)
 
     def test_delivery_device_needs_a_verified_address(self) -> None:
         """
@@ -166,6 +171,31 @@ class DeviceEndpointTests(APITestCase):
                            data={"kind": "im", "code": wrong})
         self.assertError(result, 403, 44)
         self.assertIn("4 tries left", result[1]["errors"][0]["message"])
+
+    def test_verified_phone_gets_friends_posts(self) -> None:
+        """
+        The code sent to the phone verifies it; then ``device=sms`` is
+        taken, and the post of a friend whose notifications are on
+        arrives there as ``bob: text``; another friend's does not.
+        """
+        self.call("POST", "/1.1/account/devices/add.json", "alice",
+                  data={"kind": "sms", "address": "+15555550100"})
+        sent_code = next(code_in(m) for m in self.sent() if code_in(m))
+        code, verified, _ = self.call("POST", "/1.1/account/devices/verify.json", "alice",
+                                      data={"kind": "sms", "code": sent_code})
+        self.assertEqual((code, verified["verified"]), (200, True))
+        code, me, _ = self.call("POST", "/account/update_delivery_device.json", "alice",
+                                data={"device": "sms"})
+        self.assertEqual((code, me["screen_name"]), (200, "alice"))
+        for friend in ("bob", "carol"):
+            self.call("POST", "/1.1/friendships/create.json", "alice",
+                      data={"screen_name": friend})
+        self.call("POST", "/1.1/notifications/follow.json", "alice", data={"screen_name": "bob"})
+        self.post("carol", "carol's post")
+        self.post("bob", "bob's post")
+        texts = [m["text"] for m in self.sent() if m["address"] == "+15555550100"]
+        self.assertIn("bob: bob's post", texts)
+        self.assertNotIn("carol: carol's post", texts)
 
     def sent(self) -> list[dict[str, Any]]:
         """

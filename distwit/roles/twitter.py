@@ -508,7 +508,7 @@ class TwitterWeb:
         self.api = TwitterAPI(
             self.microblog, limiter, public_url=settings.public_url, oauth=self.oauth,
             address_limits=address_limits, threads=service.threads,
-            direct_messages=service.direct_messages,
+            direct_messages=service.direct_messages, devices=service.devices,
         )
         self.rp = RelyingParty(
             service.fetcher_for_signin,
@@ -532,6 +532,7 @@ class TwitterWeb:
             local_https=(settings.local_https_url, trust_line(settings.data_folder))
             if settings.local_https else None,
             health=service.health if service.peer_health is not None else None,
+            devices=service.devices,
         )
         #: NodeInfo 2.1 (federation crawlers count servers with it).
         self.nodeinfo = NodeInfoDocument(
