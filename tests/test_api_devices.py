@@ -235,6 +235,12 @@ class DeviceEndpointTests(APITestCase):
         self.assertIn("not following carol", refused[1]["errors"][0]["message"])
         self.assertError(self.call("POST", "/notifications/follow.json", "alice",
                                    data={"screen_name": "nobody"}), 404, 50)
+        # /notifications alone is still the notifications page.
+        d = self.stub.get(BASE + "/notifications", allow_redirects=False)
+        self.stub.flush()
+        page = self.successResultOf(d)
+        self.assertEqual((page.code, page.headers.getRawHeaders("location")),
+                         (303, ["/login?next=%2Fnotifications"]))
         code, bob, _ = self.call("POST", "/notifications/leave/bob.json", "alice")
         self.assertEqual((code, bob["notifications"]), (200, False))
         _, shown, _ = self.call("GET", "/1.1/users/show.json?screen_name=bob", "alice")

@@ -58,8 +58,12 @@ _FORMAT = re.compile(r"\A(?P<path>.*?)(?:\.(?P<format>[A-Za-z0-9]+))?\Z")
 #: The first path segments of the unversioned 2008 API, served at the root.
 API_SECTIONS = frozenset(
     {"account", "favorites", "followers", "friends", "friendships", "help", "search",
-     "statuses", "users", "blocks", "mutes", "lists", "direct_messages", "notifications"}
+     "statuses", "users", "blocks", "mutes", "lists", "direct_messages"}
 )
+
+#: The 2008 ``notifications/follow`` and ``notifications/leave``, served at
+#: the root (``/notifications`` alone is the notifications page).
+API_NOTIFICATIONS = frozenset({"follow", "leave"})
 
 #: The formats of answers: JSON everywhere, the 2008 XML everywhere, feeds
 #: of timelines.
@@ -351,4 +355,4 @@ class TwitterAPI:
         return {"rate_limit_context": {"access_token": params.caller}, "resources": resources}
 
 
-__all__ = ["API_SECTIONS", "OPTIONAL", "REQUIRED", "TwitterAPI", "basic_credentials"]
+__all__ = ["API_NOTIFICATIONS", "API_SECTIONS", "OPTIONAL", "REQUIRED", "TwitterAPI", "basic_credentials"]
