@@ -355,4 +355,7 @@ class TwitterAPI:
         return {"rate_limit_context": {"access_token": params.caller}, "resources": resources}
 
 
-__all__ = ["API_NOTIFICATIONS", "API_SECTIONS", "OPTIONAL", "REQUIRED", "TwitterAPI", "basic_credentials"]
+__all__ = [
+    "API_NOTIFICATIONS", "API_SECTIONS", "OPTIONAL", "REQUIRED", "TwitterAPI",
+    "basic_credentials",
+]
