@@ -7,11 +7,17 @@ playing the user.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from twisted.internet import reactor
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
 from twisted.internet.ssl import Certificate, trustRootFromCertificates
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
+from twisted.words.protocols.jabber import xmlstream
+from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 from zope.interface.verify import verifyObject
 
@@ -387,3 +393,176 @@ class SettingsTests(SynchronousTestCase):
         self.assertEqual(bare_jid(" Dave@Example.ORG/Phone "), "dave@example.org")
         for bad in ("example.org", "a@@b", ""):
             self.assertRaises(ValueError, bare_jid, bad)
+
+
+class InMemoryTests(SynchronousTestCase):
+    """
+    The channel's handling of one stream, in memory: a stream built by its
+    own factory on a StringTransport, the test's clock, stanzas dispatched
+    as the server would send them.
+    """
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.channel = XMPPChannel(
+            self.clock, "updates@example.org", "pw", accept_timeout=30, keepalive=60
+        )
+        self.received = Received()
+        self.stream = self.open_stream()
+
+    def open_stream(self) -> Any:
+        stream = self.channel._factory.buildProtocol(None)
+        self.transport = StringTransport()
+        stream.makeConnection(self.transport)
+        stream.authenticator.jid = JID("updates@example.org/r1")
+        stream.dispatch(stream, xmlstream.STREAM_AUTHD_EVENT)
+        self.transport.clear()
+        return stream
+
+    def stanza(self, xml: str) -> None:
+        """
+        Dispatch one stanza as if the server had sent it.
+        """
+        found: list[domish.Element] = []
+        parser = domish.elementStream()
+        parser.DocumentStartEvent = lambda root: None
+        parser.ElementEvent = found.append
+        parser.DocumentEndEvent = lambda: None
+        parser.parse(b"<stream xmlns='jabber:client'>" + xml.encode() + b"</stream>")
+        for element in found:
+            self.stream.dispatch(element)
+
+    def written(self) -> str:
+        text = self.transport.value().decode()
+        self.transport.clear()
+        return text
+
+    def pending(self) -> tuple[str, str]:
+        """
+        The ids of the message and of the ping written after it.
+        """
+        text = self.written()
+        message = re.search(r"<message[^>]* id='([0-9a-f]+)'", text)
+        ping = re.search(r"<iq[^>]* id='([^']+)'[^>]*><ping", text)
+        assert message and ping, text
+        return message.group(1), ping.group(1)
+
+    def test_taken_once_the_server_answers(self) -> None:
+        """
+        send fires once the server answered the ping that follows the
+        message (a result, or an error: either says it was handled), not
+        before.
+        """
+        for answer in ("result", "error"):
+            sent = self.channel.send("dave@example.org", "hi", "")
+            _, ping = self.pending()
+            self.assertNoResult(sent)
+            self.stanza(f"<iq type='{answer}' id='{ping}' from='example.org'/>")
+            self.assertIsNone(self.successResultOf(sent))
+
+    def test_bounces(self) -> None:
+        """
+        A bounce for the message before the server's answer gives it up
+        when the error will never pass, and tries again when it may.
+        """
+        for condition, kind, expected in [
+            ("item-not-found", "cancel", AddressRefused),
+            ("service-unavailable", "cancel", AddressRefused),
+            ("resource-constraint", "wait", ChannelError),
+            ("remote-server-not-found", "cancel", ChannelError),
+        ]:
+            sent = self.channel.send("dave@example.org", "hi", "")
+            message, ping = self.pending()
+            self.stanza(
+                f"<message type='error' id='{message}' from='dave@example.org'>"
+                f"<error type='{kind}'><{condition}"
+                " xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+            )
+            self.stanza(f"<iq type='result' id='{ping}' from='example.org'/>")
+            failure = self.failureResultOf(sent, ChannelError)
+            self.assertIs(failure.type, expected, condition)
+            self.assertIn(condition, str(failure.value))
+
+    def test_no_answer_or_connection_lost(self) -> None:
+        """
+        No answer within the accept timeout, or the connection lost before
+        it, fail with ChannelError (the outbox tries again); after the
+        loss, send fails at once.
+        """
+        sent = self.channel.send("dave@example.org", "hi", "")
+        self.clock.advance(30)
+        self.assertIn("did not answer", str(self.failureResultOf(sent, ChannelError).value))
+        sent = self.channel.send("dave@example.org", "hi", "")
+        self.stream.connectionLost(Failure(ConnectionDone()))
+        self.assertIn("ended", str(self.failureResultOf(sent, ChannelError).value))
+        self.assertFalse(self.channel.connected)
+        self.failureResultOf(self.channel.send("dave@example.org", "hi", ""), ChannelError)
+
+    def test_what_reaches_the_rules(self) -> None:
+        """
+        Only chat (or normal) messages with a body from a person's Jabber
+        ID reach the rules, as a bare lower-cased ID; the server's own
+        messages, our echoes, bad addresses and bodiless ones do not.
+        """
+        self.channel.listen(self.received)
+        self.assertIn("<presence", self.written())
+        for xml in [
+            "<message type='chat'><body>no sender</body></message>",
+            "<message type='chat' from='example.org'><body>from the server</body></message>",
+            "<message type='chat' from='@@@'><body>bad sender</body></message>",
+            "<message type='chat' from='Updates@example.org/other'><body>echo</body></message>",
+            "<message type='chat' from='dave@example.org/x'><body/></message>",
+            "<message type='chat' from='dave@example.org/x'><body xmlns='urn:odd'>ns</body>"
+            "</message>",
+            "<message type='headline' from='dave@example.org'><body>news</body></message>",
+            "<message type='chat' from='Dave@Example.org/Phone'><body> ON bob </body></message>",
+        ]:
+            self.stanza(xml)
+        self.assertEqual(self.received.messages, [("im", "dave@example.org", "ON bob")])
+
+    def test_rules_failing(self) -> None:
+        """
+        A message the rules fail to take is logged, and the next one still
+        goes in.
+        """
+        calls: list[str] = []
+
+        async def flaky(kind: str, address: str, text: str) -> None:
+            calls.append(text)
+            if text == "first":
+                raise RuntimeError("database down")
+
+        self.channel.listen(flaky)
+        self.stanza("<message type='chat' from='dave@example.org'><body>first</body></message>")
+        self.stanza("<message type='chat' from='dave@example.org'><body>second</body></message>")
+        self.assertEqual(calls, ["first", "second"])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_keepalive(self) -> None:
+        """
+        An idle connection is pinged; a server that stops answering is
+        dropped (and ClientService connects again).
+        """
+        self.clock.advance(60)
+        self.assertIn("urn:xmpp:ping", self.written())
+        self.clock.advance(30)
+        self.assertTrue(self.transport.disconnecting)
+        self.assertIn("stopped answering", self.channel.last_error)
+
+    def test_backoff_counts_sessions_not_connections(self) -> None:
+        """
+        Connections that open but never reach a session (a refused
+        password) make the delay before the next attempt grow, though
+        each TCP connection succeeded.
+        """
+        channel = XMPPChannel(self.clock, "updates@example.org", "pw",
+                              retry_policy=lambda attempt: float(attempt))
+        delays = []
+        for _ in range(3):
+            stream = channel._factory.buildProtocol(None)
+            stream.makeConnection(StringTransport())
+            stream.dispatch(Failure(RuntimeError("refused")), xmlstream.INIT_FAILED_EVENT)
+            stream.connectionLost(Failure(ConnectionDone()))
+            delays.append(channel._retry_delay(1))
+        self.assertEqual(delays, [1.0, 2.0, 3.0])
+        self.assertIn("refused", channel.last_error)
