@@ -281,6 +281,9 @@ class AddressTests(SynchronousTestCase):
         self.assertEqual(str(error), "Add and verify a phone number first.")
         world.refused(world.devices.update_settings(alice, quiet_start=24), BadSetting)
         world.refused(world.devices.update_settings(alice, colour="red"), BadSetting)
+        world.refused(world.devices.update_settings(alice, im_followers="maybe"), BadSetting)
+        self.assertTrue(world.run(world.devices.update_settings(alice, im_followers="true"))
+                        .choices["im_followers"])
         world.verified(alice, "sms", ALICE_PHONE)
         changed = world.run(world.devices.update_settings(
             alice, delivery_device="SMS", quiet_start=23, quiet_end=7, utc_offset=-3600,

@@ -406,9 +406,7 @@ class Devices:
                 if abs(offset) > MAX_UTC_OFFSET:
                     raise BadSetting("utc_offset is at most 14 hours (50400 seconds) either way.")
             elif key in DEFAULT_CHOICES:
-                if not isinstance(value, bool):
-                    raise BadSetting(f"{key} is true or false.")
-                choices[key] = value
+                choices[key] = _boolean(value, f"{key} is true or false.")
             else:
                 raise BadSetting(f"There is no device setting {key!r}.")
         settings = DeviceSettings(
@@ -776,6 +774,17 @@ def _first_reason(recipient: tuple[int, str]) -> int:
 
 def _with_defaults(settings: DeviceSettings) -> DeviceSettings:
     return replace(settings, choices={**DEFAULT_CHOICES, **settings.choices})
+
+
+def _boolean(value: Any, message: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "t", "yes", "on"):
+        return True
+    if text in ("false", "0", "f", "no", "off"):
+        return False
+    raise BadSetting(message)
 
 
 def _integer(value: Any, message: str) -> int:
