@@ -246,6 +246,33 @@ class DeviceEndpointTests(APITestCase):
         _, shown, _ = self.call("GET", "/1.1/users/show.json?screen_name=bob", "alice")
         self.assertIs(shown["notifications"], False)
 
+    def test_friendships_update_device(self) -> None:
+        """
+        ``friendships/update`` with ``device`` (as tweepy and python-twitter
+        send it) turns a friend's notifications on and off, and the
+        relationship's ``notifications_enabled`` says so to the source
+        only; of someone not followed it is refused with a sentence.
+        """
+        self.call("POST", "/1.1/friendships/create.json", "alice", data={"screen_name": "bob"})
+        code, answer, _ = self.call("POST", "/1.1/friendships/update.json", "alice",
+                                    data={"screen_name": "bob", "device": "true"})
+        self.assertEqual((code, answer["relationship"]["source"]["notifications_enabled"]),
+                         (200, True))
+        _, shown, _ = self.call("GET", "/1.1/users/show.json?screen_name=bob", "alice")
+        self.assertIs(shown["notifications"], True)
+        path = "/1.1/friendships/show.json?source_screen_name=alice&target_screen_name=bob"
+        _, seen, _ = self.call("GET", path, "alice")
+        self.assertIs(seen["relationship"]["source"]["notifications_enabled"], True)
+        _, seen, _ = self.call("GET", path, "carol")
+        self.assertIs(seen["relationship"]["source"]["notifications_enabled"], False)
+        _, answer, _ = self.call("POST", "/1.1/friendships/update.json", "alice",
+                                 data={"screen_name": "bob", "device": "false"})
+        self.assertIs(answer["relationship"]["source"]["notifications_enabled"], False)
+        refused = self.call("POST", "/1.1/friendships/update.json", "alice",
+                            data={"screen_name": "carol", "device": "true"})
+        self.assertError(refused, 403, 44)
+        self.assertIn("not following carol", refused[1]["errors"][0]["message"])
+
     def test_account_settings(self) -> None:
         """
         ``account/settings`` has Twitter's ``sleep_time`` and ``time_zone``
