@@ -194,7 +194,8 @@ class DevicesPageInMemoryTests(PagesTestCase):
     def test_no_channel_configured(self) -> None:
         """
         With no channel, the page says plainly that the server sends
-        nothing, and has no forms but the sign-out.
+        nothing, and has no forms but the sign-out; the settings page does
+        not link it.
         """
         self.make_devices()
         browser = self.signed_in("bob")
@@ -203,7 +204,7 @@ class DevicesPageInMemoryTests(PagesTestCase):
         self.assertEqual(page.code, 200)
         self.assertIn("sends nothing to phones", page.text)
         self.assertNotIn("/settings/devices/add", page.text)
-        self.assertIn('href="/settings/devices"', browser.get("/settings").text)
+        self.assertNotIn('href="/settings/devices"', browser.get("/settings").text)
 
     def test_without_devices_no_link(self) -> None:
         """
@@ -225,6 +226,7 @@ class DevicesPageInMemoryTests(PagesTestCase):
         self.assertEqual(self.browser().get("/settings/devices").location,
                          "/login?next=%2Fsettings%2Fdevices")
         browser = self.signed_in("bob")
+        self.assertIn('href="/settings/devices"', browser.get("/settings").text)
         page = browser.get("/settings/devices")
         self.assertIn("Phone (SMS)", page.text)
         self.assertIn("It does not offer instant messages.", page.text)

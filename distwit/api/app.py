@@ -37,7 +37,7 @@ from distwit.api.help import HelpEndpoints
 from distwit.api.images import ImageEndpoints
 from distwit.api.oauth1 import OAuthProvider
 from distwit.api.params import Params
-from distwit.api.render import mark_notifications, user_objects
+from distwit.api.render import mark_notifications, relationship_source, user_objects
 from distwit.api.retweets import RetweetEndpoints
 from distwit.api.search import SearchEndpoints
 from distwit.api.statuses import StatusEndpoints
@@ -143,6 +143,8 @@ class TwitterAPI:
         )
         statuses = StatusEndpoints(microblog)
         statuses.threads = threads
+        blocks = BlockEndpoints(microblog)
+        blocks.devices = devices
         self._endpoints = endpoints_of(
             self,
             AccountEndpoints(microblog),
@@ -156,7 +158,7 @@ class TwitterAPI:
             FavoriteEndpoints(microblog),
             UserEndpoints(microblog),
             FriendshipEndpoints(microblog),
-            BlockEndpoints(microblog),
+            blocks,
             DirectMessageEndpoints(
                 microblog,
                 direct_messages or DirectMessages(microblog.store, microblog.clock),
@@ -217,12 +219,16 @@ class TwitterAPI:
         signed-in reader has them (one query for a whole list).
         """
         users = user_objects(result)
-        if not users:
+        source = relationship_source(result, user)
+        if not users and source is None:
             return
         on: set[int] = set()
         if user is not None and user.is_local and self.devices is not None:
-            on = await self.devices.notifications_on(user, [u["id"] for u in users])
+            ids = [u["id"] for u in users] + ([source["target_id"]] if source else [])
+            on = await self.devices.notifications_on(user, ids)
         mark_notifications(users, on)
+        if source is not None:
+            source["side"]["notifications_enabled"] = source["target_id"] in on
 
     def _render(self, request: IRequest, endpoint: Endpoint, format: str, result: Any,
                 user: Account | None = None) -> bytes:

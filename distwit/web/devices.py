@@ -3,17 +3,22 @@
 address (each used only once its code is confirmed), where friends' posts
 go, what else each channel sends, and quiet hours (docs/design/devices.md).
 The page offers only the kinds this server sends to.
+
+``/account/unsubscribe/<token>``: the link at the foot of every e-mail
+(and its ``List-Unsubscribe``): one button, or a mail program's one-click
+POST (RFC 8058), stops everything to that address at once.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from twisted.web.iweb import IRequest
 
 from distwit.core.devices import (
-    AddressTaken, BadAddress, BadSetting, CodeExpired, Devices, NoSuchAddress, NoSuchChannel,
-    WrongCode,
+    UNSUBSCRIBE_PATH, AddressTaken, BadAddress, BadSetting, CodeExpired, Devices, NoSuchAddress,
+    NoSuchChannel, WrongCode,
 )
 from distwit.web.site import PageError, Site, Visitor, page
 
@@ -235,6 +240,30 @@ class DevicesPages:
         except REFUSALS as e:
             return await self._refused(request, visitor, "quiet", e, typed)
         return self.site.redirect(request, "/settings/devices?done=quiet#quiet")
+
+
+    # The unsubscribe link of e-mails
+
+    @page("GET", UNSUBSCRIBE_PATH + "<token>")
+    async def unsubscribe_page(self, request: IRequest, visitor: Visitor, token: str) -> bytes:
+        """
+        ``GET``: a button (a link opened by a mail scanner stops nothing).
+        """
+        return self.site.render(request, "unsubscribe.html", visitor, done=False,
+                                action=UNSUBSCRIBE_PATH + quote(token, safe=""))
+
+    @page("POST", UNSUBSCRIBE_PATH + "<token>")
+    async def unsubscribe(self, request: IRequest, visitor: Visitor, token: str) -> bytes:
+        """
+        ``POST``: stop every e-mail to the address the token names.  The
+        token is the credential (no form token: a mail program's one-click
+        POST has none, and a page elsewhere cannot know the token).
+        """
+        try:
+            await self.devices.unsubscribe(token)
+        except NoSuchAddress as e:
+            raise PageError(404, "Unknown link", str(e)) from None
+        return self.site.render(request, "unsubscribe.html", visitor, done=True)
 
 
 def _number(value: str | None, lowest: int, highest: int) -> int | None:
