@@ -199,3 +199,34 @@ class XMPPEndToEndTests(TestCase):
             "GET", "/1.1/statuses/user_timeline.json?screen_name=alice", "alice"
         )
         self.assertEqual(timeline, [])
+
+    async def test_xmpp_server_outage(self) -> None:
+        """
+        A friend posts while the XMPP server is down: the post waits in
+        the outbox, and arrives once, when the server is back; the next
+        post arrives after it, and nothing twice.
+        """
+        client = await self.verified_alice()
+        client.say(self.bot, "FOLLOW bob")
+        await eventually(
+            lambda: self.relationship("alice", "bob")["following"],
+            "alice follows bob", timeout=DEADLINE,
+        )
+        await client.disconnect()
+        self.prosody.stop()
+        before = len(self.server.log_text())
+        self.call("POST", "/1.1/statuses/update.json", "bob", status="during the outage")
+        # The outbox tried to send it, and the channel said it could not.
+        await eventually(
+            lambda: "not connected to the XMPP server" in self.server.log_text()[before:],
+            "the server tries and fails while Prosody is down", timeout=DEADLINE,
+        )
+        self.prosody.start()
+        client = await self.alice_client()
+        await self.from_server(client, "^bob: during the outage$")
+        self.call("POST", "/1.1/statuses/update.json", "bob", status="after the outage")
+        await self.from_server(client, "^bob: after the outage$")
+        self.assertEqual(
+            [body for body in client.bodies_from(self.bot) if body.startswith("bob: ")],
+            ["bob: during the outage", "bob: after the outage"],
+        )
