@@ -113,9 +113,11 @@ class ProsodyServer:
     One Prosody process on ``127.0.0.1:port`` serving :data:`DOMAIN`.
 
     :param folder: an empty folder of its own.
+    :param tls: offer STARTTLS (else plain text, and PLAIN sign-in over it:
+        a server distwit must refuse to give its password to).
     """
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, tls: bool = True) -> None:
         self.folder = os.path.abspath(folder)
         os.makedirs(os.path.join(self.folder, "data"), exist_ok=True)
         self.ca, key, certificate = _certificates(self.folder)
@@ -139,15 +141,23 @@ component_ports = {{}}
 http_ports = {{}}
 https_ports = {{}}
 modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "ping"; "offline"; "carbons" }}
-modules_disabled = {{ "s2s" }}
+modules_disabled = {{ "s2s"{'' if tls else '; "tls"'} }}
 authentication = "internal_hashed"
 storage = "internal"
-c2s_require_encryption = true
 s2s_require_encryption = true
 allow_registration = false
-ssl = {{ key = "{key}"; certificate = "{certificate}" }}
-VirtualHost "{DOMAIN}"
 """)
+            if tls:
+                f.write(f"""
+c2s_require_encryption = true
+ssl = {{ key = "{key}"; certificate = "{certificate}" }}
+""")
+            else:
+                f.write("""
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+""")
+            f.write(f'VirtualHost "{DOMAIN}"\n')
         self.process: subprocess.Popen[bytes] | None = None
 
     def register(self, user: str, password: str) -> str:

@@ -294,6 +294,24 @@ class ConnectionTests(ProsodyTestCase):
         with open(self.prosody.log, encoding="utf-8") as f:
             self.assertNotIn("Authenticated as", f.read())
 
+    async def test_no_starttls(self) -> None:
+        """
+        A server that offers no STARTTLS never gets the password, though it
+        would take it in clear: the channel does not connect, and says why.
+        """
+        plain = ProsodyServer(self.mktemp(), tls=False)
+        plain.register("updates", BOT_PASSWORD)
+        plain.start()
+        self.addCleanup(plain.stop)
+        channel = self.channel(port=plain.port, tls_verify=False)
+        await eventually(lambda: channel.last_error, "the channel gives a reason")
+        self.assertIn("no STARTTLS", channel.last_error)
+        self.assertFalse(channel.connected)
+        with open(plain.log, encoding="utf-8") as f:
+            log = f.read()
+        self.assertIn("Client connected", log)
+        self.assertNotIn("<auth", log)
+
     async def test_wrong_password(self) -> None:
         """
         A refused password keeps the channel down, with a sentence that

@@ -39,7 +39,7 @@ from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.error import ConnectionLost
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.words.protocols.jabber import client, error, xmlstream
+from twisted.words.protocols.jabber import client, error, sasl, xmlstream
 from twisted.words.protocols.jabber.jid import JID, InvalidFormat
 from twisted.words.xish import domish
 from zope.interface import implementer
@@ -289,6 +289,11 @@ class XMPPChannel(Service):
         failed: list[str] = []
 
         def init_failed(reason: Failure) -> None:
+            if reason.check(xmlstream.FeatureNotAdvertized) and not getattr(
+                stream.transport, "TLS", False
+            ):
+                # The first step is STARTTLS, required (client.XMPPAuthenticator).
+                reason = Failure(xmlstream.TLSNotSupported())
             failed.append(_describe(reason))
             self._init_failed(stream, failed[-1])
 
@@ -502,14 +507,14 @@ def _short(element: domish.Element) -> str:
 
 
 def _describe(reason: Failure) -> str:
-    from twisted.words.protocols.jabber import sasl
-
     if reason.check(sasl.SASLNoAcceptableMechanism):
         return "the server offers no sign-in Twisted speaks (PLAIN after STARTTLS)"
     if reason.check(sasl.SASLAuthError):
         return f"the server refused the password ({reason.value})"
-    if reason.check(xmlstream.TLSNotSupported, xmlstream.TLSRequired, xmlstream.TLSFailed):
-        return "the server offers no TLS, and the password is never sent in clear"
+    if reason.check(xmlstream.TLSNotSupported, xmlstream.TLSRequired):
+        return "the server offers no STARTTLS, and the password is never sent in clear"
+    if reason.check(xmlstream.TLSFailed):
+        return "the server could not start TLS"
     if reason.check(SSL.Error) and reason.value is not None:
         errors = reason.value.args[0] if reason.value.args else []
         details = "; ".join(
