@@ -65,6 +65,16 @@ class MemorySharedStateTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(self.state.take("code")), "v")
         self.assertIsNone(self.successResultOf(self.state.take("code")))
 
+    def test_reconnected_never_called(self) -> None:
+        """
+        One process's memory has no connection to lose: ``reconnected``
+        takes a callback and never calls it.
+        """
+        called: list[int] = []
+        self.state.reconnected(lambda: called.append(1))
+        self.state.publish("wake", "up")
+        self.assertEqual(called, [])
+
     def test_versions_and_messages(self) -> None:
         """
         Versions count up from 0; a published message reaches listeners.
@@ -240,6 +250,34 @@ class RedisSharedStateTests(TestCase):
         self.assertEqual(heard, ["up"])
         await task.deferLater(reactor, 0.6)
         self.assertIsNone(await self.state.counted("c"))
+
+    async def test_reconnected_after_loss(self) -> None:
+        """
+        When the connection that brings the messages is lost, the provider
+        connects again, subscribes again, and calls its ``reconnected``
+        callbacks once (what was published meanwhile never arrives); the
+        first connection calls none.
+        """
+        heard: list[str] = []
+        back: list[int] = []
+        self.other.listen("wake", heard.append)
+        self.other.reconnected(lambda: back.append(1))
+        await self.other.subscribed()
+        self.assertEqual(back, [])
+        lost = self.other._subscriber
+        lost.transport.abortConnection()
+        for _ in range(500):
+            if back and self.other._subscriber not in (None, lost):
+                break
+            await task.deferLater(reactor, 0.02)
+        self.assertEqual(back, [1])
+        await self.other.subscribed()
+        await self.state.publish("wake", "again")
+        for _ in range(250):
+            if heard:
+                break
+            await task.deferLater(reactor, 0.02)
+        self.assertEqual(heard, ["again"])
 
 
 class SharedSignInsTests(SynchronousTestCase):
