@@ -21,6 +21,7 @@ from distwit.core.microblog import (
     Microblog,
     OverDailyLimit,
 )
+from distwit.federation.notices import NoticeReceiver
 from distwit.store.shared import ISharedState, MemorySharedState
 from tests.support import cheap_hasher, synchronous_sqlite_store
 from tests.test_multi_process import redis_answers, redis_forget, redis_url
@@ -130,6 +131,32 @@ class SharedLimitsTests(SynchronousTestCase):
         first.forget("alice", 1234)
         second.forget("alice", 1234)
         self.assertEqual([take(second), take(first), take(second)], [True, True, False])
+
+    def test_notices_per_server_shared(self) -> None:
+        """
+        Two processes' notice receivers on one shared state give a signing
+        server one allowance of notices a minute, whichever takes them.
+        """
+        clock = Clock()
+        state = MemorySharedState(clock)
+        store = synchronous_sqlite_store(self.mktemp())
+        self.addCleanup(store.close)
+        receivers = [
+            NoticeReceiver(store, None, clock, "s1.test", per_minute=2, shared=state)  # type: ignore[arg-type]
+            for _ in range(2)
+        ]
+
+        def allow(receiver: NoticeReceiver, signer: str) -> bool:
+            return self.successResultOf(ensureDeferred(receiver.allow(signer)))
+
+        first, second = receivers
+        self.assertEqual(
+            [allow(first, "https://s2.test"), allow(second, "https://s2.test"),
+             allow(first, "https://s2.test"), allow(second, "https://s3.test")],
+            [True, True, False, True],
+        )
+        clock.advance(60)
+        self.assertTrue(allow(second, "https://s2.test"))
 
     def test_address_limits_shared(self) -> None:
         """
