@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from distwit.channels import kannel
+from distwit.channels import kannel, sns
 from distwit.channels.interfaces import ChannelParts
 from distwit.config import Settings
 
@@ -19,6 +19,7 @@ ADAPTERS: list[Callable[[Settings, Any], ChannelParts | None]] = [
     # Each channel module adds its line here, e.g.
     # email.from_settings,
     kannel.from_settings,
+    sns.from_settings,
 ]
 
 
