@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from distwit.channels import kannel, sns
+from distwit.channels import http_sms, kannel, sns
 from distwit.channels.interfaces import ChannelParts
 from distwit.config import Settings
 
@@ -20,6 +20,7 @@ ADAPTERS: list[Callable[[Settings, Any], ChannelParts | None]] = [
     # email.from_settings,
     kannel.from_settings,
     sns.from_settings,
+    http_sms.from_settings,
 ]
 
 
