@@ -87,6 +87,36 @@ def user_json(account: Account, public_url: str = "") -> dict[str, Any]:
     }
 
 
+def user_objects(answer: Any) -> list[dict[str, Any]]:
+    """
+    The user objects an answer is made of, whose ``notifications`` field
+    depends on who asks: the answer itself (``users/show``), its items
+    (``users/lookup``), or its ``users`` (``friends/list``).  Users inside
+    statuses are left alone: a status is rendered once for every reader,
+    and 2008's statuses carried no such field either.
+    """
+    if isinstance(answer, dict):
+        if _is_user_object(answer):
+            return [answer]
+        answer = answer.get("users")
+    if isinstance(answer, list):
+        return [item for item in answer if _is_user_object(item)]
+    return []
+
+
+def _is_user_object(value: Any) -> bool:
+    return isinstance(value, dict) and "screen_name" in value and "followers_count" in value
+
+
+def mark_notifications(users: list[dict[str, Any]], on: set[int]) -> None:
+    """
+    Set each user object's ``notifications``: true when the reader has
+    that friend's posts sent to their phone or IM (``on``, their ids).
+    """
+    for user in users:
+        user["notifications"] = user["id"] in on
+
+
 def status_entities(post: Post) -> dict[str, Any]:
     """
     Twitter's ``entities``: hashtags, mentions of known accounts (local
