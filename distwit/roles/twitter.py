@@ -508,7 +508,7 @@ class TwitterWeb:
         self.api = TwitterAPI(
             self.microblog, limiter, public_url=settings.public_url, oauth=self.oauth,
             address_limits=address_limits, threads=service.threads,
-            direct_messages=service.direct_messages,
+            direct_messages=service.direct_messages, devices=service.devices,
         )
         self.rp = RelyingParty(
             service.fetcher_for_signin,
