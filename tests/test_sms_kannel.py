@@ -184,6 +184,10 @@ group = sendsms-user
 username = {self.USERNAME}
 password = {self.PASSWORD}
 forced-smsc = phones
+# A text past one SMS (160 GSM characters, 70 in UCS-2) goes as parts the
+# phone puts together, not cut.
+max-messages = 3
+concatenation = true
 black-list-regex = "{blocked}"
 
 # Every text from a phone goes to the server; the server answers through
@@ -276,12 +280,27 @@ get-url = "{callback_url}?from=%p&text=%b&charset=%C&coding=%c"
         Every SMS the phones were handed, in order: ``(from, to, text)``.
         """
         found = []
+        parts: dict[tuple[str, str, int], dict[int, bytes]] = {}
         for log in self._phone_logs:
             for line in self._read(log).splitlines():
                 match = re.search(r"Got message \d+: <(\S+) (\S+) (\S+) (.*)>$", line)
-                if match:
-                    sender, receiver, kind, data = match.groups()
+                if not match:
+                    continue
+                sender, receiver, kind, data = match.groups()
+                if kind != "udh":
                     found.append((sender, receiver, _decoded(kind, data)))
+                    continue
+                # A part of a concatenated SMS: its UDH says which, of how many.
+                udh, _, rest = data.partition(" ")
+                header = urllib.parse.unquote_to_bytes(udh)
+                _, _, body = rest.partition(" ")
+                reference, total, number = header[3], header[4], header[5]
+                key = (sender, receiver, reference)
+                parts.setdefault(key, {})[number] = _raw(body)
+                if len(parts[key]) == total:
+                    pieces = parts.pop(key)
+                    whole = b"".join(pieces[n] for n in range(1, total + 1))
+                    found.append((sender, receiver, _guess_text(whole)))
         return found
 
     def texts_to(self, number: str) -> list[str]:
@@ -323,10 +342,29 @@ def _decoded(kind: str, data: str) -> str:
     """
     if kind == "text":
         return data
-    raw = urllib.parse.unquote_to_bytes(data.replace("+", " "))
+    raw = _raw(data)
     if kind in ("ucs-2", "ucs2"):
         return raw.decode("utf-16-be")
     return raw.decode("utf-8", "replace")
+
+
+def _raw(data: str) -> bytes:
+    return urllib.parse.unquote_to_bytes(data.replace("+", " "))
+
+
+def _guess_text(data: bytes) -> str:
+    """
+    The text of a concatenated SMS, whose parts fakesmsc prints as bytes
+    without their coding: UTF-8 if they read as text in it, else UTF-16BE
+    (UCS-2).
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("utf-16-be")
+    if any(ord(c) < 32 and c not in "\n\r" for c in text):
+        return data.decode("utf-16-be")
+    return text
 
 
 def _end(process: subprocess.Popen[bytes] | None) -> None:
@@ -421,6 +459,18 @@ class KannelTests(TestCase):
         await eventually(lambda: len(self.kannel.texts_to(ERIN)) == 2, "both SMS arrive")
         self.assertEqual(self.kannel.texts_to(ERIN), texts)
 
+    async def test_send_long(self) -> None:
+        """
+        A text past one SMS (160 characters with a snowman: three UCS-2
+        parts; 160 with € and brackets, which count twice in 7-bit) reaches
+        the phone whole.
+        """
+        texts = ["alice: " + "snow ☃ " * 21 + "end", "bob: [" + "€" * 150 + "]"]
+        for text in texts:
+            await self.channel.send(ERIN, text, "")
+        await eventually(lambda: len(self.kannel.texts_to(ERIN)) == 2, "both SMS arrive")
+        self.assertEqual(self.kannel.texts_to(ERIN), texts)
+
     async def test_phone_writes(self) -> None:
         """
         A text from a phone reaches the server's inbound, from its number in
@@ -499,16 +549,21 @@ class KannelTests(TestCase):
     async def test_number_refused(self) -> None:
         """
         A number the gateway will never send to (smsbox's black list
-        answers 400) is AddressRefused; a wrong sendsms password is our
-        configuration, a ChannelError.
+        answers 400) is AddressRefused; no sender, or a wrong sendsms
+        password, is our configuration: a ChannelError.
         """
         failure = await _failure(self.channel.send("+15559990000", "no", ""))
         self.assertIsInstance(failure, AddressRefused)
         self.assertIn("denied", str(failure))
+        self.channel._sender = ""
+        failure = await _failure(self.channel.send(DAVE, "no", ""))
+        self.assertIs(type(failure), ChannelError)
+        self.assertIn("Sender missing", str(failure))
         self.channel._password = "not the password"
         failure = await _failure(self.channel.send(DAVE, "no", ""))
         self.assertIs(type(failure), ChannelError)
-        self.assertIn("sendsms-user", str(failure))
+        self.assertIn("Authorization failed", str(failure))
+        self.assertEqual(len(self.flushLoggedErrors()), 0)
 
 
 async def _failure(d: Deferred[Any]) -> BaseException:

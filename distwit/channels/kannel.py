@@ -54,9 +54,14 @@ SEND_TIMEOUT = 30.0
 CODING_GSM7 = "0"
 CODING_UCS2 = "2"
 
-#: The words of smsbox's answer when the sendsms-user's name or password
-#: is wrong: our configuration, not the address.
-_AUTHORIZATION_FAILED = b"Authorization failed"
+#: Words of smsbox's refusals that are about our configuration, not the
+#: address: the sendsms-user's name or password is wrong; no sender
+#: (``sms_from`` empty, and Kannel has no ``global-sender``).
+_OUR_CONFIGURATION = {
+    b"Authorization failed": "check kannel_username and kannel_password against its"
+    " sendsms-user group",
+    b"Sender missing": "set sms_from (or Kannel's global-sender)",
+}
 
 
 @implementer(IInboundChannel)
@@ -121,13 +126,11 @@ class KannelChannel:
         if 200 <= code < 300:
             return
         words = quoted(body)
-        if code == 403 and _AUTHORIZATION_FAILED in body:
-            _log.error(
-                "Kannel refused our sendsms-user {username!r}: check kannel_username and"
-                " kannel_password against its sendsms-user group",
-                username=self._username,
-            )
-            raise ChannelError(f"Kannel refused the sendsms-user: {code} {words}")
+        for sign, advice in _OUR_CONFIGURATION.items():
+            if sign in body:
+                _log.error("Kannel refused our request ({words}): {advice}",
+                           words=words, advice=advice)
+                raise ChannelError(f"Kannel refused our request: {code} {words}")
         if 400 <= code < 500:
             raise AddressRefused(f"Kannel will not send to {number}: {code} {words}")
         raise ChannelError(f"Kannel did not take the message: {code} {words}")
