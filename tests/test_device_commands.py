@@ -6,11 +6,16 @@ durable outbox to a recording channel.
 
 from __future__ import annotations
 
+import os
+import re
+import sqlite3
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from distwit.core.commands import HELP
 from distwit.model import Account
 
+from tests.processes import run_cli
 from tests.test_devices import ALICE_PHONE, BOB_PHONE, T0, World, sqlite_store
 
 
@@ -175,3 +180,45 @@ class CommandTests(SynchronousTestCase):
         self.assertEqual(self.text("still here?"), ["User has been suspended."])
         self.assertEqual(self.timeline(self.alice), [])
         self.assertTrue(T0)
+
+
+class OperatorDeviceCommandTests(SynchronousTestCase):
+    """
+    ``distwit user devices|add-device|verify-device|remove-device``: the
+    operator gives a user an address; its code waits in the devices'
+    outbox for the running server to send.
+    """
+
+    def test_add_verify_remove(self) -> None:
+        """
+        An added number is listed as waiting for its code, and its code is
+        queued; a wrong code is refused in words; the queued code verifies
+        it; removing it forgets it.
+        """
+        data = os.path.abspath(self.mktemp())
+
+        def cli(*args: str, stdin: str = "", ok: bool = True) -> str:
+            done = run_cli(*args, "--data", data, stdin=stdin)
+            self.assertNotIn("Traceback", done.stderr)
+            self.assertEqual(done.returncode == 0, ok, done.stderr)
+            return done.stdout + done.stderr
+
+        cli("adduser", "--create", "alice", stdin="a long password\n")
+        self.assertIn("a code is on its way",
+                      cli("user", "add-device", "alice", "sms", "+1 555 000 0001"))
+        self.assertIn("sms\t+15550000001\twaiting for its code", cli("user", "devices", "alice"))
+        with sqlite3.connect(os.path.join(data, "distwit.sqlite3")) as db:
+            (text,) = db.execute(
+                "SELECT text FROM device_outbox WHERE category = 'code'"
+            ).fetchone()
+        found = re.search(r"\b(\d{6})\b", text)
+        assert found is not None
+        code = found.group(1)
+        wrong = "000000" if code != "000000" else "111111"
+        self.assertIn("That is not the code sent (4 tries left).",
+                      cli("user", "verify-device", "alice", "sms", wrong, ok=False))
+        self.assertIn("verified", cli("user", "verify-device", "alice", "sms", code))
+        self.assertIn("sms\t+15550000001\tverified", cli("user", "devices", "alice"))
+        self.assertIn("removed", cli("user", "remove-device", "alice", "sms"))
+        self.assertNotIn("+15550000001", cli("user", "devices", "alice"))
+        self.assertIn("phone number", cli("user", "add-device", "alice", "sms", "12", ok=False))

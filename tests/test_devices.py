@@ -281,6 +281,9 @@ class AddressTests(SynchronousTestCase):
         self.assertEqual(str(error), "Add and verify a phone number first.")
         world.refused(world.devices.update_settings(alice, quiet_start=24), BadSetting)
         world.refused(world.devices.update_settings(alice, colour="red"), BadSetting)
+        world.refused(world.devices.update_settings(alice, im_followers="maybe"), BadSetting)
+        self.assertTrue(world.run(world.devices.update_settings(alice, im_followers="true"))
+                        .choices["im_followers"])
         world.verified(alice, "sms", ALICE_PHONE)
         changed = world.run(world.devices.update_settings(
             alice, delivery_device="SMS", quiet_start=23, quiet_end=7, utc_offset=-3600,
@@ -306,6 +309,21 @@ class AddressTests(SynchronousTestCase):
         self.assertFalse(quiet_now(DeviceSettings("sms", 8, 18, 3600), T0))
         self.assertFalse(quiet_now(DeviceSettings("sms", None, None, 0), T0))
         self.assertEqual(quiet_ends(DeviceSettings(), T0), T0)
+
+    def test_stop_from_a_stranger(self) -> None:
+        """
+        ``STOP`` from a number nobody verified (someone typed another's
+        number) cancels the code waiting for it, and nothing answers.
+        """
+        world = World(self, sqlite_store(self))
+        alice = world.user("alice")
+        sms = world.channels["sms"]
+        sms.failures = [ChannelError("down")]
+        world.run(world.devices.add_address(alice, "sms", BOB_PHONE))
+        world.settle(0)
+        world.run(world.devices.inbound("sms", BOB_PHONE, "STOP"))
+        world.settle(10)
+        self.assertEqual(sms.sent, [])
 
     def test_texts(self) -> None:
         """
@@ -431,6 +449,27 @@ class DeliveryRulesMixin:
         world.settle(5)
         self.assertEqual(len(world.channels["email"].sent), 4)
         world.refused(world.devices.unsubscribe("no-such-token"), NoSuchAddress)
+
+    def test_suspended_get_nothing(self) -> None:
+        """
+        A suspended user is sent nothing, and a suspended friend's posts
+        are not sent.
+        """
+        world = self.world()
+        alice, bob, carol = world.user("alice"), world.user("bob"), world.user("carol")
+        world.verified(alice, "sms", ALICE_PHONE)
+        world.verified(carol, "sms", BOB_PHONE)
+        for user in (alice, carol):
+            world.run(world.devices.update_settings(user, delivery_device="sms"))
+            world.follow(user, bob)
+        world.follow(carol, alice)
+        world.run(world.store.set_suspended(alice.id, True))
+        world.run(world.microblog.refresh_moderation())
+        world.post(bob, "to carol only")
+        world.post(alice, "suspended author")
+        world.settle(5)
+        self.assertEqual(world.channels["sms"].to(ALICE_PHONE), [])
+        self.assertEqual(world.channels["sms"].to(BOB_PHONE), ["bob: to carol only"])
 
     def test_remote_posts(self) -> None:
         """

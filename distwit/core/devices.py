@@ -21,7 +21,7 @@ from typing import Any
 from twisted.logger import Logger
 
 from distwit.config import SMS_WEEKLY_CAP
-from distwit.core.commands import Commands
+from distwit.core.commands import STOP_WORDS, Commands
 from distwit.core.device_texts import SMS_LENGTH, device_text, fit
 from distwit.core.direct_messages import DirectMessages
 from distwit.core.microblog import Microblog, RuleError
@@ -406,9 +406,7 @@ class Devices:
                 if abs(offset) > MAX_UTC_OFFSET:
                     raise BadSetting("utc_offset is at most 14 hours (50400 seconds) either way.")
             elif key in DEFAULT_CHOICES:
-                if not isinstance(value, bool):
-                    raise BadSetting(f"{key} is true or false.")
-                choices[key] = value
+                choices[key] = _boolean(value, f"{key} is true or false.")
             else:
                 raise BadSetting(f"There is no device setting {key!r}.")
         settings = DeviceSettings(
@@ -451,6 +449,11 @@ class Devices:
             self.log.info("a {kind} message from a malformed address, dropped", kind=kind)
             return
         owner = await self._store.device_owner(kind, address)
+        if owner is None and text.strip().upper() in STOP_WORDS:
+            # Someone's code to a number that is not theirs: honoured, and
+            # nothing answers.
+            await self._stop(kind, address)
+            return
         if owner is None:
             where = f" ({self.public_url}/settings/devices)" if self.public_url else ""
             await self._queue(
@@ -578,8 +581,13 @@ class Devices:
         """
         decided = _Batch(self, found, now)
         silenced: dict[int, frozenset[int]] = {}
+        # Suspended and deleted accounts (the operator's) neither get nor
+        # give anything.
+        gone = self.microblog.moderation.suspended | self.microblog.moderation.deleted
 
         async def hides(account_id: int, other_id: int) -> bool:
+            if account_id in gone or other_id in gone:
+                return True
             if account_id not in silenced:
                 silenced[account_id] = (await self._store.hidden_accounts(account_id)).silenced
             return other_id in silenced[account_id]
@@ -766,6 +774,17 @@ def _first_reason(recipient: tuple[int, str]) -> int:
 
 def _with_defaults(settings: DeviceSettings) -> DeviceSettings:
     return replace(settings, choices={**DEFAULT_CHOICES, **settings.choices})
+
+
+def _boolean(value: Any, message: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "t", "yes", "on"):
+        return True
+    if text in ("false", "0", "f", "no", "off"):
+        return False
+    raise BadSetting(message)
 
 
 def _integer(value: Any, message: str) -> int:

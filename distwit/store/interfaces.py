@@ -1454,9 +1454,9 @@ class IDeviceStore(Interface):
 
     def stop_device(kind, address):
         """
-        Stop everything to a verified address at once: the delivery device
-        becomes ``none`` if it was that kind, the owner's choices of that
-        kind are off, and what was queued to it is cancelled.
+        Stop everything to an address at once: what was queued to it is
+        cancelled (verified or not); the owner's delivery device becomes
+        ``none`` if it was that kind, and their choices of that kind are off.
 
         :return: Deferred firing with the owner's id, or ``None``.
         """

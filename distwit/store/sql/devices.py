@@ -331,6 +331,9 @@ class DevicesStore(SQLBase):
 
     def stop_device(self, kind: str, address: str) -> "Deferred[int | None]":
         def interaction(txn: Any) -> int | None:
+            # Whoever owns it: nothing more goes there (a code someone else
+            # asked for included).
+            self._cancel_to(txn, kind, address)
             owner = self._owner(txn, kind, address)
             if owner is None:
                 return None
@@ -344,7 +347,6 @@ class DevicesStore(SQLBase):
                 DeviceSettings(delivery, settings.quiet_start, settings.quiet_end,
                                settings.utc_offset, choices),
             )
-            self._cancel_to(txn, kind, address)
             return owner
 
         return self._run(interaction)
