@@ -88,6 +88,11 @@ class DeviceEndpointTests(APITestCase):
         install(["sms", "im"], self.sent_log)
         self.addCleanup(configured.ADAPTERS.__setitem__, slice(None), before)
         super().setUp()
+        # The devices' outbox is sent on the test's clock.
+        delivery = self.service.delivery
+        assert delivery is not None
+        delivery.startService()
+        self.addCleanup(delivery.stopService)
 
     def test_delivery_device_needs_a_verified_address(self) -> None:
         """
@@ -167,6 +172,31 @@ class DeviceEndpointTests(APITestCase):
         self.assertError(result, 403, 44)
         self.assertIn("4 tries left", result[1]["errors"][0]["message"])
 
+    def test_verified_phone_gets_friends_posts(self) -> None:
+        """
+        The code sent to the phone verifies it; then ``device=sms`` is
+        taken, and the post of a friend whose notifications are on
+        arrives there as ``bob: text``; another friend's does not.
+        """
+        self.call("POST", "/1.1/account/devices/add.json", "alice",
+                  data={"kind": "sms", "address": "+15555550100"})
+        sent_code = next(code_in(m) for m in self.sent() if code_in(m))
+        code, verified, _ = self.call("POST", "/1.1/account/devices/verify.json", "alice",
+                                      data={"kind": "sms", "code": sent_code})
+        self.assertEqual((code, verified["verified"]), (200, True))
+        code, me, _ = self.call("POST", "/account/update_delivery_device.json", "alice",
+                                data={"device": "sms"})
+        self.assertEqual((code, me["screen_name"]), (200, "alice"))
+        for friend in ("bob", "carol"):
+            self.call("POST", "/1.1/friendships/create.json", "alice",
+                      data={"screen_name": friend})
+        self.call("POST", "/1.1/notifications/follow.json", "alice", data={"screen_name": "bob"})
+        self.post("carol", "carol's post")
+        self.post("bob", "bob's post")
+        texts = [m["text"] for m in self.sent() if m["address"] == "+15555550100"]
+        self.assertIn("bob: bob's post", texts)
+        self.assertNotIn("carol: carol's post", texts)
+
     def sent(self) -> list[dict[str, Any]]:
         """
         What the channels sent: the outbox's sender runs on the test's
@@ -205,10 +235,43 @@ class DeviceEndpointTests(APITestCase):
         self.assertIn("not following carol", refused[1]["errors"][0]["message"])
         self.assertError(self.call("POST", "/notifications/follow.json", "alice",
                                    data={"screen_name": "nobody"}), 404, 50)
+        # /notifications alone is still the notifications page.
+        d = self.stub.get(BASE + "/notifications", allow_redirects=False)
+        self.stub.flush()
+        page = self.successResultOf(d)
+        self.assertEqual((page.code, page.headers.getRawHeaders("location")),
+                         (303, ["/login?next=%2Fnotifications"]))
         code, bob, _ = self.call("POST", "/notifications/leave/bob.json", "alice")
         self.assertEqual((code, bob["notifications"]), (200, False))
         _, shown, _ = self.call("GET", "/1.1/users/show.json?screen_name=bob", "alice")
         self.assertIs(shown["notifications"], False)
+
+    def test_friendships_update_device(self) -> None:
+        """
+        ``friendships/update`` with ``device`` (as tweepy and python-twitter
+        send it) turns a friend's notifications on and off, and the
+        relationship's ``notifications_enabled`` says so to the source
+        only; of someone not followed it is refused with a sentence.
+        """
+        self.call("POST", "/1.1/friendships/create.json", "alice", data={"screen_name": "bob"})
+        code, answer, _ = self.call("POST", "/1.1/friendships/update.json", "alice",
+                                    data={"screen_name": "bob", "device": "true"})
+        self.assertEqual((code, answer["relationship"]["source"]["notifications_enabled"]),
+                         (200, True))
+        _, shown, _ = self.call("GET", "/1.1/users/show.json?screen_name=bob", "alice")
+        self.assertIs(shown["notifications"], True)
+        path = "/1.1/friendships/show.json?source_screen_name=alice&target_screen_name=bob"
+        _, seen, _ = self.call("GET", path, "alice")
+        self.assertIs(seen["relationship"]["source"]["notifications_enabled"], True)
+        _, seen, _ = self.call("GET", path, "carol")
+        self.assertIs(seen["relationship"]["source"]["notifications_enabled"], False)
+        _, answer, _ = self.call("POST", "/1.1/friendships/update.json", "alice",
+                                 data={"screen_name": "bob", "device": "false"})
+        self.assertIs(answer["relationship"]["source"]["notifications_enabled"], False)
+        refused = self.call("POST", "/1.1/friendships/update.json", "alice",
+                            data={"screen_name": "carol", "device": "true"})
+        self.assertError(refused, 403, 44)
+        self.assertIn("not following carol", refused[1]["errors"][0]["message"])
 
     def test_account_settings(self) -> None:
         """

@@ -152,6 +152,9 @@ class DevicesPageTests(SynchronousTestCase):
         page.select_option("#quiet_end", "6")
         page.click("section#quiet button[type=submit]")
         self.assertIn("another hour", page.text_content("section#quiet p.error") or "")
+        # What was chosen is kept, to mend.
+        self.assertTrue(page.is_checked("input[name=quiet]"))
+        self.assertEqual(page.input_value("#quiet_start"), "6")
         self.shot(page, "quiet-hours-refused")
         page.select_option("#quiet_start", "22")
         page.select_option("#quiet_end", "7")

@@ -37,7 +37,7 @@ from distwit.api.help import HelpEndpoints
 from distwit.api.images import ImageEndpoints
 from distwit.api.oauth1 import OAuthProvider
 from distwit.api.params import Params
-from distwit.api.render import mark_notifications, user_objects
+from distwit.api.render import mark_notifications, relationship_source, user_objects
 from distwit.api.retweets import RetweetEndpoints
 from distwit.api.search import SearchEndpoints
 from distwit.api.statuses import StatusEndpoints
@@ -58,8 +58,12 @@ _FORMAT = re.compile(r"\A(?P<path>.*?)(?:\.(?P<format>[A-Za-z0-9]+))?\Z")
 #: The first path segments of the unversioned 2008 API, served at the root.
 API_SECTIONS = frozenset(
     {"account", "favorites", "followers", "friends", "friendships", "help", "search",
-     "statuses", "users", "blocks", "mutes", "lists", "direct_messages", "notifications"}
+     "statuses", "users", "blocks", "mutes", "lists", "direct_messages"}
 )
+
+#: The 2008 ``notifications/follow`` and ``notifications/leave``, served at
+#: the root (``/notifications`` alone is the notifications page).
+API_NOTIFICATIONS = frozenset({"follow", "leave"})
 
 #: The formats of answers: JSON everywhere, the 2008 XML everywhere, feeds
 #: of timelines.
@@ -139,6 +143,8 @@ class TwitterAPI:
         )
         statuses = StatusEndpoints(microblog)
         statuses.threads = threads
+        blocks = BlockEndpoints(microblog)
+        blocks.devices = devices
         self._endpoints = endpoints_of(
             self,
             AccountEndpoints(microblog),
@@ -152,7 +158,7 @@ class TwitterAPI:
             FavoriteEndpoints(microblog),
             UserEndpoints(microblog),
             FriendshipEndpoints(microblog),
-            BlockEndpoints(microblog),
+            blocks,
             DirectMessageEndpoints(
                 microblog,
                 direct_messages or DirectMessages(microblog.store, microblog.clock),
@@ -213,12 +219,16 @@ class TwitterAPI:
         signed-in reader has them (one query for a whole list).
         """
         users = user_objects(result)
-        if not users:
+        source = relationship_source(result, user)
+        if not users and source is None:
             return
         on: set[int] = set()
         if user is not None and user.is_local and self.devices is not None:
-            on = await self.devices.notifications_on(user, [u["id"] for u in users])
+            ids = [u["id"] for u in users] + ([source["target_id"]] if source else [])
+            on = await self.devices.notifications_on(user, ids)
         mark_notifications(users, on)
+        if source is not None:
+            source["side"]["notifications_enabled"] = source["target_id"] in on
 
     def _render(self, request: IRequest, endpoint: Endpoint, format: str, result: Any,
                 user: Account | None = None) -> bytes:
@@ -351,4 +361,7 @@ class TwitterAPI:
         return {"rate_limit_context": {"access_token": params.caller}, "resources": resources}
 
 
-__all__ = ["API_SECTIONS", "OPTIONAL", "REQUIRED", "TwitterAPI", "basic_credentials"]
+__all__ = [
+    "API_NOTIFICATIONS", "API_SECTIONS", "OPTIONAL", "REQUIRED", "TwitterAPI",
+    "basic_credentials",
+]

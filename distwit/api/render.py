@@ -108,6 +108,25 @@ def _is_user_object(value: Any) -> bool:
     return isinstance(value, dict) and "screen_name" in value and "followers_count" in value
 
 
+def relationship_source(answer: Any, reader: Account | None) -> dict[str, Any] | None:
+    """
+    In a relationship (``friendships/show``, ``friendships/update``) whose
+    source is the reader: ``{"side": the source's side, "target_id": ...}``,
+    the side whose ``notifications_enabled`` is the reader's to know.
+    """
+    if reader is None or not isinstance(answer, dict):
+        return None
+    found = answer.get("relationship")
+    if not isinstance(found, dict):
+        return None
+    source, target = found.get("source"), found.get("target")
+    if not isinstance(source, dict) or not isinstance(target, dict):
+        return None
+    if source.get("id") != reader.id or "notifications_enabled" not in source:
+        return None
+    return {"side": source, "target_id": target["id"]}
+
+
 def mark_notifications(users: list[dict[str, Any]], on: set[int]) -> None:
     """
     Set each user object's ``notifications``: true when the reader has

@@ -79,7 +79,7 @@ class DevicesPages:
     @page("GET", "/settings/devices")
     async def devices_page(self, request: IRequest, visitor: Visitor, status: int = 200,
                            errors: dict[str, str] | None = None,
-                           typed: dict[str, str] | None = None) -> bytes:
+                           typed: dict[str, Any] | None = None) -> bytes:
         """
         ``GET /settings/devices``: one section per kind this server sends
         to (the address and its verification), then what is sent where,
@@ -93,13 +93,19 @@ class DevicesPages:
         done = None
         if done_key in DONE and (done_kind in KINDS or not done_kind):
             done = DONE[done_key].format(your=KINDS.get(done_kind, KINDS["sms"])["your"])
-        quiet = settings.quiet_start is not None and settings.quiet_end is not None
+        on = settings.quiet_start is not None and settings.quiet_end is not None
+        # The quiet hours' form as kept, or as just sent when it was refused.
+        quiet = (typed or {}).get("quiet") or {
+            "on": on,
+            "start": settings.quiet_start if on else 22,
+            "end": settings.quiet_end if on else 7,
+            "offset": settings.utc_offset // 60,
+        }
         return self.site.render(
             request, "devices.html", visitor, status,
             kinds=KINDS, offered=offered, addresses=addresses, settings=settings,
             choices=CHOICES, errors=errors or {}, typed=typed or {}, done=done,
             quiet=quiet, hours=range(24), offsets=[(m, offset_label(m)) for m in OFFSETS],
-            offset_minutes=settings.utc_offset // 60,
             delivery_kinds=[kind for kind in offered if kind in ("sms", "im")],
         )
 
@@ -115,7 +121,7 @@ class DevicesPages:
         return kind
 
     async def _refused(self, request: IRequest, visitor: Visitor, where: str, error: Exception,
-                       typed: dict[str, str] | None = None) -> bytes:
+                       typed: dict[str, Any] | None = None) -> bytes:
         return await self.devices_page(request, visitor, 400, {where: str(error)}, typed)
 
     @page("POST", "/settings/devices/add")
@@ -210,14 +216,16 @@ class DevicesPages:
         start = _number(self.site.field(request, "quiet_start"), 0, 23)
         end = _number(self.site.field(request, "quiet_end"), 0, 23)
         offset = _number(self.site.field(request, "utc_offset"), OFFSETS[0], OFFSETS[-1])
+        typed = {"quiet": {"on": on, "start": start, "end": end, "offset": offset}}
         if offset is None or (on and (start is None or end is None)):
             return await self.devices_page(
-                request, visitor, 400, {"quiet": "Choose the hour quiet hours start and end."}
+                request, visitor, 400, {"quiet": "Choose the hour quiet hours start and end."},
+                typed,
             )
         if on and start == end:
             return await self.devices_page(
                 request, visitor, 400,
-                {"quiet": "Quiet hours must end at another hour than they start."},
+                {"quiet": "Quiet hours must end at another hour than they start."}, typed,
             )
         try:
             await self.devices.update_settings(
@@ -225,7 +233,7 @@ class DevicesPages:
                 quiet_start=start if on else None, quiet_end=end if on else None,
             )
         except REFUSALS as e:
-            return await self._refused(request, visitor, "quiet", e)
+            return await self._refused(request, visitor, "quiet", e, typed)
         return self.site.redirect(request, "/settings/devices?done=quiet#quiet")
 
 
