@@ -71,6 +71,7 @@ class ServerProcess:
         tls: tuple[str, str, str] | None = None,
         host: str = "127.0.0.1",
         lab: bool = True,
+        preamble: str = "",
     ) -> None:
         """
         :param tls: ``(private key, certificate, CA file)`` PEM paths: listen
@@ -83,9 +84,12 @@ class ServerProcess:
             registry lists every ping server that signs (``--admission
             open``).  ``False`` keeps the defaults of a server on the
             internet.
+        :param preamble: Python run in the server process before twistd
+            (e.g. registering a test channel: tests/device_channels.py).
         """
         self.data = data
         self.options = options
+        self.preamble = preamble
         self.tls = tls
         self.port = port or free_port(host)
         if tls is None:
@@ -104,7 +108,7 @@ class ServerProcess:
             [
                 sys.executable,
                 "-c",
-                "from twisted.scripts.twistd import run; run()",
+                preamble + "\nfrom twisted.scripts.twistd import run; run()",
                 "-n",
                 "--pidfile=",
                 "distwit",

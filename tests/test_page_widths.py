@@ -139,6 +139,7 @@ PAGES: list[Step] = [
     ("settings-image-refused", "bob", settings_image_refused),
     ("apps", "bob", apps_with_an_app),
     ("connected-servers", "bob", "/settings/servers"),
+    ("devices", "bob", "/settings/devices"),
     ("own-profile", "bob", "/bob"),
     ("other-profile", "bob", "/alice"),
     ("remote-user-signed-in", "bob", "/@{carol}"),

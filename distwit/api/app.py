@@ -28,6 +28,7 @@ from distwit.api.blocks import BlockEndpoints
 from distwit.api.endpoints import OPTIONAL, REQUIRED, Endpoint, endpoint, endpoints_of
 from distwit.api.errors import TwitterError
 from distwit.api.conversations import ConversationEndpoints, ConversationSource
+from distwit.api.devices import DeviceEndpoints
 from distwit.api.direct import DirectMessageEndpoints
 from distwit.api.favorites import FavoriteEndpoints
 from distwit.api.feeds import conditional, newest, render_timeline_feed, timeline_title
@@ -36,6 +37,7 @@ from distwit.api.help import HelpEndpoints
 from distwit.api.images import ImageEndpoints
 from distwit.api.oauth1 import OAuthProvider
 from distwit.api.params import Params
+from distwit.api.render import mark_notifications, relationship_source, user_objects
 from distwit.api.retweets import RetweetEndpoints
 from distwit.api.search import SearchEndpoints
 from distwit.api.statuses import StatusEndpoints
@@ -43,6 +45,7 @@ from distwit.api.timelines import TimelineEndpoints
 from distwit.api.users import UserEndpoints
 from distwit.api.xml import error_xml, to_xml
 from distwit.core.cache import RenderCache
+from distwit.core.devices import Devices
 from distwit.core.direct_messages import DirectMessages
 from distwit.core.limits import AddressLimits, Allowance, RateLimiter, tighter
 from distwit.core.microblog import Microblog, RuleError
@@ -57,6 +60,10 @@ API_SECTIONS = frozenset(
     {"account", "favorites", "followers", "friends", "friendships", "help", "search",
      "statuses", "users", "blocks", "mutes", "lists", "direct_messages"}
 )
+
+#: The 2008 ``notifications/follow`` and ``notifications/leave``, served at
+#: the root (``/notifications`` alone is the notifications page).
+API_NOTIFICATIONS = frozenset({"follow", "leave"})
 
 #: The formats of answers: JSON everywhere, the 2008 XML everywhere, feeds
 #: of timelines.
@@ -104,6 +111,9 @@ class TwitterAPI:
     :param oauth: the OAuth provider, if OAuth is on.
     :param direct_messages: the rules of direct messages (the composition
         root's, which tell other servers; else local ones only).
+    :param devices: phones, IM and e-mail (``account/update_delivery_device``,
+        ``notifications/...``, ``account/settings``, ``account/devices``),
+        if the server has them.
     """
 
     app = Klein()
@@ -119,8 +129,10 @@ class TwitterAPI:
         threads: ConversationSource | None = None,
         direct_messages: DirectMessages | None = None,
         status_cache: "RenderCache[tuple[int, bool, bool, str]] | None" = None,
+        devices: Devices | None = None,
     ) -> None:
         self.microblog = microblog
+        self.devices = devices
         self.oauth = oauth
         self.public_url = public_url
         self.limiter = limiter or RateLimiter(microblog.clock)
@@ -131,6 +143,8 @@ class TwitterAPI:
         )
         statuses = StatusEndpoints(microblog)
         statuses.threads = threads
+        blocks = BlockEndpoints(microblog)
+        blocks.devices = devices
         self._endpoints = endpoints_of(
             self,
             AccountEndpoints(microblog),
@@ -144,11 +158,12 @@ class TwitterAPI:
             FavoriteEndpoints(microblog),
             UserEndpoints(microblog),
             FriendshipEndpoints(microblog),
-            BlockEndpoints(microblog),
+            blocks,
             DirectMessageEndpoints(
                 microblog,
                 direct_messages or DirectMessages(microblog.store, microblog.clock),
             ),
+            *((DeviceEndpoints(microblog, devices),) if devices is not None else ()),
         )
         #: The endpoints whose path is plain text, by path: most requests
         #: are answered without trying ~60 patterns in turn.
@@ -186,6 +201,7 @@ class TwitterAPI:
                 user, caller, source = await self._signed_in(request, endpoint_)
                 params = Params(request, found.groupdict(), caller, source)
                 result = await endpoint_.handler(request, user, params)
+                await self._mark_notifications(user, result)
                 return self._render(request, endpoint_, format, result, user)
             raise errors.page_not_found()
         except TwitterError as e:
@@ -196,6 +212,23 @@ class TwitterAPI:
             self.log.failure("API request {method} {path} failed",
                              method=request.method, path=request.path)
             return self._error(request, errors.internal_error(), format)
+
+    async def _mark_notifications(self, user: Account | None, result: Any) -> None:
+        """
+        The ``notifications`` of the user objects of an answer, as the
+        signed-in reader has them (one query for a whole list).
+        """
+        users = user_objects(result)
+        source = relationship_source(result, user)
+        if not users and source is None:
+            return
+        on: set[int] = set()
+        if user is not None and user.is_local and self.devices is not None:
+            ids = [u["id"] for u in users] + ([source["target_id"]] if source else [])
+            on = await self.devices.notifications_on(user, ids)
+        mark_notifications(users, on)
+        if source is not None:
+            source["side"]["notifications_enabled"] = source["target_id"] in on
 
     def _render(self, request: IRequest, endpoint: Endpoint, format: str, result: Any,
                 user: Account | None = None) -> bytes:
@@ -328,4 +361,7 @@ class TwitterAPI:
         return {"rate_limit_context": {"access_token": params.caller}, "resources": resources}
 
 
-__all__ = ["API_SECTIONS", "OPTIONAL", "REQUIRED", "TwitterAPI", "basic_credentials"]
+__all__ = [
+    "API_NOTIFICATIONS", "API_SECTIONS", "OPTIONAL", "REQUIRED", "TwitterAPI",
+    "basic_credentials",
+]

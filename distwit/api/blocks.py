@@ -13,10 +13,12 @@ from twisted.web.iweb import IRequest
 
 from distwit.api import errors
 from distwit.api.area import Area
+from distwit.api.devices import device_error
 from distwit.api.endpoints import GET, GET_OR_POST, POST, REQUIRED, endpoint
 from distwit.api.errors import TwitterError
 from distwit.api.params import Params
 from distwit.api.render import user_json
+from distwit.core.devices import Devices, NotFollowing
 from distwit.core.microblog import RuleError
 from distwit.model import Account
 
@@ -37,6 +39,10 @@ def relationship_flags(hiding: set[str], following: bool) -> dict[str, bool]:
 
 
 class BlockEndpoints(Area):
+    #: Phones, IM and e-mail: ``friendships/update``'s ``device``, if the
+    #: server has them.
+    devices: Devices | None = None
+
     async def _page(self, user: Account, params: Params, what: str, default: int,
                     maximum: int) -> tuple[list[Account], dict[str, Any]]:
         count = params.count(default=default, maximum=maximum)
@@ -169,12 +175,19 @@ class BlockEndpoints(Area):
                                 ) -> Any:
         """
         ``retweets=false`` hides the target's retweets from ``user``'s home
-        timeline, ``true`` shows them again; ``device`` (notifications by
-        SMS) is accepted and changes nothing.  The answer is the
+        timeline, ``true`` shows them again; ``device=true`` sends the
+        target's posts to ``user``'s phone or IM, ``false`` stops it (as
+        ``notifications/follow`` and ``leave``).  The answer is the
         relationship, as ``friendships/show``.
         """
         target = await self.acted_on(params)
-        params.boolean("device")  # checked, not kept
+        if params.text("device") is not None:
+            device = params.boolean("device")
+            if self.devices is not None:
+                try:
+                    await self.devices.set_notifications(user, target, device)
+                except NotFollowing as e:
+                    raise device_error(e) from None
         if params.text("retweets") is not None:
             await self.microblog.want_retweets(user, target, params.boolean("retweets"))
         return await relationship(self, user, target)

@@ -87,6 +87,55 @@ def user_json(account: Account, public_url: str = "") -> dict[str, Any]:
     }
 
 
+def user_objects(answer: Any) -> list[dict[str, Any]]:
+    """
+    The user objects an answer is made of, whose ``notifications`` field
+    depends on who asks: the answer itself (``users/show``), its items
+    (``users/lookup``), or its ``users`` (``friends/list``).  Users inside
+    statuses are left alone: a status is rendered once for every reader,
+    and 2008's statuses carried no such field either.
+    """
+    if isinstance(answer, dict):
+        if _is_user_object(answer):
+            return [answer]
+        answer = answer.get("users")
+    if isinstance(answer, list):
+        return [item for item in answer if _is_user_object(item)]
+    return []
+
+
+def _is_user_object(value: Any) -> bool:
+    return isinstance(value, dict) and "screen_name" in value and "followers_count" in value
+
+
+def relationship_source(answer: Any, reader: Account | None) -> dict[str, Any] | None:
+    """
+    In a relationship (``friendships/show``, ``friendships/update``) whose
+    source is the reader: ``{"side": the source's side, "target_id": ...}``,
+    the side whose ``notifications_enabled`` is the reader's to know.
+    """
+    if reader is None or not isinstance(answer, dict):
+        return None
+    found = answer.get("relationship")
+    if not isinstance(found, dict):
+        return None
+    source, target = found.get("source"), found.get("target")
+    if not isinstance(source, dict) or not isinstance(target, dict):
+        return None
+    if source.get("id") != reader.id or "notifications_enabled" not in source:
+        return None
+    return {"side": source, "target_id": target["id"]}
+
+
+def mark_notifications(users: list[dict[str, Any]], on: set[int]) -> None:
+    """
+    Set each user object's ``notifications``: true when the reader has
+    that friend's posts sent to their phone or IM (``on``, their ids).
+    """
+    for user in users:
+        user["notifications"] = user["id"] in on
+
+
 def status_entities(post: Post) -> dict[str, Any]:
     """
     Twitter's ``entities``: hashtags, mentions of known accounts (local

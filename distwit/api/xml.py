@@ -32,6 +32,8 @@ _SINGULAR = {
     "non_username_paths": "path",
     "display_text_range": "index",
     "direct-messages": "direct_message",
+    "devices": "device",
+    "channels": "channel",
 }
 
 

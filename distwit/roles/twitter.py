@@ -20,7 +20,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 from zope.interface import implementer
 
-from distwit.api.app import API_SECTIONS, TwitterAPI
+from distwit.api.app import API_NOTIFICATIONS, API_SECTIONS, TwitterAPI
 from distwit.api.images import ProfileImageResource
 from distwit.api.oauth1 import OAuthProvider
 from distwit.api.person_feeds import PersonFeeds
@@ -145,6 +145,11 @@ class TwitterRoot(Resource):
         if path.partition(b".")[0] == b"direct_messages":
             # /direct_messages.json: an endpoint that is a whole section.
             return self._api
+        if path == b"notifications" and len(request.postpath) > 1:
+            # /notifications/follow.json (2008); /notifications is a page.
+            action = request.postpath[1].partition(b".")[0].decode("utf-8", "replace")
+            if action in API_NOTIFICATIONS:
+                return self._api
         if (
             self._person_feeds is not None
             and len(request.postpath) == 1
@@ -508,7 +513,7 @@ class TwitterWeb:
         self.api = TwitterAPI(
             self.microblog, limiter, public_url=settings.public_url, oauth=self.oauth,
             address_limits=address_limits, threads=service.threads,
-            direct_messages=service.direct_messages,
+            direct_messages=service.direct_messages, devices=service.devices,
         )
         self.rp = RelyingParty(
             service.fetcher_for_signin,
@@ -532,6 +537,7 @@ class TwitterWeb:
             local_https=(settings.local_https_url, trust_line(settings.data_folder))
             if settings.local_https else None,
             health=service.health if service.peer_health is not None else None,
+            devices=service.devices,
         )
         #: NodeInfo 2.1 (federation crawlers count servers with it).
         self.nodeinfo = NodeInfoDocument(

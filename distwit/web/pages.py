@@ -19,6 +19,7 @@ from twisted.web.resource import IResource
 from distwit.core.microblog import Microblog
 from distwit.web.admin import AdminPages
 from distwit.web.consent import ConsentPages
+from distwit.web.devices import DevicesPages
 from distwit.web.follow import RemoteFollowPages
 from distwit.web.notifications import NotificationPages
 from distwit.web.people import PeoplePages
@@ -31,6 +32,7 @@ from distwit.web.status import StatusPages
 if TYPE_CHECKING:
     from distwit.api.conversations import ConversationSource
     from distwit.api.oauth1 import OAuthProvider
+    from distwit.core.devices import Devices
     from distwit.federation.health import FederationHealth
     from distwit.oidc.provider import OIDCProvider
     from distwit.oidc.rp import RelyingParty
@@ -56,6 +58,7 @@ class Pages:
         ``--local-https``, if it is on (the page for client authors shows
         them).
     :param health: the federation health view (the operator page), if any.
+    :param devices: phones, IM and e-mail (``/settings/devices``), if any.
     """
 
     def __init__(self, microblog: Microblog, secret: bytes, clock: IReactorTime,
@@ -66,13 +69,16 @@ class Pages:
                  rp: RelyingParty | None = None,
                  threads: ConversationSource | None = None,
                  local_https: tuple[str, str] | None = None,
-                 health: FederationHealth | None = None) -> None:
+                 health: FederationHealth | None = None,
+                 devices: Devices | None = None) -> None:
         self.site = Site(microblog, secret, clock, open_registration, secure_cookies)
         public = PublicPages(self.site, public_url, local_https)
         self.site.mount(public)
         self.site.mount(SignInPages(self.site, public_url, rp))
         self.site.mount(ConsentPages(self.site, oidc))
-        self.site.mount(SettingsPages(self.site, oauth))
+        self.site.mount(SettingsPages(self.site, oauth, devices is not None))
+        if devices is not None:
+            self.site.mount(DevicesPages(self.site, devices))
         self.site.mount(RemoteFollowPages(self.site))
         self.site.mount(StatusPages(self.site, public_url, threads))
         self.site.mount(PeoplePages(self.site, public, public_url, health))

@@ -25,12 +25,15 @@ class SettingsPages:
     :param site: the plumbing the pages are mounted on.
     :param oauth: the :class:`~distwit.api.oauth1.OAuthProvider` that
         registers apps, or ``None`` (no apps page).
+    :param devices: whether the phone, IM and e-mail page is there (linked).
     """
 
-    def __init__(self, site: Site, oauth: OAuthProvider | None = None) -> None:
+    def __init__(self, site: Site, oauth: OAuthProvider | None = None,
+                 devices: bool = False) -> None:
         self.site = site
         self.microblog = site.microblog
         self._oauth = oauth
+        self._devices = devices
 
     @page("GET", "/settings")
     async def settings(self, request: IRequest, visitor: Visitor, status: int = 200,
@@ -45,7 +48,7 @@ class SettingsPages:
         return self.site.render(
             request, "settings.html", visitor, status, account=current,
             profile_error=profile_error, password_error=password_error,
-            image_error=image_error,
+            image_error=image_error, devices_offered=self._devices,
             done={"profile": "Profile saved.", "password": "Password changed.",
                   "image": "Profile image changed."}.get(
                 self.site.field(request, "saved") or ""),
