@@ -4,8 +4,9 @@ Chromium, as tests/test_browser.py does) on a real server process whose
 SMS and IM channels record what they send (tests/device_channels.py):
 bob adds his phone, types in the code it got, chooses his phone for
 friends' posts and what else it sends, has alice's posts sent there (and
-gets her next one), sets quiet hours, and removes it again; every mistake on the way is a sentence on the page, and what the
-page saved is what the API reads.
+gets her next one), sets quiet hours, and removes it again; every
+mistake on the way is a sentence on the page, and what the page saved is
+what the API reads.
 
 Screenshots of each step, at 375 and 1280 px, are kept in
 ``test-artifacts/devices/``; no step's page scrolls sideways.
