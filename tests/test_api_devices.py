@@ -13,6 +13,7 @@ phone, and friends' posts, local and remote, arrive as SMS.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from typing import Any
 
@@ -74,18 +75,21 @@ class PythonTwitterToolsDeviceTests(SynchronousTestCase):
         self.run_client("xml")
 
 
-class DeviceEndpointTests(APITestCase):
+class DevicesAPITestCase(APITestCase):
     """
-    The endpoints in memory (StubTreq over the real resource tree, a real
-    SQLite store), with recording SMS and IM channels registered: what
-    each answers, and every refusal as a sentence in Twitter's format.
+    The API in memory (StubTreq over the real resource tree, a real SQLite
+    store), with recording channels of :attr:`kinds` registered and the
+    devices' outbox sent on the test's clock.
     """
+
+    #: The kinds of the recording channels.
+    kinds = ["sms", "im"]
 
     def setUp(self) -> None:
         self.sent_log = os.path.abspath(self.mktemp())
         open(self.sent_log, "w").close()
         before = list(configured.ADAPTERS)
-        install(["sms", "im"], self.sent_log)
+        install(self.kinds, self.sent_log)
         self.addCleanup(configured.ADAPTERS.__setitem__, slice(None), before)
         super().setUp()
         # The devices' outbox is sent on the test's clock.
@@ -93,6 +97,22 @@ class DeviceEndpointTests(APITestCase):
         assert delivery is not None
         delivery.startService()
         self.addCleanup(delivery.stopService)
+
+    def sent(self) -> list[dict[str, Any]]:
+        """
+        What the channels sent: the outbox's sender runs on the test's
+        clock.
+        """
+        for _ in range(10):
+            self.clock.advance(2)
+        return sent(self.sent_log)
+
+
+class DeviceEndpointTests(DevicesAPITestCase):
+    """
+    The endpoints with SMS and IM channels: what each answers, and every
+    refusal as a sentence in Twitter's format.
+    """
 
     def test_delivery_device_needs_a_verified_address(self) -> None:
         """
@@ -196,15 +216,6 @@ class DeviceEndpointTests(APITestCase):
         texts = [m["text"] for m in self.sent() if m["address"] == "+15555550100"]
         self.assertIn("bob: bob's post", texts)
         self.assertNotIn("carol: carol's post", texts)
-
-    def sent(self) -> list[dict[str, Any]]:
-        """
-        What the channels sent: the outbox's sender runs on the test's
-        clock.
-        """
-        for _ in range(10):
-            self.clock.advance(2)
-        return sent(self.sent_log)
 
     def test_notifications_follow_and_leave(self) -> None:
         """
@@ -329,3 +340,55 @@ class DeviceEndpointTests(APITestCase):
         self.stub.flush()
         body = self.successResultOf(self.successResultOf(d).content())
         self.assertIn(b"<sleep_time><enabled>false</enabled>", body)
+
+
+class UnsubscribeLinkTests(DevicesAPITestCase):
+    """
+    The unsubscribe link of e-mails, on the server's root (where the rest
+    of ``/account/...`` is the API).
+    """
+
+    kinds = ["email"]
+
+    def page(self, method: str, path: str) -> tuple[int, str]:
+        d = self.stub.request(method, BASE + path, allow_redirects=False)
+        self.stub.flush()
+        response = self.successResultOf(d)
+        body = response.content()
+        self.stub.flush()
+        return response.code, self.successResultOf(body).decode("utf-8")
+
+    def test_unsubscribe_link(self) -> None:
+        """
+        A mention by e-mail carries the link; opening it shows a button
+        (nothing stopped yet); pressing it (or a mail program's one-click
+        POST) turns every e-mail choice off at once; a link that names no
+        address is a sentence.
+        """
+        self.call("POST", "/1.1/account/devices/add.json", "alice",
+                  data={"kind": "email", "address": "alice@example.org"})
+        sent_code = next(code_in(m) for m in self.sent() if code_in(m))
+        self.call("POST", "/1.1/account/devices/verify.json", "alice",
+                  data={"kind": "email", "code": sent_code})
+        self.post("bob", "@alice have a look")
+        mails = [m for m in self.sent() if "have a look" in m["text"]]
+        self.assertEqual(len(mails), 1, self.sent())
+        found = re.search(r"(/account/unsubscribe/\S+)", mails[0]["text"])
+        assert found is not None, mails[0]
+        link = found.group(1)
+        code, html_ = self.page("GET", link)
+        self.assertEqual(code, 200)
+        self.assertIn("Stop these e-mails", html_)
+        _, settings, _ = self.call("GET", "/1.1/account/settings.json", "alice")
+        self.assertIs(settings["email_mentions"], True)
+        code, html_ = self.page("POST", link)
+        self.assertEqual(code, 200, html_)
+        self.assertIn("sends no more e-mails to that address", html_)
+        _, settings, _ = self.call("GET", "/1.1/account/settings.json", "alice")
+        self.assertEqual(
+            [settings[f"email_{c}"] for c in ("mentions", "direct_messages", "followers")],
+            [False, False, False],
+        )
+        code, html_ = self.page("POST", "/account/unsubscribe/not-a-token")
+        self.assertEqual(code, 404)
+        self.assertIn("not valid any more", html_)

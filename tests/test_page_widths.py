@@ -131,6 +131,7 @@ PAGES: list[Step] = [
     ("status", None, "{reply_page}"),
     ("remote-status", None, "{carol_page}"),
     ("hashtag", None, "/hashtag/{tag}"),
+    ("unsubscribe", None, "/account/unsubscribe/" + "t" * 32),
     # Signed in as bob
     ("home", "bob", "/home"),
     ("follow-box-error", "bob", follow_box_error),

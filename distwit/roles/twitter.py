@@ -92,6 +92,12 @@ def open_twitter_store(settings: Settings, reactor: Any) -> Any:
 MODERATION_INTERVAL = 1.0
 
 
+#: The pages under ``/account/``, at the root where the rest of
+#: ``/account/...`` is the 2008 API: the e-mails' unsubscribe links, and
+#: the password reset's.
+ACCOUNT_PAGES = frozenset({b"unsubscribe", b"forgot", b"reset"})
+
+
 class TwitterRoot(Resource):
     """
     ``/1.1/...``, ``/api/...`` and the 2008 sections (``/statuses/...``)
@@ -140,6 +146,9 @@ class TwitterRoot(Resource):
             request.prepath.extend(request.postpath[:2])
             del request.postpath[:2]
             return self._nodeinfo
+        if path == b"account" and request.postpath[1:2] and request.postpath[1] in ACCOUNT_PAGES:
+            # Pages under /account/ (links in e-mails); the rest is the API.
+            return self._pages
         if path.decode("utf-8", "replace") in API_SECTIONS:
             return self._api
         if path.partition(b".")[0] == b"direct_messages":

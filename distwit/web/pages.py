@@ -76,7 +76,8 @@ class Pages:
         self.site.mount(public)
         self.site.mount(SignInPages(self.site, public_url, rp))
         self.site.mount(ConsentPages(self.site, oidc))
-        self.site.mount(SettingsPages(self.site, oauth, devices is not None))
+        # Settings link the devices' page when the server sends somewhere.
+        self.site.mount(SettingsPages(self.site, oauth, bool(devices and devices.kinds)))
         if devices is not None:
             self.site.mount(DevicesPages(self.site, devices))
         self.site.mount(RemoteFollowPages(self.site))

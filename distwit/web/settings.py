@@ -25,7 +25,8 @@ class SettingsPages:
     :param site: the plumbing the pages are mounted on.
     :param oauth: the :class:`~distwit.api.oauth1.OAuthProvider` that
         registers apps, or ``None`` (no apps page).
-    :param devices: whether the phone, IM and e-mail page is there (linked).
+    :param devices: whether to link the phone, IM and e-mail page (the
+        server sends to at least one of them).
     """
 
     def __init__(self, site: Site, oauth: OAuthProvider | None = None,
