@@ -244,6 +244,56 @@ def _networks(value: str) -> Networks:
     return tuple(found)
 
 
+#: The SMS gateways: none, Kannel (``kannel``), Amazon SNS (``sns``), or a
+#: provider's HTTP API (``http``); docs/design/sms.md.
+SMS_GATEWAYS = ("none", "kannel", "sns", "http")
+#: How :data:`SMS_HTTP_BODY`'s fields are written into the body: a form
+#: (``key=value&...``, values form-encoded) or JSON (values JSON-escaped).
+SMS_HTTP_FORMATS = ("form", "json")
+#: The body an HTTP SMS provider is sent by default: Twilio's form.
+SMS_HTTP_BODY = "To={to}&From={from}&Body={text}"
+
+
+def _sms_gateway(value: str) -> str:
+    if value not in SMS_GATEWAYS:
+        raise ConfigError(f"must be one of {', '.join(SMS_GATEWAYS)}, not {value!r}")
+    return value
+
+
+def _sms_http_format(value: str) -> str:
+    if value not in SMS_HTTP_FORMATS:
+        raise ConfigError(f"must be one of {', '.join(SMS_HTTP_FORMATS)}, not {value!r}")
+    return value
+
+
+def _http_method(value: str) -> str:
+    method = value.strip().upper()
+    if method not in ("GET", "POST", "PUT"):
+        raise ConfigError(f"must be GET, POST or PUT, not {value!r}")
+    return method
+
+
+def _http_url(value: str) -> str:
+    if not value:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"expected an http:// or https:// URL, got {value!r}")
+    return value
+
+
+def _header_lines(value: str) -> tuple[tuple[str, str], ...]:
+    found = []
+    for line in value.splitlines():
+        if not line.strip():
+            continue
+        name, colon, field = line.partition(":")
+        if not colon or not name.strip() or " " in name.strip():
+            raise ConfigError(f"expected lines of 'Name: value', got {line.strip()!r}")
+        found.append((name.strip(), field.strip()))
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class Setting:
     section: str
@@ -525,6 +575,94 @@ SETTINGS = (
         "check the XMPP server's certificate against the system's authorities"
         " for the domain of xmpp_jid (false: any certificate, for a test server)",
     ),
+    Setting(
+        "sms",
+        "sms_gateway",
+        "none",
+        _sms_gateway,
+        "how SMS are sent and received: " + "|".join(SMS_GATEWAYS)
+        + " (Kannel, Amazon SNS, a provider's HTTP API)",
+    ),
+    Setting(
+        "sms",
+        "sms_from",
+        "",
+        _text,
+        "the number or short code SMS are sent from (SNS: an origination number"
+        " if it starts with +, else a sender ID)",
+    ),
+    Setting(
+        "sms",
+        "sms_inbound_secret",
+        "",
+        _text,
+        "the password the gateway gives (HTTP Basic) when it brings a text from"
+        " a phone to /channels/kannel; empty: texts from phones are not taken",
+    ),
+    Setting(
+        "sms",
+        "kannel_sendsms_url",
+        "",
+        _http_url,
+        "Kannel smsbox's sendsms URL, e.g. http://127.0.0.1:13013/cgi-bin/sendsms",
+    ),
+    Setting("sms", "kannel_username", "", _text, "the sendsms-user's username"),
+    Setting("sms", "kannel_password", "", _text, "the sendsms-user's password"),
+    Setting(
+        "sms",
+        "sns_region",
+        "",
+        _text,
+        "the AWS region SMS are published in (default: AWS_REGION or ~/.aws/config)",
+    ),
+    Setting(
+        "sms",
+        "sns_endpoint",
+        "",
+        _http_url,
+        "the SNS endpoint URL (default: the region's; another for tests or proxies)",
+    ),
+    Setting(
+        "sms",
+        "sns_access_key_id",
+        "",
+        _text,
+        "AWS credentials for SNS (default: the usual AWS environment, files, roles)",
+    ),
+    Setting("sms", "sns_secret_access_key", "", _text, "the secret of sns_access_key_id"),
+    Setting("sms", "sms_http_url", "", _http_url, "the HTTP SMS provider's send URL"),
+    Setting(
+        "sms", "sms_http_method", "POST", _http_method, "GET, POST or PUT (GET: the body"
+        " is the query string)",
+    ),
+    Setting(
+        "sms",
+        "sms_http_format",
+        "form",
+        _sms_http_format,
+        "how the body is written: form (values form-encoded) or json (values"
+        " JSON-escaped, inside the template's quotes)",
+    ),
+    Setting(
+        "sms",
+        "sms_http_body",
+        SMS_HTTP_BODY,
+        _text,
+        "the body, with {to}, {from} and {text} replaced (default: Twilio's form)",
+    ),
+    Setting(
+        "sms", "sms_http_username", "", _text, "HTTP Basic user name (Twilio: the account SID)"
+    ),
+    Setting(
+        "sms", "sms_http_password", "", _text, "HTTP Basic password (Twilio: the auth token)"
+    ),
+    Setting(
+        "sms",
+        "sms_http_headers",
+        "",
+        _header_lines,
+        "more request headers, one 'Name: value' a line (e.g. Authorization: Bearer ...)",
+    ),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -582,6 +720,23 @@ class Settings:
     xmpp_host: str = ""
     xmpp_port: int = XMPP_PORT
     xmpp_tls_verify: bool = True
+    sms_gateway: str = "none"
+    sms_from: str = ""
+    sms_inbound_secret: str = ""
+    kannel_sendsms_url: str = ""
+    kannel_username: str = ""
+    kannel_password: str = ""
+    sns_region: str = ""
+    sns_endpoint: str = ""
+    sns_access_key_id: str = ""
+    sns_secret_access_key: str = ""
+    sms_http_url: str = ""
+    sms_http_method: str = "POST"
+    sms_http_format: str = "form"
+    sms_http_body: str = SMS_HTTP_BODY
+    sms_http_username: str = ""
+    sms_http_password: str = ""
+    sms_http_headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def data_folder(self) -> DataFolder:
@@ -766,6 +921,21 @@ def default_public_url(listen: str) -> str:
 FILE_PATHS = ("data", "ca_file", "access_log")
 
 
+def _check_sms(parsed: Mapping[str, object]) -> None:
+    """
+    The settings the chosen SMS gateway cannot do without.
+    """
+    needed = {
+        "kannel": ("kannel_sendsms_url",),
+        "http": ("sms_http_url",),
+    }.get(str(parsed["sms_gateway"]), ())
+    for key in needed:
+        if not parsed[key]:
+            raise ConfigError(f"{key}: sms_gateway = {parsed['sms_gateway']} needs it")
+    if bool(parsed["sns_access_key_id"]) != bool(parsed["sns_secret_access_key"]):
+        raise ConfigError("sns_access_key_id and sns_secret_access_key go together")
+
+
 def resolve(command_line: Mapping[str, str | None], config_path: str | None) -> Settings:
     """
     Combine defaults, the config file and the command line.
@@ -803,4 +973,5 @@ def resolve(command_line: Mapping[str, str | None], config_path: str | None) -> 
         raise ConfigError("xmpp_password: xmpp_jid is set, so its password is needed too")
     if parsed["access_log"] not in ("on", "off"):
         parsed["access_log"] = os.path.abspath(str(parsed["access_log"]))
+    _check_sms(parsed)
     return Settings(**parsed)  # type: ignore[arg-type]

@@ -3,9 +3,10 @@
 Chromium, as tests/test_browser.py does) on a real server process whose
 SMS and IM channels record what they send (tests/device_channels.py):
 bob adds his phone, types in the code it got, chooses his phone for
-friends' posts and what else it sends, sets quiet hours, and removes it
-again; every mistake on the way is a sentence on the page, and what the
-page saved is what the API reads.
+friends' posts and what else it sends, has alice's posts sent there (and
+gets her next one), sets quiet hours, and removes it again; every
+mistake on the way is a sentence on the page, and what the page saved is
+what the API reads.
 
 Screenshots of each step, at 375 and 1280 px, are kept in
 ``test-artifacts/devices/``; no step's page scrolls sideways.
@@ -145,6 +146,20 @@ class DevicesPageTests(SynchronousTestCase):
              settings["sms_direct_messages"]),
             ("sms", True, False),
         )
+
+        # alice's posts to bob's phone, chosen on the page.
+        call(server, "POST", "/1.1/friendships/create.json", "bob", screen_name="alice")
+        page.fill("#friend", "alice")
+        page.click("form.friend-on button[type=submit]")
+        self.assertIn("Their posts are sent to you now", page.text_content("p.notice") or "")
+        self.assertEqual(page.text_content("ul.friends-on .friend"), "alice")
+        call(server, "POST", "/1.1/statuses/update.json", "alice", status="alice to bob's phone")
+        wait_for(
+            lambda: any(m["address"] == PHONE and m["text"] == "alice: alice to bob's phone"
+                        for m in sent(log)),
+            30, "alice's post by SMS", step=0.1,
+        )
+        self.shot(page, "friend-on")
 
         # Quiet hours that end when they start: a sentence; then good ones.
         page.check("input[name=quiet]")
@@ -290,3 +305,35 @@ class DevicesPageInMemoryTests(PagesTestCase):
         page = browser.get("/settings/devices?done=choices")
         self.assertIn("Saved: what is sent, and where.", page.text)
         self.assertIn('name="email_mentions" value="1" checked', page.text)
+
+    def test_friends_whose_posts_are_sent(self) -> None:
+        """
+        A friend's posts turned on from the page are listed, with a button
+        to stop them; someone not followed, or nobody, is a sentence.
+        """
+        devices = self.make_devices("sms")
+        self.run_(self.microblog.follow(self.bob, self.alice))
+        browser = self.signed_in("bob")
+        self.assertIn("Nobody's yet.", browser.get("/settings/devices").text)
+        page = browser.submit("/settings/devices", {"friend": "@alice", "on": "1"},
+                              "/settings/devices/friend")
+        self.assertEqual((page.code, page.location),
+                         (303, "/settings/devices?done=on#friends"))
+        self.assertEqual(self.run_(devices.notifications_on(self.bob, [self.alice.id])),
+                         {self.alice.id})
+        page = browser.get("/settings/devices?done=on")
+        self.assertIn('<span class="friend">alice</span>', page.text)
+        self.assertIn("Their posts are sent to you now.", page.text)
+        carol = self.run_(self.microblog.create_user("carol", "carol-password"))
+        page = browser.submit("/settings/devices", {"friend": carol.handle, "on": "1"},
+                              "/settings/devices/friend")
+        self.assertEqual(page.code, 400)
+        self.assertIn("You are not following carol.", page.text)
+        self.assertIn('value="carol"', page.text)
+        page = browser.submit("/settings/devices", {"friend": "nobody", "on": "1"},
+                              "/settings/devices/friend")
+        self.assertIn("There is nobody called nobody here.", page.text)
+        page = browser.submit("/settings/devices", {"friend": "alice", "on": "0"},
+                              "/settings/devices/friend")
+        self.assertEqual(page.code, 303)
+        self.assertEqual(self.run_(devices.notifications_on(self.bob, [self.alice.id])), set())

@@ -22,6 +22,7 @@ from zope.interface.verify import verifyObject
 from distwit.model import Account
 from distwit.oidc.keys import SigningKeys
 from distwit.oidc.provider import OIDCProvider
+from distwit.store.shared import MemorySharedState
 from distwit.oidc.registrations import StoreRegistrations
 from distwit.oidc.rp import IRegistrations, SignInError, s256
 from distwit.core.microblog import ADDRESS_FAILURES
@@ -607,6 +608,25 @@ class AddressLimitTests(OIDCPagesTestCase):
         again = browser.submit("/login", {"identifier": "carol@home.example"},
                                action="/login/remote")
         self.assertEqual(again.code, 303)
+
+    def test_remote_sign_ins_counted_by_every_process(self) -> None:
+        """
+        With several processes (a shared state), the count of sign-ins
+        with a home server from one address is theirs together: the pages
+        of another process, with nothing in their own memory, refuse too.
+        """
+        self.microblog.share(MemorySharedState(self.clock))
+        self.make_pages()
+        browser = self.browser()
+        for i in range(ADDRESS_REMOTE_SIGNINS):
+            page = browser.submit("/login", {"identifier": "carol@home.example"},
+                                  action="/login/remote")
+            self.assertEqual(page.code, 303, i)
+        self.make_pages()  # another process's pages over the same shared state
+        page = self.browser().submit("/login", {"identifier": "carol@home.example"},
+                                     action="/login/remote")
+        self.assertEqual(page.code, 429)
+        self.assertIn("Too many sign-ins from your address", page.text)
 
 
 class SettingsTests(OIDCPagesTestCase):

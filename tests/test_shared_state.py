@@ -21,6 +21,7 @@ from distwit.core.microblog import (
     Microblog,
     OverDailyLimit,
 )
+from distwit.federation.notices import NoticeReceiver
 from distwit.store.shared import ISharedState, MemorySharedState
 from tests.support import cheap_hasher, synchronous_sqlite_store
 from tests.test_multi_process import redis_answers, redis_forget, redis_url
@@ -64,6 +65,16 @@ class MemorySharedStateTests(SynchronousTestCase):
         self.successResultOf(self.state.put("code", "v", 5))
         self.assertEqual(self.successResultOf(self.state.take("code")), "v")
         self.assertIsNone(self.successResultOf(self.state.take("code")))
+
+    def test_reconnected_never_called(self) -> None:
+        """
+        One process's memory has no connection to lose: ``reconnected``
+        takes a callback and never calls it.
+        """
+        called: list[int] = []
+        self.state.reconnected(lambda: called.append(1))
+        self.state.publish("wake", "up")
+        self.assertEqual(called, [])
 
     def test_versions_and_messages(self) -> None:
         """
@@ -120,6 +131,32 @@ class SharedLimitsTests(SynchronousTestCase):
         first.forget("alice", 1234)
         second.forget("alice", 1234)
         self.assertEqual([take(second), take(first), take(second)], [True, True, False])
+
+    def test_notices_per_server_shared(self) -> None:
+        """
+        Two processes' notice receivers on one shared state give a signing
+        server one allowance of notices a minute, whichever takes them.
+        """
+        clock = Clock()
+        state = MemorySharedState(clock)
+        store = synchronous_sqlite_store(self.mktemp())
+        self.addCleanup(store.close)
+        receivers = [
+            NoticeReceiver(store, None, clock, "s1.test", per_minute=2, shared=state)  # type: ignore[arg-type]
+            for _ in range(2)
+        ]
+
+        def allow(receiver: NoticeReceiver, signer: str) -> bool:
+            return self.successResultOf(ensureDeferred(receiver.allow(signer)))
+
+        first, second = receivers
+        self.assertEqual(
+            [allow(first, "https://s2.test"), allow(second, "https://s2.test"),
+             allow(first, "https://s2.test"), allow(second, "https://s3.test")],
+            [True, True, False, True],
+        )
+        clock.advance(60)
+        self.assertTrue(allow(second, "https://s2.test"))
 
     def test_address_limits_shared(self) -> None:
         """
@@ -240,6 +277,34 @@ class RedisSharedStateTests(TestCase):
         self.assertEqual(heard, ["up"])
         await task.deferLater(reactor, 0.6)
         self.assertIsNone(await self.state.counted("c"))
+
+    async def test_reconnected_after_loss(self) -> None:
+        """
+        When the connection that brings the messages is lost, the provider
+        connects again, subscribes again, and calls its ``reconnected``
+        callbacks once (what was published meanwhile never arrives); the
+        first connection calls none.
+        """
+        heard: list[str] = []
+        back: list[int] = []
+        self.other.listen("wake", heard.append)
+        self.other.reconnected(lambda: back.append(1))
+        await self.other.subscribed()
+        self.assertEqual(back, [])
+        lost = self.other._subscriber
+        lost.transport.abortConnection()
+        for _ in range(500):
+            if back and self.other._subscriber not in (None, lost):
+                break
+            await task.deferLater(reactor, 0.02)
+        self.assertEqual(back, [1])
+        await self.other.subscribed()
+        await self.state.publish("wake", "again")
+        for _ in range(250):
+            if heard:
+                break
+            await task.deferLater(reactor, 0.02)
+        self.assertEqual(heard, ["again"])
 
 
 class SharedSignInsTests(SynchronousTestCase):

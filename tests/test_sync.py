@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -156,6 +157,41 @@ class SyncTests(SynchronousTestCase):
                 self.assertEqual([b["reports"] for b in sent], [{"alice@s1.test:8081": 1}])
             else:
                 self.assertEqual(sent, [])
+
+    def test_reread_reports_what_it_was_not_told(self) -> None:
+        """
+        What another process could not tell this one (a post, a follow, an
+        unfollow) is reported and (un)subscribed when it reads the store
+        again, and only that: a second reading sends nothing.
+        """
+        carol = self.successResultOf(self.store.ensure_account("carol", "s3.test", 0))
+        self.start()
+        self.microblog.local_changed = None  # the message that was lost
+        self.successResultOf(self.microblog.post(self.alice, "news"))
+        self.successResultOf(self.store.follow(self.alice.id, carol.id, 0))
+        self.clock.advance(0)
+        before = {url: len(self.exchanges(url)) for url in PINGS}
+        self.successResultOf(ensureDeferred(self.sync.reread()))
+        self.clock.advance(0)
+        reports = rendezvous("alice@s1.test:8081", PINGS, 2)
+        subscribes = rendezvous("carol@s3.test", PINGS, 2)
+        for url in PINGS:
+            sent = self.exchanges(url)[before[url]:]
+            if url in reports:
+                self.assertIn({"alice@s1.test:8081": 1}, [b["reports"] for b in sent])
+            if url in subscribes:
+                self.assertIn(["carol@s3.test"], [b["subscribe"] for b in sent])
+            if url not in reports and url not in subscribes:
+                self.assertEqual(sent, [])
+        self.successResultOf(self.store.unfollow(self.alice.id, carol.id))
+        self.successResultOf(ensureDeferred(self.sync.reread()))
+        self.clock.advance(5)
+        for url in subscribes:
+            self.assertIn(["carol@s3.test"], [b["unsubscribe"] for b in self.exchanges(url)])
+        before = {url: len(self.exchanges(url)) for url in PINGS}
+        self.successResultOf(ensureDeferred(self.sync.reread()))
+        self.clock.advance(0)
+        self.assertEqual(before, {url: len(self.exchanges(url)) for url in PINGS})
 
     def test_posts_during_an_exchange(self) -> None:
         """

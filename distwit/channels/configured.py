@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from distwit.channels import xmpp
+from distwit.channels import http_sms, kannel, sns, xmpp
 from distwit.channels.interfaces import ChannelParts
 from distwit.config import Settings
 
@@ -18,6 +18,9 @@ from distwit.config import Settings
 ADAPTERS: list[Callable[[Settings, Any], ChannelParts | None]] = [
     # Each channel module adds its line here, e.g.
     # email.from_settings,
+    kannel.from_settings,
+    sns.from_settings,
+    http_sms.from_settings,
     xmpp.from_settings,
 ]
 

@@ -272,6 +272,14 @@ class Microblog:
     def clock(self) -> Any:
         return self._clock
 
+    @property
+    def shared(self) -> ISharedState | None:
+        """
+        The state this server's processes share (:meth:`share`), or
+        ``None`` for a process on its own.
+        """
+        return self._shared
+
     def share(self, state: ISharedState) -> None:
         """
         Keep the wrong-password counts and locks in ``state``, shared by

@@ -29,7 +29,7 @@ from twisted.logger import Logger
 
 from distwit import entities
 from distwit.core.accts import BadAcct, authority_of, make_acct, split_acct
-from distwit.core.limits import RateLimiter
+from distwit.core.limits import RateLimiter, SharedRateLimiter
 from distwit.core.microblog import RuleError
 from distwit.federation.direct_messages import KIND as DIRECT_MESSAGE
 from distwit.federation.direct_messages import DirectMessageNotices
@@ -40,6 +40,7 @@ from distwit.federation.sync import is_number
 from distwit.model import POST, RETWEET, Account, Post
 from distwit.s2s.interfaces import ForbiddenAuthority, S2SResponseError
 from distwit.store.interfaces import IStore
+from distwit.store.shared import ISharedState
 
 #: Local posts read in one sweep's batch.
 SWEEP_BATCH = 200
@@ -188,24 +189,34 @@ class NoticeReceiver:
         clock: Any,
         own_authority: str,
         per_minute: int = NOTICES_PER_MINUTE,
+        shared: ISharedState | None = None,
     ) -> None:
         self._store = store
         self._lookup = lookup
         self._clock = clock
         self.authority = own_authority
-        self._limiter = RateLimiter(clock, window=60.0, limits={"notice": per_minute})
+        limits = {"notice": per_minute}
+        #: Notices per signing server and minute: with several processes
+        #: (``shared``), counted in their shared state, so that a server
+        #: gets one allowance however the front spreads its notices.
+        self._limiter = (
+            RateLimiter(clock, window=60.0, limits=limits)
+            if shared is None
+            else SharedRateLimiter(shared, clock, "notices", window=60.0, limits=limits)
+        )
         #: Takes direct message notices (set by the composition root).
         self.direct_messages: DirectMessageNotices | None = None
 
     def now_ms(self) -> int:
         return int(self._clock.seconds() * 1000)
 
-    def allow(self, signer_url: str) -> bool:
+    async def allow(self, signer_url: str) -> bool:
         """
         Count one notice from the server at ``signer_url``: whether it is
         within its allowance.
         """
-        return self._limiter.hit(authority_of(signer_url), "notice", "notice").allowed
+        allowance = await self._limiter.take(authority_of(signer_url), "notice", "notice")
+        return allowance.allowed
 
     async def receive(self, signer_url: str, body: Any) -> dict[str, Any]:
         """

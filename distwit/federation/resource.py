@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from klein import Klein
 from twisted.internet.defer import ensureDeferred
@@ -293,7 +293,10 @@ class FederationAPI:
         return json_body(request, index)
 
     async def _signed_notice(
-        self, request: IRequest, what: str, allow: "Callable[[str], bool] | None" = None
+        self,
+        request: IRequest,
+        what: str,
+        allow: "Callable[[str], Awaitable[bool]] | None" = None,
     ) -> tuple[str, Any]:
         """
         The signer and the JSON body of a notice: at most
@@ -312,7 +315,7 @@ class FederationAPI:
             raise _Refused(401, str(e)) from None
         if await self.microblog.is_blocked_server_now(authority_of(signer)):
             raise _Refused(403, "this server does not take requests from yours")
-        if allow is not None and not allow(signer):
+        if allow is not None and not await allow(signer):
             raise _Refused(429, "too many notices; try again later")
         try:
             return signer, json.loads(body)
@@ -379,7 +382,7 @@ class FederationAPI:
         number, dot, extension = name.rpartition(".")
         if not dot or extension != "json" or not number.isdigit() or len(number) > 18:
             return _error(request, 404, "counts are at HANDLE/NUMBER.json")
-        if not self.notices.allow(signer):
+        if not await self.notices.allow(signer):
             return _error(request, 429, "too many requests; try again later")
         counts = await self.notices.counts(handle, int(number))
         if counts is None:

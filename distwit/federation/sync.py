@@ -271,6 +271,25 @@ class SyncService(RoundService):
             self._states[url].unsubscribe.add(acct)
             self._states[url].subscribe.discard(acct)
 
+    async def reread(self) -> None:
+        """
+        Read again from the store what this service may not have been
+        told (a process of the same server that could not reach it): every
+        local user's last number, and which remote authors are followed.
+        Whatever differs is reported or (un)subscribed as if told now.
+        """
+        for handle, last in await self._store.local_last_numbers():
+            if last > self._local.get(make_acct(handle, self.authority), 0):
+                self.local_changed(handle, last)
+        followed = {
+            make_acct(handle, authority)
+            for handle, authority in await self._store.subscriptions()
+        }
+        for acct in sorted(followed - self._subscriptions):
+            self.subscribe(acct)
+        for acct in sorted(self._subscriptions - followed):
+            self.unsubscribe(acct)
+
     @property
     def ping_servers(self) -> list[str]:
         """

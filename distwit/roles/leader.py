@@ -105,6 +105,7 @@ class SharedSyncService(SyncService):
         bus.on("subscribe", lambda acct: SyncService.subscribe(self, acct))
         bus.on("unsubscribe", lambda acct: SyncService.unsubscribe(self, acct))
         bus.on("servers", self._heard_servers)
+        bus.state.reconnected(self._reread)
 
         def known(value: str | None) -> None:
             if value and not self._leaders_servers:
@@ -113,6 +114,12 @@ class SharedSyncService(SyncService):
         bus.state.get(SERVERS_KEY).addCallbacks(
             known, lambda f: self.log.failure("could not read the ping servers", f)
         )
+
+    def _reread(self) -> None:
+        # Messages from the other processes may have been lost while the
+        # connection was down: the store has what they said.
+        d = ensureDeferred(SyncService.reread(self))
+        d.addErrback(lambda f: self.log.failure("could not read the lost messages' news", f))
 
     def _heard_servers(self, servers: list[str]) -> None:
         self._leaders_servers = list(servers)
@@ -158,6 +165,8 @@ class SharedOutbox(Outbox):
     def share(self, bus: Bus) -> None:
         self._bus = bus
         bus.on("outbox", lambda: Outbox.wake(self))
+        # A wake-up lost while the connection was down: a round now.
+        bus.state.reconnected(lambda: Outbox.wake(self))
 
     def wake(self) -> None:
         super().wake()

@@ -403,7 +403,7 @@ class TwitterService(MultiService):
         self.outbox.sweep = PostNotices(self.store, self.outbox, self.authority).sweep
         self.notices = NoticeReceiver(
             self.store, Lookup(self.store, client, reactor, self.authority), reactor,
-            self.authority,
+            self.authority, shared=self.shared,
         )
         # Direct messages to and from other servers' users: notices.
         direct_notices = DirectMessageNotices(

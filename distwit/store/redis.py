@@ -95,13 +95,29 @@ class _Subscriber(txredisapi.SubscriberProtocol):  # type: ignore[misc]
         state: RedisSharedState = self.factory.state
         state._subscriber = self
         channels = list(state._listeners)
+        again = state._connections > 0
+        state._connections += 1
 
         def subscribe(_: Any) -> Any:
             if channels:
                 return self.subscribe([state._prefix + c for c in channels])
             return None
 
-        return d.addCallback(subscribe) if isinstance(d, Deferred) else subscribe(None)
+        def caught_up(result: Any) -> Any:
+            # Back after a loss: what was published meanwhile is gone, so
+            # the listeners read again what it would have told them.
+            if again:
+                state.log.info("the connection to Redis for messages is back")
+                for callback in list(state._reconnected):
+                    try:
+                        callback()
+                    except Exception:
+                        state.log.failure("a reconnection callback failed")
+            return result
+
+        if isinstance(d, Deferred):
+            return d.addCallback(subscribe).addCallback(caught_up)
+        return caught_up(subscribe(None))
 
     def connectionLost(self, reason: Any) -> Any:
         state: RedisSharedState = self.factory.state
@@ -141,6 +157,10 @@ class RedisSharedState:
         self._reactor = reactor
         self._listeners: dict[str, list[Callable[[str], None]]] = {}
         self._subscriber: Any = None
+        #: How many times the subscriber connection was made, and who
+        #: wants to know when it is made again (:meth:`reconnected`).
+        self._connections = 0
+        self._reconnected: list[Callable[[], None]] = []
         self._commands = txredisapi.RedisFactory(
             f"{host}:{port}", db, poolsize, isLazy=True, password=password,
             replyTimeout=10, convertNumbers=True,
@@ -219,6 +239,9 @@ class RedisSharedState:
         self._listeners.setdefault(channel, []).append(callback)
         if first and self._subscriber is not None:
             self._subscriber.subscribe(self._prefix + channel)
+
+    def reconnected(self, callback: Callable[[], None]) -> None:
+        self._reconnected.append(callback)
 
     def subscribed(self) -> "Deferred[None]":
         """

@@ -78,6 +78,14 @@ class ISharedState(Interface):
         Call ``callback`` with every message published on ``channel``.
         """
 
+    def reconnected(callback: Callable[[], None]) -> None:
+        """
+        Call ``callback`` each time the connection that brings the
+        messages is back after it was lost: what was published meanwhile
+        never arrives, so the callback reads again what those messages
+        would have said.
+        """
+
     def close() -> "Deferred[None]":
         """
         Let go of connections.
@@ -164,6 +172,10 @@ class MemorySharedState:
 
     def listen(self, channel: str, callback: Callable[[str], None]) -> None:
         self._listeners.setdefault(channel, []).append(callback)
+
+    def reconnected(self, callback: Callable[[], None]) -> None:
+        # One process's memory: no connection to lose, nothing ever missed.
+        pass
 
     def close(self) -> "Deferred[None]":
         return succeed(None)

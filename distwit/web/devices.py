@@ -16,10 +16,13 @@ from urllib.parse import quote
 
 from twisted.web.iweb import IRequest
 
+from distwit.core.accts import HomeUnreachable
 from distwit.core.devices import (
     UNSUBSCRIBE_PATH, AddressTaken, BadAddress, BadSetting, CodeExpired, Devices, NoSuchAddress,
-    NoSuchChannel, WrongCode,
+    NoSuchChannel, NotFollowing, WrongCode,
 )
+from distwit.core.microblog import RuleError
+from distwit.model import Account
 from distwit.web.site import PageError, Site, Visitor, page
 
 #: The kinds of address, in the order the page shows them, with what the
@@ -53,8 +56,13 @@ DONE = {
     "verified": "Your {your} is verified.",
     "removed": "Your {your} is removed: nothing more is sent to it.",
     "choices": "Saved: what is sent, and where.",
+    "on": "Their posts are sent to you now.",
+    "off": "Their posts are no longer sent to you.",
     "quiet": "Quiet hours saved.",
 }
+
+#: The most friends the page looks through for those whose posts are sent.
+MAX_FRIENDS = 5000
 
 #: Offsets from UTC for the quiet hours' clock, in minutes (-12:00 to +14:00).
 OFFSETS = [m * 30 for m in range(-24, 29)]
@@ -108,11 +116,22 @@ class DevicesPages:
         }
         return self.site.render(
             request, "devices.html", visitor, status,
+            friends_on=await self._friends_on(user) if offered else [],
             kinds=KINDS, offered=offered, addresses=addresses, settings=settings,
             choices=CHOICES, errors=errors or {}, typed=typed or {}, done=done,
             quiet=quiet, hours=range(24), offsets=[(m, offset_label(m)) for m in OFFSETS],
             delivery_kinds=[kind for kind in offered if kind in ("sms", "im")],
         )
+
+    async def _friends_on(self, user: Account) -> list[Account]:
+        """
+        The friends whose posts go to the user's delivery device.
+        """
+        friends = await self.site.microblog.timelines.following_page(
+            user.id, False, None, MAX_FRIENDS
+        )
+        on = await self.devices.notifications_on(user, [f.id for f in friends])
+        return sorted((f for f in friends if f.id in on), key=lambda f: f.screen_name.lower())
 
     def _kind(self, request: IRequest) -> str:
         kind = self.site.field(request, "kind") or ""
@@ -208,6 +227,38 @@ class DevicesPages:
         except REFUSALS as e:
             return await self._refused(request, visitor, "choices", e)
         return self.site.redirect(request, "/settings/devices?done=choices#choices")
+
+    @page("POST", "/settings/devices/friend")
+    async def friend(self, request: IRequest, visitor: Visitor) -> bytes:
+        """
+        ``POST /settings/devices/friend``: ``friend`` (``handle`` or
+        ``handle@server``) and ``on`` (1 or 0): that friend's posts to the
+        delivery device, or no more.
+        """
+        self.site.check_csrf(request, visitor)
+        user = self.site.member(visitor, "/settings/devices")
+        name = (self.site.field(request, "friend") or "").strip().removeprefix("@")
+        on = self.site.field(request, "on") == "1"
+        typed = {"friend": name}
+        if not name:
+            return await self.devices_page(
+                request, visitor, 400, {"friends": "Type the name of someone you follow."},
+                typed,
+            )
+        try:
+            friend = await self.site.microblog.resolve(name)
+            await self.devices.set_notifications(user, friend, on)
+        except NotFollowing as e:
+            return await self._refused(request, visitor, "friends", e, typed)
+        except HomeUnreachable as e:
+            return await self._refused(request, visitor, "friends", e, typed)
+        except RuleError:
+            return await self.devices_page(
+                request, visitor, 400, {"friends": f"There is nobody called {name} here."},
+                typed,
+            )
+        done = "on" if on else "off"
+        return self.site.redirect(request, f"/settings/devices?done={done}#friends")
 
     @page("POST", "/settings/devices/quiet")
     async def quiet(self, request: IRequest, visitor: Visitor) -> bytes:

@@ -13,7 +13,7 @@ from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 
 from distwit.core.accts import authority_of
-from distwit.core.limits import RateLimiter
+from distwit.core.limits import RateLimiter, SharedRateLimiter
 from distwit.core.microblog import MIN_PASSWORD_LENGTH, NoSuchUser, RuleError
 from distwit.http import client_address
 from distwit.model import Account
@@ -88,9 +88,16 @@ class SignInPages:
         self._pending: dict[str, tuple[PendingSignIn, str, float]] = {}
         #: Per address: sign-ins with a home server begun (each makes this
         #: server fetch from, maybe register with, another).
-        self._limits = RateLimiter(site.clock, window=ADDRESS_WINDOW, limits={
-            "remote-sign-in": ADDRESS_REMOTE_SIGNINS,
-        })
+        #: With several processes, counted in their shared state.
+        limits = {"remote-sign-in": ADDRESS_REMOTE_SIGNINS}
+        shared = self.microblog.shared
+        self._limits = (
+            RateLimiter(site.clock, window=ADDRESS_WINDOW, limits=limits)
+            if shared is None
+            else SharedRateLimiter(
+                shared, site.clock, "remote-sign-in", window=ADDRESS_WINDOW, limits=limits
+            )
+        )
 
     @page("GET", "/signup")
     async def signup_form(self, request: IRequest, visitor: Visitor) -> bytes:
@@ -167,9 +174,10 @@ class SignInPages:
                 request, visitor, 400, next_path, identifier=identifier,
                 remote_error="Type your address, like alice@example.org.",
             )
-        if not self._limits.hit(
+        allowance = await self._limits.take(
             client_address(request), "/login/remote", "remote-sign-in"
-        ).allowed:
+        )
+        if not allowance.allowed:
             return self._login_page(
                 request, visitor, 429, next_path, identifier=identifier,
                 remote_error="Too many sign-ins from your address; try again in 15 minutes.",
