@@ -313,6 +313,9 @@ class TwitterService(MultiService):
             store, client if verifier is not None else None, reactor, self.authority,
             settings.public_url,
         )
+        #: What only one process at a time may do: this service, or the
+        #: leader's duties when several processes share the database.
+        self.duties: MultiService = self
         if client is not None and verifier is not None:
             self._federate(reactor, client)
         self._devices(reactor)
@@ -339,10 +342,14 @@ class TwitterService(MultiService):
             reactor, sweep=self.devices.sweep,
         )
         self.devices.queued = self.delivery.wake
-        self.delivery.setServiceParent(self)
+        # With several processes, one sends and keeps the gateways'
+        # connections (one XMPP session, not one per process, so that a
+        # message is taken once): the leader.  The others queue; the
+        # leader's sender finds it within a round.
+        self.delivery.setServiceParent(self.duties)
         for parts in self.channels.values():
             for service in parts.services:
-                service.setServiceParent(self)
+                service.setServiceParent(self.duties)
             if IInboundChannel.providedBy(parts.channel):
                 parts.channel.listen(self.devices.inbound)
         self.log.info(
@@ -372,7 +379,7 @@ class TwitterService(MultiService):
         duties: MultiService = self
         bus = Bus(self.shared) if self.shared is not None else None
         if bus is not None and settings.database.startswith(("postgresql:", "postgres:")):
-            duties = MultiService()
+            duties = self.duties = MultiService()
             self.leader = LeaderElection(
                 settings.database, reactor, duties, interval=settings.ping_interval
             )
