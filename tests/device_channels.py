@@ -43,7 +43,7 @@ class RecordingChannel:
 
     def send(self, address: str, text: str, subject: str) -> Deferred[None]:
         line = json.dumps({"kind": self.kind, "address": address, "text": text,
-                           "subject": subject})
+                           "subject": subject, "pid": os.getpid()})
         with open(self._path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
         return succeed(None)

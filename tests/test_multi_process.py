@@ -30,6 +30,8 @@ from urllib.parse import parse_qs, urlsplit
 from oauthlib.oauth1 import Client
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.device_channels import code_in
+from tests.device_channels import sent as device_sent
 from tests.processes import ROOT, ServerProcess, _decode, free_port, run_cli
 from tests.support import POSTGRES_SKIP, postgres_url, wipe_postgres
 from tests.test_federation import PASSWORD, Federation, acct, call, home, wait_for
@@ -161,7 +163,7 @@ class BigServer:
 
     def __init__(self, case: SynchronousTestCase, *, interval: float = 1.0,
                  long_poll: float = 0.0, settings: str = "",
-                 users: tuple[str, ...] = ("alice", "bob")) -> None:
+                 users: tuple[str, ...] = ("alice", "bob"), preamble: str = "") -> None:
         database = postgres_url()
         if database is None:
             raise SkipTest(POSTGRES_SKIP)
@@ -203,6 +205,7 @@ class BigServer:
             "--public-url", self.front_url,
         )
         self.database = database
+        self.preamble = preamble
         # One after the other: the first makes the keys of the data folder.
         self.workers = [self.worker(), self.worker()]
         self.front = Front(os.path.join(base, "front"), self.front_port,
@@ -210,7 +213,7 @@ class BigServer:
         case.addCleanup(self.front.stop)
 
     def worker(self) -> ServerProcess:
-        server = ServerProcess(self.data, *self.options)
+        server = ServerProcess(self.data, *self.options, preamble=self.preamble)
         self.case.addCleanup(server.stop)
         return server
 
@@ -417,6 +420,55 @@ class SeveralProcessesTests(SynchronousTestCase):
         through_front = ask(big.front_url, "GET", "/1.1/statuses/home_timeline.json",
                             auth=("alice", PASSWORD))
         self.assertEqual(through_front.status, 200, through_front)
+
+    def test_devices_sent_once_by_the_leader(self) -> None:
+        """
+        Phones with several processes: whichever process the requests go
+        through, the leader alone sends to the devices, each message once
+        (the code, then alice's post to bob's phone); a text from the
+        phone taken by the process that is not the leader is a post.
+        """
+        sent_log = os.path.abspath(self.mktemp() + "-sent.jsonl")
+        open(sent_log, "w").close()
+        big = BigServer(self, preamble=(
+            f"import tests.device_channels as c; c.install(['sms'], {sent_log!r})"
+        ))
+        leader = big.leader()
+        other = big.other(leader)
+        call(other, "POST", "/1.1/account/devices/add.json", "bob",
+             kind="sms", address="+15555550123")
+
+        def messages() -> list[dict[str, Any]]:
+            return device_sent(sent_log)
+
+        codes = wait_for(lambda: [code_in(m) for m in messages() if code_in(m)], 30,
+                         "the verification code")[0]
+        call(other, "POST", "/1.1/account/devices/verify.json", "bob", kind="sms", code=codes[0])
+        call(other, "POST", "/1.1/account/update_delivery_device.json", "bob", device="sms")
+        call(other, "POST", "/1.1/friendships/create.json", "bob", screen_name="alice")
+        call(other, "POST", "/1.1/notifications/follow.json", "bob", screen_name="alice")
+        post(other, "alice", "to every phone once")
+        wait_for(lambda: any("to every phone once" in m["text"] for m in messages()), 30,
+                 "alice's post on bob's phone")
+        # Rounds of the senders later (the next post has arrived): nothing
+        # was sent again.
+        post(other, "alice", "and the next one")
+        wait_for(lambda: any("and the next one" in m["text"] for m in messages()), 30,
+                 "alice's next post on bob's phone")
+        texts = [m["text"] for m in messages()]
+        self.assertEqual(len([t for t in texts if "to every phone once" in t]), 1, texts)
+        self.assertEqual(len([t for t in texts if code_in({"text": t})]), 1, texts)
+        self.assertEqual({m["pid"] for m in messages()}, {leader.process.pid})
+        # The phone writes back through the process that is not the leader.
+        answer = urllib.request.urlopen(urllib.request.Request(
+            other.url + "/channels/test-sms",
+            data=urllib.parse.urlencode(
+                {"address": "+15555550123", "text": "texted from my phone"}
+            ).encode(),
+        ), timeout=30)
+        self.assertEqual(answer.status, 200)
+        timeline = call(leader, "GET", "/1.1/statuses/user_timeline.json", "bob")
+        self.assertEqual(timeline[0]["text"], "texted from my phone")
 
     def test_openid_connect_across_processes(self) -> None:
         """
