@@ -19,7 +19,12 @@ from oauthlib.oauth1 import (
     Client,
 )
 
+from treq.testing import StubTreq
+from twisted.internet.defer import ensureDeferred
+
+from distwit.roles.twitter import TwitterService, make_twitter_web
 from tests.processes import run_cli
+from tests.support import cheap_hasher
 from tests.test_api import BASE, PASSWORDS, APITestCase, _basic
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -141,6 +146,39 @@ class SignatureTests(OAuthTestCase):
         code, content, _ = self.send("GET", uri, headers)
         self.assertCode((code, json.loads(content)), 401, 32)
         self.assertIn("nonce", json.loads(content)["errors"][0]["message"])
+
+    def test_replay_after_restart(self) -> None:
+        """
+        Nonces are checked in memory and kept in the store behind the
+        answers: a request replayed to the server started again (a new
+        service on the same database) is refused too; a timestamp five
+        minutes old is forgotten from memory (it is refused anyway).
+        """
+        path = "/1.1/account/verify_credentials.json"
+        uri, headers, _ = self.client().sign(BASE + path)
+        self.assertEqual(self.send("GET", uri, headers)[0], 200)
+        nonces = self.service.microblog.apps.nonces
+        assert nonces is not None
+        self.successResultOf(ensureDeferred(nonces.flush()))
+        self.assertEqual(len(nonces), 1)
+
+        restarted = TwitterService(self.settings, self.store, self.clock, cheap_hasher())
+        self.stub = StubTreq(make_twitter_web(restarted).root)
+        code, content, _ = self.send("GET", uri, headers)
+        self.assertCode((code, json.loads(content)), 401, 32)
+        self.assertIn("nonce", json.loads(content)["errors"][0]["message"])
+        # Another nonce passes, once.
+        uri, headers, _ = self.client().sign(BASE + path)
+        self.assertEqual(self.send("GET", uri, headers)[0], 200)
+        self.assertEqual(self.send("GET", uri, headers)[0], 401)
+
+        restarted_nonces = restarted.microblog.apps.nonces
+        assert restarted_nonces is not None
+        self.assertEqual(len(restarted_nonces), 2)
+        self.clock.advance(301)
+        uri, headers, _ = self.client().sign(BASE + path)
+        self.assertEqual(self.send("GET", uri, headers)[0], 200)
+        self.assertEqual(len(restarted_nonces), 1)
 
     def test_source_is_the_app(self) -> None:
         """

@@ -57,11 +57,8 @@ from distwit.api.errors import TwitterError
 from distwit.api.interfaces import RenderPage
 from distwit.http import client_address, json_body
 from distwit.model import Account
-from distwit.core.apps import AppRecord, TokenRecord
+from distwit.core.apps import TIMESTAMP_WINDOW, AppRecord, TokenRecord
 from distwit.core.microblog import Microblog, RuleError
-
-#: Seconds a timestamp may be off our clock, and a nonce is remembered.
-TIMESTAMP_WINDOW = 300
 
 #: Seconds a request token waits for the user.
 REQUEST_TOKEN_LIFETIME = 15 * 60
