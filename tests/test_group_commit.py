@@ -81,6 +81,8 @@ class GroupCommitStoreMixin:
         committer = self.store.group_committer
         self.assertEqual(committer.writes, 60)
         self.assertLess(committer.groups, 60)
+        # None failed: no group needed its savepoints.
+        self.assertEqual(committer.retried, 0)
 
     async def test_answered_as_stored(self) -> None:
         """
@@ -131,6 +133,8 @@ class GroupCommitStoreMixin:
         ]
         results = await DeferredList([first, *group], consumeErrors=True)
         self.assertEqual(committer.groups, 2)
+        # The group ran without savepoints, then again with them.
+        self.assertEqual(committer.retried, 1)
         oks = [ok for ok, _ in results]
         self.assertEqual(oks, [True, True, False, False, True, True])
         results[2][1].trap(DuplicatePost)
