@@ -39,6 +39,7 @@ class Engine(Protocol):
     substitutions: dict[str, str]
     greatest: str
     walk_newest_first: bool
+    writable_ctes: bool
 
     def describe(self) -> str: ...
     def convert(self, sql: str) -> str: ...

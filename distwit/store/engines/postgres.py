@@ -28,6 +28,9 @@ class PostgresEngine:
         "BIGINT": "BIGINT",
     }
     greatest = "GREATEST"
+    #: Whether a statement may write in its ``WITH`` (a new post's checks,
+    #: id and row in one round trip).
+    writable_ctes = True
     #: Whether home timelines of many followees walk posts newest first.
     walk_newest_first = False
 

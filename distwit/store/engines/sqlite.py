@@ -30,6 +30,9 @@ class SQLiteEngine:
     substitutions = {"AUTO_ID": "INTEGER PRIMARY KEY", "BIGINT": "INTEGER"}
     #: SQL's two-argument maximum.
     greatest = "MAX"
+    #: Whether a statement may write in its ``WITH`` (a new post's checks,
+    #: id and row in one round trip).
+    writable_ctes = False
     #: Whether home timelines of many followees walk posts newest first.
     walk_newest_first = True
 
