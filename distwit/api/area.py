@@ -121,15 +121,16 @@ class Area:
         of them the reader favorited or retweeted (not asked of ``fresh``
         posts, just written: nobody can have yet).
         """
-        shape = replace(params.shape(), public_url=self.microblog.public_url)
+        public_url = self.microblog.public_url
         if user is None or not posts or fresh:
-            return shape
+            return replace(params.shape(), public_url=public_url)
         # The originals of retweets are shown too.
         ids = [p.id for p in posts] + [
             p.retweeted_status.id for p in posts if p.retweeted_status is not None
         ]
         favorited, retweeted = await self.microblog.timelines.marked_among(user.id, ids)
-        return replace(shape, favorited=frozenset(favorited), retweeted=frozenset(retweeted))
+        return replace(params.shape(), public_url=public_url, favorited=frozenset(favorited),
+                       retweeted=frozenset(retweeted))
 
     async def status(self, user: Account | None, params: Params, post: Post,
                      fresh: bool = False) -> dict[str, Any]:

@@ -40,6 +40,7 @@ class Engine(Protocol):
     greatest: str
     walk_newest_first: bool
     writable_ctes: bool
+    group_gather: float
 
     def describe(self) -> str: ...
     def convert(self, sql: str) -> str: ...

@@ -46,7 +46,10 @@ class PostsStore(SQLBase):
         The writer of new posts in groups (made on first use).
         """
         if self._group_committer is None:
-            self._group_committer = GroupCommitter(self._run, self._engine.begin_group)
+            self._group_committer = GroupCommitter(
+                self._run, self._engine.begin_group, gather=self._engine.group_gather,
+                clock=getattr(self._pool, "_reactor", None),
+            )
         return self._group_committer
 
     def create_post(
