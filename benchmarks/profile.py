@@ -8,7 +8,11 @@ do not depend on what else the machine runs, unlike requests/s.
 Usage::
 
     python -m benchmarks.profile read|oauth|write [--requests N]
-        [--postgres URL] [--top N] [--stats FILE]
+        [--postgres URL] [--top N] [--stats FILE] [--cpu]
+
+With ``--cpu`` the server runs without the profiler and what is printed is
+its CPU time (user + system, all its threads, from /proc) per request over
+the requests: less exact than call counts, but in time.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import sys
 import time
 
 from benchmarks.api import _oauth_credentials
-from benchmarks.harness import PASSWORD, Workspace, basic, call, wait_until
+from benchmarks.harness import Workspace, basic, call, wait_until
 from tests.processes import ServerProcess, child_environment, free_port
 
 
@@ -31,7 +35,7 @@ class ProfiledServer(ServerProcess):
     A twitter server as the benchmarks start it, under twistd's profiler.
     """
 
-    def __init__(self, data: str, stats: str, *options: str) -> None:
+    def __init__(self, data: str, stats: str | None, *options: str) -> None:
         self.data = data
         self.options = options
         self.tls = None
@@ -42,13 +46,23 @@ class ProfiledServer(ServerProcess):
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-             "-n", "--pidfile=", f"--profile={stats}", "--profiler=cprofile", "--savestats",
+             "-n", "--pidfile=",
+             *((f"--profile={stats}", "--profiler=cprofile", "--savestats") if stats else ()),
              "distwit", "--listen", f"tcp:{self.port}:interface=127.0.0.1", "--data", data,
              "--public-url", self.url, "--peers-allow-private", "--admission", "open",
              *options],
             stdout=self._log, stderr=subprocess.STDOUT, env=child_environment(), cwd=data,
         )
         self.wait_for_health()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """
+    CPU time (user + system) of process ``pid`` so far.
+    """
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -58,6 +72,8 @@ def main() -> None:
     parser.add_argument("--postgres", default=None)
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--stats", default="/tmp/distwit-profile.stats")
+    parser.add_argument("--cpu", action="store_true",
+                        help="no profiler: the server's CPU time per request")
     args = parser.parse_args()
     workspace = Workspace()
     try:
@@ -78,8 +94,8 @@ def main() -> None:
                     "daily_post_limit = 1000000000\n")
         if os.path.exists(args.stats):
             os.remove(args.stats)
-        server = ProfiledServer(data, args.stats, "--role", "twitter", "--registry",
-                                registry.url, "--config", config, *database)
+        server = ProfiledServer(data, None if args.cpu else args.stats, "--role", "twitter",
+                                "--registry", registry.url, "--config", config, *database)
         workspace.processes.append(server)
         oauth = None
         if args.kind != "write":
@@ -106,30 +122,51 @@ def main() -> None:
             method, path = "POST", "/1.1/statuses/update.json"
             headers = {"Authorization": basic("writer"),
                        "Content-Type": "application/x-www-form-urlencoded"}
-        start = time.perf_counter()
-        for n in range(args.requests):
-            body = f"status=profiled post {n}".encode() if method == "POST" else None
-            if signer is not None:
-                _, signed, _ = signer.sign(oauth["public_url"] + path, method)  # type: ignore
-                headers = signed
-            connection.request(method, path, body=body, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            if response.status != 200:
-                raise RuntimeError(f"{response.status}")
-        elapsed = time.perf_counter() - start
+
+        def send(connection: http.client.HTTPConnection, pid: int) -> tuple[float, float, bytes]:
+            nonlocal headers
+            start = time.perf_counter()
+            cpu_before = _cpu_seconds(pid)
+            answer = b""
+            for n in range(args.requests):
+                body = f"status=profiled post {n}".encode() if method == "POST" else None
+                if signer is not None:
+                    _, signed, _ = signer.sign(oauth["public_url"] + path, method)  # type: ignore
+                    headers = signed
+                connection.request(method, path, body=body, headers=headers)
+                response = connection.getresponse()
+                answer = response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"{response.status}")
+            return time.perf_counter() - start, _cpu_seconds(pid) - cpu_before, answer
+
+        elapsed, cpu, answer = send(connection, server.process.pid)
         connection.close()
+        bare_cpu = None
+        if args.cpu:
+            # The bare resource, the same bytes and requests, measured alike.
+            bare_url = workspace.bare(answer)
+            bare = workspace.processes[-1]
+            port = int(bare_url.rsplit(":", 1)[1])
+            _, bare_cpu, _ = send(http.client.HTTPConnection("127.0.0.1", port, timeout=30),
+                                  bare.pid)
         server.stop()
         workspace.processes.remove(server)
     finally:
         workspace.close()
+    if args.cpu:
+        assert bare_cpu is not None
+        print(f"{args.kind}: {args.requests} requests in {elapsed:.1f} s (one connection):"
+              f" server CPU {cpu / args.requests * 1000:.3f} ms a request; the bare"
+              f" resource {bare_cpu / args.requests * 1000:.3f} ms; ratio (bare/server)"
+              f" {bare_cpu / cpu:.2f}")
+        return
     stats = pstats.Stats(args.stats)
     print(f"{args.kind}: {args.requests} requests in {elapsed:.1f} s (one connection, profiled)")
     print(f"function calls of the reactor thread per request: "
           f"{stats.total_calls / args.requests:.0f} (whole run incl. start-up: "  # type: ignore
           f"{stats.total_calls})")  # type: ignore[attr-defined]
     stats.sort_stats("tottime").print_stats(args.top)
-    _ = PASSWORD
 
 
 if __name__ == "__main__":

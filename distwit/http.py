@@ -351,6 +351,9 @@ class LimitedRequest(Request):
     """
 
     _body_bytes = 0
+    #: The client address once worked out (asked for by the rate limits
+    #: and by the access log).
+    _client_address: IAddress | None = None
 
     def getClientAddress(self) -> IAddress:
         """
@@ -359,6 +362,11 @@ class LimitedRequest(Request):
         (the one the nearest front saw; those before it could be forged by
         the client).
         """
+        if self._client_address is None:
+            self._client_address = self._find_client_address()
+        return self._client_address
+
+    def _find_client_address(self) -> IAddress:
         address: IAddress = super().getClientAddress()
         site = getattr(self.channel, "site", None)
         trusted = getattr(site, "trusted_proxies", ())
