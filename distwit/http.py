@@ -10,6 +10,7 @@ import hashlib
 import ipaddress
 import json
 import re
+import time
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -19,7 +20,8 @@ from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
-from twisted.web.http import HTTPChannel, _GenericHTTPChannelProtocol
+from twisted.web.http import HTTPChannel, _escape, _GenericHTTPChannelProtocol
+from twisted.web.http import _XForwardedForAddress
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
@@ -28,8 +30,11 @@ from distwit import __version__
 from distwit.s2s.interfaces import ForbiddenAuthority, IRequestVerifier, SignatureError
 
 _log = Logger()
+#: The addresses whose host an access line shows (as Twisted's).
+_LOGGED_ADDRESSES = (IPv4Address, IPv6Address, _XForwardedForAddress)
 #: The access log: one event per HTTP request (:meth:`LimitedSite.log`).
-_access = Logger(namespace="distwit.access")
+_ACCESS_NAMESPACE = "distwit.access"
+_access = Logger(namespace=_ACCESS_NAMESPACE)
 
 
 class HTTPError(Exception):
@@ -346,6 +351,9 @@ class LimitedRequest(Request):
     """
 
     _body_bytes = 0
+    #: The client address once worked out (asked for by the rate limits
+    #: and by the access log).
+    _client_address: IAddress | None = None
 
     def getClientAddress(self) -> IAddress:
         """
@@ -354,6 +362,11 @@ class LimitedRequest(Request):
         (the one the nearest front saw; those before it could be forged by
         the client).
         """
+        if self._client_address is None:
+            self._client_address = self._find_client_address()
+        return self._client_address
+
+    def _find_client_address(self) -> IAddress:
         address: IAddress = super().getClientAddress()
         site = getattr(self.channel, "site", None)
         trusted = getattr(site, "trusted_proxies", ())
@@ -397,6 +410,41 @@ def _limited_channel_protocol(site: LimitedSite) -> Protocol:
     return _GenericHTTPChannelProtocol(LimitedChannel())  # type: ignore[no-any-return]
 
 
+class _Escapes:
+    """
+    Twisted's combined log format (``twisted.web.http.combinedLogFormatter``,
+    the same line), with each piece escaped once and kept: a client's
+    address, agent and the paths it asks for repeat from request to request.
+    At most :attr:`SIZE` pieces are kept (then they start again).
+    """
+
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._escaped: dict[Any, str] = {}
+
+    def escape(self, value: Any) -> str:
+        escaped = self._escaped.get(value)
+        if escaped is None:
+            if len(self._escaped) >= self.SIZE:
+                self._escaped.clear()
+            escaped = self._escaped[value] = _escape(value)
+        return escaped
+
+    def combined(self, timestamp: str, request: Any) -> str:
+        address = request.getClientAddress()
+        host = getattr(address, "host", None)
+        ip = host if host is not None and isinstance(address, _LOGGED_ADDRESSES) else b"-"
+        escape = self.escape
+        referrer = request.getHeader(b"referer")
+        agent = request.getHeader(b"user-agent")
+        return '"%s" - - %s "%s %s %s" %d %s "%s" "%s"' % (
+            escape(ip), timestamp, escape(request.method), escape(request.uri),
+            escape(request.clientproto), request.code, request.sentLength or "-",
+            escape(referrer or b"-"), escape(agent or b"-"),
+        )
+
+
 class LimitedSite(Site):
     """
     A site that closes idle connections, closes connections whose request
@@ -434,6 +482,9 @@ class LimitedSite(Site):
         #: site starts, appended to), and the file once open.
         self.access_path: str | None = None
         self.access_file: Any = None
+        #: The pieces of access lines escaped (the same agents, methods,
+        #: addresses come again and again).
+        self._escapes = _Escapes()
         #: Paths of the routine exchanges between servers (ping exchanges,
         #: range copies, ...): their lines are at debug level when they
         #: succeed, so an idle server's log stays quiet.
@@ -449,7 +500,7 @@ class LimitedSite(Site):
             return
         if self._logDateTime is None:
             self._updateLogDateTime()
-        line = self._logFormatter(self._logDateTime, request)
+        line = self._escapes.combined(self._logDateTime or "-", request)
         if self.access_file is not None:
             self.access_file.write(line + "\n")
         if not self.access_log:
@@ -457,14 +508,20 @@ class LimitedSite(Site):
         code = request.code or 0
         path = request.path or b""
         routine = code < 400 and path.startswith(self.routine_paths)
-        _access.emit(
-            LogLevel.debug if routine else LogLevel.info,
-            "{access_line}",
-            access_line=line,
-            method=request.method.decode("latin-1"),
-            path=request.uri.decode("latin-1"),
-            status=code,
-        )
+        # The event Logger.emit would make (without its check of the
+        # level, one of two known here, and its copy of the fields).
+        _access.observer({
+            "access_line": line,
+            "method": request.method.decode("latin-1"),
+            "path": request.uri.decode("latin-1"),
+            "status": code,
+            "log_logger": _access,
+            "log_level": LogLevel.debug if routine else LogLevel.info,
+            "log_namespace": _ACCESS_NAMESPACE,
+            "log_source": None,
+            "log_format": "{access_line}",
+            "log_time": time.time(),
+        })
 
     def startFactory(self) -> None:
         super().startFactory()

@@ -469,3 +469,55 @@ def _basic(user: str, password: str) -> str:
     import base64
 
     return base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+class OwnResourceTests(APITestCase):
+    def test_same_answers_as_klein(self) -> None:
+        """
+        The API's own resource (ordinary requests straight to the API)
+        answers every kind of request as its Klein app does: timelines,
+        errors, a post, a wrong method, odd paths (empty segments, a
+        percent-encoded slash or line feed, bytes that are not UTF-8), the
+        root.
+        """
+        api = self.web.api
+        ours = StubTreq(api.resource())
+        klein = StubTreq(api.app.resource())
+        auth = ("alice", PASSWORDS["alice"])
+        requests = [
+            ("GET", "/statuses/home_timeline.json?count=2", None),
+            ("GET", "/statuses/home_timeline.xml", None),
+            ("HEAD", "/statuses/home_timeline.json", None),
+            ("GET", "/statuses/nothing.json", None),
+            ("GET", "/statuses/home_timeline.png", None),
+            ("DELETE", "/statuses/home_timeline.json", None),
+            ("OPTIONS", "/statuses/home_timeline.json", None),
+            ("GET", "/statuses//home_timeline.json", None),
+            ("GET", "/statuses/home_timeline.json/", None),
+            ("GET", "/statuses%2Fhome_timeline.json", None),
+            ("GET", "/statuses/show/1%0A.json", None),
+            ("GET", "/statuses/show/%FF.json", None),
+            ("GET", "/", None),
+            ("GET", "/help/test.json", None),
+        ]
+        for n, (method, path, _) in enumerate(requests):
+            answers = []
+            for stub in (ours, klein):
+                d = stub.request(method, "http://localhost" + path, auth=auth)
+                stub.flush()
+                response = self.successResultOf(d)
+                body = self.successResultOf(response.content())
+                headers = {k: v for k, v in response.headers.getAllRawHeaders()
+                           if k.lower() not in (b"date", b"x-rate-limit-remaining")}
+                answers.append((response.code, headers, body))
+            self.assertEqual(answers[0], answers[1], (method, path))
+        # Klein logs a path that is not UTF-8 (once through each).
+        self.assertEqual(len(self.flushLoggedErrors(UnicodeDecodeError)), 2)
+        # A post, through each.
+        for stub, text in ((ours, "through ours"), (klein, "through Klein")):
+            d = stub.request("POST", "http://localhost/statuses/update.json", auth=auth,
+                             data={"status": text})
+            stub.flush()
+            response = self.successResultOf(d)
+            self.assertEqual(response.code, 200)
+            self.assertEqual(json.loads(self.successResultOf(response.content()))["text"], text)

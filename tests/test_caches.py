@@ -7,15 +7,20 @@ writes) on SQLite and on PostgreSQL (``DISTWIT_TEST_POSTGRES``).
 
 from __future__ import annotations
 
+import json
 import os
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from distwit.api.area import Timeline
+from distwit.api.render import Shape
 from distwit.core.cache import LRUCache, ReadCache, RenderCache
+from distwit.model import Account, Post
 from tests.processes import ServerProcess, run_cli
 from tests.support import POSTGRES_SKIP, postgres_url, wipe_postgres
 
@@ -50,6 +55,36 @@ class LRUCacheTests(SynchronousTestCase):
         self.assertEqual(cache.get(1, ("post", 1)), b"one")
         self.assertIsNone(cache.get(1, ("post", 2)))
         self.assertIsNone(cache.get(2, ("post", 1)))
+
+
+class PageCacheTests(SynchronousTestCase):
+    def test_page_kept_with_its_posts(self) -> None:
+        """
+        A timeline page read again (the same posts) is the same bytes,
+        rendered once; a post changed (a count), or another reader's
+        marks, make it again, as it would be rendered anew.
+        """
+        author = Account(7, "alice", "", "Alice", 0, 2, 2, 0, 0)
+        posts = [Post(n, author, n, f"post {n}", 0, "web", None, False) for n in (2, 1)]
+        statuses: RenderCache[Any] = RenderCache(size=10)
+        pages: RenderCache[Any] = RenderCache(size=10)
+
+        def page(posts: list[Post], shape: Shape = Shape()) -> bytes:
+            return Timeline(list(posts), shape, statuses, pages).as_json()
+
+        def fresh(posts: list[Post], shape: Shape = Shape()) -> bytes:
+            return Timeline(list(posts), shape, RenderCache(size=10)).as_json()
+
+        first = page(posts)
+        self.assertEqual(json.loads(first)[0]["text"], "post 2")
+        self.assertIs(page(posts), first)
+        changed = [replace(posts[0], favorite_count=3), posts[1]]
+        self.assertEqual(page(changed), fresh(changed))
+        self.assertEqual(json.loads(page(changed))[0]["favorite_count"], 3)
+        marked = Shape(favorited=frozenset({1}))
+        self.assertEqual(page(changed, marked), fresh(changed, marked))
+        self.assertEqual([s["favorited"] for s in json.loads(page(changed, marked))],
+                         [False, True])
 
 
 class ReadCacheTests(SynchronousTestCase):

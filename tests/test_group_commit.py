@@ -16,7 +16,8 @@ from dataclasses import replace
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.defer import DeferredList, gatherResults
+from twisted.internet.defer import Deferred, DeferredList, gatherResults
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from distwit.store.interfaces import DuplicatePost, NoSuchAccount
@@ -81,6 +82,8 @@ class GroupCommitStoreMixin:
         committer = self.store.group_committer
         self.assertEqual(committer.writes, 60)
         self.assertLess(committer.groups, 60)
+        # None failed: no group needed its savepoints.
+        self.assertEqual(committer.retried, 0)
 
     async def test_answered_as_stored(self) -> None:
         """
@@ -131,6 +134,8 @@ class GroupCommitStoreMixin:
         ]
         results = await DeferredList([first, *group], consumeErrors=True)
         self.assertEqual(committer.groups, 2)
+        # The group ran without savepoints, then again with them.
+        self.assertEqual(committer.retried, 1)
         oks = [ok for ok, _ in results]
         self.assertEqual(oks, [True, True, False, False, True, True])
         results[2][1].trap(DuplicatePost)
@@ -171,6 +176,63 @@ class GroupCommitStoreMixin:
             failure.trap(RuntimeError)
         self.assertEqual(await third, "c")
         self.assertEqual(committer.groups, 2)
+
+
+class GatherTests(SynchronousTestCase):
+    """
+    With ``gather``, the next group waits (a little) for the writers the
+    last group answered; never without load.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.runs: list[tuple[list[str], Deferred[None]]] = []
+
+        def run(interaction: Any, group: Any, careful: bool) -> Deferred[None]:
+            done: Deferred[None] = Deferred()
+            self.runs.append(([p.args[0] for p in group], done))
+            return done
+
+        self.committer = GroupCommitter(run, lambda txn: None, gather=0.002, clock=self.clock)
+
+    def commit(self) -> None:
+        self.runs[-1][1].callback(None)
+
+    def test_gather(self) -> None:
+        """
+        A lone write starts at once.  Under load, once a group commits, the
+        next waits until as many writes are queued as writers were busy,
+        or ``gather`` seconds at most; once the load is gone, a lone write
+        waits that long once, then starts at once again.
+        """
+        write = self.committer.submit
+        first = write(None, "a")
+        self.assertEqual([names for names, _ in self.runs], [["a"]])
+        write(None, "b")
+        write(None, "c")
+        self.commit()
+        self.assertEqual(self.successResultOf(first), None)
+        # Three writers were busy (a, b, c): b and c wait for a's next.
+        self.assertEqual(len(self.runs), 1)
+        write(None, "d")
+        self.assertEqual(self.runs[-1][0], ["b", "c", "d"])
+        self.commit()
+        # b, c and d were answered; only two come back: after 2 ms.
+        write(None, "e")
+        write(None, "f")
+        self.assertEqual(len(self.runs), 2)
+        self.clock.advance(0.002)
+        self.assertEqual(self.runs[-1][0], ["e", "f"])
+        self.commit()
+        # The load ends: the next write waits for its company once, then
+        # a lone write starts at once.
+        write(None, "g")
+        self.assertEqual(len(self.runs), 3)
+        self.clock.advance(0.002)
+        self.assertEqual(self.runs[-1][0], ["g"])
+        self.commit()
+        write(None, "h")
+        self.assertEqual(self.runs[-1][0], ["h"])
 
 
 class SQLiteGroupCommitTests(GroupCommitStoreMixin, TestCase):

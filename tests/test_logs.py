@@ -216,3 +216,75 @@ class UntrustedPeerTests(SynchronousTestCase):
         self.assertIn(f"registry {registry.url}", lines[0])
         self.assertIn("TLS error: certificate verify failed", lines[0])
         self.assertNotIn("Traceback", s3.log_text())
+
+
+class AccessLineTests(SynchronousTestCase):
+    def test_same_line_as_twisted(self) -> None:
+        """
+        The access line, its pieces escaped once and kept, is the line of
+        Twisted's combined log format for every kind of request: quotes and
+        bytes outside ASCII in the agent, a referrer, no address, an
+        answer not sent yet, the same request again.
+        """
+        from twisted.internet.address import IPv4Address, UNIXAddress
+        from twisted.web.http import combinedLogFormatter, datetimeToLogString
+        from twisted.web.test.requesthelper import DummyRequest
+
+        from distwit.http import _Escapes
+
+        escapes = _Escapes()
+        escapes.SIZE = 3  # start again often
+        stamp = "[" + datetimeToLogString(1_700_000_000) + "]"
+        for agent, referrer, address, length in [
+            (b'curl "7" \xc3\xa9\\', None, IPv4Address("TCP", "10.0.0.1", 5), 20113),
+            (None, b"https://example.com/a?b=\"c\"", IPv4Address("TCP", "::1", 5), 0),
+            (b"x", b"y", UNIXAddress(b"/tmp/s"), 7),
+            (b'curl "7" \xc3\xa9\\', None, IPv4Address("TCP", "10.0.0.1", 5), 20113),
+        ]:
+            request = DummyRequest([b"statuses", b"home_timeline.json"])
+            request.uri = b'/1.1/statuses/home_timeline.json?q="\xff"'
+            request.method = b"GET"
+            request.clientproto = b"HTTP/1.1"
+            request.code = 200
+            request.sentLength = length
+            request.client = address
+            if agent is not None:
+                request.requestHeaders.setRawHeaders(b"user-agent", [b"first", agent])
+            if referrer is not None:
+                request.requestHeaders.setRawHeaders(b"referer", [referrer])
+            self.assertEqual(escapes.combined(stamp, request),
+                             combinedLogFormatter(stamp, request))
+
+    def test_same_text_as_twisted(self) -> None:
+        """
+        The text log's lines are Twisted's (``textFileLogObserver``) for
+        the access events (one field, the time of each second formatted
+        once) and for every other kind of event.
+        """
+        from twisted.logger import LogLevel, formatEventAsClassicLogText, formatTime
+
+        from distwit.roles.logs import ClassicText
+
+        text = ClassicText()
+        now = 1_700_000_000.25
+        events: list[dict[str, Any]] = [
+            {"log_format": "{access_line}", "access_line": '"1.2.3.4" - - "GET / {x}"',
+             "log_namespace": "distwit.access", "log_level": LogLevel.info, "log_time": now},
+            {"log_format": "{access_line}", "access_line": "two\nlines",
+             "log_namespace": "distwit.access", "log_level": LogLevel.debug,
+             "log_time": now + 0.5},
+            {"log_format": "{access_line}", "access_line": "a second later",
+             "log_time": now + 1},
+            {"log_format": "{access_line}", "access_line": "", "log_time": now},
+            {"log_format": "{missing}", "log_time": now, "log_level": LogLevel.warn},
+            {"log_format": "{what} {peer} fails", "what": "server", "peer": "s1",
+             "log_namespace": "x", "log_level": LogLevel.warn, "log_time": now},
+            {"log_format": "legacy", "log_system": "HTTPChannel,0", "log_time": now},
+            {"log_format": "{n}", "n": 7},
+        ]
+        for event in events:
+            self.assertEqual(
+                text(event),
+                formatEventAsClassicLogText(event, formatTime=formatTime),
+                event,
+            )

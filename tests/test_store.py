@@ -623,6 +623,19 @@ class OAuthStoreTestsMixin:
         self.assertTrue((yield self.store.use_nonce("key", "", "n1", 100, 101)))
 
     @inlineCallbacks
+    def test_nonces_in_batches(self) -> Any:
+        """
+        Nonces kept many at once (those kept already left as they are) are
+        read back from their timestamp on; the old ones are forgotten.
+        """
+        yield self.store.record_nonces([("key", "", "n1", 100), ("key", "t", "n2", 200)], 0)
+        yield self.store.record_nonces([("key", "t", "n2", 200), ("key", "", "n3", 300)], 150)
+        self.assertEqual(sorted((yield self.store.recent_nonces(0))),
+                         [("key", "", "n3", 300), ("key", "t", "n2", 200)])
+        self.assertEqual((yield self.store.recent_nonces(250)), [("key", "", "n3", 300)])
+        self.assertFalse((yield self.store.use_nonce("key", "", "n3", 300, 0)))
+
+    @inlineCallbacks
     def test_concurrent_replays_of_one_nonce(self) -> Any:
         """
         Replays of one request sent at once (the same nonce in concurrent

@@ -17,9 +17,12 @@ import re
 from typing import Any
 
 from klein import Klein
+from twisted.internet.defer import CancelledError, ensureDeferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
-from twisted.web.resource import IResource
+from twisted.web.resource import IResource, Resource
+from twisted.web.server import NOT_DONE_YET
 
 from distwit.api import errors
 from distwit.api.account import AccountEndpoints
@@ -71,6 +74,7 @@ FORMATS = frozenset({"json", "xml", "rss", "atom"})
 
 #: Every HTTP method, so that a wrong one gets Twitter's answer, not Klein's.
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]
+_METHODS = frozenset(method.encode("ascii") for method in _ALL_METHODS)
 
 
 def basic_credentials(request: IRequest) -> tuple[str, str] | None:
@@ -96,6 +100,67 @@ def basic_credentials(request: IRequest) -> tuple[str, str] | None:
     if not sep:
         raise errors.bad_credentials()
     return handle, password
+
+
+class _APIResource(Resource):
+    """
+    The API's resource: an ordinary request (a method of the API, a path
+    of non-empty UTF-8 segments) goes straight to
+    :meth:`TwitterAPI.dispatch`, as Klein's catch-all route would send it,
+    without the routing of one route (issue 16: Klein's routing and
+    Deferred wrapping were about a twentieth of a timeline read); anything
+    else (another method, an empty segment, a path that is not UTF-8 or
+    holds a line feed, the root) through Klein, as before.
+    """
+
+    isLeaf = True
+    log = Logger()
+
+    def __init__(self, api: "TwitterAPI", klein: IResource) -> None:
+        super().__init__()
+        self._api = api
+        self._klein = klein
+
+    def render(self, request: IRequest) -> Any:
+        segments = request.postpath
+        if request.method not in _METHODS or not segments or not all(segments):
+            return self._klein.render(request)
+        joined = b"/".join(segments)
+        if b"\n" in joined:  # which Klein's route does not match
+            return self._klein.render(request)
+        try:
+            path = joined.decode("utf-8")
+        except UnicodeDecodeError:
+            return self._klein.render(request)
+        # As Klein's route does: its one segment moves to prepath.
+        request.prepath.append(segments[0])
+        request.postpath = segments[1:]
+        finished = [False]
+
+        def done(result: object) -> None:
+            finished[0] = True
+
+        request.notifyFinish().addBoth(done)  # type: ignore[attr-defined]
+        answer = ensureDeferred(self._api.dispatch(request, path))
+        request.notifyFinish().addErrback(  # type: ignore[attr-defined]
+            lambda _: answer.cancel()
+        )
+
+        def write(body: bytes) -> None:
+            if not finished[0]:
+                request.write(body)
+                request.finish()
+
+        def failed(failure: Failure) -> None:
+            if finished[0]:
+                if not failure.check(CancelledError):
+                    self.log.failure("API request {path} failed after its client left",
+                                     failure, path=path)
+                return
+            request.processingFailed(failure)  # type: ignore[attr-defined]
+
+        answer.addCallbacks(write, failed)
+        return NOT_DONE_YET
 
 
 class TwitterAPI:
@@ -173,7 +238,7 @@ class TwitterAPI:
                 self._by_path.setdefault(endpoint_.name, endpoint_)
 
     def resource(self) -> IResource:
-        return self.app.resource()  # type: ignore[no-any-return]
+        return _APIResource(self, self.app.resource())
 
     # Routing
 

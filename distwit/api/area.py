@@ -6,7 +6,7 @@ shapes of statuses and users they all answer with.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Hashable
 
 from distwit.api import errors
 from distwit.api.errors import TwitterError
@@ -16,6 +16,10 @@ from distwit.core.cache import RenderCache
 from distwit.core.accts import HomeUnreachable
 from distwit.core.microblog import Microblog, NoSuchUser, RuleError
 from distwit.model import Account, Post
+
+
+#: Timeline pages kept rendered (about 20 kB each for 20 statuses: 20 MB).
+PAGE_ENTRIES = 1_000
 
 
 class StatusList(list[Any]):
@@ -44,13 +48,29 @@ class Timeline:
     """
 
     def __init__(self, posts: list[Post], shape: Shape,
-                 cache: "RenderCache[tuple[int, bool, bool, str]]") -> None:
+                 cache: "RenderCache[tuple[int, bool, bool, str]]",
+                 pages: "RenderCache[Hashable] | None" = None) -> None:
         self.posts = posts
         self.shape = shape
         self.cache = cache
+        #: Whole pages as JSON, each kept with its posts (the same page read
+        #: again is the same post objects: compared by identity).
+        self.pages = pages
         self.subject: Account | None = None
 
     def as_json(self) -> bytes:
+        pages, posts, shape = self.pages, self.posts, self.shape
+        if pages is None or not posts:
+            return self._as_json()
+        key = (shape, posts[0].id, posts[-1].id, len(posts))
+        source = tuple(posts)
+        page: bytes | None = pages.get(key, source)
+        if page is None:
+            page = self._as_json()
+            pages.put(key, source, page)
+        return page
+
+    def _as_json(self) -> bytes:
         shape, cache = self.shape, self.cache
         view = (shape.trim_user, shape.extended, shape.public_url)
         encoded = []
@@ -89,6 +109,8 @@ class Area:
         self.status_cache: RenderCache[tuple[int, bool, bool, str]] = (
             status_cache if status_cache is not None else RenderCache()
         )
+        #: Timeline pages rendered (:attr:`Timeline.pages`).
+        self.page_cache: RenderCache[Hashable] = RenderCache(size=PAGE_ENTRIES)
 
     # Statuses as the reader sees them
 
@@ -99,15 +121,16 @@ class Area:
         of them the reader favorited or retweeted (not asked of ``fresh``
         posts, just written: nobody can have yet).
         """
-        shape = replace(params.shape(), public_url=self.microblog.public_url)
+        public_url = self.microblog.public_url
         if user is None or not posts or fresh:
-            return shape
+            return replace(params.shape(), public_url=public_url)
         # The originals of retweets are shown too.
         ids = [p.id for p in posts] + [
             p.retweeted_status.id for p in posts if p.retweeted_status is not None
         ]
         favorited, retweeted = await self.microblog.timelines.marked_among(user.id, ids)
-        return replace(shape, favorited=frozenset(favorited), retweeted=frozenset(retweeted))
+        return replace(params.shape(), public_url=public_url, favorited=frozenset(favorited),
+                       retweeted=frozenset(retweeted))
 
     async def status(self, user: Account | None, params: Params, post: Post,
                      fresh: bool = False) -> dict[str, Any]:
@@ -125,7 +148,7 @@ class Area:
         (JSON from the statuses' cached bytes).
         """
         shape = await self.shape(user, params, posts)
-        return Timeline(posts, shape, self.status_cache)
+        return Timeline(posts, shape, self.status_cache, self.page_cache)
 
     async def user_with_status(self, account: Account, params: Params) -> dict[str, Any]:
         body = user_json(account, self.microblog.public_url)

@@ -107,8 +107,14 @@ class RenderCache(Generic[K]):
         The rendering of ``source`` kept under ``key``, or ``None``.
         """
         found = self._cache.get(key)
-        if found is None or (found[0] is not source and found[0] != source):
+        if found is None:
             return None
+        if found[0] is not source:
+            if found[0] != source:
+                return None
+            # The same value read again: kept with the new object, so the
+            # next reads of it compare by identity, not field by field.
+            self._cache.put(key, (source, found[1]))
         return found[1]
 
     def put(self, key: K, source: Any, rendering: Any) -> None:

@@ -218,7 +218,7 @@ class Microblog:
         self.store = store
         #: What the faces read and keep, through the rules of each area.
         self.timelines = Timelines(store)
-        self.apps = Apps(store)
+        self.apps = Apps(store, clock)
         self.sessions = Sessions(store)
         self.oidc = OIDCRecords(store)
         #: Profile images (the composition root may give it a thread pool).
@@ -302,6 +302,8 @@ class Microblog:
         # every read goes to it (docs/design/read-caches.md).
         self.timelines.reads = ReadCache(lambda: None)
         self.apps.reads = ReadCache(lambda: None)
+        if self.apps.nonces is not None:
+            self.apps.nonces.share(state)
 
     async def _password_version(self, handle: str) -> int:
         if self._shared is None:

@@ -242,7 +242,14 @@ class Timelines:
         return found
 
     async def account(self, account_id: int) -> Account | None:
-        found: Account | None = await self._store.get_account(account_id)
+        """
+        The account, or ``None``; kept while nothing is written (every
+        OAuth request reads its user).
+        """
+        found: Account | None = await self.reads.read(
+            ("account", account_id), lambda: self._store.get_account(account_id),
+            keep_none=False,
+        )
         return found
 
     async def post(self, post_id: int) -> Post | None:

@@ -474,6 +474,9 @@ class TwitterService(MultiService):
             if part is not None:
                 stopping.append(part.stop())
         stopping.append(self.fetcher_for_signin.close())
+        nonces = self.microblog.apps.nonces
+        if nonces is not None:
+            stopping.append(ensureDeferred(nonces.flush()))
         d = DeferredList(stopping, consumeErrors=True)
         shared = self.shared
         if shared is not None:

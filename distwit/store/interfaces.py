@@ -534,6 +534,18 @@ class IAppStore(Interface):
         than ``forget_before`` are forgotten.
         """
 
+    def record_nonces(nonces, forget_before):
+        """
+        Keep ``nonces`` (consumer key, token, nonce, timestamp), those kept
+        already left as they are; nonces older than ``forget_before`` are
+        forgotten.
+        """
+
+    def recent_nonces(since):
+        """
+        The nonces kept whose timestamp is ``since`` or later.
+        """
+
 
 class IOIDCStore(Interface):
     """

@@ -39,6 +39,8 @@ class Engine(Protocol):
     substitutions: dict[str, str]
     greatest: str
     walk_newest_first: bool
+    writable_ctes: bool
+    group_gather: float
 
     def describe(self) -> str: ...
     def convert(self, sql: str) -> str: ...

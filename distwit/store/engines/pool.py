@@ -47,7 +47,7 @@ class _WatchedTransaction(adbapi.Transaction):  # type: ignore[misc]
         return cursor.execute(sql, *args, **kwargs)
 
     def executemany(self, sql: str, *args: Any, **kwargs: Any) -> Any:
-        if not self._writing:
+        if not self._writing and _writes(sql):
             self._writing = True
             self._pool._wrote()
         cursor: Any = self._cursor

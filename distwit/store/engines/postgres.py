@@ -28,6 +28,13 @@ class PostgresEngine:
         "BIGINT": "BIGINT",
     }
     greatest = "GREATEST"
+    #: Whether a statement may write in its ``WITH`` (a new post's checks,
+    #: id and row in one round trip).
+    writable_ctes = True
+    #: Seconds a group commit waits for the writers of its last group
+    #: (distwit/store/sql/group_commit.py): a commit flushes the WAL (milliseconds),
+    #: shared by the posts of a group.
+    group_gather = 0.002
     #: Whether home timelines of many followees walk posts newest first.
     walk_newest_first = False
 

@@ -30,6 +30,13 @@ class SQLiteEngine:
     substitutions = {"AUTO_ID": "INTEGER PRIMARY KEY", "BIGINT": "INTEGER"}
     #: SQL's two-argument maximum.
     greatest = "MAX"
+    #: Whether a statement may write in its ``WITH`` (a new post's checks,
+    #: id and row in one round trip).
+    writable_ctes = False
+    #: Seconds a group commit waits for the writers of its last group
+    #: (distwit/store/sql/group_commit.py): never; a commit in WAL mode
+    #: with synchronous=NORMAL writes no disk.
+    group_gather = 0.0
     #: Whether home timelines of many followees walk posts newest first.
     walk_newest_first = True
 

@@ -175,3 +175,32 @@ class AppsStore(SQLBase):
             return False
 
         return self._run(interaction).addErrback(seen)
+
+    def record_nonces(self, nonces: list[tuple[str, str, str, int]], forget_before: int
+                      ) -> "Deferred[None]":
+        def interaction(txn: Any) -> None:
+            txn.execute(
+                self._q("DELETE FROM oauth_nonces WHERE timestamp < ?"), (forget_before,)
+            )
+            txn.executemany(
+                self._q(
+                    "INSERT INTO oauth_nonces (consumer_key, token, nonce, timestamp)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                ),
+                nonces,
+            )
+
+        return self._run(interaction)
+
+    def recent_nonces(self, since: int) -> "Deferred[list[tuple[str, str, str, int]]]":
+        def interaction(txn: Any) -> list[tuple[str, str, str, int]]:
+            txn.execute(
+                self._q(
+                    "SELECT consumer_key, token, nonce, timestamp FROM oauth_nonces"
+                    " WHERE timestamp >= ?"
+                ),
+                (since,),
+            )
+            return [(row[0], row[1], row[2], int(row[3])) for row in txn.fetchall()]
+
+        return self._run(interaction)
