@@ -41,7 +41,9 @@ class RecordingChannel:
         self._path = path
         self.inbound: Inbound | None = None
 
-    def send(self, address: str, text: str, subject: str) -> Deferred[None]:
+    def send(
+        self, address: str, text: str, subject: str, unsubscribe: str = ""
+    ) -> Deferred[None]:
         line = json.dumps({"kind": self.kind, "address": address, "text": text,
                            "subject": subject, "pid": os.getpid()})
         with open(self._path, "a", encoding="utf-8") as f:

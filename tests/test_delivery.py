@@ -172,13 +172,13 @@ class DeliveryTests(SynchronousTestCase):
 
     def test_unsubscribe_link_handed_over(self) -> None:
         """
-        A channel whose ``send`` takes ``unsubscribe`` gets the message's
-        link (the e-mail channel's List-Unsubscribe); others do not.
+        A channel's ``send`` gets the message's unsubscribe link (the
+        e-mail channel's List-Unsubscribe).
         """
         given: list[Any] = []
 
         class Mail(RecordingChannel):
-            def send(self, address: str, text: str, subject: str,  # type: ignore[override]
+            def send(self, address: str, text: str, subject: str,
                      unsubscribe: str = "") -> Any:
                 given.append(unsubscribe)
                 return super().send(address, text, subject)

@@ -74,7 +74,9 @@ class RecordingChannel:
         self.held: list[Deferred[None]] = []
         self.inbound: Any = None
 
-    def send(self, address: str, text: str, subject: str) -> "Deferred[None]":
+    def send(
+        self, address: str, text: str, subject: str, unsubscribe: str = ""
+    ) -> "Deferred[None]":
         if self.failures:
             return fail(self.failures.pop(0))
         if self.hold:

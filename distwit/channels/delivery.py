@@ -21,7 +21,6 @@ Modelled on :mod:`distwit.federation.outbox`.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -69,20 +68,6 @@ def retry_delay(tries: int, first: float = FIRST_DELAY, cap: float = MAX_DELAY) 
     return float(min(first * 2 ** min(tries - 1, 32), cap))
 
 
-def _takes_unsubscribe(send: Any) -> bool:
-    """
-    Whether a channel's ``send`` takes the ``unsubscribe`` link (the e-mail
-    channel's ``List-Unsubscribe``).
-    """
-    try:
-        parameters = inspect.signature(send).parameters
-    except (TypeError, ValueError):
-        return False
-    return "unsubscribe" in parameters or any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
-    )
-
-
 class Delivery(Service):
     """
     Sends the devices' outbox, round after round.
@@ -124,9 +109,6 @@ class Delivery(Service):
         self.lease = lease
         self._batch = batch
         self._semaphores = {kind: DeferredSemaphore(per_channel) for kind in self._channels}
-        self._unsubscribe = {
-            kind: _takes_unsubscribe(channel.send) for kind, channel in self._channels.items()
-        }
         self._loop: LoopingCall | None = None
         self._round: Deferred[None] | None = None
         self._again = False
@@ -276,12 +258,9 @@ class Delivery(Service):
                 self.log.info("the {channel} channel takes messages again", channel=name)
 
     def _send(self, channel: Any, message: DeviceMessage) -> "Deferred[None]":
-        if message.unsubscribe and self._unsubscribe.get(message.kind):
-            d: Deferred[None] = channel.send(
-                message.address, message.text, message.subject, unsubscribe=message.unsubscribe
-            )
-        else:
-            d = channel.send(message.address, message.text, message.subject)
+        d: Deferred[None] = channel.send(
+            message.address, message.text, message.subject, message.unsubscribe
+        )
         return d
 
     async def _give_up(self, message: DeviceMessage, reason: str) -> None:

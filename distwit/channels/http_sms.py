@@ -100,7 +100,9 @@ class HTTPSMSChannel:
         self._headers = headers
         self._timeout = timeout
 
-    def send(self, address: str, text: str, subject: str = "") -> Deferred[None]:
+    def send(
+        self, address: str, text: str, subject: str = "", unsubscribe: str = ""
+    ) -> Deferred[None]:
         return ensureDeferred(self._send(address, text))
 
     async def _send(self, address: str, text: str) -> None:

@@ -55,7 +55,7 @@ class IChannel(Interface):
         "'kannel', 'sns', 'http-sms'."
     )
 
-    def send(address, text, subject):
+    def send(address, text, subject, unsubscribe=""):
         """
         Hand one message to the gateway.
 
@@ -63,6 +63,9 @@ class IChannel(Interface):
         :param text: the message (SMS: at most 160 characters is the
             caller's business; the channel sends what it is given).
         :param subject: a subject line (e-mail only; others ignore it).
+        :param unsubscribe: the URL that stops messages to this address
+            (e-mail's ``List-Unsubscribe``; others ignore it: ``STOP``
+            does it there), or ``""``.
         :return: a Deferred that fires (with ``None``) once the gateway
             has accepted the message, or fails with :class:`ChannelError`
             (try again) or :class:`AddressRefused` (give up).

@@ -99,7 +99,9 @@ class KannelChannel:
         self._timeout = timeout
         self._inbound: Inbound | None = None
 
-    def send(self, address: str, text: str, subject: str = "") -> Deferred[None]:
+    def send(
+        self, address: str, text: str, subject: str = "", unsubscribe: str = ""
+    ) -> Deferred[None]:
         return ensureDeferred(self._send(address, text))
 
     async def _send(self, address: str, text: str) -> None:

@@ -73,7 +73,9 @@ class SNSChannel:
                 "DataType": "String", "StringValue": sender,
             }
 
-    def send(self, address: str, text: str, subject: str = "") -> Deferred[None]:
+    def send(
+        self, address: str, text: str, subject: str = "", unsubscribe: str = ""
+    ) -> Deferred[None]:
         try:
             number = e164(address)
         except BadNumber as e:

@@ -195,7 +195,9 @@ class XMPPChannel(Service):
         """
         return self._stream is not None
 
-    def send(self, address: str, text: str, subject: str = "") -> Deferred[None]:
+    def send(
+        self, address: str, text: str, subject: str = "", unsubscribe: str = ""
+    ) -> Deferred[None]:
         """
         Send ``text`` to the bare Jabber ID ``address`` as a chat message.
         """
