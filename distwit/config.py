@@ -501,9 +501,6 @@ SETTINGS = (
         "Twisted endpoint for Prometheus metrics at /metrics, e.g."
         " tcp:9100:interface=127.0.0.1 (default: none, no metrics listener)",
     ),
-)
-
-EMAIL_SETTINGS = (
     Setting(
         "email",
         "smtp_url",
@@ -554,8 +551,6 @@ EMAIL_SETTINGS = (
         "seconds a password-reset link sent by e-mail works (once)",
     ),
 )
-
-SETTINGS = SETTINGS + EMAIL_SETTINGS
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
 

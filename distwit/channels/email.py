@@ -278,8 +278,9 @@ class SMTPChannel:
         server = self.server
         error = failure.value
         if isinstance(error, SMTPDeliveryError):
-            refused = [(code, answer) for _, code, answer in (error.addresses or [])
-                       if code >= 400]
+            # (address, code, answer) of each RCPT.
+            addresses: Any = error.addresses or []
+            refused = [(code, answer) for _, code, answer in addresses if code >= 400]
             answer = _words(error.resp)
             if refused:
                 code, text = refused[0]
@@ -288,7 +289,7 @@ class SMTPChannel:
                         f"{server} refused {address}: {code} {_words(text)}"
                     )
                 return ChannelError(f"{server} deferred {address}: {code} {_words(text)}")
-            if error.addresses and 500 <= error.code < 600:
+            if addresses and 500 <= error.code < 600:
                 # Every recipient taken, the message itself refused for good.
                 return AddressRefused(
                     f"{server} refused the message to {address}: {error.code} {answer}"

@@ -29,6 +29,7 @@ from distwit.config import Settings
 from distwit.core.direct_messages import DirectMessages
 from distwit.core.limits import AddressLimits, RateLimiter, SharedRateLimiter
 from distwit.core.microblog import Microblog
+from distwit.core.password_reset import PasswordReset
 from distwit.core.usage import ServerUsage
 from distwit.core.passwords import PasswordHasher
 from distwit.federation.copier import Fetcher
@@ -258,6 +259,11 @@ class TwitterService(MultiService):
             self.microblog.share(shared)
         #: Direct messages (docs/design/direct-messages.md).
         self.direct_messages = DirectMessages(store, reactor)
+        #: Password reset by e-mail: it needs the verified e-mail addresses
+        #: and the outbox of devices (docs/design/devices.md).
+        self.password_reset = PasswordReset(
+            self.microblog, store, None, None, settings.public_url, settings.password_reset_ttl
+        )
         #: Outgoing requests made for visitors signing in with their home
         #: server (OpenID Connect discovery, registration, tokens).
         self.fetcher_for_signin = SafeFetcher(
@@ -492,6 +498,7 @@ class TwitterWeb:
             local_https=(settings.local_https_url, trust_line(settings.data_folder))
             if settings.local_https else None,
             health=service.health if service.peer_health is not None else None,
+            password_reset=service.password_reset,
         )
         #: NodeInfo 2.1 (federation crawlers count servers with it).
         self.nodeinfo = NodeInfoDocument(

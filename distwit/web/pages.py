@@ -21,6 +21,7 @@ from distwit.web.admin import AdminPages
 from distwit.web.consent import ConsentPages
 from distwit.web.follow import RemoteFollowPages
 from distwit.web.notifications import NotificationPages
+from distwit.web.password_reset import PasswordResetPages
 from distwit.web.people import PeoplePages
 from distwit.web.public import PublicPages
 from distwit.web.settings import SettingsPages
@@ -31,6 +32,7 @@ from distwit.web.status import StatusPages
 if TYPE_CHECKING:
     from distwit.api.conversations import ConversationSource
     from distwit.api.oauth1 import OAuthProvider
+    from distwit.core.password_reset import PasswordReset
     from distwit.federation.health import FederationHealth
     from distwit.oidc.provider import OIDCProvider
     from distwit.oidc.rp import RelyingParty
@@ -56,6 +58,8 @@ class Pages:
         ``--local-https``, if it is on (the page for client authors shows
         them).
     :param health: the federation health view (the operator page), if any.
+    :param password_reset: password reset by e-mail, if any (without it,
+        "Forgot your password?" says this server cannot).
     """
 
     def __init__(self, microblog: Microblog, secret: bytes, clock: IReactorTime,
@@ -66,7 +70,8 @@ class Pages:
                  rp: RelyingParty | None = None,
                  threads: ConversationSource | None = None,
                  local_https: tuple[str, str] | None = None,
-                 health: FederationHealth | None = None) -> None:
+                 health: FederationHealth | None = None,
+                 password_reset: PasswordReset | None = None) -> None:
         self.site = Site(microblog, secret, clock, open_registration, secure_cookies)
         public = PublicPages(self.site, public_url, local_https)
         self.site.mount(public)
@@ -78,6 +83,7 @@ class Pages:
         self.site.mount(PeoplePages(self.site, public, public_url, health))
         self.site.mount(NotificationPages(self.site))
         self.site.mount(AdminPages(self.site, health))
+        self.site.mount(PasswordResetPages(self.site, password_reset))
 
     def resource(self) -> IResource:
         return self.site.resource()
