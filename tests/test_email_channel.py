@@ -86,14 +86,16 @@ class SMTPChannelTests(TestCase):
         """
         Without TLS (``starttls = off``) the message arrives with its
         envelope, a UTF-8 body and subject, ``Date``, ``Message-ID``,
-        ``From``, ``To``, and ``List-Unsubscribe`` from the text's
-        ``Unsubscribe:`` line.
+        ``From``, ``To``, and ``List-Unsubscribe`` from the link given.
         """
         server = self.capture()
         channel = self.channel(server.port, starttls="off")
         verifyObject(IChannel, channel)
-        text = TEXT + "\nUnsubscribe: https://s1.example/devices/unsubscribe/tok3n\n"
-        await channel.send("Dave@Example.org", text, SUBJECT)
+        text = TEXT + "\nTo get no more: https://s1.example/account/unsubscribe/tok3n\n"
+        await channel.send(
+            "Dave@Example.org", text, SUBJECT,
+            unsubscribe="https://s1.example/account/unsubscribe/tok3n",
+        )
         [got] = server.messages()
         self.assertEqual(got.mail_from, "noreply@s1.example")
         self.assertEqual(got.rcpt_tos, ["Dave@Example.org"])
@@ -106,7 +108,7 @@ class SMTPChannelTests(TestCase):
         self.assertIsNotNone(message["Date"].datetime)
         self.assertTrue(message["Message-ID"].endswith("@s1.example>"))
         self.assertEqual(
-            message["List-Unsubscribe"], "<https://s1.example/devices/unsubscribe/tok3n>"
+            message["List-Unsubscribe"], "<https://s1.example/account/unsubscribe/tok3n>"
         )
         self.assertEqual(message.get_content_type(), "text/plain")
         self.assertEqual(message.get_content_charset(), "utf-8")
@@ -241,14 +243,15 @@ class ComposeTests(SynchronousTestCase):
     The message and the envelope, without a server.
     """
 
-    def test_unsubscribe_argument_wins(self) -> None:
+    def test_unsubscribe_only_as_given(self) -> None:
         """
-        A link given by the caller is the ``List-Unsubscribe``; without
-        one and without an ``Unsubscribe:`` line, there is none.
+        A link given by the caller is the ``List-Unsubscribe``; without one
+        there is none, whatever links the text has.
         """
         given = compose(SENDER, "d@example.org", "hi", "s", 0, "https://x.example/u/1")
         self.assertIn(b"List-Unsubscribe: <https://x.example/u/1>", given)
-        self.assertNotIn(b"List-Unsubscribe", compose(SENDER, "d@example.org", "hi", "s", 0))
+        text = "Unsubscribe: https://evil.example/\nList-Unsubscribe: <https://evil.example/>\n"
+        self.assertNotIn(b"List-Unsubscribe", compose(SENDER, "d@example.org", text, "s", 0))
 
     def test_envelope_address(self) -> None:
         """

@@ -15,17 +15,16 @@ recipient refused for good (5xx at ``RCPT``) is :class:`AddressRefused`;
 a connection that fails, a 4xx answer or a server that does not answer in
 time is :class:`ChannelError` (try again later).
 
-An unsubscribe link reaches the ``List-Unsubscribe`` header (RFC 2369) from
-the call (``unsubscribe_url``), or else from the text: a line
-``Unsubscribe: <url>`` (:data:`UNSUBSCRIBE_LINE`), as the outbox keeps
-only the text and the subject of a message.
+An unsubscribe link given with a message (``send``'s ``unsubscribe``, which
+the outbox keeps beside the text) becomes its ``List-Unsubscribe`` header
+(RFC 2369).  Never from the text: a post quoted in a mail could name any
+link.
 """
 
 from __future__ import annotations
 
 import datetime
 import io
-import re
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -44,12 +43,6 @@ from zope.interface import implementer
 from distwit.channels.interfaces import AddressRefused, ChannelError, ChannelParts, IChannel
 from distwit.config import SMTP_TIMEOUT, Settings
 from distwit.s2s.client import trust_root_from
-
-#: How a message's text names its unsubscribe link, on a line of its own;
-#: the channel copies it to the ``List-Unsubscribe`` header.
-UNSUBSCRIBE_LINE = "Unsubscribe: "
-
-_UNSUBSCRIBE = re.compile(r"^" + re.escape(UNSUBSCRIBE_LINE) + r"(https?://\S+)\s*$", re.M)
 
 #: The ports of submission with STARTTLS and of TLS from the start.
 SUBMISSION_PORT = 587
@@ -123,7 +116,7 @@ def compose(
     text: str,
     subject: str,
     now: float,
-    unsubscribe_url: str | None = None,
+    unsubscribe: str = "",
 ) -> bytes:
     """
     The whole message: UTF-8 plain text (quoted-printable, so that any
@@ -141,11 +134,8 @@ def compose(
     message["Message-ID"] = make_msgid(domain=sender.domain or None)
     # RFC 3834: written by a program; vacation responders leave it alone.
     message["Auto-Submitted"] = "auto-generated"
-    if unsubscribe_url is None:
-        found = _UNSUBSCRIBE.search(text)
-        unsubscribe_url = found.group(1) if found else None
-    if unsubscribe_url:
-        message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    if unsubscribe:
+        message["List-Unsubscribe"] = f"<{unsubscribe}>"
     message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     return message.as_bytes(policy=default_policy.clone(linesep="\n"))
 
@@ -202,20 +192,21 @@ class SMTPChannel:
         return optionsForClientTLS(self.server.host, trustRoot=self._trust_root)
 
     def send(
-        self, address: str, text: str, subject: str, unsubscribe_url: str | None = None
+        self, address: str, text: str, subject: str, unsubscribe: str = ""
     ) -> Deferred[None]:
         """
         Hand one message to the SMTP server (:meth:`IChannel.send`).
 
-        :param unsubscribe_url: the link of ``List-Unsubscribe`` (default:
-            the text's ``Unsubscribe:`` line, if any).
+        :param unsubscribe: the link of ``List-Unsubscribe``, if any (an
+            e-mail-only addition to ``IChannel.send``; the outbox's sender
+            gives it to channels whose ``send`` takes it).
         """
         try:
             recipient = envelope_address(address)
         except AddressRefused as refused:
             return fail(refused)
         data = compose(
-            self.sender, address, text, subject, self._reactor.seconds(), unsubscribe_url
+            self.sender, address, text, subject, self._reactor.seconds(), unsubscribe
         )
         server = self.server
         use_tls = server.implicit_tls or server.starttls != "off"
@@ -335,7 +326,6 @@ def from_settings(settings: Settings, reactor: Any) -> ChannelParts | None:
 
 
 __all__ = [
-    "UNSUBSCRIBE_LINE",
     "SMTPChannel",
     "SMTPServer",
     "compose",
