@@ -251,7 +251,9 @@ class ComposeTests(SynchronousTestCase):
         given = compose(SENDER, "d@example.org", "hi", "s", 0, "https://x.example/u/1")
         self.assertIn(b"List-Unsubscribe: <https://x.example/u/1>", given)
         text = "Unsubscribe: https://evil.example/\nList-Unsubscribe: <https://evil.example/>\n"
-        self.assertNotIn(b"List-Unsubscribe", compose(SENDER, "d@example.org", text, "s", 0))
+        head = compose(SENDER, "d@example.org", text, "s", 0).partition(b"\n\n")[0]
+        self.assertNotIn(b"List-Unsubscribe", head)
+        self.assertIn(b"From: ", head)
 
     def test_envelope_address(self) -> None:
         """
