@@ -324,6 +324,22 @@ class SettingsTests(SynchronousTestCase):
             sender_from("", "https://s1.example:8443").addr_spec, "noreply@s1.example"
         )
 
+    def test_bad_ca_file(self) -> None:
+        """
+        An SMTP CA file that cannot be read, or holds no certificate, stops
+        the start with one sentence naming it.
+        """
+        missing = os.path.abspath(self.mktemp())
+        empty = os.path.abspath(self.mktemp())
+        with open(empty, "w") as f:
+            f.write("nothing here\n")
+        for path, why in ((missing, "cannot read"), (empty, "no PEM certificate")):
+            settings = self.settings(smtp_url="smtp://mail.example.org", smtp_ca_file=path)
+            with self.assertRaises(SystemExit) as caught:
+                from_settings(settings, reactor)
+            self.assertIn(why, str(caught.exception))
+            self.assertIn(path, str(caught.exception))
+
     def test_bad_settings(self) -> None:
         """
         A wrong URL, mode or sender is an error that names the setting.

@@ -304,8 +304,9 @@ def from_settings(settings: Settings, reactor: Any) -> ChannelParts | None:
     The e-mail channel of the ``[email]`` settings, or ``None`` when no
     ``smtp_url`` is set.
 
-    :raise ValueError: ``smtp_ca_file`` cannot be read or holds no
-        certificate.
+    :raise SystemExit: ``smtp_ca_file`` cannot be read or holds no
+        certificate (one sentence, as every start-up error: the server
+        does not start).
     """
     if not settings.smtp_url:
         return None
@@ -314,7 +315,13 @@ def from_settings(settings: Settings, reactor: Any) -> ChannelParts | None:
         try:
             trust_root = trust_root_from(settings.smtp_ca_file)
         except OSError as e:
-            raise ValueError(f"smtp_ca_file {settings.smtp_ca_file}: {e.strerror}") from None
+            raise SystemExit(
+                f"distwit: cannot read the SMTP CA file {settings.smtp_ca_file}: {e.strerror}"
+            ) from None
+        except ValueError as e:
+            raise SystemExit(
+                f"distwit: cannot use the SMTP CA file {settings.smtp_ca_file}: {e}"
+            ) from None
     channel = SMTPChannel(
         reactor,
         parse_smtp_url(settings.smtp_url, settings.starttls),
