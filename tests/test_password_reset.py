@@ -169,7 +169,7 @@ class PasswordResetPagesTests(SynchronousTestCase):
         self.assertEqual(mail.subject, "Reset your password on localhost:8080")
         self.assertIn("within 1 hour (it works once)", mail.text)
         self.assertIn("@alice", mail.text)
-        self.assertTrue(mail.dedupe_key.startswith("password-reset:"))
+        self.assertTrue(mail.dedupe_key.startswith("reset:"))
         self.assertIsNotNone(LINK.search(mail.text))
 
     def test_request_by_handle(self) -> None:

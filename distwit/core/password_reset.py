@@ -202,7 +202,7 @@ class PasswordReset:
             return
         await self._queue(
             account.id, "email", address, self._text(account, token),
-            f"Reset your password on {self._authority}", f"password-reset:{hashed}",
+            f"Reset your password on {self._authority}", f"reset:{hashed}",
         )
         self.log.info("password reset for {handle}: link sent", handle=account.handle)
 
