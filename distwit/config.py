@@ -33,6 +33,9 @@ LONG_POLL = 0.0
 COUNTS_TTL = 30.0
 #: Posts a user may make in any 24 hours (Twitter's 2,400).
 DAILY_POST_LIMIT = 2400
+#: SMS a user may be sent in any seven days before friends' posts stop
+#: (Twitter's 250; docs/design/devices.md).
+SMS_WEEKLY_CAP = 250
 #: Seconds of one API rate-limit window, and the calls per window and
 #: endpoint that read and that write.
 RATE_LIMIT_WINDOW = 900.0
@@ -380,6 +383,14 @@ SETTINGS = (
     ),
     Setting(
         "twitter",
+        "sms_weekly_cap",
+        str(SMS_WEEKLY_CAP),
+        _positive_integer,
+        "SMS a user may be sent in any seven days; beyond it friends' posts are not"
+        " sent by SMS (Twitter's 250)",
+    ),
+    Setting(
+        "twitter",
         "rate_limit_window",
         f"{RATE_LIMIT_WINDOW:g}",
         _window,
@@ -593,6 +604,7 @@ class Settings:
     peers_allow_private: bool
     admission: str
     counts_ttl: float = COUNTS_TTL
+    sms_weekly_cap: int = SMS_WEEKLY_CAP
     trusted_proxies: Networks = ()
     local_https: bool = False
     local_https_port: int = LOCAL_HTTPS_PORT

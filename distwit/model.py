@@ -42,6 +42,7 @@ RESERVED_HANDLES = frozenset(
     signin signout signup static statuses users well_known
     direct_messages
     notifications people
+    channels
     """.split()
 )
 

@@ -21,6 +21,10 @@ from zope.interface.verify import verifyClass, verifyObject
 
 from distwit.store.interfaces import (
     NOTHING_HIDDEN,
+    DeviceAddress,
+    DeviceAddressTaken,
+    DeviceSettings,
+    IDeviceStore,
     AccessTokenSummary,
     AppRecord,
     DuplicatePost,
@@ -59,6 +63,7 @@ from distwit.store.sql.accounts import AccountsStore
 from distwit.store.sql.admin import AdminStore
 from distwit.store.sql.apps import AppsStore
 from distwit.store.sql.blocks import BlocksStore
+from distwit.store.sql.devices import DevicesStore
 from distwit.store.sql.direct import DirectMessagesStore
 from distwit.store.sql.favorites import FavoritesStore
 from distwit.store.sql.follows import FollowsStore
@@ -1646,6 +1651,194 @@ class AdminStoreTestsMixin:
             yield self.store.create_user("Alice", "", "h", T0)
 
 
+class DevicesStoreTestsMixin:
+    """
+    Phones, IM and e-mail (issue 18), on every engine.
+    """
+
+    store: SQLStore
+
+    @inlineCallbacks
+    def test_addresses_and_codes(self):
+        """
+        An address is added unverified with its code's hash; wrong tries
+        count; once verified it is the account's alone (another account
+        cannot add it, and other claims on it go); removing it cancels what
+        waits for it and turns its delivery device off.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        added = yield self.store.add_device_address(
+            alice.id, "sms", "+15550001", "hash-a", T0 + 900, "tok-a", T0
+        )
+        self.assertEqual(added, DeviceAddress("sms", "+15550001", False, T0))
+        yield self.store.add_device_address(bob.id, "sms", "+15550001", "hash-b", T0 + 900,
+                                            "tok-b", T0)
+        code = yield self.store.device_code(alice.id, "sms")
+        self.assertEqual((code.code_hash, code.expires_at, code.tries), ("hash-a", T0 + 900, 0))
+        self.assertEqual((yield self.store.count_code_try(alice.id, "sms")), 1)
+        self.assertEqual((yield self.store.count_code_try(alice.id, "sms")), 2)
+        self.assertIsNone((yield self.store.device_owner("sms", "+15550001")))
+        verified = yield self.store.verify_device_address(alice.id, "sms")
+        self.assertTrue(verified.verified)
+        self.assertEqual((yield self.store.device_owner("sms", "+15550001")), alice.id)
+        self.assertIsNone((yield self.store.device_code(bob.id, "sms")))
+        with self.assertRaises(DeviceAddressTaken):
+            yield self.store.add_device_address(bob.id, "sms", "+15550001", "h", T0, "t", T0)
+        self.assertEqual(
+            (yield self.store.device_by_token("tok-a")), (alice.id, "sms", "+15550001")
+        )
+        self.assertIsNone((yield self.store.device_by_token("tok-b")))
+        self.assertEqual(
+            [a.kind for a in (yield self.store.device_addresses(alice.id))], ["sms"]
+        )
+        yield self.store.save_device_settings(
+            alice.id, DeviceSettings("sms", 22, 7, 3600, {"sms_mentions": True})
+        )
+        self.assertEqual(
+            (yield self.store.device_settings(alice.id)),
+            DeviceSettings("sms", 22, 7, 3600, {"sms_mentions": True}),
+        )
+        self.assertTrue((yield self.store.queue_device_message(
+            alice.id, "sms", "+15550001", "answer", "hello", "", "", "k1", T0, T0
+        )))
+        self.assertFalse((yield self.store.queue_device_message(
+            alice.id, "sms", "+15550001", "answer", "hello", "", "", "k1", T0, T0
+        )))
+        yield self.store.remove_device_address(alice.id, "sms")
+        self.assertEqual((yield self.store.device_addresses(alice.id)), [])
+        self.assertEqual((yield self.store.device_settings(alice.id)).delivery_device, "none")
+        self.assertEqual((yield self.store.claim_device_messages(T0, T0 + 1, 10)), [])
+        self.assertEqual((yield self.store.device_settings(bob.id)), DeviceSettings())
+
+    @inlineCallbacks
+    def test_stop_and_notifications(self):
+        """
+        STOP turns the owner's delivery device and choices of that kind off
+        and cancels what waits; notifications of a friend are per follow.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        yield self.store.add_device_address(alice.id, "im", "a@x.test", "h", T0, "t1", T0)
+        yield self.store.verify_device_address(alice.id, "im")
+        yield self.store.save_device_settings(
+            alice.id, DeviceSettings("im", None, None, 0, {"im_mentions": True})
+        )
+        yield self.store.queue_device_message(
+            alice.id, "im", "a@x.test", "post", "hi", "", "", "k", T0, T0
+        )
+        self.assertIsNone((yield self.store.stop_device("im", "b@x.test")))
+        self.assertEqual((yield self.store.stop_device("im", "a@x.test")), alice.id)
+        settings = yield self.store.device_settings(alice.id)
+        self.assertEqual(settings.delivery_device, "none")
+        self.assertFalse(settings.choices["im_mentions"])
+        self.assertEqual((yield self.store.claim_device_messages(T0, T0 + 1, 10)), [])
+        self.assertFalse((yield self.store.set_device_notifications(alice.id, bob.id, True)))
+        yield self.store.follow(alice.id, bob.id, T0)
+        self.assertTrue((yield self.store.set_device_notifications(alice.id, bob.id, True)))
+        self.assertEqual(
+            (yield self.store.device_notifications_on(alice.id, [bob.id, alice.id])), {bob.id}
+        )
+        yield self.store.set_device_notifications(alice.id, bob.id, False)
+        self.assertEqual((yield self.store.device_notifications_on(alice.id, [bob.id])), set())
+
+    @inlineCallbacks
+    def test_outbox(self):
+        """
+        A claimed message is leased (not claimed again until the lease
+        ends); failed, it waits its backoff; a restart makes it due now;
+        sent or given up it leaves the queue and counts in the health, and
+        is pruned later.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        for key in ("a", "b", "c"):
+            yield self.store.queue_device_message(
+                alice.id, "email", "a@x.test", "reset", key, "subj", "", key, T0, T0
+            )
+        yield self.store.queue_device_message(
+            alice.id, "email", "a@x.test", "dm", "later", "", "", "d", T0 + 5000, T0
+        )
+        claimed = yield self.store.claim_device_messages(T0, T0 + 100, 2)
+        self.assertEqual([m.text for m in claimed], ["a", "b"])
+        self.assertEqual([m.subject for m in claimed], ["subj", "subj"])
+        again = yield self.store.claim_device_messages(T0, T0 + 100, 10)
+        self.assertEqual([m.text for m in again], ["c"])
+        yield self.store.device_message_sent(claimed[0].id, T0 + 1)
+        yield self.store.device_message_failed(claimed[1].id, T0 + 1000, "down")
+        yield self.store.device_message_given_up(again[0].id, T0 + 1, "refused")
+        health = yield self.store.device_queue_health(T0 + 10)
+        self.assertEqual(
+            (health.pending, health.failing, health.sent, health.given_up, health.oldest_due),
+            (2, 1, 1, 1, T0),
+        )
+        self.assertEqual((yield self.store.claim_device_messages(T0 + 10, T0 + 20, 10)), [])
+        self.assertEqual((yield self.store.device_messages_due_now(T0 + 10)), 2)
+        retried = yield self.store.claim_device_messages(T0 + 10, T0 + 9000, 10)
+        self.assertEqual([(m.text, m.tries) for m in retried], [("b", 1)])
+        self.assertEqual(
+            [m.text for m in (yield self.store.claim_device_messages(T0 + 5000, T0 + 6000, 9))],
+            ["later"],
+        )
+        self.assertEqual((yield self.store.prune_device_outbox(T0 + 2)), 2)
+        self.assertEqual((yield self.store.device_queue_health(T0 + 10)).sent, 0)
+
+    @inlineCallbacks
+    def test_sweep(self):
+        """
+        The sweep finds new posts (local and copied) for followers with
+        notifications on, mentions and replies of users with a verified
+        address, direct messages to local users and new follows, once: after
+        its queueing moves the cursors, nothing is found again; a second
+        queueing of the same sweep (another process) does nothing.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        carol = yield self.store.ensure_account("carol", "s3:80", T0)
+        yield self.store.add_device_address(alice.id, "sms", "+15550001", "h", T0, "t", T0)
+        yield self.store.verify_device_address(alice.id, "sms")
+        start = yield self.store.device_sweep(100, T0)
+        yield self.store.queue_device_sweep(start, [], T0)
+        yield self.store.follow(alice.id, bob.id, T0)
+        yield self.store.follow(alice.id, carol.id, T0)
+        yield self.store.follow(bob.id, alice.id, T0 + 1)
+        yield self.store.set_device_notifications(alice.id, bob.id, True)
+        yield self.store.set_device_notifications(alice.id, carol.id, True)
+        friend = yield self.store.create_post(bob.id, "plain", "web", None, T0 + 2)
+        own = yield self.store.create_post(alice.id, "mine", "web", None, T0 + 3)
+        reply = yield self.store.create_post(bob.id, "@alice yes", "web", own.id, T0 + 4)
+        yield self.store.note_remote_last("carol", "s3:80", 1, "http://s3:80")
+        yield self.store.store_remote_items(
+            carol.id, 1, 1, [Item(1, "from afar")], "s1:80", T0 + 5
+        )
+        message, _ = yield self.store.create_direct_message(bob.id, alice.id, "psst", T0 + 6, "o")
+        found = yield self.store.device_sweep(100, T0 + 10)
+        self.assertEqual(
+            [(e.post.text, sorted(e.recipients)) for e in found.posts],
+            [
+                ("plain", [(alice.id, "friend")]),
+                ("@alice yes", [(alice.id, "friend"), (alice.id, "mention"),
+                                (alice.id, "reply")]),
+                ("from afar", [(alice.id, "friend")]),
+            ],
+        )
+        self.assertEqual([m.id for m in found.messages], [message.id])
+        self.assertEqual(
+            [(f.follower.handle, f.followee_id) for f in found.follows],
+            [("alice", bob.id), ("alice", carol.id), ("bob", alice.id)],
+        )
+        self.assertEqual(found.recipients[alice.id].addresses, {"sms": "+15550001"})
+        self.assertEqual(found.recipients[bob.id].addresses, {})
+        self.assertFalse(found.empty)
+        queued = [(alice.id, "sms", "+15550001", "post", "bob: plain", "", "",
+                   f"post:{friend.id}", T0 + 10)]
+        self.assertTrue((yield self.store.queue_device_sweep(found, queued, T0 + 10)))
+        self.assertFalse((yield self.store.queue_device_sweep(found, queued, T0 + 10)))
+        self.assertTrue((yield self.store.device_sweep(100, T0 + 11)).empty)
+        recipient = yield self.store.device_recipient(alice.id, T0 + 11)
+        self.assertEqual((recipient.sms_week, recipient.cap_told), (1, False))
+        self.assertEqual(reply.in_reply_to_status_id, own.id)
+
+
 class PasswordResetsStoreTestsMixin:
     """
     Password-reset links (issue 18), on every engine.
@@ -1732,6 +1925,7 @@ STORE_SUITE = (
     UsageStoreTestsMixin,
     HealthStoreTestsMixin,
     AdminStoreTestsMixin,
+    DevicesStoreTestsMixin,
     PasswordResetsStoreTestsMixin,
 )
 
@@ -1857,6 +2051,7 @@ class StoreAreasTests(SynchronousTestCase):
             (UsageStore, IUsageStore),
             (HealthStore, IHealthStore),
             (AdminStore, IAdminStore),
+            (DevicesStore, IDeviceStore),
             (PasswordResetsStore, IPasswordResetStore),
         ]:
             self.assertTrue(interface.implementedBy(area), area)
@@ -1868,7 +2063,7 @@ class StoreAreasTests(SynchronousTestCase):
         more than 30.
         """
         areas = [base for base in IStore.__bases__ if base is not Interface]
-        self.assertEqual(len(areas), 18)
+        self.assertEqual(len(areas), 19)
         self.assertEqual(
             set(IStore.names(all=True)),
             set(IStore.names()).union(*(area.names(all=True) for area in areas)),

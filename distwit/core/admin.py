@@ -14,6 +14,7 @@ import time
 from datetime import datetime, timezone
 from typing import Callable
 
+from distwit.core.devices import Devices
 from distwit.core.microblog import Microblog, RuleError
 from distwit.store.interfaces import Standing
 from distwit.urls import authority_of_http_url
@@ -76,10 +77,15 @@ class Admin:
     :param now: milliseconds since the epoch.
     """
 
-    def __init__(self, microblog: Microblog, now: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self, microblog: Microblog, now: Callable[[], int] | None = None,
+        devices: Devices | None = None,
+    ) -> None:
         self.microblog = microblog
         self.store = microblog.store
         self._now = now or (lambda: int(time.time() * 1000))
+        #: The rules of phones, IM and e-mail (``distwit user ...-device``).
+        self.devices = devices
 
     async def _standing(self, handle: str) -> Standing:
         standing: Standing | None = await self.store.standing(handle)
@@ -195,3 +201,53 @@ class Admin:
             f"{authority}\tblocked {_when(at)}" + (f"\t{reason}" if reason else "")
             for authority, at, reason in await self.store.blocked_servers()
         ]
+
+    # Phones, IM and e-mail (docs/design/devices.md)
+
+    def _devices(self) -> Devices:
+        if self.devices is None:
+            raise AdminError("devices are not available here")
+        return self.devices
+
+    async def list_devices(self, handle: str) -> list[str]:
+        """
+        The user's addresses and what is sent to them.
+        """
+        account = (await self._standing(handle)).account
+        devices = self._devices()
+        lines = [
+            f"{a.kind}\t{a.address}\t{'verified' if a.verified else 'waiting for its code'}"
+            for a in await devices.addresses(account)
+        ]
+        settings = await devices.settings(account)
+        lines.append(f"delivery device: {settings.delivery_device}")
+        if settings.quiet_start is not None and settings.quiet_end is not None:
+            lines.append(
+                f"quiet hours: {settings.quiet_start}:00 to {settings.quiet_end}:00"
+                f" (UTC{settings.utc_offset / 3600:+g})"
+            )
+        chosen = sorted(key for key, on in settings.choices.items() if on)
+        lines.append("sent: " + (", ".join(chosen) or "nothing else"))
+        return lines
+
+    async def add_device(self, handle: str, kind: str, address: str) -> str:
+        """
+        Give the user an address; its code is queued (the running server
+        sends it).
+        """
+        account = (await self._standing(handle)).account
+        added = await self._devices().add_address(account, kind, address)
+        return (
+            f"{kind} address {added.address} added for {account.handle}: a code is on its way"
+            f" (distwit user verify-device {account.handle} {kind} CODE)"
+        )
+
+    async def verify_device(self, handle: str, kind: str, code: str) -> str:
+        account = (await self._standing(handle)).account
+        verified = await self._devices().verify(account, kind, code)
+        return f"{kind} address {verified.address} of {account.handle} verified"
+
+    async def remove_device(self, handle: str, kind: str) -> str:
+        account = (await self._standing(handle)).account
+        await self._devices().remove_address(account, kind)
+        return f"{kind} address of {account.handle} removed"

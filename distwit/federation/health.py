@@ -30,7 +30,13 @@ from zope.interface import implementer
 
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IS2SClient
-from distwit.store.interfaces import AuthorCopy, IStore, OutboxTarget, PeerRecord
+from distwit.store.interfaces import (
+    AuthorCopy,
+    DeviceQueueHealth,
+    IStore,
+    OutboxTarget,
+    PeerRecord,
+)
 
 #: Seconds between writes to ``peer_health`` when a peer went down, came
 #: back or failed another way...
@@ -279,6 +285,8 @@ class HealthReport:
     :ivar outbox: the notices waiting, by receiver.
     :ivar ping_servers: the ping servers in use now (empty when not known:
         the report is read from the database alone).
+    :ivar devices: the messages to phones, IM and e-mail waiting and
+        failing (docs/design/devices.md).
     """
 
     now: int
@@ -286,6 +294,7 @@ class HealthReport:
     authors: list[AuthorCopy]
     outbox: list[OutboxTarget]
     ping_servers: list[str]
+    devices: DeviceQueueHealth | None = None
 
     @property
     def down(self) -> list[PeerRecord]:
@@ -359,6 +368,7 @@ class FederationHealth:
             await self._store.followed_authors(),
             await self._store.outbox_targets(),
             pings,
+            await self._store.device_queue_health(now),
         )
 
 
@@ -379,6 +389,19 @@ def peer_state(peer: PeerRecord) -> str:
     if is_down(peer):
         return "CERTIFICATE" if peer.certificate_error else "DOWN"
     return "ok" if peer.last_success else "unknown"
+
+
+def device_line(health: DeviceQueueHealth, now: int) -> str:
+    """
+    The devices' outbox in one line: waiting, failing, given up, sent.
+    """
+    line = (
+        f"Devices: {health.pending} message{'s' if health.pending != 1 else ''} waiting"
+        f" ({health.failing} failing)"
+    )
+    if health.oldest_due is not None:
+        line += f", oldest due {ago(now, health.oldest_due)}"
+    return line + f"; last week {health.sent} sent, {health.given_up} given up"
 
 
 def status_text(report: HealthReport) -> str:
@@ -426,6 +449,8 @@ def status_text(report: HealthReport) -> str:
         if t.last_error:
             line += f"; last error: {t.last_error[:200]}"
         lines.append(line)
+    if report.devices is not None:
+        lines.append(device_line(report.devices, now))
     pings = report.ping_servers or [p.url for p in report.peers if p.kind == "ping"]
     lines.append(f"Ping servers: {len(pings)}")
     lines.extend(f"  {url}" for url in pings)

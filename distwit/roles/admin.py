@@ -1,6 +1,7 @@
 """
 The operator's commands, wired for ``distwit`` (:mod:`distwit.cli`):
-``distwit user list|show|lock|unlock|suspend|unsuspend|delete|set-password``
+``distwit user list|show|lock|unlock|suspend|unsuspend|delete|set-password``,
+``distwit user devices|add-device|verify-device|remove-device``
 and ``distwit server block|unblock|list`` (docs/operating.md); and the
 opening of an existing database that every command of the twitter role
 needs (a new one only with ``adduser --create``).
@@ -17,6 +18,7 @@ from typing import Any, Callable, TextIO
 
 from distwit.config import Settings
 from distwit.core.admin import Admin
+from distwit.core.devices import DEVICE_KINDS, Devices
 from distwit.core.microblog import Microblog, RuleError
 from distwit.core.passwords import PasswordHasher
 from distwit.roles.process import open_or_exit, prepare_data_folder, thread_runner
@@ -99,6 +101,12 @@ USER_ACTIONS = {
               " tokens, sessions and password; asks for confirmation (--yes)",
     "set-password": "give the user a new password (from --password-file, standard input or"
                     " a prompt); their web sessions end",
+    "devices": "the user's phone, Jabber ID and e-mail addresses, and what is sent to them",
+    "add-device": "give the user an address (KIND ADDRESS: sms +15551234567, im"
+                  " dave@example.org, email dave@example.org); the running server sends it a"
+                  " code",
+    "verify-device": "confirm the code sent to the user's address (KIND CODE)",
+    "remove-device": "forget the user's address of KIND; nothing more is sent to it",
 }
 
 SERVER_ACTIONS = {
@@ -123,6 +131,12 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
             parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         if action == "set-password":
             parser.add_argument("--password-file", help="file whose first line is the password")
+        if action.endswith("-device"):
+            parser.add_argument("kind", choices=DEVICE_KINDS, help="the kind of address")
+        if action == "add-device":
+            parser.add_argument("address", help="the address")
+        if action == "verify-device":
+            parser.add_argument("code", help="the six digits sent")
     server = commands.add_parser("server", help="other servers: block, unblock, list")
     actions = server.add_subparsers(dest="server_command", metavar="ACTION", required=True)
     for action, help in SERVER_ACTIONS.items():
@@ -148,7 +162,11 @@ async def run(
     try:
         microblog = Microblog(store, PasswordHasher(thread_runner(reactor)), reactor)
         microblog.public_url = settings.public_url
-        admin = Admin(microblog, lambda: int(reactor.seconds() * 1000))
+        devices = Devices(
+            store, microblog, reactor, kinds=frozenset(DEVICE_KINDS),
+            sms_weekly_cap=settings.sms_weekly_cap, public_url=settings.public_url,
+        )
+        admin = Admin(microblog, lambda: int(reactor.seconds() * 1000), devices)
         lines: list[str]
         if args.command == "server":
             action = args.server_command
@@ -172,6 +190,14 @@ async def run(
                 lines = [await admin.suspend(args.handle, action == "suspend")]
             elif action == "delete":
                 lines = [await admin.delete(args.handle)]
+            elif action == "devices":
+                lines = await admin.list_devices(args.handle)
+            elif action == "add-device":
+                lines = [await admin.add_device(args.handle, args.kind, args.address)]
+            elif action == "verify-device":
+                lines = [await admin.verify_device(args.handle, args.kind, args.code)]
+            elif action == "remove-device":
+                lines = [await admin.remove_device(args.handle, args.kind)]
             else:
                 assert password is not None
                 lines = [await admin.set_password(args.handle, password())]

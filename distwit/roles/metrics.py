@@ -191,6 +191,28 @@ class Metrics:
             "distwit_outbox_oldest_age_seconds", "age of the oldest notice in the outbox"
             " (0 when empty)", registry=r,
         )
+        # Phones, IM and e-mail (docs/design/devices.md)
+        self.device_messages = Counter(
+            "distwit_device_messages", "tries to hand a message to a device's gateway, by"
+            " kind, what it is, and outcome (sent, failed: to be tried again, given_up)",
+            ["kind", "category", "outcome"], registry=r,
+        )
+        self.device_outbox_depth = Gauge(
+            "distwit_device_outbox_depth", "messages to devices waiting in their outbox",
+            registry=r,
+        )
+        self.device_outbox_failing = Gauge(
+            "distwit_device_outbox_failing",
+            "messages to devices waiting after at least one failed try", registry=r,
+        )
+        self.device_outbox_given_up = Gauge(
+            "distwit_device_outbox_given_up", "messages to devices given up in the last week",
+            registry=r,
+        )
+        self.device_outbox_oldest = Gauge(
+            "distwit_device_outbox_oldest_age_seconds",
+            "how long the oldest due message to a device has waited (0 when none)", registry=r,
+        )
         # The ping role
         self.ping_exchanges = Counter(
             "distwit_ping_exchanges", "exchanges answered by this ping server, by status",
@@ -247,7 +269,13 @@ class Metrics:
 
             service.peer_health.observers.append(peer)
             self.registry.register(PeerCollector(service.peer_health))
-        return Refresher(self, store, clock, refresh)
+        delivery = getattr(service, "delivery", None)
+        if delivery is not None:
+            def device_message(message: Any, outcome: str) -> None:
+                self.device_messages.labels(message.kind, message.category, outcome).inc()
+
+            delivery.observers.append(device_message)
+        return Refresher(self, store, clock, refresh, devices=delivery is not None)
 
     def instrument_ping(self, service: Any) -> None:
         self.registry.register(PingCollector(service.directory))
@@ -332,14 +360,18 @@ class TimedPool:
 class Refresher(Service):
     """
     Every ``interval`` seconds, reads from the database what the gauges
-    show: remote authors behind and by how much, the outbox.
+    show: remote authors behind and by how much, the outbox, and (with
+    ``devices``) the devices' outbox.
     """
 
     name = "metrics-refresher"
     log = Logger()
 
-    def __init__(self, metrics: Metrics, store: Any, clock: Any, interval: float) -> None:
+    def __init__(
+        self, metrics: Metrics, store: Any, clock: Any, interval: float, devices: bool = False
+    ) -> None:
         self._metrics = metrics
+        self._devices = devices
         self._store = store
         self._clock = clock
         self.interval = interval
@@ -364,6 +396,15 @@ class Refresher(Service):
         for peer, count in by_peer.items():
             m.peer_gap_messages.labels(peer).set(count)
         self._peers = set(by_peer)
+        if self._devices:
+            now = int(self._clock.seconds() * 1000)
+            health = await self._store.device_queue_health(now)
+            m.device_outbox_depth.set(health.pending)
+            m.device_outbox_failing.set(health.failing)
+            m.device_outbox_given_up.set(health.given_up)
+            m.device_outbox_oldest.set(
+                0 if health.oldest_due is None else max(0.0, (now - health.oldest_due) / 1000)
+            )
 
     def _guarded(self) -> None:
         if self._round is not None:

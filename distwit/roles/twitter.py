@@ -25,7 +25,11 @@ from distwit.api.images import ProfileImageResource
 from distwit.api.oauth1 import OAuthProvider
 from distwit.api.person_feeds import PersonFeeds
 from distwit import __version__
+from distwit.channels.configured import build_channels
+from distwit.channels.delivery import Delivery
+from distwit.channels.interfaces import ChannelParts, IInboundChannel
 from distwit.config import Settings
+from distwit.core.devices import Devices
 from distwit.core.direct_messages import DirectMessages
 from distwit.core.limits import AddressLimits, RateLimiter, SharedRateLimiter
 from distwit.core.microblog import Microblog
@@ -303,6 +307,42 @@ class TwitterService(MultiService):
         )
         if client is not None and verifier is not None:
             self._federate(reactor, client)
+        self._devices(reactor)
+
+    def _devices(self, reactor: Any) -> None:
+        """
+        Phones, IM and e-mail (docs/design/devices.md): the configured
+        channels, the rules, and the sender of the devices' outbox (none
+        when no channel is configured: then nothing is sent or swept).
+        """
+        settings = self.settings
+        #: The configured channels, by kind.
+        self.channels: dict[str, ChannelParts] = build_channels(settings, reactor)
+        self.devices = Devices(
+            self.store, self.microblog, reactor, kinds=frozenset(self.channels),
+            sms_weekly_cap=settings.sms_weekly_cap, public_url=settings.public_url,
+            direct_messages=self.direct_messages,
+        )
+        self.delivery: Delivery | None = None
+        if not self.channels:
+            return
+        self.delivery = Delivery(
+            self.store, {kind: parts.channel for kind, parts in self.channels.items()},
+            reactor, sweep=self.devices.sweep,
+        )
+        self.devices.queued = self.delivery.wake
+        self.delivery.setServiceParent(self)
+        for parts in self.channels.values():
+            for service in parts.services:
+                service.setServiceParent(self)
+            if IInboundChannel.providedBy(parts.channel):
+                parts.channel.listen(self.devices.inbound)
+        self.log.info(
+            "devices: {kinds}", kinds=", ".join(
+                f"{kind} ({getattr(parts.channel, 'name', kind)})"
+                for kind, parts in sorted(self.channels.items())
+            ),
+        )
 
     def _federate(self, reactor: Any, client: IS2SClient) -> None:
         settings = self.settings
@@ -506,6 +546,10 @@ class TwitterWeb:
             service.authority,
         )
         self.root = self._root(service)
+        channels = _channel_resources(service.channels)
+        if channels is not None:
+            assert isinstance(self.root, Resource)
+            self.root.putChild(b"channels", channels)
         webfinger = WebFinger(self.microblog, settings.public_url, service.authority)
         self.well_known: dict[bytes, IResource] = {
             paths.WEBFINGER.encode(): webfinger.resource(),
@@ -531,6 +575,21 @@ class TwitterWeb:
             self.api.resource(), self.pages.resource(), s2s.resource(), feeds.resource(), oauth,
             self.oidc.resource(), images=images, nodeinfo=self.nodeinfo,
         )
+
+
+def _channel_resources(channels: dict[str, ChannelParts]) -> IResource | None:
+    """
+    ``/channels/<key>``: what the gateways call back (Kannel's get-url, ...),
+    or ``None`` when no channel has any.
+    """
+    found = {key: resource for parts in channels.values()
+             for key, resource in parts.resources.items()}
+    if not found:
+        return None
+    folder = Resource()
+    for key, resource in found.items():
+        folder.putChild(key.encode("utf-8"), resource)
+    return folder
 
 
 def make_twitter_service(settings: Settings, reactor: Any, parts: ProcessParts) -> TwitterService:

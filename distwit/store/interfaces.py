@@ -1207,6 +1207,341 @@ class IAdminStore(Interface):
         """
 
 
+class DeviceAddressTaken(StoreError):
+    """
+    The address is verified by another account (one owner per address).
+    """
+
+
+@dataclass(frozen=True)
+class DeviceAddress:
+    """
+    One of a user's addresses (docs/design/devices.md): a phone number, a
+    Jabber ID or an e-mail address, written as ``channels/interfaces.py``
+    says.
+
+    :ivar verified: its code was confirmed: it may be sent to.
+    :ivar created_at: when it was added (ms).
+    """
+
+    kind: str
+    address: str
+    verified: bool
+    created_at: int
+
+
+@dataclass(frozen=True)
+class DeviceCode:
+    """
+    The verification state of an address not yet verified: the hash of its
+    code, when the code expires (ms) and the wrong tries so far.
+    """
+
+    address: DeviceAddress
+    code_hash: str
+    expires_at: int
+    tries: int
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """
+    What a user chose for their devices.
+
+    :ivar delivery_device: where friends' posts go: ``sms``, ``im`` or
+        ``none``.
+    :ivar quiet_start: the hour (0-23, the user's time) quiet hours start;
+        ``None``: no quiet hours.  :ivar quiet_end: the hour they end.
+    :ivar utc_offset: the user's offset from UTC, in seconds.
+    :ivar choices: per kind, ``{kind}_mentions``, ``{kind}_direct_messages``
+        and ``{kind}_followers``: whether that goes to that kind (a key
+        missing: the default, see ``distwit.core.devices``).
+    """
+
+    delivery_device: str = "none"
+    quiet_start: int | None = None
+    quiet_end: int | None = None
+    utc_offset: int = 0
+    choices: Mapping[str, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeviceRecipient:
+    """
+    What the devices' rules need of one user to decide what to send them:
+    their settings, their verified addresses and unsubscribe tokens by
+    kind, and their SMS of the last seven days.
+
+    :ivar sms_week: SMS queued to them in the last seven days (not counting
+        codes, answers to commands, nor the one saying the cap is reached);
+        :ivar cap_told: that one was queued in those seven days.
+    """
+
+    account_id: int
+    settings: DeviceSettings
+    addresses: Mapping[str, str]
+    tokens: Mapping[str, str]
+    sms_week: int = 0
+    cap_told: bool = False
+
+
+@dataclass(frozen=True)
+class DevicePostEvent:
+    """
+    A new post (local or copied) and the local users it may be sent to,
+    each with why: ``friend`` (their notifications of the author are on),
+    ``mention`` or ``reply`` (to one of their posts).
+    """
+
+    post: Post
+    recipients: "tuple[tuple[int, str], ...]"
+
+
+@dataclass(frozen=True)
+class DeviceFollowEvent:
+    """
+    A new follower (local or remote) of local user ``followee_id``.
+    """
+
+    follower: Account
+    followee_id: int
+    created_at: int
+
+
+@dataclass(frozen=True)
+class DeviceSweep:
+    """
+    What the devices' sweep found since its cursors (``device_sweep``):
+    posts and direct messages with ids in ``(posts_from, posts_to]`` and
+    ``(messages_from, messages_to]``, follows not seen yet, and what the
+    rules need of every local user concerned (``recipients``).
+    """
+
+    posts_from: int
+    posts_to: int
+    messages_from: int
+    messages_to: int
+    posts: "tuple[DevicePostEvent, ...]"
+    messages: "tuple[DirectMessage, ...]"
+    follows: "tuple[DeviceFollowEvent, ...]"
+    recipients: Mapping[int, DeviceRecipient]
+
+    @property
+    def empty(self) -> bool:
+        return (
+            self.posts_from == self.posts_to and self.messages_from == self.messages_to
+            and not self.follows
+        )
+
+
+@dataclass(frozen=True)
+class DeviceMessage:
+    """
+    One message to a device, in the devices' outbox.
+
+    :ivar category: what it is (``code``, ``answer``, ``post``, ``mention``,
+        ``reply``, ``dm``, ``follower``, ``cap``, ...): its dedupe key's
+        first part.
+    :ivar unsubscribe: the link that stops such mail (e-mail), or ``""``.
+    :ivar due_at: when it was first due (ms); :ivar tries: failed tries.
+    """
+
+    id: int
+    account_id: int
+    kind: str
+    address: str
+    category: str
+    text: str
+    subject: str
+    unsubscribe: str
+    dedupe_key: str
+    created_at: int
+    due_at: int
+    tries: int
+
+
+@dataclass(frozen=True)
+class DeviceQueueHealth:
+    """
+    The devices' outbox at a glance (``/admin/status``, metrics).
+
+    :ivar pending: messages waiting (due or not); :ivar failing: of them,
+        those that failed at least once; :ivar given_up: given up in the
+        last week; :ivar sent: sent in the last week; :ivar oldest_due: when
+        the oldest pending message that is due was first due (ms), or
+        ``None``.
+    """
+
+    pending: int
+    failing: int
+    given_up: int
+    sent: int
+    oldest_due: int | None
+
+
+class IDeviceStore(Interface):
+    """
+    Phones, IM and e-mail (docs/design/devices.md): addresses and their
+    verification, what users chose, the devices' outbox and its sweep.
+
+    Every method returns a Deferred.
+    """
+
+    def add_device_address(account_id, kind, address, code_hash, expires_at, token,
+                           created_at):
+        """
+        Make ``address`` the account's (unverified) address of ``kind``,
+        in place of any it had, with a new code; what was queued to the old
+        address is cancelled.
+
+        :raise DeviceAddressTaken: another account verified that address.
+        :return: Deferred firing with the :class:`DeviceAddress`.
+        """
+
+    def device_code(account_id, kind):
+        """
+        Deferred firing with the :class:`DeviceCode` of the account's
+        address of ``kind``, or ``None`` when it has none.
+        """
+
+    def count_code_try(account_id, kind):
+        """
+        Count one wrong try of the code: Deferred firing with the tries now.
+        """
+
+    def verify_device_address(account_id, kind):
+        """
+        Mark the account's address of ``kind`` verified (its code is spent);
+        other accounts' unverified claims on it go.
+
+        :raise DeviceAddressTaken: another account verified it meanwhile.
+        :return: Deferred firing with the :class:`DeviceAddress`.
+        """
+
+    def remove_device_address(account_id, kind):
+        """
+        Forget the account's address of ``kind`` (and cancel what was queued
+        to it; a delivery device of that kind becomes ``none``).
+        """
+
+    def device_addresses(account_id):
+        """
+        Deferred firing with the account's :class:`DeviceAddress` list, by
+        kind.
+        """
+
+    def device_owner(kind, address):
+        """
+        Deferred firing with the id of the account that verified
+        ``address``, or ``None``.
+        """
+
+    def device_by_token(token):
+        """
+        Deferred firing with ``(account_id, kind, address)`` of the address
+        whose unsubscribe token is ``token``, or ``None``.
+        """
+
+    def device_settings(account_id):
+        """
+        Deferred firing with the account's :class:`DeviceSettings`.
+        """
+
+    def save_device_settings(account_id, settings):
+        """
+        Keep the account's :class:`DeviceSettings`.
+        """
+
+    def stop_device(kind, address):
+        """
+        Stop everything to an address at once: what was queued to it is
+        cancelled (verified or not); the owner's delivery device becomes
+        ``none`` if it was that kind, and their choices of that kind are off.
+
+        :return: Deferred firing with the owner's id, or ``None``.
+        """
+
+    def set_device_notifications(follower_id, followee_id, on):
+        """
+        Turn the follower's notifications of a friend's posts on or off.
+
+        :return: Deferred firing with whether the follow exists.
+        """
+
+    def device_notifications_on(account_id, friend_ids):
+        """
+        Deferred firing with the set of ``friend_ids`` whose posts the
+        account has sent to its device.
+        """
+
+    def queue_device_message(account_id, kind, address, category, text, subject,
+                             unsubscribe, dedupe_key, due_at, now):
+        """
+        Queue one message, unless one of the same ``dedupe_key`` ever was.
+
+        :return: Deferred firing with whether it was queued now.
+        """
+
+    def device_recipient(account_id, now):
+        """
+        Deferred firing with the :class:`DeviceRecipient` of the account
+        (its SMS counted over the seven days before ``now``).
+        """
+
+    def device_sweep(limit, now):
+        """
+        Deferred firing with the :class:`DeviceSweep` since the cursors (at
+        most about ``limit`` posts, messages and follows each).
+        """
+
+    def queue_device_sweep(sweep, messages, now):
+        """
+        Move the cursors past ``sweep``, mark its follows seen and queue
+        ``messages`` (tuples of :meth:`queue_device_message`'s arguments
+        from ``account_id`` to ``due_at``), in one transaction, unless
+        another process moved the cursors first.
+
+        :return: Deferred firing with whether this call moved them.
+        """
+
+    def claim_device_messages(now, lease_until, limit):
+        """
+        Deferred firing with up to ``limit`` pending :class:`DeviceMessage`
+        that are due, each kept from other claims until ``lease_until``.
+        """
+
+    def device_message_sent(message_id, now):
+        """
+        The gateway took it.
+        """
+
+    def device_message_failed(message_id, next_at, error):
+        """
+        This try failed: try again at ``next_at``.
+        """
+
+    def device_message_given_up(message_id, now, error):
+        """
+        Never to be sent.
+        """
+
+    def device_messages_due_now(now):
+        """
+        Make every pending message whose lease or backoff runs past ``now``
+        due now (a restart).  Deferred firing with the pending count.
+        """
+
+    def device_queue_health(now):
+        """
+        Deferred firing with the :class:`DeviceQueueHealth`.
+        """
+
+    def prune_device_outbox(before):
+        """
+        Forget finished messages finished before ``before`` (ms).
+        """
+
+
 @dataclass(frozen=True)
 class PasswordResetRecord:
     """
@@ -1278,6 +1613,7 @@ class IStore(
     IUsageStore,
     IHealthStore,
     IAdminStore,
+    IDeviceStore,
     IPasswordResetStore,
 ):
     """

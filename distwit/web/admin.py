@@ -12,6 +12,7 @@ from twisted.web.iweb import IRequest
 from distwit.federation.health import (
     FederationHealth,
     ago,
+    device_line,
     completeness,
     is_down,
     peer_state,
@@ -65,4 +66,5 @@ class AdminPages:
             request, "admin_status.html", visitor,
             peers=peers, down=len(report.down), authors=authors, behind=len(report.behind),
             outbox=outbox, depth=depth, oldest=oldest, pings=pings,
+            devices=device_line(report.devices, now) if report.devices is not None else "",
         )

@@ -13,7 +13,7 @@ module of this package holds one area's SQL in a class of its own
 :mod:`~distwit.store.sql.blocks`, :mod:`~distwit.store.sql.direct`,
 :mod:`~distwit.store.sql.notifications`, :mod:`~distwit.store.sql.usage`,
 :mod:`~distwit.store.sql.health`, :mod:`~distwit.store.sql.admin`,
-:mod:`~distwit.store.sql.password_resets`), all on
+:mod:`~distwit.store.sql.devices`, :mod:`~distwit.store.sql.password_resets`), all on
 :class:`~distwit.store.sql.base.SQLBase` (the pool, the engine, reading
 rows), and provides that area's interface (``IAccountStore``,
 ``IPostStore``, ...); :class:`SQLStore` is their composition, and
@@ -32,6 +32,7 @@ from distwit.store.sql.accounts import AccountsStore
 from distwit.store.sql.admin import AdminStore
 from distwit.store.sql.apps import AppsStore
 from distwit.store.sql.blocks import BlocksStore
+from distwit.store.sql.devices import DevicesStore
 from distwit.store.sql.direct import DirectMessagesStore
 from distwit.store.sql.favorites import FavoritesStore
 from distwit.store.sql.follows import FollowsStore
@@ -66,6 +67,7 @@ class SQLStore(
     UsageStore,
     HealthStore,
     AdminStore,
+    DevicesStore,
     PasswordResetsStore,
 ):
     """
