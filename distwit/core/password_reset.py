@@ -18,8 +18,9 @@ through a link sent to the account's verified e-mail address.
   the user's web sessions and every remembered copy of the old password
   (:meth:`~distwit.core.microblog.Microblog.set_password`).
 
-The mail goes through the durable outbox of devices
-(``Devices.queue``, docs/design/devices.md): given as ``queue``.
+The verified addresses are the devices' (:class:`VerifiedMailboxes`), and
+the mail goes through their durable outbox (``Devices.queue``,
+docs/design/devices.md): a restart or an SMTP outage loses no link.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
 from twisted.logger import Logger
 
 from distwit.config import PASSWORD_RESET_TTL
-from distwit.urls import authority_of
+from distwit.core.devices import DeviceError, Devices
+from distwit.core.devices import normalize_address as normalize_device_address
 from distwit.core.microblog import Microblog, RuleError, check_password
 from distwit.model import Account, is_valid_handle
-from distwit.store.interfaces import IPasswordResetStore, PasswordResetRecord
+from distwit.store.interfaces import IDeviceStore, IPasswordResetStore, PasswordResetRecord
+from distwit.urls import authority_of
 
 #: Links sent to one address at most in :data:`MAIL_WINDOW` seconds: a
 #: stranger cannot flood a mailbox through the form.
@@ -55,6 +58,44 @@ class FindMailbox(Protocol):
     """
 
     def __call__(self, address_or_handle: str) -> Awaitable[tuple[Account, str] | None]: ...
+
+
+class VerifiedMailboxes:
+    """
+    The :class:`FindMailbox` of a server: the devices' verified e-mail
+    addresses.  Only a local account that is neither suspended nor deleted
+    is found, and only by an address it verified (or its handle, when it
+    has one).
+
+    :param microblog: finds handles, knows suspensions.
+    :param devices: the users' addresses.
+    :param store: who verified an address.
+    """
+
+    def __init__(self, microblog: Microblog, devices: Devices, store: IDeviceStore) -> None:
+        self._microblog = microblog
+        self._devices = devices
+        self._store = store
+
+    async def __call__(self, address_or_handle: str) -> tuple[Account, str] | None:
+        account: Account | None
+        if "@" in address_or_handle:
+            try:
+                address = normalize_device_address("email", address_or_handle)
+            except DeviceError:
+                return None
+            owner: int | None = await self._store.device_owner("email", address)
+            if owner is None:
+                return None
+            account = await self._microblog.store.get_account(owner)
+        else:
+            account = await self._microblog.local_user(address_or_handle)
+        if account is None or not account.is_local or self._microblog.is_suspended(account):
+            return None
+        for found in await self._devices.addresses(account):
+            if found.kind == "email" and found.verified:
+                return account, found.address
+        return None
 
 
 class QueueMail(Protocol):
@@ -293,6 +334,7 @@ __all__ = [
     "ResetLinkError",
     "UnknownResetLink",
     "UsedResetLink",
+    "VerifiedMailboxes",
     "normalize_address",
     "token_hash",
 ]

@@ -33,7 +33,7 @@ from distwit.core.devices import Devices
 from distwit.core.direct_messages import DirectMessages
 from distwit.core.limits import AddressLimits, RateLimiter, SharedRateLimiter
 from distwit.core.microblog import Microblog
-from distwit.core.password_reset import PasswordReset
+from distwit.core.password_reset import PasswordReset, VerifiedMailboxes
 from distwit.core.usage import ServerUsage
 from distwit.core.passwords import PasswordHasher
 from distwit.federation.copier import Fetcher
@@ -93,6 +93,12 @@ def open_twitter_store(settings: Settings, reactor: Any) -> Any:
 MODERATION_INTERVAL = 1.0
 
 
+#: The pages under ``/account/``, at the root where the rest of
+#: ``/account/...`` is the 2008 API: the e-mails' unsubscribe links, and
+#: the password reset's.
+ACCOUNT_PAGES = frozenset({b"unsubscribe", b"forgot", b"reset"})
+
+
 class TwitterRoot(Resource):
     """
     ``/1.1/...``, ``/api/...`` and the 2008 sections (``/statuses/...``)
@@ -141,6 +147,9 @@ class TwitterRoot(Resource):
             request.prepath.extend(request.postpath[:2])
             del request.postpath[:2]
             return self._nodeinfo
+        if path == b"account" and request.postpath[1:2] and request.postpath[1] in ACCOUNT_PAGES:
+            # Pages under /account/ (links in e-mails); the rest is the API.
+            return self._pages
         if path.decode("utf-8", "replace") in API_SECTIONS:
             return self._api
         if path.partition(b".")[0] == b"direct_messages":
@@ -263,11 +272,6 @@ class TwitterService(MultiService):
             self.microblog.share(shared)
         #: Direct messages (docs/design/direct-messages.md).
         self.direct_messages = DirectMessages(store, reactor)
-        #: Password reset by e-mail: it needs the verified e-mail addresses
-        #: and the outbox of devices (docs/design/devices.md).
-        self.password_reset = PasswordReset(
-            self.microblog, store, None, None, settings.public_url, settings.password_reset_ttl
-        )
         #: Outgoing requests made for visitors signing in with their home
         #: server (OpenID Connect discovery, registration, tokens).
         self.fetcher_for_signin = SafeFetcher(
@@ -322,6 +326,15 @@ class TwitterService(MultiService):
             self.store, self.microblog, reactor, kinds=frozenset(self.channels),
             sms_weekly_cap=settings.sms_weekly_cap, public_url=settings.public_url,
             direct_messages=self.direct_messages,
+        )
+        #: Password reset by e-mail: the verified addresses and the outbox
+        #: of devices; none without an e-mail channel.
+        email = "email" in self.channels
+        self.password_reset = PasswordReset(
+            self.microblog, self.store,
+            VerifiedMailboxes(self.microblog, self.devices, self.store) if email else None,
+            self.devices.queue if email else None,
+            settings.public_url, settings.password_reset_ttl,
         )
         self.delivery: Delivery | None = None
         if not self.channels:
@@ -459,6 +472,9 @@ class TwitterService(MultiService):
             if part is not None:
                 stopping.append(part.stop())
         stopping.append(self.fetcher_for_signin.close())
+        # Reset requests answered already, still at work: done before the
+        # store closes.
+        stopping.append(self.password_reset.idle())
         d = DeferredList(stopping, consumeErrors=True)
         shared = self.shared
         if shared is not None:
