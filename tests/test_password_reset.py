@@ -11,7 +11,7 @@ server).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.headerregistry import Address
 from typing import Any
 
@@ -65,9 +65,8 @@ class Mailboxes:
     async def find(self, who: str) -> tuple[Account, str] | None:
         if "@" in who:
             for account_id, address in self.by_account.items():
-                # Mailbox names compared without regard to case too, as
-                # people type them.
-                if normalize_address(address).lower() == who.lower():
+                # As the devices keep them: the domain lower-cased.
+                if normalize_address(address) == who:
                     return await self.microblog.user_by_id(account_id), address
             return None
         account = await self.microblog.local_user(who)
@@ -134,7 +133,7 @@ class PasswordResetPagesTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.server = Server(self)
-        self.alice = self.server.user(self, "alice", "Alice@Example.org")
+        self.alice = self.server.user(self, "alice", "alice@Example.org")
         self.browser = Browser(self.server.resource)
 
     def link_for(self, index: int = -1) -> str:
@@ -164,7 +163,7 @@ class PasswordResetPagesTests(SynchronousTestCase):
         [mail] = self.server.mailboxes.queued
         self.assertEqual(
             (mail.account_id, mail.kind, mail.address),
-            (self.alice.id, "email", "Alice@Example.org"),
+            (self.alice.id, "email", "alice@Example.org"),
         )
         self.assertEqual(mail.subject, "Reset your password on localhost:8080")
         self.assertIn("within 1 hour (it works once)", mail.text)
@@ -436,3 +435,49 @@ class ThroughSMTPTests(TestCase):
         self.server.clock.advance(TTL)
         expired = self.browser.get("/account/reset/" + second.group(1))
         self.assertIn("has expired", expired.text)
+
+
+class VerifiedMailboxesTests(SynchronousTestCase):
+    """
+    Who a reset request names, on a real store with the devices' rules:
+    the verified e-mail addresses.
+    """
+
+    def test_who_is_found(self) -> None:
+        """
+        A verified address (its domain in any case) or the handle of its
+        owner finds the account and that address; an address not yet
+        verified, a user without one, an unknown address and a suspended
+        user are found by nothing; and a reset's mail goes through the
+        devices' outbox to the e-mail channel.
+        """
+        from distwit.core.password_reset import VerifiedMailboxes
+        from tests.test_devices import World, sqlite_store
+
+        world = World(self, sqlite_store(self))
+        alice, bob = world.user("alice"), world.user("bob")
+        world.user("carol")
+        world.verified(alice, "email", "Alice@example.org")
+        world.run(world.devices.add_address(bob, "email", "bob@example.org"))
+        world.settle()
+        find = VerifiedMailboxes(world.microblog, world.devices, world.store)
+        for who in ("Alice@EXAMPLE.org", "alice"):
+            account, address = world.run(find(who))
+            self.assertEqual((account.id, address), (alice.id, "Alice@example.org"))
+        for who in ("bob@example.org", "bob", "carol", "nobody", "nobody@example.org",
+                    "not an address@", "dave@elsewhere.example"):
+            self.assertIsNone(world.run(find(who)), who)
+        world.microblog.moderation = replace(
+            world.microblog.moderation, suspended=frozenset({alice.id})
+        )
+        self.assertIsNone(world.run(find("alice")))
+        world.microblog.moderation = replace(world.microblog.moderation, suspended=frozenset())
+
+        reset = PasswordReset(
+            world.microblog, world.store, find, world.devices.queue, "https://s1.example"
+        )
+        world.channels["email"].sent.clear()
+        world.run(reset.request("alice"))
+        world.settle()
+        [text] = world.channels["email"].to("Alice@example.org")
+        self.assertIn("https://s1.example/account/reset/", text)
