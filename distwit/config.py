@@ -56,6 +56,15 @@ DATA = "distwit-data"
 IDLE_TIMEOUT = 60.0
 MAX_BODY_BYTES = 1024 * 1024
 MAX_CONNECTIONS = 10000
+#: Seconds the SMTP server may take to answer (to connect, and between
+#: two of its answers) before a message is given up for this try.
+SMTP_TIMEOUT = 30.0
+#: Seconds a password-reset link works.
+PASSWORD_RESET_TTL = 3600.0
+#: How the e-mail channel secures its SMTP connection (``smtp://``):
+#: STARTTLS required, used when offered, or never.
+STARTTLS_MODES = ("required", "optional", "off")
+
 #: The loopback port of ``--local-https`` (https for clients on this
 #: machine that speak nothing else, with a CA made in the data folder).
 LOCAL_HTTPS_PORT = 8443
@@ -292,6 +301,50 @@ def _header_lines(value: str) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"expected lines of 'Name: value', got {line.strip()!r}")
         found.append((name.strip(), field.strip()))
     return tuple(found)
+def _smtp_url(value: str) -> str:
+    if not value:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError(
+            f"expected smtp://[user:password@]host[:port] or smtps://..., got {value!r}"
+        )
+    try:
+        parts.port
+    except ValueError:
+        raise ConfigError(f"bad port in {value!r}") from None
+    return value
+
+
+def _starttls(value: str) -> str:
+    if value not in STARTTLS_MODES:
+        raise ConfigError(f"must be one of {', '.join(STARTTLS_MODES)}, not {value!r}")
+    return value
+
+
+def _mailbox(value: str) -> str:
+    if not value:
+        return value
+    from email.utils import parseaddr
+
+    name, address = parseaddr(value)
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain or " " in address:
+        raise ConfigError(
+            f"expected an address, with a name if you like (distwit <noreply@example.org>),"
+            f" got {value!r}"
+        )
+    return value
+
+
+def _ttl(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"expected a number of seconds, got {value!r}") from None
+    if not 60 <= seconds <= 7 * 86400:
+        raise ConfigError(f"expected 60 to 604800 seconds, got {value!r}")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -301,6 +354,13 @@ class Setting:
     default: str
     parse: Callable[[str], object]
     help: str
+    #: The name of its field in :class:`Settings` when the key cannot be
+    #: one (``from``); empty: the key.
+    field: str = ""
+
+    @property
+    def attribute(self) -> str:
+        return self.field or self.key
 
 
 SETTINGS = (
@@ -663,6 +723,55 @@ SETTINGS = (
         _header_lines,
         "more request headers, one 'Name: value' a line (e.g. Authorization: Bearer ...)",
     ),
+    Setting(
+        "email",
+        "smtp_url",
+        "",
+        _smtp_url,
+        "the SMTP server that sends this server's mail: smtp://[user:password@]host[:port]"
+        " (port 587 by default) or smtps://... (TLS from the start, port 465); empty:"
+        " no e-mail (no e-mail addresses, no password reset)",
+    ),
+    Setting(
+        "email",
+        "starttls",
+        "required",
+        _starttls,
+        "for smtp://: required (refuse to send unless the server offers STARTTLS and"
+        " its certificate checks), optional (use it when offered) or off",
+    ),
+    Setting(
+        "email",
+        "from",
+        "",
+        _mailbox,
+        "who the mail is from, with a name if you like: distwit <noreply@example.org>"
+        " (default: noreply@ the public URL's host)",
+        field="email_from",
+    ),
+    Setting(
+        "email",
+        "smtp_ca_file",
+        "",
+        _text,
+        "PEM file of the certificate authorities to trust for the SMTP server's"
+        " certificate (default: the system's)",
+    ),
+    Setting(
+        "email",
+        "smtp_timeout",
+        f"{SMTP_TIMEOUT:g}",
+        _positive_seconds,
+        "seconds the SMTP server may take to answer before a message waits for its"
+        " next try",
+    ),
+    Setting(
+        "email",
+        "password_reset_ttl",
+        f"{PASSWORD_RESET_TTL:g}",
+        _ttl,
+        "seconds a password-reset link sent by e-mail works (once)",
+    ),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -737,6 +846,12 @@ class Settings:
     sms_http_username: str = ""
     sms_http_password: str = ""
     sms_http_headers: tuple[tuple[str, str], ...] = ()
+    smtp_url: str = ""
+    starttls: str = "required"
+    email_from: str = ""
+    smtp_ca_file: str = ""
+    smtp_timeout: float = SMTP_TIMEOUT
+    password_reset_ttl: float = PASSWORD_RESET_TTL
 
     @property
     def data_folder(self) -> DataFolder:
@@ -918,7 +1033,7 @@ def default_public_url(listen: str) -> str:
 
 #: The settings that are paths: relative in a config file, they are
 #: relative to the file's folder (on the command line, to the current one).
-FILE_PATHS = ("data", "ca_file", "access_log")
+FILE_PATHS = ("data", "ca_file", "access_log", "smtp_ca_file")
 
 
 def _check_sms(parsed: Mapping[str, object]) -> None:
@@ -959,7 +1074,7 @@ def resolve(command_line: Mapping[str, str | None], config_path: str | None) -> 
     parsed: dict[str, object] = {}
     for key, value in values.items():
         try:
-            parsed[key] = _BY_KEY[key].parse(value)
+            parsed[_BY_KEY[key].attribute] = _BY_KEY[key].parse(value)
         except ConfigError as e:
             raise ConfigError(f"{key}: {e}") from None
     if not parsed["public_url"]:
@@ -971,6 +1086,8 @@ def resolve(command_line: Mapping[str, str | None], config_path: str | None) -> 
         parsed["ca_file"] = os.path.abspath(str(parsed["ca_file"]))
     if parsed["xmpp_jid"] and not parsed["xmpp_password"]:
         raise ConfigError("xmpp_password: xmpp_jid is set, so its password is needed too")
+    if parsed["smtp_ca_file"]:
+        parsed["smtp_ca_file"] = os.path.abspath(str(parsed["smtp_ca_file"]))
     if parsed["access_log"] not in ("on", "off"):
         parsed["access_log"] = os.path.abspath(str(parsed["access_log"]))
     _check_sms(parsed)

@@ -43,6 +43,7 @@ from distwit.store.interfaces import (
     Moderation,
     IOIDCStore,
     IOutboxStore,
+    IPasswordResetStore,
     IPostStore,
     IRemoteStore,
     ISessionStore,
@@ -52,6 +53,7 @@ from distwit.store.interfaces import (
     UsageCounts,
     OIDCClientRecord,
     OIDCGrantRecord,
+    PasswordResetRecord,
     SessionRecord,
     TokenRecord,
 )
@@ -71,6 +73,7 @@ from distwit.store.sql.notifications import NotificationsStore
 from distwit.store.sql.usage import UsageStore
 from distwit.store.sql.oidc import OIDCStore
 from distwit.store.sql.outbox import OutboxStore
+from distwit.store.sql.password_resets import KEEP_EXPIRED_MS, PasswordResetsStore
 from distwit.store.sql.posts import PostsStore
 from distwit.store.sql.remote import RemoteStore
 from distwit.store.sql.sessions import SessionsStore
@@ -1849,6 +1852,76 @@ class DevicesStoreTestsMixin:
         self.assertEqual(reply.in_reply_to_status_id, own.id)
 
 
+class PasswordResetsStoreTestsMixin:
+    """
+    Password-reset links (issue 18), on every engine.
+    """
+
+    store: SQLStore
+
+    @inlineCallbacks
+    def test_password_reset_link_works_once(self):
+        """
+        A link kept is found by its hash; using it marks it, and every
+        other unused link of the account, used; a second use, a use after
+        it expires and an unknown hash change nothing.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        bob = yield self.store.create_user("bob", "", "h", T0)
+        for token, account in (("a1", alice), ("a2", alice), ("b1", bob), ("old", alice)):
+            kept = yield self.store.create_password_reset(
+                token, account.id, account.handle + "@example.org", T0, T0 + 3600_000,
+                T0 - 3600_000, 10,
+            )
+            self.assertTrue(kept)
+        self.assertEqual(
+            (yield self.store.password_reset("a1")),
+            PasswordResetRecord(alice.id, "alice@example.org", T0, T0 + 3600_000, None),
+        )
+        self.assertIsNone((yield self.store.password_reset("nope")))
+        self.assertIsNone((yield self.store.use_password_reset("a1", T0 + 3600_000)))
+        used = yield self.store.use_password_reset("a1", T0 + 10)
+        self.assertEqual(
+            used, PasswordResetRecord(alice.id, "alice@example.org", T0, T0 + 3600_000, None)
+        )
+        self.assertIsNone((yield self.store.use_password_reset("a1", T0 + 11)))
+        self.assertIsNone((yield self.store.use_password_reset("a2", T0 + 11)))
+        self.assertIsNone((yield self.store.use_password_reset("nope", T0 + 11)))
+        self.assertEqual((yield self.store.password_reset("a1")).used_at, T0 + 10)
+        self.assertEqual((yield self.store.password_reset("a2")).used_at, T0 + 10)
+        # Bob's link is his own.
+        self.assertIsNotNone((yield self.store.use_password_reset("b1", T0 + 12)))
+
+    @inlineCallbacks
+    def test_password_reset_rate_limit(self):
+        """
+        No more than ``at_most`` links for one address since
+        ``recent_since``; older ones do not count; links expired more than
+        a day ago are forgotten when a new one is made.
+        """
+        alice = yield self.store.create_user("alice", "", "h", T0)
+        made = []
+        for n in range(4):
+            made.append((yield self.store.create_password_reset(
+                f"t{n}", alice.id, "alice@example.org", T0 + n, T0 + 1000, T0 - 1000, 3,
+            )))
+        self.assertEqual(made, [True, True, True, False])
+        self.assertIsNone((yield self.store.password_reset("t3")))
+        # Since T0 + 2, only t2 counts.
+        self.assertTrue((yield self.store.create_password_reset(
+            "t5", alice.id, "alice@example.org", T0 + 5, T0 + 1000, T0 + 2, 3,
+        )))
+        self.assertTrue((yield self.store.create_password_reset(
+            "other", alice.id, "a2@example.org", T0, T0 + 1000, T0 - 1000, 3,
+        )))
+        later = T0 + 1000 + KEEP_EXPIRED_MS + 1
+        self.assertTrue((yield self.store.create_password_reset(
+            "t4", alice.id, "alice@example.org", later, later + 1000, T0 + 1, 3,
+        )))
+        self.assertIsNone((yield self.store.password_reset("t0")))
+        self.assertIsNotNone((yield self.store.password_reset("t4")))
+
+
 STORE_SUITE = (
     StoreTestsMixin,
     FederationStoreTestsMixin,
@@ -1866,6 +1939,7 @@ STORE_SUITE = (
     HealthStoreTestsMixin,
     AdminStoreTestsMixin,
     DevicesStoreTestsMixin,
+    PasswordResetsStoreTestsMixin,
 )
 
 
@@ -1991,6 +2065,7 @@ class StoreAreasTests(SynchronousTestCase):
             (HealthStore, IHealthStore),
             (AdminStore, IAdminStore),
             (DevicesStore, IDeviceStore),
+            (PasswordResetsStore, IPasswordResetStore),
         ]:
             self.assertTrue(interface.implementedBy(area), area)
             self.assertTrue(verifyClass(interface, area))
@@ -2001,7 +2076,7 @@ class StoreAreasTests(SynchronousTestCase):
         more than 30.
         """
         areas = [base for base in IStore.__bases__ if base is not Interface]
-        self.assertEqual(len(areas), 18)
+        self.assertEqual(len(areas), 19)
         self.assertEqual(
             set(IStore.names(all=True)),
             set(IStore.names()).union(*(area.names(all=True) for area in areas)),

@@ -10,18 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from distwit.channels import email as email_channel
 from distwit.channels import http_sms, kannel, sns, xmpp
 from distwit.channels.interfaces import ChannelParts
 from distwit.config import Settings
 
 #: Every adapter's ``from_settings(settings, reactor) -> ChannelParts | None``.
 ADAPTERS: list[Callable[[Settings, Any], ChannelParts | None]] = [
-    # Each channel module adds its line here, e.g.
-    # email.from_settings,
     kannel.from_settings,
     sns.from_settings,
     http_sms.from_settings,
     xmpp.from_settings,
+    email_channel.from_settings,
 ]
 
 

@@ -71,6 +71,16 @@ class WeakPassword(RuleError):
     pass
 
 
+def check_password(password: str) -> None:
+    """
+    The rules a new password must meet (sign-up, a change, a reset).
+
+    :raise WeakPassword: shorter than :data:`MIN_PASSWORD_LENGTH`.
+    """
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+
+
 class EmptyPost(RuleError):
     pass
 
@@ -393,10 +403,7 @@ class Microblog:
             )
         if handle.lower() in RESERVED_HANDLES:
             raise HandleUnavailable(f"The handle {handle!r} is reserved.")
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise WeakPassword(
-                f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
-            )
+        check_password(password)
         name = single_line(name)[: PROFILE_LIMITS["name"]]
         password_hash = await self._hasher.hash(password)
         try:
@@ -606,10 +613,7 @@ class Microblog:
             must be let in again).
         :raise WeakPassword: shorter than :data:`MIN_PASSWORD_LENGTH`.
         """
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise WeakPassword(
-                f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
-            )
+        check_password(password)
         password_hash = await self._hasher.hash(password)
         await self.store.set_password_hash(account.id, password_hash)
         self._credentials.forget(account.handle)

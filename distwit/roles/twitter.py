@@ -33,6 +33,7 @@ from distwit.core.devices import Devices
 from distwit.core.direct_messages import DirectMessages
 from distwit.core.limits import AddressLimits, RateLimiter, SharedRateLimiter
 from distwit.core.microblog import Microblog
+from distwit.core.password_reset import PasswordReset, VerifiedMailboxes
 from distwit.core.usage import ServerUsage
 from distwit.core.passwords import PasswordHasher
 from distwit.federation.copier import Fetcher
@@ -334,6 +335,15 @@ class TwitterService(MultiService):
             sms_weekly_cap=settings.sms_weekly_cap, public_url=settings.public_url,
             direct_messages=self.direct_messages,
         )
+        #: Password reset by e-mail: the verified addresses and the outbox
+        #: of devices; none without an e-mail channel.
+        email = "email" in self.channels
+        self.password_reset = PasswordReset(
+            self.microblog, self.store,
+            VerifiedMailboxes(self.microblog, self.devices, self.store) if email else None,
+            self.devices.queue if email else None,
+            settings.public_url, settings.password_reset_ttl,
+        )
         self.delivery: Delivery | None = None
         if not self.channels:
             return
@@ -477,6 +487,9 @@ class TwitterService(MultiService):
         nonces = self.microblog.apps.nonces
         if nonces is not None:
             stopping.append(ensureDeferred(nonces.flush()))
+        # Reset requests answered already, still at work: done before the
+        # store closes.
+        stopping.append(self.password_reset.idle())
         d = DeferredList(stopping, consumeErrors=True)
         shared = self.shared
         if shared is not None:
@@ -557,6 +570,7 @@ class TwitterWeb:
             if settings.local_https else None,
             health=service.health if service.peer_health is not None else None,
             devices=service.devices,
+            password_reset=service.password_reset,
         )
         #: NodeInfo 2.1 (federation crawlers count servers with it).
         self.nodeinfo = NodeInfoDocument(

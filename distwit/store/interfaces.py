@@ -1554,6 +1554,59 @@ class IDeviceStore(Interface):
         """
 
 
+@dataclass(frozen=True)
+class PasswordResetRecord:
+    """
+    A password-reset link sent by e-mail (``password_reset``), known by
+    the hash of its token.
+
+    :ivar address: where it was sent (lower-cased).
+    :ivar created_at: when (ms).
+    :ivar expires_at: when it stops working (ms).
+    :ivar used_at: when it was used, or voided by the use of another link
+        of the account (ms); ``None``: not yet.
+    """
+
+    account_id: int
+    address: str
+    created_at: int
+    expires_at: int
+    used_at: int | None
+
+
+class IPasswordResetStore(Interface):
+    """
+    Password-reset links sent by e-mail (docs/design/devices.md), by the
+    hash of their token.
+
+    Every method returns a Deferred.
+    """
+
+    def create_password_reset(token_hash, account_id, address, created_at, expires_at,
+                              recent_since, at_most):
+        """
+        Keep a new link, unless ``at_most`` links were already made for
+        ``address`` since ``recent_since`` (ms): the rate limit per
+        address.  Links expired more than a day ago are forgotten.
+        Deferred firing with ``True`` when kept, ``False`` when limited.
+        """
+
+    def password_reset(token_hash):
+        """
+        Deferred firing with the :class:`PasswordResetRecord` of a link
+        (used, expired or not), or ``None``.
+        """
+
+    def use_password_reset(token_hash, now):
+        """
+        Use a link: if it is unused and not expired at ``now`` (ms), mark
+        it and every other unused link of its account used.  Deferred
+        firing with its :class:`PasswordResetRecord` as it was before (this
+        call used it), or ``None`` (unknown, used or expired: nothing
+        changed).
+        """
+
+
 class IStore(
     IAccountStore,
     IPostStore,
@@ -1573,6 +1626,7 @@ class IStore(
     IHealthStore,
     IAdminStore,
     IDeviceStore,
+    IPasswordResetStore,
 ):
     """
     Everything the twitter role keeps: users, posts, timelines, follows,

@@ -22,6 +22,7 @@ from distwit.web.consent import ConsentPages
 from distwit.web.devices import DevicesPages
 from distwit.web.follow import RemoteFollowPages
 from distwit.web.notifications import NotificationPages
+from distwit.web.password_reset import PasswordResetPages
 from distwit.web.people import PeoplePages
 from distwit.web.public import PublicPages
 from distwit.web.settings import SettingsPages
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from distwit.api.conversations import ConversationSource
     from distwit.api.oauth1 import OAuthProvider
     from distwit.core.devices import Devices
+    from distwit.core.password_reset import PasswordReset
     from distwit.federation.health import FederationHealth
     from distwit.oidc.provider import OIDCProvider
     from distwit.oidc.rp import RelyingParty
@@ -59,6 +61,8 @@ class Pages:
         them).
     :param health: the federation health view (the operator page), if any.
     :param devices: phones, IM and e-mail (``/settings/devices``), if any.
+    :param password_reset: password reset by e-mail, if any (without it,
+        "Forgot your password?" says this server cannot).
     """
 
     def __init__(self, microblog: Microblog, secret: bytes, clock: IReactorTime,
@@ -70,7 +74,8 @@ class Pages:
                  threads: ConversationSource | None = None,
                  local_https: tuple[str, str] | None = None,
                  health: FederationHealth | None = None,
-                 devices: Devices | None = None) -> None:
+                 devices: Devices | None = None,
+                 password_reset: PasswordReset | None = None) -> None:
         self.site = Site(microblog, secret, clock, open_registration, secure_cookies)
         public = PublicPages(self.site, public_url, local_https)
         self.site.mount(public)
@@ -85,6 +90,7 @@ class Pages:
         self.site.mount(PeoplePages(self.site, public, public_url, health))
         self.site.mount(NotificationPages(self.site))
         self.site.mount(AdminPages(self.site, health))
+        self.site.mount(PasswordResetPages(self.site, password_reset))
 
     def resource(self) -> IResource:
         return self.site.resource()

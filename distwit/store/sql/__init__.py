@@ -13,7 +13,7 @@ module of this package holds one area's SQL in a class of its own
 :mod:`~distwit.store.sql.blocks`, :mod:`~distwit.store.sql.direct`,
 :mod:`~distwit.store.sql.notifications`, :mod:`~distwit.store.sql.usage`,
 :mod:`~distwit.store.sql.health`, :mod:`~distwit.store.sql.admin`,
-:mod:`~distwit.store.sql.devices`), all on
+:mod:`~distwit.store.sql.devices`, :mod:`~distwit.store.sql.password_resets`), all on
 :class:`~distwit.store.sql.base.SQLBase` (the pool, the engine, reading
 rows), and provides that area's interface (``IAccountStore``,
 ``IPostStore``, ...); :class:`SQLStore` is their composition, and
@@ -41,6 +41,7 @@ from distwit.store.sql.history import HistoryStore
 from distwit.store.sql.notifications import NotificationsStore
 from distwit.store.sql.oidc import OIDCStore
 from distwit.store.sql.outbox import OutboxStore
+from distwit.store.sql.password_resets import PasswordResetsStore
 from distwit.store.sql.posts import ID_EPOCH_MS, ID_SEQUENCE_BITS, status_id_floor
 from distwit.store.sql.remote import RemoteStore
 from distwit.store.sql.sessions import SessionsStore
@@ -67,6 +68,7 @@ class SQLStore(
     HealthStore,
     AdminStore,
     DevicesStore,
+    PasswordResetsStore,
 ):
     """
     The twitter role's data in SQLite or PostgreSQL: every area in one
