@@ -132,6 +132,8 @@ PAGES: list[Step] = [
     ("remote-status", None, "{carol_page}"),
     ("hashtag", None, "/hashtag/{tag}"),
     ("unsubscribe", None, "/account/unsubscribe/" + "t" * 32),
+    ("forgot-password", None, "/account/forgot"),
+    ("reset-link-broken", None, "/account/reset/" + "r" * 43),
     # Signed in as bob
     ("home", "bob", "/home"),
     ("follow-box-error", "bob", follow_box_error),
@@ -154,7 +156,7 @@ PAGES: list[Step] = [
 
 
 #: The pages of :data:`PAGES` that are error pages on purpose.
-ERROR_PAGES = {"not-found", "bad-request", "app-authorize-error"}
+ERROR_PAGES = {"not-found", "bad-request", "app-authorize-error", "reset-link-broken"}
 
 
 def newest_status_path(server: ServerProcess, handle: str) -> str:
