@@ -543,7 +543,8 @@ class InMemoryTests(SynchronousTestCase):
 
     def test_rules_failing(self) -> None:
         """
-        A message the rules fail to take is logged, and the next one still
+        A message the rules fail to take is logged, its sender is told to
+        send it again (XMPP never brings it again), and the next one still
         goes in.
         """
         calls: list[str] = []
@@ -555,6 +556,9 @@ class InMemoryTests(SynchronousTestCase):
 
         self.channel.listen(flaky)
         self.stanza("<message type='chat' from='dave@example.org'><body>first</body></message>")
+        told = self.written()
+        self.assertIn("to='dave@example.org'", told)
+        self.assertIn("Send it again in a minute.", told)
         self.stanza("<message type='chat' from='dave@example.org'><body>second</body></message>")
         self.assertEqual(calls, ["first", "second"])
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)

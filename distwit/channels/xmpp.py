@@ -117,6 +117,13 @@ def bare_jid(address: str) -> str:
     return str(parsed.userhost()).lower()
 
 
+#: The answer to a message the server's rules could not take (a database
+#: outage): XMPP does not bring a message again, so the person must.
+NOT_TAKEN = (
+    "Sorry, that did not get through (a problem on this server). Send it again in a minute."
+)
+
+
 @implementer(IInboundChannel)
 class XMPPChannel(Service):
     """
@@ -437,6 +444,9 @@ class XMPPChannel(Service):
         def failed(reason: Failure) -> None:
             self.log.failure("XMPP: the message from {sender} was not taken",
                              reason, sender=sender)
+            # XMPP never brings it again: say so, straight back (the
+            # outbox may be what failed), so that the person sends it again.
+            self.send(sender, NOT_TAKEN).addErrback(lambda _: None)
 
         # One after the other, so that `FOLLOW bob` then `D bob hi` keep
         # their order.
