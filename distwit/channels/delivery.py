@@ -24,19 +24,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from twisted.application.service import Service
 from twisted.internet.defer import (
     CancelledError,
     Deferred,
-    DeferredList,
     DeferredSemaphore,
     ensureDeferred,
-    succeed,
 )
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from distwit.channels.interfaces import AddressRefused, ChannelError
+from distwit.core.rounds import Rounds
 from distwit.store.interfaces import DeviceMessage, IStore
 
 #: Seconds between rounds (a round also runs at once when something is queued).
@@ -68,7 +65,7 @@ def retry_delay(tries: int, first: float = FIRST_DELAY, cap: float = MAX_DELAY) 
     return float(min(first * 2 ** min(tries - 1, 32), cap))
 
 
-class Delivery(Service):
+class Delivery(Rounds):
     """
     Sends the devices' outbox, round after round.
 
@@ -82,6 +79,7 @@ class Delivery(Service):
 
     name = "delivery"
     log = Logger()
+    round_failed = "delivery round failed"
 
     def __init__(
         self,
@@ -100,30 +98,20 @@ class Delivery(Service):
     ) -> None:
         self._store = store
         self._channels = dict(channels)
-        self._clock = clock
         self.sweep = sweep
-        self.interval = interval
+        super().__init__(clock, interval)
         self.first_delay = first_delay
         self.max_delay = max_delay
         self.give_up_after = give_up_after
         self.lease = lease
         self._batch = batch
         self._semaphores = {kind: DeferredSemaphore(per_channel) for kind in self._channels}
-        self._loop: LoopingCall | None = None
-        self._round: Deferred[None] | None = None
-        self._again = False
-        self._restarted = True
-        self._wake_call: Any = None
-        self._sending: set[Deferred[None]] = set()
         self._pruned_at = 0.0
         #: Channels failing now (logged once when they start and stop).
         self._failing: set[str] = set()
         #: Told of every try: the message and ``"sent"``, ``"failed"`` (to
         #: be tried again) or ``"given_up"`` (metrics).
         self.observers: list[Callable[[DeviceMessage, str], None]] = []
-
-    def now_ms(self) -> int:
-        return int(self._clock.seconds() * 1000)
 
     def _tell(self, message: DeviceMessage, outcome: str) -> None:
         for observe in self.observers:
@@ -133,66 +121,6 @@ class Delivery(Service):
                 self.log.failure("a delivery observer failed")
 
     # The loop
-
-    def startService(self) -> None:
-        super().startService()
-        self._restarted = True
-        self._loop = LoopingCall(self._tick)
-        self._loop.clock = self._clock
-        self._loop.start(self.interval, now=True)
-
-    def stopService(self) -> "Deferred[None]":
-        super().stopService()
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        if self._wake_call is not None and self._wake_call.active():
-            self._wake_call.cancel()
-        self._wake_call = None
-        running = list(self._sending)
-        if self._round is not None:
-            running.append(self._round)
-        for d in running:
-            d.cancel()
-        if not running:
-            return succeed(None)
-        return DeferredList(running, consumeErrors=True).addCallback(lambda _: None)
-
-    def wake(self) -> None:
-        """
-        Run a round soon (something was queued).
-        """
-        if not self.running:
-            return
-        if self._round is not None:
-            self._again = True
-            return
-        if self._wake_call is None or not self._wake_call.active():
-            self._wake_call = self._clock.callLater(0, self._tick)
-
-    def _tick(self) -> None:
-        """
-        Start a round unless one is running (then one more follows it).
-        A failed round is logged; the loop goes on.
-        """
-        if not self.running:
-            return
-        if self._round is not None:
-            self._again = True
-            return
-        self._again = False
-        d = ensureDeferred(self._one_round())
-        self._round = d
-
-        def failed(failure: Any) -> None:
-            if not failure.check(CancelledError) and self.running:
-                self.log.failure("delivery round failed", failure)
-
-        def done(_: Any) -> None:
-            self._round = None
-            if self._again and self.running:
-                self.wake()
-
-        d.addErrback(failed).addBoth(done)
 
     async def _one_round(self) -> None:
         if self._restarted:

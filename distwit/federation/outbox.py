@@ -22,20 +22,17 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from twisted.application.service import Service
 from twisted.internet.defer import (
     CancelledError,
     Deferred,
-    DeferredList,
     DeferredSemaphore,
     ensureDeferred,
-    succeed,
 )
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from distwit.http import PeerLog, one_line
 from distwit.core.accts import authority_of
+from distwit.core.rounds import Rounds
 from distwit.s2s import paths
 from distwit.s2s.interfaces import IS2SClient, S2SResponseError
 from distwit.store.interfaces import IStore, OutboxItem
@@ -101,7 +98,7 @@ def refused_for_good(error: S2SResponseError) -> bool:
     return status is not None and 400 <= status < 500 and status not in TRANSIENT_REFUSALS
 
 
-class Outbox(Service):
+class Outbox(Rounds):
     """
     Sends the queued notices, round after round.
 
@@ -114,6 +111,7 @@ class Outbox(Service):
 
     name = "outbox"
     log = Logger()
+    round_failed = "outbox round failed"
 
     def __init__(
         self,
@@ -129,21 +127,14 @@ class Outbox(Service):
     ) -> None:
         self._store = store
         self._client = client
-        self._clock = clock
-        self.interval = interval
+        super().__init__(clock, interval)
         self.first_delay = first_delay
         self.max_delay = max_delay
         self._per_peer = per_peer
         self._batch = batch
         self.locate: Callable[[OutboxItem], Awaitable[str]] | None = None
         self.sweep: Callable[[], Awaitable[Any]] | None = None
-        self._loop: LoopingCall | None = None
-        self._round: Deferred[None] | None = None
-        self._again = False
-        self._restarted = True
-        self._wake_call: Any = None
         self._semaphores: dict[str, DeferredSemaphore] = {}
-        self._sending: set[Deferred[None]] = set()
         #: Receivers (their public URLs) whose notices failed here lately.
         self._failing: set[str] = set()
         #: Told of every try: the notice, its receiver's URL, and
@@ -155,9 +146,6 @@ class Outbox(Service):
     def _tell(self, item: OutboxItem, target: str, outcome: str) -> None:
         for observe in self.observers:
             observe(item, target, outcome)
-
-    def now_ms(self) -> int:
-        return int(self._clock.seconds() * 1000)
 
     async def queue(self, target: str, kind: str, body: dict[str, Any]) -> int:
         """
@@ -174,66 +162,6 @@ class Outbox(Service):
         return notice_id
 
     # The loop
-
-    def startService(self) -> None:
-        super().startService()
-        self._restarted = True
-        self._loop = LoopingCall(self._tick)
-        self._loop.clock = self._clock
-        self._loop.start(self.interval, now=True)
-
-    def stopService(self) -> "Deferred[None]":
-        super().stopService()
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        if self._wake_call is not None and self._wake_call.active():
-            self._wake_call.cancel()
-        self._wake_call = None
-        running = list(self._sending)
-        if self._round is not None:
-            running.append(self._round)
-        for d in running:
-            d.cancel()
-        if not running:
-            return succeed(None)
-        return DeferredList(running, consumeErrors=True).addCallback(lambda _: None)
-
-    def wake(self) -> None:
-        """
-        Run a round soon (a notice was queued, or a post written).
-        """
-        if not self.running:
-            return
-        if self._round is not None:
-            self._again = True
-            return
-        if self._wake_call is None or not self._wake_call.active():
-            self._wake_call = self._clock.callLater(0, self._tick)
-
-    def _tick(self) -> None:
-        """
-        Start a round unless one is running (then one more follows it).
-        A failed round is logged; the loop goes on.
-        """
-        if not self.running:
-            return
-        if self._round is not None:
-            self._again = True
-            return
-        self._again = False
-        d = ensureDeferred(self._one_round())
-        self._round = d
-
-        def failed(failure: Any) -> None:
-            if not failure.check(CancelledError) and self.running:
-                self.log.failure("outbox round failed", failure)
-
-        def done(_: Any) -> None:
-            self._round = None
-            if self._again and self.running:
-                self.wake()
-
-        d.addErrback(failed).addBoth(done)
 
     async def _one_round(self) -> None:
         if self._restarted:
