@@ -307,7 +307,9 @@ class ServiceTreeTests(SynchronousTestCase):
         A database URL of no known kind stops the start with a message.
         """
         options = Options()
-        options.parseOptions(["--data", self.mktemp(), "--database", "mysql://x"])
+        options.parseOptions(
+            ["--data", self.mktemp(), "--database", "mysql://x", "--listen", "tcp:0"]
+        )
         error = self.assertRaises(SystemExit, makeService, options, MemoryReactorClock())
         self.assertIn("mysql://x", str(error))
 
