@@ -187,7 +187,7 @@ class OptionTests(SynchronousTestCase):
         ``twistd -n distwit`` as the README has it serves plain http only:
         no certificate is made, nothing else listens.
         """
-        options = self.parse("--listen", "tcp:8080")
+        options = self.parse("--listen", f"tcp:{free_port()}")
         self.assertFalse(options.settings.local_https)
         self.assertEqual(options.settings.local_https_url, "")
         reactor = MemoryReactorClock()
@@ -204,7 +204,10 @@ class OptionTests(SynchronousTestCase):
         ``local_https_port``), beside the main port, and says at start
         where and how to trust it.
         """
-        options = self.parse("--listen", "tcp:8080", "--local-https")
+        # The main port is probed before the start (a free one: the test
+        # must not depend on 8080 being free); the memory reactor listens.
+        main_port = free_port()
+        options = self.parse("--listen", f"tcp:{main_port}", "--local-https")
         self.assertEqual(options.settings.local_https_url, "https://localhost:8443")
         path = self.mktemp()
         with open(path, "w") as f:
@@ -220,7 +223,7 @@ class OptionTests(SynchronousTestCase):
         self.addCleanup(service.stopService)
         self.assertEqual([(port, interface) for port, _, _, _, interface in reactor.sslServers],
                          [(8443, "127.0.0.1")])
-        self.assertEqual([port for port, *_ in reactor.tcpServers], [8080])
+        self.assertEqual([port for port, *_ in reactor.tcpServers], [main_port])
         lines = [e for e in events if "https for local clients" in e.get("log_format", "")]
         self.assertEqual(len(lines), 1)
         self.assertEqual(lines[0]["line"], trust_line(options.settings.data_folder))
@@ -231,7 +234,7 @@ class OptionTests(SynchronousTestCase):
         daily) and serves the new one from the next connection on, with
         the same CA.
         """
-        options = self.parse("--listen", "tcp:8080", "--local-https")
+        options = self.parse("--listen", f"tcp:{free_port()}", "--local-https")
         folder = options.settings.data_folder
         reactor = MemoryReactorClock()
         reactor.advance(NOW.timestamp())

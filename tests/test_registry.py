@@ -887,7 +887,7 @@ class DatabaseSettingTests(SynchronousTestCase):
 
         options = Options()
         options.parseOptions(["--data", self.mktemp(), "--role", "registry",
-                              "--database", "mysql://x"])
+                              "--database", "mysql://x", "--listen", "tcp:0"])
         error = self.assertRaises(SystemExit, makeService, options, MemoryReactorClock())
         self.assertIn("mysql://x", str(error))
 

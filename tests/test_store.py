@@ -2104,7 +2104,7 @@ class NewerDatabaseStartTests(SynchronousTestCase):
         finally:
             connection.close()
         options = Options()
-        arguments = ["--data", self.data, "--role", "twitter"]
+        arguments = ["--data", self.data, "--role", "twitter", "--listen", "tcp:0"]
         options.parseOptions(arguments + (["--database", database] if database else []))
         error = self.assertRaises(SystemExit, makeService, options, MemoryReactorClock())
         return str(error)
